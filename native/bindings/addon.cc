@@ -1,0 +1,48 @@
+// Module entry: the ImageBuilder class, the worker functions and version information.
+#include <napi.h>
+
+#include "bindings/js_error.h"
+#include "bindings/version.h"
+#include "compress/compressor.h"
+
+namespace casper {
+
+Napi::Function define_image_builder(Napi::Env env);
+void define_worker_functions(Napi::Env env, Napi::Object exports);
+
+namespace {
+
+// versions() -> { addon, napi, compressors: [{ name, id, library }] }
+Napi::Value Versions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("addon", kAddonVersion);
+  o.Set("napi", NAPI_VERSION);
+  auto all = all_compressors();
+  Napi::Array a = Napi::Array::New(env, all.size());
+  for (size_t i = 0; i < all.size(); i++) {
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("name", all[i]->name);
+    c.Set("id", all[i]->id);
+    c.Set("library", all[i]->library_version);
+    a.Set(uint32_t(i), c);
+  }
+  o.Set("compressors", a);
+  return o;
+}
+
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("ImageBuilder", define_image_builder(env));
+  define_worker_functions(env, exports);
+  exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
+  return exports;
+}
+
+}  // namespace casper
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return casper::Init(env, exports); }
+
+NODE_API_MODULE(casper_snapshot, InitModule)

@@ -1,0 +1,34 @@
+#include "bindings/js_error.h"
+
+#include <new>
+
+#include "util/error.h"
+
+namespace casper {
+
+namespace {
+Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message, const std::string& syscall,
+                       const std::string& path) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  if (!syscall.empty()) err.Set("syscall", Napi::String::New(env, syscall));
+  if (!path.empty()) err.Set("path", Napi::String::New(env, path));
+  return err;
+}
+}  // namespace
+
+Napi::Value guarded(Napi::Env env, const std::function<Napi::Value()>& fn) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const NativeError& e) {
+    throw make_error(env, e.code, e.what(), e.syscall, e.path);
+  } catch (const std::bad_alloc&) {
+    throw make_error(env, "ENOMEM", "out of memory", "", "");
+  } catch (const std::exception& e) {
+    throw make_error(env, "EINTERNAL", std::string("internal error: ") + e.what(), "", "");
+  }
+}
+
+}  // namespace casper

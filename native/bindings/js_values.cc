@@ -1,0 +1,112 @@
+#include "bindings/js_values.h"
+
+#include <cstring>
+
+namespace casper {
+
+namespace {
+Napi::Value get(const Napi::Object& o, const char* key) { return o.Has(key) ? o.Get(key) : o.Env().Undefined(); }
+
+int64_t int_or(const Napi::Object& o, const char* key, int64_t dflt) {
+  Napi::Value v = get(o, key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("option '") + key + "' must be a number");
+  return v.As<Napi::Number>().Int64Value();
+}
+
+bool bool_or(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = get(o, key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  return v.ToBoolean().Value();
+}
+
+std::vector<std::string> strings(const Napi::Object& o, const char* key) {
+  std::vector<std::string> out;
+  Napi::Value v = get(o, key);
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string("option '") + key + "' must be an array");
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).ToString().Utf8Value());
+  return out;
+}
+}  // namespace
+
+CompressorConfig compressor_config(const Napi::Object& o) {
+  CompressorConfig c;
+  Napi::Value name = get(o, "compressor");
+  if (!name.IsUndefined()) c.name = name.ToString().Utf8Value();
+  c.block_size = uint32_t(int_or(o, "blockSize", 131072));
+  Napi::Value opts = get(o, "compressorOptions");
+  if (opts.IsObject()) {
+    Napi::Object m = opts.As<Napi::Object>();
+    Napi::Array keys = m.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); i++) {
+      std::string k = keys.Get(i).ToString().Utf8Value();
+      c.options[k] = m.Get(k).ToString().Utf8Value();
+    }
+  }
+  return c;
+}
+
+ImageOptions image_options(const Napi::Object& o) {
+  ImageOptions io;
+  io.compressor = compressor_config(o);
+  io.block_size = io.compressor.block_size;
+  if (io.block_size < 4096 || io.block_size > 1048576 || (io.block_size & (io.block_size - 1)))
+    throw Napi::RangeError::New(o.Env(), "blockSize must be a power of two from 4096 to 1048576");
+  std::string frag = get(o, "fragments").IsString() ? get(o, "fragments").ToString().Utf8Value() : "default";
+  io.fragments = frag == "none" ? FragmentMode::kNone : frag == "always" ? FragmentMode::kAlways : FragmentMode::kDefault;
+  io.dedup = bool_or(o, "dedup", true);
+  io.exports = bool_or(o, "exports", true);
+  io.all_root = bool_or(o, "allRoot", false);
+  io.force_uid = int_or(o, "forceUid", -1);
+  io.force_gid = int_or(o, "forceGid", -1);
+  io.mkfs_time = uint32_t(int_or(o, "mkfsTime", 0));
+  io.clamp_mtime = int_or(o, "clampMtime", -1);
+  Napi::Value out = get(o, "outputPath");
+  if (out.IsString()) io.output_path = out.ToString().Utf8Value();
+  return io;
+}
+
+WalkOptions walk_options(const Napi::Object& o) {
+  WalkOptions w;
+  w.xattrs = bool_or(o, "xattrs", true);
+  w.one_file_system = bool_or(o, "oneFileSystem", false);
+  w.exclude = strings(o, "exclude");
+  w.empty_dirs = strings(o, "emptyDirs");
+  Napi::Value inodes = get(o, "excludeInodes");
+  if (inodes.IsArray()) {
+    Napi::Array a = inodes.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Object p = a.Get(i).As<Napi::Object>();
+      w.exclude_inodes.emplace_back(uint64_t(p.Get("dev").ToNumber().Int64Value()), uint64_t(p.Get("ino").ToNumber().Int64Value()));
+    }
+  }
+  return w;
+}
+
+std::pair<const uint8_t*, size_t> bytes_of(const Napi::Value& v) {
+  if (v.IsArrayBuffer()) {
+    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
+    return {static_cast<const uint8_t*>(ab.Data()), ab.ByteLength()};
+  }
+  if (v.IsTypedArray()) {
+    // napi_get_typedarray_info gives the data pointer directly, which also works for SharedArrayBuffer views.
+    napi_typedarray_type type;
+    size_t length = 0, offset = 0;
+    void* data = nullptr;
+    napi_value ab;
+    if (napi_get_typedarray_info(v.Env(), v, &type, &length, &data, &ab, &offset) != napi_ok)
+      throw Napi::TypeError::New(v.Env(), "unreadable typed array");
+    return {static_cast<const uint8_t*>(data), v.As<Napi::TypedArray>().ByteLength()};
+  }
+  throw Napi::TypeError::New(v.Env(), "expected an ArrayBuffer or a typed array");
+}
+
+Napi::ArrayBuffer to_array_buffer(Napi::Env env, const uint8_t* p, size_t n) {
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n);
+  if (n) std::memcpy(ab.Data(), p, n);
+  return ab;
+}
+
+}  // namespace casper

@@ -1,0 +1,99 @@
+// Functions called synchronously inside pool workers: read+compress a task, compress a fragment block.
+// Each worker (one Node environment) keeps its own compressor instances.
+#include <napi.h>
+
+#include <map>
+#include <memory>
+
+#include "bindings/js_error.h"
+#include "bindings/js_values.h"
+#include "data/block_reader.h"
+#include "util/bytes.h"
+
+namespace casper {
+
+namespace {
+
+struct WorkerState {
+  std::map<std::string, std::unique_ptr<Compressor>> compressors;
+};
+
+Compressor& compressor_for(Napi::Env env, const Napi::Object& spec) {
+  auto* st = env.GetInstanceData<WorkerState>();
+  if (!st) {
+    st = new WorkerState();
+    env.SetInstanceData(st);  // freed with the environment (the worker's exit)
+  }
+  CompressorConfig cfg = compressor_config(spec);
+  std::string key = cfg.name + "/" + std::to_string(cfg.block_size);
+  for (auto& [k, v] : cfg.options) key += "/" + k + "=" + v;
+  auto it = st->compressors.find(key);
+  if (it == st->compressors.end()) it = st->compressors.emplace(key, make_compressor(cfg)).first;
+  return *it->second;
+}
+
+CancelFlag cancel_from(const Napi::CallbackInfo& info, size_t i) {
+  CancelFlag c;
+  if (info.Length() > i && info[i].IsTypedArray()) c.p = reinterpret_cast<const int32_t*>(bytes_of(info[i]).first);
+  return c;
+}
+
+// readAndCompress(task: ArrayBuffer, spec, cancel?: Int32Array) -> ArrayBuffer
+Napi::Value ReadAndCompress(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto [p, n] = bytes_of(info[0]);
+    TaskSpec task = decode_task(p, n);
+    Compressor& comp = compressor_for(info.Env(), info[1].As<Napi::Object>());
+    std::vector<uint8_t> out = read_and_compress(task, comp, cancel_from(info, 2));
+    return to_array_buffer(info.Env(), out.data(), out.size());
+  });
+}
+
+// compressFragment(raw, spec) -> ArrayBuffer: u32 size word (bit 24 = stored raw), then the stored bytes.
+// One buffer, so the worker can transfer it back rather than clone it.
+Napi::Value CompressFragment(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto [p, n] = bytes_of(info[0]);
+    Compressor& comp = compressor_for(info.Env(), info[1].As<Napi::Object>());
+    std::vector<uint8_t> out;
+    uint32_t word = compress_block(comp, p, n, out);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(info.Env(), out.size() + 4);
+    uint8_t* d = static_cast<uint8_t*>(ab.Data());
+    store_u32(d, word);
+    std::memcpy(d + 4, out.data(), out.size());
+    return ab;
+  });
+}
+
+// compress(bytes, spec) / decompress(bytes, spec, capacity): the codec as a pure function, for tests and tools.
+Napi::Value Compress(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto [p, n] = bytes_of(info[0]);
+    Compressor& comp = compressor_for(info.Env(), info[1].As<Napi::Object>());
+    std::vector<uint8_t> out(n + 1024);
+    size_t c = comp.compress(p, n, out.data(), out.size());
+    if (c == 0) return info.Env().Null();
+    return to_array_buffer(info.Env(), out.data(), c);
+  });
+}
+
+Napi::Value Decompress(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto [p, n] = bytes_of(info[0]);
+    Compressor& comp = compressor_for(info.Env(), info[1].As<Napi::Object>());
+    std::vector<uint8_t> out(size_t(info[2].ToNumber().Int64Value()));
+    size_t d = comp.decompress(p, n, out.data(), out.size());
+    return to_array_buffer(info.Env(), out.data(), d);
+  });
+}
+
+}  // namespace
+
+void define_worker_functions(Napi::Env env, Napi::Object exports) {
+  exports.Set("readAndCompress", Napi::Function::New(env, ReadAndCompress, "readAndCompress"));
+  exports.Set("compressFragment", Napi::Function::New(env, CompressFragment, "compressFragment"));
+  exports.Set("compress", Napi::Function::New(env, Compress, "compress"));
+  exports.Set("decompress", Napi::Function::New(env, Decompress, "decompress"));
+}
+
+}  // namespace casper

@@ -1,0 +1,205 @@
+#include "image/data_writer.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "data/block_reader.h"
+#include "util/error.h"
+#include "util/fd.h"
+#include "util/hash.h"
+
+namespace casper {
+
+namespace {
+constexpr uint32_t kMaxSegmentsPerTask = 4096;
+uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
+}  // namespace
+
+DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start)
+    : opts_(opts), tree_(tree), fd_(out_fd), pos_(data_start), comp_(make_compressor(opts.compressor)) {
+  files_.resize(tree.entries.size());
+  open_frag_.reserve(opts.block_size);
+}
+
+DataWriter::~DataWriter() = default;
+
+std::vector<uint8_t> DataWriter::next_task(uint64_t task_bytes, bool* starts_file, uint64_t* bytes) {
+  const uint64_t bs = opts_.block_size;
+  const uint64_t max_seg = std::max<uint64_t>(bs, task_bytes / bs * bs);
+  TaskSpec task;
+  task.block_size = opts_.block_size;
+  uint64_t acc = 0;
+  *starts_file = plan_offset_ == 0;
+  while (plan_entry_ < tree_.entries.size() && acc < task_bytes && task.segments.size() < kMaxSegmentsPerTask) {
+    const Entry& e = tree_.entries[plan_entry_];
+    if (!S_ISREG(e.mode) || e.link_primary != kNone || e.size == 0) {
+      plan_entry_++;
+      continue;
+    }
+    uint64_t len = std::min(e.size - plan_offset_, max_seg);
+    if (acc > 0 && acc + len > task_bytes) break;
+    SegmentSpec s;
+    s.file = plan_entry_;
+    s.offset = plan_offset_;
+    s.length = len;
+    s.file_size = e.size;
+    s.last = plan_offset_ + len == e.size;
+    s.tail_fragment = opts_.fragments != FragmentMode::kNone && e.size % bs != 0 &&
+                      (opts_.fragments == FragmentMode::kAlways || e.size < bs);
+    s.maybe_sparse = e.disk_bytes < e.size;
+    s.path = tree_.path(plan_entry_);
+    task.segments.push_back(std::move(s));
+    acc += len;
+    if (plan_offset_ + len == e.size) {
+      plan_entry_++;
+      plan_offset_ = 0;
+    } else {
+      plan_offset_ += len;
+    }
+  }
+  *bytes = acc;
+  if (task.segments.empty()) return {};
+  return encode_task(task);
+}
+
+void DataWriter::write_at(uint64_t off, const uint8_t* p, size_t n) { pwrite_full(fd_, p, n, off, opts_.output_path); }
+
+void DataWriter::add_result(const uint8_t* buf, size_t n) {
+  for (const SegmentResult& s : parse_result(buf, n)) {
+    FileData& fd = files_[s.file];
+    if (s.offset == 0) {
+      if (in_file_) throw NativeError("EINVAL", "internal: results out of order");
+      in_file_ = true;
+      cur_file_ = s.file;
+      cur_hash_ = 0;
+      cur_changed_ = false;
+      fd = FileData();
+      fd.blocks_start = pos_;
+      fd.first_word = uint32_t(words_.size());
+    } else if (!in_file_ || cur_file_ != s.file) {
+      throw NativeError("EINVAL", "internal: results out of order");
+    }
+    write_at(pos_, s.data, size_t(s.data_len));
+    pos_ += s.data_len;
+    words_.insert(words_.end(), s.block_words.begin(), s.block_words.end());
+    fd.nblocks += uint32_t(s.block_words.size());
+    fd.sparse += s.sparse_bytes;
+    cur_hash_ = hash_combine(cur_hash_, s.hash);
+    cur_changed_ |= s.changed;
+    stats_.bytes_read += s.length;
+    stats_.blocks += s.block_words.size();
+    for (uint32_t w : s.block_words) stats_.sparse_blocks += w == 0;
+    if (s.last) finish_file(s.file, s.tail, s.tail_len);
+  }
+}
+
+void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len) {
+  in_file_ = false;
+  stats_.files++;
+  if (cur_changed_) stats_.changed.push_back(file);
+  FileData& cur = files_[file];
+  if (cur.nblocks == 0) cur.blocks_start = 0;
+  if (opts_.dedup) {
+    Key key{tree_.entries[file].size, cur_hash_};
+    auto it = seen_.find(key);
+    if (it != seen_.end() && same_content(it->second, cur, tail, tail_len)) {
+      uint64_t stored = 0;
+      for (uint32_t i = 0; i < cur.nblocks; i++) stored += stored_size(words_[cur.first_word + i]);
+      pos_ -= stored;  // the blocks just written are dropped: the next data overwrites them
+      words_.resize(cur.first_word);
+      cur = files_[it->second];
+      stats_.duplicates++;
+      stats_.duplicate_bytes += tree_.entries[file].size;
+      return;
+    }
+    if (it == seen_.end()) seen_.emplace(key, file);
+  }
+  if (tail_len) place_tail(file, tail, tail_len);
+}
+
+bool DataWriter::same_content(uint32_t cand, const FileData& cur, const uint8_t* tail, uint32_t tail_len) {
+  const FileData& c = files_[cand];
+  if (c.nblocks != cur.nblocks) return false;
+  if ((c.fragment == kNoFragment) != (tail_len == 0)) return false;
+  uint64_t stored = 0;
+  for (uint32_t i = 0; i < c.nblocks; i++) {
+    if (words_[c.first_word + i] != words_[cur.first_word + i]) return false;
+    stored += stored_size(words_[c.first_word + i]);
+  }
+  if (stored && !same_bytes(c.blocks_start, cur.blocks_start, stored)) return false;
+  if (tail_len) {
+    const uint8_t* raw = fragment_raw(c.fragment);
+    if (std::memcmp(raw + c.fragment_offset, tail, tail_len) != 0) return false;
+  }
+  return true;
+}
+
+bool DataWriter::same_bytes(uint64_t a, uint64_t b, uint64_t n) {
+  std::vector<uint8_t> x(std::min<uint64_t>(n, 1 << 20)), y(x.size());
+  for (uint64_t off = 0; off < n; off += x.size()) {
+    size_t len = size_t(std::min<uint64_t>(x.size(), n - off));
+    if (pread_full(fd_, x.data(), len, a + off, opts_.output_path) != len) return false;
+    if (pread_full(fd_, y.data(), len, b + off, opts_.output_path) != len) return false;
+    if (std::memcmp(x.data(), y.data(), len) != 0) return false;
+  }
+  return true;
+}
+
+// The uncompressed bytes of fragment block `index`: still open, waiting to be written, or read back.
+const uint8_t* DataWriter::fragment_raw(uint32_t index) {
+  if (index == frags_.size()) return open_frag_.data();
+  auto it = pending_raw_.find(index);
+  if (it != pending_raw_.end()) return it->second.data();
+  if (cached_frag_ != index) {
+    const FragmentEntry& f = frags_[index];
+    std::vector<uint8_t> stored(stored_size(f.word));
+    pread_full(fd_, stored.data(), stored.size(), f.start, opts_.output_path);
+    if (f.word & kBlockUncompressed) {
+      cached_raw_ = std::move(stored);
+    } else {
+      cached_raw_.resize(opts_.block_size);
+      cached_raw_.resize(comp_->decompress(stored.data(), stored.size(), cached_raw_.data(), cached_raw_.size()));
+    }
+    cached_frag_ = index;
+  }
+  return cached_raw_.data();
+}
+
+void DataWriter::place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len) {
+  if (open_frag_.size() + tail_len > opts_.block_size) close_open_fragment();
+  FileData& fd = files_[file];
+  fd.fragment = uint32_t(frags_.size());
+  fd.fragment_offset = uint32_t(open_frag_.size());
+  open_frag_.insert(open_frag_.end(), tail, tail + tail_len);
+}
+
+void DataWriter::close_open_fragment() {
+  if (open_frag_.empty()) return;
+  uint32_t index = uint32_t(frags_.size());
+  frags_.push_back(FragmentEntry());
+  pending_raw_.emplace(index, open_frag_);
+  closed_.emplace_back(index, std::move(open_frag_));
+  open_frag_.clear();
+  open_frag_.reserve(opts_.block_size);
+}
+
+std::vector<std::pair<uint32_t, std::vector<uint8_t>>> DataWriter::take_closed_fragments() {
+  return std::exchange(closed_, {});
+}
+
+void DataWriter::write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n) {
+  if (in_file_) throw NativeError("EINVAL", "internal: fragment written inside a file's blocks");
+  if (index != next_frag_write_ || index >= frags_.size())
+    throw NativeError("EINVAL", "internal: fragment " + std::to_string(index) + " written out of order");
+  if (stored_size(word) != n) throw NativeError("EINVAL", "internal: fragment size word does not match its bytes");
+  write_at(pos_, p, n);
+  frags_[index] = FragmentEntry{pos_, word};
+  pos_ += n;
+  pending_raw_.erase(index);
+  next_frag_write_++;
+}
+
+}  // namespace casper

@@ -1,0 +1,91 @@
+// The main-thread side of the data section: plans read tasks, takes their results in order, writes data
+// blocks, packs tail ends into fragment blocks and shares identical files (verified byte for byte).
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "compress/compressor.h"
+#include "data/task_format.h"
+#include "image/file_data.h"
+#include "image/image_options.h"
+#include "traverse/tree.h"
+
+namespace casper {
+
+struct DataStats {
+  uint64_t files = 0, duplicates = 0, duplicate_bytes = 0;
+  uint64_t bytes_read = 0, blocks = 0, sparse_blocks = 0;
+  std::vector<uint32_t> changed;  // entries whose size changed while being read
+};
+
+class DataWriter {
+ public:
+  DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start);
+  ~DataWriter();
+
+  // Next read task (encoded), or an empty vector when every file is planned. starts_file: the task's first
+  // segment begins a file, so pending fragment blocks may be written before it.
+  std::vector<uint8_t> next_task(uint64_t task_bytes, bool* starts_file, uint64_t* bytes);
+  // Results must arrive in task order.
+  void add_result(const uint8_t* buf, size_t n);
+  // Fragment blocks filled since the last call: (index, raw bytes) to compress in the pool.
+  std::vector<std::pair<uint32_t, std::vector<uint8_t>>> take_closed_fragments();
+  // Writes compressed fragment `index` (in index order, never inside a file's blocks).
+  void write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n);
+  // Closes the last, partly filled fragment block (call after the last result).
+  void close_open_fragment();
+
+  uint64_t data_end() const { return pos_; }
+  const std::vector<FileData>& files() const { return files_; }
+  const std::vector<uint32_t>& words() const { return words_; }
+  const std::vector<FragmentEntry>& fragments() const { return frags_; }
+  const DataStats& stats() const { return stats_; }
+  uint32_t pending_fragments() const { return uint32_t(pending_raw_.size()); }
+
+ private:
+  struct Key {
+    uint64_t size, hash;
+    bool operator==(const Key& o) const { return size == o.size && hash == o.hash; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return size_t(k.hash ^ (k.size * 0x9e3779b97f4a7c15ULL)); }
+  };
+  void finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len);
+  bool same_content(uint32_t cand, const FileData& cur, const uint8_t* tail, uint32_t tail_len);
+  bool same_bytes(uint64_t a, uint64_t b, uint64_t n);
+  const uint8_t* fragment_raw(uint32_t index);
+  void place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len);
+  void write_at(uint64_t off, const uint8_t* p, size_t n);
+
+  const ImageOptions& opts_;
+  Tree& tree_;
+  int fd_;
+  uint64_t pos_;
+  std::unique_ptr<Compressor> comp_;  // for reading back written fragments when verifying duplicates
+  std::vector<FileData> files_;
+  std::vector<uint32_t> words_;
+  std::vector<FragmentEntry> frags_;
+  DataStats stats_;
+  // planning cursor
+  uint32_t plan_entry_ = 0;
+  uint64_t plan_offset_ = 0;
+  // file in progress
+  bool in_file_ = false;
+  uint32_t cur_file_ = 0;
+  uint64_t cur_hash_ = 0;
+  bool cur_changed_ = false;
+  // fragments
+  std::vector<uint8_t> open_frag_;
+  std::map<uint32_t, std::vector<uint8_t>> pending_raw_;  // closed but not yet written
+  std::vector<std::pair<uint32_t, std::vector<uint8_t>>> closed_;
+  uint32_t next_frag_write_ = 0;
+  uint32_t cached_frag_ = kNoFragment;
+  std::vector<uint8_t> cached_raw_;
+  std::unordered_map<Key, uint32_t, KeyHash> seen_;
+};
+
+}  // namespace casper

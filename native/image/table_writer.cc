@@ -1,0 +1,238 @@
+#include "image/table_writer.h"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "format/constants.h"
+#include "format/directory_writer.h"
+#include "format/id_table.h"
+#include "format/inode_writer.h"
+#include "format/lookup_table.h"
+#include "format/metadata_writer.h"
+#include "format/superblock.h"
+#include "format/xattr_table.h"
+#include "util/bytes.h"
+#include "util/error.h"
+#include "util/fd.h"
+
+namespace casper {
+
+namespace {
+
+std::vector<uint8_t> options_metadata_block(const Compressor& comp) {
+  std::vector<uint8_t> payload = comp.options_block();
+  if (payload.empty()) return {};
+  std::vector<uint8_t> out(2);
+  store_u16(out.data(), uint16_t(payload.size() | 0x8000));  // always stored raw
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+class TableBuilder {
+ public:
+  TableBuilder(const ImageOptions& o, const Tree& t, const DataWriter& d)
+      : opts_(o), tree_(t), data_(d), comp_(make_compressor(o.compressor)), inodes_(*comp_), dirs_(*comp_) {
+    number_.assign(t.entries.size(), 0);
+    ref_.assign(t.entries.size(), 0);
+    type_.assign(t.entries.size(), 0);
+  }
+
+  ImageSummary run(int fd) {
+    assign_numbers(0);
+    for (uint32_t i : order_) write_inode(i);
+    inodes_.finish();
+    dirs_.finish();
+
+    uint64_t pos = data_.data_end();
+    Superblock sb;
+    sb.inode_count = uint32_t(order_.size());
+    sb.mkfs_time = opts_.mkfs_time;
+    sb.block_size = opts_.block_size;
+    sb.compressor = compressor_id(opts_.compressor.name);
+    sb.root_inode = ref_[0];
+    std::vector<uint8_t> out;
+    auto append = [&](const std::vector<uint8_t>& b) {
+      out.insert(out.end(), b.begin(), b.end());
+      pos += b.size();
+    };
+    sb.inode_table = pos;
+    append(inodes_.bytes());
+    sb.directory_table = pos;
+    append(dirs_.bytes());
+
+    ByteWriter frag_entries;
+    for (const FragmentEntry& f : data_.fragments()) {
+      frag_entries.u64(f.start);
+      frag_entries.u32(f.word);
+      frag_entries.u32(0);
+    }
+    sb.fragment_count = uint32_t(data_.fragments().size());
+    EncodedTable ft = encode_lookup_table(*comp_, frag_entries.buf, pos);
+    sb.fragment_table = pos + ft.index_offset;
+    append(ft.bytes);
+
+    sb.export_table = kNoTable;
+    if (opts_.exports) {
+      ByteWriter exp;
+      std::vector<uint64_t> by_number(order_.size());
+      for (uint32_t i : order_) by_number[number_[i] - 1] = ref_[i];
+      for (uint64_t r : by_number) exp.u64(r);
+      EncodedTable et = encode_lookup_table(*comp_, exp.buf, pos);
+      sb.export_table = pos + et.index_offset;
+      append(et.bytes);
+    }
+
+    if (ids_.size() == 0) ids_.index_of(0);  // the kernel needs at least one id
+    sb.id_count = uint16_t(ids_.size());
+    EncodedTable it = encode_lookup_table(*comp_, ids_.entries(), pos);
+    sb.id_table = pos + it.index_offset;
+    append(it.bytes);
+
+    sb.xattr_id_table = kNoTable;
+    if (!tree_.xattr_sets.empty()) {
+      append(encode_xattr_table(*comp_, tree_.xattr_sets, pos, &sb.xattr_id_table));
+    }
+    sb.bytes_used = pos;
+    sb.flags = kFlagDuplicates * opts_.dedup | kFlagExportable * opts_.exports |
+               kFlagNoFragments * (opts_.fragments == FragmentMode::kNone) |
+               kFlagAlwaysFragments * (opts_.fragments == FragmentMode::kAlways) |
+               kFlagNoXattrs * tree_.xattr_sets.empty();
+    std::vector<uint8_t> optblock = options_metadata_block(*comp_);
+    if (!optblock.empty()) sb.flags |= kFlagCompressorOptions;
+
+    uint64_t padded = (pos + 4095) / 4096 * 4096;
+    out.resize(out.size() + (padded - pos), 0);
+    pwrite_full(fd, out.data(), out.size(), data_.data_end(), opts_.output_path);
+    if (::ftruncate(fd, off_t(padded)) != 0) throw sys_error(errno, "ftruncate", opts_.output_path);
+    std::vector<uint8_t> head = encode_superblock(sb);
+    head.insert(head.end(), optblock.begin(), optblock.end());
+    pwrite_full(fd, head.data(), head.size(), 0, opts_.output_path);
+
+    summary_.bytes_used = sb.bytes_used;
+    summary_.image_size = padded;
+    summary_.inodes = sb.inode_count;
+    summary_.ids = sb.id_count;
+    summary_.fragments = sb.fragment_count;
+    summary_.xattr_ids = uint32_t(tree_.xattr_sets.size());
+    summary_.inode_table_bytes = inodes_.bytes().size();
+    summary_.directory_table_bytes = dirs_.bytes().size();
+    return summary_;
+  }
+
+ private:
+  uint32_t primary(uint32_t i) const {
+    uint32_t p = tree_.entries[i].link_primary;
+    return p == kNone ? i : p;
+  }
+
+  // Post-order, root last: a directory's children (and so their inodes) come before its listing.
+  void assign_numbers(uint32_t dir) {
+    const Entry& d = tree_.entries[dir];
+    for (uint32_t k = 0; k < d.child_count; k++) {
+      uint32_t c = d.first_child + k;
+      if (S_ISDIR(tree_.entries[c].mode)) assign_numbers(c);
+    }
+    for (uint32_t k = 0; k < d.child_count; k++) {
+      uint32_t c = primary(d.first_child + k);
+      if (!S_ISDIR(tree_.entries[c].mode) && number_[c] == 0) take_number(c);
+    }
+    take_number(dir);
+  }
+  void take_number(uint32_t i) {
+    order_.push_back(i);
+    number_[i] = uint32_t(order_.size());
+  }
+
+  InodeCommon common(uint32_t i) {
+    const Entry& e = tree_.entries[i];
+    InodeCommon c;
+    c.mode_bits = uint16_t(e.mode & 07777);
+    uint32_t uid = opts_.all_root ? 0 : e.uid, gid = opts_.all_root ? 0 : e.gid;
+    if (opts_.force_uid >= 0) uid = uint32_t(opts_.force_uid);
+    if (opts_.force_gid >= 0) gid = uint32_t(opts_.force_gid);
+    c.uid_idx = ids_.index_of(uid);
+    c.gid_idx = ids_.index_of(gid);
+    int64_t t = e.mtime;
+    if (opts_.clamp_mtime >= 0) t = std::min(t, opts_.clamp_mtime);
+    c.mtime = uint32_t(std::clamp<int64_t>(t, 0, 0xFFFFFFFFLL));
+    c.number = number_[i];
+    c.nlink = e.nlink;
+    c.xattr = e.xattr_set == kNone ? kNoXattr : e.xattr_set;
+    return c;
+  }
+
+  void write_inode(uint32_t i) {
+    const Entry& e = tree_.entries[i];
+    ByteWriter w;
+    DirListing listing;
+    if (S_ISDIR(e.mode)) {
+      std::vector<DirEntryRef> refs;
+      refs.reserve(e.child_count);
+      uint64_t entry_bytes = 0;
+      for (uint32_t k = 0; k < e.child_count; k++) {
+        uint32_t c = e.first_child + k;
+        const Entry& ce = tree_.entries[c];
+        uint32_t p = primary(c);
+        refs.push_back({tree_.arena.data() + ce.name_off, ce.name_len, ref_[p], number_[p], type_[p]});
+        entry_bytes += 8 + ce.name_len;
+      }
+      bool large = is_large_directory(e.child_count, entry_bytes);
+      listing = write_directory(dirs_, refs, large);
+      uint32_t parent = i == 0 ? 0 : number_[e.parent];
+      InodeCommon c = common(i);
+      ref_[i] = inodes_.ref();
+      type_[i] = encode_dir(w, c, DirInode{&listing, parent, large});
+      summary_.dirs++;
+    } else {
+      InodeCommon c = common(i);
+      ref_[i] = inodes_.ref();
+      if (S_ISREG(e.mode)) {
+        const FileData& f = data_.files()[i];
+        uint64_t sparse = e.disk_bytes < e.size ? f.sparse : 0;
+        FileInode fi{f.blocks_start, e.size, sparse, f.fragment, f.fragment_offset,
+                     data_.words().data() + f.first_word, f.nblocks};
+        type_[i] = encode_file(w, c, fi);
+        summary_.files++;
+      } else if (S_ISLNK(e.mode)) {
+        type_[i] = encode_symlink(w, c, tree_.target(e));
+        summary_.symlinks++;
+      } else if (S_ISCHR(e.mode) || S_ISBLK(e.mode)) {
+        type_[i] = encode_device(w, c, S_ISBLK(e.mode), major(dev_t(e.rdev)), minor(dev_t(e.rdev)));
+        summary_.devices++;
+      } else if (S_ISFIFO(e.mode) || S_ISSOCK(e.mode)) {
+        type_[i] = encode_ipc(w, c, S_ISSOCK(e.mode));
+        S_ISSOCK(e.mode) ? summary_.sockets++ : summary_.fifos++;
+      } else {
+        throw NativeError("EINVAL", "unsupported file type at '" + tree_.path(i) + "'", "", tree_.path(i));
+      }
+      if (e.nlink > 1) summary_.hardlinks += e.nlink - 1;
+    }
+    inodes_.write(w.buf);
+  }
+
+  const ImageOptions& opts_;
+  const Tree& tree_;
+  const DataWriter& data_;
+  std::unique_ptr<Compressor> comp_;
+  MetadataWriter inodes_, dirs_;
+  IdTable ids_;
+  std::vector<uint32_t> order_, number_;
+  std::vector<uint64_t> ref_;
+  std::vector<uint16_t> type_;
+  ImageSummary summary_;
+};
+
+}  // namespace
+
+uint64_t data_section_start(const ImageOptions& opts) {
+  return 96 + options_metadata_block(*make_compressor(opts.compressor)).size();
+}
+
+ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd) {
+  return TableBuilder(opts, tree, data).run(fd);
+}
+
+}  // namespace casper

@@ -1,0 +1,24 @@
+// After the data section: numbers the inodes, writes the inode and directory tables, the fragment, export,
+// id and xattr tables in the order the kernel requires, then the superblock, and pads to 4 KiB.
+#pragma once
+#include <cstdint>
+
+#include "image/data_writer.h"
+#include "image/image_options.h"
+#include "traverse/tree.h"
+
+namespace casper {
+
+struct ImageSummary {
+  uint64_t bytes_used = 0, image_size = 0;
+  uint32_t inodes = 0, ids = 0, fragments = 0, xattr_ids = 0;
+  uint64_t inode_table_bytes = 0, directory_table_bytes = 0;
+  uint32_t files = 0, dirs = 0, symlinks = 0, devices = 0, fifos = 0, sockets = 0, hardlinks = 0;
+};
+
+// Offset of the first data byte: after the superblock and the compressor options block, if any.
+uint64_t data_section_start(const ImageOptions& opts);
+
+ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd);
+
+}  // namespace casper

@@ -1,0 +1,56 @@
+// The captured tree as compact native records: one Entry per name, names and link targets in one arena.
+// Children of a directory are contiguous and sorted bytewise, as the directory table requires.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace casper {
+
+constexpr uint32_t kNone = 0xFFFFFFFFu;
+
+struct XattrPair {
+  std::string key;  // full name, e.g. "user.comment"
+  std::string value;
+};
+
+struct Entry {
+  uint32_t parent = kNone;
+  uint32_t name_off = 0;  // in Tree::arena
+  uint32_t name_len = 0;
+  uint32_t first_child = kNone;  // directories: children are [first_child, first_child + child_count)
+  uint32_t child_count = 0;
+  uint32_t link_primary = kNone;  // hard links: index of the entry that owns the inode (kNone = itself)
+  uint32_t xattr_set = kNone;     // index into Tree::xattr_sets
+  uint32_t target_off = 0;        // symlink target in the arena
+  uint32_t target_len = 0;
+  mode_t mode = 0;
+  uint32_t uid = 0, gid = 0;
+  int64_t mtime = 0;
+  uint64_t size = 0;
+  uint64_t rdev = 0;
+  uint64_t dev = 0, ino = 0;
+  uint64_t disk_bytes = 0;  // st_blocks * 512, to spot possibly sparse files
+  uint32_t nlink = 1;       // names of this inode inside the tree (filled after the walk)
+  uint32_t subdirs = 0;     // directories: number of child directories
+};
+
+struct Tree {
+  std::vector<Entry> entries;  // entries[0] is the root directory
+  std::string arena;
+  std::vector<std::vector<XattrPair>> xattr_sets;  // distinct sets, keys sorted
+  uint64_t skipped_system_xattrs = 0;              // system.* (POSIX ACLs) cannot be stored
+  std::string root_path;
+  std::vector<std::string> warnings;
+
+  std::string name(const Entry& e) const { return arena.substr(e.name_off, e.name_len); }
+  std::string target(const Entry& e) const { return arena.substr(e.target_off, e.target_len); }
+  // Absolute source path of entry i (root_path for the root).
+  std::string path(uint32_t i) const;
+  // Path inside the image, "/" for the root.
+  std::string image_path(uint32_t i) const;
+};
+
+}  // namespace casper

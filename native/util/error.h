@@ -1,0 +1,27 @@
+// Native errors carry what a JS caller needs: an errno-style code, the failing syscall and the path.
+// They are thrown inside native code and turned into JS errors only at the binding layer.
+#pragma once
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace casper {
+
+struct NativeError : std::runtime_error {
+  std::string code;     // "ENOENT", "EACCES", … or a casper code such as "ESQUASH_LIMIT"
+  std::string syscall;  // empty when not from a syscall
+  std::string path;     // empty when not tied to a path
+  NativeError(std::string code_, std::string message, std::string syscall_ = "", std::string path_ = "")
+      : std::runtime_error(std::move(message)), code(std::move(code_)), syscall(std::move(syscall_)), path(std::move(path_)) {}
+};
+
+const char* errno_name(int err);
+
+// A failed syscall on `path`: message like "open '/x': Permission denied".
+inline NativeError sys_error(int err, const char* syscall, const std::string& path) {
+  std::string msg = std::string(syscall) + (path.empty() ? "" : " '" + path + "'") + ": " + std::strerror(err);
+  return NativeError(errno_name(err), msg, syscall, path);
+}
+
+}  // namespace casper

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# System packages for building the addon and running the tests (Debian/Ubuntu, as root or via sudo).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PKGS=(
+  build-essential cmake pkg-config python3        # native build (cmake-js; node-gyp needs python3)
+  libdeflate-dev liblzma-dev liblz4-dev libzstd-dev liblzo2-dev   # compressors
+  squashfs-tools squashfs-tools-ng                # mksquashfs/unsquashfs, gensquashfs/sqfsdiff/rdsquashfs
+  attr util-linux kmod                            # setfattr/getfattr, mount/losetup/unshare, modprobe
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,126 @@
+// The options of a snapshot, shared one to one by the CLI and the library, with their defaults and checks.
+import { availableParallelism } from 'node:os';
+import type { Addon, NativeImageOptions } from '../native/addon.js';
+import { UsageError } from '../errors.js';
+
+export interface SnapshotOptions {
+  /** Directory to capture. */
+  source: string;
+  /** Image to write (atomically: a temporary file beside it is renamed over it when complete). */
+  output: string;
+  /** gzip (default), or any compressor listed by `versions()`. */
+  compressor?: string;
+  /** Compression level of the compressor (gzip: 1–9, default 9). */
+  compressionLevel?: number;
+  /** Further compressor options by mksquashfs name without -X (e.g. { 'dict-size': '1M' }). */
+  compressorOptions?: Record<string, string>;
+  /** Data block size: bytes or a size with K/M suffix, power of two from 4K to 1M (default 128K). */
+  blockSize?: number | string;
+  /** Pack files smaller than a block into fragment blocks (default true; mksquashfs -no-fragments = false). */
+  fragments?: boolean;
+  /** Also pack the tail ends of larger files (mksquashfs -always-use-fragments). */
+  alwaysUseFragments?: boolean;
+  /** Store identical files once (default true). */
+  duplicates?: boolean;
+  /** Store extended attributes (default true; mksquashfs -no-xattrs = false). */
+  xattrs?: boolean;
+  /** Write the NFS export table (default true; mksquashfs -no-exports = false). */
+  exports?: boolean;
+  /** Every file owned by root (mksquashfs -all-root). */
+  allRoot?: boolean;
+  /** Owner/group of every file (mksquashfs -force-uid / -force-gid). */
+  forceUid?: number;
+  forceGid?: number;
+  /** Do not descend into other filesystems (they stay as empty directories). */
+  oneFileSystem?: boolean;
+  /** Paths inside the source to leave out, as image paths ("/var/cache") or paths relative to the source. */
+  exclude?: string[];
+  /** Worker threads (default: available cores; mksquashfs -processors). */
+  jobs?: number;
+  /** Cap on data in flight: bytes or a size with K/M/G suffix (default 256M). */
+  mem?: number | string;
+  /** Reproducible time: superblock time, and no inode time later (default: $SOURCE_DATE_EPOCH). */
+  sourceDateEpoch?: number;
+}
+
+export interface ResolvedOptions {
+  source: string;
+  output: string;
+  image: NativeImageOptions;
+  xattrs: boolean;
+  oneFileSystem: boolean;
+  exclude: string[];
+  jobs: number;
+  mem: number;
+}
+
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** Parses "131072", "128K", "1M", "2G" (mksquashfs style). */
+export function parseSize(value: number | string, what: string): number {
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && value > 0) return value;
+    throw new UsageError(`${what} must be a positive integer, got ${value}`);
+  }
+  const m = /^(\d+)\s*([KMG]?)i?B?$/i.exec(value.trim());
+  if (!m) throw new UsageError(`${what} must be a size like 131072, 128K or 1M, got '${value}'`);
+  return Number(m[1]) * UNITS[m[2].toUpperCase()];
+}
+
+function intIn(value: number | undefined, what: string, lo: number, hi: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < lo || value > hi) throw new UsageError(`${what} must be an integer from ${lo} to ${hi}, got ${value}`);
+  return value;
+}
+
+function sourceDateEpoch(opt: number | undefined): number | undefined {
+  if (opt !== undefined) return intIn(opt, 'sourceDateEpoch', 0, 0xffffffff);
+  const env = process.env.SOURCE_DATE_EPOCH;
+  if (env === undefined || env === '') return undefined;
+  if (!/^\d+$/.test(env) || Number(env) > 0xffffffff) throw new UsageError(`SOURCE_DATE_EPOCH must be seconds from 0 to 4294967295, got '${env}'`);
+  return Number(env);
+}
+
+/** Validates everything that can be checked before a byte is written. */
+export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOptions {
+  if (!o || typeof o.source !== 'string' || o.source === '') throw new UsageError('a source directory is required');
+  if (typeof o.output !== 'string' || o.output === '') throw new UsageError('an output image path is required');
+  const blockSize = parseSize(o.blockSize ?? 131072, 'block size');
+  if (blockSize < 4096 || blockSize > 1048576 || (blockSize & (blockSize - 1)) !== 0)
+    throw new UsageError(`block size must be a power of two from 4K to 1M, got ${o.blockSize}`);
+  const compressor = o.compressor ?? 'gzip';
+  const known = addon.versions().compressors.map((c) => c.name);
+  if (compressor === 'lzma') throw new UsageError("compressor 'lzma' (LZMA1) is refused: the Linux kernel cannot mount it; use xz");
+  if (!known.includes(compressor)) throw new UsageError(`unknown compressor '${compressor}' (available: ${known.join(', ')})`);
+  const compressorOptions: Record<string, string> = { ...(o.compressorOptions ?? {}) };
+  if (o.compressionLevel !== undefined) compressorOptions.level = String(o.compressionLevel);
+  if (o.fragments === false && o.alwaysUseFragments) throw new UsageError('fragments off and always-use-fragments contradict each other');
+  const sde = sourceDateEpoch(o.sourceDateEpoch);
+  const jobs = intIn(o.jobs, 'jobs', 1, 1024) ?? availableParallelism();
+  const mem = parseSize(o.mem ?? '256M', 'mem');
+  if (mem < 8 * 1024 * 1024) throw new UsageError('mem must be at least 8M');
+  const image: NativeImageOptions = {
+    compressor,
+    blockSize,
+    compressorOptions,
+    fragments: o.fragments === false ? 'none' : o.alwaysUseFragments ? 'always' : 'default',
+    dedup: o.duplicates ?? true,
+    exports: o.exports ?? true,
+    allRoot: o.allRoot ?? false,
+    forceUid: intIn(o.forceUid, 'forceUid', 0, 0xffffffff),
+    forceGid: intIn(o.forceGid, 'forceGid', 0, 0xffffffff),
+    mkfsTime: sde ?? Math.floor(Date.now() / 1000),
+    clampMtime: sde,
+    outputPath: o.output,
+  };
+  return {
+    source: o.source,
+    output: o.output,
+    image,
+    xattrs: o.xattrs ?? true,
+    oneFileSystem: o.oneFileSystem ?? false,
+    exclude: (o.exclude ?? []).map((p) => '/' + p.replace(/^\/+|\/+$/g, '')),
+    jobs,
+    mem,
+  };
+}

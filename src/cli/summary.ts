@@ -1,0 +1,32 @@
+// The closing summary printed after a snapshot, in the spirit of mksquashfs's.
+import type { SnapshotReport } from '../api/snapshot.js';
+
+function size(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} bytes` : `${v.toFixed(2)} ${units[i]}`;
+}
+
+export function formatSummary(r: SnapshotReport): string {
+  const img = r.image;
+  const t = img.types;
+  const secs = r.times.total / 1000;
+  const ratio = r.sourceBytes > 0 ? ((img.bytesUsed / r.sourceBytes) * 100).toFixed(2) : '0.00';
+  const lines = [
+    `${r.output}: SquashFS 4.0, ${r.options.image.compressor}, ${r.options.image.blockSize / 1024}K blocks`,
+    `  image size     ${size(img.imageSize)} (${img.bytesUsed} bytes used, ${ratio}% of ${size(r.sourceBytes)} of file data)`,
+    `  entries        ${img.inodes} inodes: ${t.files} files, ${t.directories} directories, ${t.symlinks} symlinks, ` +
+      `${t.devices} devices, ${t.fifos} fifos, ${t.sockets} sockets; ${t.hardlinks} extra hard links`,
+    `  data           ${img.dataBlocks} blocks (${img.sparseBlocks} sparse), ${img.fragments} fragment blocks, ` +
+      `${img.duplicates} duplicate files (${size(img.duplicateBytes)})`,
+    `  ids            ${img.ids}; xattr sets ${img.xattrIds}`,
+    `  time           ${secs.toFixed(2)} s (walk ${(r.times.walk / 1000).toFixed(2)}, data ${(r.times.data / 1000).toFixed(2)}, ` +
+      `tables ${(r.times.tables / 1000).toFixed(2)}), ${(r.sourceBytes / 1048576 / Math.max(secs, 1e-3)).toFixed(1)} MiB/s, ${r.options.jobs} jobs`,
+  ];
+  return lines.join('\n');
+}

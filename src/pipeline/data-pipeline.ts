@@ -1,0 +1,157 @@
+// The data phase: read tasks go to the pool in plan order, results come back in any order and are fed to
+// the native writer strictly by sequence number, so the image is byte-identical for any number of jobs.
+// Fragment blocks are compressed in the pool too; fragment k, closed while task s was written, is written
+// just before the first file-starting task at or after s + FRAGMENT_LAG: a position that depends only on
+// the plan, never on timing.
+import type { Piscina } from 'piscina';
+import type { CompressorSpec, ImageBuilder } from '../native/addon.js';
+import { toCasperError, AbortError, CasperError } from '../errors.js';
+import type { WorkerFailure, WorkerTask } from './worker.js';
+
+/** Tasks between a fragment block's closing and its place in the image. A constant: part of the format. */
+export const FRAGMENT_LAG = 64;
+
+export interface DataProgress {
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface DataPipelineOptions {
+  builder: ImageBuilder;
+  pool: Piscina;
+  spec: CompressorSpec;
+  jobs: number;
+  mem: number;
+  cancel: Int32Array;
+  signal?: AbortSignal;
+  onProgress?: (p: DataProgress) => void;
+}
+
+interface PendingFragment {
+  index: number;
+  due: number;
+  result?: ArrayBuffer;
+}
+
+function isFailure(r: unknown): r is WorkerFailure {
+  return typeof r === 'object' && r !== null && 'error' in r && !(r instanceof ArrayBuffer);
+}
+
+export async function runDataPipeline(o: DataPipelineOptions): Promise<void> {
+  const { builder, pool, spec } = o;
+  // About 2 MiB per task; enough tasks in flight to keep every worker busy, within the memory cap.
+  const taskBytes = Math.max(spec.blockSize, 2 * 1024 * 1024);
+  const window = Math.max(2, Math.min(4 * o.jobs, FRAGMENT_LAG, Math.floor(o.mem / (2 * taskBytes))));
+
+  const results = new Map<number, ArrayBuffer>();
+  const startsFile: boolean[] = [];
+  const taskInput: number[] = [];
+  const fragments: PendingFragment[] = [];
+  let submitted = 0;
+  let written = 0;
+  let planned = false;
+  let failure: CasperError | undefined;
+  let bytesIn = 0;
+  let bytesOut = 0;
+  let wake: (() => void) | undefined;
+  let woken = false;
+  const notify = () => {
+    woken = true;
+    wake?.();
+  };
+  const fail = (err: unknown) => {
+    failure ??= toCasperError(err);
+    notify();
+  };
+  const onAbort = () => {
+    Atomics.store(o.cancel, 0, 1);
+    fail(new AbortError());
+  };
+  if (o.signal?.aborted) throw new AbortError();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const submitFragment = (index: number, raw: ArrayBuffer, due: number) => {
+    const f: PendingFragment = { index, due };
+    fragments.push(f);
+    const t: WorkerTask = { kind: 'fragment', raw, spec };
+    pool.run(t, { transferList: [raw] }).then((r: unknown) => {
+      if (isFailure(r)) return fail(r.error);
+      f.result = r as ArrayBuffer;
+      notify();
+    }, fail);
+  };
+  const writeFragment = (f: PendingFragment) => {
+    const buf = f.result!;
+    const word = new DataView(buf).getUint32(0, true);
+    builder.writeFragment(f.index, word, new Uint8Array(buf, 4));
+    bytesOut += buf.byteLength - 4;
+  };
+
+  try {
+    for (;;) {
+      if (failure) throw failure;
+      while (!planned && submitted - written < window) {
+        const next = builder.nextTask(taskBytes);
+        if (!next) {
+          planned = true;
+          break;
+        }
+        const seq = submitted++;
+        startsFile[seq] = next.startsFile;
+        taskInput[seq] = next.bytes;
+        const t: WorkerTask = { kind: 'read', task: next.task, spec, cancel: o.cancel };
+        pool.run(t, { transferList: [next.task] }).then((r: unknown) => {
+          if (isFailure(r)) return fail(r.error);
+          results.set(seq, r as ArrayBuffer);
+          notify();
+        }, fail);
+      }
+      // Write everything that is next in order.
+      let blocked = false;
+      while (!blocked && results.has(written)) {
+        if (startsFile[written]) {
+          while (fragments.length > 0 && fragments[0].due <= written) {
+            if (!fragments[0].result) {
+              blocked = true;
+              break;
+            }
+            writeFragment(fragments.shift()!);
+          }
+          if (blocked) break;
+        }
+        const r = results.get(written)!;
+        results.delete(written);
+        builder.addResult(r);
+        bytesIn += taskInput[written];
+        bytesOut += r.byteLength;
+        for (const c of builder.takeClosedFragments()) submitFragment(c.index, c.raw, written + FRAGMENT_LAG);
+        written++;
+        o.onProgress?.({ bytesIn, bytesOut });
+      }
+      if (planned && written === submitted) break;
+      if (!planned && submitted - written < window) continue;  // room for more tasks: plan before waiting
+      if (!woken) await new Promise<void>((r) => (wake = r));
+      woken = false;
+      wake = undefined;
+    }
+    // The last, partly filled fragment block, then every fragment still waiting, in order.
+    builder.closeOpenFragment();
+    for (const c of builder.takeClosedFragments()) submitFragment(c.index, c.raw, written);
+    while (fragments.length > 0) {
+      if (failure) throw failure;
+      if (fragments[0].result) {
+        writeFragment(fragments.shift()!);
+        continue;
+      }
+      if (!woken) await new Promise<void>((r) => (wake = r));
+      woken = false;
+      wake = undefined;
+    }
+    if (failure) throw failure;
+  } catch (err) {
+    Atomics.store(o.cancel, 0, 1);  // stop workers still reading for this job
+    throw toCasperError(err);
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,28 @@
+// The worker pool: piscina threads kept alive for the whole job, one per job slot.
+import { Piscina } from 'piscina';
+import { fileURLToPath } from 'node:url';
+
+export interface PoolOptions {
+  jobs: number;
+  /** An embedding app's own pool (its worker must be casper-snapshot's worker file). */
+  pool?: Piscina;
+  /** Path of the worker script, for apps that bundle or unpack it elsewhere. */
+  workerFilename?: string;
+  /** Addon path handed to the workers (they cannot share a loaded module object). */
+  nativeBinding?: string;
+}
+
+export const defaultWorkerFilename = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+export function createPool(o: PoolOptions): { pool: Piscina; owned: boolean } {
+  if (o.pool) return { pool: o.pool, owned: false };
+  const pool = new Piscina({
+    filename: o.workerFilename ?? defaultWorkerFilename,
+    minThreads: o.jobs,
+    maxThreads: o.jobs,
+    idleTimeout: 5000,
+    atomics: 'disabled',
+    workerData: { nativeBinding: o.nativeBinding },
+  });
+  return { pool, owned: true };
+}

@@ -1,0 +1,45 @@
+// What this machine can do; tests that need a missing capability skip with the reason.
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { has, run } from './tools.js';
+
+let loopMount: string | true | undefined;
+
+/** true, or the reason why the kernel's squashfs cannot be loop-mounted here. */
+export function canLoopMount(): string | true {
+  if (loopMount !== undefined) return loopMount;
+  if (process.getuid?.() !== 0) return (loopMount = 'needs root to loop-mount images');
+  for (const t of ['mksquashfs', 'mount', 'umount']) if (!has(t)) return (loopMount = `${t} is not installed`);
+  const dir = mkdtempSync(join(tmpdir(), 'cs-cap-'));
+  try {
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(join(dir, 'src', 'f'), 'x');
+    run('mksquashfs', [join(dir, 'src'), join(dir, 'img'), '-noappend', '-quiet']);
+    mkdirSync(join(dir, 'mnt'));
+    const r = run('mount', ['-t', 'squashfs', '-o', 'loop,ro', join(dir, 'img'), join(dir, 'mnt')]);
+    if (r.status !== 0) return (loopMount = `the kernel cannot loop-mount squashfs here: ${r.stderr.trim()}`);
+    run('umount', [join(dir, 'mnt')]);
+    return (loopMount = true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** A skip reason for node:test's `skip` option, or false when everything is there. */
+export function needs(...what: ('root' | 'loop' | 'squashfs-tools' | 'squashfs-tools-ng')[]): string | false {
+  for (const w of what) {
+    if (w === 'root' && !isRoot()) return 'needs root';
+    if (w === 'loop') {
+      const r = canLoopMount();
+      if (r !== true) return r;
+    }
+    if (w === 'squashfs-tools' && !(has('mksquashfs') && has('unsquashfs'))) return 'squashfs-tools (mksquashfs, unsquashfs) not installed';
+    if (w === 'squashfs-tools-ng' && !(has('sqfsdiff') && has('rdsquashfs'))) return 'squashfs-tools-ng (sqfsdiff, rdsquashfs) not installed';
+  }
+  return false;
+}

@@ -1,0 +1,39 @@
+// Running external programs and the CLI from tests.
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const cliPath = join(repoRoot, 'bin', 'casper-snapshot.js');
+
+export interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Run {
+  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    maxBuffer: 512 * 1024 * 1024,
+    env: opts.env ?? process.env,
+    input: opts.input,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs a program and throws with its output when it fails. */
+export function must(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): string {
+  const r = run(cmd, args, opts);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stderr}\n${r.stdout}`.slice(0, 4000));
+  return r.stdout;
+}
+
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  return run(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env } });
+}
+
+export function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
