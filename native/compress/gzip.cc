@@ -8,7 +8,10 @@
 namespace casper {
 namespace {
 
-constexpr long kDefaultLevel = 9;  // mksquashfs's default; the options block is written for any other level
+// libdeflate level 6: on /usr/share/locale it used 2.5x less CPU than level 9 and still gave an image 1.2 %
+// smaller than mksquashfs's zlib -9. The options block records the level (the format's default is 9).
+constexpr long kDefaultLevel = 6;
+constexpr long kFormatDefaultLevel = 9;
 
 class Gzip final : public Compressor {
  public:
@@ -32,7 +35,7 @@ class Gzip final : public Compressor {
     return got;
   }
   std::vector<uint8_t> options_block() const override {
-    if (level_ == kDefaultLevel) return {};
+    if (level_ == kFormatDefaultLevel) return {};
     ByteWriter w;
     w.u32(uint32_t(level_));
     w.u16(15);  // window size: zlib's maximum, which libdeflate always uses

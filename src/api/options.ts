@@ -10,7 +10,7 @@ export interface SnapshotOptions {
   output: string;
   /** gzip (default), or any compressor listed by `versions()`. */
   compressor?: string;
-  /** Compression level of the compressor (gzip: 1–9, default 9). */
+  /** Compression level of the compressor (gzip: 1–9, default 6). */
   compressionLevel?: number;
   /** Further compressor options by mksquashfs name without -X (e.g. { 'dict-size': '1M' }). */
   compressorOptions?: Record<string, string>;

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { loadAddon, type Addon, type NativeSummary } from '../native/addon.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
 import { createPool } from '../pipeline/pool.js';
-import { runDataPipeline } from '../pipeline/data-pipeline.js';
+import { runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
 import { OutputFile } from '../pipeline/output-file.js';
 import { CasperError, UsageError, toCasperError } from '../errors.js';
 
@@ -40,6 +40,7 @@ export interface SnapshotReport {
   sourceBytes: number;
   warnings: string[];
   times: { walk: number; data: number; tables: number; commit: number; total: number };
+  pipeline: PipelineStats;
 }
 
 export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
@@ -83,7 +84,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     times.walk = t1 - t0;
     builder.begin(out.fd);
     const dataStart = performance.now();
-    await runDataPipeline({
+    const pipeline = await runDataPipeline({
       builder,
       pool,
       spec: opts.image,
@@ -117,7 +118,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
       warnings.push(`${info.skippedSystemXattrs} xattr(s) outside the user, trusted and security namespaces (system.*, POSIX ACLs) cannot be stored in SquashFS and were skipped`);
     for (const f of image.changedFiles) warnings.push(`file changed as we read it: ${f}`);
     emit({ phase: 'done', entriesDone: info.entries, entriesTotal: info.entries, bytesIn: info.bytes, bytesOut: image.imageSize });
-    return { output: opts.output, source, options: opts, image, sourceEntries: info.entries, sourceBytes: info.bytes, warnings, times };
+    return { output: opts.output, source, options: opts, image, sourceEntries: info.entries, sourceBytes: info.bytes, warnings, times, pipeline };
   } catch (err) {
     out.discard();
     throw err instanceof CasperError ? err : toCasperError(err);

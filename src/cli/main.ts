@@ -108,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     });
     for (const w of report.warnings) process.stderr.write(`casper-snapshot: warning: ${w}\n`);
     if (!o.quiet) process.stdout.write(formatSummary(report) + '\n');
-    if (o.debug) process.stderr.write(JSON.stringify({ options: report.options, times: report.times }, null, 2) + '\n');
+    if (o.debug) process.stderr.write(JSON.stringify({ options: report.options, times: report.times, pipeline: report.pipeline }, null, 2) + '\n');
     return EXIT.ok;
   } catch (err) {
     const e = err as CasperError;

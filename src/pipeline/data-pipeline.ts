@@ -37,7 +37,17 @@ function isFailure(r: unknown): r is WorkerFailure {
   return typeof r === 'object' && r !== null && 'error' in r && !(r instanceof ArrayBuffer);
 }
 
-export async function runDataPipeline(o: DataPipelineOptions): Promise<void> {
+/** Where the main thread spent the data phase, for --debug and the JSON report. */
+export interface PipelineStats {
+  tasks: number;
+  fragments: number;
+  /** Milliseconds the main thread waited for workers. */
+  waitMs: number;
+  /** Milliseconds spent writing results (native, synchronous). */
+  writeMs: number;
+}
+
+export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineStats> {
   const { builder, pool, spec } = o;
   // About 2 MiB per task; enough tasks in flight to keep every worker busy, within the memory cap.
   const taskBytes = Math.max(spec.blockSize, 2 * 1024 * 1024);
@@ -51,6 +61,7 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<void> {
   let written = 0;
   let planned = false;
   let failure: CasperError | undefined;
+  const stats: PipelineStats = { tasks: 0, fragments: 0, waitMs: 0, writeMs: 0 };
   let bytesIn = 0;
   let bytesOut = 0;
   let wake: (() => void) | undefined;
@@ -72,6 +83,7 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<void> {
 
   const submitFragment = (index: number, raw: ArrayBuffer, due: number) => {
     const f: PendingFragment = { index, due };
+    stats.fragments++;
     fragments.push(f);
     const t: WorkerTask = { kind: 'fragment', raw, spec };
     pool.run(t, { transferList: [raw] }).then((r: unknown) => {
@@ -121,7 +133,9 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<void> {
         }
         const r = results.get(written)!;
         results.delete(written);
+        const ta = performance.now();
         builder.addResult(r);
+        stats.writeMs += performance.now() - ta;
         bytesIn += taskInput[written];
         bytesOut += r.byteLength;
         for (const c of builder.takeClosedFragments()) submitFragment(c.index, c.raw, written + FRAGMENT_LAG);
@@ -130,7 +144,9 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<void> {
       }
       if (planned && written === submitted) break;
       if (!planned && submitted - written < window) continue;  // room for more tasks: plan before waiting
+      const tw = performance.now();
       if (!woken) await new Promise<void>((r) => (wake = r));
+      stats.waitMs += performance.now() - tw;
       woken = false;
       wake = undefined;
     }
@@ -148,6 +164,8 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<void> {
       wake = undefined;
     }
     if (failure) throw failure;
+    stats.tasks = submitted;
+    return stats;
   } catch (err) {
     Atomics.store(o.cancel, 0, 1);  // stop workers still reading for this job
     throw toCasperError(err);
