@@ -6,6 +6,7 @@ import { loadAddon, packageRoot } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
 import { formatSummary } from './summary.js';
+import { discardAllOutputs } from '../pipeline/output-file.js';
 import { join } from 'node:path';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, sighup: 129, sigint: 130, sigterm: 143 } as const;
@@ -63,11 +64,25 @@ Environment: SOURCE_DATE_EPOCH sets the image time and clamps file times (reprod
 
 Exit codes: 0 success; 1 usage error (nothing written); 2 the snapshot failed (message names the path and
 the cause; no temporary file is left and an existing image is untouched); 129/130/143 stopped by
-SIGHUP/SIGINT/SIGTERM.`,
+SIGHUP/SIGINT/SIGTERM (the temporary file is removed). A second casper-snapshot writing the same output
+fails with exit 2 (lock file .OUTPUT.lock beside it).`,
     )
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   return program;
+}
+
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: EXIT.sighup, SIGINT: EXIT.sigint, SIGTERM: EXIT.sigterm };
+
+/** On SIGINT/SIGTERM/SIGHUP: remove the temporary file and lock, exit 128 + signal number. */
+function installSignalHandlers(): void {
+  for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
+    process.once(sig, () => {
+      discardAllOutputs();
+      process.stderr.write(`casper-snapshot: stopped by ${sig}; no image written\n`);
+      process.exit(SIGNAL_EXIT[sig]);
+    });
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -86,6 +101,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const o = program.opts();
   const output = program.args[0];
+  installSignalHandlers();
   try {
     const report = await snapshot({
       source: o.source,
