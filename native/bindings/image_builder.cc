@@ -23,6 +23,8 @@ class Job : public Napi::AsyncWorker {
   Job(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)), done_(std::move(done)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
+  // Keeps a JS value (an input buffer) alive until the job settles.
+  void hold(Napi::Value v) { held_ = Napi::Persistent(v.As<Napi::Object>()); }
   void Execute() override {
     try {
       work_();
@@ -54,6 +56,7 @@ class Job : public Napi::AsyncWorker {
   std::function<void()> work_;
   std::function<Napi::Value(Napi::Env)> done_;
   std::unique_ptr<NativeError> err_;
+  Napi::ObjectReference held_;
 };
 
 class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
@@ -126,35 +129,55 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
+  // addResult(result) -> Promise<[{ index, raw: ArrayBuffer }]>: writes a task's blocks off the event loop
+  // (a write can stall on page-cache writeback) and returns the fragment blocks that filled up.
   Napi::Value AddResult(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto [p, n] = bytes_of(info[0]);
-      writer().add_result(p, n);
-      return info.Env().Undefined();
+      DataWriter* w = &writer();
+      auto closed = std::make_shared<std::vector<std::pair<uint32_t, std::vector<uint8_t>>>>();
+      auto* job = new Job(
+          info.Env(), [w, p = p, n = n, closed]() { w->add_result(p, n); *closed = w->take_closed_fragments(); },
+          [closed](Napi::Env env) -> Napi::Value { return fragments_array(env, *closed); });
+      job->hold(info[0]);
+      Napi::Promise promise = job->promise();
+      job->Queue();
+      return promise;
     });
+  }
+
+  static Napi::Array fragments_array(Napi::Env env, std::vector<std::pair<uint32_t, std::vector<uint8_t>>>& closed) {
+    Napi::Array a = Napi::Array::New(env, closed.size());
+    for (size_t i = 0; i < closed.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("index", closed[i].first);
+      o.Set("raw", to_array_buffer(env, closed[i].second.data(), closed[i].second.size()));
+      a.Set(uint32_t(i), o);
+    }
+    return a;
   }
 
   // takeClosedFragments() -> [{ index, raw: ArrayBuffer }]
   Napi::Value TakeClosedFragments(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto closed = writer().take_closed_fragments();
-      Napi::Array a = Napi::Array::New(info.Env(), closed.size());
-      for (size_t i = 0; i < closed.size(); i++) {
-        Napi::Object o = Napi::Object::New(info.Env());
-        o.Set("index", closed[i].first);
-        o.Set("raw", to_array_buffer(info.Env(), closed[i].second.data(), closed[i].second.size()));
-        a.Set(uint32_t(i), o);
-      }
-      return a;
+      return fragments_array(info.Env(), closed);
     });
   }
 
-  // writeFragment(index, word, bytes)
+  // writeFragment(index, word, bytes) -> Promise<void>, written off the event loop.
   Napi::Value WriteFragment(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto [p, n] = bytes_of(info[2]);
-      writer().write_fragment(info[0].ToNumber().Uint32Value(), info[1].ToNumber().Uint32Value(), p, n);
-      return info.Env().Undefined();
+      DataWriter* w = &writer();
+      uint32_t index = info[0].ToNumber().Uint32Value(), word = info[1].ToNumber().Uint32Value();
+      auto* job = new Job(
+          info.Env(), [w, index, word, p = p, n = n]() { w->write_fragment(index, word, p, n); },
+          [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+      job->hold(info[2]);
+      Napi::Promise promise = job->promise();
+      job->Queue();
+      return promise;
     });
   }
 
@@ -171,7 +194,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       if (writer().pending_fragments() != 0) throw NativeError("EINVAL", "internal: finish() with fragments not written");
       auto summary = std::make_shared<ImageSummary>();
       auto* job = new Job(
-          info.Env(), [this, summary]() { *summary = write_tables(opts_, *tree_, *data_, fd_); },
+          info.Env(), [this, summary]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_); },
           [this, summary](Napi::Env env) -> Napi::Value { return summary_object(env, *summary); });
       Napi::Promise p = job->promise();
       job->Queue();

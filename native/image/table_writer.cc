@@ -33,8 +33,8 @@ std::vector<uint8_t> options_metadata_block(const Compressor& comp) {
 
 class TableBuilder {
  public:
-  TableBuilder(const ImageOptions& o, const Tree& t, const DataWriter& d)
-      : opts_(o), tree_(t), data_(d), comp_(make_compressor(o.compressor)), inodes_(*comp_), dirs_(*comp_) {
+  TableBuilder(const ImageOptions& o, const Tree& t, const DataWriter& d, const CancelFlag& cancel)
+      : opts_(o), tree_(t), data_(d), cancel_(cancel), comp_(make_compressor(o.compressor)), inodes_(*comp_), dirs_(*comp_) {
     number_.assign(t.entries.size(), 0);
     ref_.assign(t.entries.size(), 0);
     type_.assign(t.entries.size(), 0);
@@ -42,7 +42,10 @@ class TableBuilder {
 
   ImageSummary run(int fd) {
     assign_numbers(0);
-    for (uint32_t i : order_) write_inode(i);
+    for (size_t k = 0; k < order_.size(); k++) {
+      if (k % 4096 == 0) cancel_.check();
+      write_inode(order_[k]);
+    }
     inodes_.finish();
     dirs_.finish();
 
@@ -216,6 +219,7 @@ class TableBuilder {
   const ImageOptions& opts_;
   const Tree& tree_;
   const DataWriter& data_;
+  const CancelFlag& cancel_;
   std::unique_ptr<Compressor> comp_;
   MetadataWriter inodes_, dirs_;
   IdTable ids_;
@@ -231,8 +235,8 @@ uint64_t data_section_start(const ImageOptions& opts) {
   return 96 + options_metadata_block(*make_compressor(opts.compressor)).size();
 }
 
-ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd) {
-  return TableBuilder(opts, tree, data).run(fd);
+ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd, const CancelFlag& cancel) {
+  return TableBuilder(opts, tree, data, cancel).run(fd);
 }
 
 }  // namespace casper

@@ -6,6 +6,7 @@
 #include "image/data_writer.h"
 #include "image/image_options.h"
 #include "traverse/tree.h"
+#include "util/cancel.h"
 
 namespace casper {
 
@@ -19,6 +20,6 @@ struct ImageSummary {
 // Offset of the first data byte: after the superblock and the compressor options block, if any.
 uint64_t data_section_start(const ImageOptions& opts);
 
-ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd);
+ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd, const CancelFlag& cancel);
 
 }  // namespace casper

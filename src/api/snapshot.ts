@@ -110,7 +110,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     const t3 = performance.now();
     times.tables = t3 - t2;
     emit({ phase: 'commit', entriesDone: info.entries, entriesTotal: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed });
-    out.commit();
+    await out.commit();
     times.commit = performance.now() - t3;
     times.total = performance.now() - t0;
     const warnings = [...info.warnings];

@@ -63,9 +63,10 @@ export interface ImageBuilder {
   treeInfo(): TreeInfo;
   begin(fd: number): void;
   nextTask(taskBytes: number): { task: ArrayBuffer; startsFile: boolean; bytes: number } | null;
-  addResult(result: ArrayBuffer): void;
+  /** Writes a task's result (off the event loop); resolves with the fragment blocks that filled up. */
+  addResult(result: ArrayBuffer): Promise<{ index: number; raw: ArrayBuffer }[]>;
   takeClosedFragments(): { index: number; raw: ArrayBuffer }[];
-  writeFragment(index: number, word: number, data: ArrayBuffer | Uint8Array): void;
+  writeFragment(index: number, word: number, data: ArrayBuffer | Uint8Array): Promise<void>;
   closeOpenFragment(): void;
   finish(): Promise<NativeSummary>;
 }

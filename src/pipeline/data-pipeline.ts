@@ -43,7 +43,7 @@ export interface PipelineStats {
   fragments: number;
   /** Milliseconds the main thread waited for workers. */
   waitMs: number;
-  /** Milliseconds spent writing results (native, synchronous). */
+  /** Milliseconds spent writing results (native, off the event loop). */
   writeMs: number;
 }
 
@@ -92,10 +92,10 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
       notify();
     }, fail);
   };
-  const writeFragment = (f: PendingFragment) => {
+  const writeFragment = async (f: PendingFragment) => {
     const buf = f.result!;
     const word = new DataView(buf).getUint32(0, true);
-    builder.writeFragment(f.index, word, new Uint8Array(buf, 4));
+    await builder.writeFragment(f.index, word, new Uint8Array(buf, 4));
     bytesOut += buf.byteLength - 4;
   };
 
@@ -127,18 +127,18 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
               blocked = true;
               break;
             }
-            writeFragment(fragments.shift()!);
+            await writeFragment(fragments.shift()!);
           }
           if (blocked) break;
         }
         const r = results.get(written)!;
         results.delete(written);
         const ta = performance.now();
-        builder.addResult(r);
+        const closed = await builder.addResult(r);
         stats.writeMs += performance.now() - ta;
         bytesIn += taskInput[written];
         bytesOut += r.byteLength;
-        for (const c of builder.takeClosedFragments()) submitFragment(c.index, c.raw, written + FRAGMENT_LAG);
+        for (const c of closed) submitFragment(c.index, c.raw, written + FRAGMENT_LAG);
         written++;
         o.onProgress?.({ bytesIn, bytesOut });
       }
@@ -156,7 +156,7 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
     while (fragments.length > 0) {
       if (failure) throw failure;
       if (fragments[0].result) {
-        writeFragment(fragments.shift()!);
+        await writeFragment(fragments.shift()!);
         continue;
       }
       if (!woken) await new Promise<void>((r) => (wake = r));

@@ -1,8 +1,9 @@
 // Atomic output: the image is written to a temporary file beside the target, fsynced, renamed over it and
 // the directory fsynced; on any failure the temporary file is removed and an existing image stays intact.
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { CasperError, toCasperError } from '../errors.js';
 
 /** Outputs being written by this process, so a signal handler can remove their temporary files. */
@@ -104,9 +105,10 @@ export class OutputFile {
     return out;
   }
 
-  commit(): void {
+  /** fsync, rename over the target, fsync the directory. Asynchronous: an fsync can take seconds. */
+  async commit(): Promise<void> {
     try {
-      fsyncSync(this.fd);
+      await promisify(fsync)(this.fd);
       closeSync(this.fd);
       this.fd = -1;
       renameSync(this.tempPath, this.target);
@@ -115,7 +117,7 @@ export class OutputFile {
       this.unlock();
       const dirFd = openSync(dirname(this.target), 'r');
       try {
-        fsyncSync(dirFd);
+        await promisify(fsync)(dirFd);
       } finally {
         closeSync(dirFd);
       }

@@ -1,0 +1,129 @@
+// The library API as an Electron remastering app uses it: progress, cancellation, a responsive event loop,
+// typed errors, and the embedding options (nativeBinding, workerFilename, pool).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { Piscina } from 'piscina';
+import { snapshot, AbortError, CasperError, UsageError, defaultWorkerFilename, type Progress } from '../src/api/index.js';
+import { needs } from './helpers/capabilities.js';
+import { checkImage, tempDir } from './helpers/image-check.js';
+import { bytes, dir, file } from './helpers/make-tree.js';
+import { repoRoot } from './helpers/tools.js';
+
+const addonPath = join(repoRoot, 'build', 'Release', 'casper_snapshot.node');
+
+function mixedTree(root: string, files: number, bigMiB: number): void {
+  dir(root);
+  for (let i = 0; i < files; i++) file(join(root, `d${i % 50}`, `f${i}`), bytes(200 + (i % 3000), i, 48));
+  const chunk = bytes(1 << 20, 7, 40);
+  for (let i = 0; i < bigMiB; i++) file(join(root, 'big', `b${i}`), Buffer.concat([chunk, Buffer.from(String(i))]));
+}
+
+test('snapshot() reports progress by phase and writes a kernel-readable image', { skip: needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') }, async () => {
+  const t = tempDir();
+  try {
+    mixedTree(join(t, 'src'), 2000, 8);
+    const events: Progress[] = [];
+    const report = await snapshot({ source: join(t, 'src'), output: join(t, 'out.sqfs'), jobs: 2, onProgress: (p) => events.push(p) });
+    const phases = [...new Set(events.map((e) => e.phase))];
+    assert.deepEqual(phases, ['walk', 'data', 'tables', 'commit', 'done']);
+    const data = events.filter((e) => e.phase === 'data');
+    assert.ok(data.length > 1);
+    for (let i = 1; i < data.length; i++) assert.ok(data[i].bytesIn >= data[i - 1].bytesIn, 'bytesIn never goes back');
+    assert.equal(data[data.length - 1].bytesIn, report.sourceBytes);
+    assert.ok(data.every((e) => e.entriesTotal === report.sourceEntries && e.rate >= 0));
+    assert.equal(report.image.types.files, 2008);
+    checkImage(join(t, 'out.sqfs'), join(t, 'src'));
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('an AbortSignal stops a large job within a second, removes the temporary file, keeps the old image', { skip: needs('root') }, async () => {
+  const t = tempDir();
+  try {
+    mixedTree(join(t, 'src'), 100, 160);
+    const out = join(t, 'out.sqfs');
+    writeFileSync(out, 'old image');
+    const ac = new AbortController();
+    const started = snapshot({ source: join(t, 'src'), output: out, jobs: 1, compressionLevel: 9, signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 600));
+    const t0 = performance.now();
+    ac.abort();
+    await assert.rejects(started, (err: unknown) => {
+      assert.ok(err instanceof AbortError, `got ${String(err)}`);
+      assert.equal((err as AbortError).code, 'ABORT_ERR');
+      return true;
+    });
+    const ms = performance.now() - t0;
+    assert.ok(ms < 1000, `abort took ${ms.toFixed(0)} ms`);
+    assert.equal(readFileSync(out, 'utf8'), 'old image');
+    assert.deepEqual(readdirSync(t).filter((n) => n.startsWith('.')), []);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('the event loop stays responsive (max delay under 50 ms) during a large snapshot', { skip: needs('root') }, async () => {
+  const t = tempDir();
+  try {
+    mixedTree(join(t, 'src'), 20000, 64);
+    const h = monitorEventLoopDelay({ resolution: 5 });
+    h.enable();
+    await snapshot({ source: join(t, 'src'), output: join(t, 'out.sqfs'), jobs: 2 });
+    h.disable();
+    const maxMs = h.max / 1e6;
+    assert.ok(maxMs < 50, `event loop blocked for ${maxMs.toFixed(1)} ms`);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('errors are typed: UsageError before writing, CasperError with code and path', { skip: needs('root') }, async () => {
+  const t = tempDir();
+  try {
+    await assert.rejects(snapshot({ source: join(t, 'missing'), output: join(t, 'o.sqfs') }), UsageError);
+    await assert.rejects(snapshot({ source: t, output: join(t, 'o.sqfs'), blockSize: 3000 }), /power of two/);
+    await assert.rejects(snapshot({ source: t, output: join(t, 'o.sqfs'), compressor: 'lzma' }), /kernel cannot mount/);
+    dir(join(t, 'src'));
+    dir(join(t, 'outdir'));
+    await assert.rejects(snapshot({ source: join(t, 'src'), output: join(t, 'outdir') }), (err: unknown) => {
+      assert.ok(err instanceof CasperError);
+      assert.equal((err as CasperError).code, 'EISDIR');
+      assert.equal((err as CasperError).path, join(t, 'outdir'));
+      return true;
+    });
+    assert.ok(!existsSync(join(t, 'o.sqfs')));
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('embedding options: nativeBinding as a path or a loaded addon, workerFilename, a caller-owned pool', { skip: needs('root') }, async () => {
+  const t = tempDir();
+  try {
+    mixedTree(join(t, 'src'), 300, 2);
+    const env = { SOURCE_DATE_EPOCH: '1700000000' };
+    Object.assign(process.env, env);
+    const base = await snapshot({ source: join(t, 'src'), output: join(t, 'a.sqfs') });
+    const loaded = createRequire(import.meta.url)(addonPath);
+    await snapshot({ source: join(t, 'src'), output: join(t, 'b.sqfs'), nativeBinding: addonPath, workerFilename: defaultWorkerFilename });
+    await snapshot({ source: join(t, 'src'), output: join(t, 'c.sqfs'), nativeBinding: loaded });
+    const pool = new Piscina({ filename: defaultWorkerFilename, maxThreads: 2 });
+    try {
+      await snapshot({ source: join(t, 'src'), output: join(t, 'd.sqfs'), pool });
+      assert.ok(pool.threads.length > 0, 'the caller pool did the work');
+    } finally {
+      await pool.destroy();
+    }
+    const a = readFileSync(join(t, 'a.sqfs'));
+    for (const n of ['b', 'c', 'd']) assert.ok(a.equals(readFileSync(join(t, `${n}.sqfs`))), `${n}.sqfs differs`);
+    assert.equal(base.image.types.files, 302);
+  } finally {
+    delete process.env.SOURCE_DATE_EPOCH;
+    rmSync(t, { recursive: true, force: true });
+  }
+});
