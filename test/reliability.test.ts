@@ -3,12 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync as hardlinkSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
 import { tempDir } from './helpers/image-check.js';
 import { bytes, dir, file } from './helpers/make-tree.js';
-import { cli, cliPath } from './helpers/tools.js';
+import { cli, cliPath, has, run } from './helpers/tools.js';
+import * as imageCheck from './helpers/image-check.js';
 
 /** A source that takes a few seconds to compress on one job at level 9. */
 function slowSource(root: string): void {
@@ -81,6 +82,100 @@ test('a stale lock from a dead process is taken over', { skip: needs('root') }, 
     const r = cli(['--source', join(t, 'src'), join(t, 'out.sqfs'), '-q']);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(leftovers(t), []);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('a file that vanishes during the data phase is left out with a warning; the image stays valid', { skip: needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') }, async () => {
+  const { snapshot } = await import('../src/api/index.js');
+  const { checkImage } = await import('./helpers/image-check.js');
+  const { unlinkSync } = await import('node:fs');
+  const t = tempDir();
+  try {
+    const src = join(t, 'src');
+    slowSource(src);
+    file(join(src, 'zz-vanishes'), 'soon gone');
+    hardlinkSync(join(src, 'zz-vanishes'), join(src, 'zz-vanishes-link'));
+    let removed = false;
+    const report = await snapshot({
+      source: src,
+      output: join(t, 'out.sqfs'),
+      jobs: 1,
+      onProgress: (p) => {
+        if (p.phase === 'data' && !removed) {
+          removed = true;
+          unlinkSync(join(src, 'zz-vanishes'));
+          unlinkSync(join(src, 'zz-vanishes-link'));
+        }
+      },
+    });
+    assert.ok(removed);
+    assert.deepEqual(report.image.skipped.map((s) => s.code), ['ENOENT']);
+    assert.ok(report.warnings.some((w) => /vanished.*zz-vanishes/.test(w)), report.warnings.join('\n'));
+    checkImage(join(t, 'out.sqfs'), src);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('a file growing while it is read is stored at its walked size, reported, exit code 3', { skip: needs('root', 'loop') }, async () => {
+  const { withMount } = await import('./helpers/image-check.js');
+  const t = tempDir();
+  const src = join(t, 'src');
+  slowSource(src);
+  const grow = join(src, 'zz-growing.log');
+  writeFileSync(grow, 'start\n');
+  const writer = spawn('sh', ['-c', `while :; do echo more >> '${grow}'; done`], { stdio: 'ignore' });
+  try {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const c = spawn(process.execPath, [cliPath, '--source', src, join(t, 'out.sqfs'), '-q', '-j', '1']);
+      let stderr = '';
+      c.stderr.on('data', (d) => (stderr += d));
+      c.on('exit', (code) => resolve({ code, stderr }));
+    });
+    writer.kill('SIGKILL');
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /file changed as we read it: .*zz-growing\.log/);
+    withMount(join(t, 'out.sqfs'), (mnt) => {
+      const got = readFileSync(join(mnt, 'zz-growing.log'), 'utf8');
+      assert.ok(got.startsWith('start\n'), 'content is a prefix of the file');
+      assert.ok(/^start\n(more\n)*$/.test(got), 'no torn content');
+    });
+  } finally {
+    writer.kill('SIGKILL');
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('unreadable files fail the job naming the path, or are skipped and listed with --ignore-errors', { skip: needs('root', 'loop') || (has('setpriv') ? false : 'setpriv (util-linux) is missing') }, () => {
+  const t = tempDir();
+  try {
+    chmodSync(t, 0o777);
+    const src = join(t, 'src');
+    dir(src, 0o755);
+    file(join(src, 'ok'), 'readable', 0o644);
+    file(join(src, 'secret'), 'not for nobody', 0o600);
+    dir(join(src, 'closed'), 0o700);
+    file(join(src, 'closed', 'inner'), 'x');
+    const asNobody = (args: string[]) =>
+      run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath, '--source', src, ...args]);
+    const failed = asNobody([join(t, 'a.sqfs'), '-q']);
+    assert.equal(failed.status, 2, failed.stderr);
+    assert.match(failed.stderr, /Permission denied/);
+    assert.match(failed.stderr, /closed|secret/);
+    assert.ok(!existsSync(join(t, 'a.sqfs')));
+    assert.deepEqual(leftovers(t), []);
+    const skipped = asNobody([join(t, 'b.sqfs'), '-q', '--ignore-errors']);
+    assert.equal(skipped.status, 3, skipped.stderr);
+    assert.match(skipped.stderr, /unreadable \(EACCES\), skipped: .*secret/);
+    assert.match(skipped.stderr, /unreadable \(EACCES\), skipped: .*closed/);
+    const { withMount } = imageCheck;
+    withMount(join(t, 'b.sqfs'), (mnt) => {
+      assert.equal(readFileSync(join(mnt, 'ok'), 'utf8'), 'readable');
+      assert.ok(!existsSync(join(mnt, 'secret')));
+      assert.deepEqual(readdirSync(join(mnt, 'closed')), [], 'an unreadable directory is kept empty');
+    });
   } finally {
     rmSync(t, { recursive: true, force: true });
   }

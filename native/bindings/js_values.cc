@@ -63,6 +63,7 @@ ImageOptions image_options(const Napi::Object& o) {
   io.force_gid = int_or(o, "forceGid", -1);
   io.mkfs_time = uint32_t(int_or(o, "mkfsTime", 0));
   io.clamp_mtime = int_or(o, "clampMtime", -1);
+  io.ignore_errors = bool_or(o, "ignoreErrors", false);
   Napi::Value out = get(o, "outputPath");
   if (out.IsString()) io.output_path = out.ToString().Utf8Value();
   return io;
@@ -72,6 +73,7 @@ WalkOptions walk_options(const Napi::Object& o) {
   WalkOptions w;
   w.xattrs = bool_or(o, "xattrs", true);
   w.one_file_system = bool_or(o, "oneFileSystem", false);
+  w.ignore_errors = bool_or(o, "ignoreErrors", false);
   w.exclude = strings(o, "exclude");
   w.empty_dirs = strings(o, "emptyDirs");
   Napi::Value inodes = get(o, "excludeInodes");

@@ -28,10 +28,11 @@ bool all_zero(const uint8_t* p, size_t n) {
   return true;
 }
 
-Fd open_for_read(const std::string& path) {
+// Returns an invalid Fd and sets *err when the file cannot be opened.
+Fd open_for_read(const std::string& path, int* err) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME | O_NOFOLLOW);
   if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);  // O_NOATIME needs ownership
-  if (fd < 0) throw sys_error(errno, "open", path);
+  *err = fd < 0 ? errno : 0;
   return Fd(fd);
 }
 
@@ -56,20 +57,34 @@ std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, c
   std::vector<uint32_t> words;
   std::vector<uint8_t> data, tail;
   for (const SegmentSpec& s : task.segments) {
-    Fd fd = open_for_read(s.path);
-    if (s.offset == 0 && s.length > 4u * bs) ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    int open_err = 0;
+    Fd fd = open_for_read(s.path, &open_err);
+    if (open_err && s.offset == 0) {
+      // Vanished or unreadable: the writer decides (skip with a warning, or fail naming the path).
+      out.u32(s.file);
+      out.u32(kSegFailed | (s.last ? kSegLast : 0));
+      out.u64(s.offset);
+      out.u64(s.length);
+      out.u64(uint64_t(open_err));  // in the hash slot
+      out.u64(0);
+      out.u32(0);
+      out.u32(0);
+      out.u64(0);
+      continue;
+    }
+    if (fd.valid() && s.offset == 0 && s.length > 4u * bs) ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     words.clear();
     data.clear();
     tail.clear();
     uint64_t hash = 0, sparse = 0;
-    bool changed = false;
+    bool changed = open_err != 0;  // gone after its first part was read: the rest reads as zeros
     uint64_t end = s.offset + s.length;
     uint64_t next_data = 0;  // with maybe_sparse: no data before this offset
     for (uint64_t pos = s.offset; pos < end; pos += bs) {
       cancel.check();
       size_t len = size_t(std::min<uint64_t>(bs, end - pos));
       bool is_tail = s.last && s.tail_fragment && len < bs;
-      if (s.maybe_sparse && !is_tail && pos >= next_data) {
+      if (fd.valid() && s.maybe_sparse && !is_tail && pos >= next_data) {
         off_t nd = ::lseek(fd.get(), off_t(pos), SEEK_DATA);
         next_data = nd < 0 ? UINT64_MAX : uint64_t(nd);  // ENXIO: only a hole up to the end of the file
       }
@@ -79,7 +94,7 @@ std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, c
         hash = hash_combine(hash, kZeroBlockMark ^ len);
         continue;
       }
-      size_t got = pread_full(fd.get(), in.data(), len, pos, s.path);
+      size_t got = fd.valid() ? pread_full(fd.get(), in.data(), len, pos, s.path) : 0;
       if (got < len) {
         changed = true;  // the file shrank while we read it: keep the walked size, zero-filled
         std::memset(in.data() + got, 0, len - got);
@@ -99,7 +114,7 @@ std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, c
       words.push_back(compress_block(comp, in.data(), len, packed));
       data.insert(data.end(), packed.begin(), packed.end());
     }
-    if (s.last) {
+    if (s.last && fd.valid()) {
       struct stat st;
       if (::fstat(fd.get(), &st) == 0 && uint64_t(st.st_size) != s.file_size) changed = true;
     }
@@ -131,6 +146,7 @@ std::vector<SegmentResult> parse_result(const uint8_t* buf, size_t n) {
     s.offset = r.u64();
     s.length = r.u64();
     s.hash = r.u64();
+    if (flags & kSegFailed) s.failed_errno = int(s.hash);
     s.sparse_bytes = r.u64();
     uint32_t nblocks = r.u32();
     s.tail_len = r.u32();

@@ -34,6 +34,7 @@ struct SegmentResult {
   uint64_t length = 0;
   bool last = false;
   bool changed = false;  // the file's size differed from the walk's: data read at the walked size
+  int failed_errno = 0;  // the file could not be opened at its first segment (vanished, unreadable): no data
   uint64_t hash = 0;     // fingerprint of this segment's uncompressed content
   uint64_t sparse_bytes = 0;
   std::vector<uint32_t> block_words;  // size word per block: 0 = sparse, bit 24 = stored raw
@@ -43,6 +44,6 @@ struct SegmentResult {
   const uint8_t* tail = nullptr;
 };
 
-constexpr uint32_t kSegLast = 1, kSegTailFragment = 2, kSegMaybeSparse = 4, kSegChanged = 8;
+constexpr uint32_t kSegLast = 1, kSegTailFragment = 2, kSegMaybeSparse = 4, kSegChanged = 8, kSegFailed = 16;
 
 }  // namespace casper

@@ -70,6 +70,15 @@ void DataWriter::write_at(uint64_t off, const uint8_t* p, size_t n) { pwrite_ful
 void DataWriter::add_result(const uint8_t* buf, size_t n) {
   for (const SegmentResult& s : parse_result(buf, n)) {
     FileData& fd = files_[s.file];
+    Entry& entry = tree_.entries[s.file];
+    if (entry.skipped) continue;  // later parts of a file that could not be opened
+    if (s.failed_errno) {
+      std::string path = tree_.path(s.file);
+      if (s.failed_errno != ENOENT && !opts_.ignore_errors) throw sys_error(s.failed_errno, "open", path);
+      entry.skipped = true;  // vanished (always tolerated, like tar) or unreadable with ignore_errors
+      tree_.skipped.push_back({path, errno_name(s.failed_errno)});
+      continue;
+    }
     if (s.offset == 0) {
       if (in_file_) throw NativeError("EINVAL", "internal: results out of order");
       in_file_ = true;

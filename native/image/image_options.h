@@ -19,6 +19,7 @@ struct ImageOptions {
   int64_t force_uid = -1, force_gid = -1;
   uint32_t mkfs_time = 0;
   int64_t clamp_mtime = -1;  // SOURCE_DATE_EPOCH: no inode time later than this
+  bool ignore_errors = false;  // unreadable files are left out and listed instead of failing the job
   std::string output_path;   // for error messages
 };
 

@@ -130,15 +130,18 @@ class TableBuilder {
     uint32_t p = tree_.entries[i].link_primary;
     return p == kNone ? i : p;
   }
+  // Left out: vanished or unreadable (its inode, so every name of it).
+  bool gone(uint32_t i) const { return tree_.entries[i].skipped || tree_.entries[primary(i)].skipped; }
 
   // Post-order, root last: a directory's children (and so their inodes) come before its listing.
   void assign_numbers(uint32_t dir) {
     const Entry& d = tree_.entries[dir];
     for (uint32_t k = 0; k < d.child_count; k++) {
       uint32_t c = d.first_child + k;
-      if (S_ISDIR(tree_.entries[c].mode)) assign_numbers(c);
+      if (S_ISDIR(tree_.entries[c].mode) && !gone(c)) assign_numbers(c);
     }
     for (uint32_t k = 0; k < d.child_count; k++) {
+      if (gone(d.first_child + k)) continue;
       uint32_t c = primary(d.first_child + k);
       if (!S_ISDIR(tree_.entries[c].mode) && number_[c] == 0) take_number(c);
     }
@@ -177,12 +180,13 @@ class TableBuilder {
       uint64_t entry_bytes = 0;
       for (uint32_t k = 0; k < e.child_count; k++) {
         uint32_t c = e.first_child + k;
+        if (gone(c)) continue;
         const Entry& ce = tree_.entries[c];
         uint32_t p = primary(c);
         refs.push_back({tree_.arena.data() + ce.name_off, ce.name_len, ref_[p], number_[p], type_[p]});
         entry_bytes += 8 + ce.name_len;
       }
-      bool large = is_large_directory(e.child_count, entry_bytes);
+      bool large = is_large_directory(refs.size(), entry_bytes);
       listing = write_directory(dirs_, refs, large);
       uint32_t parent = i == 0 ? 0 : number_[e.parent];
       InodeCommon c = common(i);

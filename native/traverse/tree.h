@@ -35,6 +35,12 @@ struct Entry {
   uint64_t disk_bytes = 0;  // st_blocks * 512, to spot possibly sparse files
   uint32_t nlink = 1;       // names of this inode inside the tree (filled after the walk)
   uint32_t subdirs = 0;     // directories: number of child directories
+  bool skipped = false;     // vanished or unreadable: left out of the image
+};
+
+struct SkippedPath {
+  std::string path;
+  std::string code;  // ENOENT (vanished), EACCES, EIO, …
 };
 
 struct Tree {
@@ -44,6 +50,7 @@ struct Tree {
   uint64_t skipped_system_xattrs = 0;              // system.* (POSIX ACLs) cannot be stored
   std::string root_path;
   std::vector<std::string> warnings;
+  std::vector<SkippedPath> skipped;  // entries left out (vanished, or unreadable with ignore_errors)
 
   std::string name(const Entry& e) const { return arena.substr(e.name_off, e.name_len); }
   std::string target(const Entry& e) const { return arena.substr(e.target_off, e.target_len); }

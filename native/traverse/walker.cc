@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <cstring>
 #include <unordered_map>
 
 #include "util/error.h"
@@ -71,7 +72,10 @@ class Walker {
     check_cancel();
     std::string dpath = path.empty() ? "/" : path;
     DIR* d = ::opendir(dpath.c_str());
-    if (!d) throw sys_error(errno, "opendir", dpath);
+    if (!d) {
+      if (tolerate(errno, dpath, "opendir")) return;  // kept as an empty directory
+      throw sys_error(errno, "opendir", dpath);
+    }
     std::vector<std::string> names;
     errno = 0;
     while (struct dirent* de = ::readdir(d)) {
@@ -82,7 +86,7 @@ class Walker {
     }
     int err = errno;
     ::closedir(d);
-    if (err) throw sys_error(err, "readdir", dpath);
+    if (err && !tolerate(err, dpath, "readdir")) throw sys_error(err, "readdir", dpath);
     std::sort(names.begin(), names.end());  // bytewise: std::char_traits<char> compares as unsigned char
 
     // First pass: the children as contiguous entries.
@@ -95,7 +99,11 @@ class Walker {
       if (exclude_.count(cipath)) continue;
       struct stat st;
       if (::lstat(cpath.c_str(), &st) != 0) {
-        if (errno == ENOENT) continue;  // vanished between readdir and lstat
+        if (errno == ENOENT) {
+          tree_.skipped.push_back({cpath, "ENOENT"});  // vanished between readdir and lstat
+          continue;
+        }
+        if (tolerate(errno, cpath, "lstat")) continue;
         throw sys_error(errno, "lstat", cpath);
       }
       DevIno key{uint64_t(st.st_dev), uint64_t(st.st_ino)};
@@ -109,7 +117,15 @@ class Walker {
       if (S_ISLNK(st.st_mode)) {
         std::string target(size_t(st.st_size) + 1, '\0');
         ssize_t r = ::readlink(cpath.c_str(), target.data(), target.size());
-        if (r < 0) throw sys_error(errno, "readlink", cpath);
+        if (r < 0) {
+          int e = errno;
+          if (e == ENOENT || e == EINVAL) {  // vanished, or replaced by a non-link since lstat
+            tree_.skipped.push_back({cpath, "ENOENT"});
+            continue;
+          }
+          if (tolerate(e, cpath, "readlink")) continue;
+          throw sys_error(e, "readlink", cpath);
+        }
         target.resize(size_t(r));
         if (target.size() > 4096)
           throw NativeError("ENAMETOOLONG", "symlink target of '" + cpath + "' is longer than 4096 bytes", "readlink", cpath);
@@ -153,11 +169,19 @@ class Walker {
     }
   }
 
+  // With ignore_errors: records the failure and returns true (the caller leaves the entry out or empty).
+  bool tolerate(int err, const std::string& path, const char* syscall) {
+    if (!opts_.ignore_errors) return false;
+    tree_.skipped.push_back({path, errno_name(err)});
+    return true;
+  }
+
   void read_xattrs(uint32_t idx, const std::string& path) {
     if (!opts_.xattrs) return;
     ssize_t n = ::llistxattr(path.c_str(), nullptr, 0);
     if (n < 0) {
       if (errno == ENOTSUP || errno == ENOENT) return;
+      if (tolerate(errno, path, "llistxattr")) return;
       throw sys_error(errno, "llistxattr", path);
     }
     if (n == 0) return;

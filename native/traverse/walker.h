@@ -17,6 +17,8 @@ struct WalkOptions {
   std::vector<std::string> empty_dirs;
   // Inodes never captured wherever they appear (the output image and its temporary file).
   std::vector<std::pair<uint64_t, uint64_t>> exclude_inodes;  // (dev, ino)
+  // Unreadable entries (EACCES, EIO, …) are left out and listed in Tree::skipped instead of failing.
+  bool ignore_errors = false;
   CancelFlag cancel;
 };
 

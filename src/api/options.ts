@@ -39,6 +39,8 @@ export interface SnapshotOptions {
   jobs?: number;
   /** Cap on data in flight: bytes or a size with K/M/G suffix (default 256M). */
   mem?: number | string;
+  /** Leave out unreadable entries (EACCES, EIO, …) and list them in the report instead of failing. */
+  ignoreErrors?: boolean;
   /** Reproducible time: superblock time, and no inode time later (default: $SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number;
 }
@@ -111,6 +113,7 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
     forceGid: intIn(o.forceGid, 'forceGid', 0, 0xffffffff),
     mkfsTime: sde ?? Math.floor(Date.now() / 1000),
     clampMtime: sde,
+    ignoreErrors: o.ignoreErrors ?? false,
     outputPath: o.output,
   };
   return {

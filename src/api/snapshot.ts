@@ -78,6 +78,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
       exclude: opts.exclude,
       emptyDirs: [],
       excludeInodes: out.inodes(),
+      ignoreErrors: opts.image.ignoreErrors,
     });
     const info = builder.treeInfo();
     const t1 = performance.now();
@@ -117,6 +118,8 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     if (info.skippedSystemXattrs > 0)
       warnings.push(`${info.skippedSystemXattrs} xattr(s) outside the user, trusted and security namespaces (system.*, POSIX ACLs) cannot be stored in SquashFS and were skipped`);
     for (const f of image.changedFiles) warnings.push(`file changed as we read it: ${f}`);
+    for (const s of image.skipped)
+      warnings.push(s.code === 'ENOENT' ? `file vanished while being captured, skipped: ${s.path}` : `unreadable (${s.code}), skipped: ${s.path}`);
     emit({ phase: 'done', entriesDone: info.entries, entriesTotal: info.entries, bytesIn: info.bytes, bytesOut: image.imageSize });
     return { output: opts.output, source, options: opts, image, sourceEntries: info.entries, sourceBytes: info.bytes, warnings, times, pipeline };
   } catch (err) {

@@ -9,7 +9,7 @@ import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
 import { join } from 'node:path';
 
-export const EXIT = { ok: 0, usage: 1, failed: 2, sighup: 129, sigint: 130, sigterm: 143 } as const;
+export const EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
 
 function int(name: string) {
   return (v: string) => {
@@ -46,6 +46,7 @@ function buildProgram(): Command {
     .option('--force-gid <gid>', 'group of every file (mksquashfs -force-gid)', int('gid'))
     .option('--one-file-system', 'do not descend into other filesystems')
     .option('--exclude <path...>', 'leave out these paths, relative to the source (mksquashfs -e)')
+    .option('--ignore-errors', 'leave out unreadable files (listed as warnings) instead of failing')
     .option('-j, --jobs <n>', 'worker threads (mksquashfs -processors; default: available cores)', int('jobs'))
     .option('--mem <size>', 'cap on data in flight (mksquashfs -mem)', '256M')
     .option('--noappend', 'accepted for mksquashfs compatibility: the image is always written anew')
@@ -63,7 +64,9 @@ mksquashfs spellings are accepted: -comp, -b, -noappend, -no-xattrs, -no-fragmen
 Environment: SOURCE_DATE_EPOCH sets the image time and clamps file times (reproducible images).
 
 Exit codes: 0 success; 1 usage error (nothing written); 2 the snapshot failed (message names the path and
-the cause; no temporary file is left and an existing image is untouched); 129/130/143 stopped by
+the cause; no temporary file is left and an existing image is untouched); 3 the image was written but some
+files changed while being read, vanished, or were unreadable and skipped (each is named in a warning);
+129/130/143 stopped by
 SIGHUP/SIGINT/SIGTERM (the temporary file is removed). A second casper-snapshot writing the same output
 fails with exit 2 (lock file .OUTPUT.lock beside it).`,
     )
@@ -121,11 +124,13 @@ export async function main(argv: string[]): Promise<number> {
       exclude: o.exclude,
       jobs: o.jobs,
       mem: o.mem,
+      ignoreErrors: o.ignoreErrors,
     });
     for (const w of report.warnings) process.stderr.write(`casper-snapshot: warning: ${w}\n`);
     if (!o.quiet) process.stdout.write(formatSummary(report) + '\n');
     if (o.debug) process.stderr.write(JSON.stringify({ options: report.options, times: report.times, pipeline: report.pipeline }, null, 2) + '\n');
-    return EXIT.ok;
+    const incomplete = report.image.changedFiles.length > 0 || report.image.skipped.length > 0;
+    return incomplete ? EXIT.incomplete : EXIT.ok;
   } catch (err) {
     const e = err as CasperError;
     process.stderr.write(`casper-snapshot: ${e.message}${e.path && !e.message.includes(e.path) ? ` (${e.path})` : ''}\n`);

@@ -20,6 +20,7 @@ export interface NativeImageOptions extends CompressorSpec {
   forceGid?: number;
   mkfsTime: number;
   clampMtime?: number;
+  ignoreErrors: boolean;
   outputPath: string;
 }
 
@@ -29,6 +30,7 @@ export interface NativeWalkOptions {
   exclude: string[];
   emptyDirs: string[];
   excludeInodes: { dev: number; ino: number }[];
+  ignoreErrors: boolean;
 }
 
 export interface NativeSummary {
@@ -48,6 +50,8 @@ export interface NativeSummary {
   sparseBlocks: number;
   dataBytes: number;
   changedFiles: string[];
+  /** Entries left out: vanished while walking or reading (ENOENT), or unreadable with ignoreErrors. */
+  skipped: { path: string; code: string }[];
 }
 
 export interface TreeInfo {
