@@ -112,11 +112,14 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
         startsFile[seq] = next.startsFile;
         taskInput[seq] = next.bytes;
         const t: WorkerTask = { kind: 'read', task: next.task, spec, cancel: o.cancel };
+        const before = pool.threads.length;
         pool.run(t, { transferList: [next.task] }).then((r: unknown) => {
           if (isFailure(r)) return fail(r.error);
           results.set(seq, r as ArrayBuffer);
           notify();
         }, fail);
+        // That run started a worker thread (a blocking step): let the event loop breathe before the next.
+        if (pool.threads.length > before) await new Promise((r) => setImmediate(r));
       }
       // Write everything that is next in order.
       let blocked = false;

@@ -16,9 +16,11 @@ export const defaultWorkerFilename = fileURLToPath(new URL('./worker.js', import
 
 export function createPool(o: PoolOptions): { pool: Piscina; owned: boolean } {
   if (o.pool) return { pool: o.pool, owned: false };
+  // minThreads 0: starting a worker blocks the calling thread for a while (tens of ms on a loaded machine),
+  // so the data pipeline lets the pool grow one worker per event-loop turn instead of all at once here.
   const pool = new Piscina({
     filename: o.workerFilename ?? defaultWorkerFilename,
-    minThreads: o.jobs,
+    minThreads: 0,
     maxThreads: o.jobs,
     idleTimeout: 5000,
     atomics: 'disabled',
