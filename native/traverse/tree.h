@@ -14,6 +14,8 @@ constexpr uint32_t kNone = 0xFFFFFFFFu;
 struct XattrPair {
   std::string key;  // full name, e.g. "user.comment"
   std::string value;
+  bool operator==(const XattrPair& o) const { return key == o.key && value == o.value; }
+  bool operator!=(const XattrPair& o) const { return !(*this == o); }
 };
 
 struct Entry {

@@ -17,6 +17,24 @@ struct WalkOptions {
   std::vector<std::string> empty_dirs;
   // Inodes never captured wherever they appear (the output image and its temporary file).
   std::vector<std::pair<uint64_t, uint64_t>> exclude_inodes;  // (dev, ino)
+  // Overlay upper layers (upper mode). Xattr names starting with any of these are dropped (overlay
+  // bookkeeping that means nothing in another stack: origin, impure, uuid, …).
+  std::vector<std::string> drop_xattr_prefixes;
+  // The xattr that marks an opaque directory ("trusted.overlay.opaque", or "user.overlay.opaque" under
+  // userxattr) and the one that marks a redirected directory. Empty: no overlay handling.
+  std::string opaque_xattr;
+  std::string redirect_xattr;
+  // The merged view of the overlay: a redirected directory is captured from there, whole, and made opaque,
+  // so the image re-layers on a kernel mounted without redirect_dir.
+  std::string merged_root;
+  // aufs upper branch: .wh.NAME becomes an overlayfs whiteout NAME, .wh..wh..opq makes its directory opaque,
+  // other .wh..wh.* bookkeeping is dropped.
+  bool aufs = false;
+  // Diff mode: the source is the merged view and this is the lower view (the read-only layers). Only what
+  // differs is captured; names gone from the merged view become whiteouts. Empty: a plain walk.
+  std::string lower_root;
+  // Diff mode: also compare the contents of files whose metadata is equal.
+  bool compare_contents = false;
   // Unreadable entries (EACCES, EIO, …) are left out and listed in Tree::skipped instead of failing.
   bool ignore_errors = false;
   CancelFlag cancel;
