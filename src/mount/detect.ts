@@ -5,16 +5,17 @@ import { posix } from 'node:path';
 import { UsageError } from '../errors.js';
 import { parseMountinfo, type MountInfo } from './mountinfo.js';
 import { parseAufsOptions, parseOverlayOptions, type AufsBranch } from './overlay-options.js';
-import { isWithin, joinWithin, normalizePath, toImagePath } from './paths.js';
+import { familyOf, IMAGE_DIR, LIVE_PATHS, MEDIUM, relocations, type LiveFamily } from './families.js';
+import { isWithin, joinWithin, normalizePath } from './paths.js';
 
 export type LiveKind = 'casper' | 'live-boot' | 'slax' | 'overlayroot' | 'generic-overlay' | 'aufs' | 'none';
-export type LiveFamily = 'casper' | 'live-boot' | 'slax' | 'overlayroot';
+export type { LiveFamily } from './families.js';
 export type CaptureMode = 'upper' | 'diff' | 'full';
 
 export interface DetectOptions {
   /** mountinfo text (default: /proc/self/mountinfo). */
   mountinfo?: string;
-  /** Mount point or directory to capture (default "/"); should already be a real path (no symlinks). */
+  /** Mount point or directory to capture (default "/"); pass a real path (symlinks are not resolved here). */
   root?: string;
   /** Require the union at root to be this filesystem; anything else is a UsageError. */
   filesystem?: 'overlay' | 'aufs';
@@ -85,33 +86,8 @@ export function findMount(mounts: readonly MountInfo[], path: string): MountInfo
 
 const sameFs = (a: MountInfo, b: MountInfo) => a.major === b.major && a.minor === b.minor && a.fsType === b.fsType;
 
-function family(source: string, upper: string | null, lowers: string[]): LiveFamily | null {
-  const any = (re: RegExp) => (upper !== null && re.test(upper)) || lowers.some((l) => re.test(l));
-  if (source === '/cow' || (upper !== null && /^\/cow(\/|$)/.test(upper))) return 'casper';
-  if (any(/^\/(run\/live|lib\/live\/mount|usr\/lib\/live\/mount)\//)) return 'live-boot';
-  if (upper !== null && /^(\/run\/initramfs)?\/memory\/changes(\/|$)/.test(upper)) return 'slax';
-  if (source === 'overlayroot' || (upper !== null && upper.startsWith('/media/root-rw/'))) return 'overlayroot';
-  return null;
-}
-
-/** Other places an initramfs path may be reachable at after switch_root. */
-function relocations(fam: LiveFamily | null, p: string): string[] {
-  if (fam === 'slax' && p.startsWith('/memory/')) return ['/run/initramfs' + p];  // linux-live keeps /memory there
-  if (fam === 'live-boot' && p.startsWith('/lib/live/mount/')) return ['/run/live/' + p.slice('/lib/live/mount/'.length)];
-  return [];
-}
-
-const MEDIUM: Record<LiveFamily, string[]> = {
-  casper: ['/cdrom'],
-  'live-boot': ['/run/live/medium', '/lib/live/mount/medium', '/usr/lib/live/mount/medium'],
-  slax: ['/run/initramfs/memory/data'],
-  overlayroot: [],
-};
-
-/** Directory on the medium where each family keeps its layer images. */
-const IMAGE_DIR: Record<LiveFamily, string | null> = { casper: 'casper', 'live-boot': 'live', slax: null, overlayroot: null };
-
 function defaultAufsBranches(si: string): string[] | null {
+  if (!/^[0-9a-f]+$/.test(si)) return null;  // the kernel prints hex; anything else is not a sysfs name
   const out: string[] = [];
   for (let i = 0; ; i++) {
     try {
@@ -126,7 +102,7 @@ export function detectLiveSystem(opts: DetectOptions = {}): LiveLayout {
   const text = opts.mountinfo ?? readFileSync('/proc/self/mountinfo', 'utf8');
   const mounts = parseMountinfo(text, opts.mountinfo === undefined ? '/proc/self/mountinfo' : 'mountinfo');
   const exists = opts.exists ?? existsSync;
-  const root = normalizePath(posix.resolve('/', opts.root ?? '/'));
+  const root = normalizePath(posix.resolve(opts.root ?? '/'));  // relative: from the working directory
   const notes: string[] = [];
   const mount = findMount(mounts, root);
   const within = mount ? normalizePath(posix.join(mount.root.startsWith('/') ? mount.root : '/', posix.relative(mount.mountPoint, root))) : '/';
@@ -195,7 +171,7 @@ export function detectLiveSystem(opts: DetectOptions = {}): LiveLayout {
     notes.push('aufs upper holds .wh.* whiteouts and .wh..wh.* metadata: they need converting for overlayfs');
   }
   const norm = (p: string) => (p.startsWith('/') ? normalizePath(p) : p);
-  const fam = family(mount.source, upperShown === null ? null : norm(upperShown), lowerShown.map(norm));
+  const fam = familyOf(mount.source, upperShown === null ? null : norm(upperShown), lowerShown.map(norm));
   layout.family = fam;
   layout.kind = mount.fsType === 'aufs' ? 'aufs' : (fam ?? 'generic-overlay');
 
@@ -233,10 +209,7 @@ export function detectLiveSystem(opts: DetectOptions = {}): LiveLayout {
   for (const l of layout.lowers) {
     if (l.reachableAt) live.add(l.reachableAt);
   }
-  if (fam === 'casper') ['/cow', '/rofs', '/cdrom'].forEach((p) => live.add(p));
-  if (fam === 'live-boot') ['/run/live', '/lib/live/mount', '/usr/lib/live/mount'].forEach((p) => live.add(p));
-  if (fam === 'slax') live.add('/run/initramfs');
-  if (fam === 'overlayroot') ['/media/root-ro', '/media/root-rw'].forEach((p) => live.add(p));
+  if (fam) LIVE_PATHS[fam].forEach((p) => live.add(p));
   layout.livePaths = [...live].sort();
 
   if (layout.upper?.reachable) {
