@@ -1,12 +1,17 @@
 // mountinfo and overlay option parsing, and live-system detection for every layout in live-systems.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseMountinfo, parseMountinfoLenient, parseMountinfoLine, MountinfoError, unescapeOctal } from '../src/mount/mountinfo.js';
 import { parseAufsOptions, parseOverlayOptions, splitLowerdir } from '../src/mount/overlay-options.js';
 import { detectLiveSystem, type DetectOptions } from '../src/mount/detect.js';
 import { CasperError, UsageError } from '../src/errors.js';
 import { fuzzCases } from './helpers/fuzz.js';
+import { needs } from './helpers/capabilities.js';
+import { tempDir } from './helpers/image-check.js';
+import { dir } from './helpers/make-tree.js';
+import { run } from './helpers/tools.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/mountinfo/${name}.mountinfo`, import.meta.url), 'utf8');
 const existing = (...paths: string[]) => (p: string) => paths.includes(p);
@@ -259,6 +264,29 @@ test('filesystem: a mismatch with the union type is a UsageError', () => {
   assert.throws(() => detect('plain', { filesystem: 'overlay' }), (e: unknown) => e instanceof UsageError && /\/ is on a ext4 mount, not overlay/.test((e as Error).message));
   assert.equal(detect('live-boot', { filesystem: 'overlay' }).kind, 'live-boot');
   assert.throws(() => detect('live-boot', { filesystem: 'aufs' }), UsageError);
+});
+
+test('a real overlay mounted here, read from /proc/self/mountinfo', { skip: needs('root') }, (t) => {
+  const base = tempDir();
+  const [lower, upper, work, merged] = ['lower dir', 'upper', 'work', 'merged'].map((n) => join(base, n));
+  for (const d of [lower, upper, work, merged]) dir(d);
+  const r = run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged]);
+  if (r.status !== 0) {
+    rmSync(base, { recursive: true, force: true });
+    t.skip(`cannot mount overlayfs here: ${r.stderr.trim()}`);
+    return;
+  }
+  try {
+    const l = detectLiveSystem({ root: merged });
+    assert.equal(l.kind, 'generic-overlay');
+    assert.equal(l.mount?.mountPoint, merged);
+    assert.deepEqual(l.upper, { shownAs: upper, path: upper, reachable: true });
+    assert.deepEqual(l.lowers, [{ shownAs: lower, reachableAt: lower, image: null }]);
+    assert.equal(l.defaultMode, 'upper');
+  } finally {
+    run('umount', [merged]);
+    rmSync(base, { recursive: true, force: true });
+  }
 });
 
 test('detects this machine without throwing', () => {
