@@ -1,0 +1,181 @@
+// Settings from /etc/casper.conf (or --config FILE), read as KEY=VALUE lines and never executed.
+// casper's own variables in that file (USERNAME, HOST, FLAVOUR …) are ignored quietly; other unknown
+// keys come back as warnings; a bad value of one of ours is a ConfigError naming the key and line.
+// An empty value (KEY=) leaves the setting unset; a later line for the same key wins, as in sh.
+//
+//   CASPER_SNAPSHOT_MODE=auto|upper|diff|full        capture mode (auto: what the layout allows)
+//   CASPER_SNAPSHOT_EXCLUDES="/srv/cache home/*/.cache"  exclude entries, blank-separated (a backslash keeps a blank)
+//   CASPER_SNAPSHOT_EXCLUDE_SYNTAX=exact|wildcards|regex   how EXCLUDES are read (as -wildcards / -regex)
+//   CASPER_SNAPSHOT_DEFAULT_EXCLUDES=yes|no          no = --no-default-excludes
+//   CASPER_SNAPSHOT_SCRUB=yes|no                     leave out machine identity, secrets and logs
+//   CASPER_SNAPSHOT_COMPRESSOR=gzip                  as -comp
+//   CASPER_SNAPSHOT_BLOCK_SIZE=128K                  as -b: power of two, 4K to 1M
+//   CASPER_SNAPSHOT_JOBS=4                           worker threads, 1 to 1024
+//   CASPER_SNAPSHOT_OUTPUT=/media/usb/snap.squashfs  image to write (an absolute path)
+import { readFileSync } from 'node:fs';
+import { parseSize } from '../api/options.js';
+import { UsageError } from '../errors.js';
+import type { ExcludeSyntax } from '../policy/patterns.js';
+import { parseAssignment } from './shell-assign.js';
+
+export const DEFAULT_CONFIG_FILE = '/etc/casper.conf';
+
+export interface SnapshotConfig {
+  mode?: 'auto' | 'upper' | 'diff' | 'full';
+  excludes?: string[];
+  excludeSyntax?: ExcludeSyntax;
+  defaultExcludes?: boolean;
+  scrub?: boolean;
+  compressor?: string;
+  blockSize?: number;
+  jobs?: number;
+  output?: string;
+}
+
+export interface ConfigResult {
+  file: string;
+  /** false when the default file does not exist (an empty config). */
+  found: boolean;
+  config: SnapshotConfig;
+  /** Line of each setting, for messages. */
+  lines: { [K in keyof SnapshotConfig]?: number };
+  /** Unknown keys and ignored lines; returned, never printed here. */
+  warnings: string[];
+}
+
+/** A bad setting: the file, line and key are in the message and as fields. */
+export class ConfigError extends UsageError {
+  file: string;
+  line: number;
+  key: string | null;
+  constructor(file: string, line: number, key: string | null, why: string) {
+    super(`${file}:${line}: ${key ? `${key}: ` : ''}${why}`);
+    this.name = 'ConfigError';
+    this.file = file;
+    this.line = line;
+    this.key = key;
+  }
+}
+
+type Setter = (value: string, c: SnapshotConfig) => string | null;  // null = fine, else the reason
+
+const oneOf = <T extends string>(values: readonly T[], set: (v: T, c: SnapshotConfig) => void): Setter => (v, c) => {
+  if (!(values as readonly string[]).includes(v)) return `must be one of ${values.join(', ')}, got '${v}'`;
+  set(v as T, c);
+  return null;
+};
+
+const BOOL: Record<string, boolean> = { yes: true, true: true, on: true, '1': true, no: false, false: false, off: false, '0': false };
+const bool = (set: (v: boolean, c: SnapshotConfig) => void): Setter => (v, c) => {
+  const b = BOOL[v.toLowerCase()];
+  if (b === undefined) return `must be yes or no, got '${v}'`;
+  set(b, c);
+  return null;
+};
+
+/** Splits EXCLUDES on blanks; a backslash keeps the next character (a blank too). */
+function splitWords(v: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let has = false;
+  for (let i = 0; i < v.length; i++) {
+    if (v[i] === '\\' && i + 1 < v.length) {
+      cur += v[++i];
+      has = true;
+    } else if (/\s/.test(v[i])) {
+      if (has) out.push(cur);
+      cur = '';
+      has = false;
+    } else {
+      cur += v[i];
+      has = true;
+    }
+  }
+  if (has) out.push(cur);
+  return out;
+}
+
+export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Setter }> = {
+  CASPER_SNAPSHOT_MODE: { field: 'mode', set: oneOf(['auto', 'upper', 'diff', 'full'] as const, (v, c) => (c.mode = v)) },
+  CASPER_SNAPSHOT_EXCLUDES: { field: 'excludes', set: (v, c) => ((c.excludes = splitWords(v)), null) },
+  CASPER_SNAPSHOT_EXCLUDE_SYNTAX: { field: 'excludeSyntax', set: oneOf(['exact', 'wildcards', 'regex'] as const, (v, c) => (c.excludeSyntax = v)) },
+  CASPER_SNAPSHOT_DEFAULT_EXCLUDES: { field: 'defaultExcludes', set: bool((v, c) => (c.defaultExcludes = v)) },
+  CASPER_SNAPSHOT_SCRUB: { field: 'scrub', set: bool((v, c) => (c.scrub = v)) },
+  CASPER_SNAPSHOT_COMPRESSOR: {
+    field: 'compressor',
+    set: (v, c) => (/^[a-z0-9]+$/.test(v) ? ((c.compressor = v), null) : `must be a compressor name like gzip or xz, got '${v}'`),
+  },
+  CASPER_SNAPSHOT_BLOCK_SIZE: {
+    field: 'blockSize',
+    set: (v, c) => {
+      let n: number;
+      try {
+        n = parseSize(v, 'block size');
+      } catch (err) {
+        return (err as Error).message;
+      }
+      if (n < 4096 || n > 1048576 || (n & (n - 1)) !== 0) return `must be a power of two from 4K to 1M, got '${v}'`;
+      c.blockSize = n;
+      return null;
+    },
+  },
+  CASPER_SNAPSHOT_JOBS: {
+    field: 'jobs',
+    set: (v, c) => (/^\d{1,4}$/.test(v) && +v >= 1 && +v <= 1024 ? ((c.jobs = +v), null) : `must be an integer from 1 to 1024, got '${v}'`),
+  },
+  CASPER_SNAPSHOT_OUTPUT: {
+    field: 'output',
+    set: (v, c) => (v.startsWith('/') && v.length > 1 ? ((c.output = v), null) : `must be an absolute path, got '${v}'`),
+  },
+};
+
+/** casper's own settings in the same file (casper(7), casper-snapshot's ROOTSNAP/HOMESNAP). */
+const CASPER_KEYS = new Set(['USERNAME', 'USERFULLNAME', 'HOST', 'BUILD_SYSTEM', 'FLAVOUR', 'ROOTSNAP', 'HOMESNAP']);
+
+export function parseCasperConf(text: string, file = DEFAULT_CONFIG_FILE): ConfigResult {
+  const result: ConfigResult = { file, found: true, config: {}, lines: {}, warnings: [] };
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
+  lines.forEach((raw, i) => {
+    const n = i + 1;
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const r = parseAssignment(line);
+    if (r.kind === 'blank') return;
+    const ours = r.key !== null && r.key.startsWith('CASPER_SNAPSHOT_');
+    if (r.kind === 'error') {
+      if (ours) throw new ConfigError(file, n, r.key, r.why);
+      if (r.key === null || !CASPER_KEYS.has(r.key)) result.warnings.push(`${file}:${n}: ignored (${r.why})`);
+      return;
+    }
+    const known = CONFIG_KEYS[r.key];
+    if (!known) {
+      if (!CASPER_KEYS.has(r.key)) result.warnings.push(`${file}:${n}: unknown key ${r.key} ignored`);
+      return;
+    }
+    if (r.value === '') {
+      delete result.config[known.field];  // KEY= unsets, as a template leaves it
+      delete result.lines[known.field];
+      return;
+    }
+    const why = known.set(r.value, result.config);
+    if (why !== null) throw new ConfigError(file, n, r.key, why);
+    result.lines[known.field] = n;
+  });
+  return result;
+}
+
+/**
+ * Reads the config file: without `path` the default /etc/casper.conf, whose absence means no
+ * settings; an explicit --config file that cannot be read is a UsageError.
+ */
+export function loadCasperConf(path?: string): ConfigResult {
+  const file = path ?? DEFAULT_CONFIG_FILE;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (path === undefined && code === 'ENOENT') return { file, found: false, config: {}, lines: {}, warnings: [] };
+    throw new UsageError(`config file '${file}' cannot be read: ${(err as Error).message}`);
+  }
+  return parseCasperConf(text, file);
+}
