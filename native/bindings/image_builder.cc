@@ -71,7 +71,9 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
                         InstanceMethod<&ImageBuilder::WriteFragment>("writeFragment"),
                         InstanceMethod<&ImageBuilder::CloseOpenFragment>("closeOpenFragment"),
                         InstanceMethod<&ImageBuilder::Finish>("finish"),
-                        InstanceMethod<&ImageBuilder::TreeInfo>("treeInfo")});
+                        InstanceMethod<&ImageBuilder::TreeInfo>("treeInfo"),
+                        InstanceMethod<&ImageBuilder::ImagePaths>("imagePaths"),
+                        InstanceMethod<&ImageBuilder::LeaveOut>("leaveOut")});
   }
 
   // new ImageBuilder(options, cancelInt32Array?)
@@ -219,6 +221,38 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       for (size_t i = 0; i < tree_->warnings.size(); i++) w.Set(uint32_t(i), tree_->warnings[i]);
       o.Set("warnings", w);
       return o;
+    });
+  }
+
+  // imagePaths() -> [{ path, dir }]: for exclusion patterns matched in JS (only called when there are some).
+  Napi::Value ImagePaths(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      if (!tree_) throw NativeError("EINVAL", "imagePaths() before walk()");
+      Napi::Env env = info.Env();
+      Napi::Array paths = Napi::Array::New(env, tree_->entries.size());
+      Napi::Uint8Array dirs = Napi::Uint8Array::New(env, tree_->entries.size());
+      for (uint32_t i = 0; i < tree_->entries.size(); i++) {
+        paths.Set(i, tree_->image_path(i));
+        dirs[i] = S_ISDIR(tree_->entries[i].mode) ? 1 : 0;
+      }
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("paths", paths);
+      o.Set("dirs", dirs);
+      return o;
+    });
+  }
+
+  // leaveOut(indices: Uint32Array): those entries and everything below them are left out.
+  Napi::Value LeaveOut(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      if (!tree_ || data_) throw NativeError("EINVAL", "leaveOut() must come between walk() and begin()");
+      Napi::Uint32Array idx = info[0].As<Napi::Uint32Array>();
+      for (size_t k = 0; k < idx.ElementLength(); k++) {
+        uint32_t i = idx[k];
+        if (i == 0 || i >= tree_->entries.size()) throw NativeError("EINVAL", "leaveOut(): bad entry index");
+        tree_->leave_out(i);
+      }
+      return info.Env().Undefined();
     });
   }
 

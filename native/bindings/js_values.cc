@@ -74,6 +74,15 @@ WalkOptions walk_options(const Napi::Object& o) {
   w.xattrs = bool_or(o, "xattrs", true);
   w.one_file_system = bool_or(o, "oneFileSystem", false);
   w.ignore_errors = bool_or(o, "ignoreErrors", false);
+  w.drop_xattr_prefixes = strings(o, "dropXattrPrefixes");
+  auto str = [&](const char* key) { Napi::Value v = get(o, key); return v.IsString() ? v.ToString().Utf8Value() : std::string(); };
+  w.opaque_xattr = str("opaqueXattr");
+  w.redirect_xattr = str("redirectXattr");
+  w.merged_root = str("mergedRoot");
+  w.data_root = str("dataRoot");
+  w.lower_root = str("lowerRoot");
+  w.aufs = bool_or(o, "aufs", false);
+  w.compare_contents = bool_or(o, "compareContents", false);
   w.exclude = strings(o, "exclude");
   w.empty_dirs = strings(o, "emptyDirs");
   Napi::Value inodes = get(o, "excludeInodes");

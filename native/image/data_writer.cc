@@ -35,7 +35,7 @@ std::vector<uint8_t> DataWriter::next_task(uint64_t task_bytes, bool* starts_fil
   *starts_file = plan_offset_ == 0;
   while (plan_entry_ < tree_.entries.size() && acc < task_bytes && task.segments.size() < kMaxSegmentsPerTask) {
     const Entry& e = tree_.entries[plan_entry_];
-    if (!S_ISREG(e.mode) || e.link_primary != kNone || e.size == 0) {
+    if (!S_ISREG(e.mode) || e.link_primary != kNone || e.size == 0 || e.skipped) {
       plan_entry_++;
       continue;
     }
@@ -50,7 +50,7 @@ std::vector<uint8_t> DataWriter::next_task(uint64_t task_bytes, bool* starts_fil
     s.tail_fragment = opts_.fragments != FragmentMode::kNone && e.size % bs != 0 &&
                       (opts_.fragments == FragmentMode::kAlways || e.size < bs);
     s.maybe_sparse = e.disk_bytes < e.size;
-    s.path = tree_.path(plan_entry_);
+    s.path = tree_.data_path(plan_entry_);
     task.segments.push_back(std::move(s));
     acc += len;
     if (plan_offset_ + len == e.size) {
@@ -73,7 +73,7 @@ void DataWriter::add_result(const uint8_t* buf, size_t n) {
     Entry& entry = tree_.entries[s.file];
     if (entry.skipped) continue;  // later parts of a file that could not be opened
     if (s.failed_errno) {
-      std::string path = tree_.path(s.file);
+      std::string path = tree_.data_path(s.file);
       if (s.failed_errno != ENOENT && !opts_.ignore_errors) throw sys_error(s.failed_errno, "open", path);
       entry.skipped = true;  // vanished (always tolerated, like tar) or unreadable with ignore_errors
       tree_.skipped.push_back({path, errno_name(s.failed_errno)});

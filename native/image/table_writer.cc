@@ -41,6 +41,7 @@ class TableBuilder {
   }
 
   ImageSummary run(int fd) {
+    count_links();
     assign_numbers(0);
     for (size_t k = 0; k < order_.size(); k++) {
       if (k % 4096 == 0) cancel_.check();
@@ -133,6 +134,19 @@ class TableBuilder {
   // Left out: vanished or unreadable (its inode, so every name of it).
   bool gone(uint32_t i) const { return tree_.entries[i].skipped || tree_.entries[primary(i)].skipped; }
 
+  // Link counts of what is really in the image: names of each inode, and 2 + subdirectories for a directory
+  // (entries left out after the walk — vanished, excluded by a pattern, unchanged in diff mode — do not count).
+  void count_links() {
+    nlink_.assign(tree_.entries.size(), 0);
+    for (uint32_t i = 0; i < tree_.entries.size(); i++) {
+      const Entry& e = tree_.entries[i];
+      if (S_ISDIR(e.mode)) nlink_[i] += 2;
+      if (i == 0 || gone(i)) continue;
+      if (S_ISDIR(e.mode)) nlink_[e.parent]++;
+      else nlink_[primary(i)]++;
+    }
+  }
+
   // Post-order, root last: a directory's children (and so their inodes) come before its listing.
   void assign_numbers(uint32_t dir) {
     const Entry& d = tree_.entries[dir];
@@ -165,7 +179,7 @@ class TableBuilder {
     if (opts_.clamp_mtime >= 0) t = std::min(t, opts_.clamp_mtime);
     c.mtime = uint32_t(std::clamp<int64_t>(t, 0, 0xFFFFFFFFLL));
     c.number = number_[i];
-    c.nlink = e.nlink;
+    c.nlink = nlink_[i];
     c.xattr = e.xattr_set == kNone ? kNoXattr : e.xattr_set;
     return c;
   }
@@ -215,7 +229,7 @@ class TableBuilder {
       } else {
         throw NativeError("EINVAL", "unsupported file type at '" + tree_.path(i) + "'", "", tree_.path(i));
       }
-      if (e.nlink > 1) summary_.hardlinks += e.nlink - 1;
+      if (nlink_[i] > 1) summary_.hardlinks += nlink_[i] - 1;
     }
     inodes_.write(w.buf);
   }
@@ -227,7 +241,7 @@ class TableBuilder {
   std::unique_ptr<Compressor> comp_;
   MetadataWriter inodes_, dirs_;
   IdTable ids_;
-  std::vector<uint32_t> order_, number_;
+  std::vector<uint32_t> order_, number_, nlink_;
   std::vector<uint64_t> ref_;
   std::vector<uint16_t> type_;
   ImageSummary summary_;

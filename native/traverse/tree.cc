@@ -11,6 +11,26 @@ std::string Tree::image_path(uint32_t i) const {
   return p;
 }
 
+std::string Tree::data_path(uint32_t i) const {
+  if (data_root.empty()) return path(i);
+  std::string base = data_root;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  if (base == "/") base.clear();
+  return base + image_path(i);
+}
+
+void Tree::leave_out(uint32_t i) {
+  std::vector<uint32_t> todo{i};
+  while (!todo.empty()) {
+    uint32_t k = todo.back();
+    todo.pop_back();
+    Entry& e = entries[k];
+    if (e.skipped) continue;
+    e.skipped = true;
+    for (uint32_t c = 0; c < e.child_count; c++) todo.push_back(e.first_child + c);
+  }
+}
+
 std::string Tree::path(uint32_t i) const {
   if (i == 0) return root_path;
   std::string base = root_path;

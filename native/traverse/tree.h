@@ -51,6 +51,7 @@ struct Tree {
   std::vector<std::vector<XattrPair>> xattr_sets;  // distinct sets, keys sorted
   uint64_t skipped_system_xattrs = 0;              // system.* (POSIX ACLs) cannot be stored
   std::string root_path;
+  std::string data_root;  // when set, file data is read from here (an overlay's merged view), not root_path
   std::vector<std::string> warnings;
   std::vector<SkippedPath> skipped;  // entries left out (vanished, or unreadable with ignore_errors)
 
@@ -58,6 +59,10 @@ struct Tree {
   std::string target(const Entry& e) const { return arena.substr(e.target_off, e.target_len); }
   // Absolute source path of entry i (root_path for the root).
   std::string path(uint32_t i) const;
+  // Where entry i's data is read from: data_root (when set) or root_path, plus its image path.
+  std::string data_path(uint32_t i) const;
+  // Leaves entry i and everything below it out of the image.
+  void leave_out(uint32_t i);
   // Path inside the image, "/" for the root.
   std::string image_path(uint32_t i) const;
 };

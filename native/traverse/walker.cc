@@ -39,6 +39,7 @@ class Walker {
     if (::lstat(root.c_str(), &st) != 0) throw sys_error(errno, "lstat", root);
     if (!S_ISDIR(st.st_mode)) throw NativeError("ENOTDIR", "source '" + root + "' is not a directory", "lstat", root);
     tree_.root_path = root;
+    tree_.data_root = opts_.data_root;
     Entry e;
     fill(e, st);
     tree_.entries.push_back(e);

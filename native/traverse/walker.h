@@ -27,6 +27,9 @@ struct WalkOptions {
   // The merged view of the overlay: a redirected directory is captured from there, whole, and made opaque,
   // so the image re-layers on a kernel mounted without redirect_dir.
   std::string merged_root;
+  // Read file data from this tree instead (overlay upper mode: the merged view, so metacopy-only files
+  // get their data from the lower layers).
+  std::string data_root;
   // aufs upper branch: .wh.NAME becomes an overlayfs whiteout NAME, .wh..wh..opq makes its directory opaque,
   // other .wh..wh.* bookkeeping is dropped.
   bool aufs = false;
