@@ -4,8 +4,27 @@ import type { Addon, NativeImageOptions } from '../native/addon.js';
 import { UsageError } from '../errors.js';
 
 export interface SnapshotOptions {
-  /** Directory to capture. */
-  source: string;
+  /** A plain directory to capture as it is. Without it, the live system at `root` is captured. */
+  source?: string;
+  /** The mount to capture when no source is given (default "/"): a live root, or one mounted elsewhere. */
+  root?: string;
+  /** upper (the overlay's upper layer), diff (rebuilt from merged and lower views) or full (remaster).
+   *  Default: upper when the upper layer is reachable, else diff. */
+  mode?: 'upper' | 'diff' | 'full';
+  /** Override the detected union filesystem. */
+  filesystem?: 'overlay' | 'aufs';
+  /** Exclude files (mksquashfs -ef): one path or pattern per line, # comments. */
+  excludeFiles?: string[];
+  /** How exclude entries are read: exact paths (default), mksquashfs -wildcards, or -regex. */
+  excludeSyntax?: 'exact' | 'wildcards' | 'regex';
+  /** false: only the output and the live system's own machinery are left out (--no-default-excludes). */
+  defaultExcludes?: boolean;
+  /** Full mode: also leave out machine identity, host keys, logs and other host state. */
+  scrub?: boolean;
+  /** Diff mode: compare the contents of files whose metadata is unchanged too. */
+  compareContents?: boolean;
+  /** Skip the free-space check of the output's filesystem. */
+  noSpaceCheck?: boolean;
   /** Image to write (atomically: a temporary file beside it is renamed over it when complete). */
   output: string;
   /** gzip (default), or any compressor listed by `versions()`. */
@@ -46,7 +65,7 @@ export interface SnapshotOptions {
 }
 
 export interface ResolvedOptions {
-  source: string;
+  source?: string;
   output: string;
   image: NativeImageOptions;
   xattrs: boolean;
@@ -85,7 +104,11 @@ function sourceDateEpoch(opt: number | undefined): number | undefined {
 
 /** Validates everything that can be checked before a byte is written. */
 export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOptions {
-  if (!o || typeof o.source !== 'string' || o.source === '') throw new UsageError('a source directory is required');
+  if (!o || typeof o !== 'object') throw new UsageError('options are required');
+  if (o.source !== undefined && (typeof o.source !== 'string' || o.source === '')) throw new UsageError('source must be a directory path');
+  if (o.mode !== undefined && !['upper', 'diff', 'full'].includes(o.mode)) throw new UsageError(`mode must be upper, diff or full, got '${o.mode}'`);
+  if (o.source !== undefined && o.mode !== undefined) throw new UsageError('--source captures a plain directory; --mode applies to a live root (use --root)');
+  if (o.filesystem !== undefined && !['overlay', 'aufs'].includes(o.filesystem)) throw new UsageError(`filesystem must be overlay or aufs, got '${o.filesystem}'`);
   if (typeof o.output !== 'string' || o.output === '') throw new UsageError('an output image path is required');
   const blockSize = parseSize(o.blockSize ?? 131072, 'block size');
   if (blockSize < 4096 || blockSize > 1048576 || (blockSize & (blockSize - 1)) !== 0)
@@ -122,7 +145,7 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
     image,
     xattrs: o.xattrs ?? true,
     oneFileSystem: o.oneFileSystem ?? false,
-    exclude: (o.exclude ?? []).map((p) => '/' + p.replace(/^\/+|\/+$/g, '')),
+    exclude: o.exclude ?? [],
     jobs,
     mem,
   };

@@ -1,7 +1,9 @@
 // snapshot(): the whole job — validate, walk, compress across the pool, write tables, commit atomically.
 import type { Piscina } from 'piscina';
-import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { statSync, statfsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { planCapture, type CapturePlan } from './capture.js';
+import type { CaptureMode, LiveLayout } from '../mount/index.js';
 import { loadAddon, type Addon, type NativeSummary } from '../native/addon.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
 import { createPool } from '../pipeline/pool.js';
@@ -33,7 +35,12 @@ export interface RunOptions extends SnapshotOptions {
 
 export interface SnapshotReport {
   output: string;
+  /** The tree that was walked (the source, the upper layer, or the live root). */
   source: string;
+  mode: CaptureMode | 'directory';
+  layout: LiveLayout | null;
+  /** The effective exclusion policy, as text. */
+  policy: string;
   options: ResolvedOptions;
   image: NativeSummary;
   sourceEntries: number;
@@ -43,23 +50,64 @@ export interface SnapshotReport {
   pipeline: PipelineStats;
 }
 
+/** The estimated image size must fit in the output filesystem's free space (a system compresses to ~40 %). */
+function checkSpace(output: string, sourceBytes: number, warnings: string[]): void {
+  const st = statfsSync(dirname(resolve(output)));
+  const free = st.bavail * st.bsize;
+  const estimate = Math.ceil(sourceBytes * 0.4) + (1 << 20);
+  if (free < estimate)
+    throw new CasperError(
+      `not enough free space for '${output}': about ${(estimate / 2 ** 20).toFixed(0)} MiB needed, ${(free / 2 ** 20).toFixed(0)} MiB free (use --no-space-check to try anyway)`,
+      'ENOSPC',
+      { path: output },
+    );
+  if (st.type === TMPFS_MAGIC) warnings.push(`'${output}' is on a tmpfs (memory): it will not survive a reboot`);
+}
+
+const TMPFS_MAGIC = 0x01021994;
+
 export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
   const addon = loadAddon(options.nativeBinding);
   const opts = resolveOptions(options, addon);
-  const source = resolve(opts.source);
-  let st;
-  try {
-    st = statSync(source);
-  } catch (err) {
-    throw new UsageError(`source '${opts.source}' cannot be read: ${(err as Error).message}`);
+  const source = opts.source === undefined ? undefined : resolve(opts.source);
+  if (source !== undefined) {
+    let st;
+    try {
+      st = statSync(source);
+    } catch (err) {
+      throw new UsageError(`source '${opts.source}' cannot be read: ${(err as Error).message}`);
+    }
+    if (!st.isDirectory()) throw new UsageError(`source '${opts.source}' is not a directory`);
   }
-  if (!st.isDirectory()) throw new UsageError(`source '${opts.source}' is not a directory`);
   if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
 
   const t0 = performance.now();
   const times = { walk: 0, data: 0, tables: 0, commit: 0, total: 0 };
   const cancel = new Int32Array(new SharedArrayBuffer(4));
   const out = new OutputFile(opts.output);
+  let plan: CapturePlan;
+  try {
+    plan = planCapture({
+      source,
+      root: options.root,
+      mode: options.mode,
+      filesystem: options.filesystem,
+      exclude: opts.exclude,
+      excludeFiles: options.excludeFiles,
+      excludeSyntax: options.excludeSyntax,
+      defaultExcludes: options.defaultExcludes,
+      scrub: options.scrub,
+      compareContents: options.compareContents,
+      oneFileSystem: opts.oneFileSystem,
+      xattrs: opts.xattrs,
+      ignoreErrors: opts.image.ignoreErrors,
+      output: resolve(opts.output),
+      tempOutput: out.tempPath,
+    });
+  } catch (err) {
+    out.discard();
+    throw err;
+  }
   const { pool, owned } = createPool({
     jobs: opts.jobs,
     pool: options.pool,
@@ -72,15 +120,17 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
   try {
     const builder = new addon.ImageBuilder(opts.image, cancel);
     emit({ phase: 'walk', entriesDone: 0, entriesTotal: 0, bytesIn: 0, bytesOut: 0 });
-    await builder.walk(source, {
-      xattrs: opts.xattrs,
-      oneFileSystem: opts.oneFileSystem,
-      exclude: opts.exclude,
-      emptyDirs: [],
-      excludeInodes: out.inodes(),
-      ignoreErrors: opts.image.ignoreErrors,
-    });
+    await builder.walk(plan.walkRoot, { ...plan.walk, excludeInodes: out.inodes() });
+    if (plan.policy.patterns.length > 0) {
+      // Wildcard/regex excludes are matched here, once per entry, then left out natively.
+      const { paths, dirs } = builder.imagePaths();
+      const out: number[] = [];
+      for (let i = 1; i < paths.length; i++) if (plan.policy.matches(paths[i], dirs[i] === 1)) out.push(i);
+      if (out.length) builder.leaveOut(Uint32Array.from(out));
+    }
     const info = builder.treeInfo();
+    const warnings: string[] = [];
+    if (!options.noSpaceCheck) checkSpace(opts.output, info.bytes, warnings);
     const t1 = performance.now();
     times.walk = t1 - t0;
     builder.begin(out.fd);
@@ -114,18 +164,32 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     await out.commit();
     times.commit = performance.now() - t3;
     times.total = performance.now() - t0;
-    const warnings = [...info.warnings];
+    warnings.push(...info.warnings);
     if (info.skippedSystemXattrs > 0)
       warnings.push(`${info.skippedSystemXattrs} xattr(s) outside the user, trusted and security namespaces (system.*, POSIX ACLs) cannot be stored in SquashFS and were skipped`);
     for (const f of image.changedFiles) warnings.push(`file changed as we read it: ${f}`);
     for (const s of image.skipped)
       warnings.push(s.code === 'ENOENT' ? `file vanished while being captured, skipped: ${s.path}` : `unreadable (${s.code}), skipped: ${s.path}`);
     emit({ phase: 'done', entriesDone: info.entries, entriesTotal: info.entries, bytesIn: info.bytes, bytesOut: image.imageSize });
-    return { output: opts.output, source, options: opts, image, sourceEntries: info.entries, sourceBytes: info.bytes, warnings, times, pipeline };
+    return {
+      output: opts.output,
+      source: plan.walkRoot,
+      mode: plan.mode,
+      layout: plan.layout,
+      policy: plan.policy.describe(),
+      options: opts,
+      image,
+      sourceEntries: info.entries,
+      sourceBytes: info.bytes,
+      warnings,
+      times,
+      pipeline,
+    };
   } catch (err) {
     out.discard();
     throw err instanceof CasperError ? err : toCasperError(err);
   } finally {
+    plan.cleanup();
     options.signal?.removeEventListener('abort', onAbort);
     if (owned) await pool.destroy();
   }

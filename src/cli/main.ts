@@ -7,6 +7,9 @@ import { CasperError, UsageError } from '../errors.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
 import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
+import { loadCasperConf } from '../config/index.js';
+import { progressReporter } from './progress.js';
+import { jsonReport } from './json-report.js';
 import { join } from 'node:path';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
@@ -29,10 +32,17 @@ function buildProgram(): Command {
   const program = new Command();
   program
     .name('casper-snapshot')
-    .usage('[options] --source DIR OUTPUT.squashfs')
-    .description('Capture a directory tree into a SquashFS 4.0 image that the Linux kernel, unsquashfs and rdsquashfs read.')
-    .argument('<output>', 'image file to write (atomically: an existing file is replaced only once the new image is complete)')
-    .requiredOption('-s, --source <dir>', 'directory to capture')
+    .usage('[options] [OUTPUT.squashfs]')
+    .description(
+      'Capture a live session (the overlay upper layer, its rebuilt delta, or the whole merged system) or a plain\n' +
+        'directory into a SquashFS 4.0 image that the Linux kernel, unsquashfs and rdsquashfs read.',
+    )
+    .argument('[output]', 'image file to write (atomically: an existing file is replaced only once the new image is complete); default from the config')
+    .option('-s, --source <dir>', 'capture this plain directory as it is (no live-system detection, no default excludes)')
+    .option('--root <dir>', 'the live root to capture (default /)')
+    .addOption(new Option('--mode <mode>', 'upper | diff | full (default: upper when the upper layer is reachable, else diff)').choices(['upper', 'diff', 'full']))
+    .addOption(new Option('--filesystem <type>', 'override the detected union filesystem').choices(['overlay', 'aufs']))
+    .option('--config <file>', 'read settings from this file instead of /etc/casper.conf')
     .option('-b, --block-size <size>', 'data block size, power of two from 4K to 1M (mksquashfs -b)', '128K')
     .option('--compressor <name>', 'gzip (mksquashfs -comp)', 'gzip')
     .option('--compression-level <n>', 'compressor level (mksquashfs -Xcompression-level)', int('compression level'))
@@ -45,12 +55,21 @@ function buildProgram(): Command {
     .option('--force-uid <uid>', 'owner of every file (mksquashfs -force-uid)', int('uid'))
     .option('--force-gid <gid>', 'group of every file (mksquashfs -force-gid)', int('gid'))
     .option('--one-file-system', 'do not descend into other filesystems')
-    .option('--exclude <path...>', 'leave out these paths, relative to the source (mksquashfs -e)')
+    .option('--exclude <path...>', 'leave out these paths, relative to the root (mksquashfs -e)')
+    .option('--exclude-file <file...>', 'read exclude entries from files, one per line, # comments (mksquashfs -ef)')
+    .option('--wildcards', 'exclude entries are mksquashfs wildcards (mksquashfs -wildcards)')
+    .option('--regex', 'exclude entries are regular expressions (mksquashfs -regex)')
+    .option('--no-default-excludes', 'capture /proc, /tmp, /var/cache… too (only the output and the live machinery stay out)')
+    .option('--scrub', 'full mode: also leave out machine identity, host keys, logs and other host state')
+    .option('--compare-contents', 'diff mode: also compare contents of files whose metadata is unchanged')
+    .option('--no-space-check', 'do not check the free space of the output filesystem first')
+    .option('--json', 'print a machine-readable JSON report on stdout instead of the summary')
     .option('--ignore-errors', 'leave out unreadable files (listed as warnings) instead of failing')
     .option('-j, --jobs <n>', 'worker threads (mksquashfs -processors; default: available cores)', int('jobs'))
     .option('--mem <size>', 'cap on data in flight (mksquashfs -mem)', '256M')
     .option('--noappend', 'accepted for mksquashfs compatibility: the image is always written anew')
     .addOption(new Option('--xattrs', 'store extended attributes (the default)').hideHelp())
+    .option('--progress', 'show the progress bar even when stderr is not a terminal')
     .option('-q, --quiet', 'print nothing but errors')
     .option('-d, --debug', 'print the effective options and timings')
     .option('-v, --version', 'print versions of casper-snapshot, the addon and compression libraries')
@@ -103,15 +122,25 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   const o = program.opts();
-  const output = program.args[0];
   installSignalHandlers();
   try {
-    const report = await snapshot({
+    // Settings: command line > config file > defaults.
+    const conf = loadCasperConf(o.config);
+    const given = (name: string) => program.getOptionValueSource(name) === 'cli';
+    const c = conf.config;
+    for (const w of conf.warnings) process.stderr.write(`casper-snapshot: ${conf.file}: ${w}\n`);
+    const output = program.args[0] ?? c.output;
+    if (!output) throw new UsageError('no output image given (argument, or CASPER_SNAPSHOT_OUTPUT in the config)');
+    const syntax = o.regex ? 'regex' : o.wildcards ? 'wildcards' : (c.excludeSyntax as 'exact' | 'wildcards' | 'regex' | undefined);
+    const options = {
       source: o.source,
+      root: o.root,
+      mode: o.mode ?? (c.mode && c.mode !== 'auto' ? c.mode : undefined),
+      filesystem: o.filesystem,
       output,
-      compressor: o.compressor,
+      compressor: given('compressor') ? o.compressor : (c.compressor ?? o.compressor),
       compressionLevel: o.compressionLevel,
-      blockSize: o.blockSize,
+      blockSize: given('blockSize') ? o.blockSize : (c.blockSize ?? o.blockSize),
       fragments: o.fragments,
       alwaysUseFragments: o.alwaysUseFragments,
       duplicates: o.duplicates,
@@ -121,14 +150,28 @@ export async function main(argv: string[]): Promise<number> {
       forceUid: o.forceUid,
       forceGid: o.forceGid,
       oneFileSystem: o.oneFileSystem,
-      exclude: o.exclude,
-      jobs: o.jobs,
+      exclude: [...(c.excludes ?? []), ...(o.exclude ?? [])],
+      excludeFiles: o.excludeFile,
+      excludeSyntax: syntax,
+      defaultExcludes: given('defaultExcludes') ? o.defaultExcludes : (c.defaultExcludes ?? true),
+      scrub: o.scrub ?? c.scrub,
+      compareContents: o.compareContents,
+      noSpaceCheck: o.spaceCheck === false,
+      jobs: o.jobs ?? c.jobs,
       mem: o.mem,
       ignoreErrors: o.ignoreErrors,
-    });
+    };
+    const progress = progressReporter(o);
+    const report = await snapshot({ ...options, onProgress: progress.update });
+    progress.done();
     for (const w of report.warnings) process.stderr.write(`casper-snapshot: warning: ${w}\n`);
-    if (!o.quiet) process.stdout.write(formatSummary(report) + '\n');
-    if (o.debug) process.stderr.write(JSON.stringify({ options: report.options, times: report.times, pipeline: report.pipeline }, null, 2) + '\n');
+    if (o.json) process.stdout.write(JSON.stringify(jsonReport(report, conf.found ? conf.file : null), null, 2) + '\n');
+    else if (!o.quiet) process.stdout.write(formatSummary(report) + '\n');
+    if (o.debug) {
+      process.stderr.write(`mode: ${report.mode}\n${report.layout ? `layout: ${report.layout.kind}\n${report.layout.notes.join('\n')}\n` : ''}`);
+      process.stderr.write(`policy:\n${report.policy}\n`);
+      process.stderr.write(JSON.stringify({ options: report.options, times: report.times, pipeline: report.pipeline }, null, 2) + '\n');
+    }
     const incomplete = report.image.changedFiles.length > 0 || report.image.skipped.length > 0;
     return incomplete ? EXIT.incomplete : EXIT.ok;
   } catch (err) {

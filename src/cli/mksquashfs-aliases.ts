@@ -17,6 +17,9 @@ const ALIASES: Record<string, string> = {
   '-one-file-system': '--one-file-system',
   '-Xcompression-level': '--compression-level',
   '-e': '--exclude',
+  '-ef': '--exclude-file',
+  '-wildcards': '--wildcards',
+  '-regex': '--regex',
   '-quiet': '--quiet',
 };
 

@@ -31,6 +31,17 @@ export interface NativeWalkOptions {
   emptyDirs: string[];
   excludeInodes: { dev: number; ino: number }[];
   ignoreErrors: boolean;
+  /** Overlay upper mode: bookkeeping xattrs to drop, the opaque/redirect xattr names, the merged view. */
+  dropXattrPrefixes?: string[];
+  opaqueXattr?: string;
+  redirectXattr?: string;
+  mergedRoot?: string;
+  /** Read file data from this tree (the merged view) instead of the walked one. */
+  dataRoot?: string;
+  aufs?: boolean;
+  /** Diff mode: the lower view to compare the walked (merged) tree with. */
+  lowerRoot?: string;
+  compareContents?: boolean;
 }
 
 export interface NativeSummary {
@@ -73,6 +84,10 @@ export interface ImageBuilder {
   writeFragment(index: number, word: number, data: ArrayBuffer | Uint8Array): Promise<void>;
   closeOpenFragment(): void;
   finish(): Promise<NativeSummary>;
+  /** Image paths of every entry (and which are directories), for exclusion patterns matched in JS. */
+  imagePaths(): { paths: string[]; dirs: Uint8Array };
+  /** Leaves these entries (and everything below them) out; between walk() and begin(). */
+  leaveOut(indices: Uint32Array): void;
 }
 
 export interface Addon {

@@ -1,0 +1,29 @@
+// The --json report: stable, versioned, machine-readable.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SnapshotReport } from '../api/snapshot.js';
+import { loadAddon, packageRoot } from '../native/addon.js';
+
+export const REPORT_SCHEMA_VERSION = 1;
+
+export function jsonReport(r: SnapshotReport, configFile: string | null): unknown {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  const v = loadAddon().versions();
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    tool: { name: 'casper-snapshot', version: pkg.version, addon: v.addon, node: process.version },
+    output: r.output,
+    source: r.source,
+    mode: r.mode,
+    layout: r.layout && { kind: r.layout.kind, root: r.layout.root, upper: r.layout.upper, lowers: r.layout.lowers, notes: r.layout.notes },
+    configFile,
+    options: r.options,
+    counts: { entries: r.image.inodes, ...r.image.types, duplicates: r.image.duplicates, fragments: r.image.fragments, ids: r.image.ids },
+    bytes: { source: r.sourceBytes, image: r.image.imageSize, used: r.image.bytesUsed, duplicates: r.image.duplicateBytes },
+    times: r.times,
+    pipeline: r.pipeline,
+    changedFiles: r.image.changedFiles,
+    skipped: r.image.skipped,
+    warnings: r.warnings,
+  };
+}

@@ -1,0 +1,39 @@
+// A one-line progress bar on stderr when it is a terminal (or with --progress); silent otherwise.
+import type { Progress } from '../api/snapshot.js';
+
+export interface ProgressReporter {
+  update: (p: Progress) => void;
+  done: () => void;
+}
+
+function mib(n: number): string {
+  return (n / 1048576).toFixed(1);
+}
+
+export function progressReporter(o: { quiet?: boolean; json?: boolean; progress?: boolean }): ProgressReporter {
+  const stream = process.stderr;
+  const on = !o.quiet && (o.progress === true || (stream.isTTY && o.progress !== false));
+  if (!on) return { update: () => {}, done: () => {} };
+  const color = !process.env.NO_COLOR && stream.isTTY;
+  let last = 0;
+  let total = 0;
+  let drawn = false;
+  return {
+    update(p) {
+      const now = Date.now();
+      if (p.phase === 'data' && now - last < 100) return;
+      last = now;
+      if (p.phase === 'tables' || p.phase === 'commit') total = p.bytesIn;
+      const width = 30;
+      const frac = p.phase === 'data' && total > 0 ? Math.min(1, p.bytesIn / total) : p.phase === 'done' ? 1 : 0;
+      const fill = Math.round(frac * width);
+      const bar = color ? `\x1b[32m${'█'.repeat(fill)}\x1b[0m${'░'.repeat(width - fill)}` : `${'#'.repeat(fill)}${'-'.repeat(width - fill)}`;
+      const line = `${p.phase.padEnd(6)} [${bar}] ${mib(p.bytesIn)} MiB in, ${mib(p.bytesOut)} MiB out, ${mib(p.rate)} MiB/s`;
+      stream.write(stream.isTTY ? `\r${line}\x1b[K` : `${line}\n`);
+      drawn = true;
+    },
+    done() {
+      if (drawn && stream.isTTY) stream.write('\n');
+    },
+  };
+}

@@ -1,0 +1,162 @@
+// The three capture modes on a real overlayfs session: a squashfs medium (loop-mounted), a tmpfs upper,
+// the session's changes, then the snapshot re-layered over the medium must give the live view back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync, renameSync, linkSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { needs } from './helpers/capabilities.js';
+import { tempDir } from './helpers/image-check.js';
+import { describeTree, diffTrees } from './helpers/tree-compare.js';
+import { bytes, dir, file, mknod, setXattr, symlink } from './helpers/make-tree.js';
+import { cli, must, run } from './helpers/tools.js';
+
+const skip = needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') || overlaySupport();
+
+function overlaySupport(): string | false {
+  const r = run('sh', ['-c', 'grep -qw overlay /proc/filesystems || modprobe overlay']);
+  return r.status === 0 ? false : 'the kernel has no overlayfs';
+}
+
+interface Session {
+  t: string;
+  rofs: string;
+  merged: string;
+  upper: string;
+  cleanup: () => void;
+}
+
+/** A medium squashed by mksquashfs, loop-mounted, under an overlay with a tmpfs upper: a live session. */
+function liveSession(): Session {
+  const t = tempDir('cs-live-');
+  const lower = join(t, 'medium-tree');
+  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'var/tmp', 'var/cache/apt', 'mnt', 'media', 'etc', 'usr/bin', 'usr/share/doc']) dir(join(lower, d));
+  file(join(lower, 'etc/hostname'), 'ubuntu\n');
+  file(join(lower, 'etc/to-modify.conf'), 'original = 1\n');
+  file(join(lower, 'etc/to-chmod'), 'mode changes only\n', 0o644);
+  file(join(lower, 'etc/to-delete'), 'gone soon\n');
+  file(join(lower, 'usr/bin/tool'), bytes(300000, 1, 64), 0o755);
+  file(join(lower, 'usr/share/doc/readme'), 'docs\n');
+  file(join(lower, 'var/cache/apt/pkgcache.bin'), bytes(5000, 2));
+  for (const n of ['a', 'b', 'c']) file(join(lower, 'dir-to-delete', n), n);
+  for (const n of ['old1', 'old2']) file(join(lower, 'dir-to-recreate', n), n);
+  file(join(lower, 'dir-to-rename/inner'), 'inner');
+  const medium = join(t, 'medium.squashfs');
+  must('mksquashfs', [lower, medium, '-noappend', '-quiet', '-no-progress']);
+  const rofs = join(t, 'rofs');
+  const cow = join(t, 'cow');
+  const merged = join(t, 'merged');
+  for (const d of [rofs, cow, merged]) mkdirSync(d);
+  must('mount', ['-t', 'squashfs', '-o', 'loop,ro', medium, rofs]);
+  must('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'tmpfs', cow]);
+  mkdirSync(join(cow, 'upper'));
+  mkdirSync(join(cow, 'work'));
+  must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${rofs},upperdir=${cow}/upper,workdir=${cow}/work,redirect_dir=on`, merged]);
+  const cleanup = () => {
+    for (const m of [merged, cow, rofs]) run('umount', ['-l', m]);
+    rmSync(t, { recursive: true, force: true });
+  };
+  return { t, rofs, merged, upper: join(cow, 'upper'), cleanup };
+}
+
+/** What a user does in a live session. */
+function sessionChanges(m: string): void {
+  file(join(m, 'home/user/notes.txt'), 'new file\n');
+  file(join(m, 'home/user/big.bin'), bytes(700000, 3, 32));
+  writeFileSync(join(m, 'etc/to-modify.conf'), 'original = 2\n');
+  chmodSync(join(m, 'etc/to-chmod'), 0o600);
+  unlinkSync(join(m, 'etc/to-delete'));
+  rmSync(join(m, 'dir-to-delete'), { recursive: true });
+  rmSync(join(m, 'dir-to-recreate'), { recursive: true });
+  file(join(m, 'dir-to-recreate/new'), 'recreated');
+  renameSync(join(m, 'dir-to-rename'), join(m, 'dir-renamed'));
+  linkSync(join(m, 'home/user/notes.txt'), join(m, 'home/user/notes-link'));
+  setXattr(join(m, 'home/user/notes.txt'), 'user.tag', 'session');
+  mknod(join(m, 'dev-node'), 'c', 1, 7);
+  symlink('/usr/bin/tool', join(m, 'usr/bin/tool-link'));
+  file(join(m, 'tmp/scratch'), 'never captured');
+  file(join(m, 'var/cache/apt/new.bin'), 'never captured');
+}
+
+const excludedBelow = ['/tmp', '/var/tmp', '/var/cache', '/proc', '/sys', '/dev', '/run', '/mnt', '/media'];
+const skipExcluded = (rel: string) => excludedBelow.some((p) => rel.startsWith(p + '/'));
+
+/** Mounts the snapshot over the medium (as persistence would) and compares that view with the live one. */
+function relayerMatchesLive(s: Session, img: string): void {
+  const snap = join(s.t, 'snap');
+  const view = join(s.t, 'view');
+  mkdirSync(snap);
+  mkdirSync(view);
+  must('mount', ['-t', 'squashfs', '-o', 'loop,ro', img, snap]);
+  try {
+    must('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${snap}:${s.rofs}`, view]);
+    try {
+      const want = describeTree(s.merged, { skip: skipExcluded });
+      const got = describeTree(view, { skip: skipExcluded });
+      const diffs = diffTrees(want, got, { ignore: ['mtime'] });
+      assert.deepEqual(diffs.slice(0, 40), [], `re-layered view differs from the live view (${diffs.length})`);
+      // Excluded directories hold only what the medium had.
+      assert.deepEqual(readdirSync(join(view, 'tmp')), []);
+      assert.deepEqual(readdirSync(join(view, 'var/cache/apt')), ['pkgcache.bin']);
+    } finally {
+      run('umount', [view]);
+    }
+  } finally {
+    run('umount', [snap]);
+  }
+  rmSync(snap, { recursive: true, force: true });
+  rmSync(view, { recursive: true, force: true });
+}
+
+test('upper mode: the upper layer re-layers over the medium to the live view', { skip }, () => {
+  const s = liveSession();
+  try {
+    sessionChanges(s.merged);
+    const img = join(s.t, 'upper.squashfs');
+    const r = cli(['--root', s.merged, '--mode', 'upper', img, '-q', '-d']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /mode: upper/);
+    must('unsquashfs', ['-lls', '-n', '-d', '', img]);
+    must('rdsquashfs', ['--describe', img]);
+    const listing = must('unsquashfs', ['-lls', '-n', '-d', '', img]);
+    assert.match(listing, /crw-r--r-- .* 0,\s*0 .*etc\/to-delete|c--------- .* 0,\s*0 .*etc\/to-delete|0,\s+0 .*\/etc\/to-delete/, 'whiteout kept');
+    relayerMatchesLive(s, img);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('diff mode: the same delta rebuilt from the merged and lower views re-layers to the live view', { skip }, () => {
+  const s = liveSession();
+  try {
+    sessionChanges(s.merged);
+    const img = join(s.t, 'diff.squashfs');
+    const r = cli(['--root', s.merged, '--mode', 'diff', img, '-q', '-d']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /mode: diff/);
+    must('rdsquashfs', ['--describe', img]);
+    relayerMatchesLive(s, img);
+    // Only the changes are in it: the unchanged medium files are not.
+    const listing = must('unsquashfs', ['-lls', '-n', '-d', '', img]);
+    assert.doesNotMatch(listing, /^-\S+ .* \/usr\/bin\/tool$/m);
+    assert.doesNotMatch(listing, /\/etc\/hostname$/m);
+    assert.match(listing, /home\/user\/notes\.txt/);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('full mode: the merged system as a new live filesystem, excluded dirs kept empty; matches mksquashfs', { skip }, () => {
+  const s = liveSession();
+  try {
+    sessionChanges(s.merged);
+    const img = join(s.t, 'full.squashfs');
+    const r = cli(['--root', s.merged, '--mode', 'full', img, '-q']);
+    assert.equal(r.status, 0, r.stderr);
+    const ref = join(s.t, 'ref.squashfs');
+    must('mksquashfs', [s.merged, ref, '-noappend', '-quiet', '-no-progress', '-wildcards', ...excludedBelow.flatMap((p) => ['-e', `${p.slice(1)}/*`])]);
+    const d = run('sqfsdiff', ['-a', ref, '-b', img]);
+    assert.equal(d.status, 0, `sqfsdiff: ${d.stdout}${d.stderr}`);
+  } finally {
+    s.cleanup();
+  }
+});
