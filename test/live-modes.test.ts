@@ -8,7 +8,7 @@ import { needs } from './helpers/capabilities.js';
 import { tempDir } from './helpers/image-check.js';
 import { describeTree, diffTrees } from './helpers/tree-compare.js';
 import { bytes, dir, file, mknod, setXattr, symlink } from './helpers/make-tree.js';
-import { cli, must, run } from './helpers/tools.js';
+import { cli, cliPath, must, run } from './helpers/tools.js';
 
 const skip = needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') || overlaySupport();
 
@@ -158,5 +158,54 @@ test('full mode: the merged system as a new live filesystem, excluded dirs kept 
     assert.equal(d.status, 0, `sqfsdiff: ${d.stdout}${d.stderr}`);
   } finally {
     s.cleanup();
+  }
+});
+
+test('default mode is diff when the upper is unreachable (its mount detached in a private namespace)', { skip: skip || (run('sh', ['-c', 'command -v unshare']).status === 0 ? false : 'unshare (util-linux) is missing') }, () => {
+  const s = liveSession();
+  try {
+    sessionChanges(s.merged);
+    const img = join(s.t, 'auto.squashfs');
+    const cow = join(s.t, 'cow');
+    // In a new mount namespace the tmpfs holding the upper is detached, as casper's /cow is after boot.
+    const script = `umount -l '${cow}' && exec '${process.execPath}' '${cliPath}' --root '${s.merged}' '${img}' -q -d`;
+    const r = run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /mode: diff/);
+    relayerMatchesLive(s, img);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('aufs: .wh. whiteouts and opaque markers are translated to the overlayfs form, bookkeeping dropped', { skip: needs('root', 'loop', 'squashfs-tools') }, async () => {
+  const { snapshot } = await import('../src/api/index.js');
+  const { withMount } = await import('./helpers/image-check.js');
+  const t = tempDir('cs-aufs-');
+  try {
+    const rw = join(t, 'rw');
+    const merged = join(t, 'merged');
+    dir(merged);
+    file(join(rw, 'home/user/new.txt'), 'new');
+    file(join(rw, 'etc/.wh.removed.conf'), '');
+    file(join(rw, 'opt/app/.wh..wh..opq'), '');
+    file(join(rw, 'opt/app/fresh'), 'only this');
+    file(join(rw, '.wh..wh.aufs'), '');
+    dir(join(rw, '.wh..wh.plnk'));
+    dir(join(rw, '.wh..wh.orph'));
+    const mountinfo = `1 0 0:1 / / rw - ext4 /dev/vda rw\n90 1 0:90 / ${merged} rw,relatime - aufs none rw,si=4f2a,br:${rw}=rw:${join(t, 'ro')}=rr\n`;
+    const img = join(t, 'aufs.squashfs');
+    const report = await snapshot({ root: merged, mode: 'upper', filesystem: 'aufs', mountinfo, output: img });
+    assert.equal(report.mode, 'upper');
+    withMount(img, (mnt) => {
+      assert.deepEqual(readdirSync(mnt).sort(), ['etc', 'home', 'opt']);
+      const wh = describeTree(mnt).nodes.get('/etc/removed.conf');
+      assert.equal(wh?.type, 'chardev');
+      assert.equal(wh?.rdev, 0);
+      assert.deepEqual(readdirSync(join(mnt, 'opt/app')), ['fresh']);
+      assert.equal(describeTree(mnt).nodes.get('/opt/app')?.xattrs['trusted.overlay.opaque'], '0x79');
+    });
+  } finally {
+    rmSync(t, { recursive: true, force: true });
   }
 });

@@ -31,6 +31,8 @@ export interface RunOptions extends SnapshotOptions {
   workerFilename?: string;
   /** Path to the .node file, or the loaded addon (the workers then load the default path). */
   nativeBinding?: string | Addon;
+  /** Test hook: mountinfo text used instead of /proc/self/mountinfo for live-system detection. */
+  mountinfo?: string;
 }
 
 export interface SnapshotReport {
@@ -103,6 +105,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
       ignoreErrors: opts.image.ignoreErrors,
       output: resolve(opts.output),
       tempOutput: out.tempPath,
+      mountinfo: options.mountinfo,
     });
   } catch (err) {
     out.discard();
