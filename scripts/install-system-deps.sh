@@ -8,6 +8,7 @@ PKGS=(
   libdeflate-dev liblzma-dev liblz4-dev libzstd-dev liblzo2-dev   # compressors
   squashfs-tools squashfs-tools-ng                # mksquashfs/unsquashfs, gensquashfs/sqfsdiff/rdsquashfs
   attr util-linux kmod                            # setfattr/getfattr, mount/losetup/unshare, modprobe
+  systemd                                         # systemd-analyze verify of the shutdown unit
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -8,7 +8,9 @@ import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
 import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
 import { loadCasperConf } from '../config/index.js';
-import { progressReporter } from './progress.js';
+import { plymouthReporter, progressReporter } from './progress.js';
+import { casperPersistenceName } from '../live/persistence-name.js';
+import { detectLiveSystem } from '../mount/index.js';
 import { jsonReport } from './json-report.js';
 import { join } from 'node:path';
 
@@ -64,6 +66,8 @@ function buildProgram(): Command {
     .option('--compare-contents', 'diff mode: also compare contents of files whose metadata is unchanged')
     .option('--no-space-check', 'do not check the free space of the output filesystem first')
     .option('--json', 'print a machine-readable JSON report on stdout instead of the summary')
+    .option('--persistence-name <tag>', 'casper media: write to the medium as <top-layer>.<tag>.squashfs (layered) or zz-<tag>.squashfs so the next boot stacks it')
+    .option('--plymouth', 'report progress through Plymouth (plymouth message) when it is running, as at shutdown')
     .option('--ignore-errors', 'leave out unreadable files (listed as warnings) instead of failing')
     .option('-j, --jobs <n>', 'worker threads (mksquashfs -processors; default: available cores)', int('jobs'))
     .option('--mem <size>', 'cap on data in flight (mksquashfs -mem)', '256M')
@@ -129,7 +133,13 @@ export async function main(argv: string[]): Promise<number> {
     const given = (name: string) => program.getOptionValueSource(name) === 'cli';
     const c = conf.config;
     for (const w of conf.warnings) process.stderr.write(`casper-snapshot: ${conf.file}: ${w}\n`);
-    const output = program.args[0] ?? c.output;
+    let output: string | undefined = program.args[0] ?? c.output;
+    let bootNote: string | null = null;
+    if (o.persistenceName) {
+      const named = casperPersistenceName(detectLiveSystem({ root: o.root ?? '/' }), o.persistenceName);
+      output = program.args[0] ?? named.output;
+      bootNote = named.bootOption && `boot with ${named.bootOption} on the kernel command line to stack this snapshot`;
+    }
     if (!output) throw new UsageError('no output image given (argument, or CASPER_SNAPSHOT_OUTPUT in the config)');
     const syntax = o.regex ? 'regex' : o.wildcards ? 'wildcards' : (c.excludeSyntax as 'exact' | 'wildcards' | 'regex' | undefined);
     const options = {
@@ -162,8 +172,11 @@ export async function main(argv: string[]): Promise<number> {
       ignoreErrors: o.ignoreErrors,
     };
     const progress = progressReporter(o);
-    const report = await snapshot({ ...options, onProgress: progress.update });
+    const plymouth = o.plymouth ? plymouthReporter() : null;
+    const report = await snapshot({ ...options, onProgress: (p) => (progress.update(p), plymouth?.update(p)) });
     progress.done();
+    plymouth?.done();
+    if (bootNote && !o.quiet) process.stderr.write(`casper-snapshot: ${bootNote}\n`);
     for (const w of report.warnings) process.stderr.write(`casper-snapshot: warning: ${w}\n`);
     if (o.json) process.stdout.write(JSON.stringify(jsonReport(report, conf.found ? conf.file : null), null, 2) + '\n');
     else if (!o.quiet) process.stdout.write(formatSummary(report) + '\n');

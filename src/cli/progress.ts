@@ -1,4 +1,5 @@
 // A one-line progress bar on stderr when it is a terminal (or with --progress); silent otherwise.
+import { spawnSync } from 'node:child_process';
 import type { Progress } from '../api/snapshot.js';
 
 export interface ProgressReporter {
@@ -35,5 +36,27 @@ export function progressReporter(o: { quiet?: boolean; json?: boolean; progress?
     done() {
       if (drawn && stream.isTTY) stream.write('\n');
     },
+  };
+}
+
+/** Progress as Plymouth messages (the boot splash at shutdown), when plymouthd is running; at most every 2 s. */
+export function plymouthReporter(): ProgressReporter {
+  const running = spawnSync('plymouth', ['--ping']).status === 0;
+  if (!running) return { update: () => {}, done: () => {} };
+  const say = (text: string) => spawnSync('plymouth', ['message', `--text=${text}`]);
+  let last = 0;
+  let total = 0;
+  return {
+    update(p) {
+      if (p.phase === 'tables' || p.phase === 'commit') total = p.bytesIn;
+      const now = Date.now();
+      if (p.phase === 'data' && now - last < 2000) return;
+      last = now;
+      if (p.phase === 'walk') say('Saving the live session: scanning files…');
+      else if (p.phase === 'data') say(`Saving the live session: ${mib(p.bytesIn)} MiB written…`);
+      else if (p.phase === 'tables') say('Saving the live session: finishing…');
+      else if (p.phase === 'done') say(`Live session saved (${mib(total)} MiB of files).`);
+    },
+    done: () => {},
   };
 }
