@@ -13,6 +13,8 @@ export interface Measurement {
   sysS: number | null;
   /** Peak resident set of the child (largest of the process tree) in KiB, null when unknown. */
   maxRssKiB: number | null;
+  /** CPU seconds all processes on the machine spent while the child ran (/proc/stat), null off Linux. */
+  machineCpuS: number | null;
   exitCode: number;
   signal: string | null;
   /** The last few KiB of the child's stderr and stdout, verbatim. */
@@ -49,12 +51,34 @@ const PY_RUSAGE = [
 
 let current: ChildProcess | undefined;
 
-/** The child being measured now, so that a signal handler can stop it. */
-export function runningChild(): ChildProcess | undefined {
-  return current;
+/** Stops the run in progress, if any, with its whole process group: SIGTERM, then SIGKILL after 5 s. */
+export function killRunning(): void {
+  if (current?.pid === undefined) return;
+  const pid = current.pid;
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  kill('SIGTERM'); // lets casper-snapshot remove its temporary file
+  setTimeout(() => kill('SIGKILL'), 5000).unref();
 }
 
 const TAIL = 8192;
+
+/** Busy CPU seconds of the whole machine since boot (all CPUs; idle and iowait excluded), null off Linux. */
+export function machineBusyS(): number | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already inside user)
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+    return busy / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
 
 /** Runs cmd with args once and measures it. Never throws for a failing child: the exit code is recorded. */
 export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Measurement> {
@@ -68,8 +92,10 @@ export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Pr
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
+    const busy0 = machineBusyS();
     const t0 = process.hrtime.bigint();
-    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // its own process group, so that stopping it reaches the measured program under the meter too
+    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     current = child;
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout = (stdout + s).slice(-TAIL)));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-TAIL)));
@@ -80,6 +106,8 @@ export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Pr
     });
     child.on('close', (code, signal) => {
       const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+      const busy1 = machineBusyS();
+      const machineCpuS = busy0 !== null && busy1 !== null ? busy1 - busy0 : null;
       current = undefined;
       let userS: number | null = null;
       let sysS: number | null = null;
@@ -95,7 +123,7 @@ export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Pr
         if (failed && exitCode === 0) exitCode = Number(failed[1]);
       }
       rmSync(dir, { recursive: true, force: true });
-      resolve({ wallS, userS, sysS, maxRssKiB, exitCode, signal: signal ?? null, stderr, stdout });
+      resolve({ wallS, userS, sysS, maxRssKiB, machineCpuS, exitCode, signal: signal ?? null, stderr, stdout });
     });
   });
 }

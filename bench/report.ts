@@ -16,6 +16,8 @@ export interface RunRecord {
   cpuS: number | null;
   maxRssKiB: number | null;
   imageBytes: number | null;
+  /** CPU seconds that other processes used during the run (machine busy time minus ours): 0 on a quiet machine. */
+  otherCpuS: number | null;
   exitCode: number;
   signal: string | null;
   command: string;
@@ -34,6 +36,8 @@ export interface ToolSummary {
   cpuS: number | null;
   maxRssKiB: number | null;
   imageBytes: number | null;
+  /** Median CPU seconds used by other processes during the runs (contention). */
+  otherCpuS: number | null;
   /** Input MiB per second of median wall time. */
   throughputMiBs: number | null;
 }
@@ -121,6 +125,7 @@ export function summarize(tool: string, level: Level, runs: RunRecord[], inputBy
     cpuS: med(good, (r) => r.cpuS),
     maxRssKiB: med(good, (r) => r.maxRssKiB),
     imageBytes: med(good, (r) => r.imageBytes),
+    otherCpuS: med(good, (r) => r.otherCpuS),
     throughputMiBs: wallS ? inputBytes / MiB / wallS : null,
   };
 }
@@ -220,9 +225,14 @@ export function markdown(r: Results): string {
         mib(s.maxRssKiB === null ? null : s.maxRssKiB * 1024, 0),
         mib(s.imageBytes, 2),
         fmt(s.throughputMiBs, 1),
+        fmt(s.otherCpuS, 1),
         s.failures ? `${s.runs} ok, ${s.failures} failed` : String(s.runs),
       ]);
-  out.push(table(['corpus', 'input MiB', 'comp', 'jobs', 'tool', 'level', 'wall s', 'CPU s', 'peak RSS MiB', 'image MiB', 'MiB/s', 'runs'], rows));
+  out.push(table(['corpus', 'input MiB', 'comp', 'jobs', 'tool', 'level', 'wall s', 'CPU s', 'peak RSS MiB', 'image MiB', 'MiB/s', 'other CPU s', 'runs'], rows));
+  out.push('');
+  out.push(
+    "`other CPU s`: CPU time that other processes on the machine used while the tool ran (from /proc/stat, the tool's own CPU time subtracted); well above 0, the machine was not quiet and wall times are inflated.",
+  );
   out.push('');
   out.push('## casper-snapshot against each peer');
   out.push('');

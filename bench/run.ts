@@ -1,7 +1,7 @@
 // npm run bench -- [options]: casper-snapshot against mksquashfs and gensquashfs on the same inputs with the
 // same settings. See bench/README.md.
 import { Command, InvalidArgumentError } from 'commander';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import {
   type Corpus,
   type GeneratedName,
 } from './corpora.js';
-import { measure, meter, runningChild, syncAll } from './measure.js';
+import { killRunning, measure, meter, syncAll } from './measure.js';
 import { markdown, ratio, scalingOf, summarize, writeResults, type Group, type Results, type RunRecord } from './report.js';
 import { COMPRESSORS, discoverTools, repoRoot, sqfsdiff, type Settings, type Tool } from './tools.js';
 
@@ -133,6 +133,7 @@ async function timedRun(tool: Tool, src: string, out: string, s: Settings, rep: 
     cpuS: m.userS !== null && m.sysS !== null ? m.userS + m.sysS : null,
     maxRssKiB: m.maxRssKiB,
     imageBytes,
+    otherCpuS: m.machineCpuS !== null && m.userS !== null && m.sysS !== null ? Math.max(0, m.machineCpuS - m.userS - m.sysS) : null,
     exitCode: failed && m.exitCode === 0 ? 1 : m.exitCode,
     signal: m.signal,
     command: [cmd === process.execPath ? 'node' : cmd, ...args].join(' '),
@@ -157,14 +158,23 @@ async function runGroup(corpus: Corpus, tools: Tool[], s: Settings, reps: number
     for (const t of active) if (levels.get(t.name)?.source !== 'forced') notes.push(`--level ${s.level} cannot be set on ${t.name} for ${s.comp}: ${levels.get(t.name)?.source}`);
   const img = (t: Tool) => join(outDir, `${t.name}.sqfs`);
   const runs: RunRecord[] = [];
-  for (let rep = 0; rep <= reps; rep++) {
-    for (const t of active) {
-      const r = await timedRun(t, corpus.path, img(t), s, rep, env);
-      runs.push(r);
-      const what = rep === 0 ? 'warm-up' : `rep ${rep}/${reps}`;
-      if (r.exitCode !== 0 || r.signal) log(`${tag} ${what} ${t.name}: FAILED exit ${r.exitCode}${r.signal ? ` ${r.signal}` : ''}: ${(r.output ?? '').split('\n').slice(-3).join(' / ')}`);
-      else log(`${tag} ${what} ${t.name}: ${r.wallS.toFixed(2)} s wall, ${r.cpuS?.toFixed(2) ?? '?'} s CPU, ${r.maxRssKiB ? (r.maxRssKiB / 1024).toFixed(0) : '?'} MiB RSS, ${r.imageBytes} bytes`);
+  try {
+    for (let rep = 0; rep <= reps; rep++) {
+      for (const t of active) {
+        const r = await timedRun(t, corpus.path, img(t), s, rep, env);
+        runs.push(r);
+        const what = rep === 0 ? 'warm-up' : `rep ${rep}/${reps}`;
+        if (r.exitCode !== 0 || r.signal) log(`${tag} ${what} ${t.name}: FAILED exit ${r.exitCode}${r.signal ? ` ${r.signal}` : ''}: ${(r.output ?? '').split('\n').slice(-3).join(' / ')}`);
+        else
+          log(
+            `${tag} ${what} ${t.name}: ${r.wallS.toFixed(2)} s wall, ${r.cpuS?.toFixed(2) ?? '?'} s CPU (others ${r.otherCpuS?.toFixed(1) ?? '?'} s), ${r.maxRssKiB ? (r.maxRssKiB / 1024).toFixed(0) : '?'} MiB RSS, ${r.imageBytes} bytes`,
+          );
+      }
     }
+  } catch (err) {
+    // the output directory is the harness's own: leave nothing behind (images, temporary files)
+    for (const f of readdirSync(outDir)) rmSync(join(outDir, f), { recursive: true, force: true });
+    throw err;
   }
   const summary = active.map((t) => summarize(t.name, levels.get(t.name) as ReturnType<Tool['level']>, runs, corpus.stats.bytes));
   // sqfsdiff on the images of the last rep (ours against each peer; and the peers against each other)
@@ -239,7 +249,7 @@ async function main(argv: string[]): Promise<number> {
     if (interrupted) process.exit(130);
     interrupted = true;
     log(`${sig}: stopping`);
-    runningChild()?.kill('SIGKILL');
+    killRunning();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
