@@ -7,6 +7,7 @@ PKGS=(
   build-essential cmake pkg-config python3        # native build (cmake-js; node-gyp needs python3)
   libdeflate-dev liblzma-dev liblz4-dev libzstd-dev liblzo2-dev   # compressors
   squashfs-tools squashfs-tools-ng                # mksquashfs/unsquashfs, gensquashfs/sqfsdiff/rdsquashfs
+  time                                            # /usr/bin/time: CPU time and peak RSS in the benchmark (bench/)
   attr util-linux kmod                            # setfattr/getfattr, mount/losetup/unshare, modprobe
   systemd                                         # systemd-analyze verify of the shutdown unit
 )
