@@ -2,12 +2,15 @@
 // Each worker (one Node environment) keeps its own compressor instances.
 #include <napi.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
 #include "data/block_reader.h"
+#include "data/task_format.h"
+#include "util/error.h"
 #include "util/bytes.h"
 
 namespace casper {
@@ -87,9 +90,92 @@ Napi::Value Decompress(const Napi::CallbackInfo& info) {
   });
 }
 
+// For small jobs on the main thread: the same work on libuv's pool, so no worker thread has to start
+// (about 170 ms each). One compressor per call: these jobs are small.
+class ReadJob : public Napi::AsyncWorker {
+ public:
+  ReadJob(Napi::Env env, TaskSpec task, CompressorConfig cfg, CancelFlag cancel, Napi::Object keep, bool fragment,
+          std::vector<uint8_t> raw)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), task_(std::move(task)), cfg_(std::move(cfg)),
+        cancel_(cancel), fragment_(fragment), raw_(std::move(raw)) {
+    if (!keep.IsEmpty()) keep_ = Napi::Persistent(keep);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      auto comp = make_compressor(cfg_);
+      if (fragment_) {
+        std::vector<uint8_t> packed;
+        uint32_t word = compress_block(*comp, raw_.data(), raw_.size(), packed);
+        out_.resize(4);
+        store_u32(out_.data(), word);
+        out_.insert(out_.end(), packed.begin(), packed.end());
+      } else {
+        out_ = read_and_compress(task_, *comp, cancel_);
+      }
+    } catch (const NativeError& e) {
+      err_ = std::make_unique<NativeError>(e);
+    } catch (const std::exception& e) {
+      err_ = std::make_unique<NativeError>("EINTERNAL", std::string("internal error: ") + e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_) {
+      // Resolved as plain data, like a pool worker's failure, so both paths are handled alike.
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("message", err_->what());
+      e.Set("code", err_->code);
+      if (!err_->path.empty()) e.Set("path", err_->path);
+      if (!err_->syscall.empty()) e.Set("syscall", err_->syscall);
+      Napi::Object f = Napi::Object::New(env);
+      f.Set("error", e);
+      deferred_.Resolve(f);
+      return;
+    }
+    deferred_.Resolve(to_array_buffer(env, out_.data(), out_.size()));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  TaskSpec task_;
+  CompressorConfig cfg_;
+  CancelFlag cancel_;
+  bool fragment_;
+  std::vector<uint8_t> raw_, out_;
+  Napi::ObjectReference keep_;
+  std::unique_ptr<NativeError> err_;
+};
+
+// readAndCompressAsync(task, spec, cancel?) -> Promise<ArrayBuffer | { error }>
+Napi::Value ReadAndCompressAsync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto [p, n] = bytes_of(info[0]);
+    Napi::Object keep = info.Length() > 2 && info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object();
+    auto* job = new ReadJob(info.Env(), decode_task(p, n), compressor_config(info[1].As<Napi::Object>()), cancel_from(info, 2), keep, false, {});
+    Napi::Promise promise = job->promise();
+    job->Queue();
+    return promise;
+  });
+}
+
+// compressFragmentAsync(raw, spec) -> Promise<ArrayBuffer | { error }> (u32 size word, then the bytes)
+Napi::Value CompressFragmentAsync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto [p, n] = bytes_of(info[0]);
+    auto* job = new ReadJob(info.Env(), TaskSpec(), compressor_config(info[1].As<Napi::Object>()), CancelFlag(), Napi::Object(), true,
+                            std::vector<uint8_t>(p, p + n));
+    Napi::Promise promise = job->promise();
+    job->Queue();
+    return promise;
+  });
+}
+
 }  // namespace
 
 void define_worker_functions(Napi::Env env, Napi::Object exports) {
+  exports.Set("readAndCompressAsync", Napi::Function::New(env, ReadAndCompressAsync, "readAndCompressAsync"));
+  exports.Set("compressFragmentAsync", Napi::Function::New(env, CompressFragmentAsync, "compressFragmentAsync"));
   exports.Set("readAndCompress", Napi::Function::New(env, ReadAndCompress, "readAndCompress"));
   exports.Set("compressFragment", Napi::Function::New(env, CompressFragment, "compressFragment"));
   exports.Set("compress", Napi::Function::New(env, Compress, "compress"));

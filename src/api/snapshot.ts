@@ -7,7 +7,7 @@ import type { CaptureMode, LiveLayout } from '../mount/index.js';
 import { loadAddon, type Addon, type NativeSummary } from '../native/addon.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
 import { createPool } from '../pipeline/pool.js';
-import { runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
+import { inlineRunner, poolRunner, runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
 import { OutputFile } from '../pipeline/output-file.js';
 import { CasperError, UsageError, toCasperError } from '../errors.js';
 
@@ -67,6 +67,8 @@ function checkSpace(output: string, sourceBytes: number, warnings: string[]): vo
 }
 
 const TMPFS_MAGIC = 0x01021994;
+/** File data up to which a job runs on libuv's threads rather than starting the worker pool. */
+const SMALL_JOB = 8 * 1024 * 1024;
 
 export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
   const addon = loadAddon(options.nativeBinding);
@@ -111,12 +113,15 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     out.discard();
     throw err;
   }
-  const { pool, owned } = createPool({
-    jobs: opts.jobs,
-    pool: options.pool,
-    workerFilename: options.workerFilename,
-    nativeBinding: typeof options.nativeBinding === 'string' ? options.nativeBinding : undefined,
-  });
+  // The pool is made only when the data phase needs it (small jobs run on libuv's pool instead).
+  let made: { pool: Piscina; owned: boolean } | undefined;
+  const pool = () =>
+    (made ??= createPool({
+      jobs: opts.jobs,
+      pool: options.pool,
+      workerFilename: options.workerFilename,
+      nativeBinding: typeof options.nativeBinding === 'string' ? options.nativeBinding : undefined,
+    })).pool;
   const emit = (p: Omit<Progress, 'rate'> & { rate?: number }) => options.onProgress?.({ rate: 0, ...p });
   const onAbort = () => Atomics.store(cancel, 0, 1);
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -138,9 +143,11 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     times.walk = t1 - t0;
     builder.begin(out.fd);
     const dataStart = performance.now();
+    // Under SMALL_JOB bytes, starting worker threads (~170 ms each) costs more than the work itself.
+    const small = !options.pool && info.bytes <= SMALL_JOB;
     const pipeline = await runDataPipeline({
       builder,
-      pool,
+      runner: small ? inlineRunner(addon) : poolRunner(pool()),
       spec: opts.image,
       jobs: opts.jobs,
       mem: opts.mem,
@@ -194,6 +201,6 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
   } finally {
     plan.cleanup();
     options.signal?.removeEventListener('abort', onAbort);
-    if (owned) await pool.destroy();
+    if (made?.owned) await made.pool.destroy();
   }
 }

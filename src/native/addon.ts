@@ -95,6 +95,9 @@ export interface Addon {
   readAndCompress(task: ArrayBuffer, spec: CompressorSpec, cancel?: Int32Array): ArrayBuffer;
   /** u32 size word (bit 24 = stored raw) followed by the stored bytes. */
   compressFragment(raw: ArrayBuffer, spec: CompressorSpec): ArrayBuffer;
+  /** The same work on libuv's pool (small jobs: no worker thread to start); failures resolve as { error }. */
+  readAndCompressAsync(task: ArrayBuffer, spec: CompressorSpec, cancel?: Int32Array): Promise<ArrayBuffer | { error: object }>;
+  compressFragmentAsync(raw: ArrayBuffer, spec: CompressorSpec): Promise<ArrayBuffer | { error: object }>;
   compress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec): ArrayBuffer | null;
   decompress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec, capacity: number): ArrayBuffer;
   versions(): { addon: string; napi: number; compressors: { name: string; id: number; library: string }[] };

@@ -4,7 +4,7 @@
 // just before the first file-starting task at or after s + FRAGMENT_LAG: a position that depends only on
 // the plan, never on timing.
 import type { Piscina } from 'piscina';
-import type { CompressorSpec, ImageBuilder } from '../native/addon.js';
+import type { Addon, CompressorSpec, ImageBuilder } from '../native/addon.js';
 import { toCasperError, AbortError, CasperError } from '../errors.js';
 import type { WorkerFailure, WorkerTask } from './worker.js';
 
@@ -16,9 +16,27 @@ export interface DataProgress {
   bytesOut: number;
 }
 
+/** Runs read and fragment tasks: the piscina pool, or (small jobs) the addon on libuv's pool. */
+export interface TaskRunner {
+  run(task: WorkerTask, transfer: ArrayBuffer): Promise<unknown>;
+  /** Starting a runner's thread blocks the event loop for a while: how many it has started so far. */
+  threads(): number;
+}
+
+export function poolRunner(pool: Piscina): TaskRunner {
+  return { run: (t, transfer) => pool.run(t, { transferList: [transfer] }), threads: () => pool.threads.length };
+}
+
+export function inlineRunner(addon: Addon): TaskRunner {
+  return {
+    run: (t) => (t.kind === 'read' ? addon.readAndCompressAsync(t.task, t.spec, t.cancel) : addon.compressFragmentAsync(t.raw, t.spec)),
+    threads: () => 0,
+  };
+}
+
 export interface DataPipelineOptions {
   builder: ImageBuilder;
-  pool: Piscina;
+  runner: TaskRunner;
   spec: CompressorSpec;
   jobs: number;
   mem: number;
@@ -48,7 +66,7 @@ export interface PipelineStats {
 }
 
 export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineStats> {
-  const { builder, pool, spec } = o;
+  const { builder, runner, spec } = o;
   // About 2 MiB per task; enough tasks in flight to keep every worker busy, within the memory cap.
   const taskBytes = Math.max(spec.blockSize, 2 * 1024 * 1024);
   const window = Math.max(2, Math.min(4 * o.jobs, FRAGMENT_LAG, Math.floor(o.mem / (2 * taskBytes))));
@@ -86,7 +104,7 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
     stats.fragments++;
     fragments.push(f);
     const t: WorkerTask = { kind: 'fragment', raw, spec };
-    pool.run(t, { transferList: [raw] }).then((r: unknown) => {
+    runner.run(t, raw).then((r: unknown) => {
       if (isFailure(r)) return fail(r.error);
       f.result = r as ArrayBuffer;
       notify();
@@ -112,14 +130,14 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
         startsFile[seq] = next.startsFile;
         taskInput[seq] = next.bytes;
         const t: WorkerTask = { kind: 'read', task: next.task, spec, cancel: o.cancel };
-        const before = pool.threads.length;
-        pool.run(t, { transferList: [next.task] }).then((r: unknown) => {
+        const before = runner.threads();
+        runner.run(t, next.task).then((r: unknown) => {
           if (isFailure(r)) return fail(r.error);
           results.set(seq, r as ArrayBuffer);
           notify();
         }, fail);
         // That run started a worker thread (a blocking step): let the event loop breathe before the next.
-        if (pool.threads.length > before) await new Promise((r) => setImmediate(r));
+        if (runner.threads() > before) await new Promise((r) => setImmediate(r));
       }
       // Write everything that is next in order.
       let blocked = false;
