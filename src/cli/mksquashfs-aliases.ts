@@ -16,6 +16,10 @@ const ALIASES: Record<string, string> = {
   '-mem': '--mem',
   '-one-file-system': '--one-file-system',
   '-Xcompression-level': '--compression-level',
+  '-Xdict-size': '--dict-size',
+  '-Xbcj': '--bcj',
+  '-Xhc': '--lz4-hc',
+  '-Xalgorithm': '--lzo-algorithm',
   '-e': '--exclude',
   '-quiet': '--quiet',
 };

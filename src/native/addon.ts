@@ -77,6 +77,8 @@ export interface Addon {
   compressFragment(raw: ArrayBuffer, spec: CompressorSpec): ArrayBuffer;
   compress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec): ArrayBuffer | null;
   decompress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec, capacity: number): ArrayBuffer;
+  /** Builds the compressor to validate name and options (throws code EINVAL with a readable message); returns its description. */
+  checkCompressor(spec: CompressorSpec): string;
   versions(): { addon: string; napi: number; compressors: { name: string; id: number; library: string }[] };
 }
 
