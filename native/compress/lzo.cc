@@ -1,4 +1,5 @@
-// lzo (SquashFS id 2): raw LZO1X blocks, made with liblzo2 by one of the algorithms mksquashfs offers.
+// lzo (SquashFS id 3): raw LZO1X blocks, made with liblzo2 by one of the algorithms mksquashfs offers.
+// squashfs-tools and the kernel number LZMA1 2 and LZO 3 (some format notes have the two swapped).
 #include <lzo/lzo1x.h>
 
 #include <cstring>
@@ -83,7 +84,7 @@ std::unique_ptr<Compressor> make(const CompressorConfig& cfg) {
   return std::make_unique<Lzo>(*algo, option_int(cfg, "level", kDefaultLevel, 1, 9));
 }
 
-const CompressorFactory kFactory{"lzo", 2, make, "liblzo2 " LZO_VERSION_STRING};
+const CompressorFactory kFactory{"lzo", 3, make, "liblzo2 " LZO_VERSION_STRING};
 const CompressorRegistration kRegistered(kFactory);
 
 }  // namespace
