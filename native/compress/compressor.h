@@ -10,7 +10,7 @@
 
 namespace casper {
 
-// Options as given by the user (mksquashfs names: level, dict-size, bcj, hc, algorithm).
+// Options as given by the user (mksquashfs names: level, dict-size, bcj, hc, algorithm; and xz extreme).
 struct CompressorConfig {
   std::string name = "gzip";
   uint32_t block_size = 131072;
