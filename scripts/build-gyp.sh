@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The secondary build path: node-gyp through binding.gyp, from the same build-config.json as cmake-js.
 # It builds in build-gyp/ (a staging copy) so it never touches cmake-js's build/, then checks that both
-# addons import the same Node-API symbols and that the gyp build loads and compresses.
+# addons import the same Node-API symbols and that the gyp build loads and round-trips every compressor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf build-gyp && mkdir -p build-gyp/src
@@ -11,12 +11,14 @@ ln -s "$PWD/node_modules" build-gyp/src/node_modules
 mkdir -p build-gyp/Release && cp build-gyp/src/build/Release/casper_snapshot.node build-gyp/Release/
 node -e "
 const a = require('./build-gyp/Release/casper_snapshot.node');
-const spec = { compressor: 'gzip', blockSize: 131072 };
 const data = Buffer.alloc(65536, 'casper ');
-const c = a.compress(data, spec);
-const d = Buffer.from(a.decompress(c, spec, data.length));
-if (!d.equals(data)) { console.error('gyp build: round trip failed'); process.exit(1); }
-console.log('node-gyp build ok:', a.versions().addon);
+for (const { name } of a.versions().compressors) {
+  const spec = { compressor: name, blockSize: 131072 };
+  const c = a.compress(data, spec);
+  const d = Buffer.from(a.decompress(c, spec, data.length));
+  if (!d.equals(data)) { console.error('gyp build: ' + name + ' round trip failed'); process.exit(1); }
+}
+console.log('node-gyp build ok:', a.versions().addon, '(' + a.versions().compressors.map((c) => c.name).join(', ') + ')');
 "
 if [ -f build/Release/casper_snapshot.node ]; then
   imports() { nm -D --undefined-only "$1" | awk '{print $2}' | grep '^napi_' | sort -u; }

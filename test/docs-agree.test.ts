@@ -7,7 +7,7 @@ import { cli, repoRoot } from './helpers/tools.js';
 
 test('every option in --help is in the man page and the README', () => {
   const help = cli(['--help']).stdout;
-  const options = [...new Set(help.match(/--[a-z][a-z-]+/g) ?? [])];
+  const options = [...new Set(help.match(/--[a-z][a-z0-9-]+/g) ?? [])];
   assert.ok(options.length > 30);
   const man = readFileSync(join(repoRoot, 'man', 'casper-snapshot.1'), 'utf8').replace(/\\-/g, '-');
   const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');

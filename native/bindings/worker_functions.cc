@@ -171,6 +171,16 @@ Napi::Value CompressFragmentAsync(const Napi::CallbackInfo& info) {
   });
 }
 
+// checkCompressor(spec) -> string: builds the compressor once, so a bad name or option throws (code EINVAL,
+// with a readable message) before anything is written; returns its one-line description.
+Napi::Value CheckCompressor(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "checkCompressor needs a compressor spec object");
+    std::unique_ptr<Compressor> comp = make_compressor(compressor_config(info[0].As<Napi::Object>()));
+    return Napi::String::New(info.Env(), comp->describe());
+  });
+}
+
 }  // namespace
 
 void define_worker_functions(Napi::Env env, Napi::Object exports) {
@@ -180,6 +190,7 @@ void define_worker_functions(Napi::Env env, Napi::Object exports) {
   exports.Set("compressFragment", Napi::Function::New(env, CompressFragment, "compressFragment"));
   exports.Set("compress", Napi::Function::New(env, Compress, "compress"));
   exports.Set("decompress", Napi::Function::New(env, Decompress, "decompress"));
+  exports.Set("checkCompressor", Napi::Function::New(env, CheckCompressor, "checkCompressor"));
 }
 
 }  // namespace casper

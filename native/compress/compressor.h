@@ -10,7 +10,7 @@
 
 namespace casper {
 
-// Options as given by the user (mksquashfs names: level, dict-size, bcj, hc, algorithm).
+// Options as given by the user (mksquashfs names: level, dict-size, bcj, hc, algorithm; and xz extreme).
 struct CompressorConfig {
   std::string name = "gzip";
   uint32_t block_size = 131072;
@@ -49,7 +49,13 @@ std::vector<const CompressorFactory*> all_compressors();
 uint16_t compressor_id(const std::string& name);
 std::unique_ptr<Compressor> make_compressor(const CompressorConfig& cfg);
 
+// Throws NativeError("EINVAL") for an option key that is not in `allowed` (listed in the message).
+void check_option_keys(const CompressorConfig& cfg, const std::vector<std::string>& allowed);
 // Parses an integer option; throws NativeError("EINVAL") naming the option when it is not an integer in [lo, hi].
 long option_int(const CompressorConfig& cfg, const std::string& key, long dflt, long lo, long hi);
+// A boolean option: "", "1", "true", "yes", "on" are true; "0", "false", "no", "off" false; anything else EINVAL.
+bool option_bool(const CompressorConfig& cfg, const std::string& key, bool dflt);
+// The raw string of an option, or dflt when it is absent.
+std::string option_str(const CompressorConfig& cfg, const std::string& key, const std::string& dflt);
 
 }  // namespace casper

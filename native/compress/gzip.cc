@@ -51,8 +51,7 @@ class Gzip final : public Compressor {
 };
 
 std::unique_ptr<Compressor> make(const CompressorConfig& cfg) {
-  for (auto& [k, v] : cfg.options)
-    if (k != "level") throw NativeError("EINVAL", "gzip has no option '" + k + "' (it takes: level)");
+  check_option_keys(cfg, {"level"});
   return std::make_unique<Gzip>(option_int(cfg, "level", kDefaultLevel, 1, 9));
 }
 

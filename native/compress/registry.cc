@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include "compress/compressor.h"
@@ -43,6 +44,16 @@ std::unique_ptr<Compressor> make_compressor(const CompressorConfig& cfg) {
   return f->make(cfg);
 }
 
+void check_option_keys(const CompressorConfig& cfg, const std::vector<std::string>& allowed) {
+  for (auto& [k, v] : cfg.options) {
+    if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+    std::string list;
+    for (auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    throw NativeError("EINVAL", cfg.name + " has no option '" + k + "'" +
+                                    (allowed.empty() ? " (it takes none)" : " (it takes: " + list + ")"));
+  }
+}
+
 long option_int(const CompressorConfig& cfg, const std::string& key, long dflt, long lo, long hi) {
   auto it = cfg.options.find(key);
   if (it == cfg.options.end()) return dflt;
@@ -52,6 +63,21 @@ long option_int(const CompressorConfig& cfg, const std::string& key, long dflt, 
     throw NativeError("EINVAL", cfg.name + " " + key + " must be an integer from " + std::to_string(lo) + " to " +
                                     std::to_string(hi) + ", got '" + it->second + "'");
   return v;
+}
+
+bool option_bool(const CompressorConfig& cfg, const std::string& key, bool dflt) {
+  auto it = cfg.options.find(key);
+  if (it == cfg.options.end()) return dflt;
+  std::string v = it->second;
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  if (v.empty() || v == "1" || v == "true" || v == "yes" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
+  throw NativeError("EINVAL", cfg.name + " " + key + " must be true or false, got '" + it->second + "'");
+}
+
+std::string option_str(const CompressorConfig& cfg, const std::string& key, const std::string& dflt) {
+  auto it = cfg.options.find(key);
+  return it == cfg.options.end() ? dflt : it->second;
 }
 
 }  // namespace casper

@@ -1,6 +1,6 @@
 // The options of a snapshot, shared one to one by the CLI and the library, with their defaults and checks.
 import { availableParallelism } from 'node:os';
-import type { Addon, NativeImageOptions } from '../native/addon.js';
+import type { Addon, CompressorSpec, NativeImageOptions } from '../native/addon.js';
 import { UsageError } from '../errors.js';
 
 export interface SnapshotOptions {
@@ -27,12 +27,21 @@ export interface SnapshotOptions {
   noSpaceCheck?: boolean;
   /** Image to write (atomically: a temporary file beside it is renamed over it when complete). */
   output: string;
-  /** gzip (default), or any compressor listed by `versions()`. */
+  /** gzip (default), xz, lz4, zstd or lzo (`versions().compressors`); lzma (LZMA1) is refused. */
   compressor?: string;
-  /** Compression level of the compressor (gzip: 1–9, default 6). */
+  /**
+   * Compression level (the `level` compressor option): gzip 1–9 (default 6), xz 0–9 (default 6), lz4 with
+   * hc 1–12 (default 9), zstd 1–22 (default 15), lzo with lzo1x_999 1–9 (default 8).
+   */
   compressionLevel?: number;
-  /** Further compressor options by mksquashfs name without -X (e.g. { 'dict-size': '1M' }). */
-  compressorOptions?: Record<string, string>;
+  /**
+   * Further compressor options by mksquashfs name without -X, passed to the addon as strings:
+   * xz: `dict-size` (bytes, 64K, 1M, or a share of the block size such as '50%'; 2^n or 2^n+2^(n-1), 8K to
+   * the block size; default the block size), `bcj` (comma list of x86, powerpc, ia64, arm, armthumb, sparc),
+   * `extreme` (boolean); lz4: `hc` (boolean); lzo: `algorithm` (lzo1x_1, lzo1x_1_11, lzo1x_1_12, lzo1x_1_15,
+   * lzo1x_999 (default)); every compressor: `level` (as compressionLevel).
+   */
+  compressorOptions?: Record<string, string | number | boolean>;
   /** Data block size: bytes or a size with K/M suffix, power of two from 4K to 1M (default 128K). */
   blockSize?: number | string;
   /** Pack files smaller than a block into fragment blocks (default true; mksquashfs -no-fragments = false). */
@@ -68,6 +77,8 @@ export interface ResolvedOptions {
   source?: string;
   output: string;
   image: NativeImageOptions;
+  /** The compressor with its effective options, e.g. "xz level 6, dict-size 131072, bcj x86". */
+  compressorDescription: string;
   xattrs: boolean;
   oneFileSystem: boolean;
   exclude: string[];
@@ -102,6 +113,30 @@ function sourceDateEpoch(opt: number | undefined): number | undefined {
   return Number(env);
 }
 
+function compressorOptionStrings(opts: SnapshotOptions['compressorOptions']): Record<string, string> {
+  if (opts === undefined) return {};
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new UsageError('compressorOptions must be an object of option names to values');
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(opts)) {
+    if (v === undefined) continue;
+    if (typeof v === 'string') out[k] = v.trim();
+    else if (typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) out[k] = String(v);
+    else throw new UsageError(`compressor option '${k}' must be a string, number or boolean, got ${typeof v}`);
+  }
+  return out;
+}
+
+/** The addon is the authority on compressor options: it builds the compressor once, here, before any file is written. */
+function checkCompressor(addon: Addon, spec: CompressorSpec): string {
+  try {
+    return addon.checkCompressor(spec);
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code === 'EINVAL') throw new UsageError(e.message ?? String(err));
+    throw err;
+  }
+}
+
 /** Validates everything that can be checked before a byte is written. */
 export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOptions {
   if (!o || typeof o !== 'object') throw new UsageError('options are required');
@@ -117,8 +152,14 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
   const known = addon.versions().compressors.map((c) => c.name);
   if (compressor === 'lzma') throw new UsageError("compressor 'lzma' (LZMA1) is refused: the Linux kernel cannot mount it; use xz");
   if (!known.includes(compressor)) throw new UsageError(`unknown compressor '${compressor}' (available: ${known.join(', ')})`);
-  const compressorOptions: Record<string, string> = { ...(o.compressorOptions ?? {}) };
-  if (o.compressionLevel !== undefined) compressorOptions.level = String(o.compressionLevel);
+  const compressorOptions = compressorOptionStrings(o.compressorOptions);
+  if (o.compressionLevel !== undefined) {
+    if (!Number.isInteger(o.compressionLevel)) throw new UsageError(`compression level must be an integer, got ${o.compressionLevel}`);
+    if (compressorOptions.level !== undefined && compressorOptions.level !== String(o.compressionLevel))
+      throw new UsageError(`compression level given twice: ${o.compressionLevel} and compressorOptions.level ${compressorOptions.level}`);
+    compressorOptions.level = String(o.compressionLevel);
+  }
+  const compressorDescription = checkCompressor(addon, { compressor, blockSize, compressorOptions });
   if (o.fragments === false && o.alwaysUseFragments) throw new UsageError('fragments off and always-use-fragments contradict each other');
   const sde = sourceDateEpoch(o.sourceDateEpoch);
   const jobs = intIn(o.jobs, 'jobs', 1, 1024) ?? availableParallelism();
@@ -143,6 +184,7 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
     source: o.source,
     output: o.output,
     image,
+    compressorDescription,
     xattrs: o.xattrs ?? true,
     oneFileSystem: o.oneFileSystem ?? false,
     exclude: o.exclude ?? [],

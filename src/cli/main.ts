@@ -46,8 +46,17 @@ function buildProgram(): Command {
     .addOption(new Option('--filesystem <type>', 'override the detected union filesystem').choices(['overlay', 'aufs']))
     .option('--config <file>', 'read settings from this file instead of /etc/casper.conf')
     .option('-b, --block-size <size>', 'data block size, power of two from 4K to 1M (mksquashfs -b)', '128K')
-    .option('--compressor <name>', 'gzip (mksquashfs -comp)', 'gzip')
-    .option('--compression-level <n>', 'compressor level (mksquashfs -Xcompression-level)', int('compression level'))
+    .option('--compressor <name>', 'gzip, xz, lz4, zstd or lzo (mksquashfs -comp)', 'gzip')
+    .option(
+      '--compression-level <n>',
+      'gzip 1-9 (9), xz 0-9 (6), lz4 --lz4-hc 1-12 (9), zstd 1-22 (15), lzo lzo1x_999 1-9 (8) (mksquashfs -Xcompression-level)',
+      int('compression level'),
+    )
+    .option('--dict-size <size>', 'xz dictionary size: bytes, K/M suffix or % of block size; 2^n or 2^n+2^(n-1), 8K to the block size (mksquashfs -Xdict-size)')
+    .option('--bcj <filters>', 'xz: also try these BCJ filters per block, keep the smallest: x86,powerpc,ia64,arm,armthumb,sparc (mksquashfs -Xbcj)')
+    .option('--xz-extreme', "xz: liblzma's extreme preset (slower, sometimes smaller)")
+    .option('--lz4-hc', 'lz4: high-compression mode (mksquashfs -Xhc)')
+    .option('--lzo-algorithm <name>', 'lzo: lzo1x_1, lzo1x_1_11, lzo1x_1_12, lzo1x_1_15 or lzo1x_999 (default) (mksquashfs -Xalgorithm)')
     .option('--no-fragments', 'do not pack small files into fragment blocks (mksquashfs -no-fragments)')
     .option('--always-use-fragments', 'also pack the tail ends of larger files (mksquashfs -always-use-fragments)')
     .option('--no-duplicates', 'store identical files separately (mksquashfs -no-duplicates)')
@@ -82,7 +91,8 @@ function buildProgram(): Command {
       'after',
       `
 mksquashfs spellings are accepted: -comp, -b, -noappend, -no-xattrs, -no-fragments, -always-use-fragments,
--no-exports, -no-duplicates, -all-root, -force-uid, -force-gid, -processors, -mem, -e, -Xcompression-level.
+-no-exports, -no-duplicates, -all-root, -force-uid, -force-gid, -processors, -mem, -e, -Xcompression-level,
+-Xdict-size, -Xbcj, -Xhc, -Xalgorithm. lzma (LZMA1) is refused: the kernel cannot mount it.
 
 Environment: SOURCE_DATE_EPOCH sets the image time and clamps file times (reproducible images).
 
@@ -109,6 +119,17 @@ function installSignalHandlers(): void {
       process.exit(SIGNAL_EXIT[sig]);
     });
   }
+}
+
+/** The compressor-specific flags, by their option names in the addon. */
+function compressorOptions(o: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (o.dictSize !== undefined) out['dict-size'] = String(o.dictSize);
+  if (o.bcj !== undefined) out.bcj = String(o.bcj);
+  if (o.xzExtreme) out.extreme = 'true';
+  if (o.lz4Hc) out.hc = 'true';
+  if (o.lzoAlgorithm !== undefined) out.algorithm = String(o.lzoAlgorithm);
+  return out;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -150,6 +171,7 @@ export async function main(argv: string[]): Promise<number> {
       output,
       compressor: given('compressor') ? o.compressor : (c.compressor ?? o.compressor),
       compressionLevel: o.compressionLevel,
+      compressorOptions: compressorOptions(o),
       blockSize: given('blockSize') ? o.blockSize : (c.blockSize ?? o.blockSize),
       fragments: o.fragments,
       alwaysUseFragments: o.alwaysUseFragments,

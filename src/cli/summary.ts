@@ -18,7 +18,7 @@ export function formatSummary(r: SnapshotReport): string {
   const secs = r.times.total / 1000;
   const ratio = r.sourceBytes > 0 ? ((img.bytesUsed / r.sourceBytes) * 100).toFixed(2) : '0.00';
   const lines = [
-    `${r.output}: SquashFS 4.0, ${r.options.image.compressor}, ${r.options.image.blockSize / 1024}K blocks`,
+    `${r.output}: SquashFS 4.0, ${r.options.compressorDescription}, ${r.options.image.blockSize / 1024}K blocks`,
     `  image size     ${size(img.imageSize)} (${img.bytesUsed} bytes used, ${ratio}% of ${size(r.sourceBytes)} of file data)`,
     `  entries        ${img.inodes} inodes: ${t.files} files, ${t.directories} directories, ${t.symlinks} symlinks, ` +
       `${t.devices} devices, ${t.fifos} fifos, ${t.sockets} sockets; ${t.hardlinks} extra hard links`,

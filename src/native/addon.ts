@@ -100,6 +100,8 @@ export interface Addon {
   compressFragmentAsync(raw: ArrayBuffer, spec: CompressorSpec): Promise<ArrayBuffer | { error: object }>;
   compress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec): ArrayBuffer | null;
   decompress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec, capacity: number): ArrayBuffer;
+  /** Builds the compressor to validate name and options (throws code EINVAL with a readable message); returns its description. */
+  checkCompressor(spec: CompressorSpec): string;
   versions(): { addon: string; napi: number; compressors: { name: string; id: number; library: string }[] };
 }
 

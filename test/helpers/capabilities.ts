@@ -26,6 +26,40 @@ export function canLoopMount(): string | true {
   }
 }
 
+const kernelCompressors = new Map<string, string | true>();
+
+/**
+ * true when the running kernel mounts a mksquashfs image made with `-comp compressor`, else the reason
+ * (naming the missing kernel support). Assumes canLoopMount() is true.
+ */
+export function kernelMounts(compressor: string): string | true {
+  const known = kernelCompressors.get(compressor);
+  if (known !== undefined) return known;
+  const dir = mkdtempSync(join(tmpdir(), 'cs-cap-'));
+  let result: string | true;
+  try {
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(join(dir, 'src', 'f'), 'casper '.repeat(1000));
+    const mk = run('mksquashfs', [join(dir, 'src'), join(dir, 'img'), '-noappend', '-quiet', '-no-progress', '-comp', compressor]);
+    if (mk.status !== 0) {
+      result = `mksquashfs cannot make a ${compressor} image to probe the kernel: ${mk.stderr.trim()}`;
+    } else {
+      mkdirSync(join(dir, 'mnt'));
+      const r = run('mount', ['-t', 'squashfs', '-o', 'loop,ro', join(dir, 'img'), join(dir, 'mnt')]);
+      if (r.status === 0) {
+        run('umount', [join(dir, 'mnt')]);
+        result = true;
+      } else {
+        result = `the running kernel's squashfs cannot mount ${compressor} images (no ${compressor} decompressor: CONFIG_SQUASHFS_${compressor === 'gzip' ? 'ZLIB' : compressor.toUpperCase()}): ${r.stderr.trim().split('\n')[0]}`;
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  kernelCompressors.set(compressor, result);
+  return result;
+}
+
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
