@@ -25,6 +25,7 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
     c.Set("name", all[i]->name);
     c.Set("id", all[i]->id);
     c.Set("library", all[i]->library_version);
+    if (all[i]->default_level >= 0) c.Set("defaultLevel", all[i]->default_level);
     a.Set(uint32_t(i), c);
   }
   o.Set("compressors", a);

@@ -37,6 +37,7 @@ struct CompressorFactory {
   // Validates cfg and builds an instance; throws NativeError("EINVAL") with a readable message.
   std::unique_ptr<Compressor> (*make)(const CompressorConfig& cfg);
   const char* library_version;  // e.g. "libdeflate 1.14"
+  int default_level;            // the level used when none is given (-1: the compressor has none)
 };
 
 // Registration happens from each compressor's own file through a static CompressorRegistration.

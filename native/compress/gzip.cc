@@ -55,7 +55,7 @@ std::unique_ptr<Compressor> make(const CompressorConfig& cfg) {
   return std::make_unique<Gzip>(option_int(cfg, "level", kDefaultLevel, 1, 9));
 }
 
-const CompressorFactory kFactory{"gzip", 1, make, "libdeflate " LIBDEFLATE_VERSION_STRING};
+const CompressorFactory kFactory{"gzip", 1, make, "libdeflate " LIBDEFLATE_VERSION_STRING, int(kDefaultLevel)};
 const CompressorRegistration kRegistered(kFactory);
 
 }  // namespace

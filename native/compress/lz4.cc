@@ -55,7 +55,7 @@ std::unique_ptr<Compressor> make(const CompressorConfig& cfg) {
   return std::make_unique<Lz4>(hc, level);
 }
 
-const CompressorFactory kFactory{"lz4", 5, make, "liblz4 " LZ4_VERSION_STRING};
+const CompressorFactory kFactory{"lz4", 5, make, "liblz4 " LZ4_VERSION_STRING, int(-1)};
 const CompressorRegistration kRegistered(kFactory);
 
 }  // namespace

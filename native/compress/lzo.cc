@@ -84,7 +84,7 @@ std::unique_ptr<Compressor> make(const CompressorConfig& cfg) {
   return std::make_unique<Lzo>(*algo, option_int(cfg, "level", kDefaultLevel, 1, 9));
 }
 
-const CompressorFactory kFactory{"lzo", 3, make, "liblzo2 " LZO_VERSION_STRING};
+const CompressorFactory kFactory{"lzo", 3, make, "liblzo2 " LZO_VERSION_STRING, int(kDefaultLevel)};
 const CompressorRegistration kRegistered(kFactory);
 
 }  // namespace

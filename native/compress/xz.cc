@@ -193,7 +193,7 @@ std::unique_ptr<Compressor> make(const CompressorConfig& cfg) {
   return std::make_unique<Xz>(cfg.block_size, dict_size, filters, level, extreme);
 }
 
-const CompressorFactory kFactory{"xz", 4, make, "liblzma " LZMA_VERSION_STRING};
+const CompressorFactory kFactory{"xz", 4, make, "liblzma " LZMA_VERSION_STRING, int(kDefaultLevel)};
 const CompressorRegistration kRegistered(kFactory);
 
 }  // namespace

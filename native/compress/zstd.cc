@@ -56,7 +56,7 @@ std::unique_ptr<Compressor> make(const CompressorConfig& cfg) {
   return std::make_unique<Zstd>(option_int(cfg, "level", kDefaultLevel, 1, ZSTD_maxCLevel()));
 }
 
-const CompressorFactory kFactory{"zstd", 6, make, "libzstd " ZSTD_VERSION_STRING};
+const CompressorFactory kFactory{"zstd", 6, make, "libzstd " ZSTD_VERSION_STRING, int(kDefaultLevel)};
 const CompressorRegistration kRegistered(kFactory);
 
 }  // namespace

@@ -102,7 +102,7 @@ export interface Addon {
   decompress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec, capacity: number): ArrayBuffer;
   /** Builds the compressor to validate name and options (throws code EINVAL with a readable message); returns its description. */
   checkCompressor(spec: CompressorSpec): string;
-  versions(): { addon: string; napi: number; compressors: { name: string; id: number; library: string }[] };
+  versions(): { addon: string; napi: number; compressors: { name: string; id: number; library: string; defaultLevel?: number }[] };
 }
 
 const require = createRequire(import.meta.url);
