@@ -9,7 +9,7 @@ import { toCasperError, AbortError, CasperError } from '../errors.js';
 import type { WorkerFailure, WorkerTask } from './worker.js';
 
 /** Tasks between a fragment block's closing and its place in the image. A constant: part of the format. */
-export const FRAGMENT_LAG = 64;
+export const FRAGMENT_LAG = 32;
 
 export interface DataProgress {
   bytesIn: number;
@@ -67,9 +67,11 @@ export interface PipelineStats {
 
 export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineStats> {
   const { builder, runner, spec } = o;
-  // About 2 MiB per task; enough tasks in flight to keep every worker busy, within the memory cap.
+  // About 2 MiB per task; two tasks in flight per worker keep it busy. A short queue also lets a fragment
+  // block's compression start soon after it is closed, well before its place comes FRAGMENT_LAG tasks later,
+  // so the raw and compressed fragment blocks held meanwhile stay few (they were most of the memory).
   const taskBytes = Math.max(spec.blockSize, 2 * 1024 * 1024);
-  const window = Math.max(2, Math.min(4 * o.jobs, FRAGMENT_LAG, Math.floor(o.mem / (2 * taskBytes))));
+  const window = Math.max(2, Math.min(2 * o.jobs, FRAGMENT_LAG, Math.floor(o.mem / (2 * taskBytes))));
 
   const results = new Map<number, ArrayBuffer>();
   const startsFile: boolean[] = [];
