@@ -105,7 +105,14 @@ import json, os, socket, stat, sys
 for p, k, ma, mi in json.load(sys.stdin):
     p = bytes.fromhex(p)
     if k == 's':
-        s = socket.socket(socket.AF_UNIX); s.bind(p); s.close()
+        # sun_path holds 108 bytes: bind a short name in the socket's directory, then rename it.
+        d, n = os.path.split(p)
+        t = os.path.join(d, b'.sock-%d' % os.getpid())
+        cwd = os.open('.', os.O_RDONLY)
+        os.chdir(d or b'.')
+        s = socket.socket(socket.AF_UNIX); s.bind(os.path.basename(t)); s.close()
+        os.fchdir(cwd); os.close(cwd)
+        os.rename(t, p)
     elif k == 'p':
         os.mkfifo(p)
     else:
