@@ -9,6 +9,8 @@ import { formatSummary } from './summary.js';
 import { join } from 'node:path';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, sighup: 129, sigint: 130, sigterm: 143 } as const;
+const STOP_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM'] as const;
+const SIGNAL_EXIT = { SIGHUP: EXIT.sighup, SIGINT: EXIT.sigint, SIGTERM: EXIT.sigterm } as const;
 
 function int(name: string) {
   return (v: string) => {
@@ -86,8 +88,26 @@ export async function main(argv: string[]): Promise<number> {
   }
   const o = program.opts();
   const output = program.args[0];
+  // SIGHUP/SIGINT/SIGTERM abort the job, which removes its temporary file; the exit status then says which
+  // signal stopped it (128 + number, as a shell reports). A second signal gets the default action at once.
+  const controller = new AbortController();
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stoppedBy !== undefined) {
+      removeSignalHandlers();
+      process.kill(process.pid, sig);
+      return;
+    }
+    stoppedBy = sig;
+    controller.abort();
+  };
+  const removeSignalHandlers = () => {
+    for (const sig of STOP_SIGNALS) process.removeListener(sig, onSignal);
+  };
+  for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
   try {
     const report = await snapshot({
+      signal: controller.signal,
       source: o.source,
       output,
       compressor: o.compressor,
@@ -111,9 +131,15 @@ export async function main(argv: string[]): Promise<number> {
     if (o.debug) process.stderr.write(JSON.stringify({ options: report.options, times: report.times }, null, 2) + '\n');
     return EXIT.ok;
   } catch (err) {
+    if (stoppedBy !== undefined) {
+      process.stderr.write(`casper-snapshot: stopped by ${stoppedBy}; no image was written\n`);
+      return SIGNAL_EXIT[stoppedBy as (typeof STOP_SIGNALS)[number]];
+    }
     const e = err as CasperError;
     process.stderr.write(`casper-snapshot: ${e.message}${e.path && !e.message.includes(e.path) ? ` (${e.path})` : ''}\n`);
     if (o.debug && e.stack) process.stderr.write(e.stack + '\n');
     return err instanceof UsageError ? EXIT.usage : EXIT.failed;
+  } finally {
+    removeSignalHandlers();
   }
 }
