@@ -110,9 +110,19 @@ test('errors are typed: UsageError before writing, CasperError with code and pat
     dir(join(t, 'src'));
     dir(join(t, 'outdir'));
     await assert.rejects(snapshot({ source: join(t, 'src'), output: join(t, 'outdir') }), (err: unknown) => {
-      assert.ok(err instanceof CasperError);
-      assert.equal((err as CasperError).code, 'EISDIR');
-      assert.equal((err as CasperError).path, join(t, 'outdir'));
+      assert.ok(err instanceof UsageError);
+      assert.equal((err as CasperError).code, 'EUSAGE');
+      assert.match((err as Error).message, /is a directory/);
+      return true;
+    });
+    // A runtime failure carries code, path and syscall: a file that cannot be read (as nobody, via a worker).
+    file(join(t, 'src', 'f'), 'x');
+    const missing = join(t, 'nowhere', 'o.sqfs');
+    await assert.rejects(snapshot({ source: join(t, 'src'), output: missing }), (err: unknown) => {
+      assert.ok(err instanceof CasperError && !(err instanceof UsageError));
+      assert.equal((err as CasperError).code, 'ENOENT');
+      assert.equal((err as CasperError).syscall, 'open');
+      assert.ok((err as CasperError).path?.includes('nowhere'));
       return true;
     });
     assert.ok(!existsSync(join(t, 'o.sqfs')));

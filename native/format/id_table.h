@@ -9,7 +9,9 @@ namespace casper {
 
 class IdTable {
  public:
-  // Throws NativeError("ESQUASH_LIMIT") past 65,536 distinct ids, the format's limit.
+  // The most distinct ids an image can hold: the superblock's id count is a u16.
+  static constexpr size_t kMaxIds = 65535;
+  // Throws NativeError("ESQUASH_LIMIT") past kMaxIds distinct ids.
   uint16_t index_of(uint32_t id);
   size_t size() const { return ids_.size(); }
   std::vector<uint8_t> entries() const;  // 4 bytes per id

@@ -83,6 +83,14 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     }
     if (!st.isDirectory()) throw new UsageError(`source '${opts.source}' is not a directory`);
   }
+  // A bad output argument is a usage error too, found before anything is written.
+  let outSt;
+  try {
+    outSt = statSync(opts.output);
+  } catch {
+    outSt = undefined;
+  }
+  if (outSt?.isDirectory()) throw new UsageError(`output '${opts.output}' is a directory`);
   if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
 
   const t0 = performance.now();

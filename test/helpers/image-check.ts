@@ -1,14 +1,30 @@
 // Checks an image with every independent reader: the kernel (loop mount, compared with the source tree),
 // unsquashfs -lls, rdsquashfs --describe, and sqfsdiff against a mksquashfs image of the same tree.
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { describeTree, diffTrees, type NodeInfo } from './tree-compare.js';
-import { must, run } from './tools.js';
+import { must } from './tools.js';
 
 export function tempDir(prefix = 'cs-test-'): string {
   return mkdtempSync(join(process.env.CASPER_TEST_TMP ?? tmpdir(), prefix));
+}
+
+/**
+ * Runs fn on the root of a fresh tmpfs, unmounted afterwards (needs root): trees of tens of thousands of
+ * files are made and thrown away there in a fraction of the time a disk filesystem takes.
+ */
+export function withTmpfs<T>(fn: (dir: string) => T, sizeMiB = 4096): T {
+  const d = tempDir('cs-tmpfs-');
+  must('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0755`, 'casper-test', d]);
+  try {
+    return fn(d);
+  } finally {
+    must('umount', [d]);
+    rmSync(d, { recursive: true, force: true });
+  }
 }
 
 /** Mounts img read-only with the kernel's squashfs driver, runs fn on the mount point, unmounts. */
@@ -35,6 +51,36 @@ export interface CheckOptions {
   /** Skip the kernel mount (e.g. when the running kernel lacks the image's decompressor). */
   noMount?: boolean;
   contents?: boolean;
+  /**
+   * Accept a regular file stored as a basic inode where mksquashfs uses an extended one, or the reverse.
+   * mksquashfs 4.5 stores an all-zero tail as a sparse block and counts sparse bytes by rules of its own
+   * (a 300,000-byte file of written zeros is extended by default, basic with -always-use-fragments); both
+   * forms read the same. Whatever matters in the choice (nlink, xattrs, size) the kernel comparison checks.
+   */
+  anyFileInodeForm?: boolean;
+}
+
+/**
+ * sqfsdiff's report minus the lines that only say a regular file has the other (basic/extended) inode form.
+ * Parsed as bytes by its record ending, since names may hold newlines.
+ */
+function sqfsdiffResidue(report: Buffer, source: string): string {
+  const text = report.toString('latin1');
+  const record = / has (?:a basic|an extended) type\n/g;
+  let residue = '';
+  let last = 0;
+  for (let m = record.exec(text); m; m = record.exec(text)) {
+    const path = text.slice(last, m.index);
+    last = m.index + m[0].length;
+    let isFile = false;
+    try {
+      isFile = lstatSync(Buffer.concat([Buffer.from(source), Buffer.from(path, 'latin1')])).isFile();
+    } catch {
+      isFile = false;
+    }
+    if (!isFile) residue += path + m[0];
+  }
+  return residue + text.slice(last);
 }
 
 export function unsquashfsList(img: string): string {
@@ -59,8 +105,11 @@ export function checkImage(img: string, source: string, o: CheckOptions = {}): v
     try {
       const ref = join(dir, 'ref.sqfs');
       must('mksquashfs', [source, ref, '-noappend', '-quiet', '-no-progress', ...(o.mksquashfsArgs ?? [])]);
-      const r = run('sqfsdiff', ['-a', ref, '-b', img]);
-      assert.equal(r.status, 0, `sqfsdiff reports differences from mksquashfs:\n${r.stdout.slice(0, 3000)}${r.stderr.slice(0, 1000)}`);
+      const r = spawnSync('sqfsdiff', ['-a', ref, '-b', img], { maxBuffer: 1 << 28 });
+      if (r.error) throw r.error;
+      const report = r.status === 1 && o.anyFileInodeForm ? sqfsdiffResidue(r.stdout, source) : r.stdout.toString('latin1');
+      const ok = r.status === 0 || (r.status === 1 && report === '');
+      assert.ok(ok, `sqfsdiff reports differences from mksquashfs (exit ${r.status}):\n${report.slice(0, 3000)}${r.stderr.toString().slice(0, 1000)}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
