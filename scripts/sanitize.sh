@@ -36,6 +36,8 @@ trap 'rm -rf "$reports"' EXIT
 
 # Inherited by the test runner, its test processes, every CLI run and the pool's worker threads.
 export CASPER_SNAPSHOT_ADDON="$addon"
+# Timing assertions (event-loop delay, abort latency) mean nothing at sanitizer speed: those tests skip.
+export CASPER_SANITIZE=1
 # node is not instrumented: the ASan runtime must come first in the initial library list.
 export LD_PRELOAD="$asan_rt${LD_PRELOAD:+:$LD_PRELOAD}"
 # Leak checking is off: node does not free everything at exit. Node installs its own SIGSEGV handler.
