@@ -158,3 +158,24 @@ test('embedding options: nativeBinding as a path or a loaded addon, workerFilena
     rmSync(t, { recursive: true, force: true });
   }
 });
+
+test('startSnapshot(): a handle that emits progress and done, and aborts', { skip: child || needs('root') }, async () => {
+  const { startSnapshot } = await import('../src/api/index.js');
+  const t = tempDir();
+  try {
+    mixedTree(join(t, 'src'), 200, 12);
+    const job = startSnapshot({ source: join(t, 'src'), output: join(t, 'o.sqfs') });
+    const phases = new Set<string>();
+    job.on('progress', (p) => phases.add(p.phase));
+    const done = new Promise((r) => job.on('done', r));
+    const report = await job.done;
+    assert.equal(await done, report);
+    assert.ok(phases.has('data') && phases.has('done'));
+    const aborted = startSnapshot({ source: join(t, 'src'), output: join(t, 'p.sqfs') });
+    aborted.abort();
+    await assert.rejects(aborted.done, AbortError);
+    assert.ok(!existsSync(join(t, 'p.sqfs')));
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});

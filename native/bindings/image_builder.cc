@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "bindings/js_error.h"
@@ -209,13 +210,18 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     return guarded(info.Env(), [&]() -> Napi::Value {
       if (!tree_) throw NativeError("EINVAL", "treeInfo() before walk()");
       Napi::Env env = info.Env();
-      uint64_t files = 0, bytes = 0;
+      uint64_t files = 0, bytes = 0, stored = 0;
       for (auto& e : tree_->entries)
-        if (S_ISREG(e.mode) && e.link_primary == kNone) files++, bytes += e.size;
+        if (S_ISREG(e.mode) && e.link_primary == kNone && !e.skipped) {
+          files++;
+          bytes += e.size;
+          stored += std::min(e.size, e.disk_bytes);  // holes of sparse files are not stored
+        }
       Napi::Object o = Napi::Object::New(env);
       o.Set("entries", double(tree_->entries.size()));
       o.Set("files", double(files));
       o.Set("bytes", double(bytes));
+      o.Set("allocatedBytes", double(stored));
       o.Set("skippedSystemXattrs", double(tree_->skipped_system_xattrs));
       Napi::Array w = Napi::Array::New(env, tree_->warnings.size());
       for (size_t i = 0; i < tree_->warnings.size(); i++) w.Set(uint32_t(i), tree_->warnings[i]);

@@ -1,5 +1,8 @@
 // casper-snapshot's library API.
 export { snapshot } from './snapshot.js';
+export { startSnapshot, SnapshotJob, type SnapshotJobEvents } from './job.js';
+export { detectLiveSystem, type LiveLayout, type CaptureMode } from '../mount/index.js';
+export { buildExclusionPolicy, type ExclusionPolicy, type PolicyInput } from '../policy/index.js';
 export type { RunOptions, SnapshotReport, Progress, Phase } from './snapshot.js';
 export type { SnapshotOptions, ResolvedOptions } from './options.js';
 export { parseSize } from './options.js';

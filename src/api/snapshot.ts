@@ -146,7 +146,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     }
     const info = builder.treeInfo();
     const warnings: string[] = [];
-    if (!options.noSpaceCheck) checkSpace(opts.output, info.bytes, warnings);
+    if (!options.noSpaceCheck) checkSpace(opts.output, info.allocatedBytes, warnings);
     const t1 = performance.now();
     times.walk = t1 - t0;
     builder.begin(out.fd);

@@ -69,6 +69,8 @@ export interface TreeInfo {
   entries: number;
   files: number;
   bytes: number;
+  /** File bytes allocated on disk (holes of sparse files left out): what the space estimate uses. */
+  allocatedBytes: number;
   skippedSystemXattrs: number;
   warnings: string[];
 }
