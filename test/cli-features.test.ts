@@ -100,3 +100,27 @@ test('capturing a live root refuses to run without root, with a clear message', 
     rmSync(t, { recursive: true, force: true });
   }
 });
+
+test('progress: silent on a pipe, lines with --progress, a coloured bar on a terminal unless NO_COLOR', { skip: needs('root') }, () => {
+  const t = tempDir();
+  try {
+    const src = tree(t);
+    const quiet = cli(['--source', src, join(t, 'a.sqfs'), '-q']);
+    assert.equal(quiet.stderr, '');
+    const piped = cli(['--source', src, join(t, 'b.sqfs'), '--progress']);
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.match(piped.stderr, /^walk +\[-+\]/m);
+    assert.match(piped.stderr, /^done +\[#+\] .* MiB in/m);
+    if (has('script')) {
+      // A real terminal (script allocates a pty): the bar redraws in place and is green unless NO_COLOR.
+      const tty = (env: string) =>
+        run('script', ['-qec', `${env} '${process.execPath}' '${cliPath}' --source '${src}' '${join(t, 'c.sqfs')}'`, '/dev/null']).stdout;
+      const coloured = tty('');
+      assert.match(coloured, /\r(walk|data|done)/);
+      assert.match(coloured, /\x1b\[32m/);
+      assert.doesNotMatch(tty('NO_COLOR=1'), /\x1b\[32m/);
+    }
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});

@@ -182,3 +182,38 @@ test('unreadable files fail the job naming the path, or are skipped and listed w
     rmSync(t, { recursive: true, force: true });
   }
 });
+
+test('a file shrinking while it is read keeps its walked size (zero-filled), is reported, exit code 3', { skip: needs('root', 'loop') }, async () => {
+  const { withMount } = imageCheck;
+  const t = tempDir();
+  const src = join(t, 'src');
+  slowSource(src);
+  const shrink = join(src, 'zz-shrinking');
+  writeFileSync(shrink, Buffer.alloc(3 * 1024 * 1024, 'a'));
+  try {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const c = spawn(process.execPath, [cliPath, '--source', src, join(t, 'out.sqfs'), '-j', '1', '--progress']);
+      let stderr = '';
+      let cut = false;
+      c.stderr.on('data', (d) => {
+        stderr += d;
+        // Once data is flowing (the walk saw 3 MiB), cut the file to 1 KiB before its turn comes.
+        if (!cut && /^data /m.test(stderr)) {
+          cut = true;
+          writeFileSync(shrink, Buffer.alloc(1024, 'b'));
+        }
+      });
+      c.on('exit', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /file changed as we read it: .*zz-shrinking/);
+    withMount(join(t, 'out.sqfs'), (mnt) => {
+      const got = readFileSync(join(mnt, 'zz-shrinking'));
+      assert.equal(got.length, 3 * 1024 * 1024, 'the walked size');
+      assert.ok(got.subarray(0, 1024).every((b) => b === 0x62), 'what was read');
+      assert.ok(got.subarray(1024).every((b) => b === 0), 'zeros past the new end');
+    });
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
