@@ -26,22 +26,12 @@ class Job : public Napi::AsyncWorker {
   Napi::Promise promise() { return deferred_.Promise(); }
   // Keeps a JS value (an input buffer) alive until the job settles.
   void hold(Napi::Value v) { held_ = Napi::Persistent(v.As<Napi::Object>()); }
-  void Execute() override {
-    try {
-      work_();
-    } catch (const NativeError& e) {
-      err_ = std::make_unique<NativeError>(e);
-    } catch (const std::exception& e) {
-      err_ = std::make_unique<NativeError>("EINTERNAL", std::string("internal error: ") + e.what());
-    }
-  }
+  void Execute() override { err_ = capture_error(work_); }
   void OnOK() override {
     Napi::Env env = Env();
     if (err_) {
       Napi::Error e = Napi::Error::New(env, err_->what());
-      e.Set("code", err_->code);
-      if (!err_->syscall.empty()) e.Set("syscall", err_->syscall);
-      if (!err_->path.empty()) e.Set("path", err_->path);
+      set_error_fields(e.Value(), *err_);
       deferred_.Reject(e.Value());
       return;
     }

@@ -102,7 +102,7 @@ class ReadJob : public Napi::AsyncWorker {
   }
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
-    try {
+    err_ = capture_error([this]() {
       auto comp = make_compressor(cfg_);
       if (fragment_) {
         std::vector<uint8_t> packed;
@@ -113,21 +113,14 @@ class ReadJob : public Napi::AsyncWorker {
       } else {
         out_ = read_and_compress(task_, *comp, cancel_);
       }
-    } catch (const NativeError& e) {
-      err_ = std::make_unique<NativeError>(e);
-    } catch (const std::exception& e) {
-      err_ = std::make_unique<NativeError>("EINTERNAL", std::string("internal error: ") + e.what());
-    }
+    });
   }
   void OnOK() override {
     Napi::Env env = Env();
     if (err_) {
       // Resolved as plain data, like a pool worker's failure, so both paths are handled alike.
       Napi::Object e = Napi::Object::New(env);
-      e.Set("message", err_->what());
-      e.Set("code", err_->code);
-      if (!err_->path.empty()) e.Set("path", err_->path);
-      if (!err_->syscall.empty()) e.Set("syscall", err_->syscall);
+      set_error_fields(e, *err_);
       Napi::Object f = Napi::Object::New(env);
       f.Set("error", e);
       deferred_.Resolve(f);
