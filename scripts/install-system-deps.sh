@@ -8,7 +8,7 @@ PKGS=(
   libdeflate-dev liblzma-dev liblz4-dev libzstd-dev liblzo2-dev   # compressors
   squashfs-tools squashfs-tools-ng                # mksquashfs/unsquashfs, gensquashfs/sqfsdiff/rdsquashfs
   time                                            # /usr/bin/time: CPU time and peak RSS in the benchmark (bench/)
-  attr util-linux kmod                            # setfattr/getfattr, mount/losetup/unshare, modprobe
+  attr util-linux kmod e2fsprogs                  # setfattr/getfattr, mount/losetup/unshare, modprobe, mkfs.ext4
   systemd                                         # systemd-analyze verify of the shutdown unit
 )
 missing=()

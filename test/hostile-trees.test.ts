@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
 import { checkImage, tempDir, withMount, withTmpfs } from './helpers/image-check.js';
 import { bytes, dir, file, symlink } from './helpers/make-tree.js';
-import { cli, must, run } from './helpers/tools.js';
+import { cli, has, must, run } from './helpers/tools.js';
 
 const leftovers = (d: string) => readdirSync(d).filter((n) => n.includes('.tmp-') || n.endsWith('.lock'));
 
@@ -118,4 +118,38 @@ test('a directory of 200,000 entries', { skip: needs('root', 'loop', 'squashfs-t
       assert.equal(readFileSync(join(mnt, 'big', 'zz-with-data'), 'utf8'), 'data');
     });
   }, 512);
+});
+
+test('an output device that fails when flushed: a clear error naming the image, nothing left, old image kept', { skip: needs('root') || (has('mkfs.ext4') ? false : 'mkfs.ext4 (e2fsprogs) is missing') }, () => {
+  const t = tempDir();
+  const back = join(t, 'back');
+  const disk = join(t, 'disk');
+  try {
+    dir(join(t, 'src'));
+    file(join(t, 'src', 'random'), bytes(30_000_000, 9));
+    mkdirSync(back);
+    mkdirSync(disk);
+    // A 64 MiB ext4 whose loop device sits on a 12 MiB tmpfs: writes land in the page cache, the flush fails.
+    must('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', back]);
+    try {
+      must('truncate', ['-s', '64M', join(back, 'img')]);
+      must('mkfs.ext4', ['-q', join(back, 'img')]);
+      must('mount', ['-o', 'loop', join(back, 'img'), disk]);
+      try {
+        writeFileSync(join(disk, 'out.sqfs'), 'old');
+        must('sync', []);
+        const r = cli(['--source', join(t, 'src'), join(disk, 'out.sqfs'), '-q', '--no-space-check']);
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, /cannot write '.*out\.sqfs': (ENOSPC|EIO)/);
+        assert.equal(readFileSync(join(disk, 'out.sqfs'), 'utf8'), 'old');
+        assert.deepEqual(leftovers(disk), []);
+      } finally {
+        run('umount', [disk]);
+      }
+    } finally {
+      run('umount', [back]);
+    }
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
 });

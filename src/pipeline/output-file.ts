@@ -123,7 +123,9 @@ export class OutputFile {
       }
     } catch (err) {
       this.discard();
-      throw toCasperError(err);
+      // fd-based calls (fsync) name no path: say which image could not be written.
+      const e = toCasperError(err);
+      throw new CasperError(`cannot write '${this.target}': ${e.message}`, e.code, { path: this.target, syscall: e.syscall, cause: err });
     }
   }
 
