@@ -217,3 +217,39 @@ test('a file shrinking while it is read keeps its walked size (zero-filled), is 
     rmSync(t, { recursive: true, force: true });
   }
 });
+
+test('a file replaced (renamed over) while the snapshot runs is stored at its walked size and reported', { skip: needs('root', 'loop') }, async () => {
+  const { withMount } = imageCheck;
+  const { renameSync } = await import('node:fs');
+  const t = tempDir();
+  const src = join(t, 'src');
+  slowSource(src);
+  const target = join(src, 'zz-replaced');
+  writeFileSync(target, Buffer.alloc(200_000, 'o'));
+  try {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const c = spawn(process.execPath, [cliPath, '--source', src, join(t, 'out.sqfs'), '-j', '1', '--progress']);
+      let stderr = '';
+      let done = false;
+      c.stderr.on('data', (d) => {
+        stderr += d;
+        if (!done && /^data /m.test(stderr)) {
+          done = true;
+          writeFileSync(join(t, 'new'), Buffer.alloc(50_000, 'n'));
+          renameSync(join(t, 'new'), target); // an editor's save: a new inode under the old name
+        }
+      });
+      c.on('exit', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /file changed as we read it: .*zz-replaced/);
+    withMount(join(t, 'out.sqfs'), (mnt) => {
+      const got = readFileSync(join(mnt, 'zz-replaced'));
+      assert.equal(got.length, 200_000);
+      assert.ok(got.subarray(0, 50_000).every((b) => b === 0x6e), 'the new content, as read');
+      assert.ok(got.subarray(50_000).every((b) => b === 0));
+    });
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
