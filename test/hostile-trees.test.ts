@@ -60,7 +60,8 @@ test('a sparse file of 2^40 bytes takes seconds (holes found with SEEK_DATA), sy
     const r = cli(['--source', src, join(t, 'o.sqfs'), '-q']);
     const secs = (Date.now() - t0) / 1000;
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(secs < 120, `took ${secs} s`);
+    // Seconds, not hours (under ASan/UBSan everything is several times slower: no time limit there).
+    if (process.env.CASPER_SANITIZE !== '1') assert.ok(secs < 120, `took ${secs} s`);
     assert.ok(statSync(join(t, 'o.sqfs')).size < 64 * 1024 * 1024, 'holes are not stored');
     withMount(join(t, 'o.sqfs'), (mnt) => {
       assert.equal(statSync(join(mnt, 'huge-sparse')).size, 2 ** 40);
