@@ -39,7 +39,15 @@ std::vector<uint8_t> DataWriter::next_task(uint64_t task_bytes, bool* starts_fil
       plan_entry_++;
       continue;
     }
-    uint64_t len = std::min(e.size - plan_offset_, max_seg);
+    uint64_t cap = max_seg;
+    if (e.disk_bytes < e.size) {
+      // A sparse file: holes cost no reading, so size its segments by allocated bytes (up to 1 GiB of
+      // apparent length); a 2^40-byte file is then ~1,000 tasks, not half a million.
+      uint64_t scale = e.size / std::max<uint64_t>(e.disk_bytes, bs);
+      cap = std::min<uint64_t>(max_seg * std::max<uint64_t>(scale, 1), uint64_t(1) << 30) / bs * bs;
+      cap = std::max<uint64_t>(cap, max_seg);
+    }
+    uint64_t len = std::min(e.size - plan_offset_, cap);
     if (acc > 0 && acc + len > task_bytes) break;
     SegmentSpec s;
     s.file = plan_entry_;
