@@ -3,7 +3,7 @@
 # build/ stays as it is) and runs the test suite against it, the random-tree property test at 200 trees.
 #
 #   scripts/sanitize.sh                     # build, then every test file
-#   scripts/sanitize.sh dist/test/cli.test.js --test-name-pattern=usage   # node --test arguments instead
+#   scripts/sanitize.sh --test-name-pattern=usage dist/test/cli.test.js   # node --test arguments instead (options first)
 #
 # Environment: CASPER_PROPERTY_TREES (default 200 here), CASPER_TEST_SEED, SANITIZE_SKIP_BUILD=1.
 # The run fails if any test fails or if any process wrote a sanitizer report. Both sanitizers abort the
