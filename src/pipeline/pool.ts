@@ -23,7 +23,6 @@ export function createPool(o: PoolOptions): { pool: Piscina; owned: boolean } {
     minThreads: 0,
     maxThreads: o.jobs,
     idleTimeout: 5000,
-    atomics: 'disabled',
     workerData: { nativeBinding: o.nativeBinding },
   });
   return { pool, owned: true };
