@@ -18,6 +18,23 @@ function slowSource(root: string): void {
   for (let i = 0; i < 48; i++) file(join(root, `big${i}`), Buffer.concat([words, Buffer.from(String(i))]));
 }
 
+/** Runs the CLI with --progress and calls act() once, when the data phase has begun (the walk is done). */
+function runActingDuringData(args: string[], act: () => void): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [cliPath, ...args, '--progress']);
+    let stderr = '';
+    let acted = false;
+    c.stderr.on('data', (d) => {
+      stderr += d;
+      if (!acted && /^data /m.test(stderr)) {
+        acted = true;
+        act();
+      }
+    });
+    c.on('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
 function leftovers(d: string): string[] {
   return readdirSync(d).filter((n) => n.includes('.tmp-') || n.endsWith('.lock'));
 }
@@ -191,20 +208,10 @@ test('a file shrinking while it is read keeps its walked size (zero-filled), is 
   const shrink = join(src, 'zz-shrinking');
   writeFileSync(shrink, Buffer.alloc(3 * 1024 * 1024, 'a'));
   try {
-    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const c = spawn(process.execPath, [cliPath, '--source', src, join(t, 'out.sqfs'), '-j', '1', '--progress']);
-      let stderr = '';
-      let cut = false;
-      c.stderr.on('data', (d) => {
-        stderr += d;
-        // Once data is flowing (the walk saw 3 MiB), cut the file to 1 KiB before its turn comes.
-        if (!cut && /^data /m.test(stderr)) {
-          cut = true;
-          writeFileSync(shrink, Buffer.alloc(1024, 'b'));
-        }
-      });
-      c.on('exit', (code) => resolve({ code, stderr }));
-    });
+    // Once data is flowing (the walk saw 3 MiB), cut the file to 1 KiB before its turn comes.
+    const r = await runActingDuringData(['--source', src, join(t, 'out.sqfs'), '-j', '1'], () =>
+      writeFileSync(shrink, Buffer.alloc(1024, 'b')),
+    );
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /file changed as we read it: .*zz-shrinking/);
     withMount(join(t, 'out.sqfs'), (mnt) => {
@@ -227,19 +234,9 @@ test('a file replaced (renamed over) while the snapshot runs is stored at its wa
   const target = join(src, 'zz-replaced');
   writeFileSync(target, Buffer.alloc(200_000, 'o'));
   try {
-    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const c = spawn(process.execPath, [cliPath, '--source', src, join(t, 'out.sqfs'), '-j', '1', '--progress']);
-      let stderr = '';
-      let done = false;
-      c.stderr.on('data', (d) => {
-        stderr += d;
-        if (!done && /^data /m.test(stderr)) {
-          done = true;
-          writeFileSync(join(t, 'new'), Buffer.alloc(50_000, 'n'));
-          renameSync(join(t, 'new'), target); // an editor's save: a new inode under the old name
-        }
-      });
-      c.on('exit', (code) => resolve({ code, stderr }));
+    const r = await runActingDuringData(['--source', src, join(t, 'out.sqfs'), '-j', '1'], () => {
+      writeFileSync(join(t, 'new'), Buffer.alloc(50_000, 'n'));
+      renameSync(join(t, 'new'), target); // an editor's save: a new inode under the old name
     });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /file changed as we read it: .*zz-replaced/);

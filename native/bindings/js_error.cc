@@ -7,12 +7,9 @@
 namespace casper {
 
 namespace {
-Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message, const std::string& syscall,
-                       const std::string& path) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  if (!syscall.empty()) err.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) err.Set("path", Napi::String::New(env, path));
+Napi::Error make_error(Napi::Env env, const NativeError& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  set_error_fields(err.Value(), e);
   return err;
 }
 }  // namespace
@@ -23,11 +20,11 @@ Napi::Value guarded(Napi::Env env, const std::function<Napi::Value()>& fn) {
   } catch (const Napi::Error&) {
     throw;
   } catch (const NativeError& e) {
-    throw make_error(env, e.code, e.what(), e.syscall, e.path);
+    throw make_error(env, e);
   } catch (const std::bad_alloc&) {
-    throw make_error(env, "ENOMEM", "out of memory", "", "");
+    throw make_error(env, NativeError("ENOMEM", "out of memory"));
   } catch (const std::exception& e) {
-    throw make_error(env, "EINTERNAL", std::string("internal error: ") + e.what(), "", "");
+    throw make_error(env, NativeError("EINTERNAL", std::string("internal error: ") + e.what()));
   }
 }
 
