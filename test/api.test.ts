@@ -11,7 +11,7 @@ import { snapshot, AbortError, CasperError, UsageError, defaultWorkerFilename, t
 import { needs } from './helpers/capabilities.js';
 import { checkImage, tempDir } from './helpers/image-check.js';
 import { bytes, dir, file } from './helpers/make-tree.js';
-import { must, repoRoot } from './helpers/tools.js';
+import { must, repoRoot, run } from './helpers/tools.js';
 
 // Loaded by a child process only to build a tree (see the event-loop test): register no tests there.
 const child = process.env.CASPER_API_TEST_CHILD === '1';
@@ -56,7 +56,7 @@ test('an AbortSignal stops a large job within a second, removes the temporary fi
   try {
     mixedTree(join(t, 'src'), 100, 160);
     const out = join(t, 'out.sqfs');
-    writeFileSync(out, 'old image');
+    writeFileSync(out, 'hsqs: old image');
     const ac = new AbortController();
     const started = snapshot({ source: join(t, 'src'), output: out, jobs: 1, compressionLevel: 9, signal: ac.signal });
     await new Promise((r) => setTimeout(r, 600));
@@ -69,7 +69,7 @@ test('an AbortSignal stops a large job within a second, removes the temporary fi
     });
     const ms = performance.now() - t0;
     assert.ok(ms < 1000, `abort took ${ms.toFixed(0)} ms`);
-    assert.equal(readFileSync(out, 'utf8'), 'old image');
+    assert.equal(readFileSync(out, 'utf8'), 'hsqs: old image');
     assert.deepEqual(readdirSync(t).filter((n) => n.startsWith('.')), []);
   } finally {
     rmSync(t, { recursive: true, force: true });
@@ -117,16 +117,28 @@ test('errors are typed: UsageError before writing, CasperError with code and pat
       assert.match((err as Error).message, /is a directory/);
       return true;
     });
-    // A runtime failure carries code, path and syscall: a file that cannot be read (as nobody, via a worker).
+    // A missing output directory is a usage error naming it; a runtime failure carries code, path and
+    // syscall: a read-only output directory.
     file(join(t, 'src', 'f'), 'x');
-    const missing = join(t, 'nowhere', 'o.sqfs');
-    await assert.rejects(snapshot({ source: join(t, 'src'), output: missing }), (err: unknown) => {
-      assert.ok(err instanceof CasperError && !(err instanceof UsageError));
-      assert.equal((err as CasperError).code, 'ENOENT');
-      assert.equal((err as CasperError).syscall, 'open');
-      assert.ok((err as CasperError).path?.includes('nowhere'));
+    await assert.rejects(snapshot({ source: join(t, 'src'), output: join(t, 'nowhere', 'o.sqfs') }), (err: unknown) => {
+      assert.ok(err instanceof UsageError);
+      assert.match((err as Error).message, /output directory '.*nowhere'/);
       return true;
     });
+    const ro = join(t, 'ro');
+    dir(ro);
+    must('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
+    try {
+      await assert.rejects(snapshot({ source: join(t, 'src'), output: join(ro, 'o.sqfs') }), (err: unknown) => {
+        assert.ok(err instanceof CasperError && !(err instanceof UsageError));
+        assert.equal((err as CasperError).code, 'EROFS');
+        assert.equal((err as CasperError).syscall, 'open');
+        assert.equal((err as CasperError).path, ro);
+        return true;
+      });
+    } finally {
+      run('umount', [ro]);
+    }
     assert.ok(!existsSync(join(t, 'o.sqfs')));
   } finally {
     rmSync(t, { recursive: true, force: true });

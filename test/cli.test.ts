@@ -114,9 +114,9 @@ test('usage errors exit 1 with a clear message and write nothing', () => {
       assert.deepEqual(entries(t), ['not-a-dir', 'src'], `${args.join(' ')}: nothing written`);
     }
     // An existing image is left alone by a usage error.
-    writeFileSync(out, 'previous image');
+    writeFileSync(out, 'hsqs: previous image');
     assert.equal(cli(['--source', src, out, '-b', '3000']).status, 1);
-    assert.equal(readFileSync(out, 'utf8'), 'previous image');
+    assert.equal(readFileSync(out, 'utf8'), 'hsqs: previous image');
     assert.deepEqual(entries(t), ['not-a-dir', 'out.sqfs', 'src']);
   } finally {
     rmSync(t, { recursive: true, force: true });
@@ -137,7 +137,7 @@ test('runtime failures exit 2, name the path and cause, keep an existing image a
     chownSync(outDir, 65534, 65534);
     chownSync(src, 65534, 65534);
     const out = join(outDir, 'image.sqfs');
-    writeFileSync(out, 'previous image');
+    writeFileSync(out, 'hsqs: previous image');
     chownSync(out, 65534, 65534);
 
     // 1. A directory that cannot be listed: the walk fails.
@@ -149,7 +149,7 @@ test('runtime failures exit 2, name the path and cause, keep an existing image a
     assert.match(r.stderr, /locked/, 'the message names the path');
     assert.match(r.stderr, /EACCES|permission denied/i, 'the message names the cause');
     assert.equal(r.stdout, '');
-    assert.equal(readFileSync(out, 'utf8'), 'previous image');
+    assert.equal(readFileSync(out, 'utf8'), 'hsqs: previous image');
     assert.deepEqual(entries(outDir), ['image.sqfs'], 'no temporary file');
     rmSync(join(src, 'locked'), { recursive: true, force: true });
 
@@ -160,7 +160,7 @@ test('runtime failures exit 2, name the path and cause, keep an existing image a
     assert.equal(r.status, 2, `exit status (stderr: ${r.stderr})`);
     assert.match(r.stderr, /secret/);
     assert.match(r.stderr, /EACCES|permission denied/i);
-    assert.equal(readFileSync(out, 'utf8'), 'previous image');
+    assert.equal(readFileSync(out, 'utf8'), 'hsqs: previous image');
     assert.deepEqual(entries(outDir), ['image.sqfs']);
 
     // 3. An output directory we may not write to: no temporary file can be made.
@@ -192,7 +192,7 @@ test('SIGINT, SIGTERM and SIGHUP stop a snapshot with 130, 143 and 129, keeping 
     const chunk = Buffer.alloc(16 << 20);
     for (let i = 0; i < 12; i++) file(join(src, `random${i}`), randomFillSync(chunk));
     const out = join(t, 'image.sqfs');
-    writeFileSync(out, 'previous image');
+    writeFileSync(out, 'hsqs: previous image');
     for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
       const child = spawn(process.execPath, [cliPath, '--source', src, out, '-q', '-j', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
@@ -210,7 +210,7 @@ test('SIGINT, SIGTERM and SIGHUP stop a snapshot with 130, 143 and 129, keeping 
       assert.doesNotMatch(stderr, /: runtime error: |ERROR: AddressSanitizer/, 'no sanitizer report');
       assert.deepEqual(e, { code, signal: null }, `${sig}: exit (stderr: ${stderr})`);
       assert.match(stderr, new RegExp(sig), `${sig}: the message says why it stopped`);
-      assert.equal(readFileSync(out, 'utf8'), 'previous image', `${sig}: the existing image is untouched`);
+      assert.equal(readFileSync(out, 'utf8'), 'hsqs: previous image', `${sig}: the existing image is untouched`);
       assert.deepEqual(entries(t), ['image.sqfs', 'src'], `${sig}: no temporary file`);
     }
   });

@@ -20,7 +20,7 @@ test('ENOSPC on the output: a clear error, no temporary file, the existing image
     mkdirSync(small);
     must('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small]);
     try {
-      writeFileSync(join(small, 'out.sqfs'), 'old image');
+      writeFileSync(join(small, 'out.sqfs'), 'hsqs: old image');
       // The free-space check alone refuses it…
       const checked = cli(['--source', join(t, 'src'), join(small, 'out.sqfs'), '-q']);
       assert.equal(checked.status, 2, checked.stderr);
@@ -30,7 +30,7 @@ test('ENOSPC on the output: a clear error, no temporary file, the existing image
       assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr, /No space left on device/);
       assert.match(r.stderr, /out\.sqfs/);
-      assert.equal(readFileSync(join(small, 'out.sqfs'), 'utf8'), 'old image');
+      assert.equal(readFileSync(join(small, 'out.sqfs'), 'utf8'), 'hsqs: old image');
       assert.deepEqual(leftovers(small), []);
     } finally {
       run('umount', [small]);
@@ -137,12 +137,12 @@ test('an output device that fails when flushed: a clear error naming the image, 
       must('mkfs.ext4', ['-q', join(back, 'img')]);
       must('mount', ['-o', 'loop', join(back, 'img'), disk]);
       try {
-        writeFileSync(join(disk, 'out.sqfs'), 'old');
+        writeFileSync(join(disk, 'out.sqfs'), 'hsqs: old');
         must('sync', []);
         const r = cli(['--source', join(t, 'src'), join(disk, 'out.sqfs'), '-q', '--no-space-check']);
         assert.equal(r.status, 2, r.stderr);
         assert.match(r.stderr, /cannot write '.*out\.sqfs': (ENOSPC|EIO)/);
-        assert.equal(readFileSync(join(disk, 'out.sqfs'), 'utf8'), 'old');
+        assert.equal(readFileSync(join(disk, 'out.sqfs'), 'utf8'), 'hsqs: old');
         assert.deepEqual(leftovers(disk), []);
       } finally {
         run('umount', [disk]);

@@ -1,4 +1,4 @@
-// Module entry: the ImageBuilder class, the worker functions and version information.
+// Module entry: the ImageBuilder class, the worker functions, the output lock and version information.
 #include <napi.h>
 
 #include "bindings/js_error.h"
@@ -9,6 +9,7 @@ namespace casper {
 
 Napi::Function define_image_builder(Napi::Env env);
 void define_worker_functions(Napi::Env env, Napi::Object exports);
+void define_file_lock(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -38,6 +39,7 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ImageBuilder", define_image_builder(env));
   define_worker_functions(env, exports);
+  define_file_lock(env, exports);
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
   return exports;
 }

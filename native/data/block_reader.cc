@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "fs/beneath.h"
 #include "util/bytes.h"
 #include "util/error.h"
 #include "util/fd.h"
@@ -28,12 +29,89 @@ bool all_zero(const uint8_t* p, size_t n) {
   return true;
 }
 
-// Returns an invalid Fd and sets *err when the file cannot be opened.
-Fd open_for_read(const std::string& path, int* err) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME | O_NOFOLLOW);
-  if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);  // O_NOATIME needs ownership
-  *err = fd < 0 ? errno : 0;
-  return Fd(fd);
+
+// Opens the segment's file if it is still the walked inode. Sets r.status/r.error otherwise.
+Fd open_walked(const TaskSpec& task, const SegmentSpec& s, SegmentResult& r) {
+  constexpr int kFlags = O_RDONLY | O_NONBLOCK;
+  int fd = open_beneath(task.root_fd, s.rel, kFlags | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = open_beneath(task.root_fd, s.rel, kFlags);  // O_NOATIME needs ownership
+  if (fd < 0) {
+    int err = errno;
+    // ELOOP: a symlink on the way or at the end; ENOTDIR: a parent swapped for a file; ENXIO: a socket.
+    if (err == ELOOP || err == ENOTDIR || err == ENXIO) r.status = SegmentStatus::kReplaced;
+    else r.status = SegmentStatus::kFailed;
+    r.error = err;
+    return Fd();
+  }
+  Fd f(fd);
+  struct stat st;
+  if (::fstat(f.get(), &st) != 0) {
+    r.status = SegmentStatus::kFailed;
+    r.error = errno;
+    return Fd();
+  }
+  if (!S_ISREG(st.st_mode) || uint64_t(st.st_dev) != s.stamp.dev || uint64_t(st.st_ino) != s.stamp.ino) {
+    r.status = SegmentStatus::kReplaced;
+    return Fd();
+  }
+  return f;
+}
+
+struct SegmentData {
+  std::vector<uint32_t> words;
+  std::vector<uint8_t> data, tail;
+  uint64_t hash = 0, sparse = 0;
+  bool short_read = false;
+};
+
+// Reads and compresses the segment's blocks from fd.
+void read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, const CancelFlag& cancel, std::vector<uint8_t>& in,
+                 std::vector<uint8_t>& packed, SegmentData& d, const std::string& path) {
+  d = SegmentData();
+  if (s.offset == 0 && s.length > 4u * bs) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  uint64_t end = s.offset + s.length;
+  uint64_t next_data = 0;  // with maybe_sparse: no data before this offset
+  for (uint64_t pos = s.offset; pos < end; pos += bs) {
+    cancel.check();
+    size_t len = size_t(std::min<uint64_t>(bs, end - pos));
+    bool is_tail = s.last && s.tail_fragment && len < bs;
+    if (s.maybe_sparse && !is_tail && pos >= next_data) {
+      off_t nd = ::lseek(fd, off_t(pos), SEEK_DATA);
+      next_data = nd < 0 ? UINT64_MAX : uint64_t(nd);  // ENXIO: only a hole up to the end of the file
+    }
+    if (s.maybe_sparse && !is_tail && pos + len <= next_data) {
+      d.words.push_back(0);  // a hole: never read
+      d.sparse += len;
+      d.hash = hash_combine(d.hash, kZeroBlockMark ^ len);
+      continue;
+    }
+    size_t got = pread_full(fd, in.data(), len, pos, path);
+    if (got < len) {
+      d.short_read = true;  // the file shrank while we read it: keep the walked size, zero-filled
+      std::memset(in.data() + got, 0, len - got);
+    }
+    if (is_tail) {
+      d.tail.assign(in.begin(), in.begin() + long(len));
+      d.hash = hash_combine(d.hash, hash_bytes(in.data(), len));
+      break;
+    }
+    if (all_zero(in.data(), len)) {
+      d.words.push_back(0);
+      d.sparse += len;
+      d.hash = hash_combine(d.hash, kZeroBlockMark ^ len);
+      continue;
+    }
+    d.hash = hash_combine(d.hash, hash_bytes(in.data(), len));
+    d.words.push_back(compress_block(comp, in.data(), len, packed));
+    d.data.insert(d.data.end(), packed.begin(), packed.end());
+  }
+}
+
+bool stat_now(int fd, FileStamp& out) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return false;
+  out = stamp_of(st);
+  return true;
 }
 
 }  // namespace
@@ -54,109 +132,38 @@ std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, c
   ByteWriter out;
   out.u32(uint32_t(task.segments.size()));
   std::vector<uint8_t> in(bs), packed;
-  std::vector<uint32_t> words;
-  std::vector<uint8_t> data, tail;
+  SegmentData d;
   for (const SegmentSpec& s : task.segments) {
-    int open_err = 0;
-    Fd fd = open_for_read(s.path, &open_err);
-    if (open_err && s.offset == 0) {
-      // Vanished or unreadable: the writer decides (skip with a warning, or fail naming the path).
-      out.u32(s.file);
-      out.u32(kSegFailed | (s.last ? kSegLast : 0));
-      out.u64(s.offset);
-      out.u64(s.length);
-      out.u64(uint64_t(open_err));  // in the hash slot
-      out.u64(0);
-      out.u32(0);
-      out.u32(0);
-      out.u64(0);
+    SegmentResult r;
+    r.file = s.file;
+    r.offset = s.offset;
+    r.length = s.length;
+    r.last = s.last;
+    Fd fd = open_walked(task, s, r);
+    if (!fd.valid()) {
+      encode_segment_result(out, r, nullptr, nullptr);
       continue;
     }
-    if (fd.valid() && s.offset == 0 && s.length > 4u * bs) ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    words.clear();
-    data.clear();
-    tail.clear();
-    uint64_t hash = 0, sparse = 0;
-    bool changed = open_err != 0;  // gone after its first part was read: the rest reads as zeros
-    uint64_t end = s.offset + s.length;
-    uint64_t next_data = 0;  // with maybe_sparse: no data before this offset
-    for (uint64_t pos = s.offset; pos < end; pos += bs) {
-      cancel.check();
-      size_t len = size_t(std::min<uint64_t>(bs, end - pos));
-      bool is_tail = s.last && s.tail_fragment && len < bs;
-      if (fd.valid() && s.maybe_sparse && !is_tail && pos >= next_data) {
-        off_t nd = ::lseek(fd.get(), off_t(pos), SEEK_DATA);
-        next_data = nd < 0 ? UINT64_MAX : uint64_t(nd);  // ENXIO: only a hole up to the end of the file
-      }
-      if (s.maybe_sparse && !is_tail && pos + len <= next_data) {
-        words.push_back(0);  // a hole: never read
-        sparse += len;
-        hash = hash_combine(hash, kZeroBlockMark ^ len);
-        continue;
-      }
-      size_t got = fd.valid() ? pread_full(fd.get(), in.data(), len, pos, s.path) : 0;
-      if (got < len) {
-        changed = true;  // the file shrank while we read it: keep the walked size, zero-filled
-        std::memset(in.data() + got, 0, len - got);
-      }
-      if (is_tail) {
-        tail.assign(in.begin(), in.begin() + long(len));
-        hash = hash_combine(hash, hash_bytes(in.data(), len));
-        break;
-      }
-      if (all_zero(in.data(), len)) {
-        words.push_back(0);
-        sparse += len;
-        hash = hash_combine(hash, kZeroBlockMark ^ len);
-        continue;
-      }
-      hash = hash_combine(hash, hash_bytes(in.data(), len));
-      words.push_back(compress_block(comp, in.data(), len, packed));
-      data.insert(data.end(), packed.begin(), packed.end());
+    const std::string path = s.rel;  // for read errors; the writer names the full path
+    FileStamp before, after;
+    bool whole_file = s.offset == 0 && s.last;
+    for (int attempt = 0;; attempt++) {
+      if (!stat_now(fd.get(), before)) before = FileStamp();
+      read_blocks(fd.get(), s, bs, comp, cancel, in, packed, d, path);
+      if (!stat_now(fd.get(), after)) after = FileStamp();
+      // A whole file written to while it was read is read once more: a consistent copy of its newer
+      // content beats a torn one (it is still reported if it differs from what the walk saw).
+      if (!whole_file || attempt == 1 || after == before) break;
     }
-    if (s.last && fd.valid()) {
-      struct stat st;
-      if (::fstat(fd.get(), &st) == 0 && uint64_t(st.st_size) != s.file_size) changed = true;
-    }
-    out.u32(s.file);
-    out.u32((s.last ? kSegLast : 0) | (changed ? kSegChanged : 0));
-    out.u64(s.offset);
-    out.u64(s.length);
-    out.u64(hash);
-    out.u64(sparse);
-    out.u32(uint32_t(words.size()));
-    out.u32(uint32_t(tail.size()));
-    out.u64(data.size());
-    for (uint32_t w : words) out.u32(w);
-    out.bytes(data.data(), data.size());
-    out.bytes(tail.data(), tail.size());
+    r.changed = d.short_read || after != s.stamp;
+    r.hash = d.hash;
+    r.sparse_bytes = d.sparse;
+    r.block_words = d.words;
+    r.tail_len = uint32_t(d.tail.size());
+    r.data_len = d.data.size();
+    encode_segment_result(out, r, d.data.data(), d.tail.data());
   }
   return std::move(out.buf);
-}
-
-std::vector<SegmentResult> parse_result(const uint8_t* buf, size_t n) {
-  ByteReader r(buf, n);
-  uint32_t count = r.u32();
-  std::vector<SegmentResult> res(count);
-  for (auto& s : res) {
-    s.file = r.u32();
-    uint32_t flags = r.u32();
-    s.last = flags & kSegLast;
-    s.changed = flags & kSegChanged;
-    s.offset = r.u64();
-    s.length = r.u64();
-    s.hash = r.u64();
-    if (flags & kSegFailed) s.failed_errno = int(s.hash);
-    s.sparse_bytes = r.u64();
-    uint32_t nblocks = r.u32();
-    s.tail_len = r.u32();
-    s.data_len = r.u64();
-    s.block_words.resize(nblocks);
-    for (auto& w : s.block_words) w = r.u32();
-    s.data = r.take(size_t(s.data_len));
-    s.tail = r.take(s.tail_len);
-  }
-  return res;
 }
 
 }  // namespace casper

@@ -10,11 +10,12 @@
 
 namespace casper {
 
-// Throws NativeError (with path) when a file cannot be opened or read; ECANCELED when cancel is set.
+// Each file is opened beneath the task's root descriptor without following any symlink and without
+// blocking (a FIFO swapped in cannot hang the read), and read only if it is the regular file the walk saw
+// (same device and inode). A file that cannot be opened, or is now another inode, comes back as a failed or
+// replaced segment with no data; the writer decides what that means. Throws NativeError (with path) when a
+// read fails; ECANCELED when cancel is set.
 std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, const CancelFlag& cancel);
-
-// Parses the result buffer; pointers in the returned records point into buf.
-std::vector<SegmentResult> parse_result(const uint8_t* buf, size_t n);
 
 // Compresses one fragment block; returns the size word (bit 24 = raw) and fills out with the stored bytes.
 uint32_t compress_block(Compressor& comp, const uint8_t* in, size_t len, std::vector<uint8_t>& out);

@@ -1,10 +1,12 @@
 // The binary messages that travel between the main thread and pool workers as transferable ArrayBuffers:
 // a read task (which file ranges to read and compress) and its result (block size words, compressed bytes,
-// raw tail ends for fragment packing). One encoding, used by both sides.
+// raw tail ends for fragment packing). One encoding each, written and parsed only here.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "traverse/tree.h"
 
 namespace casper {
 
@@ -12,20 +14,30 @@ struct SegmentSpec {
   uint32_t file = 0;        // entry index of the inode's primary name
   uint64_t offset = 0;      // first byte of the file to read (a multiple of the block size)
   uint64_t length = 0;      // bytes to read
-  uint64_t file_size = 0;   // the file's size when walked
   bool last = false;        // this segment ends the file
   bool tail_fragment = false;  // the final partial block goes to a fragment (returned raw)
   bool maybe_sparse = false;   // fewer disk blocks than size: look for holes with SEEK_DATA
-  std::string path;
+  FileStamp stamp;          // the inode and times the walk saw: the data must come from that inode
+  std::string rel;          // path beneath the task's root descriptor
 };
 
 struct TaskSpec {
   uint32_t block_size = 0;
+  // The directory the files are opened beneath. Workers are threads of the same process, so the main
+  // thread's descriptor is valid there; the image builder keeps it open until the job ends.
+  int32_t root_fd = -1;
   std::vector<SegmentSpec> segments;
 };
 
 std::vector<uint8_t> encode_task(const TaskSpec& t);
 TaskSpec decode_task(const uint8_t* p, size_t n);
+
+// What became of one segment.
+enum class SegmentStatus : uint32_t {
+  kRead = 0,      // read from the walked inode
+  kFailed = 1,    // could not be opened or read: errno in SegmentResult::error (ENOENT: vanished)
+  kReplaced = 2,  // the name now leads to another inode, a symlink or a non-regular file: nothing read
+};
 
 // Result header per segment; followed by the stored bytes of each non-sparse block, then the raw tail.
 struct SegmentResult {
@@ -33,8 +45,11 @@ struct SegmentResult {
   uint64_t offset = 0;
   uint64_t length = 0;
   bool last = false;
-  bool changed = false;  // the file's size differed from the walk's: data read at the walked size
-  int failed_errno = 0;  // the file could not be opened at its first segment (vanished, unreadable): no data
+  // The file's size, mtime or ctime after the segment was read differ from the walk's: written or
+  // truncated meanwhile (data read at the walked size; a shrunk file's missing bytes read as zeros).
+  bool changed = false;
+  SegmentStatus status = SegmentStatus::kRead;
+  int32_t error = 0;
   uint64_t hash = 0;     // fingerprint of this segment's uncompressed content
   uint64_t sparse_bytes = 0;
   std::vector<uint32_t> block_words;  // size word per block: 0 = sparse, bit 24 = stored raw
@@ -44,6 +59,10 @@ struct SegmentResult {
   const uint8_t* tail = nullptr;
 };
 
-constexpr uint32_t kSegLast = 1, kSegTailFragment = 2, kSegMaybeSparse = 4, kSegChanged = 8, kSegFailed = 16;
+class ByteWriter;
+// Appends one segment's result: the header fields of r, then data_len bytes of data and tail_len of tail.
+void encode_segment_result(ByteWriter& w, const SegmentResult& r, const uint8_t* data, const uint8_t* tail);
+// Parses a result buffer (a u32 count, then that many segments); pointers in the records point into buf.
+std::vector<SegmentResult> parse_result(const uint8_t* buf, size_t n);
 
 }  // namespace casper

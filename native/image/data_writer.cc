@@ -31,12 +31,14 @@ std::vector<uint8_t> DataWriter::next_task(uint64_t task_bytes, bool* starts_fil
   const uint64_t max_seg = std::max<uint64_t>(bs, task_bytes / bs * bs);
   TaskSpec task;
   task.block_size = opts_.block_size;
+  task.root_fd = tree_.data_fd.get();
   uint64_t acc = 0;
   *starts_file = plan_offset_ == 0;
   while (plan_entry_ < tree_.entries.size() && acc < task_bytes && task.segments.size() < kMaxSegmentsPerTask) {
     const Entry& e = tree_.entries[plan_entry_];
-    if (!S_ISREG(e.mode) || e.link_primary != kNone || e.size == 0 || e.skipped) {
+    if (!S_ISREG(e.mode) || e.link_primary != kNone || e.size == 0 || e.skipped || e.stamp == kNone) {
       plan_entry_++;
+      plan_offset_ = 0;
       continue;
     }
     uint64_t cap = max_seg;
@@ -53,12 +55,12 @@ std::vector<uint8_t> DataWriter::next_task(uint64_t task_bytes, bool* starts_fil
     s.file = plan_entry_;
     s.offset = plan_offset_;
     s.length = len;
-    s.file_size = e.size;
+    s.stamp = tree_.stamps[e.stamp];
     s.last = plan_offset_ + len == e.size;
     s.tail_fragment = opts_.fragments != FragmentMode::kNone && e.size % bs != 0 &&
                       (opts_.fragments == FragmentMode::kAlways || e.size < bs);
     s.maybe_sparse = e.disk_bytes < e.size;
-    s.path = tree_.data_path(plan_entry_);
+    s.rel = tree_.data_rel(plan_entry_);
     task.segments.push_back(std::move(s));
     acc += len;
     if (plan_offset_ + len == e.size) {
@@ -77,18 +79,14 @@ void DataWriter::write_at(uint64_t off, const uint8_t* p, size_t n) { pwrite_ful
 
 void DataWriter::add_result(const uint8_t* buf, size_t n) {
   for (const SegmentResult& s : parse_result(buf, n)) {
-    FileData& fd = files_[s.file];
-    Entry& entry = tree_.entries[s.file];
-    if (entry.skipped) continue;  // later parts of a file that could not be opened
-    if (s.failed_errno) {
-      std::string path = tree_.data_path(s.file);
-      if (s.failed_errno != ENOENT && !opts_.ignore_errors) throw sys_error(s.failed_errno, "open", path);
-      entry.skipped = true;  // vanished (always tolerated, like tar) or unreadable with ignore_errors
-      tree_.skipped.push_back({path, errno_name(s.failed_errno)});
+    if (s.file == last_dropped_) continue;  // later parts of a dropped file
+    if (s.status != SegmentStatus::kRead) {
+      drop_file(s.file, s);
       continue;
     }
+    FileData& fd = files_[s.file];
     if (s.offset == 0) {
-      if (in_file_) throw NativeError("EINVAL", "internal: results out of order");
+      if (in_file_) throw NativeError("EINVAL", "internal: file " + std::to_string(cur_file_) + " unfinished when the next began");
       in_file_ = true;
       cur_file_ = s.file;
       cur_hash_ = 0;
@@ -97,7 +95,7 @@ void DataWriter::add_result(const uint8_t* buf, size_t n) {
       fd.blocks_start = pos_;
       fd.first_word = uint32_t(words_.size());
     } else if (!in_file_ || cur_file_ != s.file) {
-      throw NativeError("EINVAL", "internal: results out of order");
+      throw NativeError("EINVAL", "internal: a segment of file " + std::to_string(s.file) + " arrived out of order");
     }
     write_at(pos_, s.data, size_t(s.data_len));
     pos_ += s.data_len;
@@ -111,6 +109,30 @@ void DataWriter::add_result(const uint8_t* buf, size_t n) {
     for (uint32_t w : s.block_words) stats_.sparse_blocks += w == 0;
     if (s.last) finish_file(s.file, s.tail, s.tail_len);
   }
+}
+
+void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
+  std::string path = tree_.data_path(file);
+  bool tolerated = s.status == SegmentStatus::kReplaced || s.error == ENOENT || opts_.ignore_errors;
+  if (!tolerated) throw sys_error(s.error, "open", path);
+  if (in_file_ && cur_file_ == file) {
+    // Blocks of its first parts are already in the image: take them back (no fragment is ever written
+    // inside a file's blocks, so everything from the file's start on is its own).
+    const FileData& fd = files_[file];
+    for (uint32_t i = 0; i < fd.nblocks; i++) {
+      stats_.blocks--;
+      if (words_[fd.first_word + i] == 0) stats_.sparse_blocks--;
+    }
+    pos_ = fd.blocks_start;
+    words_.resize(fd.first_word);
+    in_file_ = false;
+  }
+  files_[file] = FileData();
+  last_dropped_ = file;
+  dropped_.push_back(file);
+  // vanished (always tolerated, like tar), replaced (never read: another inode), or unreadable with ignore_errors
+  const char* code = s.status == SegmentStatus::kReplaced ? "EREPLACED" : errno_name(s.error);
+  tree_.skipped.push_back({path, code});
 }
 
 void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len) {
@@ -146,21 +168,10 @@ bool DataWriter::same_content(uint32_t cand, const FileData& cur, const uint8_t*
     if (words_[c.first_word + i] != words_[cur.first_word + i]) return false;
     stored += stored_size(words_[c.first_word + i]);
   }
-  if (stored && !same_bytes(c.blocks_start, cur.blocks_start, stored)) return false;
+  if (stored && !same_range(fd_, c.blocks_start, fd_, cur.blocks_start, stored, opts_.output_path)) return false;
   if (tail_len) {
     const uint8_t* raw = fragment_raw(c.fragment);
     if (std::memcmp(raw + c.fragment_offset, tail, tail_len) != 0) return false;
-  }
-  return true;
-}
-
-bool DataWriter::same_bytes(uint64_t a, uint64_t b, uint64_t n) {
-  std::vector<uint8_t> x(std::min<uint64_t>(n, 1 << 20)), y(x.size());
-  for (uint64_t off = 0; off < n; off += x.size()) {
-    size_t len = size_t(std::min<uint64_t>(x.size(), n - off));
-    if (pread_full(fd_, x.data(), len, a + off, opts_.output_path) != len) return false;
-    if (pread_full(fd_, y.data(), len, b + off, opts_.output_path) != len) return false;
-    if (std::memcmp(x.data(), y.data(), len) != 0) return false;
   }
   return true;
 }
@@ -186,7 +197,7 @@ const uint8_t* DataWriter::fragment_raw(uint32_t index) {
 }
 
 void DataWriter::place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len) {
-  if (open_frag_.size() + tail_len > opts_.block_size) close_open_fragment();
+  if (open_frag_.size() + tail_len > opts_.block_size) seal_fragment();
   FileData& fd = files_[file];
   fd.fragment = uint32_t(frags_.size());
   fd.fragment_offset = uint32_t(open_frag_.size());
@@ -194,6 +205,12 @@ void DataWriter::place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_le
 }
 
 void DataWriter::close_open_fragment() {
+  for (uint32_t f : dropped_) tree_.entries[f].skipped = true;
+  dropped_.clear();
+  seal_fragment();
+}
+
+void DataWriter::seal_fragment() {
   if (open_frag_.empty()) return;
   uint32_t index = uint32_t(frags_.size());
   frags_.push_back(FragmentEntry());

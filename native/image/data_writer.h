@@ -19,7 +19,7 @@ namespace casper {
 struct DataStats {
   uint64_t files = 0, duplicates = 0, duplicate_bytes = 0;
   uint64_t bytes_read = 0, blocks = 0, sparse_blocks = 0;
-  std::vector<uint32_t> changed;  // entries whose size changed while being read
+  std::vector<uint32_t> changed;  // entries written to, truncated or grown while being read
 };
 
 class DataWriter {
@@ -30,13 +30,16 @@ class DataWriter {
   // Next read task (encoded), or an empty vector when every file is planned. starts_file: the task's first
   // segment begins a file, so pending fragment blocks may be written before it.
   std::vector<uint8_t> next_task(uint64_t task_bytes, bool* starts_file, uint64_t* bytes);
-  // Results must arrive in task order.
+  // Results must arrive in task order. A file that could not be read whole from the walked inode (vanished,
+  // replaced, or unreadable with ignore_errors) is dropped, even after some of its blocks were written:
+  // they are taken back, and the file is left out of the image and listed in Tree::skipped.
   void add_result(const uint8_t* buf, size_t n);
   // Fragment blocks filled since the last call: (index, raw bytes) to compress in the pool.
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> take_closed_fragments();
   // Writes compressed fragment `index` (in index order, never inside a file's blocks).
   void write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n);
-  // Closes the last, partly filled fragment block (call after the last result).
+  // Closes the last, partly filled fragment block (call after the last result) and leaves the dropped files
+  // out of the tree. Planning never looks at drops: the plan depends on the walk alone.
   void close_open_fragment();
 
   uint64_t data_end() const { return pos_; }
@@ -56,8 +59,9 @@ class DataWriter {
   };
   void finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len);
   bool same_content(uint32_t cand, const FileData& cur, const uint8_t* tail, uint32_t tail_len);
-  bool same_bytes(uint64_t a, uint64_t b, uint64_t n);
+  void drop_file(uint32_t file, const SegmentResult& s);
   const uint8_t* fragment_raw(uint32_t index);
+  void seal_fragment();
   void place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len);
   void write_at(uint64_t off, const uint8_t* p, size_t n);
 
@@ -78,6 +82,8 @@ class DataWriter {
   uint32_t cur_file_ = 0;
   uint64_t cur_hash_ = 0;
   bool cur_changed_ = false;
+  std::vector<uint32_t> dropped_;  // files dropped during the data phase (applied at the end)
+  uint32_t last_dropped_ = kNone;
   // fragments
   std::vector<uint8_t> open_frag_;
   std::map<uint32_t, std::vector<uint8_t>> pending_raw_;  // closed but not yet written

@@ -1,17 +1,22 @@
+// The walk holds descriptors, not paths: every directory is opened relative to its parent's descriptor with
+// O_NOFOLLOW|O_DIRECTORY and checked to be the inode its parent listed, every name is examined with the *at
+// calls on the held directory. Whatever is renamed or swapped for a symlink meanwhile, the walk never leaves
+// the captured root; what changed under it is reported ("replaced", "vanished"), never followed.
 #include "traverse/walker.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
-#include <cstring>
 #include <unordered_map>
 
+#include "fs/beneath.h"
+#include "fs/xattrs.h"
 #include "util/error.h"
 #include "util/fd.h"
 
@@ -26,34 +31,102 @@ struct DevInoHash {
   size_t operator()(const DevIno& k) const { return std::hash<uint64_t>()(k.dev * 0x9e3779b97f4a7c15ULL ^ k.ino); }
 };
 
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+constexpr size_t kMaxTarget = 4096;  // SquashFS and Linux symlink target limit
+// A failure code for an entry that is no longer what the walk saw (swapped for a symlink, another type or
+// another inode): left out, named in a warning.
+const char* const kReplaced = "EREPLACED";
+
+
+// The names in a directory held by fd ("." and ".." left out). Returns 0 or the errno of the failure.
+int list_dir(int fd, std::vector<std::string>& out) {
+  out.clear();
+  int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return errno;
+  DIR* d = ::fdopendir(dup_fd);
+  if (!d) {
+    int err = errno;
+    ::close(dup_fd);
+    return err;
+  }
+  errno = 0;
+  while (struct dirent* de = ::readdir(d)) {
+    const char* n = de->d_name;
+    if (!(n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0)))) out.emplace_back(n);
+    errno = 0;
+  }
+  int err = errno;
+  ::closedir(d);
+  return err;
+}
+
+// A symlink's target read from its parent's descriptor; -1 with errno on failure.
+ssize_t read_target(int dir_fd, const std::string& name, size_t expected, std::string& out) {
+  out.assign(std::max(expected, kMaxTarget) + 1, '\0');
+  ssize_t r = ::readlinkat(dir_fd, name.c_str(), out.data(), out.size());
+  out.resize(r < 0 ? 0 : size_t(r));
+  return r;
+}
+
+using InodeSet = std::set<std::pair<uint64_t, uint64_t>>;
+
 class Walker {
  public:
-  Walker(const WalkOptions& o, Tree& t) : opts_(o), tree_(t) {
+  // force_links: diff mode's second pass, the inodes whose every name must be captured.
+  Walker(const WalkOptions& o, Tree& t, InodeSet force_links = {}) : opts_(o), tree_(t), force_links_(std::move(force_links)) {
     exclude_.insert(o.exclude.begin(), o.exclude.end());
     empty_.insert(o.empty_dirs.begin(), o.empty_dirs.end());
     for (auto& p : o.exclude_inodes) excluded_inodes_.push_back({p.first, p.second});
   }
 
   void run(const std::string& root) {
+    // The root itself is the one path followed as given: the user named it.
+    Fd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root_fd.valid()) {
+      if (errno == ENOTDIR) throw NativeError("ENOTDIR", "source '" + root + "' is not a directory", "open", root);
+      throw sys_error(errno, "open", root);
+    }
     struct stat st;
-    if (::lstat(root.c_str(), &st) != 0) throw sys_error(errno, "lstat", root);
-    if (!S_ISDIR(st.st_mode)) throw NativeError("ENOTDIR", "source '" + root + "' is not a directory", "lstat", root);
-    tree_.root_path = root;
+    if (::fstat(root_fd.get(), &st) != 0) throw sys_error(errno, "fstat", root);
+    tree_.root_path = strip_slash(root);
     tree_.data_root = opts_.data_root;
+    tree_.data_fd = opts_.data_root.empty() ? Fd(::fcntl(root_fd.get(), F_DUPFD_CLOEXEC, 0)) : open_dir(opts_.data_root);
+    if (!tree_.data_fd.valid()) throw sys_error(errno, "open", opts_.data_root.empty() ? root : opts_.data_root);
+    if (!opts_.merged_root.empty()) merged_fd_ = open_dir(opts_.merged_root);
+    Fd lower_fd;
+    if (!opts_.lower_root.empty()) lower_fd = open_dir(opts_.lower_root);
     Entry e;
     fill(e, st);
     tree_.entries.push_back(e);
-    read_xattrs(0, root);
+    read_entry_xattrs(0, root_fd.get(), ".", root);
     root_dev_ = uint64_t(st.st_dev);
     std::vector<DevIno> stack{{uint64_t(st.st_dev), uint64_t(st.st_ino)}};
-    walk_dir(0, root == "/" ? "" : strip_slash(root), "", stack, opts_.lower_root.empty() ? "" : strip_slash(opts_.lower_root));
-    finish_links();
+    walk_dir(0, root_fd.get(), tree_.root_path == "/" ? "" : tree_.root_path, "", stack, lower_fd.get());
+    if (out_of_range_mtimes_ > 0)
+      tree_.warnings.push_back(std::to_string(out_of_range_mtimes_) +
+                               " entries have modification times before 1970 or after 2106, which SquashFS cannot store; "
+                               "stored clamped to that range (first: '" + first_out_of_range_ + "')");
+  }
+
+  // Diff mode: inodes with a captured name and an unchanged name left out. Non-empty means the walk must
+  // be taken again with these forced, or a hard link made in the session would come back as two files.
+  InodeSet links_to_force() const {
+    InodeSet out;
+    for (auto& k : unchanged_multi_)
+      if (captured_multi_.count(k)) out.insert(k);
+    return out;
   }
 
  private:
   static std::string strip_slash(std::string p) {
     while (p.size() > 1 && p.back() == '/') p.pop_back();
     return p;
+  }
+
+  static Fd open_dir(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) throw sys_error(errno, "open", path);
+    return fd;
   }
 
   void fill(Entry& e, const struct stat& st) {
@@ -70,173 +143,233 @@ class Walker {
 
   void check_cancel() { opts_.cancel.check(); }
 
-  // lower: in diff mode, the same directory in the lower view ("" when it has none there).
-  void walk_dir(uint32_t dir, const std::string& path, const std::string& ipath, std::vector<DevIno>& stack,
-                const std::string& lower) {
-    check_cancel();
-    std::string dpath = path.empty() ? "/" : path;
-    DIR* d = ::opendir(dpath.c_str());
-    if (!d) {
-      if (tolerate(errno, dpath, "opendir")) return;  // kept as an empty directory
-      throw sys_error(errno, "opendir", dpath);
+  struct Name {
+    std::string image, disk;  // the name in the image, the name on disk
+    bool lower_only = false;  // diff mode: gone from the merged view, becomes a whiteout
+    bool operator<(const Name& o) const { return image < o.image; }  // bytewise (char_traits<char> is unsigned)
+  };
+
+  // A child of the directory being walked, as the first pass found it.
+  struct Child {
+    std::string path, ipath;
+    bool in_lower = false;  // diff mode: a directory in both views (recurse into both)
+    bool prunable = false;  // diff mode: equal attributes in both views (dropped if nothing below differs)
+  };
+
+  std::vector<Name> read_names(uint32_t dir, int dfd, const std::string& dpath, int lfd) {
+    std::vector<std::string> raw;
+    if (int err = list_dir(dfd, raw)) {
+      if (tolerate(err, dpath)) return {};  // kept as an empty directory
+      throw sys_error(err, "readdir", dpath);
     }
-    struct Name {
-      std::string image, disk;  // the name in the image, the name on disk
-      bool lower_only = false;  // diff mode: gone from the merged view, becomes a whiteout
-      bool operator<(const Name& o) const { return image < o.image; }
-    };
     std::vector<Name> names;
     bool aufs_opaque = false;
-    errno = 0;
-    while (struct dirent* de = ::readdir(d)) {
-      const char* n = de->d_name;
-      if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
-      std::string name(n);
+    for (auto& name : raw) {
       if (opts_.aufs && name.rfind(".wh.", 0) == 0) {
         if (name == ".wh..wh..opq") aufs_opaque = true;
         else if (name.rfind(".wh..wh.", 0) != 0) names.push_back({name.substr(4), name});  // whiteout
-        errno = 0;
         continue;  // other .wh..wh.* entries are aufs bookkeeping
       }
       names.push_back({name, name});
-      errno = 0;
     }
-    int err = errno;
-    ::closedir(d);
-    if (err && !tolerate(err, dpath, "readdir")) throw sys_error(err, "readdir", dpath);
-    std::set<std::string> lower_names = lower.empty() ? std::set<std::string>{} : list_names(lower);
-    if (!lower.empty()) {
-      std::set<std::string> merged_names;
-      for (auto& n : names) merged_names.insert(n.image);
-      for (auto& ln : lower_names)
-        if (!merged_names.count(ln)) names.push_back({ln, ln, true});
+    if (lfd >= 0) {
+      std::vector<std::string> lower;
+      if (int err = list_dir(lfd, lower)) throw sys_error(err, "readdir", dpath + " (lower view)");
+      std::set<std::string> merged;
+      for (auto& n : names) merged.insert(n.image);
+      for (auto& ln : lower) {
+        lower_names_.insert(ln);
+        if (!merged.count(ln)) names.push_back({ln, ln, true});
+      }
     }
-    // bytewise: std::char_traits<char> compares as unsigned char
     std::sort(names.begin(), names.end());
     if (aufs_opaque) add_xattr(dir, opts_.opaque_xattr, "y");
+    return names;
+  }
+
+  // lfd: in diff mode, the same directory in the lower view (-1 when it has none there).
+  void walk_dir(uint32_t dir, int dfd, const std::string& path, const std::string& ipath, std::vector<DevIno>& stack, int lfd) {
+    check_cancel();
+    lower_names_.clear();
+    std::vector<Name> names = read_names(dir, dfd, path.empty() ? "/" : path, lfd);
+    std::set<std::string> lower_names = std::move(lower_names_);
 
     // First pass: the children as contiguous entries.
     uint32_t first = uint32_t(tree_.entries.size());
-    std::vector<std::string> child_paths;
-    std::vector<std::string> child_ipaths;
-    std::vector<std::string> child_lowers;  // diff mode: lower path of a child directory present in both
-    std::vector<bool> child_prunable;       // diff mode: present in both with equal attributes
+    std::vector<Child> children;
     for (auto& nm : names) {
-      const std::string& n = nm.image;
-      const std::string& disk_name = nm.disk;
-      std::string cpath = path + "/" + disk_name;
-      std::string cipath = ipath + "/" + n;
-      if (exclude_.count(cipath)) continue;
+      Child c{path + "/" + nm.disk, ipath + "/" + nm.image};
+      if (exclude_.count(c.ipath)) continue;
       if (nm.lower_only) {
-        tree_.entries.push_back(whiteout(dir, n));
-        child_paths.push_back(std::move(cpath));
-        child_ipaths.push_back(std::move(cipath));
-        child_lowers.emplace_back();
-        child_prunable.push_back(false);
+        tree_.entries.push_back(whiteout(dir, nm.image));
+        children.push_back(std::move(c));
         continue;
       }
       struct stat st;
-      if (::lstat(cpath.c_str(), &st) != 0) {
+      if (::fstatat(dfd, nm.disk.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) {
-          tree_.skipped.push_back({cpath, "ENOENT"});  // vanished between readdir and lstat
+          tree_.skipped.push_back({c.path, "ENOENT"});  // vanished between readdir and fstatat
           continue;
         }
-        if (tolerate(errno, cpath, "lstat")) continue;
-        throw sys_error(errno, "lstat", cpath);
+        if (tolerate(errno, c.path)) continue;
+        throw sys_error(errno, "lstat", c.path);
       }
       DevIno key{uint64_t(st.st_dev), uint64_t(st.st_ino)};
       if (std::find(excluded_inodes_.begin(), excluded_inodes_.end(), key) != excluded_inodes_.end()) continue;
-      std::string child_lower;
-      bool prunable = false;
-      if (lower_names.count(n)) {
-        std::string lpath = lower + "/" + n;
+      if (lower_names.count(nm.image)) {
         struct stat lst;
-        if (::lstat(lpath.c_str(), &lst) == 0) {
-          bool same = same_attributes(st, lst, cpath, lpath);
+        if (::fstatat(lfd, nm.image.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0) {
+          bool same = same_attributes(st, lst, dfd, lfd, nm.image, c.path);
           if (S_ISDIR(st.st_mode) && S_ISDIR(lst.st_mode)) {
-            child_lower = lpath;  // recurse into both; kept only if something below differs
-            prunable = same;
+            c.in_lower = true;  // recurse into both; kept only if something below differs
+            c.prunable = same;
           } else if (same) {
-            continue;  // unchanged since the lower layers: not captured
+            // Unchanged since the lower layers: not captured, unless it is another name of an inode that
+            // has a captured name (a hard link made in the session): then the link must come along.
+            bool multi = !S_ISDIR(st.st_mode) && st.st_nlink > 1;
+            if (multi && !force_links_.count({key.dev, key.ino})) {
+              unchanged_multi_.insert({key.dev, key.ino});
+              continue;
+            }
+            if (!multi) continue;
           }
         }
       }
       Entry e;
       fill(e, st);
-      if (n != disk_name) {  // an aufs whiteout becomes an overlayfs one: a 0:0 character device
+      if (nm.image != nm.disk) {  // an aufs whiteout becomes an overlayfs one: a 0:0 character device
         e.mode = S_IFCHR;
         e.rdev = 0;
         e.size = 0;
       }
+      if (st.st_mtim.tv_sec < 0 || st.st_mtim.tv_sec > 0xFFFFFFFFLL) {
+        if (out_of_range_mtimes_++ == 0) first_out_of_range_ = c.path;
+      }
       e.parent = dir;
       e.name_off = uint32_t(tree_.arena.size());
-      e.name_len = uint32_t(n.size());
-      tree_.arena += n;
+      e.name_len = uint32_t(nm.image.size());
       if (S_ISLNK(e.mode)) {
-        std::string target(size_t(st.st_size) + 1, '\0');
-        ssize_t r = ::readlink(cpath.c_str(), target.data(), target.size());
-        if (r < 0) {
-          int e = errno;
-          if (e == ENOENT || e == EINVAL) {  // vanished, or replaced by a non-link since lstat
-            tree_.skipped.push_back({cpath, "ENOENT"});
+        std::string target;
+        if (read_target(dfd, nm.disk, size_t(st.st_size), target) < 0) {
+          if (errno == ENOENT || errno == EINVAL) {  // vanished, or replaced by a non-link since fstatat
+            tree_.skipped.push_back({c.path, errno == ENOENT ? "ENOENT" : kReplaced});
             continue;
           }
-          if (tolerate(e, cpath, "readlink")) continue;
-          throw sys_error(e, "readlink", cpath);
+          if (tolerate(errno, c.path)) continue;
+          throw sys_error(errno, "readlink", c.path);
         }
-        target.resize(size_t(r));
-        if (target.size() > 4096)
-          throw NativeError("ENAMETOOLONG", "symlink target of '" + cpath + "' is longer than 4096 bytes", "readlink", cpath);
+        if (target.size() > kMaxTarget)
+          throw NativeError("ENAMETOOLONG", "symlink target of '" + c.path + "' is longer than 4096 bytes", "readlink", c.path);
+        tree_.arena += nm.image;
         e.target_off = uint32_t(tree_.arena.size());
         e.target_len = uint32_t(target.size());
         tree_.arena += target;
+      } else {
+        tree_.arena += nm.image;
       }
-      if (!S_ISDIR(e.mode) && st.st_nlink > 1 && n == disk_name) {
-        auto [it, inserted] = links_.emplace(key, uint32_t(tree_.entries.size()));
-        if (!inserted) e.link_primary = it->second;
+      if (S_ISREG(e.mode) && e.size > 0 && !take_stamp(e, st, c)) continue;
+      if (!S_ISDIR(e.mode) && st.st_nlink > 1 && nm.image == nm.disk) {
+        link_or_register(e, st);
+        captured_multi_.insert({key.dev, key.ino});
       }
       tree_.entries.push_back(e);
-      child_paths.push_back(std::move(cpath));
-      child_ipaths.push_back(std::move(cipath));
-      child_lowers.push_back(std::move(child_lower));
-      child_prunable.push_back(prunable);
+      children.push_back(std::move(c));
     }
     uint32_t count = uint32_t(tree_.entries.size()) - first;
     tree_.entries[dir].first_child = count ? first : kNone;
     tree_.entries[dir].child_count = count;
 
-    // Second pass: xattrs, then recursion into subdirectories.
+    // Second pass: xattrs (whiteouts and secondary hard links have none of their own).
     for (uint32_t k = 0; k < count; k++) {
       uint32_t idx = first + k;
-      if (tree_.entries[idx].link_primary == kNone && !whiteouts_.count(idx)) read_xattrs(idx, child_paths[k]);
+      if (tree_.entries[idx].link_primary == kNone && !whiteouts_.count(idx)) {
+        std::string disk = children[k].path.substr(children[k].path.rfind('/') + 1);
+        read_entry_xattrs(idx, dfd, disk, children[k].path);
+      }
       if (++seen_ % 4096 == 0) check_cancel();
     }
+    // Third pass: into the subdirectories, each opened from this directory's descriptor.
     for (uint32_t k = 0; k < count; k++) {
       uint32_t idx = first + k;
-      Entry& e = tree_.entries[idx];
-      if (!S_ISDIR(e.mode)) continue;
-      tree_.entries[dir].subdirs++;
-      if (empty_.count(child_ipaths[k])) continue;
-      if (opts_.one_file_system && e.dev != root_dev_) continue;
-      DevIno key{e.dev, e.ino};
-      if (std::find(stack.begin(), stack.end(), key) != stack.end()) {
-        tree_.warnings.push_back("directory loop at '" + child_paths[k] + "' (a bind mount of an ancestor): kept empty");
-        continue;
-      }
-      stack.push_back(key);
-      if (redirected_.count(idx)) {
-        // Renamed directory in an overlay upper: take its whole merged content and make it opaque.
-        add_xattr(idx, opts_.opaque_xattr, "y");
-        walk_dir(idx, merged_path(child_ipaths[k]), child_ipaths[k], stack, "");
-      } else {
-        walk_dir(idx, child_paths[k], child_ipaths[k], stack, child_lowers[k]);
-      }
-      stack.pop_back();
-      if (child_prunable[k] && live_children(idx) == 0) {
-        tree_.entries[idx].skipped = true;  // diff mode: nothing below differs from the lower view
-        tree_.entries[dir].subdirs--;
-      }
+      if (!S_ISDIR(tree_.entries[idx].mode) || tree_.entries[idx].skipped) continue;
+      walk_child_dir(idx, dfd, children[k], stack, lfd);
     }
+  }
+
+  void walk_child_dir(uint32_t idx, int dfd, const Child& c, std::vector<DevIno>& stack, int lfd) {
+    if (empty_.count(c.ipath)) return;
+    const Entry& e = tree_.entries[idx];
+    if (opts_.one_file_system && e.dev != root_dev_) return;
+    DevIno key{e.dev, e.ino};
+    if (std::find(stack.begin(), stack.end(), key) != stack.end()) {
+      tree_.warnings.push_back("directory loop at '" + c.path + "' (a bind mount of an ancestor): kept empty");
+      return;
+    }
+    bool redirected = redirected_.count(idx) > 0;
+    std::string disk = c.path.substr(c.path.rfind('/') + 1);
+    // A renamed directory in an overlay upper: its whole merged content, made opaque.
+    Fd fd(redirected ? open_beneath(merged_fd_.get(), c.ipath.substr(1), O_RDONLY | O_DIRECTORY) : ::openat(dfd, disk.c_str(), kDirFlags));
+    if (!fd.valid()) {
+      int err = errno;
+      if (err == ENOENT || err == ELOOP || err == ENOTDIR) {
+        // Vanished, or swapped for a symlink or a file since it was listed: never followed.
+        tree_.skipped.push_back({c.path, err == ENOENT ? "ENOENT" : kReplaced});
+        tree_.leave_out(idx);
+        return;
+      }
+      if (tolerate(err, c.path)) return;  // kept as an empty directory
+      throw sys_error(err, "open", c.path);
+    }
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) throw sys_error(errno, "fstat", c.path);
+    if (!redirected && (uint64_t(st.st_dev) != e.dev || uint64_t(st.st_ino) != e.ino)) {
+      tree_.skipped.push_back({c.path, kReplaced});  // another directory renamed into its place
+      tree_.leave_out(idx);
+      return;
+    }
+    Fd lower;
+    if (c.in_lower && !redirected) {
+      lower = Fd(::openat(lfd, disk.c_str(), kDirFlags));
+      if (!lower.valid()) throw sys_error(errno, "open", c.path + " (lower view)");
+    }
+    if (redirected) add_xattr(idx, opts_.opaque_xattr, "y");
+    stack.push_back(key);
+    walk_dir(idx, fd.get(), c.path, c.ipath, stack, lower.valid() ? lower.get() : -1);
+    stack.pop_back();
+    if (c.prunable && live_children(idx) == 0) tree_.entries[idx].skipped = true;  // diff mode: nothing differs below
+  }
+
+  // Records what the data must still be when read; false (entry left out) when that cannot be known.
+  bool take_stamp(Entry& e, const struct stat& st, const Child& c) {
+    FileStamp s = stamp_of(st);
+    if (!tree_.data_root.empty()) {
+      // Data comes from another view of the same tree (an overlay's merged view): its inode there.
+      Fd fd(open_beneath(tree_.data_fd.get(), c.ipath.substr(1), O_PATH));
+      struct stat dst;
+      if (!fd.valid() || ::fstat(fd.get(), &dst) != 0 || !S_ISREG(dst.st_mode)) {
+        int err = fd.valid() ? EINVAL : errno;
+        tree_.skipped.push_back({c.path, err == ENOENT ? "ENOENT" : kReplaced});
+        return false;
+      }
+      s = stamp_of(dst);
+    }
+    e.stamp = uint32_t(tree_.stamps.size());
+    tree_.stamps.push_back(s);
+    return true;
+  }
+
+  // Hard links: the same (dev, ino) is one inode only when everything else about it agrees too. On an
+  // overlay's merged view, inode numbers from different layers can collide (xino=off); two different files
+  // must never become one inode, so a mismatch keeps them apart.
+  void link_or_register(Entry& e, const struct stat& st) {
+    DevIno key{uint64_t(st.st_dev), uint64_t(st.st_ino)};
+    auto it = links_.find(key);
+    if (it == links_.end()) {
+      links_.emplace(key, LinkSeen{uint32_t(tree_.entries.size()), stamp_of(st), st.st_mode, st.st_uid, st.st_gid});
+      return;
+    }
+    const LinkSeen& p = it->second;
+    if (p.stamp == stamp_of(st) && p.mode == st.st_mode && p.uid == st.st_uid && p.gid == st.st_gid) e.link_primary = p.index;
   }
 
   uint32_t live_children(uint32_t idx) const {
@@ -258,103 +391,64 @@ class Walker {
     return e;
   }
 
-  std::set<std::string> list_names(const std::string& dpath) {
-    std::set<std::string> out;
-    DIR* d = ::opendir(dpath.c_str());
-    if (!d) {
-      if (errno == ENOENT || errno == ENOTDIR) return out;
-      throw sys_error(errno, "opendir", dpath);
-    }
-    while (struct dirent* de = ::readdir(d)) {
-      const char* n = de->d_name;
-      if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
-      out.insert(n);
-    }
-    ::closedir(d);
-    return out;
-  }
-
   // Diff mode: equal type, permissions, owner, size, mtime, device, link target, xattrs (and contents
   // when asked) means the merged entry is the lower one: nothing to capture.
-  bool same_attributes(const struct stat& m, const struct stat& l, const std::string& mpath, const std::string& lpath) {
+  bool same_attributes(const struct stat& m, const struct stat& l, int mfd, int lfd, const std::string& name, const std::string& mpath) {
     if ((m.st_mode & S_IFMT) != (l.st_mode & S_IFMT) || (m.st_mode & 07777) != (l.st_mode & 07777)) return false;
     if (m.st_uid != l.st_uid || m.st_gid != l.st_gid) return false;
     if (m.st_mtim.tv_sec != l.st_mtim.tv_sec || m.st_mtim.tv_nsec != l.st_mtim.tv_nsec) return false;
     if (S_ISREG(m.st_mode) && m.st_size != l.st_size) return false;
     if ((S_ISCHR(m.st_mode) || S_ISBLK(m.st_mode)) && m.st_rdev != l.st_rdev) return false;
-    if (S_ISLNK(m.st_mode) && link_target(mpath) != link_target(lpath)) return false;
-    if (opts_.xattrs && xattr_list(mpath) != xattr_list(lpath)) return false;
-    if (S_ISREG(m.st_mode) && opts_.compare_contents && !same_file_content(mpath, lpath, uint64_t(m.st_size))) return false;
+    if (S_ISLNK(m.st_mode)) {
+      std::string mt, lt;
+      if (read_target(mfd, name, size_t(m.st_size), mt) < 0 || read_target(lfd, name, size_t(l.st_size), lt) < 0) return false;
+      if (mt != lt) return false;
+    }
+    if (opts_.xattrs && comparable_xattrs(at_path(mfd, name, mpath)) != comparable_xattrs(at_path(lfd, name, "")))
+      return false;
+    if (S_ISREG(m.st_mode) && opts_.compare_contents && !same_file_content(mfd, lfd, name, m, l)) return false;
     return true;
   }
 
-  static std::string link_target(const std::string& p) {
-    std::string t(4097, '\0');
-    ssize_t r = ::readlink(p.c_str(), t.data(), t.size());
-    if (r < 0) throw sys_error(errno, "readlink", p);
-    t.resize(size_t(r));
-    return t;
+  // The xattrs diff mode compares: overlay bookkeeping and system.* left out, sorted by name.
+  static std::vector<std::pair<std::string, std::string>> comparable_xattrs(const std::string& lpath) {
+    std::vector<std::pair<std::string, std::string>> all;
+    if (read_xattrs(lpath, all) != 0) return {};
+    all.erase(std::remove_if(all.begin(), all.end(),
+                             [](const auto& p) { return p.first.rfind("trusted.overlay.", 0) == 0 || p.first.rfind("system.", 0) == 0; }),
+              all.end());
+    std::sort(all.begin(), all.end());
+    return all;
   }
 
-  static std::vector<XattrPair> xattr_list(const std::string& p) {
-    std::vector<XattrPair> out;
-    ssize_t n = ::llistxattr(p.c_str(), nullptr, 0);
-    if (n <= 0) return out;
-    std::string list(size_t(n), '\0');
-    n = ::llistxattr(p.c_str(), list.data(), list.size());
-    if (n < 0) return out;
-    list.resize(size_t(n));
-    for (size_t pos = 0; pos < list.size();) {
-      std::string key(list.c_str() + pos);
-      pos += key.size() + 1;
-      if (key.rfind("trusted.overlay.", 0) == 0 || key.rfind("system.", 0) == 0) continue;
-      ssize_t vn = ::lgetxattr(p.c_str(), key.c_str(), nullptr, 0);
-      std::string v(vn > 0 ? size_t(vn) : 0, '\0');
-      if (vn > 0) vn = ::lgetxattr(p.c_str(), key.c_str(), v.data(), v.size());
-      v.resize(vn > 0 ? size_t(vn) : 0);
-      out.push_back({key, v});
-    }
-    std::sort(out.begin(), out.end(), [](const XattrPair& a, const XattrPair& b) { return a.key < b.key; });
-    return out;
-  }
-
-  static bool same_file_content(const std::string& a, const std::string& b, uint64_t size) {
-    Fd fa(::open(a.c_str(), O_RDONLY | O_CLOEXEC)), fb(::open(b.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fa.valid() || !fb.valid()) return false;
-    std::vector<uint8_t> x(1 << 20), y(1 << 20);
-    for (uint64_t off = 0; off < size; off += x.size()) {
-      size_t n = size_t(std::min<uint64_t>(x.size(), size - off));
-      if (pread_full(fa.get(), x.data(), n, off, a) != n || pread_full(fb.get(), y.data(), n, off, b) != n) return false;
-      if (std::memcmp(x.data(), y.data(), n) != 0) return false;
-    }
-    return true;
+  // Both files opened from their held directories without following links or blocking (a FIFO swapped in
+  // cannot hang the walk), and checked to be the inodes that were compared.
+  static bool same_file_content(int mfd, int lfd, const std::string& name, const struct stat& m, const struct stat& l) {
+    constexpr int kFlags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    Fd fa(::openat(mfd, name.c_str(), kFlags)), fb(::openat(lfd, name.c_str(), kFlags));
+    struct stat sa, sb;
+    if (!fa.valid() || !fb.valid() || ::fstat(fa.get(), &sa) != 0 || ::fstat(fb.get(), &sb) != 0) return false;
+    if (sa.st_ino != m.st_ino || sa.st_dev != m.st_dev || sb.st_ino != l.st_ino || sb.st_dev != l.st_dev) return false;
+    return same_range(fa.get(), 0, fb.get(), 0, uint64_t(m.st_size), name);
   }
 
   // With ignore_errors: records the failure and returns true (the caller leaves the entry out or empty).
-  bool tolerate(int err, const std::string& path, const char* syscall) {
+  bool tolerate(int err, const std::string& path) {
     if (!opts_.ignore_errors) return false;
     tree_.skipped.push_back({path, errno_name(err)});
     return true;
   }
 
-  void read_xattrs(uint32_t idx, const std::string& path) {
+  void read_entry_xattrs(uint32_t idx, int dir_fd, const std::string& disk_name, const std::string& path) {
     if (!opts_.xattrs) return;
-    ssize_t n = ::llistxattr(path.c_str(), nullptr, 0);
-    if (n < 0) {
-      if (errno == ENOTSUP || errno == ENOENT) return;
-      if (tolerate(errno, path, "llistxattr")) return;
-      throw sys_error(errno, "llistxattr", path);
+    std::vector<std::pair<std::string, std::string>> all;
+    if (int err = read_xattrs(at_path(dir_fd, disk_name, path), all)) {
+      if (err == ENOENT) return;  // vanished: its data read reports it
+      if (tolerate(err, path)) return;
+      throw sys_error(err, "llistxattr", path);
     }
-    if (n == 0) return;
-    std::string list(size_t(n), '\0');
-    n = ::llistxattr(path.c_str(), list.data(), list.size());
-    if (n < 0) throw sys_error(errno, "llistxattr", path);
-    list.resize(size_t(n));
     std::vector<XattrPair> set;
-    for (size_t pos = 0; pos < list.size();) {
-      std::string key(list.c_str() + pos);
-      pos += key.size() + 1;
-      if (key.empty()) continue;
+    for (auto& [key, value] : all) {
       if (key.rfind("user.", 0) != 0 && key.rfind("trusted.", 0) != 0 && key.rfind("security.", 0) != 0) {
         tree_.skipped_system_xattrs++;  // system.* (POSIX ACLs) and unknown namespaces cannot be encoded
         continue;
@@ -364,16 +458,7 @@ class Walker {
         continue;
       }
       if (dropped(key)) continue;
-      ssize_t vn = ::lgetxattr(path.c_str(), key.c_str(), nullptr, 0);
-      if (vn < 0) {
-        if (errno == ENODATA) continue;
-        throw sys_error(errno, "lgetxattr", path);
-      }
-      std::string value(size_t(vn), '\0');
-      vn = ::lgetxattr(path.c_str(), key.c_str(), value.data(), value.size());
-      if (vn < 0) throw sys_error(errno, "lgetxattr", path);
-      value.resize(size_t(vn));
-      set.push_back({std::move(key), std::move(value)});
+      set.push_back({key, value});
     }
     intern_xattrs(idx, std::move(set));
   }
@@ -408,39 +493,29 @@ class Walker {
     intern_xattrs(idx, std::move(set));
   }
 
-  std::string merged_path(const std::string& ipath) const {
-    std::string base = opts_.merged_root;
-    while (base.size() > 1 && base.back() == '/') base.pop_back();
-    return (base == "/" ? "" : base) + ipath;
-  }
-
-  // nlink: the number of names of each inode inside the tree; directories 2 + subdirectories.
-  void finish_links() {
-    for (auto& e : tree_.entries)
-      if (!S_ISDIR(e.mode)) e.nlink = 0;
-    for (uint32_t i = 0; i < tree_.entries.size(); i++) {
-      Entry& e = tree_.entries[i];
-      if (S_ISDIR(e.mode)) {
-        e.nlink = 2 + e.subdirs;
-      } else {
-        uint32_t p = e.link_primary == kNone ? i : e.link_primary;
-        tree_.entries[p].nlink++;
-      }
-    }
-    for (auto& e : tree_.entries)
-      if (e.link_primary != kNone) e.nlink = tree_.entries[e.link_primary].nlink;
-  }
+  struct LinkSeen {
+    uint32_t index;
+    FileStamp stamp;
+    mode_t mode;
+    uid_t uid;
+    gid_t gid;
+  };
 
   const WalkOptions& opts_;
   Tree& tree_;
+  InodeSet force_links_, unchanged_multi_, captured_multi_;
+  Fd merged_fd_;
   std::set<std::string> exclude_, empty_;
+  std::set<std::string> lower_names_;  // scratch: names of the current directory in the lower view
   std::vector<DevIno> excluded_inodes_;
-  std::unordered_map<DevIno, uint32_t, DevInoHash> links_;
+  std::unordered_map<DevIno, LinkSeen, DevInoHash> links_;
   std::map<std::string, uint32_t> xattr_index_;
   std::set<uint32_t> redirected_;  // directories carrying the overlay redirect xattr
   std::set<uint32_t> whiteouts_;   // diff mode: whiteouts for names gone from the merged view
   uint64_t root_dev_ = 0;
   uint64_t seen_ = 0;
+  uint64_t out_of_range_mtimes_ = 0;
+  std::string first_out_of_range_;
 };
 
 }  // namespace
@@ -449,7 +524,16 @@ Tree walk_tree(const std::string& root, const WalkOptions& opts) {
   Tree t;
   Walker w(opts, t);
   w.run(root);
-  return t;
+  if (opts.lower_root.empty()) return t;
+  // Diff mode: names are judged one by one, so the name a session linked to an unchanged lower file looks
+  // unchanged. A second walk (only when such links exist) captures every name of those inodes; names of
+  // inodes shared only within the lower layers stay out.
+  InodeSet force = w.links_to_force();
+  if (force.empty()) return t;
+  Tree again;
+  Walker w2(opts, again, std::move(force));
+  w2.run(root);
+  return again;
 }
 
 }  // namespace casper

@@ -69,6 +69,11 @@ export interface SnapshotOptions {
   mem?: number | string;
   /** Leave out unreadable entries (EACCES, EIO, …) and list them in the report instead of failing. */
   ignoreErrors?: boolean;
+  /**
+   * Replace an existing output file that is not a SquashFS image (mksquashfs -noappend). Without it only a
+   * missing path, an empty file or a SquashFS image is replaced; devices, FIFOs and directories never are.
+   */
+  force?: boolean;
   /** Reproducible time: superblock time, and no inode time later (default: $SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number;
 }

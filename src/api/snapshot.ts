@@ -8,7 +8,7 @@ import { loadAddon, type Addon, type NativeSummary } from '../native/addon.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
 import { createPool } from '../pipeline/pool.js';
 import { inlineRunner, poolRunner, runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
-import { OutputFile } from '../pipeline/output-file.js';
+import { OutputFile, checkOutputTarget, type ExistingOutput } from '../pipeline/output-file.js';
 import { CasperError, UsageError, toCasperError } from '../errors.js';
 
 export type Phase = 'walk' | 'data' | 'tables' | 'commit' | 'done';
@@ -48,6 +48,8 @@ export interface SnapshotReport {
   sourceEntries: number;
   sourceBytes: number;
   warnings: string[];
+  /** What was at the output path before: nothing, or what this image replaced. */
+  replaced: ExistingOutput;
   times: { walk: number; data: number; tables: number; commit: number; total: number };
   pipeline: PipelineStats;
 }
@@ -67,6 +69,13 @@ function checkSpace(output: string, sourceBytes: number, warnings: string[]): vo
 }
 
 const TMPFS_MAGIC = 0x01021994;
+
+/** Why an entry found by the walk is not in the image. */
+function skippedWarning(code: string, path: string): string {
+  if (code === 'ENOENT') return `vanished while being captured, left out: ${path}`;
+  if (code === 'EREPLACED') return `replaced while being captured (now another file, a symlink, a FIFO or a directory; never followed or read), left out: ${path}`;
+  return `unreadable (${code}), left out: ${path}`;
+}
 /** File data up to which a job runs on libuv's threads rather than starting the worker pool. */
 const SMALL_JOB = 8 * 1024 * 1024;
 
@@ -84,19 +93,13 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     if (!st.isDirectory()) throw new UsageError(`source '${opts.source}' is not a directory`);
   }
   // A bad output argument is a usage error too, found before anything is written.
-  let outSt;
-  try {
-    outSt = statSync(opts.output);
-  } catch {
-    outSt = undefined;
-  }
-  if (outSt?.isDirectory()) throw new UsageError(`output '${opts.output}' is a directory`);
+  const existing = checkOutputTarget(opts.output, options.force === true);
   if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
 
   const t0 = performance.now();
   const times = { walk: 0, data: 0, tables: 0, commit: 0, total: 0 };
   const cancel = new Int32Array(new SharedArrayBuffer(4));
-  const out = new OutputFile(opts.output);
+  const out = new OutputFile(opts.output, (fd) => addon.lockFile(fd));
   let plan: CapturePlan;
   try {
     plan = planCapture({
@@ -186,8 +189,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     if (info.skippedSystemXattrs > 0)
       warnings.push(`${info.skippedSystemXattrs} xattr(s) outside the user, trusted and security namespaces (system.*, POSIX ACLs) cannot be stored in SquashFS and were skipped`);
     for (const f of image.changedFiles) warnings.push(`file changed as we read it: ${f}`);
-    for (const s of image.skipped)
-      warnings.push(s.code === 'ENOENT' ? `file vanished while being captured, skipped: ${s.path}` : `unreadable (${s.code}), skipped: ${s.path}`);
+    for (const s of image.skipped) warnings.push(skippedWarning(s.code, s.path));
     emit({ phase: 'done', entriesDone: info.entries, entriesTotal: info.entries, bytesIn: info.bytes, bytesOut: image.imageSize });
     return {
       output: opts.output,
@@ -200,6 +202,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
       sourceEntries: info.entries,
       sourceBytes: info.bytes,
       warnings,
+      replaced: existing,
       times,
       pipeline,
     };

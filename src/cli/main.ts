@@ -1,6 +1,6 @@
 // The casper-snapshot command line.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { snapshot } from '../api/snapshot.js';
 import { loadAddon, packageRoot } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
@@ -80,7 +80,8 @@ function buildProgram(): Command {
     .option('--ignore-errors', 'leave out unreadable files (listed as warnings) instead of failing')
     .option('-j, --jobs <n>', 'worker threads (mksquashfs -processors; default: available cores)', int('jobs'))
     .option('--mem <size>', 'cap on data in flight (mksquashfs -mem)', '256M')
-    .option('--noappend', 'accepted for mksquashfs compatibility: the image is always written anew')
+    .option('--force', 'replace an existing output file even when it is not a SquashFS image')
+    .option('--noappend', 'mksquashfs spelling of --force (images are always written anew, never appended to)')
     .addOption(new Option('--xattrs', 'store extended attributes (the default)').hideHelp())
     .option('--progress', 'show the progress bar even when stderr is not a terminal')
     .option('-q, --quiet', 'print nothing but errors')
@@ -98,7 +99,7 @@ Environment: SOURCE_DATE_EPOCH sets the image time and clamps file times (reprod
 
 Exit codes: 0 success; 1 usage error (nothing written); 2 the snapshot failed (message names the path and
 the cause; no temporary file is left and an existing image is untouched); 3 the image was written but some
-files changed while being read, vanished, or were unreadable and skipped (each is named in a warning);
+files changed while being read, vanished, were replaced, or were unreadable and skipped (each is named in a warning);
 129/130/143 stopped by
 SIGHUP/SIGINT/SIGTERM (the temporary file is removed). A second casper-snapshot writing the same output
 fails with exit 2 (lock file .OUTPUT.lock beside it).`,
@@ -109,6 +110,24 @@ fails with exit 2 (lock file .OUTPUT.lock beside it).`,
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGHUP: EXIT.sighup, SIGINT: EXIT.sigint, SIGTERM: EXIT.sigterm };
+
+/** Writes to stdout synchronously; a full or closed stdout is a clear error, not a stack trace. */
+function writeStdout(text: string, what: string, image: string): void {
+  const buf = Buffer.from(text);
+  try {
+    for (let off = 0; off < buf.length; ) {
+      try {
+        off += writeSync(1, buf, off);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // a non-blocking pipe is full: wait
+      }
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new CasperError(`cannot write ${what} to standard output (${e.code ?? e.message}); the image '${image}' was written`, e.code ?? 'EIO');
+  }
+}
 
 /** On SIGINT/SIGTERM/SIGHUP: remove the temporary file and lock, exit 128 + signal number. */
 function installSignalHandlers(): void {
@@ -192,16 +211,18 @@ export async function main(argv: string[]): Promise<number> {
       jobs: o.jobs ?? c.jobs,
       mem: o.mem,
       ignoreErrors: o.ignoreErrors,
+      force: o.force || o.noappend,
     };
     const progress = progressReporter(o);
     const plymouth = o.plymouth ? plymouthReporter() : null;
     const report = await snapshot({ ...options, onProgress: (p) => (progress.update(p), plymouth?.update(p)) });
     progress.done();
     plymouth?.done();
+    if (report.replaced === 'file (--force)' && !o.quiet) process.stderr.write(`casper-snapshot: replaced '${report.output}', which was not a SquashFS image (--force)\n`);
     if (bootNote && !o.quiet) process.stderr.write(`casper-snapshot: ${bootNote}\n`);
     for (const w of report.warnings) process.stderr.write(`casper-snapshot: warning: ${w}\n`);
-    if (o.json) process.stdout.write(JSON.stringify(jsonReport(report, conf.found ? conf.file : null), null, 2) + '\n');
-    else if (!o.quiet) process.stdout.write(formatSummary(report) + '\n');
+    if (o.json) writeStdout(JSON.stringify(jsonReport(report, conf.found ? conf.file : null), null, 2) + '\n', 'the JSON report', report.output);
+    else if (!o.quiet) writeStdout(formatSummary(report) + '\n', 'the summary', report.output);
     if (o.debug) {
       process.stderr.write(`mode: ${report.mode}\n${report.layout ? `layout: ${report.layout.kind}\n${report.layout.notes.join('\n')}\n` : ''}`);
       process.stderr.write(`policy:\n${report.policy}\n`);

@@ -104,6 +104,8 @@ export interface Addon {
   decompress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec, capacity: number): ArrayBuffer;
   /** Builds the compressor to validate name and options (throws code EINVAL with a readable message); returns its description. */
   checkCompressor(spec: CompressorSpec): string;
+  /** Exclusive non-blocking flock(2) on an open file: false when another process holds it. */
+  lockFile(fd: number): boolean;
   versions(): { addon: string; napi: number; compressors: { name: string; id: number; library: string; defaultLevel?: number }[] };
 }
 

@@ -1,0 +1,163 @@
+// The chaos mutator: a separate process that keeps changing a source tree while a snapshot of it runs, the
+// way a busy system or a hostile local user would — renames, directories and files swapped for symlinks to a
+// decoy tree outside the source, in-place rewrites (same size, shorter, longer), atomic replacement, deletion,
+// FIFOs and sockets in place of files. Usage: node mutator.js SEED SRC DECOY. Stops on SIGTERM and prints
+// {"ops": N, "byKind": {...}} on stdout.
+import { closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { DIRTY, HEADER, body, content, header } from './content.js';
+import { Rng } from './rng.js';
+
+const [seedArg, src, decoy] = process.argv.slice(2);
+const rng = new Rng(Number(seedArg));
+const byKind: Record<string, number> = {};
+const servers: Server[] = [];
+let stopped = false;
+let nextId = 1_000_000;
+
+function list(dir: string, out: { files: string[]; dirs: string[] }): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const p = join(dir, n);
+    try {
+      const st = lstatSync(p);
+      if (st.isDirectory()) {
+        out.dirs.push(p);
+        list(p, out);
+      } else if (st.isFile()) out.files.push(p);
+    } catch {
+      /* changed meanwhile */
+    }
+  }
+}
+
+function decoyFile(): string {
+  return join(decoy, rng.pick(readdirSync(decoy).filter((n) => n.startsWith('decoy-canary'))));
+}
+
+/** Rewrites a file in place: the header marked dirty first, so a copy taken mid-write is recognisable. */
+function rewriteInPlace(p: string, newLength: number): void {
+  const fd = openSync(p, 'r+');
+  try {
+    const version = rng.int(1, 0x7fffffff);
+    const id = nextId++;
+    writeSync(fd, header(id, (version | DIRTY) >>> 0, newLength), 0, HEADER, 0);
+    ftruncateSync(fd, newLength);
+    const chunk = 65536;
+    for (let off = HEADER; off < newLength; off += chunk) {
+      const end = Math.min(newLength, off + chunk);
+      writeSync(fd, body(id, version, off, end), 0, end - off, off);
+    }
+    writeSync(fd, header(id, version, newLength), 0, HEADER, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const ops: Record<string, (t: { files: string[]; dirs: string[] }) => boolean> = {
+  'rewrite-same-size': (t) => {
+    const f = rng.pick(t.files);
+    rewriteInPlace(f, lstatSync(f).size);
+    return true;
+  },
+  truncate: (t) => {
+    const f = rng.pick(t.files);
+    rewriteInPlace(f, Math.max(HEADER, Math.floor(lstatSync(f).size / rng.int(2, 8))));
+    return true;
+  },
+  grow: (t) => {
+    const f = rng.pick(t.files);
+    rewriteInPlace(f, lstatSync(f).size + rng.int(1, 300_000));
+    return true;
+  },
+  'atomic-replace': (t) => {
+    const f = rng.pick(t.files);
+    const tmp = `${f}.new-${rng.int(0, 1e9)}`;
+    writeFileSync(tmp, content(nextId++, rng.int(1, 0x7fffffff), rng.int(HEADER, 400_000)));
+    renameSync(tmp, f);
+    return true;
+  },
+  rename: (t) => {
+    const all = [...t.files, ...t.dirs];
+    const from = rng.pick(all);
+    const to = join(rng.pick([src, ...t.dirs.filter((d) => !d.startsWith(from))]), `renamed-${rng.int(0, 1e9)}`);
+    renameSync(from, to);
+    return true;
+  },
+  'dir-to-symlink': (t) => {
+    if (!t.dirs.length) return false;
+    const d = rng.pick(t.dirs);
+    renameSync(d, `${d}.real-${rng.int(0, 1e9)}`);
+    symlinkSync(decoy, d);
+    return true;
+  },
+  'file-to-symlink': (t) => {
+    const f = rng.pick(t.files);
+    renameSync(f, `${f}.real-${rng.int(0, 1e9)}`);
+    symlinkSync(decoyFile(), f);
+    return true;
+  },
+  delete: (t) => {
+    unlinkSync(rng.pick(t.files));
+    return true;
+  },
+  'delete-dir': (t) => {
+    if (!t.dirs.length) return false;
+    rmSync(rng.pick(t.dirs), { recursive: true, force: true });
+    return true;
+  },
+  'file-to-fifo': (t) => {
+    const f = rng.pick(t.files);
+    unlinkSync(f);
+    return spawnSync('mkfifo', [f]).status === 0;
+  },
+  'file-to-socket': (t) => {
+    const f = rng.pick(t.files);
+    unlinkSync(f);
+    const s = createServer();
+    s.on('error', () => {});
+    s.listen(f);
+    servers.push(s);
+    return true;
+  },
+  'new-file': (t) => {
+    const d = rng.pick([src, ...t.dirs]);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, `new-${rng.int(0, 1e9)}`), content(nextId++, rng.int(1, 0x7fffffff), rng.int(HEADER, 300_000)));
+    return true;
+  },
+};
+const kinds = Object.keys(ops);
+
+async function main(): Promise<void> {
+  process.on('SIGTERM', () => (stopped = true));
+  let n = 0;
+  while (!stopped) {
+    const t = { files: [] as string[], dirs: [] as string[] };
+    list(src, t);
+    if (t.files.length < 3) break;
+    const kind = rng.pick(kinds);
+    try {
+      if (ops[kind](t)) {
+        byKind[kind] = (byKind[kind] ?? 0) + 1;
+        n++;
+      }
+    } catch {
+      /* the tree changed under the mutator itself: try another */
+    }
+    await new Promise((r) => setTimeout(r, rng.int(0, 4)));
+  }
+  // Wait for the stop signal if the tree ran out of files first.
+  while (!stopped) await new Promise((r) => setTimeout(r, 5));
+  for (const s of servers) s.close();
+  process.stdout.write(JSON.stringify({ ops: n, byKind }) + '\n');
+}
+
+void main();
