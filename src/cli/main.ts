@@ -1,8 +1,7 @@
 // The casper-snapshot command line.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { snapshot } from '../api/snapshot.js';
-import { loadAddon, packageRoot } from '../native/addon.js';
+import { loadAddon, packageVersion, runtime } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
 import { formatSummary } from './summary.js';
@@ -12,7 +11,6 @@ import { plymouthReporter, progressReporter } from './progress.js';
 import { casperPersistenceName } from '../live/persistence-name.js';
 import { detectLiveSystem } from '../mount/index.js';
 import { jsonReport } from './json-report.js';
-import { join } from 'node:path';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
 
@@ -24,10 +22,10 @@ function int(name: string) {
 }
 
 function versionText(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
   const v = loadAddon().versions();
   const comps = v.compressors.map((c) => `  ${c.name.padEnd(6)} ${c.library}`).join('\n');
-  return `casper-snapshot ${pkg.version}\naddon ${v.addon} (Node-API ${v.napi}), node ${process.version}\ncompressors:\n${comps}`;
+  const build = runtime.standalone ? ' (standalone executable: Node and the addon built in)' : '';
+  return `casper-snapshot ${packageVersion()}${build}\naddon ${v.addon} (Node-API ${v.napi}), node ${process.version}\ncompressors:\n${comps}`;
 }
 
 function buildProgram(): Command {
