@@ -35,6 +35,7 @@ export function checkPortable(path: string): void {
 
 /** Why scripts/build-prebuilt.sh cannot run here (exit 3: no root, debootstrap or mirror), or false. */
 function prebuiltSkip(): string | false {
+  if (process.env.CASPER_SANITIZE) return 'packaging builds and tests its own addon: not run again under scripts/sanitize.sh';
   if (process.arch !== 'x64') return 'the prebuilt is built for linux-x64 only';
   if (process.getuid?.() !== 0) return 'needs root (debootstrap, chroot)';
   if (!has('debootstrap')) return 'debootstrap is not installed (scripts/install-system-deps.sh installs it)';
