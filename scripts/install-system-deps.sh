@@ -10,6 +10,8 @@ PKGS=(
   time                                            # /usr/bin/time: CPU time and peak RSS in the benchmark (bench/)
   attr util-linux kmod e2fsprogs                  # setfattr/getfattr, mount/losetup/unshare, modprobe, mkfs.ext4
   systemd                                         # systemd-analyze verify of the shutdown unit
+  debootstrap binutils                            # Debian bullseye roots (glibc 2.31): the prebuilt addon is built in one
+                                                  # (scripts/build-prebuilt.sh), the .deb is installed in another; readelf/objdump
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -128,6 +128,16 @@ export function planCapture(r: CaptureRequest): CapturePlan {
   if (process.getuid?.() !== 0)
     throw new UsageError('capturing a live system needs root: without it xattrs read back empty and whiteouts cannot be read (or use --source DIR for a plain directory)');
   const layout = detectLiveSystem({ mountinfo: r.mountinfo, root: r.root ?? '/', filesystem: r.filesystem });
+  if (r.mode === undefined && layout.kind === 'none') {
+    // Full mode on an installed system is an 18 GiB, many-minute job: only when asked for by name.
+    const root = r.root ?? '/';
+    const what = layout.fsType ? `its filesystem is ${layout.fsType}, not an overlay or aufs union` : 'no overlay or aufs union is mounted there';
+    throw new UsageError(
+      `'${root}' is not a live system (${what}), so there is no session layer to capture. ` +
+        `To capture a directory as it is: casper-snapshot --source ${root === '/' ? 'DIR' : root} OUTPUT; ` +
+        `to capture this whole system (with the default excludes): casper-snapshot${root === '/' ? '' : ` --root ${root}`} --mode full OUTPUT`,
+    );
+  }
   const mode = r.mode ?? layout.defaultMode;
   const notes = [...layout.notes];
   const policy = buildExclusionPolicy({

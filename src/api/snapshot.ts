@@ -16,7 +16,10 @@ export type Phase = 'walk' | 'data' | 'tables' | 'commit' | 'done';
 export interface Progress {
   phase: Phase;
   entriesDone: number;
+  /** Entries to capture, from the walk (0 until the walk is done). */
   entriesTotal: number;
+  /** File bytes to read, from the walk (0 until the walk is done): bytesIn reaches it at the end of the data phase. */
+  bytesTotal: number;
   bytesIn: number;
   bytesOut: number;
   /** Input bytes per second since the data phase began. */
@@ -133,7 +136,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
       workerFilename: options.workerFilename,
       nativeBinding: typeof options.nativeBinding === 'string' ? options.nativeBinding : undefined,
     })).pool;
-  const emit = (p: Omit<Progress, 'rate'> & { rate?: number }) => options.onProgress?.({ rate: 0, ...p });
+  const emit = (p: Omit<Progress, 'rate' | 'bytesTotal'> & { rate?: number; bytesTotal?: number }) => options.onProgress?.({ rate: 0, bytesTotal: 0, ...p });
   const onAbort = () => Atomics.store(cancel, 0, 1);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -169,6 +172,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
           phase: 'data',
           entriesDone: 0,
           entriesTotal: info.entries,
+          bytesTotal: info.bytes,
           bytesIn: p.bytesIn,
           bytesOut: p.bytesOut,
           rate: p.bytesIn / Math.max((performance.now() - dataStart) / 1000, 1e-3),
@@ -176,12 +180,12 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
     });
     const t2 = performance.now();
     times.data = t2 - t1;
-    emit({ phase: 'tables', entriesDone: 0, entriesTotal: info.entries, bytesIn: info.bytes, bytesOut: 0 });
+    emit({ phase: 'tables', entriesDone: 0, entriesTotal: info.entries, bytesTotal: info.bytes, bytesIn: info.bytes, bytesOut: 0 });
     const image = await builder.finish();
     if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
     const t3 = performance.now();
     times.tables = t3 - t2;
-    emit({ phase: 'commit', entriesDone: info.entries, entriesTotal: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed });
+    emit({ phase: 'commit', entriesDone: info.entries, entriesTotal: info.entries, bytesTotal: info.bytes, bytesIn: info.bytes, bytesOut: image.bytesUsed });
     await out.commit();
     times.commit = performance.now() - t3;
     times.total = performance.now() - t0;
@@ -190,7 +194,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
       warnings.push(`${info.skippedSystemXattrs} xattr(s) outside the user, trusted and security namespaces (system.*, POSIX ACLs) cannot be stored in SquashFS and were skipped`);
     for (const f of image.changedFiles) warnings.push(`file changed as we read it: ${f}`);
     for (const s of image.skipped) warnings.push(skippedWarning(s.code, s.path));
-    emit({ phase: 'done', entriesDone: info.entries, entriesTotal: info.entries, bytesIn: info.bytes, bytesOut: image.imageSize });
+    emit({ phase: 'done', entriesDone: info.entries, entriesTotal: info.entries, bytesTotal: info.bytes, bytesIn: info.bytes, bytesOut: image.imageSize });
     return {
       output: opts.output,
       source: plan.walkRoot,

@@ -1,17 +1,14 @@
 // The --json report: stable, versioned, machine-readable.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SnapshotReport } from '../api/snapshot.js';
-import { loadAddon, packageRoot } from '../native/addon.js';
+import { loadAddon, packageVersion } from '../native/addon.js';
 
 export const REPORT_SCHEMA_VERSION = 1;
 
 export function jsonReport(r: SnapshotReport, configFile: string | null): unknown {
-  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
-  const v = loadAddon().versions();
+    const v = loadAddon().versions();
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
-    tool: { name: 'casper-snapshot', version: pkg.version, addon: v.addon, node: process.version },
+    tool: { name: 'casper-snapshot', version: packageVersion(), addon: v.addon, node: process.version },
     output: r.output,
     source: r.source,
     mode: r.mode,

@@ -1,8 +1,8 @@
 // The casper-snapshot command line.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { readFileSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { snapshot } from '../api/snapshot.js';
-import { loadAddon, packageRoot } from '../native/addon.js';
+import { loadAddon, packageVersion, runtime } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
 import { formatSummary } from './summary.js';
@@ -11,8 +11,8 @@ import { loadCasperConf } from '../config/index.js';
 import { plymouthReporter, progressReporter } from './progress.js';
 import { casperPersistenceName } from '../live/persistence-name.js';
 import { detectLiveSystem } from '../mount/index.js';
-import { jsonReport } from './json-report.js';
-import { join } from 'node:path';
+import { jsonReport, REPORT_SCHEMA_VERSION } from './json-report.js';
+import { statSync } from 'node:fs';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
 
@@ -23,11 +23,15 @@ function int(name: string) {
   };
 }
 
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
 function versionText(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
   const v = loadAddon().versions();
   const comps = v.compressors.map((c) => `  ${c.name.padEnd(6)} ${c.library}`).join('\n');
-  return `casper-snapshot ${pkg.version}\naddon ${v.addon} (Node-API ${v.napi}), node ${process.version}\ncompressors:\n${comps}`;
+  const build = runtime.standalone ? ' (standalone executable: Node and the addon built in)' : '';
+  return `casper-snapshot ${packageVersion()}${build}\naddon ${v.addon} (Node-API ${v.napi}), node ${process.version}\ncompressors:\n${comps}`;
 }
 
 function buildProgram(): Command {
@@ -42,14 +46,14 @@ function buildProgram(): Command {
     .argument('[output]', 'image file to write (atomically: an existing file is replaced only once the new image is complete); default from the config')
     .option('-s, --source <dir>', 'capture this plain directory as it is (no live-system detection, no default excludes)')
     .option('--root <dir>', 'the live root to capture (default /)')
-    .addOption(new Option('--mode <mode>', 'upper | diff | full (default: upper when the upper layer is reachable, else diff)').choices(['upper', 'diff', 'full']))
+    .addOption(new Option('--mode <mode>', 'upper | diff | full (default: upper when the upper layer is reachable, else diff; full only when asked for)').choices(['upper', 'diff', 'full']))
     .addOption(new Option('--filesystem <type>', 'override the detected union filesystem').choices(['overlay', 'aufs']))
     .option('--config <file>', 'read settings from this file instead of /etc/casper.conf')
     .option('-b, --block-size <size>', 'data block size, power of two from 4K to 1M (mksquashfs -b)', '128K')
     .option('--compressor <name>', 'gzip, xz, lz4, zstd or lzo (mksquashfs -comp)', 'gzip')
     .option(
       '--compression-level <n>',
-      'gzip 1-9 (9), xz 0-9 (6), lz4 --lz4-hc 1-12 (9), zstd 1-22 (15), lzo lzo1x_999 1-9 (8) (mksquashfs -Xcompression-level)',
+      'gzip 1-9 (6), xz 0-9 (6), lz4 --lz4-hc 1-12 (9), zstd 1-22 (15), lzo lzo1x_999 1-9 (8) (mksquashfs -Xcompression-level)',
       int('compression level'),
     )
     .option('--dict-size <size>', 'xz dictionary size: bytes, K/M suffix or % of block size; 2^n or 2^n+2^(n-1), 8K to the block size (mksquashfs -Xdict-size)')
@@ -66,8 +70,8 @@ function buildProgram(): Command {
     .option('--force-uid <uid>', 'owner of every file (mksquashfs -force-uid)', int('uid'))
     .option('--force-gid <gid>', 'group of every file (mksquashfs -force-gid)', int('gid'))
     .option('--one-file-system', 'do not descend into other filesystems')
-    .option('--exclude <path...>', 'leave out these paths, relative to the root (mksquashfs -e)')
-    .option('--exclude-file <file...>', 'read exclude entries from files, one per line, # comments (mksquashfs -ef)')
+    .option('-e, --exclude <path>', 'leave out this path, relative to the root; repeat for more (mksquashfs -e, also as its last option: OUTPUT -e a b c)', collect)
+    .option('--exclude-file <file>', 'read exclude entries from this file, one per line, # comments; repeatable (mksquashfs -ef)', collect)
     .option('--wildcards', 'exclude entries are mksquashfs wildcards (mksquashfs -wildcards)')
     .option('--regex', 'exclude entries are regular expressions (mksquashfs -regex)')
     .option('--no-default-excludes', 'capture /proc, /tmp, /var/cache… too (only the output and the live machinery stay out)')
@@ -151,18 +155,49 @@ function compressorOptions(o: Record<string, unknown>): Record<string, string> {
   return out;
 }
 
+/** --json: failures are a JSON object on stdout too (the message also goes to stderr). */
+function printJsonError(code: string, message: string, exitCode: number): void {
+  try {
+    writeSync(1, JSON.stringify({ schemaVersion: REPORT_SCHEMA_VERSION, error: { code, message, exitCode } }, null, 2) + '\n');
+  } catch {
+    /* stdout itself is what failed: the message is on stderr already */
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** mksquashfs's order is SOURCE DEST; ours takes the source as --source. */
+function sourceDestHint(positionals: string[]): string | null {
+  if (positionals.length === 2 && isDirectory(positionals[0]) && !isDirectory(positionals[1]))
+    return `'${positionals[0]}' is a directory: to capture it as mksquashfs would, type casper-snapshot --source ${positionals[0]} ${positionals[1]}`;
+  if (positionals.length === 1 && isDirectory(positionals[0]))
+    return `the argument is the output image, and '${positionals[0]}' is a directory: to capture it, type casper-snapshot --source ${positionals[0]} OUTPUT.squashfs`;
+  return null;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const args = rewriteMksquashfsArgs(argv);
+  const program = buildProgram();
+  const valueFlags = new Set(program.options.filter((opt) => opt.required || opt.optional).flatMap((opt) => [opt.short, opt.long].filter((f): f is string => !!f)));
+  const args = rewriteMksquashfsArgs(argv, (f) => valueFlags.has(f));
+  const json = args.includes('--json');
   if (args.includes('-v') || args.includes('--version')) {
     process.stdout.write(versionText() + '\n');
     return EXIT.ok;
   }
-  const program = buildProgram();
   try {
     program.parse(args, { from: 'user' });
   } catch (err) {
-    const e = err as { code?: string; exitCode?: number };
+    const e = err as { code?: string; exitCode?: number; message?: string };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help') return EXIT.ok;
+    const hint = e.code === 'commander.excessArguments' ? sourceDestHint(program.args) : null;
+    if (hint) process.stderr.write(`casper-snapshot: ${hint}\n`);
+    if (json) printJsonError('EUSAGE', [String(e.message ?? err).replace(/^error: /, ''), hint].filter(Boolean).join('; '), EXIT.usage);
     return EXIT.usage;
   }
   const o = program.opts();
@@ -181,6 +216,10 @@ export async function main(argv: string[]): Promise<number> {
       bootNote = named.bootOption && `boot with ${named.bootOption} on the kernel command line to stack this snapshot`;
     }
     if (!output) throw new UsageError('no output image given (argument, or CASPER_SNAPSHOT_OUTPUT in the config)');
+    if (!o.source && program.args.length === 1) {
+      const hint = sourceDestHint(program.args);
+      if (hint) throw new UsageError(hint);
+    }
     const syntax = o.regex ? 'regex' : o.wildcards ? 'wildcards' : (c.excludeSyntax as 'exact' | 'wildcards' | 'regex' | undefined);
     const options = {
       source: o.source,
@@ -232,8 +271,11 @@ export async function main(argv: string[]): Promise<number> {
     return incomplete ? EXIT.incomplete : EXIT.ok;
   } catch (err) {
     const e = err as CasperError;
+    const usage = err instanceof UsageError;
     process.stderr.write(`casper-snapshot: ${e.message}${e.path && !e.message.includes(e.path) ? ` (${e.path})` : ''}\n`);
-    if (o.debug && e.stack) process.stderr.write(e.stack + '\n');
-    return err instanceof UsageError ? EXIT.usage : EXIT.failed;
+    // A stack helps only with a failure inside the tool, never with a usage error.
+    if (o.debug && e.stack && !usage) process.stderr.write(e.stack + '\n');
+    if (o.json) printJsonError(usage ? 'EUSAGE' : (e.code ?? 'EFAILED'), e.message, usage ? EXIT.usage : EXIT.failed);
+    return usage ? EXIT.usage : EXIT.failed;
   }
 }

@@ -11,25 +11,32 @@ function mib(n: number): string {
   return (n / 1048576).toFixed(1);
 }
 
+/** Time left in the data phase at the current rate, as m:ss ("--:--" before there is a rate). */
+export function eta(p: Pick<Progress, 'bytesIn' | 'bytesTotal' | 'rate'>): string {
+  if (p.rate <= 0 || p.bytesTotal <= 0) return '--:--';
+  const s = Math.max(0, Math.ceil((p.bytesTotal - p.bytesIn) / p.rate));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
 export function progressReporter(o: { quiet?: boolean; json?: boolean; progress?: boolean }): ProgressReporter {
   const stream = process.stderr;
   const on = !o.quiet && (o.progress === true || (stream.isTTY && o.progress !== false));
   if (!on) return { update: () => {}, done: () => {} };
   const color = !process.env.NO_COLOR && stream.isTTY;
   let last = 0;
-  let total = 0;
   let drawn = false;
   return {
     update(p) {
       const now = Date.now();
       if (p.phase === 'data' && now - last < 100) return;
       last = now;
-      if (p.phase === 'tables' || p.phase === 'commit') total = p.bytesIn;
       const width = 30;
-      const frac = p.phase === 'data' && total > 0 ? Math.min(1, p.bytesIn / total) : p.phase === 'done' ? 1 : 0;
+      // The walk gives the totals; the bar fills with the bytes read during the data phase.
+      const frac = p.phase === 'walk' ? 0 : p.phase === 'data' ? (p.bytesTotal > 0 ? Math.min(1, p.bytesIn / p.bytesTotal) : 0) : 1;
       const fill = Math.round(frac * width);
       const bar = color ? `\x1b[32m${'█'.repeat(fill)}\x1b[0m${'░'.repeat(width - fill)}` : `${'#'.repeat(fill)}${'-'.repeat(width - fill)}`;
-      const line = `${p.phase.padEnd(6)} [${bar}] ${mib(p.bytesIn)} MiB in, ${mib(p.bytesOut)} MiB out, ${mib(p.rate)} MiB/s`;
+      let line = `${p.phase.padEnd(6)} [${bar}] ${String(Math.floor(frac * 100)).padStart(3)}% ${mib(p.bytesIn)}/${mib(p.bytesTotal)} MiB in, ${mib(p.bytesOut)} MiB out`;
+      if (p.phase === 'data') line += `, ${mib(p.rate)} MiB/s, ETA ${eta(p)}`;
       stream.write(stream.isTTY ? `\r${line}\x1b[K` : `${line}\n`);
       drawn = true;
     },
@@ -53,7 +60,7 @@ export function plymouthReporter(): ProgressReporter {
       if (p.phase === 'data' && now - last < 2000) return;
       last = now;
       if (p.phase === 'walk') say('Saving the live session: scanning files…');
-      else if (p.phase === 'data') say(`Saving the live session: ${mib(p.bytesIn)} MiB written…`);
+      else if (p.phase === 'data') say(`Saving the live session: ${mib(p.bytesIn)} of ${mib(p.bytesTotal)} MiB, ${eta(p)} left…`);
       else if (p.phase === 'tables') say('Saving the live session: finishing…');
       else if (p.phase === 'done') say(`Live session saved (${mib(total)} MiB of files).`);
     },

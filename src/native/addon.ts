@@ -1,7 +1,6 @@
 // Loads the Node-API addon: an explicit path or loaded module first (Electron apps that pack into asar),
-// then the cmake-js build, then the node-gyp build.
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+// then the prebuilt shipped in the package, then the cmake-js build, then the node-gyp build.
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -109,26 +108,85 @@ export interface Addon {
   versions(): { addon: string; napi: number; compressors: { name: string; id: number; library: string; defaultLevel?: number }[] };
 }
 
-const require = createRequire(import.meta.url);
-export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/**
+ * Set by the standalone executable (src/standalone/main.ts) before it runs the CLI: the addon and worker it
+ * unpacked from its assets, and its version (there is no package.json beside it).
+ */
+export const runtime: { addonPath?: string; workerFilename?: string; version?: string; standalone?: boolean } = {};
+
+function findPackageRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // dist/src/native in the ESM build, dist/cjs in the CommonJS bundle: walk up to our package.json.
+  for (let dir = here; ; dir = dirname(dir)) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'casper-snapshot') return dir;
+      } catch {
+        /* not ours */
+      }
+    }
+    if (dirname(dir) === dir) return resolve(here, '..', '..', '..');
+  }
+}
+
+export const packageRoot = findPackageRoot();
+
+export function packageVersion(): string {
+  if (runtime.version) return runtime.version;
+  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** The prebuilt addon shipped in the npm package (built in a Debian bullseye root: glibc 2.31, codecs static). */
+export const prebuiltPath = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'casper_snapshot.node');
 
 let cached: Addon | undefined;
+let cachedPath: string | undefined;
 
-/** The addon: `binding` may be a loaded addon object or a path to a .node file. */
+/** Loads a .node file by path: process.dlopen works from ESM, CommonJS and the single executable alike. */
+function dlopen(path: string): Addon {
+  const m = { exports: {} as Addon };
+  process.dlopen(m, resolve(path));
+  return m.exports;
+}
+
+/** The addon's path once loadAddon() found it (handed to the worker threads so they load the same file). */
+export function addonPath(): string | undefined {
+  return cachedPath;
+}
+
+/**
+ * The addon: `binding` may be a loaded addon object or a path to a .node file. Otherwise, in this order:
+ * $CASPER_SNAPSHOT_ADDON, the standalone executable's unpacked copy, the cmake-js build, the prebuilt, the
+ * node-gyp build. In an installed package build/Release exists only when scripts/install.cjs compiled it
+ * because the prebuilt did not load here; in a checkout it is the build of the sources at hand, which must
+ * win over a prebuilt left by `npm pack`. A candidate that fails to load falls through to the next.
+ */
 export function loadAddon(binding?: string | Addon): Addon {
   if (binding && typeof binding === 'object') return binding;
-  if (typeof binding === 'string') return require(binding) as Addon;
+  if (typeof binding === 'string') return dlopen(binding);
   if (cached) return cached;
   const candidates = [
     process.env.CASPER_SNAPSHOT_ADDON,
+    runtime.addonPath,
     join(packageRoot, 'build', 'Release', 'casper_snapshot.node'),
+    prebuiltPath,
     join(packageRoot, 'build-gyp', 'Release', 'casper_snapshot.node'),
   ].filter((p): p is string => !!p);
+  const failures: string[] = [];
   for (const p of candidates) {
-    if (existsSync(p)) {
-      cached = require(p) as Addon;
+    if (!existsSync(p)) continue;
+    try {
+      cached = dlopen(p);
+      cachedPath = resolve(p);
       return cached;
+    } catch (err) {
+      failures.push(`${p}: ${(err as Error).message}`);
     }
   }
-  throw new Error(`casper-snapshot native addon not found (looked in: ${candidates.join(', ')}); run 'npm run build:native'`);
+  throw new Error(
+    `casper-snapshot native addon not found or not loadable (looked in: ${candidates.join(', ')})` +
+      (failures.length ? `; ${failures.join('; ')}` : '') +
+      `; build it from source with 'npm rebuild casper-snapshot' (needs g++, cmake and the compression -dev packages)`,
+  );
 }

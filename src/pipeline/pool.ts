@@ -1,6 +1,7 @@
 // The worker pool: piscina threads kept alive for the whole job, one per job slot.
 import { Piscina } from 'piscina';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { addonPath, packageRoot, runtime } from '../native/addon.js';
 
 export interface PoolOptions {
   jobs: number;
@@ -12,18 +13,19 @@ export interface PoolOptions {
   nativeBinding?: string;
 }
 
-export const defaultWorkerFilename = fileURLToPath(new URL('./worker.js', import.meta.url));
+/** The worker script of the ESM build (the CommonJS bundle's pool uses it too: piscina imports it). */
+export const defaultWorkerFilename = join(packageRoot, 'dist', 'src', 'pipeline', 'worker.js');
 
 export function createPool(o: PoolOptions): { pool: Piscina; owned: boolean } {
   if (o.pool) return { pool: o.pool, owned: false };
   // minThreads 0: starting a worker blocks the calling thread for a while (tens of ms on a loaded machine),
   // so the data pipeline lets the pool grow one worker per event-loop turn instead of all at once here.
   const pool = new Piscina({
-    filename: o.workerFilename ?? defaultWorkerFilename,
+    filename: o.workerFilename ?? runtime.workerFilename ?? defaultWorkerFilename,
     minThreads: 0,
     maxThreads: o.jobs,
     idleTimeout: 5000,
-    workerData: { nativeBinding: o.nativeBinding },
+    workerData: { nativeBinding: o.nativeBinding ?? addonPath() },
   });
   return { pool, owned: true };
 }

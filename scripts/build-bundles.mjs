@@ -1,0 +1,59 @@
+// Bundles made with esbuild from the TypeScript sources:
+//   cjs: dist/cjs/index.cjs, the library for require() (its npm dependencies stay external; the pool's worker
+//        is the ESM build's dist/src/pipeline/worker.js, which piscina imports whatever loaded the pool);
+//   sea: dist-bin/sea/{main.cjs,worker.cjs,worker.js}, the single executable's main script, its worker and
+//        piscina's worker shell (a SEA main script can require only built-in modules, so nothing external).
+// Usage: node scripts/build-bundles.mjs cjs|sea
+import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+// import.meta.url has no meaning in a CommonJS file: every use becomes the bundle's own file URL.
+const banner = { js: "const __casper_import_meta_url = require('node:url').pathToFileURL(__filename).href;" };
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  banner,
+  define: { 'import.meta.url': '__casper_import_meta_url' },
+  logLevel: 'warning',
+  // piscina tries this optional package inside a try/catch.
+  external: ['@napi-rs/nice'],
+};
+
+const what = process.argv[2];
+if (what === 'cjs') {
+  await build({ ...common, entryPoints: ['src/api/index.ts'], outfile: 'dist/cjs/index.cjs', packages: 'external' });
+} else if (what === 'sea') {
+  await build({
+    ...common,
+    entryPoints: ['src/standalone/main.ts'],
+    outfile: 'dist-bin/sea/main.cjs',
+    // piscina starts its worker shell from resolve(__dirname, 'worker.js'): the unpacked assets' directory.
+    define: { ...common.define, __dirname: 'globalThis.__casperAssetDir', __CASPER_VERSION__: JSON.stringify(pkg.version) },
+  });
+  // piscina marks moved results with a symbol private to its own copy: the worker shell (worker.js) and our
+  // worker must share one. The shell's bundle carries piscina and leaves it on globalThis; in the worker's
+  // bundle `piscina` resolves to that.
+  await build({
+    ...common,
+    stdin: {
+      contents: "globalThis.__casperPiscina = require('./node_modules/piscina/dist/index.js');\nrequire('./node_modules/piscina/dist/worker.js');\n",
+      resolveDir: process.cwd(),
+      loader: 'js',
+    },
+    outfile: 'dist-bin/sea/worker.js',
+  });
+  const sharedPiscina = {
+    name: 'shared-piscina',
+    setup(b) {
+      b.onResolve({ filter: /^piscina$/ }, () => ({ path: 'piscina', namespace: 'shared-piscina' }));
+      b.onLoad({ filter: /.*/, namespace: 'shared-piscina' }, () => ({ contents: 'module.exports = globalThis.__casperPiscina;', loader: 'js' }));
+    },
+  };
+  await build({ ...common, entryPoints: ['src/pipeline/worker.ts'], outfile: 'dist-bin/sea/worker.cjs', plugins: [sharedPiscina] });
+} else {
+  console.error('usage: node scripts/build-bundles.mjs cjs|sea');
+  process.exit(64);
+}

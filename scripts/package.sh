@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# npm run package: the single executable dist-bin/casper-snapshot and the Debian package
+# dist-bin/casper-snapshot_<version>_amd64.deb that installs it.
+# The executable is Node's single executable application (SEA, Node 20): a copy of this machine's node with
+# the bundled CLI (scripts/build-bundles.mjs sea) injected by postject, and the prebuilt addon (built in a
+# bullseye root by scripts/build-prebuilt.sh: glibc 2.31, codecs static), the worker and piscina's worker
+# shell as assets. Needs root, debootstrap and the Debian mirror (for the prebuilt), and dpkg-deb.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version=$(node -p 'require("./package.json").version')
+sea=dist-bin/sea
+rm -rf dist-bin
+mkdir -p "$sea"
+
+bash scripts/build-prebuilt.sh "$sea/casper_snapshot.node" >/dev/null
+node scripts/build-bundles.mjs sea
+cat >"$sea/sea-config.json" <<JSON
+{
+  "main": "$sea/main.cjs",
+  "output": "$sea/sea-prep.blob",
+  "disableExperimentalSEAWarning": true,
+  "assets": {
+    "casper_snapshot.node": "$sea/casper_snapshot.node",
+    "worker.cjs": "$sea/worker.cjs",
+    "worker.js": "$sea/worker.js"
+  }
+}
+JSON
+node --experimental-sea-config "$sea/sea-config.json" >/dev/null
+bin=dist-bin/casper-snapshot
+cp "$(command -v node)" "$bin"
+chmod u+w "$bin"
+strip --strip-all "$bin"
+node node_modules/postject/dist/cli.js "$bin" NODE_SEA_BLOB "$sea/sea-prep.blob" \
+  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
+"$bin" -v >/dev/null
+
+# The .deb: the executable, the man page, the shutdown unit and an example configuration.
+deb=dist-bin/deb
+install -D -m 0755 "$bin" "$deb/usr/bin/casper-snapshot"
+install -d "$deb/usr/share/man/man1"
+gzip -9n <man/casper-snapshot.1 >"$deb/usr/share/man/man1/casper-snapshot.1.gz"
+install -D -m 0644 systemd/casper-snapshot.service "$deb/lib/systemd/system/casper-snapshot.service"
+install -D -m 0644 packaging/casper.conf.example "$deb/usr/share/doc/casper-snapshot/examples/casper.conf"
+cat >"$deb/usr/share/doc/casper-snapshot/copyright" <<TXT
+casper-snapshot $version
+License: GPL-2.0-or-later (/usr/share/common-licenses/GPL-2).
+The executable contains Node.js (MIT) and statically linked libdeflate (MIT), liblzma (public domain),
+liblz4 (BSD-2-Clause), libzstd (BSD-3-Clause) and liblzo2 (GPL-2.0-or-later).
+TXT
+size=$(du -sk --exclude=DEBIAN "$deb" | cut -f1)
+install -d "$deb/DEBIAN"
+cat >"$deb/DEBIAN/control" <<TXT
+Package: casper-snapshot
+Version: $version
+Architecture: amd64
+Maintainer: casper-snapshot developers <dev@casper-snapshot.invalid>
+Installed-Size: $size
+Depends: libc6 (>= 2.31), libstdc++6, libgcc-s1
+Section: admin
+Priority: optional
+Homepage: https://casper-snapshot.invalid/
+Description: capture a live Ubuntu/Debian session into a SquashFS image
+ casper-snapshot saves a live session (the overlay's upper layer, its delta, or
+ the whole merged system) or any directory as a SquashFS 4.0 image that the
+ kernel mounts. A single executable: Node.js and the native addon are built in.
+ Enable casper-snapshot.service to take a snapshot at shutdown (set
+ CASPER_SNAPSHOT_OUTPUT in /etc/casper.conf; see
+ /usr/share/doc/casper-snapshot/examples/casper.conf).
+TXT
+dpkg-deb --root-owner-group -Zxz --build "$deb" "dist-bin/casper-snapshot_${version}_amd64.deb" >/dev/null
+rm -rf "$deb"
+ls -l "$bin" "dist-bin/casper-snapshot_${version}_amd64.deb"
