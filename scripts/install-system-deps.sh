@@ -10,6 +10,7 @@ PKGS=(
   time                                            # /usr/bin/time: CPU time and peak RSS in the benchmark (bench/)
   attr util-linux kmod e2fsprogs                  # setfattr/getfattr, mount/losetup/unshare, modprobe, mkfs.ext4
   systemd                                         # systemd-analyze verify of the shutdown unit
+  systemd-container debootstrap                   # the boot-cycle test: systemd-nspawn boots a debootstrap'ed bookworm root
 )
 missing=()
 for p in "${PKGS[@]}"; do
