@@ -65,6 +65,9 @@ async function bootOnce(r: Run, stage: Stage, action: string, opts: { persist?: 
     init: opts.init,
   });
   const units = readFileSync(join(r.shared, 'units'), 'utf8');
+  // CASPER_BOOT_CONSOLE_DIR=DIR keeps every boot's console output (systemd's status lines and the journal).
+  const keep = process.env.CASPER_BOOT_CONSOLE_DIR;
+  if (keep) writeFileSync(join(keep, `${stage.kind}-${action}-${Date.now()}.log`), res.console);
   return { ...res, units };
 }
 
@@ -118,6 +121,18 @@ function assertSessionSeen(seen: string, second = false): void {
   for (const w of want) assert.ok(lines.has(w), `the next boot should see "${w}"; it saw:\n${seen}`);
 }
 
+/** The sha256 of what an open descriptor reads from the start. */
+function fdHash(fd: number): string {
+  const h = createHash('sha256');
+  const buf = Buffer.alloc(1 << 20);
+  for (let pos = 0; ; ) {
+    const n = readSync(fd, buf, 0, buf.length, pos);
+    if (n === 0) return h.digest('hex');
+    h.update(buf.subarray(0, n));
+    pos += n;
+  }
+}
+
 function noTempFiles(dir: string): void {
   const left = readdirSync(dir).filter((n) => n.startsWith('.'));
   assert.deepEqual(left, [], `temporary or lock files left beside the output in ${dir}`);
@@ -154,6 +169,10 @@ async function cycle(kind: LayoutKind, root: string): Promise<void> {
       assert.ok(b1.console.includes(`${shownAs}: SquashFS 4.0`), `no summary line in the journal:\n${b1.console.slice(-6000)}`);
       assert.doesNotMatch(b1.console, /casper-snapshot\.service: (Failed|Main process exited|Control process exited)/);
       assert.ok(existsSync(image), `${image} was not written`);
+      // Stop order: the snapshot finished before the output's filesystem and the live mounts went away.
+      const stopped = b1.console.indexOf('Stopped casper-snapshot.service');
+      for (const m of [casper ? 'cdrom.mount' : 'persist.mount', casper ? 'rofs.mount' : 'run-live-overlay.mount'])
+        assert.ok(stopped >= 0 && stopped < b1.console.indexOf(`Unmounted ${m}`), `casper-snapshot.service must stop before ${m} is unmounted`);
       noTempFiles(join(image, '..'));
       // Deleted medium files are 0:0 whiteouts in the image (diff mode rebuilds them, upper mode copies them).
       const listing = must('unsquashfs', ['-lls', '-d', '', image]);
@@ -184,6 +203,30 @@ async function cycle(kind: LayoutKind, root: string): Promise<void> {
       assertSessionSeen(readFileSync(join(r.shared, 'seen'), 'utf8'));
     } finally {
       stage2.cleanup();
+    }
+
+    if (!casper) {
+      // A second shutdown (another session from the same medium) replaces the image atomically: a reader of
+      // the old image (held open here) keeps reading it whole, the path holds the new one, nothing is left.
+      const fd = openSync(image, 'r');
+      try {
+        const oldIno = statSync(image).ino;
+        const oldHash = sha(image);
+        const stage3 = assemble(kind, join(r.w, 'stage3'), r.medium, [join(r.medium, 'live', 'filesystem.squashfs')]);
+        try {
+          const b3 = await bootOnce(r, stage3, 'session2');
+          console.log(`# ${kind} second shutdown: ready after ${b3.bootMs} ms, halted (with the snapshot) in ${b3.haltMs} ms`);
+          assert.ok(b3.console.includes(`${shownAs}: SquashFS 4.0`), `no summary line in the journal:\n${b3.console.slice(-6000)}`);
+        } finally {
+          stage3.cleanup();
+        }
+        assert.notEqual(statSync(image).ino, oldIno, 'the image is a new file renamed over the old one');
+        assert.equal(fdHash(fd), oldHash, 'the old image, still open, is unchanged');
+        assert.match(must('unsquashfs', ['-l', '-d', '', image]), /^\/srv\/data\/second\.txt$/m, 'the new image holds the second session');
+        noTempFiles(r.persist);
+      } finally {
+        closeSync(fd);
+      }
     }
   } finally {
     removeTree(r.w);
