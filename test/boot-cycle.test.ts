@@ -150,6 +150,8 @@ async function cycle(kind: LayoutKind, root: string): Promise<void> {
         dropIn: '[Unit]\nRequiresMountsFor=/cdrom\n[Service]\nExecStop=\nExecStop=/usr/bin/casper-snapshot --config /etc/casper.conf --plymouth --persistence-name boot\n',
       }
     : { casperConf: '# casper-snapshot boot test\nCASPER_SNAPSHOT_OUTPUT=/persist/live-session.squashfs\n' + BIND_EXCLUDES, dropIn: '[Unit]\nRequiresMountsFor=/persist\n' };
+  // No Plymouth on this medium: the unit's --plymouth must then be silent, not a failure.
+  assert.ok(!existsSync(join(root, 'usr/bin/plymouth')), 'the test medium is meant to have no Plymouth');
   const r = prepare(kind, root, cfg);
   try {
     const image = casper ? join(r.medium, 'casper', 'zz-boot.squashfs') : join(r.persist, 'live-session.squashfs');
@@ -233,6 +235,42 @@ async function cycle(kind: LayoutKind, root: string): Promise<void> {
   }
 }
 
+/** A small image standing for the previous shutdown's snapshot. */
+function oldImage(w: string, path: string): string {
+  const src = mkdtempSync(join(w, 'old-'));
+  writeFileSync(join(src, 'previous-session'), 'saved at an earlier shutdown\n');
+  must('mksquashfs', [src, path, '-noappend', '-quiet', '-no-progress']);
+  return sha(path);
+}
+
+/**
+ * One boot of the live-boot layout whose shutdown snapshot must fail: the previous image at
+ * /persist/live-session.squashfs stays as it was, nothing is left beside it, the failure is in the journal.
+ */
+async function failingShutdown(root: string, cfg: MediumConfig, action: string, persistOpts: string | null): Promise<string> {
+  const r = prepare('live-boot', root, cfg);
+  try {
+    if (persistOpts) must('mount', ['-t', 'tmpfs', '-o', persistOpts, 'casper-small-output', r.persist]);
+    const image = join(r.persist, 'live-session.squashfs');
+    const before = oldImage(r.w, image);
+    const stage = assemble('live-boot', join(r.w, 'stage'), r.medium, [join(r.medium, 'live', 'filesystem.squashfs')]);
+    let b;
+    try {
+      b = await bootOnce(r, stage, action);
+      console.log(`# live-boot, ${action}: ready after ${b.bootMs} ms, halted in ${b.haltMs} ms`);
+    } finally {
+      stage.cleanup();
+    }
+    assert.equal(b.exitCode, 0, 'the container still halts in order');
+    assert.equal(sha(image), before, 'the previous image is untouched');
+    noTempFiles(r.persist);
+    assert.doesNotMatch(b.console, /\/persist\/live-session\.squashfs: SquashFS 4\.0/, 'no summary: the snapshot failed');
+    return b.console;
+  } finally {
+    removeTree(r.w);
+  }
+}
+
 const skip = capability || false;
 
 test('boot cycle, casper layout: shutdown snapshot (diff mode, --persistence-name), next boot stacks it', { skip, timeout: 600_000 }, async (t) => {
@@ -252,3 +290,34 @@ void openSync;
 void readSync;
 void closeSync;
 void copyFileSync;
+
+test('boot cycle, shutdown realities: a full output filesystem keeps the previous image, the error is in the journal', { skip, timeout: 600_000 }, async (t) => {
+  const b = bookworm();
+  if ('skip' in b) return t.skip(b.skip);
+  // /persist is a 4 MiB tmpfs holding the previous image; the session made 24 MiB of incompressible data.
+  const cfg = { casperConf: '# casper-snapshot boot test\nCASPER_SNAPSHOT_OUTPUT=/persist/live-session.squashfs\n' + BIND_EXCLUDES, dropIn: '[Unit]\nRequiresMountsFor=/persist\n' };
+  const out = await failingShutdown(b.root, cfg, 'full', 'size=4m,mode=755');
+  assert.match(out, /casper-snapshot\[\d+\]: casper-snapshot: not enough free space for '\/persist\/live-session\.squashfs'/, `the tool's error is not in the journal:\n${out.slice(-5000)}`);
+  assert.match(out, /casper-snapshot\.service: Control process exited, code=exited, status=2/, 'the unit records the failure (exit status 2)');
+  // Past the estimate (--no-space-check), the write itself meets ENOSPC: same outcome, the cause named.
+  const noCheck = {
+    ...cfg,
+    dropIn: cfg.dropIn + '[Service]\nExecStop=\nExecStop=/usr/bin/casper-snapshot --config /etc/casper.conf --plymouth --no-space-check\n',
+  };
+  const out2 = await failingShutdown(b.root, noCheck, 'full', 'size=4m,mode=755');
+  assert.match(out2, /casper-snapshot\[\d+\]: casper-snapshot: .*(No space left on device|ENOSPC)/, `the tool's ENOSPC error is not in the journal:\n${out2.slice(-5000)}`);
+  assert.match(out2, /casper-snapshot\.service: Control process exited, code=exited, status=2/, 'the unit records the failure (exit status 2)');
+});
+
+test('boot cycle, shutdown realities: the stop timeout stops the tool, the previous image is kept', { skip, timeout: 600_000 }, async (t) => {
+  const b = bookworm();
+  if ('skip' in b) return t.skip(b.skip);
+  // A 2 s stop timeout (a drop-in) against 96 MiB of random data compressed with xz: systemd SIGTERMs the tool.
+  const cfg = {
+    casperConf: '# casper-snapshot boot test\nCASPER_SNAPSHOT_OUTPUT=/persist/live-session.squashfs\nCASPER_SNAPSHOT_COMPRESSOR=xz\n' + BIND_EXCLUDES,
+    dropIn: '[Unit]\nRequiresMountsFor=/persist\n[Service]\nTimeoutStopSec=2s\n',
+  };
+  const out = await failingShutdown(b.root, cfg, 'big', null);
+  assert.match(out, /casper-snapshot\.service: Stopping timed out\. Terminating\./, `no stop timeout in the journal:\n${out.slice(-5000)}`);
+  assert.match(out, /casper-snapshot\.service: Control process exited, code=exited, status=143/, 'the tool exits 143 on SIGTERM (after removing its temporary file)');
+});
