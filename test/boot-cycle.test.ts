@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, copyFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { assemble, bookwormRoot, bootAndHalt, bootCapability, casperLayers, makeMedium, removeTree, WORK, type LayoutKind, type Stage } from './helpers/boot.js';
+import { assemble, bookwormRoot, bootAndHalt, bootCapability, casperLayers, makeMedium, nspawnProbe, removeTree, WORK, type LayoutKind, type Stage } from './helpers/boot.js';
 import { writeMediumExtra, BIND_EXCLUDES, SHARED, type MediumConfig } from './helpers/boot-medium.js';
 import { kernelMounts } from './helpers/capabilities.js';
 import { describeTree, diffTrees } from './helpers/tree-compare.js';
@@ -19,7 +19,13 @@ import { must, run } from './helpers/tools.js';
 const capability = bootCapability();
 let rootOrSkip: { root: string } | { skip: string } | null = null;
 function bookworm(): { root: string } | { skip: string } {
-  return (rootOrSkip ??= bookwormRoot());
+  if (rootOrSkip) return rootOrSkip;
+  rootOrSkip = bookwormRoot();
+  if ('root' in rootOrSkip) {
+    const cannot = nspawnProbe(rootOrSkip.root);
+    if (cannot) rootOrSkip = { skip: cannot };
+  }
+  return rootOrSkip;
 }
 
 /** What is not the session: the journal (written on after the snapshot, until the halt), the test's binds

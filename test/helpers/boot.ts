@@ -30,6 +30,13 @@ export function bootCapability(): string | false {
   return false;
 }
 
+/** Why systemd-nspawn cannot start a container from `root` here (run read-only, /bin/true), or false. */
+export function nspawnProbe(root: string): string | false {
+  const script = `mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn -q --register=no --keep-unit --read-only -D '${root}' /bin/true`;
+  const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script]);
+  return r.status === 0 ? false : `systemd-nspawn cannot start a container here: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`;
+}
+
 /** Writes a file (parents made), optionally executable. */
 export function put(path: string, text: string, mode = 0o644): void {
   mkdirSync(join(path, '..'), { recursive: true });
