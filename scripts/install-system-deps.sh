@@ -12,6 +12,7 @@ PKGS=(
   systemd                                         # systemd-analyze verify of the shutdown unit
   debootstrap binutils                            # Debian bullseye roots (glibc 2.31): the prebuilt addon is built in one
                                                   # (scripts/build-prebuilt.sh), the .deb is installed in another; readelf/objdump
+  systemd-container                               # the boot-cycle test: systemd-nspawn boots a debootstrap'ed bookworm root
 )
 missing=()
 for p in "${PKGS[@]}"; do

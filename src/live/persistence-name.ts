@@ -4,7 +4,8 @@
 //   top of the existing layers;
 // - non-layered media (filesystem.squashfs): casper stacks every *.squashfs of /casper in glob order, the
 //   last one topmost, so zz-<tag>.squashfs sorts after filesystem.squashfs.
-// Neither route was boot-tested; the medium must be writable (a USB stick, remounted rw) for the image to
+// The non-layered route is boot-tested (test/boot-cycle.test.ts, casper's stacking reproduced), the layered
+// one is not; the medium must be writable (a USB stick, remounted rw) for the image to
 // land there.
 import { basename, dirname, join } from 'node:path';
 import type { LiveLayout } from '../mount/index.js';

@@ -1,0 +1,120 @@
+// What the test's live medium carries on top of the bookworm root: casper-snapshot (bound in from the
+// project), its shutdown unit enabled with /etc/casper.conf, a unit that makes a session's changes at boot (or,
+// on a second boot, records what it sees), and journald forwarding to the console so the test can read the
+// journal live. Everything the session does is in SESSION_SCRIPT, so the test can check it item by item.
+import { copyFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { put, toolFiles } from './boot.js';
+import { repoRoot } from './tools.js';
+
+/** The directory shared with the host inside every container (ready marker, what the session saw). */
+export const SHARED = '/casper-test';
+
+export const SESSION_SCRIPT = `#!/bin/sh
+# Runs at boot (casper-test.service). $SHARED/action says what to do; $SHARED/ready tells the test it may halt.
+set -eu
+action=$(cat ${SHARED}/action)
+case "$action" in
+session|session2)
+  # a user's home
+  useradd -m -s /bin/bash alice
+  printf 'alias ll="ls -l"\\n' >> /home/alice/.bashrc
+  mkdir -p /home/alice/Documents/notes
+  printf 'remember the milk\\n' > /home/alice/Documents/notes/todo.txt
+  chown -R alice:alice /home/alice
+  # new files and directories, a symlink, a hard link, user xattrs (on a new file and on a medium file)
+  mkdir -p /srv/data/sub/deeper
+  printf 'new in the session (%s)\\n' "$action" > /srv/data/new.txt
+  ln /srv/data/new.txt /srv/data/new-hardlink.txt
+  ln -s ../new.txt /srv/data/sub/link-to-new
+  head -c 300000 /dev/urandom > /srv/data/sub/deeper/blob.bin
+  setfattr -n user.casper.note -v "session $action" /srv/data/new.txt
+  setfattr -n user.casper.medium -v on-a-medium-file /etc/hostname
+  # a changed file, a mode change, deleted files and a deleted directory of the medium
+  printf 'changed in the session\\n' >> /etc/issue
+  chmod 600 /etc/issue.net
+  rm /etc/motd /etc/debian_version
+  rm -rf /usr/share/doc/dbus
+  # renamed: a file and a directory of the medium
+  mv /etc/host.conf /etc/host.conf.renamed
+  mv /usr/share/doc/attr /usr/share/doc/attr-renamed
+  # a directory of the medium deleted and made again (opaque)
+  rm -rf /usr/share/doc/hostname && mkdir /usr/share/doc/hostname && printf 'recreated\\n' > /usr/share/doc/hostname/only-this
+  # a package-like tree: files, a dpkg list and a status entry
+  mkdir -p /opt/casper-demo/bin /usr/share/doc/casper-demo
+  printf '#!/bin/sh\\necho casper-demo\\n' > /opt/casper-demo/bin/casper-demo && chmod 755 /opt/casper-demo/bin/casper-demo
+  printf 'casper-demo (1.0) unstable; urgency=low\\n' > /usr/share/doc/casper-demo/changelog
+  printf '/opt/casper-demo\\n/opt/casper-demo/bin\\n/opt/casper-demo/bin/casper-demo\\n' > /var/lib/dpkg/info/casper-demo.list
+  printf '\\nPackage: casper-demo\\nStatus: install ok installed\\nVersion: 1.0\\nArchitecture: all\\nDescription: demo\\n' >> /var/lib/dpkg/status
+  if [ "$action" = session2 ]; then printf 'second session\\n' > /srv/data/second.txt; fi
+  ;;
+big)
+  # A session whose snapshot takes long (incompressible data, xz): for the stop timeout.
+  head -c 48M /dev/urandom > /srv/big-1.bin
+  head -c 48M /dev/urandom > /srv/big-2.bin
+  ;;
+full)
+  # More than the output filesystem holds.
+  head -c 24M /dev/urandom > /srv/big.bin
+  ;;
+check)
+  # A later boot: what this system sees of the saved session.
+  {
+    for p in /home/alice/Documents/notes/todo.txt /srv/data/new.txt /srv/data/second.txt /etc/motd /etc/debian_version \\
+             /etc/host.conf /etc/host.conf.renamed /usr/share/doc/dbus /usr/share/doc/attr-renamed/copyright \\
+             /usr/share/doc/hostname/only-this /usr/share/doc/hostname/copyright /opt/casper-demo/bin/casper-demo; do
+      if [ -e "$p" ]; then echo "present $p"; else echo "absent $p"; fi
+    done
+    echo "nlink $(stat -c %h /srv/data/new.txt)"
+    echo "xattr $(getfattr --only-values -n user.casper.note /srv/data/new.txt)"
+    echo "xattr-medium $(getfattr --only-values -n user.casper.medium /etc/hostname)"
+    echo "issue-tail $(tail -n 1 /etc/issue)"
+    echo "mode-issue.net $(stat -c %a /etc/issue.net)"
+    echo "owner $(stat -c %U /home/alice/Documents/notes/todo.txt)"
+    echo "demo $(/opt/casper-demo/bin/casper-demo)"
+    echo "dpkg $(dpkg-query -W -f='\${Version}' casper-demo)"
+  } > ${SHARED}/seen
+  ;;
+esac
+{
+  systemctl show casper-snapshot.service -p ActiveState -p TimeoutStopUSec -p After -p RequiresMountsFor
+  systemctl show poweroff.target -p JobTimeoutUSec
+} > ${SHARED}/units
+sync
+echo ready > ${SHARED}/ready
+`;
+
+/** casper.conf excludes for what the test binds into the session (the tool and node, until a package
+ * installs them; the shared and persistent directories). */
+export const BIND_EXCLUDES = `CASPER_SNAPSHOT_EXCLUDES="/opt/node /opt/casper-snapshot ${SHARED} /persist"\n`;
+
+export interface MediumConfig {
+  /** /etc/casper.conf */
+  casperConf: string;
+  /** A drop-in for casper-snapshot.service (RequiresMountsFor= of the output, ExecStop= changes…). */
+  dropIn: string;
+}
+
+/** Writes the medium's additions into `extra`; returns the nspawn arguments the tool's binds need. */
+export function writeMediumExtra(extra: string, cfg: MediumConfig): string[] {
+  const binds = toolFiles(extra);
+  const sys = join(extra, 'etc/systemd/system');
+  mkdirSync(join(sys, 'multi-user.target.wants'), { recursive: true });
+  // The product's unit, as installed by the README's instructions, plus a drop-in (systemctl edit).
+  copyFileSync(join(repoRoot, 'systemd/casper-snapshot.service'), join(sys, 'casper-snapshot.service'));
+  symlinkSync('/etc/systemd/system/casper-snapshot.service', join(sys, 'multi-user.target.wants/casper-snapshot.service'));
+  put(join(sys, 'casper-snapshot.service.d/test.conf'), cfg.dropIn);
+  put(join(extra, 'etc/casper.conf'), cfg.casperConf);
+  put(join(extra, 'usr/local/sbin/casper-test'), SESSION_SCRIPT, 0o755);
+  put(
+    join(sys, 'casper-test.service'),
+    `[Unit]\nDescription=Make the live session's changes (casper-snapshot boot test)\nAfter=casper-snapshot.service\n` +
+      `[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/local/sbin/casper-test\nStandardOutput=journal+console\n[Install]\nWantedBy=multi-user.target\n`,
+  );
+  symlinkSync('/etc/systemd/system/casper-test.service', join(sys, 'multi-user.target.wants/casper-test.service'));
+  // The journal on the console (the test reads it from systemd-nspawn's output), as with a serial console.
+  put(join(extra, 'etc/systemd/journald.conf.d/console.conf'), '[Journal]\nForwardToConsole=yes\nMaxLevelConsole=info\n');
+  // Mount points of the binds, on the medium so that the session's upper layer does not get them.
+  for (const d of [SHARED.slice(1), 'rofs', 'cdrom', 'persist']) mkdirSync(join(extra, d), { recursive: true });
+  return [...binds];
+}
