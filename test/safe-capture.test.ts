@@ -126,12 +126,13 @@ test('4: a same-size rewrite or an atomic replacement during the read is never s
     file(join(src, 'a-big'), bytes(48 << 20, 11, 40));
     file(join(src, 'b'), bytes(6 << 20, 12, 40));
     const out = join(t, 'out.sqfs');
+    const rewrite = bytes(48 << 20, 14, 40); // as slow to compress as the original
+    writeFileSync(join(t, 'b.new'), bytes(6 << 20, 13, 40));
     const r = await runActingDuringData(['--source', src, out, '-j', '1', '-Xcompression-level', '9'], () => {
+      renameSync(join(t, 'b.new'), join(src, 'b')); // an atomic save, before b is read
       const fd = openSync(join(src, 'a-big'), 'r+');
-      writeSync(fd, Buffer.alloc(48 << 20, 'x'), 0, 48 << 20, 0); // same size, in place
+      writeSync(fd, rewrite, 0, rewrite.length, 0); // same size, in place, while a-big is read
       closeSync(fd);
-      writeFileSync(join(t, 'b.new'), bytes(6 << 20, 13, 40));
-      renameSync(join(t, 'b.new'), join(src, 'b')); // an atomic save
     });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /file changed as we read it: .*a-big/);
@@ -243,7 +244,7 @@ test('6: a missing or read-only output directory is named in the error', { skip:
     file(join(t, 'src/f'), 'data');
     const missing = cli(['-q', '--source', join(t, 'src'), join(t, 'nope', 'out.sqfs')]);
     assert.equal(missing.status, 1);
-    assert.match(missing.stderr, /output directory '.*\/nope' cannot be used: no such file or directory/i);
+    assert.match(missing.stderr, /output directory '.*\/nope' does not exist/);
     const ro = join(t, 'ro');
     mkdirSync(ro);
     must('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);

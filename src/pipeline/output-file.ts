@@ -52,7 +52,8 @@ export function checkOutputTarget(target: string, force: boolean): ExistingOutpu
   try {
     dst = statSync(dir);
   } catch (err) {
-    throw new UsageError(`output directory '${dir}' cannot be used: ${(err as Error).message.replace(/^[A-Z]+: /, '')}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `output directory '${dir}' does not exist` : `output directory '${dir}' cannot be used (${code ?? (err as Error).message})`);
   }
   if (!dst.isDirectory()) throw new UsageError(`output directory '${dir}' is not a directory`);
   let st;
