@@ -27,7 +27,7 @@ const objs = c.sources.map((s) => "obj/" + s.replace(/\.cc$/, ".o"));
 const defs = [...c.defines, "NODE_GYP_MODULE_NAME=" + c.target, "BUILDING_NODE_EXTENSION", "NDEBUG"].map((d) => "-D" + d).join(" ");
 const libs = c.libraries.map((l) => "-l" + l).join(" ");
 process.stdout.write([
-  "CXXFLAGS = -std=c++17 -O3 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter " + defs +
+  "CXXFLAGS = -std=c++17 -O3 -fPIC -fvisibility=hidden " + c.warnings.join(" ") + " " + defs +
     " -Inative -Iinclude/node-api-headers -Iinclude/node-addon-api",
   "LDFLAGS = -shared -static-libstdc++ -static-libgcc -Wl,--exclude-libs,ALL -Wl,-z,noexecstack",
   // The codecs from their .a files; everything after -Bdynamic (libc, libm, libpthread) stays shared.

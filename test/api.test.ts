@@ -12,26 +12,15 @@ import { needs } from './helpers/capabilities.js';
 import { checkImage, tempDir } from './helpers/image-check.js';
 import { bytes, dir, file } from './helpers/make-tree.js';
 import { must, repoRoot, run } from './helpers/tools.js';
+import { mixedTree, mixedTreeScript } from './helpers/mixed-tree.js';
 
-// Loaded by a child process only to build a tree (see the event-loop test): register no tests there.
-const child = process.env.CASPER_API_TEST_CHILD === '1';
 // Under scripts/sanitize.sh everything runs several times slower: timing assertions are skipped there.
 const timing = process.env.CASPER_SANITIZE === '1' ? 'timing assertions are meaningless under ASan/UBSan' : false;
 
 const addonPath = join(repoRoot, 'build', 'Release', 'casper_snapshot.node');
 
-export function buildMixedTree(root: string, files: number, bigMiB: number): void {
-  mixedTree(root, files, bigMiB);
-}
 
-function mixedTree(root: string, files: number, bigMiB: number): void {
-  dir(root);
-  for (let i = 0; i < files; i++) file(join(root, `d${i % 50}`, `f${i}`), bytes(200 + (i % 3000), i, 48));
-  const chunk = bytes(1 << 20, 7, 40);
-  for (let i = 0; i < bigMiB; i++) file(join(root, 'big', `b${i}`), Buffer.concat([chunk, Buffer.from(String(i))]));
-}
-
-test('snapshot() reports progress by phase and writes a kernel-readable image', { skip: child || needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') }, async () => {
+test('snapshot() reports progress by phase and writes a kernel-readable image', { skip: needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') }, async () => {
   const t = tempDir();
   try {
     mixedTree(join(t, 'src'), 2000, 8);
@@ -51,7 +40,7 @@ test('snapshot() reports progress by phase and writes a kernel-readable image', 
   }
 });
 
-test('an AbortSignal stops a large job within a second, removes the temporary file, keeps the old image', { skip: child || timing || needs('root') }, async () => {
+test('an AbortSignal stops a large job within a second, removes the temporary file, keeps the old image', { skip: timing || needs('root') }, async () => {
   const t = tempDir();
   try {
     mixedTree(join(t, 'src'), 100, 160);
@@ -76,15 +65,12 @@ test('an AbortSignal stops a large job within a second, removes the temporary fi
   }
 });
 
-test('the event loop stays responsive (max delay under 50 ms) during a large snapshot', { skip: child || timing || needs('root') }, async () => {
+test('the event loop stays responsive (max delay under 50 ms) during a large snapshot', { skip: timing || needs('root') }, async () => {
   const t = tempDir();
   try {
     // Built in a child process: this process's heap stays small, so a garbage-collection pause caused by the
     // test's own set-up is not measured as the snapshot's.
-    const helper = new URL('./api.test.js', import.meta.url).pathname;
-    must(process.execPath, ['-e', `import(${JSON.stringify(helper)}).then((m) => m.buildMixedTree(process.argv[1], 20000, 64))`, join(t, 'src')], {
-      env: { ...process.env, CASPER_API_TEST_CHILD: '1' },
-    });
+    must(process.execPath, [mixedTreeScript, join(t, 'src'), '20000', '64']);
     // The machine's own scheduling jitter (other processes on a loaded box) is measured first, idle, and
     // allowed on top of the 50 ms budget; on a quiet machine it is about a millisecond.
     const idle = monitorEventLoopDelay({ resolution: 5 });
@@ -103,7 +89,7 @@ test('the event loop stays responsive (max delay under 50 ms) during a large sna
   }
 });
 
-test('errors are typed: UsageError before writing, CasperError with code and path', { skip: child || needs('root') }, async () => {
+test('errors are typed: UsageError before writing, CasperError with code and path', { skip: needs('root') }, async () => {
   const t = tempDir();
   try {
     await assert.rejects(snapshot({ source: join(t, 'missing'), output: join(t, 'o.sqfs') }), UsageError);
@@ -145,7 +131,7 @@ test('errors are typed: UsageError before writing, CasperError with code and pat
   }
 });
 
-test('embedding options: nativeBinding as a path or a loaded addon, workerFilename, a caller-owned pool', { skip: child || needs('root') }, async () => {
+test('embedding options: nativeBinding as a path or a loaded addon, workerFilename, a caller-owned pool', { skip: needs('root') }, async () => {
   const t = tempDir();
   try {
     mixedTree(join(t, 'src'), 300, 2);
@@ -171,7 +157,7 @@ test('embedding options: nativeBinding as a path or a loaded addon, workerFilena
   }
 });
 
-test('startSnapshot(): a handle that emits progress and done, and aborts', { skip: child || needs('root') }, async () => {
+test('startSnapshot(): a handle that emits progress and done, and aborts', { skip: needs('root') }, async () => {
   const { startSnapshot } = await import('../src/api/index.js');
   const t = tempDir();
   try {

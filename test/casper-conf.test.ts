@@ -1,11 +1,10 @@
-// /etc/casper.conf settings: parsing without executing, known and unknown keys, bad values, precedence.
+// /etc/casper.conf settings: parsing without executing, known and unknown keys, bad values (precedence: test/cli-features.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadCasperConf, parseCasperConf } from '../src/config/casper-conf.js';
 import { parseAssignment } from '../src/config/shell-assign.js';
-import { mergeSettings } from '../src/config/precedence.js';
 import { UsageError } from '../src/errors.js';
 import { tempDir } from './helpers/image-check.js';
 import { fuzzCases } from './helpers/fuzz.js';
@@ -101,14 +100,6 @@ test('loading: the default file may be missing, an explicit --config may not', (
   } finally {
     rmSync(t, { recursive: true, force: true });
   }
-});
-
-test('precedence: command line > config > defaults; excludes can join', () => {
-  const defaults = { mode: 'auto', jobs: 2, compressor: 'gzip', excludes: [] as string[] };
-  const { values, from } = mergeSettings(defaults, { mode: 'full', jobs: 4, excludes: ['/srv'] }, { jobs: 8, excludes: ['/opt'], compressor: undefined }, { concat: ['excludes'] });
-  assert.deepEqual(values, { mode: 'full', jobs: 8, compressor: 'gzip', excludes: ['/srv', '/opt'] });
-  assert.deepEqual(from, { mode: 'config', jobs: 'cli', compressor: 'default', excludes: 'config+cli' });
-  assert.deepEqual(mergeSettings(defaults, { excludes: ['/srv'] }, { excludes: ['/opt'] }).values.excludes, ['/opt']);
 });
 
 test('fuzz: mutated config files throw nothing but ConfigError', () => {

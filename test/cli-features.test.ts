@@ -1,7 +1,7 @@
 // CLI features end to end: the JSON report, exclusion syntaxes, casper.conf precedence, root-only live capture.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
 import { tempDir, withMount } from './helpers/image-check.js';
@@ -120,6 +120,27 @@ test('progress: silent on a pipe, lines with --progress, a coloured bar on a ter
       assert.match(coloured, /\x1b\[32m/);
       assert.doesNotMatch(tty('NO_COLOR=1'), /\x1b\[32m/);
     }
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('--scrub stores /etc/machine-id as an empty file with its owner and mode, and leaves out host keys', { skip: needs('root', 'loop') }, () => {
+  const t = tempDir();
+  try {
+    const src = join(t, 'src');
+    file(join(src, 'etc/machine-id'), '0123456789abcdef0123456789abcdef\n', 0o444);
+    file(join(src, 'etc/ssh/ssh_host_ed25519_key'), 'secret', 0o600);
+    file(join(src, 'etc/hostname'), 'live\n');
+    const r = cli(['-q', '--source', src, join(t, 'out.sqfs'), '--scrub']);
+    assert.equal(r.status, 0, r.stderr);
+    withMount(join(t, 'out.sqfs'), (mnt) => {
+      const st = statSync(join(mnt, 'etc/machine-id'));
+      assert.equal(st.size, 0);
+      assert.equal(st.mode & 0o777, 0o444);
+      assert.equal(existsSync(join(mnt, 'etc/ssh/ssh_host_ed25519_key')), false);
+      assert.equal(readFileSync(join(mnt, 'etc/hostname'), 'utf8'), 'live\n');
+    });
   } finally {
     rmSync(t, { recursive: true, force: true });
   }

@@ -1,5 +1,19 @@
-// ImageBuilder: the main thread's handle on one image being written. The walk and the table emission run
-// off the event loop (AsyncWorker on libuv's pool); per-result data writing is short and synchronous.
+// ImageBuilder: JavaScript's handle on one image being written.
+//
+// Methods, their thread and their order (each checks the order; a call out of order is an EINVAL error):
+//   walk(root, options)    -> Promise  libuv pool   first, once
+//   leaveOut(indices)                  main thread  after walk, before begin (wildcard/regex excludes)
+//   treeInfo(), imagePaths()           main thread  after walk
+//   begin(fd)                          main thread  after walk, once: the data phase starts
+//   nextTask(bytes)        -> task     main thread  data phase; null once every file is planned
+//   addResult(result)      -> Promise  libuv pool   data phase; any order, from any task
+//   addFragment(i, bytes)  -> Promise  libuv pool   data phase; fragment i compressed
+//   endData()              -> Promise  libuv pool   after nextTask gave null, once
+//   finish()               -> Promise  libuv pool   once the data writer reports done: tables, superblock
+// addResult, addFragment and endData resolve to { fragments: [{ index, raw }], tasksWritten, done }: the
+// fragment blocks to compress next, and how far the writer got. They run concurrently on libuv's threads;
+// the OrderedWriter serialises them (image/ordered_writer.h). nextTask reads only the walked tree, which
+// the writer does not change before every task is written.
 #include <napi.h>
 
 #include <sys/stat.h>
@@ -10,7 +24,9 @@
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
 #include "image/data_writer.h"
+#include "image/ordered_writer.h"
 #include "image/table_writer.h"
+#include "image/task_planner.h"
 #include "traverse/walker.h"
 #include "util/big_stack.h"
 #include "util/error.h"
@@ -24,9 +40,15 @@ class Job : public Napi::AsyncWorker {
  public:
   Job(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)), done_(std::move(done)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-  // Keeps a JS value (an input buffer) alive until the job settles.
-  void hold(Napi::Value v) { held_ = Napi::Persistent(v.As<Napi::Object>()); }
+  // Queues the job, keeping `held` (an input buffer) alive until it settles.
+  static Napi::Promise start(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
+                             Napi::Value held = Napi::Value()) {
+    auto* job = new Job(env, std::move(work), std::move(done));
+    if (!held.IsEmpty() && held.IsObject()) job->held_ = Napi::Persistent(held.As<Napi::Object>());
+    Napi::Promise p = job->deferred_.Promise();
+    job->Queue();
+    return p;
+  }
   void Execute() override { err_ = capture_error(work_); }
   void OnOK() override {
     Napi::Env env = Env();
@@ -51,6 +73,12 @@ class Job : public Napi::AsyncWorker {
   Napi::ObjectReference held_;
 };
 
+// What a data-phase step hands back to JavaScript.
+struct StepResult {
+  std::vector<ClosedFragment> fragments;
+  WriterState state;
+};
+
 class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -59,9 +87,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
                         InstanceMethod<&ImageBuilder::Begin>("begin"),
                         InstanceMethod<&ImageBuilder::NextTask>("nextTask"),
                         InstanceMethod<&ImageBuilder::AddResult>("addResult"),
-                        InstanceMethod<&ImageBuilder::TakeClosedFragments>("takeClosedFragments"),
-                        InstanceMethod<&ImageBuilder::WriteFragment>("writeFragment"),
-                        InstanceMethod<&ImageBuilder::CloseOpenFragment>("closeOpenFragment"),
+                        InstanceMethod<&ImageBuilder::AddFragment>("addFragment"),
+                        InstanceMethod<&ImageBuilder::EndData>("endData"),
                         InstanceMethod<&ImageBuilder::Finish>("finish"),
                         InstanceMethod<&ImageBuilder::TreeInfo>("treeInfo"),
                         InstanceMethod<&ImageBuilder::ImagePaths>("imagePaths"),
@@ -83,123 +110,133 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   }
 
  private:
+  enum class Stage { kNew, kWalking, kWalked, kData, kDataEnded, kFinishing, kFinished };
+
+  void expect(Stage s, const char* method) const {
+    if (stage_ != s) throw NativeError("EINVAL", std::string("internal: ") + method + "() called out of order");
+  }
+
   // walk(sourceDir, walkOptions) -> Promise<void>
   Napi::Value Walk(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
+      expect(Stage::kNew, "walk");
       std::string root = info[0].ToString().Utf8Value();
       WalkOptions wo = walk_options(info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env()));
       wo.cancel = cancel_;
-      auto* job = new Job(
+      stage_ = Stage::kWalking;
+      return Job::start(
           info.Env(), [this, root, wo]() { run_with_big_stack([&]() { tree_ = std::make_unique<Tree>(walk_tree(root, wo)); }); },
-          [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
-      Napi::Promise p = job->promise();
-      job->Queue();
-      return p;
+          [this](Napi::Env env) -> Napi::Value {
+            stage_ = Stage::kWalked;
+            return env.Undefined();
+          });
     });
   }
 
   // begin(fd): the output file is open; data goes after the superblock and options block.
   Napi::Value Begin(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      if (!tree_) throw NativeError("EINVAL", "begin() before walk()");
+      expect(Stage::kWalked, "begin");
       fd_ = info[0].ToNumber().Int32Value();
       data_ = std::make_unique<DataWriter>(opts_, *tree_, fd_, data_section_start(opts_));
+      ordered_ = std::make_unique<OrderedWriter>(*data_);
+      planner_ = std::make_unique<TaskPlanner>(opts_, *tree_);
+      stage_ = Stage::kData;
       return info.Env().Undefined();
     });
   }
 
-  // nextTask(taskBytes) -> { task: ArrayBuffer, startsFile: boolean, bytes: number } | null
+  // nextTask(taskBytes) -> { task: ArrayBuffer, bytes: number } | null
   Napi::Value NextTask(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      bool starts = false;
+      expect(Stage::kData, "nextTask");
       uint64_t bytes = 0;
-      std::vector<uint8_t> t = writer().next_task(uint64_t(info[0].ToNumber().Int64Value()), &starts, &bytes);
+      std::vector<uint8_t> t = planner_->next(uint64_t(info[0].ToNumber().Int64Value()), &bytes);
       if (t.empty()) return info.Env().Null();
       Napi::Object o = Napi::Object::New(info.Env());
       o.Set("task", to_array_buffer(info.Env(), t.data(), t.size()));
-      o.Set("startsFile", starts);
       o.Set("bytes", double(bytes));
       return o;
     });
   }
 
-  // addResult(result) -> Promise<[{ index, raw: ArrayBuffer }]>: writes a task's blocks off the event loop
-  // (a write can stall on page-cache writeback) and returns the fragment blocks that filled up.
+  // A data-phase step on the libuv pool (a write can stall on page-cache writeback): step() runs there.
+  Napi::Value data_step(Napi::Env env, std::function<std::vector<ClosedFragment>(OrderedWriter&)> step, Napi::Value held) {
+    OrderedWriter* w = ordered_.get();
+    auto out = std::make_shared<StepResult>();
+    return Job::start(
+        env,
+        [w, step, out]() {
+          out->fragments = step(*w);
+          out->state = w->state();
+        },
+        [out](Napi::Env env) -> Napi::Value { return step_object(env, *out); }, held);
+  }
+
+  // addResult(result: ArrayBuffer) -> Promise<step>
   Napi::Value AddResult(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
+      if (stage_ != Stage::kData && stage_ != Stage::kDataEnded) expect(Stage::kData, "addResult");
       auto [p, n] = bytes_of(info[0]);
-      DataWriter* w = &writer();
-      auto closed = std::make_shared<std::vector<std::pair<uint32_t, std::vector<uint8_t>>>>();
-      auto* job = new Job(
-          info.Env(), [w, p = p, n = n, closed]() { w->add_result(p, n); *closed = w->take_closed_fragments(); },
-          [closed](Napi::Env env) -> Napi::Value { return fragments_array(env, *closed); });
-      job->hold(info[0]);
-      Napi::Promise promise = job->promise();
-      job->Queue();
-      return promise;
+      return data_step(info.Env(), [p = p, n = n](OrderedWriter& w) { return w.add_result(p, n); }, info[0]);
     });
   }
 
-  static Napi::Array fragments_array(Napi::Env env, std::vector<std::pair<uint32_t, std::vector<uint8_t>>>& closed) {
-    Napi::Array a = Napi::Array::New(env, closed.size());
-    for (size_t i = 0; i < closed.size(); i++) {
+  // addFragment(index, compressed: ArrayBuffer) -> Promise<step>
+  Napi::Value AddFragment(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      if (stage_ != Stage::kData && stage_ != Stage::kDataEnded) expect(Stage::kData, "addFragment");
+      uint32_t index = info[0].ToNumber().Uint32Value();
+      auto [p, n] = bytes_of(info[1]);
+      return data_step(info.Env(), [index, p = p, n = n](OrderedWriter& w) { return w.add_fragment(index, p, n); }, info[1]);
+    });
+  }
+
+  // endData() -> Promise<step>: every task is planned.
+  Napi::Value EndData(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      expect(Stage::kData, "endData");
+      stage_ = Stage::kDataEnded;
+      uint32_t planned = planner_->planned();
+      return data_step(info.Env(), [planned](OrderedWriter& w) { return w.end(planned); }, Napi::Value());
+    });
+  }
+
+  static Napi::Value step_object(Napi::Env env, StepResult& r) {
+    Napi::Array a = Napi::Array::New(env, r.fragments.size());
+    for (size_t i = 0; i < r.fragments.size(); i++) {
       Napi::Object o = Napi::Object::New(env);
-      o.Set("index", closed[i].first);
-      o.Set("raw", to_array_buffer(env, closed[i].second.data(), closed[i].second.size()));
+      o.Set("index", r.fragments[i].index);
+      o.Set("raw", to_array_buffer(env, r.fragments[i].raw.data(), r.fragments[i].raw.size()));
       a.Set(uint32_t(i), o);
     }
-    return a;
-  }
-
-  // takeClosedFragments() -> [{ index, raw: ArrayBuffer }]
-  Napi::Value TakeClosedFragments(const Napi::CallbackInfo& info) {
-    return guarded(info.Env(), [&]() -> Napi::Value {
-      auto closed = writer().take_closed_fragments();
-      return fragments_array(info.Env(), closed);
-    });
-  }
-
-  // writeFragment(index, word, bytes) -> Promise<void>, written off the event loop.
-  Napi::Value WriteFragment(const Napi::CallbackInfo& info) {
-    return guarded(info.Env(), [&]() -> Napi::Value {
-      auto [p, n] = bytes_of(info[2]);
-      DataWriter* w = &writer();
-      uint32_t index = info[0].ToNumber().Uint32Value(), word = info[1].ToNumber().Uint32Value();
-      auto* job = new Job(
-          info.Env(), [w, index, word, p = p, n = n]() { w->write_fragment(index, word, p, n); },
-          [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
-      job->hold(info[2]);
-      Napi::Promise promise = job->promise();
-      job->Queue();
-      return promise;
-    });
-  }
-
-  Napi::Value CloseOpenFragment(const Napi::CallbackInfo& info) {
-    return guarded(info.Env(), [&]() -> Napi::Value {
-      writer().close_open_fragment();
-      return info.Env().Undefined();
-    });
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("fragments", a);
+    o.Set("tasksWritten", r.state.tasks_written);
+    o.Set("done", r.state.done);
+    return o;
   }
 
   // finish() -> Promise<summary>: tables, superblock, padding.
   Napi::Value Finish(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      if (writer().pending_fragments() != 0) throw NativeError("EINVAL", "internal: finish() with fragments not written");
+      expect(Stage::kDataEnded, "finish");
+      if (!ordered_->state().done) throw NativeError("EINVAL", "internal: finish() before every task and fragment was written");
+      stage_ = Stage::kFinishing;
       auto summary = std::make_shared<ImageSummary>();
-      auto* job = new Job(
+      return Job::start(
           info.Env(), [this, summary]() { run_with_big_stack([&]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_); }); },
-          [this, summary](Napi::Env env) -> Napi::Value { return summary_object(env, *summary); });
-      Napi::Promise p = job->promise();
-      job->Queue();
-      return p;
+          [this, summary](Napi::Env env) -> Napi::Value {
+            stage_ = Stage::kFinished;
+            return summary_object(env, *summary);
+          });
     });
   }
 
   // treeInfo() -> { entries, files, bytes, warnings[], skippedSystemXattrs }
   Napi::Value TreeInfo(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      if (!tree_) throw NativeError("EINVAL", "treeInfo() before walk()");
+      if (!tree_ || stage_ == Stage::kWalking) throw NativeError("EINVAL", "internal: treeInfo() called out of order");
       Napi::Env env = info.Env();
       uint64_t files = 0, bytes = 0, stored = 0;
       for (auto& e : tree_->entries)
@@ -224,7 +261,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   // imagePaths() -> [{ path, dir }]: for exclusion patterns matched in JS (only called when there are some).
   Napi::Value ImagePaths(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      if (!tree_) throw NativeError("EINVAL", "imagePaths() before walk()");
+      if (!tree_ || stage_ == Stage::kWalking) throw NativeError("EINVAL", "internal: imagePaths() called out of order");
       Napi::Env env = info.Env();
       Napi::Array paths = Napi::Array::New(env, tree_->entries.size());
       Napi::Uint8Array dirs = Napi::Uint8Array::New(env, tree_->entries.size());
@@ -242,7 +279,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   // leaveOut(indices: Uint32Array): those entries and everything below them are left out.
   Napi::Value LeaveOut(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      if (!tree_ || data_) throw NativeError("EINVAL", "leaveOut() must come between walk() and begin()");
+      expect(Stage::kWalked, "leaveOut");
       Napi::Uint32Array idx = info[0].As<Napi::Uint32Array>();
       for (size_t k = 0; k < idx.ElementLength(); k++) {
         uint32_t i = idx[k];
@@ -293,16 +330,14 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     return o;
   }
 
-  DataWriter& writer() {
-    if (!data_) throw NativeError("EINVAL", "the data phase has not begun");
-    return *data_;
-  }
-
   ImageOptions opts_;
   CancelFlag cancel_;
   Napi::ObjectReference cancel_ref_;
   std::unique_ptr<Tree> tree_;
   std::unique_ptr<DataWriter> data_;
+  std::unique_ptr<OrderedWriter> ordered_;
+  std::unique_ptr<TaskPlanner> planner_;
+  Stage stage_ = Stage::kNew;
   int fd_ = -1;
 };
 

@@ -85,6 +85,7 @@ WalkOptions walk_options(const Napi::Object& o) {
   w.compare_contents = bool_or(o, "compareContents", false);
   w.exclude = strings(o, "exclude");
   w.empty_dirs = strings(o, "emptyDirs");
+  w.truncate = strings(o, "truncate");
   Napi::Value inodes = get(o, "excludeInodes");
   if (inodes.IsArray()) {
     Napi::Array a = inodes.As<Napi::Array>();

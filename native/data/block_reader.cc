@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "format/constants.h"
 #include "fs/beneath.h"
 #include "util/bytes.h"
 #include "util/error.h"
@@ -121,7 +122,7 @@ uint32_t compress_block(Compressor& comp, const uint8_t* in, size_t len, std::ve
   size_t c = comp.compress(in, len, out.data(), len);
   if (c == 0 || c >= len) {
     out.assign(in, in + len);
-    return uint32_t(len) | (1u << 24);
+    return uint32_t(len) | kBlockUncompressed;
   }
   out.resize(c);
   return uint32_t(c);
@@ -130,7 +131,7 @@ uint32_t compress_block(Compressor& comp, const uint8_t* in, size_t len, std::ve
 std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, const CancelFlag& cancel) {
   const uint32_t bs = task.block_size;
   ByteWriter out;
-  out.u32(uint32_t(task.segments.size()));
+  encode_result_header(out, task);
   std::vector<uint8_t> in(bs), packed;
   SegmentData d;
   for (const SegmentSpec& s : task.segments) {

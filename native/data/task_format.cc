@@ -32,6 +32,8 @@ FileStamp get_stamp(ByteReader& r) {
 
 std::vector<uint8_t> encode_task(const TaskSpec& t) {
   ByteWriter w;
+  w.u32(t.seq);
+  w.u32(t.starts_file ? 1 : 0);
   w.u32(t.block_size);
   w.u32(uint32_t(t.root_fd));
   w.u32(uint32_t(t.segments.size()));
@@ -50,6 +52,8 @@ std::vector<uint8_t> encode_task(const TaskSpec& t) {
 TaskSpec decode_task(const uint8_t* p, size_t n) {
   ByteReader r(p, n);
   TaskSpec t;
+  t.seq = r.u32();
+  t.starts_file = r.u32() != 0;
   t.block_size = r.u32();
   t.root_fd = int32_t(r.u32());
   uint32_t count = r.u32();
@@ -85,8 +89,24 @@ void encode_segment_result(ByteWriter& w, const SegmentResult& r, const uint8_t*
   w.bytes(tail, r.tail_len);
 }
 
+void encode_result_header(ByteWriter& w, const TaskSpec& task) {
+  w.u32(task.seq);
+  w.u32(task.starts_file ? 1 : 0);
+  w.u32(uint32_t(task.segments.size()));
+}
+
+ResultHeader parse_result_header(const uint8_t* buf, size_t n) {
+  ByteReader r(buf, n);
+  ResultHeader h;
+  h.seq = r.u32();
+  h.starts_file = r.u32() != 0;
+  return h;
+}
+
 std::vector<SegmentResult> parse_result(const uint8_t* buf, size_t n) {
   ByteReader r(buf, n);
+  r.u32();  // seq
+  r.u32();  // starts_file
   uint32_t count = r.u32();
   std::vector<SegmentResult> res(count);
   for (auto& s : res) {

@@ -22,6 +22,8 @@ struct SegmentSpec {
 };
 
 struct TaskSpec {
+  uint32_t seq = 0;          // the task's place in the plan: results are written in this order
+  bool starts_file = false;  // its first segment begins a file (pending fragment blocks may go before it)
   uint32_t block_size = 0;
   // The directory the files are opened beneath. Workers are threads of the same process, so the main
   // thread's descriptor is valid there; the image builder keeps it open until the job ends.
@@ -59,10 +61,19 @@ struct SegmentResult {
   const uint8_t* tail = nullptr;
 };
 
+// A result buffer starts with the task's seq and starts_file, then a u32 segment count.
+struct ResultHeader {
+  uint32_t seq = 0;
+  bool starts_file = false;
+};
+ResultHeader parse_result_header(const uint8_t* buf, size_t n);
+
 class ByteWriter;
+// Starts a result buffer for `task` with `segments` segments to follow.
+void encode_result_header(ByteWriter& w, const TaskSpec& task);
 // Appends one segment's result: the header fields of r, then data_len bytes of data and tail_len of tail.
 void encode_segment_result(ByteWriter& w, const SegmentResult& r, const uint8_t* data, const uint8_t* tail);
-// Parses a result buffer (a u32 count, then that many segments); pointers in the records point into buf.
+// Parses a result buffer (header, u32 count, then that many segments); pointers in the records point into buf.
 std::vector<SegmentResult> parse_result(const uint8_t* buf, size_t n);
 
 }  // namespace casper

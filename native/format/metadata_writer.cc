@@ -1,5 +1,7 @@
 #include "format/metadata_writer.h"
 
+#include "format/constants.h"
+
 #include <algorithm>
 
 #include "util/bytes.h"
@@ -27,7 +29,7 @@ void MetadataWriter::flush_block() {
   starts_.push_back(uint32_t(out_.size()));
   uint8_t hdr[2];
   if (n == 0 || n >= cur_.size()) {
-    store_u16(hdr, uint16_t(cur_.size() | 0x8000));  // stored raw: compression did not shrink it
+    store_u16(hdr, uint16_t(cur_.size() | kMetadataUncompressed));  // stored raw: compression did not shrink it
     out_.insert(out_.end(), hdr, hdr + 2);
     out_.insert(out_.end(), cur_.begin(), cur_.end());
   } else {

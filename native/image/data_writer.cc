@@ -14,7 +14,6 @@
 namespace casper {
 
 namespace {
-constexpr uint32_t kMaxSegmentsPerTask = 4096;
 uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
 }  // namespace
 
@@ -25,55 +24,6 @@ DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_
 }
 
 DataWriter::~DataWriter() = default;
-
-std::vector<uint8_t> DataWriter::next_task(uint64_t task_bytes, bool* starts_file, uint64_t* bytes) {
-  const uint64_t bs = opts_.block_size;
-  const uint64_t max_seg = std::max<uint64_t>(bs, task_bytes / bs * bs);
-  TaskSpec task;
-  task.block_size = opts_.block_size;
-  task.root_fd = tree_.data_fd.get();
-  uint64_t acc = 0;
-  *starts_file = plan_offset_ == 0;
-  while (plan_entry_ < tree_.entries.size() && acc < task_bytes && task.segments.size() < kMaxSegmentsPerTask) {
-    const Entry& e = tree_.entries[plan_entry_];
-    if (!S_ISREG(e.mode) || e.link_primary != kNone || e.size == 0 || e.skipped || e.stamp == kNone) {
-      plan_entry_++;
-      plan_offset_ = 0;
-      continue;
-    }
-    uint64_t cap = max_seg;
-    if (e.disk_bytes < e.size) {
-      // A sparse file: holes cost no reading, so size its segments by allocated bytes (up to 1 GiB of
-      // apparent length); a 2^40-byte file is then ~1,000 tasks, not half a million.
-      uint64_t scale = e.size / std::max<uint64_t>(e.disk_bytes, bs);
-      cap = std::min<uint64_t>(max_seg * std::max<uint64_t>(scale, 1), uint64_t(1) << 30) / bs * bs;
-      cap = std::max<uint64_t>(cap, max_seg);
-    }
-    uint64_t len = std::min(e.size - plan_offset_, cap);
-    if (acc > 0 && acc + len > task_bytes) break;
-    SegmentSpec s;
-    s.file = plan_entry_;
-    s.offset = plan_offset_;
-    s.length = len;
-    s.stamp = tree_.stamps[e.stamp];
-    s.last = plan_offset_ + len == e.size;
-    s.tail_fragment = opts_.fragments != FragmentMode::kNone && e.size % bs != 0 &&
-                      (opts_.fragments == FragmentMode::kAlways || e.size < bs);
-    s.maybe_sparse = e.disk_bytes < e.size;
-    s.rel = tree_.data_rel(plan_entry_);
-    task.segments.push_back(std::move(s));
-    acc += len;
-    if (plan_offset_ + len == e.size) {
-      plan_entry_++;
-      plan_offset_ = 0;
-    } else {
-      plan_offset_ += len;
-    }
-  }
-  *bytes = acc;
-  if (task.segments.empty()) return {};
-  return encode_task(task);
-}
 
 void DataWriter::write_at(uint64_t off, const uint8_t* p, size_t n) { pwrite_full(fd_, p, n, off, opts_.output_path); }
 

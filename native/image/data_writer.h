@@ -1,5 +1,6 @@
-// The main-thread side of the data section: plans read tasks, takes their results in order, writes data
-// blocks, packs tail ends into fragment blocks and shares identical files (verified byte for byte).
+// The content rules of the data section: takes read results in plan order, writes data blocks, packs tail
+// ends into fragment blocks and shares identical files (verified byte for byte). Ordering and fragment
+// placement are the OrderedWriter's (image/ordered_writer.h), which alone calls these methods, under its lock.
 #pragma once
 #include <cstdint>
 #include <deque>
@@ -27,9 +28,6 @@ class DataWriter {
   DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start);
   ~DataWriter();
 
-  // Next read task (encoded), or an empty vector when every file is planned. starts_file: the task's first
-  // segment begins a file, so pending fragment blocks may be written before it.
-  std::vector<uint8_t> next_task(uint64_t task_bytes, bool* starts_file, uint64_t* bytes);
   // Results must arrive in task order. A file that could not be read whole from the walked inode (vanished,
   // replaced, or unreadable with ignore_errors) is dropped, even after some of its blocks were written:
   // they are taken back, and the file is left out of the image and listed in Tree::skipped.
@@ -74,9 +72,6 @@ class DataWriter {
   std::vector<uint32_t> words_;
   std::vector<FragmentEntry> frags_;
   DataStats stats_;
-  // planning cursor
-  uint32_t plan_entry_ = 0;
-  uint64_t plan_offset_ = 0;
   // file in progress
   bool in_file_ = false;
   uint32_t cur_file_ = 0;

@@ -26,7 +26,7 @@ std::vector<uint8_t> options_metadata_block(const Compressor& comp) {
   std::vector<uint8_t> payload = comp.options_block();
   if (payload.empty()) return {};
   std::vector<uint8_t> out(2);
-  store_u16(out.data(), uint16_t(payload.size() | 0x8000));  // always stored raw
+  store_u16(out.data(), uint16_t(payload.size() | kMetadataUncompressed));  // always stored raw
   out.insert(out.end(), payload.begin(), payload.end());
   return out;
 }
@@ -250,7 +250,7 @@ class TableBuilder {
 }  // namespace
 
 uint64_t data_section_start(const ImageOptions& opts) {
-  return 96 + options_metadata_block(*make_compressor(opts.compressor)).size();
+  return kSuperblockSize + options_metadata_block(*make_compressor(opts.compressor)).size();
 }
 
 ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd, const CancelFlag& cancel) {

@@ -76,6 +76,7 @@ class Walker {
   Walker(const WalkOptions& o, Tree& t, InodeSet force_links = {}) : opts_(o), tree_(t), force_links_(std::move(force_links)) {
     exclude_.insert(o.exclude.begin(), o.exclude.end());
     empty_.insert(o.empty_dirs.begin(), o.empty_dirs.end());
+    truncate_.insert(o.truncate.begin(), o.truncate.end());
     for (auto& p : o.exclude_inodes) excluded_inodes_.push_back({p.first, p.second});
   }
 
@@ -267,6 +268,7 @@ class Walker {
       } else {
         tree_.arena += nm.image;
       }
+      if (S_ISREG(e.mode) && truncate_.count(c.ipath)) e.size = e.disk_bytes = 0;  // stored empty
       if (S_ISREG(e.mode) && e.size > 0 && !take_stamp(e, st, c)) continue;
       if (!S_ISDIR(e.mode) && st.st_nlink > 1 && nm.image == nm.disk) {
         link_or_register(e, st);
@@ -505,7 +507,7 @@ class Walker {
   Tree& tree_;
   InodeSet force_links_, unchanged_multi_, captured_multi_;
   Fd merged_fd_;
-  std::set<std::string> exclude_, empty_;
+  std::set<std::string> exclude_, empty_, truncate_;
   std::set<std::string> lower_names_;  // scratch: names of the current directory in the lower view
   std::vector<DevIno> excluded_inodes_;
   std::unordered_map<DevIno, LinkSeen, DevInoHash> links_;

@@ -15,6 +15,8 @@ struct WalkOptions {
   std::vector<std::string> exclude;
   // Image paths kept as empty directories (their contents left out).
   std::vector<std::string> empty_dirs;
+  // Image paths of regular files stored empty, same owner and mode (--scrub's /etc/machine-id).
+  std::vector<std::string> truncate;
   // Inodes never captured wherever they appear (the output image and its temporary file).
   std::vector<std::pair<uint64_t, uint64_t>> exclude_inodes;  // (dev, ino)
   // Overlay upper layers (upper mode). Xattr names starting with any of these are dropped (overlay

@@ -118,7 +118,7 @@ export function planCapture(r: CaptureRequest): CapturePlan {
       mode: 'directory',
       layout: null,
       walkRoot: r.source,
-      walk: { ...base, exclude: [...policy.exclude, ...policy.truncate], emptyDirs: [] },
+      walk: { ...base, exclude: policy.exclude, truncate: policy.truncate, emptyDirs: [] },
       policy,
       notes: [],
       cleanup: () => {},
@@ -148,7 +148,7 @@ export function planCapture(r: CaptureRequest): CapturePlan {
     scrub: r.scrub,
     swaps: readSwaps(),
   });
-  const lists = { exclude: [...policy.exclude, ...policy.truncate], emptyDirs: policy.emptyDirs };
+  const lists = { exclude: policy.exclude, truncate: policy.truncate, emptyDirs: policy.emptyDirs };
 
   if (mode === 'upper') {
     if (!layout.upper?.reachable || !layout.upper.path)

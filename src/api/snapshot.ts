@@ -4,7 +4,7 @@ import { statSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { planCapture, type CapturePlan } from './capture.js';
 import type { CaptureMode, LiveLayout } from '../mount/index.js';
-import { loadAddon, type Addon, type NativeSummary } from '../native/addon.js';
+import { loadAddon, type Addon, type ImageBuilder, type NativeSummary, type TreeInfo } from '../native/addon.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
 import { createPool } from '../pipeline/pool.js';
 import { inlineRunner, poolRunner, runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
@@ -82,49 +82,80 @@ function skippedWarning(code: string, path: string): string {
 /** File data up to which a job runs on libuv's threads rather than starting the worker pool. */
 const SMALL_JOB = 8 * 1024 * 1024;
 
+type Emit = (p: Omit<Progress, 'rate' | 'bytesTotal'> & { rate?: number; bytesTotal?: number }) => void;
+
+/** The source must be a readable directory (a usage error otherwise, before anything is written). */
+function checkSource(given: string | undefined): string | undefined {
+  if (given === undefined) return undefined;
+  const source = resolve(given);
+  let st;
+  try {
+    st = statSync(source);
+  } catch (err) {
+    throw new UsageError(`source '${given}' cannot be read: ${(err as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`source '${given}' is not a directory`);
+  return source;
+}
+
+function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string | undefined, output: OutputFile): CapturePlan {
+  return planCapture({
+    source,
+    root: options.root,
+    mode: options.mode,
+    filesystem: options.filesystem,
+    exclude: opts.exclude,
+    excludeFiles: options.excludeFiles,
+    excludeSyntax: options.excludeSyntax,
+    defaultExcludes: options.defaultExcludes,
+    scrub: options.scrub,
+    compareContents: options.compareContents,
+    oneFileSystem: opts.oneFileSystem,
+    xattrs: opts.xattrs,
+    ignoreErrors: opts.image.ignoreErrors,
+    output: resolve(opts.output),
+    tempOutput: output.tempPath,
+    mountinfo: options.mountinfo,
+  });
+}
+
+/** The walk, then wildcard/regex excludes (matched once per entry here, then left out natively). */
+async function walk(builder: ImageBuilder, plan: CapturePlan, output: OutputFile): Promise<TreeInfo> {
+  await builder.walk(plan.walkRoot, { ...plan.walk, excludeInodes: output.inodes() });
+  if (plan.policy.patterns.length > 0) {
+    const { paths, dirs } = builder.imagePaths();
+    const leftOut: number[] = [];
+    for (let i = 1; i < paths.length; i++) if (plan.policy.matches(paths[i], dirs[i] === 1)) leftOut.push(i);
+    if (leftOut.length) builder.leaveOut(Uint32Array.from(leftOut));
+  }
+  return builder.treeInfo();
+}
+
+/** What the user must hear about the tree and the data phase. */
+function warningsOf(info: TreeInfo, image: NativeSummary): string[] {
+  const warnings = [...info.warnings];
+  if (info.skippedSystemXattrs > 0)
+    warnings.push(`${info.skippedSystemXattrs} xattr(s) outside the user, trusted and security namespaces (system.*, POSIX ACLs) cannot be stored in SquashFS and were skipped`);
+  for (const f of image.changedFiles) warnings.push(`file changed as we read it: ${f}`);
+  for (const s of image.skipped) warnings.push(skippedWarning(s.code, s.path));
+  return warnings;
+}
+
 export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
   const addon = loadAddon(options.nativeBinding);
   const opts = resolveOptions(options, addon);
-  const source = opts.source === undefined ? undefined : resolve(opts.source);
-  if (source !== undefined) {
-    let st;
-    try {
-      st = statSync(source);
-    } catch (err) {
-      throw new UsageError(`source '${opts.source}' cannot be read: ${(err as Error).message}`);
-    }
-    if (!st.isDirectory()) throw new UsageError(`source '${opts.source}' is not a directory`);
-  }
-  // A bad output argument is a usage error too, found before anything is written.
+  const source = checkSource(opts.source);
   const existing = checkOutputTarget(opts.output, options.force === true);
   if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
 
-  const t0 = performance.now();
-  const times = { walk: 0, data: 0, tables: 0, commit: 0, total: 0 };
+  const clock = new PhaseClock();
   const cancel = new Int32Array(new SharedArrayBuffer(4));
-  const out = new OutputFile(opts.output, (fd) => addon.lockFile(fd));
+  const output = new OutputFile(opts.output, (fd) => addon.lockFile(fd));
   let plan: CapturePlan;
   try {
-    plan = planCapture({
-      source,
-      root: options.root,
-      mode: options.mode,
-      filesystem: options.filesystem,
-      exclude: opts.exclude,
-      excludeFiles: options.excludeFiles,
-      excludeSyntax: options.excludeSyntax,
-      defaultExcludes: options.defaultExcludes,
-      scrub: options.scrub,
-      compareContents: options.compareContents,
-      oneFileSystem: opts.oneFileSystem,
-      xattrs: opts.xattrs,
-      ignoreErrors: opts.image.ignoreErrors,
-      output: resolve(opts.output),
-      tempOutput: out.tempPath,
-      mountinfo: options.mountinfo,
-    });
+    plan = capturePlan(options, opts, source, output);
   } catch (err) {
-    out.discard();
+    output.discard();
     throw err;
   }
   // The pool is made only when the data phase needs it (small jobs run on libuv's pool instead).
@@ -136,27 +167,18 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
       workerFilename: options.workerFilename,
       nativeBinding: typeof options.nativeBinding === 'string' ? options.nativeBinding : undefined,
     })).pool;
-  const emit = (p: Omit<Progress, 'rate' | 'bytesTotal'> & { rate?: number; bytesTotal?: number }) => options.onProgress?.({ rate: 0, bytesTotal: 0, ...p });
+  const emit: Emit = (p) => options.onProgress?.({ rate: 0, bytesTotal: 0, ...p });
   const onAbort = () => Atomics.store(cancel, 0, 1);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const builder = new addon.ImageBuilder(opts.image, cancel);
     emit({ phase: 'walk', entriesDone: 0, entriesTotal: 0, bytesIn: 0, bytesOut: 0 });
-    await builder.walk(plan.walkRoot, { ...plan.walk, excludeInodes: out.inodes() });
-    if (plan.policy.patterns.length > 0) {
-      // Wildcard/regex excludes are matched here, once per entry, then left out natively.
-      const { paths, dirs } = builder.imagePaths();
-      const out: number[] = [];
-      for (let i = 1; i < paths.length; i++) if (plan.policy.matches(paths[i], dirs[i] === 1)) out.push(i);
-      if (out.length) builder.leaveOut(Uint32Array.from(out));
-    }
-    const info = builder.treeInfo();
-    const warnings: string[] = [];
-    if (!options.noSpaceCheck) checkSpace(opts.output, info.allocatedBytes, warnings);
-    const t1 = performance.now();
-    times.walk = t1 - t0;
-    builder.begin(out.fd);
-    const dataStart = performance.now();
+    const info = await walk(builder, plan, output);
+    const spaceWarnings: string[] = [];
+    if (!options.noSpaceCheck) checkSpace(opts.output, info.allocatedBytes, spaceWarnings);
+    clock.end('walk');
+    builder.begin(output.fd);
+    const totals = { entriesDone: 0, entriesTotal: info.entries, bytesTotal: info.bytes };
     // Under SMALL_JOB bytes, starting worker threads (~170 ms each) costs more than the work itself.
     const small = !options.pool && info.bytes <= SMALL_JOB;
     const pipeline = await runDataPipeline({
@@ -167,34 +189,17 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
       mem: opts.mem,
       cancel,
       signal: options.signal,
-      onProgress: (p) =>
-        emit({
-          phase: 'data',
-          entriesDone: 0,
-          entriesTotal: info.entries,
-          bytesTotal: info.bytes,
-          bytesIn: p.bytesIn,
-          bytesOut: p.bytesOut,
-          rate: p.bytesIn / Math.max((performance.now() - dataStart) / 1000, 1e-3),
-        }),
+      onProgress: (p) => emit({ phase: 'data', ...totals, ...p, rate: p.bytesIn / Math.max(clock.sinceLast() / 1000, 1e-3) }),
     });
-    const t2 = performance.now();
-    times.data = t2 - t1;
-    emit({ phase: 'tables', entriesDone: 0, entriesTotal: info.entries, bytesTotal: info.bytes, bytesIn: info.bytes, bytesOut: 0 });
+    clock.end('data');
+    emit({ phase: 'tables', ...totals, bytesIn: info.bytes, bytesOut: 0 });
     const image = await builder.finish();
     if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
-    const t3 = performance.now();
-    times.tables = t3 - t2;
-    emit({ phase: 'commit', entriesDone: info.entries, entriesTotal: info.entries, bytesTotal: info.bytes, bytesIn: info.bytes, bytesOut: image.bytesUsed });
-    await out.commit();
-    times.commit = performance.now() - t3;
-    times.total = performance.now() - t0;
-    warnings.push(...info.warnings);
-    if (info.skippedSystemXattrs > 0)
-      warnings.push(`${info.skippedSystemXattrs} xattr(s) outside the user, trusted and security namespaces (system.*, POSIX ACLs) cannot be stored in SquashFS and were skipped`);
-    for (const f of image.changedFiles) warnings.push(`file changed as we read it: ${f}`);
-    for (const s of image.skipped) warnings.push(skippedWarning(s.code, s.path));
-    emit({ phase: 'done', entriesDone: info.entries, entriesTotal: info.entries, bytesTotal: info.bytes, bytesIn: info.bytes, bytesOut: image.imageSize });
+    clock.end('tables');
+    emit({ phase: 'commit', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed });
+    await output.commit();
+    clock.end('commit');
+    emit({ phase: 'done', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.imageSize });
     return {
       output: opts.output,
       source: plan.walkRoot,
@@ -205,17 +210,33 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
       image,
       sourceEntries: info.entries,
       sourceBytes: info.bytes,
-      warnings,
+      warnings: [...spaceWarnings, ...warningsOf(info, image)],
       replaced: existing,
-      times,
+      times: clock.times,
       pipeline,
     };
   } catch (err) {
-    out.discard();
+    output.discard();
     throw err instanceof CasperError ? err : toCasperError(err);
   } finally {
     plan.cleanup();
     options.signal?.removeEventListener('abort', onAbort);
     if (made?.owned) await made.pool.destroy();
+  }
+}
+
+/** Milliseconds per phase, each from the end of the one before. */
+class PhaseClock {
+  readonly times = { walk: 0, data: 0, tables: 0, commit: 0, total: 0 };
+  private readonly start = performance.now();
+  private last = this.start;
+  sinceLast(): number {
+    return performance.now() - this.last;
+  }
+  end(phase: 'walk' | 'data' | 'tables' | 'commit'): void {
+    const now = performance.now();
+    this.times[phase] = now - this.last;
+    this.times.total = now - this.start;
+    this.last = now;
   }
 }

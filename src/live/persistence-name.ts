@@ -1,4 +1,4 @@
-// Names a snapshot so casper stacks it at the next boot (live-systems.md §1.1):
+// Names a snapshot so casper stacks it at the next boot (casper's layered-media and overlay-glob rules):
 // - layered media (layerfs-path=minimal.standard.live.squashfs): casper derives the parent chain by
 //   stripping the last .component, so <top-layer>.<tag>.squashfs booted with layerfs-path=<that> sits on
 //   top of the existing layers;

@@ -1,5 +1,5 @@
 // What each live system's union looks like and where its pieces end up after switch_root
-// (live-systems.md §1–§2): the signature in the mount options, initramfs paths that moved, the medium.
+// (from casper, live-boot, Slax and overlayroot initramfs scripts): the signature in the mount options, initramfs paths that moved, the medium.
 
 export type LiveFamily = 'casper' | 'live-boot' | 'slax' | 'overlayroot';
 

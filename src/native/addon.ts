@@ -28,6 +28,8 @@ export interface NativeWalkOptions {
   oneFileSystem: boolean;
   exclude: string[];
   emptyDirs: string[];
+  /** Regular files stored empty (same owner and mode). */
+  truncate?: string[];
   excludeInodes: { dev: number; ino: number }[];
   ignoreErrors: boolean;
   /** Overlay upper mode: bookkeeping xattrs to drop, the opaque/redirect xattr names, the merged view. */
@@ -74,16 +76,26 @@ export interface TreeInfo {
   warnings: string[];
 }
 
+/** What the native writer did with a data-phase step: fragment blocks to compress next, and how far it got. */
+export interface DataStep {
+  fragments: { index: number; raw: ArrayBuffer }[];
+  tasksWritten: number;
+  /** Every task and fragment block is in the image: finish() may run. */
+  done: boolean;
+}
+
 export interface ImageBuilder {
   walk(source: string, options: NativeWalkOptions): Promise<void>;
   treeInfo(): TreeInfo;
   begin(fd: number): void;
-  nextTask(taskBytes: number): { task: ArrayBuffer; startsFile: boolean; bytes: number } | null;
-  /** Writes a task's result (off the event loop); resolves with the fragment blocks that filled up. */
-  addResult(result: ArrayBuffer): Promise<{ index: number; raw: ArrayBuffer }[]>;
-  takeClosedFragments(): { index: number; raw: ArrayBuffer }[];
-  writeFragment(index: number, word: number, data: ArrayBuffer | Uint8Array): Promise<void>;
-  closeOpenFragment(): void;
+  /** The next read task of the plan, or null once every file is planned. */
+  nextTask(taskBytes: number): { task: ArrayBuffer; bytes: number } | null;
+  /** A task's result, in any order (written off the event loop, in plan order). */
+  addResult(result: ArrayBuffer): Promise<DataStep>;
+  /** Fragment block `index` compressed (a worker's compressFragment result). */
+  addFragment(index: number, compressed: ArrayBuffer): Promise<DataStep>;
+  /** Every task is planned: the last fragment block closes after the last task is written. */
+  endData(): Promise<DataStep>;
   finish(): Promise<NativeSummary>;
   /** Image paths of every entry (and which are directories), for exclusion patterns matched in JS. */
   imagePaths(): { paths: string[]; dirs: Uint8Array };

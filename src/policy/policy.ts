@@ -26,9 +26,9 @@ export interface ExclusionPolicy {
   exclude: string[];
   /** Image paths kept as empty directories (WalkOptions.emptyDirs). */
   emptyDirs: string[];
-  /** Image paths stored as empty files (same owner and mode); the walker cannot do this yet. */
+  /** Image paths stored as empty files, same owner and mode (WalkOptions.truncate). */
   truncate: string[];
-  /** Wildcard and regex patterns, for the native walker or matches(). */
+  /** Wildcard and regex patterns: matched by matches() once per entry after the walk (src/api/snapshot.ts). */
   patterns: CompiledPattern[];
   /** Does a pattern match this entry itself? (a walker asks each entry as it descends) */
   matches: (imagePath: string, isDir: boolean) => boolean;

@@ -1,5 +1,5 @@
-// Machine identity and secrets a snapshot meant for other machines should not carry (live-systems.md
-// §4: refractasnapshot, penguins-eggs, remastersys, systemback). Opt-in: a snapshot re-layered on
+// Machine identity and secrets a snapshot meant for other machines should not carry (the lists that
+// refractasnapshot, penguins-eggs, remastersys and systemback leave out of a remaster agree on these). Opt-in: a snapshot re-layered on
 // the same machine (persistence consolidation) wants to keep them. /etc/mtab is not listed: on
 // current systems it is a symlink to /proc/self/mounts that should stay.
 

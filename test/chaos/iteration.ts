@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CANARY, HEADER, content, verify } from './content.js';
-import { Rng } from './rng.js';
+import { Rng } from '../helpers/random-tree.js';
 import { cliPath, run } from '../helpers/tools.js';
 import { withMount } from '../helpers/image-check.js';
 import { describeTree, diffTrees } from '../helpers/tree-compare.js';

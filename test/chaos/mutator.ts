@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { DIRTY, HEADER, body, content, header } from './content.js';
-import { Rng } from './rng.js';
+import { Rng } from '../helpers/random-tree.js';
 
 const [seedArg, src, decoy] = process.argv.slice(2);
 const rng = new Rng(Number(seedArg));

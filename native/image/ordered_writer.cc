@@ -1,0 +1,134 @@
+#include "image/ordered_writer.h"
+
+#include <cstring>
+
+#include "data/task_format.h"
+#include "util/bytes.h"
+#include "util/error.h"
+
+namespace casper {
+
+namespace {
+// Holds the writer's lock and records the holding thread, so the DataWriter can be checked to be used only
+// under it.
+class Locked {
+ public:
+  Locked(std::mutex& mu, std::thread::id& owner) : lock_(mu), owner_(owner) { owner_ = std::this_thread::get_id(); }
+  ~Locked() { owner_ = std::thread::id(); }
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+  std::thread::id& owner_;
+};
+}  // namespace
+
+void OrderedWriter::check_owner() const {
+  if (owner_ != std::this_thread::get_id()) throw NativeError("EINVAL", "internal: the data writer used without its lock");
+}
+
+std::vector<ClosedFragment> OrderedWriter::add_result(const uint8_t* p, size_t n) {
+  Locked l(mu_, owner_);
+  ResultHeader h = parse_result_header(p, n);
+  if (h.seq < next_seq_ || held_.count(h.seq) || (ended_ && h.seq >= planned_))
+    throw NativeError("EINVAL", "internal: result " + std::to_string(h.seq) + " given twice or beyond the plan");
+  std::vector<ClosedFragment> closed;
+  pump(closed, p, n, h.seq, h.starts_file);
+  return closed;
+}
+
+std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, const uint8_t* p, size_t n) {
+  Locked l(mu_, owner_);
+  if (n < 4) throw NativeError("EINVAL", "internal: a fragment result without its size word");
+  Pending* f = nullptr;
+  for (auto& c : fragments_)
+    if (c.index == index) f = &c;
+  if (!f || f->ready) throw NativeError("EINVAL", "internal: fragment " + std::to_string(index) + " was not waiting");
+  f->ready = true;
+  f->word = load_u32(p);
+  f->bytes.assign(p + 4, p + n);
+  std::vector<ClosedFragment> closed;
+  pump(closed, nullptr, 0, 0, false);
+  return closed;
+}
+
+std::vector<ClosedFragment> OrderedWriter::end(uint32_t planned) {
+  Locked l(mu_, owner_);
+  if (ended_) throw NativeError("EINVAL", "internal: the data phase ended twice");
+  if (planned < next_seq_ || (!held_.empty() && held_.rbegin()->first >= planned))
+    throw NativeError("EINVAL", "internal: results beyond the " + std::to_string(planned) + " planned tasks");
+  ended_ = true;
+  planned_ = planned;
+  std::vector<ClosedFragment> closed;
+  pump(closed, nullptr, 0, 0, false);
+  return closed;
+}
+
+WriterState OrderedWriter::state() {
+  Locked l(mu_, owner_);
+  WriterState s;
+  s.tasks_written = next_seq_;
+  s.fragments_waiting = uint32_t(fragments_.size());
+  s.done = ended_ && last_closed_ && next_seq_ == planned_ && fragments_.empty();
+  return s;
+}
+
+// Writes, in index order, every fragment block due before task `before_seq`; false when one is still being
+// compressed (the task must wait for it).
+bool OrderedWriter::write_due_fragments(uint32_t before_seq) {
+  check_owner();
+  while (!fragments_.empty() && fragments_.front().due <= before_seq) {
+    Pending& f = fragments_.front();
+    if (!f.ready) return false;
+    data_.write_fragment(f.index, f.word, f.bytes.data(), f.bytes.size());
+    fragments_.pop_front();
+  }
+  return true;
+}
+
+void OrderedWriter::collect_closed(std::vector<ClosedFragment>& closed, uint32_t due) {
+  check_owner();
+  for (auto& [index, raw] : data_.take_closed_fragments()) {
+    Pending f;
+    f.index = index;
+    f.due = due;
+    fragments_.push_back(std::move(f));
+    closed.push_back(ClosedFragment{index, std::move(raw)});
+  }
+}
+
+void OrderedWriter::pump(std::vector<ClosedFragment>& closed, const uint8_t* current, size_t n, uint32_t seq, bool starts_file) {
+  check_owner();
+  for (;;) {
+    const uint8_t* buf = nullptr;
+    size_t len = 0;
+    bool starts = false;
+    auto held = held_.find(next_seq_);
+    if (current && seq == next_seq_) {
+      buf = current;
+      len = n;
+      starts = starts_file;
+    } else if (held != held_.end()) {
+      buf = held->second.buf.data();
+      len = held->second.buf.size();
+      starts = held->second.starts_file;
+    }
+    if (!buf) break;
+    if (starts && !write_due_fragments(next_seq_)) break;  // a due fragment is still being compressed
+    data_.add_result(buf, len);
+    collect_closed(closed, next_seq_ + kFragmentLag);
+    if (buf == current) current = nullptr;
+    else held_.erase(held);
+    next_seq_++;
+  }
+  if (current) held_.emplace(seq, Held{starts_file, std::vector<uint8_t>(current, current + n)});  // not its turn yet
+  if (!ended_ || next_seq_ != planned_) return;
+  // Every task is written: the last fragment block closes, and every fragment goes out in index order.
+  if (!last_closed_) {
+    data_.close_open_fragment();
+    collect_closed(closed, next_seq_);
+    last_closed_ = true;
+  }
+  write_due_fragments(UINT32_MAX);
+}
+
+}  // namespace casper

@@ -1,0 +1,73 @@
+// The determinism rule of the data section, in one place. Read results and compressed fragment blocks arrive
+// in any order from any thread; they are written in plan order, and fragment block k, closed while task s was
+// written, goes just before the first file-starting task at or after s + kFragmentLag (the rest after the last
+// task, in index order). Positions then depend on the plan alone, so the image is byte-identical for any
+// number of workers and any timing.
+//
+// Thread ownership: every public method may be called from any thread; calls are serialised by the writer's
+// lock, and the DataWriter it drives is only ever touched with that lock held (checked on each use).
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "image/data_writer.h"
+
+namespace casper {
+
+struct ClosedFragment {
+  uint32_t index = 0;
+  std::vector<uint8_t> raw;  // uncompressed fragment block, to compress in the pool
+};
+
+struct WriterState {
+  uint32_t tasks_written = 0;
+  uint32_t fragments_waiting = 0;  // closed, not yet written
+  bool done = false;               // every task and fragment is in the image
+};
+
+class OrderedWriter {
+ public:
+  static constexpr uint32_t kFragmentLag = 32;  // part of the format: changing it moves image bytes
+
+  explicit OrderedWriter(DataWriter& data) : data_(data) {}
+
+  // A task's result (see data/task_format.h). Returns the fragment blocks that filled up meanwhile.
+  std::vector<ClosedFragment> add_result(const uint8_t* p, size_t n);
+  // Fragment `index` compressed: a u32 size word (bit 24 = stored raw), then the stored bytes.
+  std::vector<ClosedFragment> add_fragment(uint32_t index, const uint8_t* p, size_t n);
+  // No task beyond `planned` will come; the last, partly filled fragment block closes after the last task.
+  std::vector<ClosedFragment> end(uint32_t planned);
+  WriterState state();
+
+ private:
+  struct Pending {
+    uint32_t index = 0, due = 0;
+    bool ready = false;
+    uint32_t word = 0;
+    std::vector<uint8_t> bytes;
+  };
+  struct Held {
+    bool starts_file = false;
+    std::vector<uint8_t> buf;
+  };
+  // With the lock held: writes whatever is next in order. `current` is a result not yet copied (may be null).
+  void pump(std::vector<ClosedFragment>& closed, const uint8_t* current, size_t n, uint32_t seq, bool starts_file);
+  bool write_due_fragments(uint32_t before_seq);
+  void collect_closed(std::vector<ClosedFragment>& closed, uint32_t due);
+  void check_owner() const;
+
+  DataWriter& data_;
+  std::mutex mu_;
+  std::thread::id owner_;  // the thread holding mu_ (checked before touching data_)
+  std::map<uint32_t, Held> held_;  // results that arrived before their turn
+  std::deque<Pending> fragments_;  // closed fragment blocks in index order
+  uint32_t next_seq_ = 0;
+  uint32_t planned_ = 0;
+  bool ended_ = false, last_closed_ = false;
+};
+
+}  // namespace casper
