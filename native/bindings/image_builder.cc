@@ -12,7 +12,6 @@
 #include "image/data_writer.h"
 #include "image/table_writer.h"
 #include "traverse/walker.h"
-#include "util/big_stack.h"
 #include "util/error.h"
 
 namespace casper {
@@ -90,7 +89,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       WalkOptions wo = walk_options(info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env()));
       wo.cancel = cancel_;
       auto* job = new Job(
-          info.Env(), [this, root, wo]() { run_with_big_stack([&]() { tree_ = std::make_unique<Tree>(walk_tree(root, wo)); }); },
+          info.Env(), [this, root, wo]() { tree_ = std::make_unique<Tree>(walk_tree(root, wo)); },
           [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
       Napi::Promise p = job->promise();
       job->Queue();
@@ -188,7 +187,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       if (writer().pending_fragments() != 0) throw NativeError("EINVAL", "internal: finish() with fragments not written");
       auto summary = std::make_shared<ImageSummary>();
       auto* job = new Job(
-          info.Env(), [this, summary]() { run_with_big_stack([&]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_); }); },
+          info.Env(), [this, summary]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_); },
           [this, summary](Napi::Env env) -> Napi::Value { return summary_object(env, *summary); });
       Napi::Promise p = job->promise();
       job->Queue();
