@@ -12,10 +12,12 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <unordered_map>
 
 #include "fs/beneath.h"
+#include "fs/mounts.h"
 #include "fs/xattrs.h"
 #include "util/error.h"
 #include "util/fd.h"
@@ -100,6 +102,7 @@ class Walker {
     tree_.entries.push_back(e);
     read_entry_xattrs(0, root_fd.get(), ".", root);
     root_dev_ = uint64_t(st.st_dev);
+    if (opts_.one_file_system) mounts_ = std::make_unique<MountPoints>(root_fd.get());
     Frame top;
     top.fd = std::move(root_fd);
     top.lower = std::move(lower_fd);
@@ -272,6 +275,12 @@ class Walker {
     }
     DevIno key{uint64_t(st.st_dev), uint64_t(st.st_ino)};
     if (std::find(excluded_inodes_.begin(), excluded_inodes_.end(), key) != excluded_inodes_.end()) return;
+    if (mounts_ && !S_ISDIR(st.st_mode) && mounts_->is_mount_point(dfd, nm.disk)) {
+      // A file mounted over this name: what lies under it cannot be read from this mount namespace, and the
+      // mounted file belongs to another filesystem (mksquashfs -one-file-system ignores it too).
+      tree_.warnings.push_back("'" + c.path + "' has a file mounted over it: what lies under the mount cannot be read here, left out");
+      return;
+    }
     if (lower_names.count(nm.image) && !differs_from_lower(st, dfd, f.lower.get(), nm.image, c)) return;
     Entry e;
     if (!make_entry(e, st, f.dir, dfd, nm, c)) return;
@@ -349,14 +358,15 @@ class Walker {
     Child& c = parent.children[idx - parent.first];
     if (empty_.count(c.ipath)) return false;
     const Entry& e = tree_.entries[idx];
-    if (opts_.one_file_system && e.dev != root_dev_) return false;
+    std::string disk = c.path.substr(c.path.rfind('/') + 1);
+    // Another filesystem, or a bind mount (even of this one): kept as an empty directory.
+    if (mounts_ && (e.dev != root_dev_ || mounts_->is_mount_point(parent.fd.get(), disk))) return false;
     DevIno key{e.dev, e.ino};
     if (std::any_of(frames.begin(), frames.end(), [&](const Frame& f) { return f.key == key; })) {
       tree_.warnings.push_back("directory loop at '" + c.path + "' (a bind mount of an ancestor): kept empty");
       return false;
     }
     bool redirected = redirected_.count(idx) > 0;
-    std::string disk = c.path.substr(c.path.rfind('/') + 1);
     // A renamed directory in an overlay upper: its whole merged content, made opaque.
     Fd fd(redirected ? open_beneath(merged_fd_.get(), c.ipath.substr(1), O_RDONLY | O_DIRECTORY)
                      : ::openat(parent.fd.get(), disk.c_str(), kDirFlags));
@@ -558,6 +568,7 @@ class Walker {
   Tree& tree_;
   InodeSet force_links_, unchanged_multi_, captured_multi_;
   Fd merged_fd_;
+  std::unique_ptr<MountPoints> mounts_;  // with one_file_system: tells mount points below the root
   std::set<std::string> exclude_, empty_;
   std::vector<DevIno> excluded_inodes_;
   std::unordered_map<DevIno, LinkSeen, DevInoHash> links_;
