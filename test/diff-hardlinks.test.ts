@@ -61,8 +61,15 @@ for (const layers of [1, 3]) {
       linkSync(join(merged, 'x'), join(merged, 'sub/x-link'));
 
       const img = join(t, 'snap.squashfs');
-      const r = cli(['-q', '--root', merged, '--mode', 'diff', img]);
+      const r = cli(['-d', '--json', '--root', merged, '--mode', 'diff', img]);
       assert.equal(r.status, 0, r.stderr);
+      // -d and --json say what the delta was computed against.
+      const stack = JSON.parse(r.stdout).lowerStack;
+      assert.deepEqual(stack.layers.map((l: { path: string; loopMounted: boolean }) => [l.path, l.loopMounted]), lowers.map((l) => [l, false]));
+      assert.equal(stack.stacked, layers > 1 ? 'overlay' : 'single');
+      if (layers === 1) assert.equal(stack.view, lowers[0]);
+      assert.match(r.stderr, new RegExp(`lower stack \\(topmost first\\), compared against as ${layers > 1 ? `a read-only overlay of ${layers} layers` : 'one layer'}`));
+      for (const l of lowers) assert.match(r.stderr, new RegExp(`reachable at ${l}\n`));
       const list = unsquashfsList(img);
       assert.doesNotMatch(list, / \/a[12]$/m, 'names linked only within the medium are not captured');
 

@@ -28,7 +28,6 @@
 #include "image/table_writer.h"
 #include "image/task_planner.h"
 #include "traverse/walker.h"
-#include "util/big_stack.h"
 #include "util/error.h"
 
 namespace casper {
@@ -125,7 +124,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       wo.cancel = cancel_;
       stage_ = Stage::kWalking;
       return Job::start(
-          info.Env(), [this, root, wo]() { run_with_big_stack([&]() { tree_ = std::make_unique<Tree>(walk_tree(root, wo)); }); },
+          info.Env(), [this, root, wo]() { tree_ = std::make_unique<Tree>(walk_tree(root, wo)); },
           [this](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kWalked;
             return env.Undefined();
@@ -225,7 +224,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       stage_ = Stage::kFinishing;
       auto summary = std::make_shared<ImageSummary>();
       return Job::start(
-          info.Env(), [this, summary]() { run_with_big_stack([&]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_); }); },
+          info.Env(), [this, summary]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_); },
           [this, summary](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kFinished;
             return summary_object(env, *summary);

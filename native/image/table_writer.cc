@@ -42,7 +42,7 @@ class TableBuilder {
 
   ImageSummary run(int fd) {
     count_links();
-    assign_numbers(0);
+    assign_numbers();
     for (size_t k = 0; k < order_.size(); k++) {
       if (k % 4096 == 0) cancel_.check();
       write_inode(order_[k]);
@@ -147,19 +147,26 @@ class TableBuilder {
     }
   }
 
-  // Post-order, root last: a directory's children (and so their inodes) come before its listing.
-  void assign_numbers(uint32_t dir) {
-    const Entry& d = tree_.entries[dir];
-    for (uint32_t k = 0; k < d.child_count; k++) {
-      uint32_t c = d.first_child + k;
-      if (S_ISDIR(tree_.entries[c].mode) && !gone(c)) assign_numbers(c);
+  // Post-order, root last: a directory's children (and so their inodes) come before its listing. An explicit
+  // stack of (directory, next child to consider), so a deep tree needs no deep thread stack.
+  void assign_numbers() {
+    std::vector<std::pair<uint32_t, uint32_t>> stack{{0, 0}};
+    while (!stack.empty()) {
+      uint32_t dir = stack.back().first;
+      const Entry& d = tree_.entries[dir];
+      if (stack.back().second < d.child_count) {
+        uint32_t c = d.first_child + stack.back().second++;
+        if (S_ISDIR(tree_.entries[c].mode) && !gone(c)) stack.push_back({c, 0});
+        continue;
+      }
+      stack.pop_back();
+      for (uint32_t k = 0; k < d.child_count; k++) {
+        if (gone(d.first_child + k)) continue;
+        uint32_t c = primary(d.first_child + k);
+        if (!S_ISDIR(tree_.entries[c].mode) && number_[c] == 0) take_number(c);
+      }
+      take_number(dir);
     }
-    for (uint32_t k = 0; k < d.child_count; k++) {
-      if (gone(d.first_child + k)) continue;
-      uint32_t c = primary(d.first_child + k);
-      if (!S_ISDIR(tree_.entries[c].mode) && number_[c] == 0) take_number(c);
-    }
-    take_number(dir);
   }
   void take_number(uint32_t i) {
     order_.push_back(i);

@@ -12,10 +12,12 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <unordered_map>
 
 #include "fs/beneath.h"
+#include "fs/mounts.h"
 #include "fs/xattrs.h"
 #include "util/error.h"
 #include "util/fd.h"
@@ -101,8 +103,13 @@ class Walker {
     tree_.entries.push_back(e);
     read_entry_xattrs(0, root_fd.get(), ".", root);
     root_dev_ = uint64_t(st.st_dev);
-    std::vector<DevIno> stack{{uint64_t(st.st_dev), uint64_t(st.st_ino)}};
-    walk_dir(0, root_fd.get(), tree_.root_path == "/" ? "" : tree_.root_path, "", stack, lower_fd.get());
+    if (opts_.one_file_system) mounts_ = std::make_unique<MountPoints>(root_fd.get());
+    Frame top;
+    top.fd = std::move(root_fd);
+    top.lower = std::move(lower_fd);
+    top.path = tree_.root_path == "/" ? "" : tree_.root_path;
+    top.key = {uint64_t(st.st_dev), uint64_t(st.st_ino)};
+    walk(std::move(top));
     if (out_of_range_mtimes_ > 0)
       tree_.warnings.push_back(std::to_string(out_of_range_mtimes_) +
                                " entries have modification times before 1970 or after 2106, which SquashFS cannot store; "
@@ -153,11 +160,49 @@ class Walker {
   // A child of the directory being walked, as the first pass found it.
   struct Child {
     std::string path, ipath;
-    bool in_lower = false;  // diff mode: a directory in both views (recurse into both)
+    bool in_lower = false;  // diff mode: a directory in both views (walked in both)
     bool prunable = false;  // diff mode: equal attributes in both views (dropped if nothing below differs)
   };
 
-  std::vector<Name> read_names(uint32_t dir, int dfd, const std::string& dpath, int lfd) {
+  // One directory on the walk's explicit stack. It stays open (with, in diff mode, the same directory in the
+  // lower view) while the directories below it are walked; its children are listed when it is pushed and
+  // entered one at a time.
+  struct Frame {
+    uint32_t dir = 0;
+    Fd fd;
+    Fd lower;                      // diff mode: the same directory in the lower view (invalid: it has none)
+    std::string path, ipath;       // source path ("" for "/"), image path ("" for the root)
+    DevIno key{0, 0};              // for directory loops (a bind mount of an ancestor)
+    bool prunable = false;         // diff mode: dropped once walked if nothing below it differs
+    std::vector<Child> children;   // children[k] is entry first + k
+    uint32_t first = 0, next = 0;  // next: the next child to consider entering
+  };
+
+  // Depth first, children in name order, each directory's children contiguous (the order the directory
+  // table and the inode numbering rely on). Iterative: depth costs heap and descriptors, never stack.
+  void walk(Frame top) {
+    std::vector<Frame> frames;
+    frames.push_back(std::move(top));
+    list_children(frames.back());
+    while (!frames.empty()) {
+      Frame& f = frames.back();
+      if (f.next == f.children.size()) {  // post-order: everything below f is walked
+        uint32_t dir = f.dir;
+        bool prunable = f.prunable;
+        frames.pop_back();
+        if (prunable && live_children(dir) == 0) tree_.entries[dir].skipped = true;  // diff mode: nothing differs below
+        continue;
+      }
+      uint32_t idx = f.first + f.next++;
+      if (!S_ISDIR(tree_.entries[idx].mode) || tree_.entries[idx].skipped) continue;
+      Frame child;
+      if (!enter(idx, f, frames, child)) continue;
+      frames.push_back(std::move(child));  // f is not used past here: the push may move it
+      list_children(frames.back());
+    }
+  }
+
+  std::vector<Name> read_names(uint32_t dir, int dfd, const std::string& dpath, int lfd, std::set<std::string>& lower_names) {
     std::vector<std::string> raw;
     if (int err = list_dir(dfd, raw)) {
       if (tolerate(err, dpath)) return {};  // kept as an empty directory
@@ -179,7 +224,7 @@ class Walker {
       std::set<std::string> merged;
       for (auto& n : names) merged.insert(n.image);
       for (auto& ln : lower) {
-        lower_names_.insert(ln);
+        lower_names.insert(ln);
         if (!merged.count(ln)) names.push_back({ln, ln, true});
       }
     }
@@ -188,138 +233,154 @@ class Walker {
     return names;
   }
 
-  // lfd: in diff mode, the same directory in the lower view (-1 when it has none there).
-  void walk_dir(uint32_t dir, int dfd, const std::string& path, const std::string& ipath, std::vector<DevIno>& stack, int lfd) {
+  // Lists the directory of frame f as contiguous entries (first pass), then reads their xattrs (second
+  // pass; whiteouts and secondary hard links have none of their own).
+  void list_children(Frame& f) {
     check_cancel();
-    lower_names_.clear();
-    std::vector<Name> names = read_names(dir, dfd, path.empty() ? "/" : path, lfd);
-    std::set<std::string> lower_names = std::move(lower_names_);
-
-    // First pass: the children as contiguous entries.
-    uint32_t first = uint32_t(tree_.entries.size());
-    std::vector<Child> children;
-    for (auto& nm : names) {
-      Child c{path + "/" + nm.disk, ipath + "/" + nm.image};
-      if (exclude_.count(c.ipath)) continue;
-      if (nm.lower_only) {
-        tree_.entries.push_back(whiteout(dir, nm.image));
-        children.push_back(std::move(c));
-        continue;
-      }
-      struct stat st;
-      if (::fstatat(dfd, nm.disk.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno == ENOENT) {
-          tree_.skipped.push_back({c.path, "ENOENT"});  // vanished between readdir and fstatat
-          continue;
-        }
-        if (tolerate(errno, c.path)) continue;
-        throw sys_error(errno, "lstat", c.path);
-      }
-      DevIno key{uint64_t(st.st_dev), uint64_t(st.st_ino)};
-      if (std::find(excluded_inodes_.begin(), excluded_inodes_.end(), key) != excluded_inodes_.end()) continue;
-      if (lower_names.count(nm.image)) {
-        struct stat lst;
-        if (::fstatat(lfd, nm.image.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0) {
-          bool same = same_attributes(st, lst, dfd, lfd, nm.image, c.path);
-          if (S_ISDIR(st.st_mode) && S_ISDIR(lst.st_mode)) {
-            c.in_lower = true;  // recurse into both; kept only if something below differs
-            c.prunable = same;
-          } else if (same) {
-            // Unchanged since the lower layers: not captured, unless it is another name of an inode that
-            // has a captured name (a hard link made in the session): then the link must come along.
-            bool multi = !S_ISDIR(st.st_mode) && st.st_nlink > 1;
-            if (multi && !force_links_.count({key.dev, key.ino})) {
-              unchanged_multi_.insert({key.dev, key.ino});
-              continue;
-            }
-            if (!multi) continue;
-          }
-        }
-      }
-      Entry e;
-      fill(e, st);
-      if (nm.image != nm.disk) {  // an aufs whiteout becomes an overlayfs one: a 0:0 character device
-        e.mode = S_IFCHR;
-        e.rdev = 0;
-        e.size = 0;
-      }
-      if (st.st_mtim.tv_sec < 0 || st.st_mtim.tv_sec > 0xFFFFFFFFLL) {
-        if (out_of_range_mtimes_++ == 0) first_out_of_range_ = c.path;
-      }
-      e.parent = dir;
-      e.name_off = uint32_t(tree_.arena.size());
-      e.name_len = uint32_t(nm.image.size());
-      if (S_ISLNK(e.mode)) {
-        std::string target;
-        if (read_target(dfd, nm.disk, size_t(st.st_size), target) < 0) {
-          if (errno == ENOENT || errno == EINVAL) {  // vanished, or replaced by a non-link since fstatat
-            tree_.skipped.push_back({c.path, errno == ENOENT ? "ENOENT" : kReplaced});
-            continue;
-          }
-          if (tolerate(errno, c.path)) continue;
-          throw sys_error(errno, "readlink", c.path);
-        }
-        if (target.size() > kMaxTarget)
-          throw NativeError("ENAMETOOLONG", "symlink target of '" + c.path + "' is longer than 4096 bytes", "readlink", c.path);
-        tree_.arena += nm.image;
-        e.target_off = uint32_t(tree_.arena.size());
-        e.target_len = uint32_t(target.size());
-        tree_.arena += target;
-      } else {
-        tree_.arena += nm.image;
-      }
-      if (S_ISREG(e.mode) && truncate_.count(c.ipath)) e.size = e.disk_bytes = 0;  // stored empty
-      if (S_ISREG(e.mode) && e.size > 0 && !take_stamp(e, st, c)) continue;
-      if (!S_ISDIR(e.mode) && st.st_nlink > 1 && nm.image == nm.disk) {
-        link_or_register(e, st);
-        captured_multi_.insert({key.dev, key.ino});
-      }
-      tree_.entries.push_back(e);
-      children.push_back(std::move(c));
-    }
-    uint32_t count = uint32_t(tree_.entries.size()) - first;
-    tree_.entries[dir].first_child = count ? first : kNone;
-    tree_.entries[dir].child_count = count;
-
-    // Second pass: xattrs (whiteouts and secondary hard links have none of their own).
+    std::set<std::string> lower_names;
+    std::vector<Name> names = read_names(f.dir, f.fd.get(), f.path.empty() ? "/" : f.path, f.lower.get(), lower_names);
+    f.first = uint32_t(tree_.entries.size());
+    for (auto& nm : names) admit(f, nm, lower_names);
+    uint32_t count = uint32_t(tree_.entries.size()) - f.first;
+    tree_.entries[f.dir].first_child = count ? f.first : kNone;
+    tree_.entries[f.dir].child_count = count;
     for (uint32_t k = 0; k < count; k++) {
-      uint32_t idx = first + k;
+      uint32_t idx = f.first + k;
       if (tree_.entries[idx].link_primary == kNone && !whiteouts_.count(idx)) {
-        std::string disk = children[k].path.substr(children[k].path.rfind('/') + 1);
-        read_entry_xattrs(idx, dfd, disk, children[k].path);
+        const std::string& path = f.children[k].path;
+        read_entry_xattrs(idx, f.fd.get(), path.substr(path.rfind('/') + 1), path);
       }
       if (++seen_ % 4096 == 0) check_cancel();
     }
-    // Third pass: into the subdirectories, each opened from this directory's descriptor.
-    for (uint32_t k = 0; k < count; k++) {
-      uint32_t idx = first + k;
-      if (!S_ISDIR(tree_.entries[idx].mode) || tree_.entries[idx].skipped) continue;
-      walk_child_dir(idx, dfd, children[k], stack, lfd);
-    }
   }
 
-  void walk_child_dir(uint32_t idx, int dfd, const Child& c, std::vector<DevIno>& stack, int lfd) {
-    if (empty_.count(c.ipath)) return;
-    const Entry& e = tree_.entries[idx];
-    if (opts_.one_file_system && e.dev != root_dev_) return;
-    DevIno key{e.dev, e.ino};
-    if (std::find(stack.begin(), stack.end(), key) != stack.end()) {
-      tree_.warnings.push_back("directory loop at '" + c.path + "' (a bind mount of an ancestor): kept empty");
+  // First pass for one name: appends its entry and its Child to f, or leaves it out (excluded, unchanged
+  // since the lower layers, vanished or replaced).
+  void admit(Frame& f, const Name& nm, const std::set<std::string>& lower_names) {
+    int dfd = f.fd.get();
+    Child c{f.path + "/" + nm.disk, f.ipath + "/" + nm.image};
+    if (exclude_.count(c.ipath)) return;
+    if (nm.lower_only) {
+      tree_.entries.push_back(whiteout(f.dir, nm.image));
+      f.children.push_back(std::move(c));
       return;
     }
-    bool redirected = redirected_.count(idx) > 0;
+    struct stat st;
+    if (::fstatat(dfd, nm.disk.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) {
+        tree_.skipped.push_back({c.path, "ENOENT"});  // vanished between readdir and fstatat
+        return;
+      }
+      if (tolerate(errno, c.path)) return;
+      throw sys_error(errno, "lstat", c.path);
+    }
+    DevIno key{uint64_t(st.st_dev), uint64_t(st.st_ino)};
+    if (std::find(excluded_inodes_.begin(), excluded_inodes_.end(), key) != excluded_inodes_.end()) return;
+    if (mounts_ && !S_ISDIR(st.st_mode) && mounts_->is_mount_point(dfd, nm.disk)) {
+      // A file mounted over this name: what lies under it cannot be read from this mount namespace, and the
+      // mounted file belongs to another filesystem (mksquashfs -one-file-system ignores it too).
+      tree_.warnings.push_back("'" + c.path + "' has a file mounted over it: what lies under the mount cannot be read here, left out");
+      return;
+    }
+    if (lower_names.count(nm.image) && !differs_from_lower(st, dfd, f.lower.get(), nm.image, c)) return;
+    Entry e;
+    if (!make_entry(e, st, f.dir, dfd, nm, c)) return;
+    if (!S_ISDIR(e.mode) && st.st_nlink > 1 && nm.image == nm.disk) {
+      link_or_register(e, st);
+      captured_multi_.insert({key.dev, key.ino});
+    }
+    tree_.entries.push_back(e);
+    f.children.push_back(std::move(c));
+  }
+
+  // Diff mode, a name also in the lower view: false when it is unchanged there and so not captured. A
+  // directory in both views is walked in both (c.in_lower), and dropped afterwards if nothing below it
+  // differs (c.prunable).
+  bool differs_from_lower(const struct stat& st, int dfd, int lfd, const std::string& name, Child& c) {
+    struct stat lst;
+    if (::fstatat(lfd, name.c_str(), &lst, AT_SYMLINK_NOFOLLOW) != 0) return true;
+    bool same = same_attributes(st, lst, dfd, lfd, name, c.path);
+    if (S_ISDIR(st.st_mode) && S_ISDIR(lst.st_mode)) {
+      c.in_lower = true;
+      c.prunable = same;
+      return true;
+    }
+    if (!same) return true;
+    // Unchanged since the lower layers: not captured, unless it is another name of an inode that has a
+    // captured name (a hard link made in the session): then the link must come along.
+    if (S_ISDIR(st.st_mode) || st.st_nlink <= 1) return false;
+    std::pair<uint64_t, uint64_t> key{uint64_t(st.st_dev), uint64_t(st.st_ino)};
+    if (force_links_.count(key)) return true;
+    unchanged_multi_.insert(key);
+    return false;
+  }
+
+  // Fills the entry for one name of directory `dir` (held by dfd): attributes, name and symlink target in
+  // the arena, the stamp its data must match. False when it is left out (vanished or replaced).
+  bool make_entry(Entry& e, const struct stat& st, uint32_t dir, int dfd, const Name& nm, const Child& c) {
+    fill(e, st);
+    if (nm.image != nm.disk) {  // an aufs whiteout becomes an overlayfs one: a 0:0 character device
+      e.mode = S_IFCHR;
+      e.rdev = 0;
+      e.size = 0;
+    }
+    if (st.st_mtim.tv_sec < 0 || st.st_mtim.tv_sec > 0xFFFFFFFFLL) {
+      if (out_of_range_mtimes_++ == 0) first_out_of_range_ = c.path;
+    }
+    e.parent = dir;
+    e.name_off = uint32_t(tree_.arena.size());
+    e.name_len = uint32_t(nm.image.size());
+    if (S_ISLNK(e.mode)) {
+      std::string target;
+      if (read_target(dfd, nm.disk, size_t(st.st_size), target) < 0) {
+        if (errno == ENOENT || errno == EINVAL) {  // vanished, or replaced by a non-link since fstatat
+          tree_.skipped.push_back({c.path, errno == ENOENT ? "ENOENT" : kReplaced});
+          return false;
+        }
+        if (tolerate(errno, c.path)) return false;
+        throw sys_error(errno, "readlink", c.path);
+      }
+      if (target.size() > kMaxTarget)
+        throw NativeError("ENAMETOOLONG", "symlink target of '" + c.path + "' is longer than 4096 bytes", "readlink", c.path);
+      tree_.arena += nm.image;
+      e.target_off = uint32_t(tree_.arena.size());
+      e.target_len = uint32_t(target.size());
+      tree_.arena += target;
+    } else {
+      tree_.arena += nm.image;
+    }
+    if (S_ISREG(e.mode) && truncate_.count(c.ipath)) e.size = e.disk_bytes = 0;  // stored empty (--scrub)
+    return !(S_ISREG(e.mode) && e.size > 0 && !take_stamp(e, st, c));
+  }
+
+  // Opens child directory idx of frame `parent` into `out`, checked to be the inode that was listed. False
+  // when it is not walked: kept empty (excluded contents, another filesystem, a loop, tolerated error) or
+  // left out (vanished, replaced). On success the child's paths move into `out`.
+  bool enter(uint32_t idx, Frame& parent, const std::vector<Frame>& frames, Frame& out) {
+    Child& c = parent.children[idx - parent.first];
+    if (empty_.count(c.ipath)) return false;
+    const Entry& e = tree_.entries[idx];
     std::string disk = c.path.substr(c.path.rfind('/') + 1);
+    // Another filesystem, or a bind mount (even of this one): kept as an empty directory.
+    if (mounts_ && (e.dev != root_dev_ || mounts_->is_mount_point(parent.fd.get(), disk))) return false;
+    DevIno key{e.dev, e.ino};
+    if (std::any_of(frames.begin(), frames.end(), [&](const Frame& f) { return f.key == key; })) {
+      tree_.warnings.push_back("directory loop at '" + c.path + "' (a bind mount of an ancestor): kept empty");
+      return false;
+    }
+    bool redirected = redirected_.count(idx) > 0;
     // A renamed directory in an overlay upper: its whole merged content, made opaque.
-    Fd fd(redirected ? open_beneath(merged_fd_.get(), c.ipath.substr(1), O_RDONLY | O_DIRECTORY) : ::openat(dfd, disk.c_str(), kDirFlags));
+    Fd fd(redirected ? open_beneath(merged_fd_.get(), c.ipath.substr(1), O_RDONLY | O_DIRECTORY)
+                     : ::openat(parent.fd.get(), disk.c_str(), kDirFlags));
     if (!fd.valid()) {
       int err = errno;
       if (err == ENOENT || err == ELOOP || err == ENOTDIR) {
         // Vanished, or swapped for a symlink or a file since it was listed: never followed.
         tree_.skipped.push_back({c.path, err == ENOENT ? "ENOENT" : kReplaced});
         tree_.leave_out(idx);
-        return;
+        return false;
       }
-      if (tolerate(err, c.path)) return;  // kept as an empty directory
+      if (tolerate(err, c.path)) return false;  // kept as an empty directory
       throw sys_error(err, "open", c.path);
     }
     struct stat st;
@@ -327,18 +388,20 @@ class Walker {
     if (!redirected && (uint64_t(st.st_dev) != e.dev || uint64_t(st.st_ino) != e.ino)) {
       tree_.skipped.push_back({c.path, kReplaced});  // another directory renamed into its place
       tree_.leave_out(idx);
-      return;
+      return false;
     }
-    Fd lower;
     if (c.in_lower && !redirected) {
-      lower = Fd(::openat(lfd, disk.c_str(), kDirFlags));
-      if (!lower.valid()) throw sys_error(errno, "open", c.path + " (lower view)");
+      out.lower = Fd(::openat(parent.lower.get(), disk.c_str(), kDirFlags));
+      if (!out.lower.valid()) throw sys_error(errno, "open", c.path + " (lower view)");
     }
     if (redirected) add_xattr(idx, opts_.opaque_xattr, "y");
-    stack.push_back(key);
-    walk_dir(idx, fd.get(), c.path, c.ipath, stack, lower.valid() ? lower.get() : -1);
-    stack.pop_back();
-    if (c.prunable && live_children(idx) == 0) tree_.entries[idx].skipped = true;  // diff mode: nothing differs below
+    out.dir = idx;
+    out.fd = std::move(fd);
+    out.path = std::move(c.path);  // the child's paths are not needed in its parent's frame any more
+    out.ipath = std::move(c.ipath);
+    out.key = key;
+    out.prunable = c.prunable;
+    return true;
   }
 
   // Records what the data must still be when read; false (entry left out) when that cannot be known.
@@ -507,8 +570,8 @@ class Walker {
   Tree& tree_;
   InodeSet force_links_, unchanged_multi_, captured_multi_;
   Fd merged_fd_;
+  std::unique_ptr<MountPoints> mounts_;  // with one_file_system: tells mount points below the root
   std::set<std::string> exclude_, empty_, truncate_;
-  std::set<std::string> lower_names_;  // scratch: names of the current directory in the lower view
   std::vector<DevIno> excluded_inodes_;
   std::unordered_map<DevIno, LinkSeen, DevInoHash> links_;
   std::map<std::string, uint32_t> xattr_index_;

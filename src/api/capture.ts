@@ -32,6 +32,16 @@ export interface CaptureRequest {
   mountinfo?: string;
 }
 
+/** Diff mode: what the delta was computed against (for -d and --json). */
+export interface LowerStack {
+  /** The lower layers, topmost first, and where each was read from. */
+  layers: { shownAs: string; path: string; image: string | null; loopMounted: boolean }[];
+  /** 'single': the one layer read as it is; 'overlay': a read-only overlay of all of them, mounted at view. */
+  stacked: 'single' | 'overlay';
+  /** The lower view the merged root was compared with (a temporary mount, gone after the snapshot). */
+  view: string;
+}
+
 export interface CapturePlan {
   mode: CaptureMode | 'directory';
   layout: LiveLayout | null;
@@ -39,6 +49,8 @@ export interface CapturePlan {
   walk: Omit<NativeWalkOptions, 'excludeInodes'>;
   policy: ExclusionPolicy;
   notes: string[];
+  /** Diff mode: the lower stack; null in the other modes. */
+  lowerStack: LowerStack | null;
   /** Unmounts what the plan mounted (the lower view of diff mode). */
   cleanup: () => void;
 }
@@ -52,7 +64,7 @@ function mountRo(args: string[], what: string): void {
 }
 
 /** The read-only lower view for diff mode: one reachable layer as is, or an overlay of all of them. */
-function lowerView(layout: LiveLayout, notes: string[]): { path: string; cleanup: () => void } {
+function lowerView(layout: LiveLayout, notes: string[]): { stack: LowerStack; cleanup: () => void } {
   const mounted: string[] = [];
   const cleanup = () => {
     for (const m of mounted.reverse()) {
@@ -66,26 +78,30 @@ function lowerView(layout: LiveLayout, notes: string[]): { path: string; cleanup
   };
   try {
     const layers: string[] = [];
+    const described: LowerStack['layers'] = [];
     for (const l of layout.lowers) {
-      if (l.reachableAt) layers.push(l.reachableAt);
-      else if (l.image) {
+      if (l.reachableAt) {
+        layers.push(l.reachableAt);
+        described.push({ shownAs: l.shownAs, path: l.reachableAt, image: null, loopMounted: false });
+      } else if (l.image) {
         const dir = mkdtempSync(join(tmpdir(), 'casper-lower-'));
         mountRo(['-o', 'loop,ro', l.image, dir], `lower layer image ${l.image}`);
         mounted.push(dir);
         layers.push(dir);
+        described.push({ shownAs: l.shownAs, path: dir, image: l.image, loopMounted: true });
         notes.push(`mounted lower layer ${l.image} at ${dir}`);
       } else {
         throw new UsageError(`diff mode needs every lower layer, but ${l.shownAs} is not reachable and no image of it was found`);
       }
     }
     if (layers.length === 0) throw new UsageError('diff mode needs the lower layers, and this root has none');
-    if (layers.length === 1) return { path: layers[0], cleanup };
+    if (layers.length === 1) return { stack: { layers: described, stacked: 'single', view: layers[0] }, cleanup };
     const dir = mkdtempSync(join(tmpdir(), 'casper-lowerview-'));
     const esc = (p: string) => p.replace(/\\/g, '\\\\').replace(/:/g, '\\:').replace(/,/g, '\\,');
     mountRo(['-t', 'overlay', 'casper-lowerview', '-o', `ro,lowerdir=${layers.map(esc).join(':')}`, dir], 'the lower view');
     mounted.push(dir);
     notes.push(`lower view: overlay of ${layers.join(', ')} at ${dir}`);
-    return { path: dir, cleanup };
+    return { stack: { layers: described, stacked: 'overlay', view: dir }, cleanup };
   } catch (err) {
     cleanup();
     throw err;
@@ -121,6 +137,7 @@ export function planCapture(r: CaptureRequest): CapturePlan {
       walk: { ...base, exclude: policy.exclude, truncate: policy.truncate, emptyDirs: [] },
       policy,
       notes: [],
+      lowerStack: null,
       cleanup: () => {},
     };
   }
@@ -171,6 +188,7 @@ export function planCapture(r: CaptureRequest): CapturePlan {
       },
       policy,
       notes,
+      lowerStack: null,
       cleanup: () => {},
     };
   }
@@ -180,11 +198,12 @@ export function planCapture(r: CaptureRequest): CapturePlan {
       mode,
       layout,
       walkRoot: layout.root,
-      walk: { ...base, ...lists, oneFileSystem: true, lowerRoot: view.path },
+      walk: { ...base, ...lists, oneFileSystem: true, lowerRoot: view.stack.view },
       policy,
       notes,
+      lowerStack: view.stack,
       cleanup: view.cleanup,
     };
   }
-  return { mode, layout, walkRoot: layout.root, walk: { ...base, ...lists, oneFileSystem: true }, policy, notes, cleanup: () => {} };
+  return { mode, layout, walkRoot: layout.root, walk: { ...base, ...lists, oneFileSystem: true }, policy, notes, lowerStack: null, cleanup: () => {} };
 }

@@ -4,6 +4,7 @@ export { startSnapshot, SnapshotJob, type SnapshotJobEvents } from './job.js';
 export { detectLiveSystem, type LiveLayout, type CaptureMode } from '../mount/index.js';
 export { buildExclusionPolicy, type ExclusionPolicy, type PolicyInput } from '../policy/index.js';
 export type { RunOptions, SnapshotReport, Progress, Phase } from './snapshot.js';
+export type { LowerStack } from './capture.js';
 export type { SnapshotOptions, ResolvedOptions } from './options.js';
 export { parseSize } from './options.js';
 export { CasperError, UsageError, AbortError } from '../errors.js';

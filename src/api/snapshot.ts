@@ -2,7 +2,7 @@
 import type { Piscina } from 'piscina';
 import { statSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { planCapture, type CapturePlan } from './capture.js';
+import { planCapture, type CapturePlan, type LowerStack } from './capture.js';
 import type { CaptureMode, LiveLayout } from '../mount/index.js';
 import { loadAddon, type Addon, type ImageBuilder, type NativeSummary, type TreeInfo } from '../native/addon.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
@@ -44,6 +44,8 @@ export interface SnapshotReport {
   source: string;
   mode: CaptureMode | 'directory';
   layout: LiveLayout | null;
+  /** Diff mode: the lower layers the delta was computed against and how they were stacked; else null. */
+  lowerStack: LowerStack | null;
   /** The effective exclusion policy, as text. */
   policy: string;
   options: ResolvedOptions;
@@ -205,6 +207,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
       source: plan.walkRoot,
       mode: plan.mode,
       layout: plan.layout,
+      lowerStack: plan.lowerStack,
       policy: plan.policy.describe(),
       options: opts,
       image,

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeSync } from 'node:fs';
 import { snapshot } from '../api/snapshot.js';
+import type { LowerStack } from '../api/capture.js';
 import { loadAddon, packageVersion, runtime } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
@@ -156,6 +157,13 @@ function compressorOptions(o: Record<string, unknown>): Record<string, string> {
 }
 
 /** --json: failures are a JSON object on stdout too (the message also goes to stderr). */
+/** -d: the lower stack diff mode compared against (which layer images were loop-mounted, how they were stacked). */
+function describeLowerStack(st: LowerStack): string {
+  const how = st.stacked === 'overlay' ? `a read-only overlay of ${st.layers.length} layers, mounted at ${st.view}` : `one layer, read at ${st.view}`;
+  const lines = st.layers.map((l, k) => `  ${k + 1}. ${l.shownAs}: ${l.loopMounted ? `image ${l.image} loop-mounted at ${l.path}` : `reachable at ${l.path}`}`);
+  return `lower stack (topmost first), compared against as ${how}:\n${lines.join('\n')}\n`;
+}
+
 function printJsonError(code: string, message: string, exitCode: number): void {
   try {
     writeSync(1, JSON.stringify({ schemaVersion: REPORT_SCHEMA_VERSION, error: { code, message, exitCode } }, null, 2) + '\n');
@@ -264,6 +272,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (!o.quiet) writeStdout(formatSummary(report) + '\n', 'the summary', report.output);
     if (o.debug) {
       process.stderr.write(`mode: ${report.mode}\n${report.layout ? `layout: ${report.layout.kind}\n${report.layout.notes.join('\n')}\n` : ''}`);
+      if (report.lowerStack) process.stderr.write(describeLowerStack(report.lowerStack));
       process.stderr.write(`policy:\n${report.policy}\n`);
       process.stderr.write(JSON.stringify({ options: report.options, times: report.times, pipeline: report.pipeline }, null, 2) + '\n');
     }
