@@ -10,6 +10,7 @@ namespace casper {
 Napi::Function define_image_builder(Napi::Env env);
 void define_worker_functions(Napi::Env env, Napi::Object exports);
 void define_file_lock(Napi::Env env, Napi::Object exports);
+void define_verify(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ImageBuilder", define_image_builder(env));
   define_worker_functions(env, exports);
   define_file_lock(env, exports);
+  define_verify(env, exports);
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
   return exports;
 }

@@ -124,10 +124,13 @@ class Xz final : public Compressor {
   }
 
   size_t decompress(const uint8_t* in, size_t len, uint8_t* out, size_t cap) override {
-    uint64_t memlimit = UINT64_MAX;
+    // A SquashFS block needs a dictionary of at most 1 MiB: a stream asking for far more is hostile input,
+    // refused before liblzma allocates it.
+    uint64_t memlimit = uint64_t(64) << 20;
     size_t in_pos = 0, out_pos = 0;
     lzma_ret r = lzma_stream_buffer_decode(&memlimit, 0, nullptr, in, &in_pos, len, out, &out_pos, cap);
     if (r == LZMA_MEM_ERROR) throw NativeError("ENOMEM", "out of memory decoding an xz block");
+    if (r == LZMA_MEMLIMIT_ERROR) throw NativeError("EIO", "corrupt xz block (its dictionary needs more than 64 MiB)");
     if (r != LZMA_OK || in_pos != len) throw NativeError("EIO", "corrupt xz block");
     return out_pos;
   }

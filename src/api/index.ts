@@ -10,3 +10,5 @@ export { parseSize } from './options.js';
 export { CasperError, UsageError, AbortError } from '../errors.js';
 export { loadAddon } from '../native/addon.js';
 export { defaultWorkerFilename } from '../pipeline/pool.js';
+export { verify, VERIFY_IGNORE_FIELDS } from './verify.js';
+export type { VerifyOptions, VerifyReport, VerifyProblem, VerifyDifference, VerifyProgress, VerifyIgnoreField } from './verify.js';

@@ -14,6 +14,7 @@ import { casperPersistenceName } from '../live/persistence-name.js';
 import { detectLiveSystem } from '../mount/index.js';
 import { jsonReport, REPORT_SCHEMA_VERSION } from './json-report.js';
 import { statSync } from 'node:fs';
+import { verifyMain } from './verify.js';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
 
@@ -99,6 +100,9 @@ function buildProgram(): Command {
 mksquashfs spellings are accepted: -comp, -b, -noappend, -no-xattrs, -no-fragments, -always-use-fragments,
 -no-exports, -no-duplicates, -all-root, -force-uid, -force-gid, -processors, -mem, -e, -Xcompression-level,
 -Xdict-size, -Xbcj, -Xhc, -Xalgorithm. lzma (LZMA1) is refused: the kernel cannot mount it.
+
+casper-snapshot verify IMAGE [DIR] reads an image back and checks it, or compares it with DIR
+(casper-snapshot verify --help).
 
 Environment: SOURCE_DATE_EPOCH sets the image time and clamps file times (reproducible images).
 
@@ -190,6 +194,8 @@ function sourceDestHint(positionals: string[]): string | null {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `verify IMAGE [DIR]` is a command of its own (an output image named 'verify' is written as ./verify).
+  if (argv[0] === 'verify') return verifyMain(argv.slice(1));
   const program = buildProgram();
   const valueFlags = new Set(program.options.filter((opt) => opt.required || opt.optional).flatMap((opt) => [opt.short, opt.long].filter((f): f is string => !!f)));
   const args = rewriteMksquashfsArgs(argv, (f) => valueFlags.has(f));

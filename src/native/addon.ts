@@ -117,6 +117,13 @@ export interface Addon {
   checkCompressor(spec: CompressorSpec): string;
   /** Exclusive non-blocking flock(2) on an open file: false when another process holds it. */
   lockFile(fd: number): boolean;
+  /** Reads a whole image back (and compares it with options.dir) on libuv's pool; see src/api/verify.ts. */
+  verifyImage(
+    image: string,
+    options: { dir?: string; jobs?: number; data?: boolean; ignore?: string[] },
+    cancel?: Int32Array,
+    progress?: BigUint64Array,
+  ): Promise<object>;
   versions(): { addon: string; napi: number; compressors: { name: string; id: number; library: string; defaultLevel?: number }[] };
 }
 

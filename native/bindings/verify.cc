@@ -1,0 +1,156 @@
+// verifyImage(path, options, cancel?, progress?) -> Promise<report | { error }>: the image check (and the
+// comparison with a tree) on libuv's pool, never on the JS thread. Corruption is part of the report;
+// { error } is for an image that cannot be read at all (ENOENT, EACCES, …) or a cancel.
+#include <napi.h>
+
+#include "bindings/js_error.h"
+#include "bindings/js_values.h"
+#include "read/verifier.h"
+#include "util/error.h"
+
+namespace casper {
+
+namespace {
+
+Napi::Value offset_value(Napi::Env env, uint64_t off) {
+  if (off == ~uint64_t(0)) return env.Null();
+  return Napi::Number::New(env, double(off));
+}
+
+Napi::Object report_object(Napi::Env env, const VerifyReport& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ok", r.ok);
+  Napi::Array problems = Napi::Array::New(env, r.problems.size());
+  for (size_t i = 0; i < r.problems.size(); i++) {
+    const VerifyProblem& p = r.problems[i];
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("code", p.code);
+    e.Set("table", p.table);
+    e.Set("offset", offset_value(env, p.offset));
+    if (!p.path.empty()) e.Set("path", p.path);
+    e.Set("message", p.message);
+    problems.Set(uint32_t(i), e);
+  }
+  o.Set("problems", problems);
+  o.Set("problemsTruncated", r.problems_truncated);
+  Napi::Array diffs = Napi::Array::New(env, r.differences.size());
+  for (size_t i = 0; i < r.differences.size(); i++) {
+    const VerifyDifference& d = r.differences[i];
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("path", d.path);
+    e.Set("kind", d.kind);
+    if (!d.image.empty()) e.Set("image", d.image);
+    if (!d.dir.empty()) e.Set("dir", d.dir);
+    e.Set("line", d.line);
+    diffs.Set(uint32_t(i), e);
+  }
+  o.Set("differences", diffs);
+  Napi::Object img = Napi::Object::New(env);
+  img.Set("imageSize", double(r.image_size));
+  img.Set("bytesUsed", double(r.bytes_used));
+  img.Set("compressor", r.compressor);
+  img.Set("blockSize", r.block_size);
+  img.Set("mkfsTime", r.mkfs_time);
+  img.Set("flags", r.flags);
+  img.Set("inodes", r.inodes);
+  img.Set("ids", r.ids);
+  img.Set("fragmentBlocks", r.fragment_blocks);
+  img.Set("xattrIds", r.xattr_ids);
+  img.Set("exportTable", r.export_table);
+  o.Set("image", img);
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("entries", double(r.entries));
+  c.Set("directories", double(r.directories));
+  c.Set("files", double(r.files));
+  c.Set("symlinks", double(r.symlinks));
+  c.Set("devices", double(r.devices));
+  c.Set("fifos", double(r.fifos));
+  c.Set("sockets", double(r.sockets));
+  c.Set("hardlinks", double(r.hardlinks));
+  c.Set("fileBytes", double(r.file_bytes));
+  c.Set("dataBlocks", double(r.data_blocks));
+  c.Set("sparseBlocks", double(r.sparse_blocks));
+  c.Set("fragmentTails", double(r.fragment_tails));
+  c.Set("dataBytesRead", double(r.data_bytes_read));
+  c.Set("metadataBlocks", double(r.metadata_blocks));
+  o.Set("counts", c);
+  return o;
+}
+
+class VerifyJob : public Napi::AsyncWorker {
+ public:
+  VerifyJob(Napi::Env env, std::string path, VerifyOptions opts, Napi::Object keep)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)), opts_(std::move(opts)) {
+    keep_ = Napi::Persistent(keep);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    err_ = capture_error([this]() { report_ = verify_image(path_, opts_); });
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_) {
+      Napi::Object e = Napi::Object::New(env);
+      set_error_fields(e, *err_);
+      Napi::Object f = Napi::Object::New(env);
+      f.Set("error", e);
+      deferred_.Resolve(f);
+      return;
+    }
+    deferred_.Resolve(report_object(env, report_));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  VerifyOptions opts_;
+  VerifyReport report_;
+  Napi::ObjectReference keep_;
+  std::unique_ptr<NativeError> err_;
+};
+
+Napi::Value VerifyImage(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "verifyImage needs an image path");
+    VerifyOptions o;
+    Napi::Object keep = Napi::Object::New(env);
+    if (info.Length() > 1 && info[1].IsObject()) {
+      Napi::Object opts = info[1].As<Napi::Object>();
+      if (opts.Has("dir") && opts.Get("dir").IsString()) o.dir = opts.Get("dir").As<Napi::String>().Utf8Value();
+      if (opts.Has("jobs") && opts.Get("jobs").IsNumber()) {
+        int64_t j = opts.Get("jobs").As<Napi::Number>().Int64Value();
+        o.jobs = unsigned(std::max<int64_t>(0, std::min<int64_t>(j, 256)));
+      }
+      if (opts.Has("data") && !opts.Get("data").IsUndefined()) o.data = opts.Get("data").ToBoolean().Value();
+      if (opts.Has("ignore") && opts.Get("ignore").IsArray()) {
+        Napi::Array a = opts.Get("ignore").As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length(); i++) o.ignore.insert(a.Get(i).ToString().Utf8Value());
+      }
+    }
+    if (info.Length() > 2 && info[2].IsTypedArray()) {
+      Napi::TypedArray t = info[2].As<Napi::TypedArray>();
+      if (t.TypedArrayType() != napi_int32_array || t.ElementLength() < 1) throw Napi::TypeError::New(env, "cancel must be an Int32Array");
+      o.cancel.p = reinterpret_cast<const int32_t*>(bytes_of(info[2]).first);
+      keep.Set("cancel", info[2]);
+    }
+    if (info.Length() > 3 && info[3].IsTypedArray()) {
+      Napi::TypedArray t = info[3].As<Napi::TypedArray>();
+      if (t.TypedArrayType() != napi_biguint64_array || t.ElementLength() < 4) throw Napi::TypeError::New(env, "progress must be a BigUint64Array of 4");
+      o.progress = reinterpret_cast<uint64_t*>(const_cast<uint8_t*>(bytes_of(info[3]).first));
+      keep.Set("progress", info[3]);
+    }
+    auto* job = new VerifyJob(env, info[0].As<Napi::String>().Utf8Value(), std::move(o), keep);
+    Napi::Promise p = job->promise();
+    job->Queue();
+    return p;
+  });
+}
+
+}  // namespace
+
+void define_verify(Napi::Env env, Napi::Object exports) {
+  exports.Set("verifyImage", Napi::Function::New(env, VerifyImage, "verifyImage"));
+}
+
+}  // namespace casper

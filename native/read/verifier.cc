@@ -1,0 +1,313 @@
+#include "read/verifier.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <system_error>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "format/constants.h"
+#include "read/data_reader.h"
+#include "read/dir_compare.h"
+#include "read/image_reader.h"
+#include "util/fd.h"
+
+namespace casper {
+
+namespace {
+
+constexpr size_t kMaxProblems = 100;
+
+void set_progress(uint64_t* p, int i, uint64_t v) {
+  if (p) __atomic_store_n(p + i, v, __ATOMIC_RELAXED);
+}
+void add_progress(uint64_t* p, int i, uint64_t v) {
+  if (p) __atomic_add_fetch(p + i, v, __ATOMIC_RELAXED);
+}
+
+VerifyProblem problem_of(const NativeError& e, const std::string& path) {
+  VerifyProblem p{e.code, "", CorruptError::kNoOffset, path, e.what()};
+  if (auto* c = dynamic_cast<const CorruptError*>(&e)) {
+    p.table = c->table;
+    p.offset = c->offset;
+  }
+  return p;
+}
+
+// Shared state of the data phase; each thread has its own compressor and buffers.
+struct DataPhase {
+  Image& img;
+  const VerifyOptions& o;
+  VerifyReport& r;
+  DataReader reader;
+  std::vector<uint32_t> fragment_sizes;  // uncompressed size of each fragment block, 0 when it is corrupt
+  std::mutex mu;
+  std::atomic<uint64_t> blocks{0}, sparse{0}, read_bytes{0}, tails{0};
+
+  DataPhase(Image& i, const VerifyOptions& opts, VerifyReport& rep) : img(i), o(opts), r(rep), reader(i.file, i.sb) {}
+
+  void problem(const NativeError& e, const std::string& path) {
+    std::lock_guard<std::mutex> g(mu);
+    if (r.problems.size() >= kMaxProblems) {
+      r.problems_truncated = true;
+      return;
+    }
+    r.problems.push_back(problem_of(e, path));
+  }
+  void difference(VerifyDifference d) {
+    std::lock_guard<std::mutex> g(mu);
+    r.differences.push_back(std::move(d));
+  }
+
+  // Runs fn(i) for i in [0, n) on the worker threads; a cancel stops them all.
+  template <typename Fn>
+  void parallel(size_t n, unsigned threads, Fn fn) {
+    std::atomic<size_t> next{0};
+    std::atomic<bool> cancelled{false};
+    std::unique_ptr<NativeError> fatal;
+    auto work = [&]() {
+      Worker w{make_compressor(img.comp_config), {}, {}, {}, ~uint32_t(0)};
+      for (size_t i; !cancelled && (i = next.fetch_add(1)) < n;) {
+        if (o.cancel.is_set()) {
+          cancelled = true;
+          break;
+        }
+        try {
+          fn(w, i);
+        } catch (const NativeError& e) {
+          if (e.code == "ENOMEM" || e.code == "ECANCELED") {
+            std::lock_guard<std::mutex> g(mu);
+            if (!fatal) fatal = std::make_unique<NativeError>(e);
+            cancelled = true;
+          } else {
+            problem(e, "");
+          }
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    unsigned t = std::max(1u, std::min<unsigned>(threads, unsigned(std::min<size_t>(n, 64))));
+    for (unsigned k = 1; k < t; k++) {
+      try {
+        pool.emplace_back([&]() {
+          try {
+            work();
+          } catch (const std::exception& e) {
+            std::lock_guard<std::mutex> g(mu);
+            if (!fatal) fatal = std::make_unique<NativeError>("ENOMEM", e.what());
+            cancelled = true;
+          }
+        });
+      } catch (const std::system_error&) {
+        break;  // fewer threads then
+      }
+    }
+    try {
+      work();
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> g(mu);
+      if (!fatal) fatal = std::make_unique<NativeError>("ENOMEM", e.what());
+      cancelled = true;
+    }
+    for (auto& th : pool) th.join();
+    if (fatal) throw *fatal;
+    o.cancel.check();
+  }
+
+  struct Worker {
+    std::unique_ptr<Compressor> comp;
+    std::vector<uint8_t> buf, scratch, frag;
+    uint32_t frag_index;
+  };
+
+  void check_fragment(Worker& w, size_t i) {
+    const FragmentEntry& fe = img.tables.fragments[i];
+    if (fe.word == 0) img.file.corrupt("fragment table", img.sb.fragment_table, "fragment block " + std::to_string(i) + " has size 0");
+    reader.read_block(*w.comp, fe.start, fe.word, 0, w.buf, w.scratch, "fragment block");
+    fragment_sizes[i] = uint32_t(w.buf.size());
+    blocks++;
+    read_bytes += DataReader::disk_size(fe.word);
+    add_progress(o.progress, 2, DataReader::disk_size(fe.word));
+  }
+
+  // Reads every block of a file; compares with the tree's file when cc is given.
+  void check_file(Worker& w, const Inode& n, const std::string& path, const ContentCheck* cc) {
+    const uint64_t bs = img.sb.block_size;
+    Fd src;
+    bool same = cc != nullptr;
+    std::vector<uint8_t> theirs;
+    uint64_t pos_in_file = 0;
+    auto compare = [&](const uint8_t* p, size_t len) {
+      if (!same) return;
+      theirs.resize(len);
+      try {
+        if (pread_full(src.get(), theirs.data(), len, pos_in_file, cc->source) != len || std::memcmp(theirs.data(), p, len) != 0) same = false;
+      } catch (const NativeError& e) {
+        difference({path, "unreadable", "", e.what(), "Cannot read " + printable(cc->source) + ": " + e.what()});
+        same = false;
+        cc = nullptr;
+      }
+      pos_in_file += len;
+    };
+    if (cc) {
+      int fd = ::open(cc->source.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+      if (fd < 0) {
+        int err = errno;
+        difference({path, "unreadable", "", std::strerror(err), "Cannot read " + printable(cc->source) + ": " + std::strerror(err)});
+        same = false;
+        cc = nullptr;
+      } else {
+        src = Fd(fd);
+      }
+    }
+    try {
+      uint64_t pos = n.blocks_start;
+      for (size_t b = 0; b < n.blocks.size(); b++) {
+        if (o.cancel.is_set()) o.cancel.check();
+        uint32_t word = n.blocks[b];
+        uint64_t left = n.size - uint64_t(b) * bs;
+        size_t expected = size_t(std::min<uint64_t>(bs, left));
+        reader.read_block(*w.comp, pos, word, expected, w.buf, w.scratch, "data block");
+        pos += DataReader::disk_size(word);
+        if (word == 0) sparse++;
+        else blocks++;
+        read_bytes += DataReader::disk_size(word);
+        add_progress(o.progress, 2, DataReader::disk_size(word));
+        compare(w.buf.data(), w.buf.size());
+      }
+      if (n.fragment != kNoFragment) {
+        tails++;
+        uint32_t tail = uint32_t(n.size % bs);
+        uint32_t fsize = fragment_sizes[n.fragment];
+        if (fsize != 0 && (uint64_t(n.frag_offset) + tail > fsize))
+          img.file.corrupt("fragment block", img.tables.fragments[n.fragment].start,
+                           "the tail of " + std::to_string(tail) + " bytes at offset " + std::to_string(n.frag_offset) + " runs past the " + std::to_string(fsize) +
+                               "-byte fragment block " + std::to_string(n.fragment));
+        if (same && fsize != 0) {
+          if (w.frag_index != n.fragment) {
+            const FragmentEntry& fe = img.tables.fragments[n.fragment];
+            reader.read_block(*w.comp, fe.start, fe.word, 0, w.frag, w.scratch, "fragment block");
+            w.frag_index = n.fragment;
+          }
+          compare(w.frag.data() + n.frag_offset, tail);
+        }
+      }
+    } catch (const CorruptError& e) {
+      problem(e, path);
+      return;
+    }
+    if (cc && !same)
+      difference({path, "content", "", "", "Files " + label + ":" + printable(path) + " and " + printable(cc->source) + " differ"});
+  }
+
+  std::string label;
+};
+
+void summarise(Image& img, VerifyReport& r) {
+  r.entries = img.nodes.size();
+  for (auto& [number, n] : img.inode) {
+    switch (n.basic) {
+      case 1: r.directories++; break;
+      case 2: r.files++; r.file_bytes += n.size; break;
+      case 3: r.symlinks++; break;
+      case 4: case 5: r.devices++; break;
+      case 6: r.fifos++; break;
+      default: r.sockets++; break;
+    }
+    uint32_t names = img.names.at(number);
+    if (!n.is_dir() && names > 1) r.hardlinks += names - 1;
+  }
+}
+
+}  // namespace
+
+VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
+  VerifyReport r;
+  set_progress(o.progress, 0, 1);
+  std::unique_ptr<Image> img;
+  try {
+    img = std::make_unique<Image>(path);
+  } catch (const CorruptError& e) {
+    r.problems.push_back(problem_of(e, ""));
+    return r;
+  }
+  r.image_size = img->file.size();
+  r.bytes_used = img->sb.bytes_used;
+  r.block_size = img->sb.block_size;
+  r.mkfs_time = img->sb.mkfs_time;
+  r.inodes = img->sb.inode_count;
+  r.ids = img->sb.id_count;
+  r.fragment_blocks = img->sb.fragment_count;
+  r.xattr_ids = uint32_t(img->tables.xattr_ids.size());
+  r.flags = img->sb.flags;
+  r.compressor = img->sb.compressor_name;
+  r.export_table = img->tables.has_exports;
+  try {
+    img->read_tree(o.cancel, o.progress ? o.progress + 1 : nullptr);
+  } catch (const CorruptError& e) {
+    r.problems.push_back(problem_of(e, ""));
+    r.metadata_blocks = img->metadata_blocks_read();
+    return r;
+  }
+  summarise(*img, r);
+
+  std::unordered_map<uint32_t, ContentCheck> content;
+  if (!o.dir.empty()) {
+    try {
+      compare_with_tree(*img, path, o.dir, o.ignore, o.cancel, r.differences, content);
+    } catch (const CorruptError& e) {  // an xattr set that does not parse
+      r.problems.push_back(problem_of(e, ""));
+      return r;
+    }
+  }
+
+  if (o.data || !content.empty()) {
+    // Files in inode-table order, which is close to data order for every writer.
+    std::vector<const Inode*> files;
+    std::unordered_map<uint32_t, uint32_t> node_of;  // inode number -> first node naming it
+    for (uint32_t i = 0; i < img->nodes.size(); i++) node_of.emplace(img->nodes[i].ino, i);
+    uint64_t total = 0;
+    for (auto& [number, n] : img->inode)
+      if (n.is_file()) {
+        files.push_back(&n);
+        for (uint32_t w : n.blocks) total += DataReader::disk_size(w);
+      }
+    for (auto& fe : img->tables.fragments) total += DataReader::disk_size(fe.word);
+    std::sort(files.begin(), files.end(), [](const Inode* a, const Inode* b) { return a->blocks_start < b->blocks_start || (a->blocks_start == b->blocks_start && a->ref < b->ref); });
+    set_progress(o.progress, 3, total);
+    set_progress(o.progress, 0, 2);
+    unsigned threads = o.jobs ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
+    DataPhase dp(*img, o, r);
+    dp.label = printable(path);
+    dp.fragment_sizes.assign(img->tables.fragments.size(), 0);
+    dp.parallel(img->tables.fragments.size(), threads, [&](DataPhase::Worker& w, size_t i) {
+      try {
+        dp.check_fragment(w, i);
+      } catch (const CorruptError& e) {
+        dp.problem(e, "");
+      }
+    });
+    dp.parallel(files.size(), threads, [&](DataPhase::Worker& w, size_t i) {
+      const Inode& n = *files[i];
+      auto cc = content.find(n.number);
+      const ContentCheck* check = cc == content.end() ? nullptr : &cc->second;
+      dp.check_file(w, n, img->path_of(node_of.at(n.number)), check);
+    });
+    r.data_blocks = dp.blocks;
+    r.sparse_blocks = dp.sparse;
+    r.data_bytes_read = dp.read_bytes;
+    r.fragment_tails = dp.tails;
+  }
+  r.metadata_blocks = img->metadata_blocks_read();
+  std::stable_sort(r.differences.begin(), r.differences.end(), [](const VerifyDifference& a, const VerifyDifference& b) { return a.path < b.path; });
+  r.ok = r.problems.empty();
+  return r;
+}
+
+}  // namespace casper

@@ -1,0 +1,60 @@
+// verify: reads a whole image as a reader would (every table, every data and fragment block), and
+// optionally compares it with a directory tree. Corruption is reported, not thrown, where the check can go
+// on (data blocks); a table that does not parse ends the check with that error.
+#pragma once
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "util/cancel.h"
+
+namespace casper {
+
+struct VerifyOptions {
+  std::string dir;                 // empty: no comparison with a tree
+  unsigned jobs = 0;               // data-phase threads; 0: the machine's cores
+  bool data = true;                // read and decompress every data and fragment block
+  std::set<std::string> ignore;    // comparison fields left out: mode owner mtime xattrs content links
+  CancelFlag cancel;
+  // Optional progress counters written with relaxed atomics: [0] phase (1 tables, 2 data),
+  // [1] inodes read, [2] data bytes (on disk) checked, [3] data bytes (on disk) in all.
+  uint64_t* progress = nullptr;
+};
+
+struct VerifyProblem {
+  std::string code;     // ESQUASH_CORRUPT, or an errno-style code for a read failure
+  std::string table;    // the table or block kind
+  uint64_t offset;      // byte offset in the image, or ~0
+  std::string path;     // the image path of the file concerned, when one is
+  std::string message;
+};
+
+struct VerifyDifference {
+  std::string path;  // relative to the root, starting with '/'
+  std::string kind;  // only-in-image only-in-dir type content size mode owner group mtime xattrs symlink device links unreadable
+  std::string image, dir;  // the two values, where the kind has values
+  std::string line;        // one line, like diff -r
+};
+
+struct VerifyReport {
+  bool ok = false;
+  std::vector<VerifyProblem> problems;
+  bool problems_truncated = false;
+  std::vector<VerifyDifference> differences;
+  // The image
+  uint64_t image_size = 0, bytes_used = 0;
+  uint32_t block_size = 0, mkfs_time = 0, inodes = 0, ids = 0, fragment_blocks = 0, xattr_ids = 0;
+  uint16_t flags = 0;
+  std::string compressor;
+  bool export_table = false;
+  // What was read
+  uint64_t entries = 0, directories = 0, files = 0, symlinks = 0, devices = 0, fifos = 0, sockets = 0, hardlinks = 0;
+  uint64_t file_bytes = 0, data_blocks = 0, sparse_blocks = 0, data_bytes_read = 0, fragment_tails = 0, metadata_blocks = 0;
+};
+
+// Never throws for a corrupt image (it is a problem in the report); throws NativeError when the image
+// cannot be opened or read at all, ECANCELED when cancelled.
+VerifyReport verify_image(const std::string& image, const VerifyOptions& o);
+
+}  // namespace casper

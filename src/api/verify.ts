@@ -1,0 +1,159 @@
+// verify(image, options): reads a whole SquashFS image back (every table, every data and fragment block) and
+// optionally compares it with a directory tree. The work runs in the addon on libuv's pool, off the JS thread.
+import { loadAddon } from '../native/addon.js';
+import { AbortError, UsageError, toCasperError } from '../errors.js';
+
+export const VERIFY_IGNORE_FIELDS = ['mode', 'owner', 'mtime', 'xattrs', 'content', 'links'] as const;
+export type VerifyIgnoreField = (typeof VERIFY_IGNORE_FIELDS)[number];
+
+export interface VerifyOptions {
+  /** Also compare the image with this directory tree (content, mode, owner, mtime, xattrs, links, devices). */
+  dir?: string;
+  /** Threads for the data blocks (default: the machine's cores). */
+  jobs?: number;
+  /** Read and decompress every data and fragment block (default true); false checks the tables only. */
+  data?: boolean;
+  /** Comparison fields to leave out. */
+  ignore?: VerifyIgnoreField[];
+  signal?: AbortSignal;
+  /** Called about every 200 ms while the check runs. */
+  onProgress?: (p: VerifyProgress) => void;
+}
+
+export interface VerifyProgress {
+  phase: 'tables' | 'data';
+  inodes: number;
+  dataBytes: number;
+  dataBytesTotal: number;
+}
+
+/** A fault in the image: a table or block that does not read as the format says. */
+export interface VerifyProblem {
+  /** ESQUASH_CORRUPT, or an errno-style code when reading the image failed (EIO). */
+  code: string;
+  /** The table or block kind: 'superblock', 'inode table', 'directory table', 'data block', … */
+  table: string;
+  /** Byte offset in the image, when the fault is at one place. */
+  offset: number | null;
+  /** The file concerned (data blocks). */
+  path?: string;
+  message: string;
+}
+
+export interface VerifyDifference {
+  /** Path in the image, from its root ('/etc/hosts'). */
+  path: string;
+  kind: 'only-in-image' | 'only-in-dir' | 'type' | 'content' | 'mode' | 'owner' | 'group' | 'mtime' | 'xattrs' | 'symlink' | 'device' | 'links' | 'unreadable';
+  image?: string;
+  dir?: string;
+  /** One line, like diff -r's. */
+  line: string;
+}
+
+export interface VerifyReport {
+  image: string;
+  dir: string | null;
+  /** No problem in the image. */
+  ok: boolean;
+  /** With dir: no difference from the tree (null without dir). */
+  identical: boolean | null;
+  problems: VerifyProblem[];
+  /** More than 100 problems were found; the rest are left out. */
+  problemsTruncated: boolean;
+  differences: VerifyDifference[];
+  superblock: {
+    imageSize: number;
+    bytesUsed: number;
+    compressor: string;
+    blockSize: number;
+    mkfsTime: number;
+    flags: number;
+    inodes: number;
+    ids: number;
+    fragmentBlocks: number;
+    xattrIds: number;
+    exportTable: boolean;
+  };
+  counts: {
+    entries: number;
+    directories: number;
+    files: number;
+    symlinks: number;
+    devices: number;
+    fifos: number;
+    sockets: number;
+    hardlinks: number;
+    fileBytes: number;
+    dataBlocks: number;
+    sparseBlocks: number;
+    fragmentTails: number;
+    dataBytesRead: number;
+    metadataBlocks: number;
+  };
+  seconds: number;
+}
+
+interface NativeReport {
+  ok: boolean;
+  problems: VerifyProblem[];
+  problemsTruncated: boolean;
+  differences: VerifyDifference[];
+  image: VerifyReport['superblock'];
+  counts: VerifyReport['counts'];
+}
+
+/**
+ * Checks the image as a reader would; with `dir`, compares it with that tree. A corrupt image resolves
+ * with ok: false and its problems; the promise rejects only when the image cannot be read at all
+ * (CasperError with the errno code), on bad options (UsageError) or when aborted (AbortError).
+ */
+export async function verify(image: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  if (typeof image !== 'string' || image === '') throw new UsageError('verify needs an image path');
+  for (const f of options.ignore ?? [])
+    if (!(VERIFY_IGNORE_FIELDS as readonly string[]).includes(f)) throw new UsageError(`unknown field '${f}' to ignore (known: ${VERIFY_IGNORE_FIELDS.join(', ')})`);
+  if (options.jobs !== undefined && (!Number.isInteger(options.jobs) || options.jobs < 1)) throw new UsageError('jobs must be a positive integer');
+  if (options.signal?.aborted) throw new AbortError('verify aborted');
+  const addon = loadAddon();
+  const cancel = new Int32Array(new SharedArrayBuffer(4));
+  const progress = new BigUint64Array(4);
+  const onAbort = () => Atomics.store(cancel, 0, 1);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const report = () =>
+    options.onProgress?.({
+      phase: progress[0] === 2n ? 'data' : 'tables',
+      inodes: Number(progress[1]),
+      dataBytes: Number(progress[2]),
+      dataBytesTotal: Number(progress[3]),
+    });
+  const timer = options.onProgress ? setInterval(report, 200) : null;
+  const start = process.hrtime.bigint();
+  let r: NativeReport | { error: { code?: string; message?: string } };
+  try {
+    r = (await addon.verifyImage(image, { dir: options.dir, jobs: options.jobs, data: options.data ?? true, ignore: options.ignore ?? [] }, cancel, progress)) as typeof r;
+  } catch (err) {
+    throw toCasperError(err);
+  } finally {
+    if (timer) clearInterval(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  if ('error' in r) {
+    if (r.error.code === 'ECANCELED') throw new AbortError('verify aborted');
+    throw toCasperError(r.error);
+  }
+  if (options.onProgress) report();
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return {
+    image,
+    dir: options.dir ?? null,
+    ok: r.ok,
+    identical: options.dir === undefined ? null : r.ok && r.differences.length === 0,
+    problems: r.problems,
+    problemsTruncated: r.problemsTruncated,
+    differences: r.differences,
+    superblock: r.image,
+    counts: r.counts,
+    seconds,
+  };
+}
+
+
