@@ -5,12 +5,8 @@ import type { Corpus } from './corpora.js';
 import { median } from './measure.js';
 import type { DiffResult, Level, Settings } from './tools.js';
 
-export interface RunRecord {
-  tool: string;
-  /** 0 for the warm-up run (not in the medians), then 1..reps. */
-  rep: number;
-  warmup: boolean;
-  wallS: number;
+/** What one run measured; a summary holds the medians of the same fields. */
+export interface Measures {
   userS: number | null;
   sysS: number | null;
   cpuS: number | null;
@@ -18,6 +14,14 @@ export interface RunRecord {
   imageBytes: number | null;
   /** CPU seconds that other processes used during the run (machine busy time minus ours): 0 on a quiet machine. */
   otherCpuS: number | null;
+}
+
+export interface RunRecord extends Measures {
+  tool: string;
+  /** 0 for the warm-up run (not in the medians), then 1..reps. */
+  rep: number;
+  warmup: boolean;
+  wallS: number;
   exitCode: number;
   signal: string | null;
   command: string;
@@ -25,19 +29,12 @@ export interface RunRecord {
   output?: string;
 }
 
-export interface ToolSummary {
+export interface ToolSummary extends Measures {
   tool: string;
   level: Level;
   runs: number;
   failures: number;
   wallS: number | null;
-  userS: number | null;
-  sysS: number | null;
-  cpuS: number | null;
-  maxRssKiB: number | null;
-  imageBytes: number | null;
-  /** Median CPU seconds used by other processes during the runs (contention). */
-  otherCpuS: number | null;
   /** Input MiB per second of median wall time. */
   throughputMiBs: number | null;
 }

@@ -86,7 +86,7 @@ test('usage errors exit 1 with a clear message and write nothing', () => {
       [['--source', src, out, '--compressor', 'foo'], /unknown compressor 'foo'/],
       [['--source', src, out, '-comp', 'lzma'], /'lzma'.*refused.*kernel cannot mount it/],
       [['--source', src, out, '-b', '3000'], /block size must be a power of two from 4K to 1M, got 3000/],
-      [['--source', src, out, '-b', '2M'], /block size must be a power of two from 4K to 1M, got 2M/],
+      [['--source', src, out, '-b', '2M'], /block size must be a power of two from 4K to 1M, got 2097152/],
       [['--source', src, out, '-b', '2K'], /block size must be a power of two from 4K to 1M/],
       [['--source', src, out, '-b', 'abc'], /block size must be a size like 131072, 128K or 1M, got 'abc'/],
       [['--source', src, out, '--block-size', '0'], /block size/],

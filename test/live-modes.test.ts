@@ -179,7 +179,7 @@ test('default mode is diff when the upper is unreachable (its mount detached in 
 });
 
 test('aufs: .wh. whiteouts and opaque markers are translated to the overlayfs form, bookkeeping dropped', { skip: needs('root', 'loop', 'squashfs-tools') }, async () => {
-  const { snapshot } = await import('../src/api/index.js');
+  const { snapshotWith } = await import('../src/api/snapshot.js');
   const { withMount } = await import('./helpers/image-check.js');
   const t = tempDir('cs-aufs-');
   try {
@@ -195,7 +195,7 @@ test('aufs: .wh. whiteouts and opaque markers are translated to the overlayfs fo
     dir(join(rw, '.wh..wh.orph'));
     const mountinfo = `1 0 0:1 / / rw - ext4 /dev/vda rw\n90 1 0:90 / ${merged} rw,relatime - aufs none rw,si=4f2a,br:${rw}=rw:${join(t, 'ro')}=rr\n`;
     const img = join(t, 'aufs.squashfs');
-    const report = await snapshot({ root: merged, mode: 'upper', filesystem: 'aufs', mountinfo, output: img });
+    const report = await snapshotWith({ root: merged, mode: 'upper', filesystem: 'aufs', output: img }, { mountinfo });
     assert.equal(report.mode, 'upper');
     withMount(img, (mnt) => {
       assert.deepEqual(readdirSync(mnt).sort(), ['etc', 'home', 'opt']);

@@ -4,6 +4,7 @@
 #include "bindings/js_error.h"
 #include "bindings/version.h"
 #include "compress/compressor.h"
+#include "format/constants.h"
 
 namespace casper {
 
@@ -20,6 +21,7 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("addon", kAddonVersion);
   o.Set("napi", NAPI_VERSION);
+  o.Set("defaultBlockSize", kDefaultBlockSize);  // the one default the library reads from here
   auto all = all_compressors();
   Napi::Array a = Napi::Array::New(env, all.size());
   for (size_t i = 0; i < all.size(); i++) {

@@ -2,6 +2,9 @@
 
 #include <cstring>
 
+#include "format/constants.h"
+#include "util/error.h"
+
 namespace casper {
 
 namespace {
@@ -35,7 +38,10 @@ CompressorConfig compressor_config(const Napi::Object& o) {
   CompressorConfig c;
   Napi::Value name = get(o, "compressor");
   if (!name.IsUndefined()) c.name = name.ToString().Utf8Value();
-  c.block_size = uint32_t(int_or(o, "blockSize", 131072));
+  int64_t bs = int_or(o, "blockSize", kDefaultBlockSize);
+  if (bs < kMinBlockSize || bs > kMaxBlockSize || (bs & (bs - 1)))
+    throw NativeError("EINVAL", "block size must be a power of two from 4K to 1M, got " + std::to_string(bs));
+  c.block_size = uint32_t(bs);
   Napi::Value opts = get(o, "compressorOptions");
   if (opts.IsObject()) {
     Napi::Object m = opts.As<Napi::Object>();
@@ -51,9 +57,7 @@ CompressorConfig compressor_config(const Napi::Object& o) {
 ImageOptions image_options(const Napi::Object& o) {
   ImageOptions io;
   io.compressor = compressor_config(o);
-  io.block_size = io.compressor.block_size;
-  if (io.block_size < 4096 || io.block_size > 1048576 || (io.block_size & (io.block_size - 1)))
-    throw Napi::RangeError::New(o.Env(), "blockSize must be a power of two from 4096 to 1048576");
+  io.block_size = io.compressor.block_size;  // checked by compressor_config
   std::string frag = get(o, "fragments").IsString() ? get(o, "fragments").ToString().Utf8Value() : "default";
   io.fragments = frag == "none" ? FragmentMode::kNone : frag == "always" ? FragmentMode::kAlways : FragmentMode::kDefault;
   io.dedup = bool_or(o, "dedup", true);

@@ -8,12 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "format/constants.h"
+
 namespace casper {
 
 // Options as given by the user (mksquashfs names: level, dict-size, bcj, hc, algorithm; and xz extreme).
 struct CompressorConfig {
   std::string name = "gzip";
-  uint32_t block_size = 131072;
+  uint32_t block_size = kDefaultBlockSize;
   std::map<std::string, std::string> options;  // compressor-specific, validated by the factory
 };
 

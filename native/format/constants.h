@@ -11,6 +11,7 @@ constexpr uint32_t kNoXattr = 0xFFFFFFFFu;
 constexpr uint32_t kBlockUncompressed = 1u << 24;  // data/fragment size word: stored raw
 constexpr uint16_t kMetadataUncompressed = 0x8000;  // metadata block header: stored raw
 constexpr uint32_t kSuperblockSize = 96;
+constexpr uint32_t kMinBlockSize = 4096, kMaxBlockSize = 1048576, kDefaultBlockSize = 131072;
 constexpr uint32_t kMaxDirEntriesPerHeader = 256;
 
 enum InodeType : uint16_t {

@@ -34,24 +34,24 @@ void DataWriter::add_result(const uint8_t* buf, size_t n) {
       drop_file(s.file, s);
       continue;
     }
-    FileData& fd = files_[s.file];
+    FileData& fdata = files_[s.file];
     if (s.offset == 0) {
       if (in_file_) throw NativeError("EINVAL", "internal: file " + std::to_string(cur_file_) + " unfinished when the next began");
       in_file_ = true;
       cur_file_ = s.file;
       cur_hash_ = 0;
       cur_changed_ = false;
-      fd = FileData();
-      fd.blocks_start = pos_;
-      fd.first_word = uint32_t(words_.size());
+      fdata = FileData();
+      fdata.blocks_start = pos_;
+      fdata.first_word = uint32_t(words_.size());
     } else if (!in_file_ || cur_file_ != s.file) {
       throw NativeError("EINVAL", "internal: a segment of file " + std::to_string(s.file) + " arrived out of order");
     }
     write_at(pos_, s.data, size_t(s.data_len));
     pos_ += s.data_len;
     words_.insert(words_.end(), s.block_words.begin(), s.block_words.end());
-    fd.nblocks += uint32_t(s.block_words.size());
-    fd.sparse += s.sparse_bytes;
+    fdata.nblocks += uint32_t(s.block_words.size());
+    fdata.sparse += s.sparse_bytes;
     cur_hash_ = hash_combine(cur_hash_, s.hash);
     cur_changed_ |= s.changed;
     stats_.bytes_read += s.length;
@@ -68,13 +68,13 @@ void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
   if (in_file_ && cur_file_ == file) {
     // Blocks of its first parts are already in the image: take them back (no fragment is ever written
     // inside a file's blocks, so everything from the file's start on is its own).
-    const FileData& fd = files_[file];
-    for (uint32_t i = 0; i < fd.nblocks; i++) {
+    const FileData& fdata = files_[file];
+    for (uint32_t i = 0; i < fdata.nblocks; i++) {
       stats_.blocks--;
-      if (words_[fd.first_word + i] == 0) stats_.sparse_blocks--;
+      if (words_[fdata.first_word + i] == 0) stats_.sparse_blocks--;
     }
-    pos_ = fd.blocks_start;
-    words_.resize(fd.first_word);
+    pos_ = fdata.blocks_start;
+    words_.resize(fdata.first_word);
     in_file_ = false;
   }
   files_[file] = FileData();
@@ -148,9 +148,9 @@ const uint8_t* DataWriter::fragment_raw(uint32_t index) {
 
 void DataWriter::place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len) {
   if (open_frag_.size() + tail_len > opts_.block_size) seal_fragment();
-  FileData& fd = files_[file];
-  fd.fragment = uint32_t(frags_.size());
-  fd.fragment_offset = uint32_t(open_frag_.size());
+  FileData& fdata = files_[file];
+  fdata.fragment = uint32_t(frags_.size());
+  fdata.fragment_offset = uint32_t(open_frag_.size());
   open_frag_.insert(open_frag_.end(), tail, tail + tail_len);
 }
 

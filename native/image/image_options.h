@@ -11,7 +11,7 @@ enum class FragmentMode { kDefault, kNone, kAlways };  // kDefault: only files s
 
 struct ImageOptions {
   CompressorConfig compressor;
-  uint32_t block_size = 131072;
+  uint32_t block_size = kDefaultBlockSize;
   FragmentMode fragments = FragmentMode::kDefault;
   bool dedup = true;
   bool exports = true;

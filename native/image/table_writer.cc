@@ -40,6 +40,7 @@ class TableBuilder {
     type_.assign(t.entries.size(), 0);
   }
 
+// Long: the tables in the fixed on-disk order the kernel requires, one short step each.
   ImageSummary run(int fd) {
     count_links();
     assign_numbers();

@@ -1,5 +1,7 @@
 #include "read/dir_compare.h"
 
+#include "util/paths.h"
+
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -230,7 +232,7 @@ struct Comparer {
 void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir_in, const std::set<std::string>& ignore,
                        const CancelFlag& cancel, std::vector<VerifyDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content) {
   std::string dir = dir_in;
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  dir = strip_trailing_slashes(dir);
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) throw sys_error(errno, "stat", dir);
   if (!S_ISDIR(st.st_mode)) throw NativeError("ENOTDIR", "'" + dir + "' is not a directory", "stat", dir);

@@ -42,6 +42,8 @@ const std::vector<XattrKV>& Image::xattrs_of(const Inode& n) {
   return xattr_cache_.emplace(n.xattr, read_xattr_set(*xattr_kv, tables.xattr_ids[n.xattr], n.xattr)).first->second;
 }
 
+// Long: one iterative loop holds the walk's stack, the seen-inode bitmap and the link counts together;
+// split, they would have to be passed between the pieces.
 void Image::read_tree(const CancelFlag& cancel, uint64_t* progress) {
   const uint64_t inode_table_size = sb.directory_table - sb.inode_table;
   nodes.clear();

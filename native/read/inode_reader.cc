@@ -11,6 +11,8 @@ namespace {
 constexpr uint32_t kMaxSymlink = 4096;  // PATH_MAX; the kernel refuses longer targets
 }
 
+// Long: one case per inode type of the format (14), each a few checked fields; split, the layout would
+// be spread over as many functions.
 Inode read_inode(MetadataReader& in, const ReadSuperblock& sb, uint64_t ref) {
   Inode n;
   n.ref = ref;

@@ -13,6 +13,7 @@ namespace {
 inline uint16_t le16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
 }  // namespace
 
+// Long: every superblock field and its check in on-disk order, so it reads against the format document.
 ReadSuperblock read_superblock(ImageFile& f) {
   const char* T = "superblock";
   if (f.size() < 96) f.corrupt(T, 0, "the file holds " + std::to_string(f.size()) + " bytes, less than a superblock (96)");

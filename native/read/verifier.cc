@@ -227,6 +227,7 @@ void summarise(Image& img, VerifyReport& r) {
 
 }  // namespace
 
+// Long: the verify steps in order (open, tables, tree, data on several threads, comparison), each short.
 VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
   VerifyReport r;
   set_progress(o.progress, 0, 1);

@@ -1,5 +1,7 @@
 #include "traverse/tree.h"
 
+#include "util/paths.h"
+
 namespace casper {
 
 std::string Tree::image_path(uint32_t i) const {
@@ -13,10 +15,7 @@ std::string Tree::image_path(uint32_t i) const {
 
 std::string Tree::data_path(uint32_t i) const {
   if (data_root.empty()) return path(i);
-  std::string base = data_root;
-  while (base.size() > 1 && base.back() == '/') base.pop_back();
-  if (base == "/") base.clear();
-  return base + image_path(i);
+  return path_prefix(data_root) + image_path(i);
 }
 
 void Tree::leave_out(uint32_t i) {
@@ -33,10 +32,7 @@ void Tree::leave_out(uint32_t i) {
 
 std::string Tree::path(uint32_t i) const {
   if (i == 0) return root_path;
-  std::string base = root_path;
-  while (base.size() > 1 && base.back() == '/') base.pop_back();
-  if (base == "/") base.clear();
-  return base + image_path(i);
+  return path_prefix(root_path) + image_path(i);
 }
 
 }  // namespace casper

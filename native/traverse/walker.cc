@@ -21,6 +21,7 @@
 #include "fs/xattrs.h"
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/paths.h"
 
 namespace casper {
 namespace {
@@ -91,7 +92,7 @@ class Walker {
     }
     struct stat st;
     if (::fstat(root_fd.get(), &st) != 0) throw sys_error(errno, "fstat", root);
-    tree_.root_path = strip_slash(root);
+    tree_.root_path = strip_trailing_slashes(root);
     tree_.data_root = opts_.data_root;
     tree_.data_fd = opts_.data_root.empty() ? Fd(::fcntl(root_fd.get(), F_DUPFD_CLOEXEC, 0)) : open_dir(opts_.data_root);
     if (!tree_.data_fd.valid()) throw sys_error(errno, "open", opts_.data_root.empty() ? root : opts_.data_root);
@@ -126,11 +127,6 @@ class Walker {
   }
 
  private:
-  static std::string strip_slash(std::string p) {
-    while (p.size() > 1 && p.back() == '/') p.pop_back();
-    return p;
-  }
-
   static Fd open_dir(const std::string& path) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd.valid()) throw sys_error(errno, "open", path);

@@ -28,7 +28,7 @@ export interface CaptureRequest {
   ignoreErrors: boolean;
   output: string;
   tempOutput: string;
-  /** Test hook: mountinfo text instead of /proc/self/mountinfo. */
+  /** mountinfo text instead of /proc/self/mountinfo (aufs cannot be mounted on current kernels: tests use this). */
   mountinfo?: string;
 }
 
@@ -116,6 +116,7 @@ function readSwaps(): string {
   }
 }
 
+// Long: one branch per capture mode (directory, upper, diff, full), each building its walk options.
 export function planCapture(r: CaptureRequest): CapturePlan {
   const excludeLines = (r.excludeFiles ?? []).flatMap((f) => readExcludeFile(f));
   const policyInput = {

@@ -150,13 +150,10 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
   if (o.source !== undefined && o.mode !== undefined) throw new UsageError('--source captures a plain directory; --mode applies to a live root (use --root)');
   if (o.filesystem !== undefined && !['overlay', 'aufs'].includes(o.filesystem)) throw new UsageError(`filesystem must be overlay or aufs, got '${o.filesystem}'`);
   if (typeof o.output !== 'string' || o.output === '') throw new UsageError('an output image path is required');
-  const blockSize = parseSize(o.blockSize ?? 131072, 'block size');
-  if (blockSize < 4096 || blockSize > 1048576 || (blockSize & (blockSize - 1)) !== 0)
-    throw new UsageError(`block size must be a power of two from 4K to 1M, got ${o.blockSize}`);
+  // Block size range, compressor names (lzma refused) and codec options are checked once, natively
+  // (checkCompressor below); only the size syntax is read here.
+  const blockSize = parseSize(o.blockSize ?? addon.versions().defaultBlockSize, 'block size');
   const compressor = o.compressor ?? 'gzip';
-  const known = addon.versions().compressors.map((c) => c.name);
-  if (compressor === 'lzma') throw new UsageError("compressor 'lzma' (LZMA1) is refused: the Linux kernel cannot mount it; use xz");
-  if (!known.includes(compressor)) throw new UsageError(`unknown compressor '${compressor}' (available: ${known.join(', ')})`);
   const compressorOptions = compressorOptionStrings(o.compressorOptions);
   if (o.compressionLevel !== undefined) {
     if (!Number.isInteger(o.compressionLevel)) throw new UsageError(`compression level must be an integer, got ${o.compressionLevel}`);

@@ -34,8 +34,6 @@ export interface RunOptions extends SnapshotOptions {
   workerFilename?: string;
   /** Path to the .node file, or the loaded addon (the workers then load the default path). */
   nativeBinding?: string | Addon;
-  /** Test hook: mountinfo text used instead of /proc/self/mountinfo for live-system detection. */
-  mountinfo?: string;
 }
 
 export interface SnapshotReport {
@@ -100,7 +98,13 @@ function checkSource(given: string | undefined): string | undefined {
   return source;
 }
 
-function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string | undefined, output: OutputFile): CapturePlan {
+/** Not part of the library's surface: what tests substitute for the machine's own state. */
+export interface Internals {
+  /** mountinfo text instead of /proc/self/mountinfo (aufs cannot be mounted on current kernels). */
+  mountinfo?: string;
+}
+
+function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string | undefined, output: OutputFile, internals: Internals): CapturePlan {
   return planCapture({
     source,
     root: options.root,
@@ -117,7 +121,7 @@ function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string 
     ignoreErrors: opts.image.ignoreErrors,
     output: resolve(opts.output),
     tempOutput: output.tempPath,
-    mountinfo: options.mountinfo,
+    mountinfo: internals.mountinfo,
   });
 }
 
@@ -143,7 +147,12 @@ function warningsOf(info: TreeInfo, image: NativeSummary): string[] {
   return warnings;
 }
 
-export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
+export function snapshot(options: RunOptions): Promise<SnapshotReport> {
+  return snapshotWith(options, {});
+}
+
+/** snapshot() with internals substituted (tests import this from this module; the package does not export it). */
+export async function snapshotWith(options: RunOptions, internals: Internals): Promise<SnapshotReport> {
   const addon = loadAddon(options.nativeBinding);
   const opts = resolveOptions(options, addon);
   const source = checkSource(opts.source);
@@ -155,7 +164,7 @@ export async function snapshot(options: RunOptions): Promise<SnapshotReport> {
   const output = new OutputFile(opts.output, (fd) => addon.lockFile(fd));
   let plan: CapturePlan;
   try {
-    plan = capturePlan(options, opts, source, output);
+    plan = capturePlan(options, opts, source, output, internals);
   } catch (err) {
     output.discard();
     throw err;

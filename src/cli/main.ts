@@ -1,14 +1,15 @@
 // The casper-snapshot command line.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
 import { writeSync } from 'node:fs';
 import { snapshot } from '../api/snapshot.js';
+import type { SnapshotOptions } from '../api/options.js';
 import type { LowerStack } from '../api/capture.js';
 import { loadAddon, packageVersion, runtime } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
 import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
-import { loadCasperConf } from '../config/index.js';
+import { loadCasperConf, type SnapshotConfig } from '../config/index.js';
 import { plymouthReporter, progressReporter } from './progress.js';
 import { casperPersistenceName } from '../live/persistence-name.js';
 import { detectLiveSystem } from '../mount/index.js';
@@ -36,6 +37,7 @@ function versionText(): string {
   return `casper-snapshot ${packageVersion()}${build}\naddon ${v.addon} (Node-API ${v.napi}), node ${process.version}\ncompressors:\n${comps}`;
 }
 
+// Long: the option list itself, one line per option, in --help order.
 function buildProgram(): Command {
   const program = new Command();
   program
@@ -193,6 +195,42 @@ function sourceDestHint(positionals: string[]): string | null {
   return null;
 }
 
+/** The library options from the command line (o), /etc/casper.conf (c) and defaults, in that order of precedence. */
+function snapshotOptions(o: OptionValues, c: SnapshotConfig, given: (name: string) => boolean, output: string): SnapshotOptions {
+  const syntax = o.regex ? 'regex' : o.wildcards ? 'wildcards' : (c.excludeSyntax as 'exact' | 'wildcards' | 'regex' | undefined);
+  return {
+    source: o.source,
+    root: o.root,
+    mode: o.mode ?? (c.mode && c.mode !== 'auto' ? c.mode : undefined),
+    filesystem: o.filesystem,
+    output,
+    compressor: given('compressor') ? o.compressor : (c.compressor ?? o.compressor),
+    compressionLevel: o.compressionLevel,
+    compressorOptions: compressorOptions(o),
+    blockSize: given('blockSize') ? o.blockSize : (c.blockSize ?? o.blockSize),
+    fragments: o.fragments,
+    alwaysUseFragments: o.alwaysUseFragments,
+    duplicates: o.duplicates,
+    xattrs: o.xattrs,
+    exports: o.exports,
+    allRoot: o.allRoot,
+    forceUid: o.forceUid,
+    forceGid: o.forceGid,
+    oneFileSystem: o.oneFileSystem,
+    exclude: [...(c.excludes ?? []), ...(o.exclude ?? [])],
+    excludeFiles: o.excludeFile,
+    excludeSyntax: syntax,
+    defaultExcludes: given('defaultExcludes') ? o.defaultExcludes : (c.defaultExcludes ?? true),
+    scrub: o.scrub ?? c.scrub,
+    compareContents: o.compareContents,
+    noSpaceCheck: o.spaceCheck === false,
+    jobs: o.jobs ?? c.jobs,
+    mem: o.mem,
+    ignoreErrors: o.ignoreErrors,
+    force: o.force || o.noappend,
+  };
+}
+
 export async function main(argv: string[]): Promise<number> {
   // `verify IMAGE [DIR]` is a command of its own (an output image named 'verify' is written as ./verify).
   if (argv[0] === 'verify') return verifyMain(argv.slice(1));
@@ -234,38 +272,7 @@ export async function main(argv: string[]): Promise<number> {
       const hint = sourceDestHint(program.args);
       if (hint) throw new UsageError(hint);
     }
-    const syntax = o.regex ? 'regex' : o.wildcards ? 'wildcards' : (c.excludeSyntax as 'exact' | 'wildcards' | 'regex' | undefined);
-    const options = {
-      source: o.source,
-      root: o.root,
-      mode: o.mode ?? (c.mode && c.mode !== 'auto' ? c.mode : undefined),
-      filesystem: o.filesystem,
-      output,
-      compressor: given('compressor') ? o.compressor : (c.compressor ?? o.compressor),
-      compressionLevel: o.compressionLevel,
-      compressorOptions: compressorOptions(o),
-      blockSize: given('blockSize') ? o.blockSize : (c.blockSize ?? o.blockSize),
-      fragments: o.fragments,
-      alwaysUseFragments: o.alwaysUseFragments,
-      duplicates: o.duplicates,
-      xattrs: o.xattrs,
-      exports: o.exports,
-      allRoot: o.allRoot,
-      forceUid: o.forceUid,
-      forceGid: o.forceGid,
-      oneFileSystem: o.oneFileSystem,
-      exclude: [...(c.excludes ?? []), ...(o.exclude ?? [])],
-      excludeFiles: o.excludeFile,
-      excludeSyntax: syntax,
-      defaultExcludes: given('defaultExcludes') ? o.defaultExcludes : (c.defaultExcludes ?? true),
-      scrub: o.scrub ?? c.scrub,
-      compareContents: o.compareContents,
-      noSpaceCheck: o.spaceCheck === false,
-      jobs: o.jobs ?? c.jobs,
-      mem: o.mem,
-      ignoreErrors: o.ignoreErrors,
-      force: o.force || o.noappend,
-    };
+    const options = snapshotOptions(o, conf.config, given, output);
     const progress = progressReporter(o);
     const plymouth = o.plymouth ? plymouthReporter() : null;
     const report = await snapshot({ ...options, onProgress: (p) => (progress.update(p), plymouth?.update(p)) });

@@ -98,15 +98,9 @@ function defaultAufsBranches(si: string): string[] | null {
   }
 }
 
-export function detectLiveSystem(opts: DetectOptions = {}): LiveLayout {
-  const text = opts.mountinfo ?? readFileSync('/proc/self/mountinfo', 'utf8');
-  const mounts = parseMountinfo(text, opts.mountinfo === undefined ? '/proc/self/mountinfo' : 'mountinfo');
-  const exists = opts.exists ?? existsSync;
-  const root = normalizePath(posix.resolve(opts.root ?? '/'));  // relative: from the working directory
-  const notes: string[] = [];
-  const mount = findMount(mounts, root);
-  const within = mount ? normalizePath(posix.join(mount.root.startsWith('/') ? mount.root : '/', posix.relative(mount.mountPoint, root))) : '/';
-  const layout: LiveLayout = {
+/** A layout with nothing found yet: what a root that is not a union gets. */
+function emptyLayout(root: string, mount: MountInfo | null, within: string, notes: string[]): LiveLayout {
+  return {
     kind: 'none',
     family: null,
     root,
@@ -126,71 +120,67 @@ export function detectLiveSystem(opts: DetectOptions = {}): LiveLayout {
     defaultMode: 'full',
     notes,
   };
-  const isUnion = mount !== null && (mount.fsType === 'overlay' || mount.fsType === 'aufs');
-  if (opts.filesystem && mount?.fsType !== opts.filesystem)
-    throw new UsageError(`${root} is on ${mount ? `a ${mount.fsType} mount` : 'no listed mount'}, not ${opts.filesystem}`);
-  if (!mount || !isUnion) {
-    notes.push(mount ? `${root} is on ${mount.fsType} (${mount.source || 'no source'}), not a union mount: only full mode applies` : `no mount in mountinfo covers ${root}`);
-    return layout;
-  }
+}
 
-  // Where a layer path can be read: a mount point or existing path that is not the union itself.
-  const mountAt = (p: string) => mounts.filter((m) => m.mountPoint === p).pop() ?? null;
-  const reach = (candidates: string[]): string | null => {
+/** The union's layers as its mount options show them (paths as the mounter saw them), and its flags. */
+function shownLayers(mount: MountInfo, layout: LiveLayout, opts: DetectOptions): { upper: string | null; work: string | null; lowers: string[] } {
+  if (mount.fsType === 'overlay') {
+    const o = parseOverlayOptions(mount.superOptions);
+    layout.flags = { userxattr: o.userxattr, redirectDir: o.redirectDir, metacopy: o.metacopy ?? false, index: o.index ?? false, xino: o.xino };
+    if (o.userxattr) layout.xattrPrefix = 'user.overlay.';
+    if (o.dataLowerdirs.length > 0) layout.notes.push(`data-only lower layers (${o.dataLowerdirs.join(', ')}) hold metacopy file data`);
+    return { upper: o.upperdir, work: o.workdir, lowers: o.lowerdirs };
+  }
+  const a = parseAufsOptions(mount.superOptions);
+  let branches: AufsBranch[] = a.branches;
+  if (branches.length === 0 && a.si !== null) {
+    const lines = (opts.readAufsBranches ?? defaultAufsBranches)(a.si);
+    if (lines) branches = parseAufsOptions(['br:' + lines.join(':')]).branches;
+    else layout.notes.push(`aufs si=${a.si}: branches not readable from /sys/fs/aufs/si_${a.si}`);
+  }
+  const rw = branches.find((b) => b.writable) ?? null;
+  layout.notes.push('aufs upper holds .wh.* whiteouts and .wh..wh.* metadata: they need converting for overlayfs');
+  return { upper: rw?.path ?? null, work: null, lowers: branches.filter((b) => b !== rw).map((b) => b.path) };
+}
+
+/** Where a layer path can be read: the first candidate that is a mount point or an existing path, not the union itself. */
+function reacher(mounts: MountInfo[], union: MountInfo, exists: (p: string) => boolean): (candidates: string[]) => string | null {
+  return (candidates) => {
     for (const c of candidates) {
       if (!c.startsWith('/')) continue;
       const holder = findMount(mounts, c);
-      if (holder && sameFs(holder, mount)) continue;  // the merged view, not the layer
-      if (mountAt(c) || exists(c)) return c;
+      if (holder && sameFs(holder, union)) continue; // the merged view, not the layer
+      if (mountAt(mounts, c) || exists(c)) return c;
     }
     return null;
   };
+}
 
-  let upperShown: string | null;
-  let workShown: string | null = null;
-  let lowerShown: string[];
-  if (mount.fsType === 'overlay') {
-    const o = parseOverlayOptions(mount.superOptions);
-    upperShown = o.upperdir;
-    workShown = o.workdir;
-    lowerShown = o.lowerdirs;
-    layout.flags = { userxattr: o.userxattr, redirectDir: o.redirectDir, metacopy: o.metacopy ?? false, index: o.index ?? false, xino: o.xino };
-    if (o.userxattr) layout.xattrPrefix = 'user.overlay.';
-    if (o.dataLowerdirs.length > 0) notes.push(`data-only lower layers (${o.dataLowerdirs.join(', ')}) hold metacopy file data`);
-  } else {
-    const a = parseAufsOptions(mount.superOptions);
-    let branches: AufsBranch[] = a.branches;
-    if (branches.length === 0 && a.si !== null) {
-      const lines = (opts.readAufsBranches ?? defaultAufsBranches)(a.si);
-      if (lines) branches = parseAufsOptions(['br:' + lines.join(':')]).branches;
-      else notes.push(`aufs si=${a.si}: branches not readable from /sys/fs/aufs/si_${a.si}`);
-    }
-    const rw = branches.find((b) => b.writable) ?? null;
-    upperShown = rw?.path ?? null;
-    lowerShown = branches.filter((b) => b !== rw).map((b) => b.path);
-    notes.push('aufs upper holds .wh.* whiteouts and .wh..wh.* metadata: they need converting for overlayfs');
-  }
-  const norm = (p: string) => (p.startsWith('/') ? normalizePath(p) : p);
-  const fam = familyOf(mount.source, upperShown === null ? null : norm(upperShown), lowerShown.map(norm));
-  layout.family = fam;
-  layout.kind = mount.fsType === 'aufs' ? 'aufs' : (fam ?? 'generic-overlay');
+function mountAt(mounts: MountInfo[], p: string): MountInfo | null {
+  return mounts.filter((m) => m.mountPoint === p).pop() ?? null;
+}
 
-  if (upperShown !== null) {
-    const p = joinWithin(norm(upperShown), within);
+const norm = (p: string) => (p.startsWith('/') ? normalizePath(p) : p);
+
+/** Upper, work and lower layers resolved to paths readable from here (after switch_root relocations). */
+function placeLayers(layout: LiveLayout, shown: { upper: string | null; work: string | null; lowers: string[] }, mounts: MountInfo[], exists: (p: string) => boolean): void {
+  const { within, family: fam, notes } = layout;
+  const reach = reacher(mounts, layout.mount!, exists);
+  if (shown.upper !== null) {
+    const p = joinWithin(norm(shown.upper), within);
     const at = p.startsWith('/') ? reach([p, ...relocations(fam, p)]) : null;
-    if (!p.startsWith('/')) notes.push(`upper dir '${upperShown}' is relative to the mounter's working directory: not resolvable`);
-    layout.upper = { shownAs: upperShown, path: at, reachable: at !== null };
+    if (!p.startsWith('/')) notes.push(`upper dir '${shown.upper}' is relative to the mounter's working directory: not resolvable`);
+    layout.upper = { shownAs: shown.upper, path: at, reachable: at !== null };
     if (at) {
       const holder = findMount(mounts, at);
       layout.persistence = fam === 'live-boot' ? at.startsWith('/run/live/persistence/') : holder ? !/^(tmpfs|ramfs)$/.test(holder.fsType) : null;
     }
   }
-  if (workShown !== null) layout.work = (reach([norm(workShown), ...relocations(fam, norm(workShown))]) ?? norm(workShown));
-
-  const medium = fam ? MEDIUM[fam].find((m) => mountAt(m) !== null) ?? null : null;
+  if (shown.work !== null) layout.work = reach([norm(shown.work), ...relocations(fam, norm(shown.work))]) ?? norm(shown.work);
+  const medium = fam ? (MEDIUM[fam].find((m) => mountAt(mounts, m) !== null) ?? null) : null;
   layout.medium = medium;
   const imageDir = fam && medium && IMAGE_DIR[fam] ? `${medium}/${IMAGE_DIR[fam]}` : null;
-  layout.lowers = lowerShown.map((shownAs) => {
+  layout.lowers = shown.lowers.map((shownAs) => {
     const p = joinWithin(norm(shownAs), within);
     const name = posix.basename(norm(shownAs));
     const image = imageDir && name && exists(`${imageDir}/${name}`) ? `${imageDir}/${name}` : null;
@@ -198,33 +188,65 @@ export function detectLiveSystem(opts: DetectOptions = {}): LiveLayout {
   });
   // casper moves the first-mounted (bottom) squashfs to /rofs; the other layers stay in the initramfs.
   const bottom = layout.lowers[layout.lowers.length - 1];
-  if (fam === 'casper' && bottom && !bottom.reachableAt && mountAt('/rofs')) bottom.reachableAt = joinWithin('/rofs', within);
-  if (fam === 'overlayroot' && mountAt('/media/root-ro')) layout.base.push('/media/root-ro');
-  if (fam === 'casper' && mountAt('/rofs')) layout.base.push('/rofs');
+  if (fam === 'casper' && bottom && !bottom.reachableAt && mountAt(mounts, '/rofs')) bottom.reachableAt = joinWithin('/rofs', within);
+  if (fam === 'overlayroot' && mountAt(mounts, '/media/root-ro')) layout.base.push('/media/root-ro');
+  if (fam === 'casper' && mountAt(mounts, '/rofs')) layout.base.push('/rofs');
   for (const l of layout.lowers) if (l.reachableAt && !layout.base.includes(l.reachableAt) && l.reachableAt !== '/rofs') layout.base.push(l.reachableAt);
+}
 
-  layout.bindMounts = mounts.filter((m) => m !== mount && sameFs(m, mount)).map((m) => ({ mountPoint: m.mountPoint, root: m.root }));
+/** The live system's own machinery: never captured. */
+function livePathsOf(layout: LiveLayout): string[] {
   const live = new Set<string>();
-  for (const p of [medium, ...layout.base, layout.upper?.path ?? null, layout.work]) if (p && p.startsWith('/')) live.add(p);
-  for (const l of layout.lowers) {
-    if (l.reachableAt) live.add(l.reachableAt);
-  }
-  if (fam) LIVE_PATHS[fam].forEach((p) => live.add(p));
-  layout.livePaths = [...live].sort();
+  for (const p of [layout.medium, ...layout.base, layout.upper?.path ?? null, layout.work]) if (p && p.startsWith('/')) live.add(p);
+  for (const l of layout.lowers) if (l.reachableAt) live.add(l.reachableAt);
+  if (layout.family) LIVE_PATHS[layout.family].forEach((p) => live.add(p));
+  return [...live].sort();
+}
 
+/** upper when the upper is reachable, diff when every lower is, full otherwise; with the reason in the notes. */
+function chooseDefaultMode(layout: LiveLayout): void {
+  const { notes } = layout;
   if (layout.upper?.reachable) {
     layout.defaultMode = 'upper';
     notes.push(`upper dir reachable at ${layout.upper.path}`);
-  } else {
-    if (layout.upper) notes.push(`upper dir '${layout.upper.shownAs}' is not reachable from this namespace` + (fam === 'casper' ? ' (casper keeps /cow in the initramfs; mount the writable partition again or use diff/full)' : ''));
-    const missing = layout.lowers.filter((l) => !l.reachableAt && !l.image);
-    if (layout.lowers.length > 0 && missing.length === 0) {
-      layout.defaultMode = 'diff';
-      notes.push('every lower layer is reachable or has an image on the medium: diff against them');
-    } else {
-      layout.defaultMode = 'full';
-      if (missing.length > 0) notes.push(`lower layer(s) not reachable: ${missing.map((l) => l.shownAs).join(', ')}`);
-    }
+    return;
   }
+  if (layout.upper)
+    notes.push(
+      `upper dir '${layout.upper.shownAs}' is not reachable from this namespace` +
+        (layout.family === 'casper' ? ' (casper keeps /cow in the initramfs; mount the writable partition again or use diff/full)' : ''),
+    );
+  const missing = layout.lowers.filter((l) => !l.reachableAt && !l.image);
+  if (layout.lowers.length > 0 && missing.length === 0) {
+    layout.defaultMode = 'diff';
+    notes.push('every lower layer is reachable or has an image on the medium: diff against them');
+  } else {
+    layout.defaultMode = 'full';
+    if (missing.length > 0) notes.push(`lower layer(s) not reachable: ${missing.map((l) => l.shownAs).join(', ')}`);
+  }
+}
+
+export function detectLiveSystem(opts: DetectOptions = {}): LiveLayout {
+  const text = opts.mountinfo ?? readFileSync('/proc/self/mountinfo', 'utf8');
+  const mounts = parseMountinfo(text, opts.mountinfo === undefined ? '/proc/self/mountinfo' : 'mountinfo');
+  const exists = opts.exists ?? existsSync;
+  const root = normalizePath(posix.resolve(opts.root ?? '/')); // relative: from the working directory
+  const mount = findMount(mounts, root);
+  const within = mount ? normalizePath(posix.join(mount.root.startsWith('/') ? mount.root : '/', posix.relative(mount.mountPoint, root))) : '/';
+  const layout = emptyLayout(root, mount, within, []);
+  const isUnion = mount !== null && (mount.fsType === 'overlay' || mount.fsType === 'aufs');
+  if (opts.filesystem && mount?.fsType !== opts.filesystem)
+    throw new UsageError(`${root} is on ${mount ? `a ${mount.fsType} mount` : 'no listed mount'}, not ${opts.filesystem}`);
+  if (!mount || !isUnion) {
+    layout.notes.push(mount ? `${root} is on ${mount.fsType} (${mount.source || 'no source'}), not a union mount: only full mode applies` : `no mount in mountinfo covers ${root}`);
+    return layout;
+  }
+  const shown = shownLayers(mount, layout, opts);
+  layout.family = familyOf(mount.source, shown.upper === null ? null : norm(shown.upper), shown.lowers.map(norm));
+  layout.kind = mount.fsType === 'aufs' ? 'aufs' : (layout.family ?? 'generic-overlay');
+  placeLayers(layout, shown, mounts, exists);
+  layout.bindMounts = mounts.filter((m) => m !== mount && sameFs(m, mount)).map((m) => ({ mountPoint: m.mountPoint, root: m.root }));
+  layout.livePaths = livePathsOf(layout);
+  chooseDefaultMode(layout);
   return layout;
 }

@@ -124,7 +124,8 @@ export interface Addon {
     cancel?: Int32Array,
     progress?: BigUint64Array,
   ): Promise<object>;
-  versions(): { addon: string; napi: number; compressors: { name: string; id: number; library: string; defaultLevel?: number }[] };
+  versions(): {
+    defaultBlockSize: number; addon: string; napi: number; compressors: { name: string; id: number; library: string; defaultLevel?: number }[] };
 }
 
 /**

@@ -32,8 +32,6 @@ export interface ExclusionPolicy {
   patterns: CompiledPattern[];
   /** Does a pattern match this entry itself? (a walker asks each entry as it descends) */
   matches: (imagePath: string, isDir: boolean) => boolean;
-  /** Is this entry left out, by itself or through an ancestor, by any rule? */
-  isExcluded: (imagePath: string, isDir: boolean) => boolean;
   rules: PolicyRule[];
   describe(): string;
 }
@@ -83,16 +81,6 @@ export function buildExclusionPolicy(input: PolicyInput): ExclusionPolicy {
 
   const { exclude, emptyDirs } = minimalLists(rules);
   const matches = compileMatcher(patterns);
-  const isExcluded = (imagePath: string, isDir: boolean): boolean => {
-    const comps = pathComponents(imagePath);
-    for (let i = 1; i <= comps.length; i++) {
-      const p = '/' + comps.slice(0, i).join('/');
-      const self = i === comps.length;
-      if (exclude.includes(p) || matches(p, self ? isDir : true)) return true;
-      if (!self && emptyDirs.includes(p)) return true;  // inside a directory kept empty
-    }
-    return false;
-  };
   return {
     mode,
     exclude,
@@ -100,7 +88,6 @@ export function buildExclusionPolicy(input: PolicyInput): ExclusionPolicy {
     truncate,
     patterns,
     matches,
-    isExcluded,
     rules,
     describe: () => describePolicy(mode, rules, exclude, emptyDirs),
   };

@@ -1,9 +1,9 @@
-// Byte-identity check for changes to the walk: builds the same inputs with two (or more) casper-snapshot
+// Byte-identity check for changes that must move no image byte (the walk, the data path, the tables): builds the same inputs with two (or more) casper-snapshot
 // checkouts and prints the sha256 of every image, one column per checkout, and "DIFFERS" where they do not
 // agree. Inputs: the property test's seeded random trees, a 1,000-level tree, /usr/share/doc, and (as root)
 // overlays captured in diff, full (--one-file-system) and upper mode, whose inputs are made once and read by
 // every checkout, so only the code differs. Needs `npm run build` in each checkout.
-//   node scripts/walk-hashes.mjs --cli /tmp/before/bin/casper-snapshot.js --cli bin/casper-snapshot.js [--trees 12] [--dir /usr/share/doc]
+//   node scripts/image-hashes.mjs --cli /tmp/before/bin/casper-snapshot.js --cli bin/casper-snapshot.js [--trees 12] [--dir /usr/share/doc]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
