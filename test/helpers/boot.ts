@@ -9,13 +9,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { must, repoRoot, run, has } from './tools.js';
+import { must, repoRoot, run, has, withoutSanitizer } from './tools.js';
 
 export const WORK = process.env.CASPER_BOOT_WORK ?? '/var/tmp/casper-snapshot-work';
 
 /** The cached bookworm root (built on first use), or the reason it cannot be had here. */
 export function bookwormRoot(): { root: string } | { skip: string } {
-  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'boot-root.sh')], { encoding: 'utf8', env: { ...process.env, CASPER_BOOT_WORK: WORK } });
+  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'boot-root.sh')], { encoding: 'utf8', env: { ...withoutSanitizer(), CASPER_BOOT_WORK: WORK } });
   if (r.status === 0) return { root: r.stdout.trim().split('\n').pop()! };
   if (r.status === 3) return { skip: `no bookworm root for the boot test: ${r.stderr.trim().split('\n').pop()}` };
   throw new Error(`scripts/boot-root.sh failed (${r.status}):\n${r.stderr}`);
@@ -33,7 +33,7 @@ export function bootCapability(): string | false {
 /** Why systemd-nspawn cannot start a container from `root` here (run read-only, /bin/true), or false. */
 export function nspawnProbe(root: string): string | false {
   const script = `mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn -q --register=no --keep-unit --read-only -D '${root}' /bin/true`;
-  const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script]);
+  const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { env: withoutSanitizer() });
   return r.status === 0 ? false : `systemd-nspawn cannot start a container here: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`;
 }
 
@@ -104,7 +104,7 @@ export function assemble(kind: LayoutKind, dir: string, medium: string, layers: 
     mkdirSync(join(dir, cow, 'work'));
     const lower = names.map((n) => (kind === 'casper' ? `/${n}` : `${layerDir}/${n}/`)).join(':');
     // The source and option strings are what mountinfo shows inside the container.
-    must('chroot', [dir, 'mount', '-t', 'overlay', kind === 'casper' ? '/cow' : 'overlay', '-o', `lowerdir=${lower},upperdir=${cow}/${upperName},workdir=${cow}/work`, '/root']);
+    must('chroot', [dir, 'mount', '-t', 'overlay', kind === 'casper' ? '/cow' : 'overlay', '-o', `lowerdir=${lower},upperdir=${cow}/${upperName},workdir=${cow}/work`, '/root'], { env: withoutSanitizer() });
     if (kind === 'casper') {
       binds.push(`--bind-ro=${join(dir, names[names.length - 1])}:/rofs`, `--bind=${medium}:/cdrom`);
     } else {
@@ -181,7 +181,7 @@ export async function bootAndHalt(stage: Stage, opts: { binds: string[]; readyFi
   // nspawn wants a tmpfs on /run/systemd/nspawn; a private mount namespace keeps it off the host.
   const script = `mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn ${args.map(q).join(' ')}`;
   const t0 = Date.now();
-  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'], env: withoutSanitizer() });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));

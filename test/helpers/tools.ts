@@ -39,6 +39,16 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Run {
   return run(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env } });
 }
 
+/**
+ * The environment without the sanitizer runtime that scripts/sanitize.sh preloads: for programs run inside a
+ * chroot or a container, where LeakSanitizer cannot read /proc and aborts them. Our addon is not in them.
+ */
+export function withoutSanitizer(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of ['LD_PRELOAD', 'ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS']) delete out[k];
+  return out;
+}
+
 export function has(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
