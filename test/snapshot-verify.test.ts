@@ -52,7 +52,7 @@ test('verify: true passes on a good snapshot and reports every regular file, at 
     for (const jobs of [1, 3]) {
       const out = join(t, `good-${jobs}.sqfs`);
       const phases = new Set<string>();
-      const r = await snapshotWith({ source: src, output: out, jobs, verify: true, onProgress: (p) => phases.add(p.phase) }, {});
+      const r = await snapshotWith({ source: src, output: out, jobs, verify: true, sourceDateEpoch: 1_700_000_000, onProgress: (p) => phases.add(p.phase) }, {});
       assert.ok(r.verified, 'verified is reported');
       assert.equal(r.verified.files, r.image.types.files);
       assert.equal(r.verified.bytes, 40 * BS + 3000 + 7 * 20000 + 3 * BS + 17 + 3 + 2 * BS + 100);
