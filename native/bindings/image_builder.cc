@@ -10,6 +10,8 @@
 //   addFragment(i, bytes)  -> Promise  libuv pool   data phase; fragment i compressed
 //   endData()              -> Promise  libuv pool   after nextTask gave null, once
 //   finish()               -> Promise  libuv pool   once the data writer reports done: tables, superblock
+//   verifyWritten(path, jobs, progress?) -> Promise  libuv pool  after finish, once (--verify): reads the
+//                                      image at path back and checks each file's digest against the data phase's
 // addResult, addFragment and endData resolve to { fragments: [{ index, raw }], tasksWritten, done }: the
 // fragment blocks to compress next, and how far the writer got. They run concurrently on libuv's threads;
 // the OrderedWriter serialises them (image/ordered_writer.h). nextTask reads only the walked tree, which
@@ -23,10 +25,12 @@
 
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
+#include "bindings/verify_report.h"
 #include "image/data_writer.h"
 #include "image/ordered_writer.h"
 #include "image/table_writer.h"
 #include "image/task_planner.h"
+#include "read/verifier.h"
 #include "traverse/walker.h"
 #include "util/error.h"
 
@@ -89,6 +93,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
                         InstanceMethod<&ImageBuilder::AddFragment>("addFragment"),
                         InstanceMethod<&ImageBuilder::EndData>("endData"),
                         InstanceMethod<&ImageBuilder::Finish>("finish"),
+                        InstanceMethod<&ImageBuilder::VerifyWritten>("verifyWritten"),
                         InstanceMethod<&ImageBuilder::TreeInfo>("treeInfo"),
                         InstanceMethod<&ImageBuilder::ImagePaths>("imagePaths"),
                         InstanceMethod<&ImageBuilder::LeaveOut>("leaveOut")});
@@ -109,7 +114,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   }
 
  private:
-  enum class Stage { kNew, kWalking, kWalked, kData, kDataEnded, kFinishing, kFinished };
+  enum class Stage { kNew, kWalking, kWalked, kData, kDataEnded, kFinishing, kFinished, kVerifying, kVerified };
 
   void expect(Stage s, const char* method) const {
     if (stage_ != s) throw NativeError("EINVAL", std::string("internal: ") + method + "() called out of order");
@@ -224,11 +229,54 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       stage_ = Stage::kFinishing;
       auto summary = std::make_shared<ImageSummary>();
       return Job::start(
-          info.Env(), [this, summary]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_); },
+          info.Env(), [this, summary]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_, &numbers_); },
           [this, summary](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kFinished;
             return summary_object(env, *summary);
           });
+    });
+  }
+
+  // verifyWritten(path, jobs, progress?: BigUint64Array(4)) -> Promise<verify report> (--verify): the image
+  // just written, read back with the native reader (every table, every block), each regular file's content
+  // digest recomputed from its stored blocks and fragment tail and compared with the one the workers took of
+  // the bytes they read (matched by the inode numbers the table writer gave). A mismatch is a problem
+  // (code EDIGEST) in the report; the promise rejects only when the image cannot be read at all or on cancel.
+  Napi::Value VerifyWritten(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      expect(Stage::kFinished, "verifyWritten");
+      auto expected = std::make_shared<std::unordered_map<uint32_t, ExpectedFile>>();
+      const std::vector<uint64_t>& digests = data_->digests();
+      for (uint32_t i = 0; i < tree_->entries.size(); i++) {
+        const Entry& e = tree_->entries[i];
+        if (!S_ISREG(e.mode) || e.link_primary != kNone || numbers_[i] == 0) continue;
+        expected->emplace(numbers_[i], ExpectedFile{digests[i], tree_->data_path(i)});
+      }
+      auto o = std::make_shared<VerifyOptions>();
+      int64_t jobs = info[1].IsNumber() ? info[1].ToNumber().Int64Value() : 0;
+      o->jobs = unsigned(std::max<int64_t>(0, std::min<int64_t>(jobs, 256)));
+      o->cancel = cancel_;
+      Napi::Value held;
+      if (info.Length() > 2 && info[2].IsTypedArray()) {
+        Napi::TypedArray t = info[2].As<Napi::TypedArray>();
+        if (t.TypedArrayType() != napi_biguint64_array || t.ElementLength() < 4) throw Napi::TypeError::New(info.Env(), "progress must be a BigUint64Array of 4");
+        o->progress = reinterpret_cast<uint64_t*>(const_cast<uint8_t*>(bytes_of(info[2]).first));
+        held = info[2];
+      }
+      std::string path = info[0].ToString().Utf8Value();
+      auto report = std::make_shared<VerifyReport>();
+      stage_ = Stage::kVerifying;
+      return Job::start(
+          info.Env(),
+          [path, o, expected, report]() {
+            o->expected = expected.get();
+            *report = verify_image(path, *o);
+          },
+          [this, report](Napi::Env env) -> Napi::Value {
+            stage_ = Stage::kVerified;
+            return verify_report_object(env, *report);
+          },
+          held);
     });
   }
 
@@ -338,6 +386,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   std::unique_ptr<TaskPlanner> planner_;
   Stage stage_ = Stage::kNew;
   int fd_ = -1;
+  std::vector<uint32_t> numbers_;  // entry index -> inode number, from finish() (for verifyWritten)
 };
 
 }  // namespace

@@ -3,9 +3,10 @@
 // { error } is for an image that cannot be read at all (ENOENT, EACCES, …) or a cancel.
 #include <napi.h>
 
+#include "bindings/verify_report.h"
+
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
-#include "read/verifier.h"
 #include "util/error.h"
 
 namespace casper {
@@ -17,7 +18,9 @@ Napi::Value offset_value(Napi::Env env, uint64_t off) {
   return Napi::Number::New(env, double(off));
 }
 
-Napi::Object report_object(Napi::Env env, const VerifyReport& r) {
+}  // namespace
+
+Napi::Object verify_report_object(Napi::Env env, const VerifyReport& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("ok", r.ok);
   Napi::Array problems = Napi::Array::New(env, r.problems.size());
@@ -74,8 +77,14 @@ Napi::Object report_object(Napi::Env env, const VerifyReport& r) {
   c.Set("dataBytesRead", double(r.data_bytes_read));
   c.Set("metadataBlocks", double(r.metadata_blocks));
   o.Set("counts", c);
+  Napi::Object d = Napi::Object::New(env);
+  d.Set("files", double(r.digest_files));
+  d.Set("bytes", double(r.digest_bytes));
+  o.Set("digests", d);
   return o;
 }
+
+namespace {
 
 class VerifyJob : public Napi::AsyncWorker {
  public:
@@ -97,7 +106,7 @@ class VerifyJob : public Napi::AsyncWorker {
       deferred_.Resolve(f);
       return;
     }
-    deferred_.Resolve(report_object(env, report_));
+    deferred_.Resolve(verify_report_object(env, report_));
   }
 
  private:

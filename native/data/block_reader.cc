@@ -16,19 +16,8 @@
 namespace casper {
 namespace {
 
-constexpr uint64_t kZeroBlockMark = 0x5a45524f424c4bULL;  // fingerprint contribution of an all-zero block
-
-bool all_zero(const uint8_t* p, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    if (w) return false;
-  }
-  for (; i < n; i++)
-    if (p[i]) return false;
-  return true;
-}
+// kZeroBlockMark (util/hash.h): fingerprint contribution of an all-zero block
+bool all_zero(const uint8_t* p, size_t n) { return all_zero_bytes(p, n); }
 
 
 // Opens the segment's file if it is still the walked inode. Sets r.status/r.error otherwise.
@@ -62,6 +51,7 @@ struct SegmentData {
   std::vector<uint32_t> words;
   std::vector<uint8_t> data, tail;
   uint64_t hash = 0, sparse = 0;
+  uint64_t digest = 0;  // sum of digest_term over the segment's blocks (util/hash.h), absolute indices
   bool short_read = false;
 };
 
@@ -80,10 +70,12 @@ void read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, co
       off_t nd = ::lseek(fd, off_t(pos), SEEK_DATA);
       next_data = nd < 0 ? UINT64_MAX : uint64_t(nd);  // ENXIO: only a hole up to the end of the file
     }
+    const uint64_t index = pos / bs;
     if (s.maybe_sparse && !is_tail && pos + len <= next_data) {
       d.words.push_back(0);  // a hole: never read
       d.sparse += len;
       d.hash = hash_combine(d.hash, kZeroBlockMark ^ len);
+      d.digest += digest_term(kZeroBlockMark ^ len, index);
       continue;
     }
     size_t got = pread_full(fd, in.data(), len, pos, path);
@@ -93,16 +85,21 @@ void read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, co
     }
     if (is_tail) {
       d.tail.assign(in.begin(), in.begin() + long(len));
-      d.hash = hash_combine(d.hash, hash_bytes(in.data(), len));
+      uint64_t h = hash_bytes(in.data(), len);
+      d.hash = hash_combine(d.hash, h);
+      d.digest += digest_term(all_zero(in.data(), len) ? kZeroBlockMark ^ len : h, index);
       break;
     }
     if (all_zero(in.data(), len)) {
       d.words.push_back(0);
       d.sparse += len;
       d.hash = hash_combine(d.hash, kZeroBlockMark ^ len);
+      d.digest += digest_term(kZeroBlockMark ^ len, index);
       continue;
     }
-    d.hash = hash_combine(d.hash, hash_bytes(in.data(), len));
+    uint64_t h = hash_bytes(in.data(), len);
+    d.hash = hash_combine(d.hash, h);
+    d.digest += digest_term(h, index);
     d.words.push_back(compress_block(comp, in.data(), len, packed));
     d.data.insert(d.data.end(), packed.begin(), packed.end());
   }
@@ -158,6 +155,7 @@ std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, c
     }
     r.changed = d.short_read || after != s.stamp;
     r.hash = d.hash;
+    r.digest = d.digest;
     r.sparse_bytes = d.sparse;
     r.block_words = d.words;
     r.tail_len = uint32_t(d.tail.size());

@@ -80,6 +80,7 @@ void encode_segment_result(ByteWriter& w, const SegmentResult& r, const uint8_t*
   w.u64(r.offset);
   w.u64(r.length);
   w.u64(r.hash);
+  w.u64(r.digest);
   w.u64(r.sparse_bytes);
   w.u32(uint32_t(r.block_words.size()));
   w.u32(r.tail_len);
@@ -119,6 +120,7 @@ std::vector<SegmentResult> parse_result(const uint8_t* buf, size_t n) {
     s.offset = r.u64();
     s.length = r.u64();
     s.hash = r.u64();
+    s.digest = r.u64();
     s.sparse_bytes = r.u64();
     uint32_t nblocks = r.u32();
     s.tail_len = r.u32();

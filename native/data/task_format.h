@@ -53,6 +53,7 @@ struct SegmentResult {
   SegmentStatus status = SegmentStatus::kRead;
   int32_t error = 0;
   uint64_t hash = 0;     // fingerprint of this segment's uncompressed content
+  uint64_t digest = 0;   // this segment's part of the file's content digest (util/hash.h, for --verify)
   uint64_t sparse_bytes = 0;
   std::vector<uint32_t> block_words;  // size word per block: 0 = sparse, bit 24 = stored raw
   uint32_t tail_len = 0;

@@ -20,6 +20,7 @@ uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
 DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start)
     : opts_(opts), tree_(tree), fd_(out_fd), pos_(data_start), comp_(make_compressor(opts.compressor)) {
   files_.resize(tree.entries.size());
+  digests_.resize(tree.entries.size());
   open_frag_.reserve(opts.block_size);
 }
 
@@ -40,6 +41,7 @@ void DataWriter::add_result(const uint8_t* buf, size_t n) {
       in_file_ = true;
       cur_file_ = s.file;
       cur_hash_ = 0;
+      cur_digest_ = 0;
       cur_changed_ = false;
       fdata = FileData();
       fdata.blocks_start = pos_;
@@ -53,6 +55,7 @@ void DataWriter::add_result(const uint8_t* buf, size_t n) {
     fdata.nblocks += uint32_t(s.block_words.size());
     fdata.sparse += s.sparse_bytes;
     cur_hash_ = hash_combine(cur_hash_, s.hash);
+    cur_digest_ += s.digest;  // segments carry absolute block indices: the sum does not depend on the cut
     cur_changed_ |= s.changed;
     stats_.bytes_read += s.length;
     stats_.blocks += s.block_words.size();
@@ -78,6 +81,7 @@ void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
     in_file_ = false;
   }
   files_[file] = FileData();
+  digests_[file] = 0;
   last_dropped_ = file;
   dropped_.push_back(file);
   // vanished (always tolerated, like tar), replaced (never read: another inode), or unreadable with ignore_errors
@@ -89,6 +93,7 @@ void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_l
   in_file_ = false;
   stats_.files++;
   if (cur_changed_) stats_.changed.push_back(file);
+  digests_[file] = cur_digest_;
   FileData& cur = files_[file];
   if (cur.nblocks == 0) cur.blocks_start = 0;
   if (opts_.dedup) {

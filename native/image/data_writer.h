@@ -45,6 +45,9 @@ class DataWriter {
   const std::vector<uint32_t>& words() const { return words_; }
   const std::vector<FragmentEntry>& fragments() const { return frags_; }
   const DataStats& stats() const { return stats_; }
+  // Content digest (util/hash.h) of each regular file's bytes as they were read, by entry index (the
+  // inode's primary entry); 0 for an empty file. For --verify: what the image read back must give.
+  const std::vector<uint64_t>& digests() const { return digests_; }
   uint32_t pending_fragments() const { return uint32_t(pending_raw_.size()); }
 
  private:
@@ -76,6 +79,8 @@ class DataWriter {
   bool in_file_ = false;
   uint32_t cur_file_ = 0;
   uint64_t cur_hash_ = 0;
+  uint64_t cur_digest_ = 0;
+  std::vector<uint64_t> digests_;
   bool cur_changed_ = false;
   std::vector<uint32_t> dropped_;  // files dropped during the data phase (applied at the end)
   uint32_t last_dropped_ = kNone;

@@ -127,6 +127,14 @@ class TableBuilder {
     return summary_;
   }
 
+  // Entry index -> inode number (0: not in the image); hard links get their primary's number.
+  std::vector<uint32_t> numbers() const {
+    std::vector<uint32_t> out(tree_.entries.size(), 0);
+    for (uint32_t i = 0; i < tree_.entries.size(); i++)
+      if (!gone(i)) out[i] = number_[primary(i)];
+    return out;
+  }
+
  private:
   uint32_t primary(uint32_t i) const {
     uint32_t p = tree_.entries[i].link_primary;
@@ -261,8 +269,12 @@ uint64_t data_section_start(const ImageOptions& opts) {
   return kSuperblockSize + options_metadata_block(*make_compressor(opts.compressor)).size();
 }
 
-ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd, const CancelFlag& cancel) {
-  return TableBuilder(opts, tree, data, cancel).run(fd);
+ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd, const CancelFlag& cancel,
+                          std::vector<uint32_t>* numbers) {
+  TableBuilder b(opts, tree, data, cancel);
+  ImageSummary s = b.run(fd);
+  if (numbers) *numbers = b.numbers();
+  return s;
 }
 
 }  // namespace casper

@@ -2,6 +2,7 @@
 // id and xattr tables in the order the kernel requires, then the superblock, and pads to 4 KiB.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "image/data_writer.h"
 #include "image/image_options.h"
@@ -20,6 +21,9 @@ struct ImageSummary {
 // Offset of the first data byte: after the superblock and the compressor options block, if any.
 uint64_t data_section_start(const ImageOptions& opts);
 
-ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd, const CancelFlag& cancel);
+// numbers (may be null): filled with each entry's inode number in the image (0: not in the image; every
+// name of a hard-linked inode has its number), for --verify to find the walked file behind an image inode.
+ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd, const CancelFlag& cancel,
+                          std::vector<uint32_t>* numbers = nullptr);
 
 }  // namespace casper

@@ -17,6 +17,7 @@
 #include "read/dir_compare.h"
 #include "read/image_reader.h"
 #include "util/fd.h"
+#include "util/hash.h"
 
 namespace casper {
 
@@ -48,7 +49,7 @@ struct DataPhase {
   DataReader reader;
   std::vector<uint32_t> fragment_sizes;  // uncompressed size of each fragment block, 0 when it is corrupt
   std::mutex mu;
-  std::atomic<uint64_t> blocks{0}, sparse{0}, read_bytes{0}, tails{0};
+  std::atomic<uint64_t> blocks{0}, sparse{0}, read_bytes{0}, tails{0}, digest_files{0}, digest_bytes{0};
 
   DataPhase(Image& i, const VerifyOptions& opts, VerifyReport& rep) : img(i), o(opts), r(rep), reader(i.file, i.sb) {}
 
@@ -166,6 +167,16 @@ struct DataPhase {
         src = Fd(fd);
       }
     }
+    const ExpectedFile* want = nullptr;
+    if (o.expected) {
+      auto it = o.expected->find(n.number);
+      if (it == o.expected->end()) {
+        problem(NativeError("EDIGEST", "--verify: '" + path + "' is in the image but was not written by this snapshot"), path);
+        return;
+      }
+      want = &it->second;
+    }
+    uint64_t digest = 0;
     try {
       uint64_t pos = n.blocks_start;
       for (size_t b = 0; b < n.blocks.size(); b++) {
@@ -179,6 +190,7 @@ struct DataPhase {
         else blocks++;
         read_bytes += DataReader::disk_size(word);
         add_progress(o.progress, 2, DataReader::disk_size(word));
+        if (want) digest += digest_term(block_content_hash(w.buf.data(), w.buf.size()), b);
         compare(w.buf.data(), w.buf.size());
       }
       if (n.fragment != kNoFragment) {
@@ -189,18 +201,31 @@ struct DataPhase {
           img.file.corrupt("fragment block", img.tables.fragments[n.fragment].start,
                            "the tail of " + std::to_string(tail) + " bytes at offset " + std::to_string(n.frag_offset) + " runs past the " + std::to_string(fsize) +
                                "-byte fragment block " + std::to_string(n.fragment));
-        if (same && fsize != 0) {
+        if (want && fsize == 0)
+          img.file.corrupt("fragment block", img.tables.fragments[n.fragment].start,
+                           "--verify: the fragment block " + std::to_string(n.fragment) + " holding the tail of '" + path + "' cannot be read");
+        if ((same || want) && fsize != 0) {
           if (w.frag_index != n.fragment) {
             const FragmentEntry& fe = img.tables.fragments[n.fragment];
             reader.read_block(*w.comp, fe.start, fe.word, 0, w.frag, w.scratch, "fragment block");
             w.frag_index = n.fragment;
           }
-          compare(w.frag.data() + n.frag_offset, tail);
+          const uint8_t* t = w.frag.data() + n.frag_offset;
+          if (want) digest += digest_term(block_content_hash(t, tail), n.size / bs);
+          compare(t, tail);
         }
       }
     } catch (const CorruptError& e) {
       problem(e, path);
       return;
+    }
+    if (want) {
+      if (digest != want->digest) {
+        problem(NativeError("EDIGEST", "--verify: the data of '" + path + "' in the image differs from what was read from " + want->path), path);
+      } else {
+        digest_files++;
+        digest_bytes += n.size;
+      }
     }
     if (cc && !same)
       difference({path, "content", "", "", "Files " + label + ":" + printable(path) + " and " + printable(cc->source) + " differ"});
@@ -304,6 +329,24 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
     r.sparse_blocks = dp.sparse;
     r.data_bytes_read = dp.read_bytes;
     r.fragment_tails = dp.tails;
+    r.digest_files = dp.digest_files;
+    r.digest_bytes = dp.digest_bytes;
+  }
+  if (o.expected) {
+    // Every file the snapshot wrote must be in the image.
+    std::vector<std::string> missing;
+    for (auto& [number, want] : *o.expected) {
+      auto it = img->inode.find(number);
+      if (it == img->inode.end() || !it->second.is_file()) missing.push_back(want.path);
+    }
+    std::sort(missing.begin(), missing.end());
+    for (const std::string& p : missing) {
+      if (r.problems.size() >= kMaxProblems) {
+        r.problems_truncated = true;
+        break;
+      }
+      r.problems.push_back({"EDIGEST", "inode table", CorruptError::kNoOffset, p, "--verify: '" + p + "', written by this snapshot, is not a regular file in the image"});
+    }
   }
   r.metadata_blocks = img->metadata_blocks_read();
   std::stable_sort(r.differences.begin(), r.differences.end(), [](const VerifyDifference& a, const VerifyDifference& b) { return a.path < b.path; });

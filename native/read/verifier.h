@@ -5,11 +5,19 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "util/cancel.h"
 
 namespace casper {
+
+// What --verify expects of one regular file of a snapshot just written: the content digest (util/hash.h) of
+// the bytes read from the source during the data phase, and the walked path (named when the file is absent).
+struct ExpectedFile {
+  uint64_t digest = 0;
+  std::string path;
+};
 
 struct VerifyOptions {
   std::string dir;                 // empty: no comparison with a tree
@@ -20,6 +28,10 @@ struct VerifyOptions {
   // Optional progress counters written with relaxed atomics: [0] phase (1 tables, 2 data),
   // [1] inodes read, [2] data bytes (on disk) checked, [3] data bytes (on disk) in all.
   uint64_t* progress = nullptr;
+  // --verify of a snapshot (may be null): every regular file of the image, by inode number. Each file's digest
+  // is recomputed from its stored blocks and fragment tail; a different digest, a file that is not expected
+  // or an expected one that is not in the image is a problem with code EDIGEST naming the path.
+  const std::unordered_map<uint32_t, ExpectedFile>* expected = nullptr;
 };
 
 struct VerifyProblem {
@@ -51,6 +63,8 @@ struct VerifyReport {
   // What was read
   uint64_t entries = 0, directories = 0, files = 0, symlinks = 0, devices = 0, fifos = 0, sockets = 0, hardlinks = 0;
   uint64_t file_bytes = 0, data_blocks = 0, sparse_blocks = 0, data_bytes_read = 0, fragment_tails = 0, metadata_blocks = 0;
+  // With VerifyOptions::expected: the files whose digest matched, and their bytes.
+  uint64_t digest_files = 0, digest_bytes = 0;
 };
 
 // Never throws for a corrupt image (it is a problem in the report); throws NativeError when the image

@@ -76,6 +76,12 @@ export interface SnapshotOptions {
   force?: boolean;
   /** Reproducible time: superblock time, and no inode time later (default: $SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number;
+  /**
+   * Read the new image back before it replaces the output (default false): every table and block is checked
+   * as `verify` does, and each file's stored data must give the digest of the bytes read from the source
+   * during the data phase. A failure fails the snapshot (the temporary file is removed, an existing image kept).
+   */
+  verify?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -89,6 +95,7 @@ export interface ResolvedOptions {
   exclude: string[];
   jobs: number;
   mem: number;
+  verify: boolean;
 }
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -192,5 +199,6 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
     exclude: o.exclude ?? [],
     jobs,
     mem,
+    verify: o.verify ?? false,
   };
 }

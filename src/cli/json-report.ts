@@ -20,6 +20,7 @@ export function jsonReport(r: SnapshotReport, configFile: string | null): unknow
     bytes: { source: r.sourceBytes, image: r.image.imageSize, used: r.image.bytesUsed, duplicates: r.image.duplicateBytes },
     times: r.times,
     pipeline: r.pipeline,
+    verified: r.verified,
     changedFiles: r.image.changedFiles,
     skipped: r.image.skipped,
     warnings: r.warnings,

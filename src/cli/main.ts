@@ -82,6 +82,7 @@ function buildProgram(): Command {
     .option('--scrub', 'full mode: also leave out machine identity, host keys, logs and other host state')
     .option('--compare-contents', 'diff mode: also compare contents of files whose metadata is unchanged')
     .option('--no-space-check', 'do not check the free space of the output filesystem first')
+    .option('--verify', 'read the new image back before it replaces the output: every table and block, and each file\'s data against a digest of what was read')
     .option('--json', 'print a machine-readable JSON report on stdout instead of the summary')
     .option('--persistence-name <tag>', 'casper media: write to the medium as <top-layer>.<tag>.squashfs (layered) or zz-<tag>.squashfs so the next boot stacks it')
     .option('--plymouth', 'report progress through Plymouth (plymouth message) when it is running, as at shutdown')
@@ -108,8 +109,8 @@ casper-snapshot verify IMAGE [DIR] reads an image back and checks it, or compare
 
 Environment: SOURCE_DATE_EPOCH sets the image time and clamps file times (reproducible images).
 
-Exit codes: 0 success; 1 usage error (nothing written); 2 the snapshot failed (message names the path and
-the cause; no temporary file is left and an existing image is untouched); 3 the image was written but some
+Exit codes: 0 success; 1 usage error (nothing written); 2 the snapshot failed, --verify included (message names
+the path and the cause; no temporary file is left and an existing image is untouched); 3 the image was written but some
 files changed while being read, vanished, were replaced, or were unreadable and skipped (each is named in a warning);
 129/130/143 stopped by
 SIGHUP/SIGINT/SIGTERM (the temporary file is removed). A second casper-snapshot writing the same output
@@ -228,6 +229,7 @@ function snapshotOptions(o: OptionValues, c: SnapshotConfig, given: (name: strin
     mem: o.mem,
     ignoreErrors: o.ignoreErrors,
     force: o.force || o.noappend,
+    verify: o.verify,
   };
 }
 

@@ -28,15 +28,24 @@ export function progressReporter(o: { quiet?: boolean; json?: boolean; progress?
   return {
     update(p) {
       const now = Date.now();
-      if (p.phase === 'data' && now - last < 100) return;
+      if ((p.phase === 'data' || p.phase === 'verify') && now - last < 100) return;
       last = now;
       const width = 30;
       // The walk gives the totals; the bar fills with the bytes read during the data phase.
-      const frac = p.phase === 'walk' ? 0 : p.phase === 'data' ? (p.bytesTotal > 0 ? Math.min(1, p.bytesIn / p.bytesTotal) : 0) : 1;
+      // --verify: it fills again with the image bytes read back.
+      const frac =
+        p.phase === 'walk'
+          ? 0
+          : p.phase === 'data'
+            ? p.bytesTotal > 0 ? Math.min(1, p.bytesIn / p.bytesTotal) : 0
+            : p.phase === 'verify'
+              ? p.verifyBytesTotal ? Math.min(1, (p.verifyBytes ?? 0) / p.verifyBytesTotal) : 0
+              : 1;
       const fill = Math.round(frac * width);
       const bar = color ? `\x1b[32m${'█'.repeat(fill)}\x1b[0m${'░'.repeat(width - fill)}` : `${'#'.repeat(fill)}${'-'.repeat(width - fill)}`;
       let line = `${p.phase.padEnd(6)} [${bar}] ${String(Math.floor(frac * 100)).padStart(3)}% ${mib(p.bytesIn)}/${mib(p.bytesTotal)} MiB in, ${mib(p.bytesOut)} MiB out`;
       if (p.phase === 'data') line += `, ${mib(p.rate)} MiB/s, ETA ${eta(p)}`;
+      if (p.phase === 'verify') line = `${p.phase.padEnd(6)} [${bar}] ${String(Math.floor(frac * 100)).padStart(3)}% ${mib(p.verifyBytes ?? 0)}/${mib(p.verifyBytesTotal ?? 0)} MiB of the image read back`;
       stream.write(stream.isTTY ? `\r${line}\x1b[K` : `${line}\n`);
       drawn = true;
     },
@@ -57,11 +66,12 @@ export function plymouthReporter(): ProgressReporter {
     update(p) {
       if (p.phase === 'tables' || p.phase === 'commit') total = p.bytesIn;
       const now = Date.now();
-      if (p.phase === 'data' && now - last < 2000) return;
+      if ((p.phase === 'data' || p.phase === 'verify') && now - last < 2000) return;
       last = now;
       if (p.phase === 'walk') say('Saving the live session: scanning files…');
       else if (p.phase === 'data') say(`Saving the live session: ${mib(p.bytesIn)} of ${mib(p.bytesTotal)} MiB, ${eta(p)} left…`);
       else if (p.phase === 'tables') say('Saving the live session: finishing…');
+      else if (p.phase === 'verify') say('Saving the live session: checking the new image…');
       else if (p.phase === 'done') say(`Live session saved (${mib(total)} MiB of files).`);
     },
     done: () => {},

@@ -26,7 +26,9 @@ export function formatSummary(r: SnapshotReport): string {
       `${img.duplicates} duplicate files (${size(img.duplicateBytes)})`,
     `  ids            ${img.ids}; xattr sets ${img.xattrIds}`,
     `  time           ${secs.toFixed(2)} s (walk ${(r.times.walk / 1000).toFixed(2)}, data ${(r.times.data / 1000).toFixed(2)}, ` +
-      `tables ${(r.times.tables / 1000).toFixed(2)}), ${(r.sourceBytes / 1048576 / Math.max(secs, 1e-3)).toFixed(1)} MiB/s, ${r.options.jobs} jobs`,
+      `tables ${(r.times.tables / 1000).toFixed(2)}${r.verified ? `, verify ${(r.times.verify / 1000).toFixed(2)}` : ''}), ${(r.sourceBytes / 1048576 / Math.max(secs, 1e-3)).toFixed(1)} MiB/s, ${r.options.jobs} jobs`,
   ];
+  if (r.verified)
+    lines.push(`  verified       ${r.verified.files} files (${size(r.verified.bytes)}) read back from the image match what was read, in ${(r.verified.ms / 1000).toFixed(2)} s`);
   return lines.join('\n');
 }

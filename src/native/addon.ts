@@ -66,6 +66,15 @@ export interface NativeSummary {
   skipped: { path: string; code: string }[];
 }
 
+/** verifyWritten()'s report: verifyImage's, with the files whose digest matched. */
+export interface WrittenVerifyReport {
+  ok: boolean;
+  problems: { code: string; table: string; offset: number | null; path?: string; message: string }[];
+  problemsTruncated: boolean;
+  counts: { files: number; fileBytes: number; dataBlocks: number; dataBytesRead: number };
+  digests: { files: number; bytes: number };
+}
+
 export interface TreeInfo {
   entries: number;
   files: number;
@@ -97,6 +106,12 @@ export interface ImageBuilder {
   /** Every task is planned: the last fragment block closes after the last task is written. */
   endData(): Promise<DataStep>;
   finish(): Promise<NativeSummary>;
+  /**
+   * After finish() (--verify): reads the image at `path` back (every table and block) and compares each regular
+   * file's content digest with the one taken while its data was read. Mismatches are problems with code EDIGEST.
+   * progress: BigUint64Array(4) as verifyImage's.
+   */
+  verifyWritten(path: string, jobs: number, progress?: BigUint64Array): Promise<WrittenVerifyReport>;
   /** Image paths of every entry (and which are directories), for exclusion patterns matched in JS. */
   imagePaths(): { paths: string[]; dirs: Uint8Array };
   /** Leaves these entries (and everything below them) out; between walk() and begin(). */
