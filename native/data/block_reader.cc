@@ -16,10 +16,6 @@
 namespace casper {
 namespace {
 
-// kZeroBlockMark (util/hash.h): fingerprint contribution of an all-zero block
-bool all_zero(const uint8_t* p, size_t n) { return all_zero_bytes(p, n); }
-
-
 // Opens the segment's file if it is still the walked inode. Sets r.status/r.error otherwise.
 Fd open_walked(const TaskSpec& task, const SegmentSpec& s, SegmentResult& r) {
   constexpr int kFlags = O_RDONLY | O_NONBLOCK;
@@ -87,10 +83,10 @@ void read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, co
       d.tail.assign(in.begin(), in.begin() + long(len));
       uint64_t h = hash_bytes(in.data(), len);
       d.hash = hash_combine(d.hash, h);
-      d.digest += digest_term(all_zero(in.data(), len) ? kZeroBlockMark ^ len : h, index);
+      d.digest += digest_term(all_zero_bytes(in.data(), len) ? kZeroBlockMark ^ len : h, index);
       break;
     }
-    if (all_zero(in.data(), len)) {
+    if (all_zero_bytes(in.data(), len)) {
       d.words.push_back(0);
       d.sparse += len;
       d.hash = hash_combine(d.hash, kZeroBlockMark ^ len);
