@@ -1,4 +1,4 @@
-// mountinfo and overlay option parsing, and live-system detection for every layout in live-systems.md.
+// mountinfo and overlay option parsing, and live-system detection for every live layout (casper, live-boot, Slax, overlayroot, aufs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';

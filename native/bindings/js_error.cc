@@ -52,4 +52,12 @@ void set_error_fields(Napi::Object target, const NativeError& err) {
   if (!err.syscall.empty()) target.Set("syscall", err.syscall);
 }
 
+Napi::Object failure_value(Napi::Env env, const NativeError& err) {
+  Napi::Object e = Napi::Object::New(env);
+  set_error_fields(e, err);
+  Napi::Object f = Napi::Object::New(env);
+  f.Set("error", e);
+  return f;
+}
+
 }  // namespace casper

@@ -19,4 +19,8 @@ std::unique_ptr<NativeError> capture_error(const std::function<void()>& fn);
 // Sets message, code, and (when known) path and syscall of err on a JS object.
 void set_error_fields(Napi::Object target, const NativeError& err);
 
+// { error: { message, code, path?, syscall? } }: a failure resolved as plain data, the way a pool worker
+// reports one (structured cloning would drop an Error's extra fields), so callers handle both alike.
+Napi::Object failure_value(Napi::Env env, const NativeError& err);
+
 }  // namespace casper

@@ -99,11 +99,7 @@ class VerifyJob : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (err_) {
-      Napi::Object e = Napi::Object::New(env);
-      set_error_fields(e, *err_);
-      Napi::Object f = Napi::Object::New(env);
-      f.Set("error", e);
-      deferred_.Resolve(f);
+      deferred_.Resolve(failure_value(env, *err_));
       return;
     }
     deferred_.Resolve(verify_report_object(env, report_));

@@ -118,12 +118,7 @@ class ReadJob : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (err_) {
-      // Resolved as plain data, like a pool worker's failure, so both paths are handled alike.
-      Napi::Object e = Napi::Object::New(env);
-      set_error_fields(e, *err_);
-      Napi::Object f = Napi::Object::New(env);
-      f.Set("error", e);
-      deferred_.Resolve(f);
+      deferred_.Resolve(failure_value(env, *err_));
       return;
     }
     deferred_.Resolve(to_array_buffer(env, out_.data(), out_.size()));

@@ -1,7 +1,8 @@
 // The closing summary printed after a snapshot, in the spirit of mksquashfs's.
 import type { SnapshotReport } from '../api/snapshot.js';
 
-function size(n: number): string {
+/** Bytes as "N bytes" or "1.50 MiB". */
+export function size(n: number): string {
   const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   let v = n;

@@ -6,20 +6,10 @@ import { writeSync } from 'node:fs';
 import { verify, VERIFY_IGNORE_FIELDS, type VerifyIgnoreField, type VerifyReport } from '../api/verify.js';
 import { CasperError, UsageError } from '../errors.js';
 import { packageVersion } from '../native/addon.js';
+import { size } from './summary.js';
 
 export const VERIFY_EXIT = { ok: 0, usage: 1, corrupt: 2, differ: 3 } as const;
 export const VERIFY_SCHEMA_VERSION = 1;
-
-function size(n: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} bytes` : `${v.toFixed(2)} ${units[i]}`;
-}
 
 export function formatVerifySummary(r: VerifyReport): string {
   const s = r.superblock;

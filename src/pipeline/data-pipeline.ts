@@ -86,6 +86,19 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
   if (o.signal?.aborted) throw new AbortError();
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
+  // Every chain of work still running (a pool task, then its writer step). A failure waits for them all
+  // before returning: a writer step still running could otherwise write to an output descriptor the caller
+  // has closed (and the process may have reused), and once failed no further step is started.
+  const pending = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>) => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+  };
+  const step = (call: () => Promise<DataStep>) => {
+    if (failure) return Promise.resolve();
+    return call().then(onStep, fail);
+  };
+
   // Every writer step reports the fragment blocks to compress next and how far it got.
   const onStep = (s: DataStep) => {
     for (const f of s.fragments) compressFragment(f.index, f.raw);
@@ -96,24 +109,22 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
   };
   const compressFragment = (index: number, raw: ArrayBuffer) => {
     stats.fragments++;
-    runner
-      .run({ kind: 'fragment', raw, spec }, raw)
-      .then((r) => {
-        if (isFailure(r)) throw r.error;
+    track(
+      runner.run({ kind: 'fragment', raw, spec }, raw).then((r) => {
+        if (isFailure(r)) return fail(r.error);
         bytesOut += (r as ArrayBuffer).byteLength - 4;
-        return builder.addFragment(index, r as ArrayBuffer);
-      })
-      .then(onStep, fail);
+        return step(() => builder.addFragment(index, r as ArrayBuffer));
+      }, fail),
+    );
   };
   const readTask = (task: ArrayBuffer) =>
-    runner
-      .run({ kind: 'read', task, spec, cancel: o.cancel }, task)
-      .then((r) => {
-        if (isFailure(r)) throw r.error;
+    track(
+      runner.run({ kind: 'read', task, spec, cancel: o.cancel }, task).then((r) => {
+        if (isFailure(r)) return fail(r.error);
         bytesOut += (r as ArrayBuffer).byteLength;
-        return builder.addResult(r as ArrayBuffer);
-      })
-      .then(onStep, fail);
+        return step(() => builder.addResult(r as ArrayBuffer));
+      }, fail),
+    );
 
   try {
     let planned = false;
@@ -123,12 +134,12 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
         const next = builder.nextTask(taskBytes);
         if (!next) {
           planned = true;
-          builder.endData().then(onStep, fail);
+          track(step(() => builder.endData()));
           break;
         }
         taskInput[stats.tasks++] = next.bytes;
         const before = runner.threads();
-        void readTask(next.task);
+        readTask(next.task);
         // That run started a worker thread (a blocking step): let the event loop breathe before the next.
         if (runner.threads() > before) await new Promise((r) => setImmediate(r));
       }
@@ -140,7 +151,9 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
     return stats;
   } catch (err) {
     Atomics.store(o.cancel, 0, 1); // stop workers still reading for this job
-    throw toCasperError(err);
+    failure ??= toCasperError(err);
+    while (pending.size > 0) await Promise.allSettled([...pending]);
+    throw failure;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }
