@@ -211,8 +211,8 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   }
   // The pool is made only when the data phase needs it (small jobs run on libuv's pool instead).
   let made: { pool: Piscina; owned: boolean } | undefined;
-  const pool = () =>
-    (made ??= createPool({
+  const pool = async () =>
+    (made ??= await createPool({
       jobs: opts.jobs,
       pool: options.pool,
       workerFilename: options.workerFilename,
@@ -234,7 +234,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     const small = !options.pool && info.bytes <= SMALL_JOB;
     const pipeline = await runDataPipeline({
       builder,
-      runner: small ? inlineRunner(addon) : poolRunner(pool()),
+      runner: small ? inlineRunner(addon) : poolRunner(await pool()),
       spec: opts.image,
       jobs: opts.jobs,
       mem: opts.mem,

@@ -15,7 +15,6 @@ import { casperPersistenceName } from '../live/persistence-name.js';
 import { detectLiveSystem } from '../mount/index.js';
 import { jsonReport, REPORT_SCHEMA_VERSION } from './json-report.js';
 import { statSync } from 'node:fs';
-import { verifyMain } from './verify.js';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
 
@@ -235,7 +234,7 @@ function snapshotOptions(o: OptionValues, c: SnapshotConfig, given: (name: strin
 
 export async function main(argv: string[]): Promise<number> {
   // `verify IMAGE [DIR]` is a command of its own (an output image named 'verify' is written as ./verify).
-  if (argv[0] === 'verify') return verifyMain(argv.slice(1));
+  if (argv[0] === 'verify') return (await import('./verify.js')).verifyMain(argv.slice(1)); // loaded only for verify
   const program = buildProgram();
   const valueFlags = new Set(program.options.filter((opt) => opt.required || opt.optional).flatMap((opt) => [opt.short, opt.long].filter((f): f is string => !!f)));
   const args = rewriteMksquashfsArgs(argv, (f) => valueFlags.has(f));

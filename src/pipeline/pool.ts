@@ -1,5 +1,5 @@
 // The worker pool: piscina threads kept alive for the whole job, one per job slot.
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { join } from 'node:path';
 import { addonPath, packageRoot, runtime } from '../native/addon.js';
 
@@ -16,8 +16,10 @@ export interface PoolOptions {
 /** The worker script of the ESM build (the CommonJS bundle's pool uses it too: piscina imports it). */
 export const defaultWorkerFilename = join(packageRoot, 'dist', 'src', 'pipeline', 'worker.js');
 
-export function createPool(o: PoolOptions): { pool: Piscina; owned: boolean } {
+/** piscina is loaded only here, when a job needs workers: a small job never pays for loading it. */
+export async function createPool(o: PoolOptions): Promise<{ pool: Piscina; owned: boolean }> {
   if (o.pool) return { pool: o.pool, owned: false };
+  const { Piscina } = await import('piscina');
   // minThreads 0: starting a worker blocks the calling thread for a while (tens of ms on a loaded machine),
   // so the data pipeline lets the pool grow one worker per event-loop turn instead of all at once here.
   const pool = new Piscina({
