@@ -28,23 +28,6 @@ Napi::Value guarded(Napi::Env env, const std::function<Napi::Value()>& fn) {
   }
 }
 
-}  // namespace casper
-
-namespace casper {
-
-std::unique_ptr<NativeError> capture_error(const std::function<void()>& fn) {
-  try {
-    fn();
-    return nullptr;
-  } catch (const NativeError& e) {
-    return std::make_unique<NativeError>(e);
-  } catch (const std::bad_alloc&) {
-    return std::make_unique<NativeError>("ENOMEM", "out of memory");
-  } catch (const std::exception& e) {
-    return std::make_unique<NativeError>("EINTERNAL", std::string("internal error: ") + e.what());
-  }
-}
-
 void set_error_fields(Napi::Object target, const NativeError& err) {
   target.Set("message", err.what());
   target.Set("code", err.code);

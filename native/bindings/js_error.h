@@ -12,9 +12,6 @@ namespace casper {
 // Runs fn, turning NativeError and any other C++ exception into a thrown JS error.
 Napi::Value guarded(Napi::Env env, const std::function<Napi::Value()>& fn);
 
-// For work off the JS thread (AsyncWorker::Execute): runs fn and returns its failure, or null; nothing is
-// thrown across threads.
-std::unique_ptr<NativeError> capture_error(const std::function<void()>& fn);
 
 // Sets message, code, and (when known) path and syscall of err on a JS object.
 void set_error_fields(Napi::Object target, const NativeError& err);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <system_error>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -94,28 +95,22 @@ struct DataPhase {
     };
     std::vector<std::thread> pool;
     unsigned t = std::max(1u, std::min<unsigned>(threads, unsigned(std::min<size_t>(n, 64))));
+    // Nothing is thrown across threads: the first failure is kept (its code intact) and stops the others.
+    auto guarded_work = [&]() {
+      std::unique_ptr<NativeError> err = capture_error([&]() { work(); });
+      if (!err) return;
+      std::lock_guard<std::mutex> g(mu);
+      if (!fatal) fatal = std::move(err);
+      cancelled = true;
+    };
     for (unsigned k = 1; k < t; k++) {
       try {
-        pool.emplace_back([&]() {
-          try {
-            work();
-          } catch (const std::exception& e) {
-            std::lock_guard<std::mutex> g(mu);
-            if (!fatal) fatal = std::make_unique<NativeError>("ENOMEM", e.what());
-            cancelled = true;
-          }
-        });
+        pool.emplace_back(guarded_work);
       } catch (const std::system_error&) {
         break;  // fewer threads then
       }
     }
-    try {
-      work();
-    } catch (const std::exception& e) {
-      std::lock_guard<std::mutex> g(mu);
-      if (!fatal) fatal = std::make_unique<NativeError>("ENOMEM", e.what());
-      cancelled = true;
-    }
+    guarded_work();
     for (auto& th : pool) th.join();
     if (fatal) throw *fatal;
     o.cancel.check();

@@ -1,5 +1,7 @@
 #include "util/error.h"
 
+#include <new>
+
 namespace casper {
 
 // Names for the errno values a tree walk or an output write can meet; others fall back to "EIO"-style text.
@@ -29,6 +31,19 @@ const char* errno_name(int err) {
     case EBADF: return "EBADF";
     case EXDEV: return "EXDEV";
     default: return "EUNKNOWN";
+  }
+}
+
+std::unique_ptr<NativeError> capture_error(const std::function<void()>& fn) {
+  try {
+    fn();
+    return nullptr;
+  } catch (const NativeError& e) {
+    return std::make_unique<NativeError>(e);
+  } catch (const std::bad_alloc&) {
+    return std::make_unique<NativeError>("ENOMEM", "out of memory");
+  } catch (const std::exception& e) {
+    return std::make_unique<NativeError>("EINTERNAL", std::string("internal error: ") + e.what());
   }
 }
 

@@ -3,6 +3,8 @@
 #pragma once
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -23,5 +25,9 @@ inline NativeError sys_error(int err, const char* syscall, const std::string& pa
   std::string msg = std::string(syscall) + (path.empty() ? "" : " '" + path + "'") + ": " + std::strerror(err);
   return NativeError(errno_name(err), msg, syscall, path);
 }
+
+// For work off the JS thread or in worker threads: runs fn and returns its failure, or null, so nothing is
+// thrown across threads. A NativeError comes back as it is; bad_alloc as ENOMEM; anything else EINTERNAL.
+std::unique_ptr<NativeError> capture_error(const std::function<void()>& fn);
 
 }  // namespace casper
