@@ -33,13 +33,12 @@ void add_progress(uint64_t* p, int i, uint64_t v) {
   if (p) __atomic_add_fetch(p + i, v, __ATOMIC_RELAXED);
 }
 
+// Chosen by static type (the gyp build has no RTTI): a CorruptError also names its table and offset.
 VerifyProblem problem_of(const NativeError& e, const std::string& path) {
-  VerifyProblem p{e.code, "", CorruptError::kNoOffset, path, e.what()};
-  if (auto* c = dynamic_cast<const CorruptError*>(&e)) {
-    p.table = c->table;
-    p.offset = c->offset;
-  }
-  return p;
+  return VerifyProblem{e.code, "", CorruptError::kNoOffset, path, e.what()};
+}
+VerifyProblem problem_of(const CorruptError& e, const std::string& path) {
+  return VerifyProblem{e.code, e.table, e.offset, path, e.what()};
 }
 
 // Shared state of the data phase; each thread has its own compressor and buffers.
@@ -54,13 +53,15 @@ struct DataPhase {
 
   DataPhase(Image& i, const VerifyOptions& opts, VerifyReport& rep) : img(i), o(opts), r(rep), reader(i.file, i.sb) {}
 
-  void problem(const NativeError& e, const std::string& path) {
+  void problem(const NativeError& e, const std::string& path) { add(problem_of(e, path)); }
+  void problem(const CorruptError& e, const std::string& path) { add(problem_of(e, path)); }
+  void add(VerifyProblem p) {
     std::lock_guard<std::mutex> g(mu);
     if (r.problems.size() >= kMaxProblems) {
       r.problems_truncated = true;
       return;
     }
-    r.problems.push_back(problem_of(e, path));
+    r.problems.push_back(std::move(p));
   }
   void difference(VerifyDifference d) {
     std::lock_guard<std::mutex> g(mu);
@@ -82,6 +83,8 @@ struct DataPhase {
         }
         try {
           fn(w, i);
+        } catch (const CorruptError& e) {
+          problem(e, "");
         } catch (const NativeError& e) {
           if (e.code == "ENOMEM" || e.code == "ECANCELED") {
             std::lock_guard<std::mutex> g(mu);
