@@ -4,6 +4,8 @@
 //   walk(root, options)    -> Promise  libuv pool   first, once
 //   leaveOut(indices)                  main thread  after walk, before begin (wildcard/regex excludes)
 //   treeInfo(), imagePaths()           main thread  after walk
+//   useBase(path)          -> Promise  libuv pool   after walk (and leaveOut), before begin, at most once (--base):
+//                                      reads the base image and marks the files whose data it gives
 //   begin(fd)                          main thread  after walk, once: the data phase starts
 //   nextTask(bytes)        -> task     main thread  data phase; null once every file is planned
 //   addResult(result)      -> Promise  libuv pool   data phase; any order, from any task
@@ -26,6 +28,7 @@
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
 #include "bindings/verify_report.h"
+#include "image/base_image.h"
 #include "image/data_writer.h"
 #include "image/ordered_writer.h"
 #include "image/table_writer.h"
@@ -87,6 +90,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "ImageBuilder",
                        {InstanceMethod<&ImageBuilder::Walk>("walk"),
+                        InstanceMethod<&ImageBuilder::UseBase>("useBase"),
                         InstanceMethod<&ImageBuilder::Begin>("begin"),
                         InstanceMethod<&ImageBuilder::NextTask>("nextTask"),
                         InstanceMethod<&ImageBuilder::AddResult>("addResult"),
@@ -137,12 +141,56 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
+  // useBase(path) -> Promise<{ used, reason, files, bytes, racy, copiedFragments, repackedTails }>: a base that
+  // cannot be read or does not fit these options is not used (used: false, reason says why); the promise
+  // rejects only on cancel or when memory runs out.
+  Napi::Value UseBase(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      expect(Stage::kWalked, "useBase");
+      if (base_ || base_tried_) throw NativeError("EINVAL", "internal: useBase() called twice");
+      base_tried_ = true;
+      std::string path = info[0].ToString().Utf8Value();
+      stage_ = Stage::kWalking;  // nothing else may touch the tree meanwhile
+      auto reason = std::make_shared<std::string>();
+      auto base = std::make_shared<std::unique_ptr<BaseImage>>();
+      return Job::start(
+          info.Env(),
+          [this, path, reason, base]() {
+            try {
+              auto b = std::make_unique<BaseImage>(path, cancel_);
+              *reason = b->incompatibility(opts_);
+              if (!reason->empty()) return;
+              b->plan(*tree_, opts_);
+              *base = std::move(b);
+            } catch (const NativeError& e) {
+              if (e.code == "ECANCELED" || e.code == "ENOMEM") throw;
+              for (auto& entry : tree_->entries) entry.from_base = false;  // a plan cut short is no plan
+              *reason = e.what();
+            }
+          },
+          [this, reason, base](Napi::Env env) -> Napi::Value {
+            stage_ = Stage::kWalked;
+            base_ = std::move(*base);
+            Napi::Object o = Napi::Object::New(env);
+            o.Set("used", bool(base_));
+            o.Set("reason", *reason);
+            BaseStats st = base_ ? base_->stats() : BaseStats();
+            o.Set("files", double(st.files));
+            o.Set("bytes", double(st.bytes));
+            o.Set("racy", double(st.racy));
+            o.Set("copiedFragments", double(st.copied_fragments));
+            o.Set("repackedTails", double(st.repacked_tails));
+            return o;
+          });
+    });
+  }
+
   // begin(fd): the output file is open; data goes after the superblock and options block.
   Napi::Value Begin(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "begin");
       fd_ = info[0].ToNumber().Int32Value();
-      data_ = std::make_unique<DataWriter>(opts_, *tree_, fd_, data_section_start(opts_));
+      data_ = std::make_unique<DataWriter>(opts_, *tree_, fd_, data_section_start(opts_), base_.get());
       ordered_ = std::make_unique<OrderedWriter>(*data_);
       planner_ = std::make_unique<TaskPlanner>(opts_, *tree_);
       stage_ = Stage::kData;
@@ -250,7 +298,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       for (uint32_t i = 0; i < tree_->entries.size(); i++) {
         const Entry& e = tree_->entries[i];
         if (!S_ISREG(e.mode) || e.link_primary != kNone || numbers_[i] == 0) continue;
-        expected->emplace(numbers_[i], ExpectedFile{digests[i], tree_->data_path(i)});
+        expected->emplace(numbers_[i], ExpectedFile{digests[i], tree_->data_path(i), e.from_base});
       }
       auto o = std::make_shared<VerifyOptions>();
       int64_t jobs = info[1].IsNumber() ? info[1].ToNumber().Int64Value() : 0;
@@ -289,7 +337,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       for (auto& e : tree_->entries)
         if (S_ISREG(e.mode) && e.link_primary == kNone && !e.skipped) {
           files++;
-          bytes += e.size;
+          if (!e.from_base) bytes += e.size;           // what the data phase reads
           stored += std::min(e.size, e.disk_bytes);  // holes of sparse files are not stored
         }
       Napi::Object o = Napi::Object::New(env);
@@ -358,6 +406,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     o.Set("types", types);
     const DataStats& d = data_->stats();
     o.Set("duplicates", double(d.duplicates));
+    o.Set("reusedFiles", double(d.reused));
     o.Set("duplicateBytes", double(d.duplicate_bytes));
     o.Set("bytesRead", double(d.bytes_read));
     o.Set("dataBlocks", double(d.blocks));
@@ -381,6 +430,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   CancelFlag cancel_;
   Napi::ObjectReference cancel_ref_;
   std::unique_ptr<Tree> tree_;
+  std::unique_ptr<BaseImage> base_;  // --base, when used
+  bool base_tried_ = false;
   std::unique_ptr<DataWriter> data_;
   std::unique_ptr<OrderedWriter> ordered_;
   std::unique_ptr<TaskPlanner> planner_;

@@ -17,8 +17,8 @@ namespace {
 uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
 }  // namespace
 
-DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start)
-    : opts_(opts), tree_(tree), fd_(out_fd), pos_(data_start), comp_(make_compressor(opts.compressor)) {
+DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base)
+    : opts_(opts), tree_(tree), fd_(out_fd), pos_(data_start), comp_(make_compressor(opts.compressor)), base_(base) {
   files_.resize(tree.entries.size());
   digests_.resize(tree.entries.size());
   open_frag_.reserve(opts.block_size);
@@ -28,8 +28,77 @@ DataWriter::~DataWriter() = default;
 
 void DataWriter::write_at(uint64_t off, const uint8_t* p, size_t n) { pwrite_full(fd_, p, n, off, opts_.output_path); }
 
+// The base's whole fragment blocks go first, so their positions and indices depend on the plan alone.
+void DataWriter::start() {
+  if (started_) return;
+  started_ = true;
+  if (!base_) return;
+  for (uint32_t k : base_->copied_fragments()) {
+    uint64_t start;
+    uint32_t word;
+    base_->fragment_location(k, &start, &word);
+    base_->copy(start, stored_size(word), fd_, pos_, opts_.output_path);
+    frags_.push_back(FragmentEntry{pos_, word});
+    pos_ += stored_size(word);
+  }
+  base_->flush();
+  next_frag_write_ = uint32_t(frags_.size());
+}
+
+// Copies the unchanged files that come before `entry` (never inside a file being read).
+void DataWriter::copy_from_base_until(uint32_t entry) {
+  if (!base_) return;
+  const auto& files = base_->files();
+  bool any = false;
+  while (next_reused_ < files.size() && files[next_reused_].entry < entry) {
+    add_from_base(files[next_reused_++]);
+    any = true;
+  }
+  if (any) base_->flush();
+}
+
+void DataWriter::add_from_base(const ReusedFile& r) {
+  FileData fdata;
+  fdata.nblocks = uint32_t(r.words.size());
+  fdata.sparse = r.sparse;
+  if (!r.words.empty()) {
+    auto shared = copied_runs_.find(r.blocks_start);
+    const FileData* other = shared == copied_runs_.end() ? nullptr : &files_[shared->second];
+    if (other && other->nblocks == fdata.nblocks && std::equal(r.words.begin(), r.words.end(), words_.begin() + other->first_word)) {
+      fdata.blocks_start = other->blocks_start;  // the base shared these blocks (a duplicate): so does the new image
+      fdata.first_word = other->first_word;
+    } else {
+      uint64_t stored = 0;
+      for (uint32_t w : r.words) stored += stored_size(w);
+      base_->copy(r.blocks_start, stored, fd_, pos_, opts_.output_path);
+      fdata.blocks_start = pos_;
+      fdata.first_word = uint32_t(words_.size());
+      words_.insert(words_.end(), r.words.begin(), r.words.end());
+      pos_ += stored;
+      copied_runs_.emplace(r.blocks_start, r.entry);
+      stats_.blocks += r.words.size();
+      for (uint32_t w : r.words) stats_.sparse_blocks += w == 0;
+    }
+  }
+  files_[r.entry] = fdata;
+  stats_.files++;
+  stats_.reused++;
+  if (r.tail_len == 0) return;
+  if (r.new_fragment != kNoFragment) {
+    files_[r.entry].fragment = r.new_fragment;
+    files_[r.entry].fragment_offset = r.fragment_offset;
+    return;
+  }
+  const std::vector<uint8_t>& block = base_->fragment_bytes(r.base_fragment);
+  if (uint64_t(r.fragment_offset) + r.tail_len > block.size())
+    throw NativeError("ESQUASH_CORRUPT", "corrupt base image: the tail of '" + tree_.image_path(r.entry) + "' runs past its fragment block", "", base_->path());
+  place_tail(r.entry, block.data() + r.fragment_offset, r.tail_len);
+}
+
 void DataWriter::add_result(const uint8_t* buf, size_t n) {
+  start();
   for (const SegmentResult& s : parse_result(buf, n)) {
+    if (!in_file_) copy_from_base_until(s.file);
     if (s.file == last_dropped_) continue;  // later parts of a dropped file
     if (s.status != SegmentStatus::kRead) {
       drop_file(s.file, s);
@@ -101,7 +170,12 @@ void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_l
     auto it = seen_.find(key);
     if (it != seen_.end() && same_content(it->second, cur, tail, tail_len)) {
       uint64_t stored = 0;
-      for (uint32_t i = 0; i < cur.nblocks; i++) stored += stored_size(words_[cur.first_word + i]);
+      for (uint32_t i = 0; i < cur.nblocks; i++) {
+        uint32_t w = words_[cur.first_word + i];
+        stored += stored_size(w);
+        stats_.blocks--;  // counted as stored blocks, they are not
+        stats_.sparse_blocks -= w == 0;
+      }
       pos_ -= stored;  // the blocks just written are dropped: the next data overwrites them
       words_.resize(cur.first_word);
       cur = files_[it->second];
@@ -160,6 +234,8 @@ void DataWriter::place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_le
 }
 
 void DataWriter::close_open_fragment() {
+  start();
+  copy_from_base_until(uint32_t(tree_.entries.size()));
   for (uint32_t f : dropped_) tree_.entries[f].skipped = true;
   dropped_.clear();
   seal_fragment();

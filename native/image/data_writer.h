@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "compress/compressor.h"
+#include "image/base_image.h"
 #include "data/task_format.h"
 #include "image/file_data.h"
 #include "image/image_options.h"
@@ -20,12 +21,15 @@ namespace casper {
 struct DataStats {
   uint64_t files = 0, duplicates = 0, duplicate_bytes = 0;
   uint64_t bytes_read = 0, blocks = 0, sparse_blocks = 0;
+  uint64_t reused = 0;            // files whose data was copied from the --base image
   std::vector<uint32_t> changed;  // entries written to, truncated or grown while being read
 };
 
 class DataWriter {
  public:
-  DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start);
+  // base (may be null): the --base image whose planned files and fragment blocks are copied, in entry order
+  // between the files that are read (image/base_image.h).
+  DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base = nullptr);
   ~DataWriter();
 
   // Results must arrive in task order. A file that could not be read whole from the walked inode (vanished,
@@ -58,6 +62,9 @@ class DataWriter {
   struct KeyHash {
     size_t operator()(const Key& k) const { return size_t(k.hash ^ (k.size * 0x9e3779b97f4a7c15ULL)); }
   };
+  void start();
+  void copy_from_base_until(uint32_t entry);
+  void add_from_base(const ReusedFile& r);
   void finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len);
   bool same_content(uint32_t cand, const FileData& cur, const uint8_t* tail, uint32_t tail_len);
   void drop_file(uint32_t file, const SegmentResult& s);
@@ -92,6 +99,11 @@ class DataWriter {
   uint32_t cached_frag_ = kNoFragment;
   std::vector<uint8_t> cached_raw_;
   std::unordered_map<Key, uint32_t, KeyHash> seen_;
+  // --base
+  BaseImage* base_;
+  bool started_ = false;
+  size_t next_reused_ = 0;  // in base_->files()
+  std::unordered_map<uint64_t, uint32_t> copied_runs_;  // base blocks_start -> a file whose blocks are that copy
 };
 
 }  // namespace casper

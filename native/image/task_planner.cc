@@ -11,8 +11,6 @@ namespace casper {
 namespace {
 constexpr uint32_t kMaxSegmentsPerTask = 4096;
 constexpr uint64_t kMaxSparseSegment = uint64_t(1) << 30;
-
-bool has_data(const Entry& e) { return S_ISREG(e.mode) && e.link_primary == kNone && e.size > 0 && !e.skipped && e.stamp != kNone; }
 }  // namespace
 
 std::vector<uint8_t> TaskPlanner::next(uint64_t task_bytes, uint64_t* bytes) {
@@ -25,7 +23,7 @@ std::vector<uint8_t> TaskPlanner::next(uint64_t task_bytes, uint64_t* bytes) {
   uint64_t acc = 0;
   while (entry_ < tree_.entries.size() && acc < task_bytes && task.segments.size() < kMaxSegmentsPerTask) {
     const Entry& e = tree_.entries[entry_];
-    if (!has_data(e)) {
+    if (!has_data(e) || e.from_base) {  // data copied from --base by the writer
       entry_++;
       offset_ = 0;
       continue;

@@ -31,6 +31,7 @@ class ImageFile {
   explicit ImageFile(const std::string& path);
   const std::string& path() const { return path_; }
   uint64_t size() const { return size_; }
+  int fd() const { return fd_.get(); }
   // The end of what readers may touch: bytes_used once the superblock is read, the file size before.
   uint64_t limit() const { return limit_; }
   void set_limit(uint64_t l) { limit_ = l; }

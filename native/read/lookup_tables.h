@@ -12,7 +12,7 @@
 
 namespace casper {
 
-struct FragmentEntry {
+struct FragmentRecord {
   uint64_t start;
   uint32_t word;  // size word: low 24 bits on-disk size, bit 24 = stored raw
 };
@@ -30,7 +30,7 @@ struct XattrKV {
 
 struct LookupTables {
   std::vector<uint32_t> ids;
-  std::vector<FragmentEntry> fragments;
+  std::vector<FragmentRecord> fragments;
   std::vector<uint64_t> exports;  // empty when the image has no export table
   bool has_exports = false;
   std::vector<XattrIdEntry> xattr_ids;

@@ -126,7 +126,7 @@ struct DataPhase {
   };
 
   void check_fragment(Worker& w, size_t i) {
-    const FragmentEntry& fe = img.tables.fragments[i];
+    const FragmentRecord& fe = img.tables.fragments[i];
     if (fe.word == 0) img.file.corrupt("fragment table", img.sb.fragment_table, "fragment block " + std::to_string(i) + " has size 0");
     reader.read_block(*w.comp, fe.start, fe.word, 0, w.buf, w.scratch, "fragment block");
     fragment_sizes[i] = uint32_t(w.buf.size());
@@ -204,7 +204,7 @@ struct DataPhase {
                            "--verify: the fragment block " + std::to_string(n.fragment) + " holding the tail of '" + path + "' cannot be read");
         if ((same || want) && fsize != 0) {
           if (w.frag_index != n.fragment) {
-            const FragmentEntry& fe = img.tables.fragments[n.fragment];
+            const FragmentRecord& fe = img.tables.fragments[n.fragment];
             reader.read_block(*w.comp, fe.start, fe.word, 0, w.frag, w.scratch, "fragment block");
             w.frag_index = n.fragment;
           }
@@ -217,7 +217,7 @@ struct DataPhase {
       problem(e, path);
       return;
     }
-    if (want) {
+    if (want && !want->from_base) {
       if (digest != want->digest) {
         problem(NativeError("EDIGEST", "--verify: the data of '" + path + "' in the image differs from what was read from " + want->path), path);
       } else {

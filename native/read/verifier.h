@@ -17,6 +17,7 @@ namespace casper {
 struct ExpectedFile {
   uint64_t digest = 0;
   std::string path;
+  bool from_base = false;  // copied from a --base image, never read: its blocks are checked, not its digest
 };
 
 struct VerifyOptions {

@@ -66,7 +66,11 @@ struct Entry {
   uint64_t dev = 0, ino = 0;
   uint64_t disk_bytes = 0;  // st_blocks * 512, to spot possibly sparse files
   bool skipped = false;     // vanished or unreadable: left out of the image
+  bool from_base = false;   // unchanged since the --base image: its stored data is copied (image/base_image.h)
 };
+
+// A regular file whose bytes are read in the data phase (hard links share their primary's).
+inline bool has_data(const Entry& e) { return S_ISREG(e.mode) && e.link_primary == kNone && e.size > 0 && !e.skipped && e.stamp != kNone; }
 
 struct SkippedPath {
   std::string path;

@@ -82,6 +82,13 @@ export interface SnapshotOptions {
    * during the data phase. A failure fails the snapshot (the temporary file is removed, an existing image kept).
    */
   verify?: boolean;
+  /**
+   * Incremental snapshot: an earlier image whose stored data is copied for every file unchanged since it was
+   * made (same type, size, mtime, mode, owner and xattrs, and an mtime older than the base's creation time),
+   * so only new and changed files are read and compressed. Default: the output itself, when it already holds
+   * an image made with the same compressor, options and block size. false: never (a full snapshot).
+   */
+  base?: string | false;
 }
 
 export interface ResolvedOptions {
@@ -96,6 +103,8 @@ export interface ResolvedOptions {
   jobs: number;
   mem: number;
   verify: boolean;
+  /** The base image given, false for none, undefined for the default (the output, when it is a SquashFS image). */
+  base: string | false | undefined;
 }
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -200,5 +209,12 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
     jobs,
     mem,
     verify: o.verify ?? false,
+    base: baseOption(o.base),
   };
+}
+
+function baseOption(base: SnapshotOptions['base']): string | false | undefined {
+  if (base === undefined || base === false) return base;
+  if (typeof base !== 'string' || base === '') throw new UsageError('base must be the path of a SquashFS image, or false');
+  return base;
 }

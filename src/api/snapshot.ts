@@ -4,7 +4,7 @@ import { statSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { planCapture, type CapturePlan, type LowerStack } from './capture.js';
 import type { CaptureMode, LiveLayout } from '../mount/index.js';
-import { loadAddon, type Addon, type ImageBuilder, type NativeSummary, type TreeInfo } from '../native/addon.js';
+import { loadAddon, type Addon, type BaseUse, type ImageBuilder, type NativeSummary, type TreeInfo } from '../native/addon.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
 import { createPool } from '../pipeline/pool.js';
 import { inlineRunner, poolRunner, runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
@@ -52,6 +52,7 @@ export interface SnapshotReport {
   options: ResolvedOptions;
   image: NativeSummary;
   sourceEntries: number;
+  /** File data in the image: what was read, and what the base gave. */
   sourceBytes: number;
   warnings: string[];
   /** What was at the output path before: nothing, or what this image replaced. */
@@ -64,6 +65,11 @@ export interface SnapshotReport {
    * without verify.
    */
   verified: { files: number; bytes: number; ms: number } | null;
+  /**
+   * The base image tried (--base, or the output it replaces by default) and what it gave: used false with the
+   * reason when it could not be used (the snapshot is then a full one, with a warning). null: no base.
+   */
+  base: ({ path: string; byDefault: boolean } & BaseUse) | null;
 }
 
 /** The estimated image size must fit in the output filesystem's free space (a system compresses to ~40 %). */
@@ -165,8 +171,30 @@ function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string 
   });
 }
 
+/** The base image to try: the one given, or by default the output when it is a SquashFS image; null for none. */
+function baseOf(opts: ResolvedOptions, existing: ExistingOutput): { path: string; byDefault: boolean } | null {
+  if (opts.base === false) return null;
+  if (opts.base === undefined) return existing === 'SquashFS image' ? { path: resolve(opts.output), byDefault: true } : null;
+  let st;
+  try {
+    st = statSync(opts.base);
+  } catch (err) {
+    throw new UsageError(`base image '${opts.base}' cannot be read: ${(err as Error).message}`);
+  }
+  if (!st.isFile()) throw new UsageError(`base image '${opts.base}' is not a regular file`);
+  return { path: resolve(opts.base), byDefault: false };
+}
+
+/** Reads the base and marks the unchanged files; a base that cannot be used gives a warning and a full snapshot. */
+async function useBase(builder: ImageBuilder, base: { path: string; byDefault: boolean } | null, warnings: string[]): Promise<SnapshotReport['base']> {
+  if (!base) return null;
+  const use = await builder.useBase(base.path);
+  if (!use.used) warnings.push(`${base.byDefault ? 'the existing image' : 'base image'} '${base.path}' not used as the base (${use.reason}): a full snapshot`);
+  return { ...base, ...use };
+}
+
 /** The walk, then wildcard/regex excludes (matched once per entry here, then left out natively). */
-async function walk(builder: ImageBuilder, plan: CapturePlan, output: OutputFile): Promise<TreeInfo> {
+async function walk(builder: ImageBuilder, plan: CapturePlan, output: OutputFile): Promise<void> {
   await builder.walk(plan.walkRoot, { ...plan.walk, excludeInodes: output.inodes() });
   if (plan.policy.patterns.length > 0) {
     const { paths, dirs } = builder.imagePaths();
@@ -174,7 +202,6 @@ async function walk(builder: ImageBuilder, plan: CapturePlan, output: OutputFile
     for (let i = 1; i < paths.length; i++) if (plan.policy.matches(paths[i], dirs[i] === 1)) leftOut.push(i);
     if (leftOut.length) builder.leaveOut(Uint32Array.from(leftOut));
   }
-  return builder.treeInfo();
 }
 
 /** What the user must hear about the tree and the data phase. */
@@ -197,6 +224,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   const opts = resolveOptions(options, addon);
   const source = checkSource(opts.source);
   const existing = checkOutputTarget(opts.output, options.force === true);
+  const baseImage = baseOf(opts, existing);
   if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
 
   const clock = new PhaseClock();
@@ -224,8 +252,10 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   try {
     const builder = new addon.ImageBuilder(opts.image, cancel);
     emit({ phase: 'walk', entriesDone: 0, entriesTotal: 0, bytesIn: 0, bytesOut: 0 });
-    const info = await walk(builder, plan, output);
+    await walk(builder, plan, output);
     const spaceWarnings: string[] = [];
+    const base = await useBase(builder, baseImage, spaceWarnings);
+    const info = builder.treeInfo();
     if (!options.noSpaceCheck) checkSpace(opts.output, info.allocatedBytes, spaceWarnings);
     clock.end('walk');
     builder.begin(output.fd);
@@ -272,12 +302,13 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
       options: opts,
       image,
       sourceEntries: info.entries,
-      sourceBytes: info.bytes,
+      sourceBytes: info.bytes + (base?.used ? base.bytes : 0),
       warnings: [...spaceWarnings, ...warningsOf(info, image)],
       replaced: existing,
       times: clock.times,
       pipeline,
       verified,
+      base,
     };
   } catch (err) {
     output.discard();

@@ -82,6 +82,8 @@ function buildProgram(): Command {
     .option('--compare-contents', 'diff mode: also compare contents of files whose metadata is unchanged')
     .option('--no-space-check', 'do not check the free space of the output filesystem first')
     .option('--verify', 'read the new image back before it replaces the output: every table and block, and each file\'s data against a digest of what was read')
+    .option('--base <image>', 'incremental: copy the stored data of every file unchanged since IMAGE from it; without --base the output itself is the base when it holds a compatible image')
+    .option('--no-base', 'a full snapshot: read and compress every file, even when the output holds an earlier image')
     .option('--json', 'print a machine-readable JSON report on stdout instead of the summary')
     .option('--persistence-name <tag>', 'casper media: write to the medium as <top-layer>.<tag>.squashfs (layered) or zz-<tag>.squashfs so the next boot stacks it')
     .option('--plymouth', 'report progress through Plymouth (plymouth message) when it is running, as at shutdown')
@@ -89,7 +91,7 @@ function buildProgram(): Command {
     .option('-j, --jobs <n>', 'worker threads (mksquashfs -processors; default: available cores)', int('jobs'))
     .option('--mem <size>', 'cap on data in flight (mksquashfs -mem)', '256M')
     .option('--force', 'replace an existing output file even when it is not a SquashFS image')
-    .option('--noappend', 'mksquashfs spelling of --force (images are always written anew, never appended to)')
+    .option('--noappend', 'mksquashfs spelling of --force --no-base (the image is written anew, nothing taken from the old one)')
     .addOption(new Option('--xattrs', 'store extended attributes (the default)').hideHelp())
     .option('--progress', 'show the progress bar even when stderr is not a terminal')
     .option('-q, --quiet', 'print nothing but errors')
@@ -229,6 +231,7 @@ function snapshotOptions(o: OptionValues, c: SnapshotConfig, given: (name: strin
     ignoreErrors: o.ignoreErrors,
     force: o.force || o.noappend,
     verify: o.verify,
+    base: o.noappend ? false : o.base,
   };
 }
 

@@ -29,6 +29,11 @@ export function formatSummary(r: SnapshotReport): string {
     `  time           ${secs.toFixed(2)} s (walk ${(r.times.walk / 1000).toFixed(2)}, data ${(r.times.data / 1000).toFixed(2)}, ` +
       `tables ${(r.times.tables / 1000).toFixed(2)}${r.verified ? `, verify ${(r.times.verify / 1000).toFixed(2)}` : ''}), ${(r.sourceBytes / 1048576 / Math.max(secs, 1e-3)).toFixed(1)} MiB/s, ${r.options.jobs} jobs`,
   ];
+  if (r.base?.used)
+    lines.push(
+      `  base           ${r.base.path}: ${r.base.files} unchanged files (${size(r.base.bytes)}) copied, ${r.base.copiedFragments} fragment blocks whole, ` +
+        `${r.base.repackedTails} tails repacked; ${r.base.racy} read again (modified too close to the base's creation)`,
+    );
   if (r.verified)
     lines.push(`  verified       ${r.verified.files} files (${size(r.verified.bytes)}) read back from the image match what was read, in ${(r.verified.ms / 1000).toFixed(2)} s`);
   return lines.join('\n');

@@ -56,6 +56,8 @@ export interface NativeSummary {
   directoryTableBytes: number;
   types: { files: number; directories: number; symlinks: number; devices: number; fifos: number; sockets: number; hardlinks: number };
   duplicates: number;
+  /** Files whose data was copied from the --base image. */
+  reusedFiles: number;
   duplicateBytes: number;
   bytesRead: number;
   dataBlocks: number;
@@ -85,6 +87,20 @@ export interface TreeInfo {
   warnings: string[];
 }
 
+/** What --base gave: used false with the reason when the base could not be used (a full snapshot is made). */
+export interface BaseUse {
+  used: boolean;
+  reason: string;
+  /** Unchanged files whose data is copied, and their size. */
+  files: number;
+  bytes: number;
+  /** Files that passed the quick check but are read again: their mtime is not older than the base's creation time. */
+  racy: number;
+  /** Fragment blocks copied whole, and tails of unchanged files packed again (their block was not copied). */
+  copiedFragments: number;
+  repackedTails: number;
+}
+
 /** What the native writer did with a data-phase step: fragment blocks to compress next, and how far it got. */
 export interface DataStep {
   fragments: { index: number; raw: ArrayBuffer }[];
@@ -96,6 +112,8 @@ export interface DataStep {
 export interface ImageBuilder {
   walk(source: string, options: NativeWalkOptions): Promise<void>;
   treeInfo(): TreeInfo;
+  /** --base: reads the image at `path` and marks the files whose stored data it gives (before begin). */
+  useBase(path: string): Promise<BaseUse>;
   begin(fd: number): void;
   /** The next read task of the plan, or null once every file is planned. */
   nextTask(taskBytes: number): { task: ArrayBuffer; bytes: number } | null;

@@ -1,0 +1,244 @@
+#include "image/base_image.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "compress/compressor.h"
+#include "format/constants.h"
+#include "read/data_reader.h"
+#include "read/image_reader.h"
+#include "util/fd.h"
+
+namespace casper {
+
+namespace {
+
+// A fragment block is copied whole while at least this share of the bytes the base uses in it stays in use.
+constexpr uint64_t kKeepNum = 3, kKeepDen = 4;
+constexpr size_t kPlainCopyChunk = 1 << 20;
+
+uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
+
+int name_cmp(const Tree& t, const Entry& e, const std::string& b) {
+  size_t n = std::min<size_t>(e.name_len, b.size());
+  int c = std::memcmp(t.arena.data() + e.name_off, b.data(), n);
+  if (c != 0) return c;
+  return e.name_len < b.size() ? -1 : e.name_len > b.size() ? 1 : 0;
+}
+
+// The tail a file of this size has under opts (the same rule as the task planner's).
+bool tail_in_fragment(const ImageOptions& o, uint64_t size) {
+  const uint64_t bs = o.block_size;
+  return o.fragments != FragmentMode::kNone && size % bs != 0 && (o.fragments == FragmentMode::kAlways || size < bs);
+}
+
+}  // namespace
+
+struct BaseImage::Impl {
+  explicit Impl(const std::string& path) : img(path), reader(img.file, img.sb) {}
+  Image img;
+  DataReader reader;
+  uint32_t cached = kNoFragment;
+  std::vector<uint8_t> bytes, scratch;
+};
+
+BaseImage::BaseImage(const std::string& path, const CancelFlag& cancel) : impl_(std::make_unique<Impl>(path)), path_(path) {
+  impl_->img.read_tree(cancel, nullptr);
+}
+
+BaseImage::~BaseImage() = default;
+
+std::string BaseImage::incompatibility(const ImageOptions& o) const {
+  const ReadSuperblock& sb = impl_->img.sb;
+  if (sb.compressor_name != o.compressor.name) return "it is compressed with " + sb.compressor_name + ", this snapshot with " + o.compressor.name;
+  if (sb.block_size != o.block_size) return "its block size is " + std::to_string(sb.block_size) + ", this snapshot's " + std::to_string(o.block_size);
+  if (sb.comp_options != make_compressor(o.compressor)->options_block()) return "its " + sb.compressor_name + " options differ from this snapshot's";
+  const uint16_t frag_flags = kFlagNoFragments | kFlagAlwaysFragments;
+  const uint16_t want = uint16_t(kFlagNoFragments * (o.fragments == FragmentMode::kNone) | kFlagAlwaysFragments * (o.fragments == FragmentMode::kAlways));
+  if ((sb.flags & frag_flags) != want) return "it packs tail ends into fragments differently (-no-fragments / -always-use-fragments)";
+  return "";
+}
+
+// Long: one merge of the two sorted trees, the quick check, then the fragment-block decision over its result.
+void BaseImage::plan(Tree& tree, const ImageOptions& o) {
+  Image& img = impl_->img;
+  const ReadSuperblock& sb = img.sb;
+  const uint32_t cutoff = sb.mkfs_time;
+  std::vector<std::pair<uint32_t, const Inode*>> matched;  // (entry, base inode), unchanged files
+  // Depth-first over directories present in both, children merged by name (both are sorted bytewise).
+  std::vector<std::pair<uint32_t, uint32_t>> stack{{0, 0}};
+  while (!stack.empty()) {
+    auto [dir, node] = stack.back();
+    stack.pop_back();
+    const Entry& d = tree.entries[dir];
+    const ImageNode& bn = img.nodes[node];
+    uint32_t i = d.first_child, iend = d.first_child + d.child_count;
+    uint32_t j = bn.first_child, jend = bn.first_child + bn.nchildren;
+    if (d.child_count == 0) continue;
+    while (i < iend && j < jend) {
+      const Entry& e = tree.entries[i];
+      int c = name_cmp(tree, e, img.nodes[j].name);
+      if (c < 0) {
+        i++;
+        continue;
+      }
+      if (c > 0) {
+        j++;
+        continue;
+      }
+      const Inode& b = img.inode.at(img.nodes[j].ino);
+      if (!e.skipped) {
+        if (S_ISDIR(e.mode) && b.is_dir()) {
+          stack.emplace_back(i, j);
+        } else if (has_data(e) && b.is_file() && b.size == e.size && uint16_t(e.mode & 07777) == b.mode) {
+          uint32_t uid = o.all_root ? 0 : e.uid, gid = o.all_root ? 0 : e.gid;
+          if (o.force_uid >= 0) uid = uint32_t(o.force_uid);
+          if (o.force_gid >= 0) gid = uint32_t(o.force_gid);
+          int64_t t = e.mtime;
+          if (o.clamp_mtime >= 0) t = std::min(t, o.clamp_mtime);
+          bool same = b.uid_idx < img.tables.ids.size() && b.gid_idx < img.tables.ids.size() && img.tables.ids[b.uid_idx] == uid &&
+                      img.tables.ids[b.gid_idx] == gid && t == int64_t(b.mtime) && (b.fragment != kNoFragment) == tail_in_fragment(o, e.size);
+          if (same) {
+            std::vector<std::pair<std::string, std::string>> theirs, ours;
+            for (const XattrKV& kv : img.xattrs_of(b)) theirs.emplace_back(kv.key, kv.value);
+            if (e.xattr_set != kNone)
+              for (const XattrPair& x : tree.xattr_sets[e.xattr_set]) ours.emplace_back(x.key, x.value);
+            std::sort(theirs.begin(), theirs.end());
+            std::sort(ours.begin(), ours.end());
+            same = theirs == ours;
+          }
+          if (same && e.mtime >= int64_t(cutoff)) {
+            stats_.racy++;
+          } else if (same) {
+            matched.emplace_back(i, &b);
+          }
+        }
+      }
+      i++;
+      j++;
+    }
+  }
+  std::sort(matched.begin(), matched.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  // How much of each base fragment block the base uses, and how much the unchanged files still use.
+  const uint64_t bs = sb.block_size;
+  std::map<uint32_t, std::set<std::pair<uint32_t, uint32_t>>> used, kept;  // block -> distinct (offset, length)
+  for (const auto& [number, n] : img.inode)
+    if (n.is_file() && n.fragment != kNoFragment) used[n.fragment].emplace(n.frag_offset, uint32_t(n.size % bs));
+  for (const auto& [entry, b] : matched)
+    if (b->fragment != kNoFragment) kept[b->fragment].emplace(b->frag_offset, uint32_t(b->size % bs));
+  std::map<uint32_t, uint32_t> renumber;  // base block -> new index
+  for (const auto& [block, tails] : kept) {
+    uint64_t live = 0, span = 0;
+    for (const auto& [off, len] : tails) live += len;
+    for (const auto& [off, len] : used[block]) span = std::max<uint64_t>(span, uint64_t(off) + len);
+    if (live * kKeepDen >= span * kKeepNum) {
+      renumber.emplace(block, uint32_t(copied_.size()));
+      copied_.push_back(block);
+    }
+  }
+  for (uint32_t k : copied_) {
+    uint64_t start;
+    uint32_t word;
+    fragment_location(k, &start, &word);
+    if (word & ~(kBlockUncompressed | 0xFFFFFFu) || stored_size(word) == 0 || stored_size(word) > bs || start < sb.data_start || start > sb.inode_table ||
+        stored_size(word) > sb.inode_table - start)
+      img.file.corrupt("fragment table", sb.fragment_table, "fragment block " + std::to_string(k) + " lies outside the data area");
+  }
+
+  files_.reserve(matched.size());
+  for (const auto& [entry, b] : matched) {
+    ReusedFile r;
+    r.entry = entry;
+    r.blocks_start = b->blocks_start;
+    r.words = b->blocks;
+    r.sparse = b->sparse;
+    uint64_t stored = 0;
+    for (uint32_t w : r.words) {
+      if (w & ~(kBlockUncompressed | 0xFFFFFFu) || stored_size(w) > bs)
+        img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "a block of inode " + std::to_string(b->number) + " has a bad size word");
+      stored += stored_size(w);
+    }
+    if (stored && (r.blocks_start < sb.data_start || r.blocks_start > sb.inode_table || stored > sb.inode_table - r.blocks_start))
+      img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "the blocks of inode " + std::to_string(b->number) + " lie outside the data area");
+    if (b->fragment != kNoFragment) {
+      if (b->fragment >= img.tables.fragments.size())
+        img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "inode " + std::to_string(b->number) + " names a fragment block past the table");
+      r.tail_len = uint32_t(b->size % bs);
+      r.base_fragment = b->fragment;
+      r.fragment_offset = b->frag_offset;
+      auto it = renumber.find(b->fragment);
+      if (it != renumber.end()) r.new_fragment = it->second;
+      else stats_.repacked_tails++;
+    }
+    tree.entries[entry].from_base = true;
+    stats_.files++;
+    stats_.bytes += b->size;
+    files_.push_back(std::move(r));
+  }
+  stats_.copied_fragments = copied_.size();
+}
+
+void BaseImage::fragment_location(uint32_t i, uint64_t* start, uint32_t* word) const {
+  const auto& f = impl_->img.tables.fragments.at(i);
+  *start = f.start;
+  *word = f.word;
+}
+
+const std::vector<uint8_t>& BaseImage::fragment_bytes(uint32_t i) {
+  if (impl_->cached != i) {
+    impl_->cached = kNoFragment;
+    const auto& f = impl_->img.tables.fragments.at(i);
+    impl_->reader.read_block(*impl_->img.comp, f.start, f.word, 0, impl_->bytes, impl_->scratch, "fragment block");
+    impl_->cached = i;
+  }
+  return impl_->bytes;
+}
+
+void BaseImage::copy(uint64_t pos, uint64_t len, int out_fd, uint64_t out_pos, const std::string& out_path) {
+  if (len == 0) return;
+  if (run_.len && run_.out_fd == out_fd && run_.pos + run_.len == pos && run_.out_pos + run_.len == out_pos) {
+    run_.len += len;
+    return;
+  }
+  flush();
+  run_ = Run{pos, len, out_pos, out_fd, out_path};
+}
+
+void BaseImage::flush() {
+  if (run_.len == 0) return;
+  Run r = std::exchange(run_, Run{});
+  const int in = impl_->img.file.fd();
+  loff_t from = loff_t(r.pos), to = loff_t(r.out_pos);
+  uint64_t left = r.len;
+  while (left && !plain_copy_) {
+    ssize_t n = ::copy_file_range(in, &from, r.out_fd, &to, left, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
+      plain_copy_ = true;  // across filesystems on older kernels, or a filesystem without it
+      break;
+    }
+    if (n < 0) throw sys_error(errno, "copy_file_range", r.out_path);
+    if (n == 0) impl_->img.file.corrupt("data block", uint64_t(from), "the base image ends inside a block it was to give");
+    left -= uint64_t(n);
+  }
+  std::vector<uint8_t> buf;
+  while (left) {
+    size_t n = size_t(std::min<uint64_t>(left, kPlainCopyChunk));
+    buf.resize(n);
+    impl_->img.file.read(uint64_t(from), buf.data(), n, "data block");
+    pwrite_full(r.out_fd, buf.data(), n, uint64_t(to), r.out_path);
+    from += loff_t(n);
+    to += loff_t(n);
+    left -= n;
+  }
+}
+
+}  // namespace casper
