@@ -23,6 +23,8 @@ namespace {
 // A fragment block is copied whole while at least this share of the bytes the base uses in it stays in use.
 constexpr uint64_t kKeepNum = 3, kKeepDen = 4;
 constexpr size_t kPlainCopyChunk = 1 << 20;
+// Tails to repack are held in memory from planning to writing; past this, unchanged files are read instead.
+constexpr uint64_t kMaxRepackBytes = uint64_t(256) << 20;
 
 uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
 
@@ -45,8 +47,6 @@ struct BaseImage::Impl {
   explicit Impl(const std::string& path) : img(path), reader(img.file, img.sb) {}
   Image img;
   DataReader reader;
-  uint32_t cached = kNoFragment;
-  std::vector<uint8_t> bytes, scratch;
 };
 
 BaseImage::BaseImage(const std::string& path, const CancelFlag& cancel) : impl_(std::make_unique<Impl>(path)), path_(path) {
@@ -154,6 +154,9 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o) {
   }
 
   files_.reserve(matched.size());
+  uint64_t repack_bytes = 0;
+  std::vector<uint8_t> block, scratch;
+  uint32_t block_index = kNoFragment;
   for (const auto& [entry, b] : matched) {
     ReusedFile r;
     r.entry = entry;
@@ -172,11 +175,30 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o) {
       if (b->fragment >= img.tables.fragments.size())
         img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "inode " + std::to_string(b->number) + " names a fragment block past the table");
       r.tail_len = uint32_t(b->size % bs);
+      if (uint64_t(b->frag_offset) + r.tail_len > bs)
+        img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "the tail of inode " + std::to_string(b->number) + " runs past the block size");
       r.base_fragment = b->fragment;
       r.fragment_offset = b->frag_offset;
       auto it = renumber.find(b->fragment);
-      if (it != renumber.end()) r.new_fragment = it->second;
-      else stats_.repacked_tails++;
+      if (it != renumber.end()) {
+        r.new_fragment = it->second;
+      } else {
+        if (repack_bytes + r.tail_len > kMaxRepackBytes) continue;  // read from the source instead
+        if (block_index != b->fragment) {
+          const auto& f = img.tables.fragments[b->fragment];
+          block_index = kNoFragment;
+          impl_->reader.read_block(*img.comp, f.start, f.word, 0, block, scratch, "fragment block");
+          block_index = b->fragment;
+        }
+        if (uint64_t(r.fragment_offset) + r.tail_len > block.size())
+          img.file.corrupt("fragment block", img.tables.fragments[b->fragment].start,
+                           "the tail of inode " + std::to_string(b->number) + " runs past its " + std::to_string(block.size()) + "-byte fragment block");
+        r.tail.assign(block.begin() + r.fragment_offset, block.begin() + r.fragment_offset + r.tail_len);
+        repack_bytes += r.tail_len;
+        stats_.repacked_tails++;
+      }
+    } else if (uint64_t(b->frag_offset) > bs) {
+      img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "inode " + std::to_string(b->number) + " has a fragment offset past the block size");
     }
     tree.entries[entry].from_base = true;
     stats_.files++;
@@ -190,16 +212,6 @@ void BaseImage::fragment_location(uint32_t i, uint64_t* start, uint32_t* word) c
   const auto& f = impl_->img.tables.fragments.at(i);
   *start = f.start;
   *word = f.word;
-}
-
-const std::vector<uint8_t>& BaseImage::fragment_bytes(uint32_t i) {
-  if (impl_->cached != i) {
-    impl_->cached = kNoFragment;
-    const auto& f = impl_->img.tables.fragments.at(i);
-    impl_->reader.read_block(*impl_->img.comp, f.start, f.word, 0, impl_->bytes, impl_->scratch, "fragment block");
-    impl_->cached = i;
-  }
-  return impl_->bytes;
 }
 
 void BaseImage::copy(uint64_t pos, uint64_t len, int out_fd, uint64_t out_pos, const std::string& out_path) {

@@ -8,6 +8,8 @@
 //   - fragment blocks of which at least 3/4 of the bytes the base uses are still used, whole, at the start of
 //     the data section, renumbered 0..n-1;
 //   - the tails of other unchanged files, taken out of their base fragment blocks and packed again.
+// Everything that needs decompressing is read while planning, so a base that turns out corrupt is not used
+// (a full snapshot instead); the data phase only copies stored bytes.
 // The reader (read/) keeps its own types out of this header: it is included by the writer.
 #pragma once
 #include <cstdint>
@@ -30,6 +32,7 @@ struct ReusedFile {
   uint32_t base_fragment = 0;    // the base fragment block holding the tail
   uint32_t fragment_offset = 0;  // within it
   uint32_t new_fragment = 0xFFFFFFFFu;  // the copied block's index in the new image, or none: repack the tail
+  std::vector<uint8_t> tail;            // the tail to repack, taken out of its base block when planning
 };
 
 struct BaseStats {
@@ -56,8 +59,6 @@ class BaseImage {
 
   // Where base fragment block i is stored: its position and size word.
   void fragment_location(uint32_t i, uint64_t* start, uint32_t* word) const;
-  // The uncompressed bytes of base fragment block i (the last one is cached).
-  const std::vector<uint8_t>& fragment_bytes(uint32_t i);
   // Copies len stored bytes at pos in the base to out_pos in out_fd; contiguous copies are merged and done
   // at flush() (copy_file_range, or read and write where the kernel cannot).
   void copy(uint64_t pos, uint64_t len, int out_fd, uint64_t out_pos, const std::string& out_path);

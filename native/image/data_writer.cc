@@ -89,10 +89,7 @@ void DataWriter::add_from_base(const ReusedFile& r) {
     files_[r.entry].fragment_offset = r.fragment_offset;
     return;
   }
-  const std::vector<uint8_t>& block = base_->fragment_bytes(r.base_fragment);
-  if (uint64_t(r.fragment_offset) + r.tail_len > block.size())
-    throw NativeError("ESQUASH_CORRUPT", "corrupt base image: the tail of '" + tree_.image_path(r.entry) + "' runs past its fragment block", "", base_->path());
-  place_tail(r.entry, block.data() + r.fragment_offset, r.tail_len);
+  place_tail(r.entry, r.tail.data(), r.tail_len);
 }
 
 void DataWriter::add_result(const uint8_t* buf, size_t n) {
