@@ -21,6 +21,7 @@ export function jsonReport(r: SnapshotReport, configFile: string | null): unknow
     times: r.times,
     pipeline: r.pipeline,
     verified: r.verified,
+    restoreCheck: r.restoreCheck,
     changedFiles: r.image.changedFiles,
     skipped: r.image.skipped,
     warnings: r.warnings,
