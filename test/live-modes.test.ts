@@ -2,12 +2,13 @@
 // the session's changes, then the snapshot re-layered over the medium must give the live view back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync, renameSync, linkSync, readdirSync } from 'node:fs';
+import { mkdirSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
 import { tempDir } from './helpers/image-check.js';
 import { describeTree, diffTrees } from './helpers/tree-compare.js';
-import { bytes, dir, file, mknod, setXattr, symlink } from './helpers/make-tree.js';
+import { dir, file } from './helpers/make-tree.js';
+import { excludedBelow, liveSession, sessionChanges, skipExcluded, type Session } from './helpers/live-session.js';
 import { cli, cliPath, must, run } from './helpers/tools.js';
 
 const skip = needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') || overlaySupport();
@@ -16,69 +17,6 @@ function overlaySupport(): string | false {
   const r = run('sh', ['-c', 'grep -qw overlay /proc/filesystems || modprobe overlay']);
   return r.status === 0 ? false : 'the kernel has no overlayfs';
 }
-
-interface Session {
-  t: string;
-  rofs: string;
-  merged: string;
-  upper: string;
-  cleanup: () => void;
-}
-
-/** A medium squashed by mksquashfs, loop-mounted, under an overlay with a tmpfs upper: a live session. */
-function liveSession(): Session {
-  const t = tempDir('cs-live-');
-  const lower = join(t, 'medium-tree');
-  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'var/tmp', 'var/cache/apt', 'mnt', 'media', 'etc', 'usr/bin', 'usr/share/doc']) dir(join(lower, d));
-  file(join(lower, 'etc/hostname'), 'ubuntu\n');
-  file(join(lower, 'etc/to-modify.conf'), 'original = 1\n');
-  file(join(lower, 'etc/to-chmod'), 'mode changes only\n', 0o644);
-  file(join(lower, 'etc/to-delete'), 'gone soon\n');
-  file(join(lower, 'usr/bin/tool'), bytes(300000, 1, 64), 0o755);
-  file(join(lower, 'usr/share/doc/readme'), 'docs\n');
-  file(join(lower, 'var/cache/apt/pkgcache.bin'), bytes(5000, 2));
-  for (const n of ['a', 'b', 'c']) file(join(lower, 'dir-to-delete', n), n);
-  for (const n of ['old1', 'old2']) file(join(lower, 'dir-to-recreate', n), n);
-  file(join(lower, 'dir-to-rename/inner'), 'inner');
-  const medium = join(t, 'medium.squashfs');
-  must('mksquashfs', [lower, medium, '-noappend', '-quiet', '-no-progress']);
-  const rofs = join(t, 'rofs');
-  const cow = join(t, 'cow');
-  const merged = join(t, 'merged');
-  for (const d of [rofs, cow, merged]) mkdirSync(d);
-  must('mount', ['-t', 'squashfs', '-o', 'loop,ro', medium, rofs]);
-  must('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'tmpfs', cow]);
-  mkdirSync(join(cow, 'upper'));
-  mkdirSync(join(cow, 'work'));
-  must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${rofs},upperdir=${cow}/upper,workdir=${cow}/work,redirect_dir=on`, merged]);
-  const cleanup = () => {
-    for (const m of [merged, cow, rofs]) run('umount', ['-l', m]);
-    rmSync(t, { recursive: true, force: true });
-  };
-  return { t, rofs, merged, upper: join(cow, 'upper'), cleanup };
-}
-
-/** What a user does in a live session. */
-function sessionChanges(m: string): void {
-  file(join(m, 'home/user/notes.txt'), 'new file\n');
-  file(join(m, 'home/user/big.bin'), bytes(700000, 3, 32));
-  writeFileSync(join(m, 'etc/to-modify.conf'), 'original = 2\n');
-  chmodSync(join(m, 'etc/to-chmod'), 0o600);
-  unlinkSync(join(m, 'etc/to-delete'));
-  rmSync(join(m, 'dir-to-delete'), { recursive: true });
-  rmSync(join(m, 'dir-to-recreate'), { recursive: true });
-  file(join(m, 'dir-to-recreate/new'), 'recreated');
-  renameSync(join(m, 'dir-to-rename'), join(m, 'dir-renamed'));
-  linkSync(join(m, 'home/user/notes.txt'), join(m, 'home/user/notes-link'));
-  setXattr(join(m, 'home/user/notes.txt'), 'user.tag', 'session');
-  mknod(join(m, 'dev-node'), 'c', 1, 7);
-  symlink('/usr/bin/tool', join(m, 'usr/bin/tool-link'));
-  file(join(m, 'tmp/scratch'), 'never captured');
-  file(join(m, 'var/cache/apt/new.bin'), 'never captured');
-}
-
-const excludedBelow = ['/tmp', '/var/tmp', '/var/cache', '/proc', '/sys', '/dev', '/run', '/mnt', '/media'];
-const skipExcluded = (rel: string) => excludedBelow.some((p) => rel.startsWith(p + '/'));
 
 /** Mounts the snapshot over the medium (as persistence would) and compares that view with the live one. */
 function relayerMatchesLive(s: Session, img: string): void {

@@ -12,6 +12,7 @@ Napi::Function define_image_builder(Napi::Env env);
 void define_worker_functions(Napi::Env env, Napi::Object exports);
 void define_file_lock(Napi::Env env, Napi::Object exports);
 void define_verify(Napi::Env env, Napi::Object exports);
+void define_restore_compare(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -44,6 +45,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   define_worker_functions(env, exports);
   define_file_lock(env, exports);
   define_verify(env, exports);
+  define_restore_compare(env, exports);
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
   return exports;
 }

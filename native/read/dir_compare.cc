@@ -1,19 +1,16 @@
 #include "read/dir_compare.h"
 
-#include "util/paths.h"
-
-#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <map>
 
 #include "util/error.h"
+#include "util/fd.h"
 
 namespace casper {
 
@@ -32,6 +29,11 @@ std::string printable(const std::string& s) {
   return o;
 }
 
+int CompareSide::open_file(const SideEntry&) {
+  errno = ENOTSUP;
+  return -1;
+}
+
 namespace {
 
 const char* type_name(uint16_t basic) {
@@ -46,58 +48,10 @@ const char* type_name(uint16_t basic) {
   }
 }
 
-uint16_t basic_of(mode_t m) {
-  if (S_ISDIR(m)) return 1;
-  if (S_ISREG(m)) return 2;
-  if (S_ISLNK(m)) return 3;
-  if (S_ISBLK(m)) return 4;
-  if (S_ISCHR(m)) return 5;
-  if (S_ISFIFO(m)) return 6;
-  return 7;
-}
-
 std::string octal(unsigned v) {
   char b[16];
   std::snprintf(b, sizeof b, "%04o", v);
   return b;
-}
-
-// Sorted names in a directory (bytewise, as in the image), or an error code.
-int list_dir(const std::string& path, std::vector<std::string>& names) {
-  DIR* d = ::opendir(path.c_str());
-  if (!d) return errno;
-  errno = 0;
-  while (struct dirent* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    names.emplace_back(e->d_name);
-  }
-  int err = errno;
-  ::closedir(d);
-  std::sort(names.begin(), names.end());
-  return err;
-}
-
-// The xattrs of path in the namespaces SquashFS stores (user, trusted, security).
-std::map<std::string, std::string> tree_xattrs(const std::string& path) {
-  std::map<std::string, std::string> out;
-  ssize_t n = ::llistxattr(path.c_str(), nullptr, 0);
-  if (n <= 0) return out;
-  std::vector<char> list(size_t(n) + 1);
-  n = ::llistxattr(path.c_str(), list.data(), list.size());
-  if (n <= 0) return out;
-  for (ssize_t i = 0; i < n;) {
-    std::string key(list.data() + i);
-    i += ssize_t(key.size()) + 1;
-    if (key.rfind("user.", 0) != 0 && key.rfind("trusted.", 0) != 0 && key.rfind("security.", 0) != 0) continue;
-    ssize_t v = ::lgetxattr(path.c_str(), key.c_str(), nullptr, 0);
-    if (v < 0) continue;
-    std::string value(size_t(v), '\0');
-    v = ::lgetxattr(path.c_str(), key.c_str(), value.empty() ? nullptr : &value[0], value.size());
-    if (v < 0) continue;
-    value.resize(size_t(v));
-    out[key] = value;
-  }
-  return out;
 }
 
 std::string xattr_text(const std::map<std::string, std::string>& m) {
@@ -106,109 +60,116 @@ std::string xattr_text(const std::map<std::string, std::string>& m) {
   return s.empty() ? "(none)" : s;
 }
 
+std::string child_path(const std::string& dir, const std::string& name) { return (dir == "/" ? "" : dir) + "/" + name; }
+
 struct Comparer {
-  Image& img;
-  std::string il, dl;  // labels: image path, directory path without trailing slash
-  std::string dir;
-  const std::set<std::string>& ignore;
+  CompareSide& a;
+  CompareSide& b;
+  const CompareOptions& o;
   std::vector<VerifyDifference>& out;
-  std::unordered_map<uint32_t, ContentCheck>& content;
-  // Hard links: for every entry present on both sides (not directories), its image inode and tree inode.
-  struct Linked { uint32_t node; uint32_t ino; dev_t dev; ino_t tino; };
+  std::vector<std::string>& mounts;
+  // Hard links: every non-directory present on both sides, with its identity on each.
+  struct Linked { std::string rel; std::pair<uint64_t, uint64_t> ia, ib; };
   std::vector<Linked> linked;
 
-  bool on(const char* field) const { return ignore.count(field) == 0; }
-  void add(const std::string& rel, const char* kind, const std::string& a, const std::string& b, const std::string& line) {
-    out.push_back(VerifyDifference{rel, kind, a, b, line});
+  bool on(const char* field) const { return o.ignore.count(field) == 0; }
+  void add(const std::string& rel, const std::string& kind, const std::string& va, const std::string& vb, const std::string& line) {
+    out.push_back(VerifyDifference{rel, kind, va, vb, line});
   }
-  std::string ip(const std::string& rel) const { return il + ":" + printable(rel); }
-  std::string dp(const std::string& rel) const { return dl + printable(rel == "/" ? "" : rel); }
+  void field(const std::string& rel, const char* kind, const char* label, const std::string& va, const std::string& vb) {
+    if (va == vb) return;
+    add(rel, kind, va, vb, std::string(label) + " differ: " + a.label(rel) + " " + va + ", " + b.label(rel) + " " + vb);
+  }
+  void unreadable(CompareSide& s, const std::string& rel, const char* what, int err) {
+    add(rel, "unreadable", "", std::strerror(err), std::string("Cannot ") + what + " " + s.label(rel) + ": " + std::strerror(err));
+  }
 
-  void field(const std::string& rel, const char* kind, const char* label, const std::string& a, const std::string& b) {
-    if (a == b) return;
-    add(rel, kind, a, b, std::string(label) + " differ: " + ip(rel) + " " + a + ", " + dp(rel) + " " + b);
+  // Reads a regular file on both sides; false at the first byte that differs (or when one cannot be read).
+  bool same_content(const std::string& rel, const SideEntry& ea, const SideEntry& eb) {
+    Fd fa(a.open_file(ea));
+    if (!fa.valid()) return unreadable(a, rel, "read", errno), true;
+    Fd fb(b.open_file(eb));
+    if (!fb.valid()) return unreadable(b, rel, "read", errno), true;
+    std::vector<uint8_t> ba(1 << 17), bb(1 << 17);
+    try {
+      for (uint64_t off = 0;; off += ba.size()) {
+        o.cancel.check();
+        size_t na = pread_full(fa.get(), ba.data(), ba.size(), off, a.label(rel));
+        size_t nb = pread_full(fb.get(), bb.data(), bb.size(), off, b.label(rel));
+        if (na != nb || std::memcmp(ba.data(), bb.data(), na) != 0) return false;
+        if (na < ba.size()) return true;
+      }
+    } catch (const NativeError& e) {
+      if (e.code == "ECANCELED") throw;
+      add(rel, "unreadable", "", e.what(), std::string("Cannot read: ") + e.what());  // an I/O error: listed, the rest goes on
+      return true;
+    }
   }
 
   // Compares one entry present on both sides; returns true when both are directories (to descend).
-  bool entry(uint32_t node, const std::string& rel) {
-    const Inode& n = img.inode.at(img.nodes[node].ino);
-    std::string src = dir + (rel == "/" ? "" : rel);
-    struct stat st;
-    if (::lstat(src.c_str(), &st) != 0) {
-      add(rel, "unreadable", "", std::strerror(errno), "Cannot stat " + dp(rel) + ": " + std::strerror(errno));
+  bool entry(const std::string& rel, const SideEntry* ea, const SideEntry* eb) {
+    if (o.progress) __atomic_add_fetch(o.progress, 1, __ATOMIC_RELAXED);
+    EntryAttrs x, y;
+    if (int err = a.attrs(ea, x)) return unreadable(a, rel, "stat", err), false;
+    if (int err = b.attrs(eb, y)) return unreadable(b, rel, "stat", err), false;
+    if (x.basic != y.basic) {
+      add(rel, "type", type_name(x.basic), type_name(y.basic),
+          "File " + a.label(rel) + " is a " + type_name(x.basic) + " while file " + b.label(rel) + " is a " + type_name(y.basic));
       return false;
     }
-    uint16_t tb = basic_of(st.st_mode);
-    if (tb != n.basic) {
-      add(rel, "type", type_name(n.basic), type_name(tb),
-          "File " + ip(rel) + " is a " + type_name(n.basic) + " while file " + dp(rel) + " is a " + type_name(tb));
-      return false;
-    }
-    if (on("mode")) field(rel, "mode", "Modes", octal(n.mode), octal(st.st_mode & 07777));
+    if (on("mode")) field(rel, "mode", "Modes", octal(x.mode), octal(y.mode));
     if (on("owner")) {
-      field(rel, "owner", "Owners", std::to_string(img.tables.ids[n.uid_idx]), std::to_string(st.st_uid));
-      field(rel, "group", "Groups", std::to_string(img.tables.ids[n.gid_idx]), std::to_string(st.st_gid));
+      field(rel, "owner", "Owners", std::to_string(x.uid), std::to_string(y.uid));
+      field(rel, "group", "Groups", std::to_string(x.gid), std::to_string(y.gid));
     }
-    if (on("mtime")) field(rel, "mtime", "Modification times", std::to_string(n.mtime), std::to_string(int64_t(st.st_mtim.tv_sec)));
-    if (on("xattrs")) {
-      std::map<std::string, std::string> a;
-      for (auto& kv : img.xattrs_of(n)) a[kv.key] = kv.value;
-      std::map<std::string, std::string> b = tree_xattrs(src);
-      if (a != b) {
-        std::string keys;
-        for (auto& [k, v] : a)
-          if (!b.count(k) || b[k] != v) keys += (keys.empty() ? "" : ",") + k;
-        for (auto& [k, v] : b)
-          if (!a.count(k)) keys += (keys.empty() ? "" : ",") + k;
-        add(rel, "xattrs", xattr_text(a), xattr_text(b), "Extended attributes differ (" + printable(keys) + "): " + ip(rel) + ", " + dp(rel));
-      }
+    if (on("mtime")) field(rel, "mtime", "Modification times", std::to_string(x.mtime), std::to_string(y.mtime));
+    if (on("xattrs") && x.xattrs != y.xattrs) {
+      std::string keys;
+      for (auto& [k, v] : x.xattrs)
+        if (!y.xattrs.count(k) || y.xattrs[k] != v) keys += (keys.empty() ? "" : ",") + k;
+      for (auto& [k, v] : y.xattrs)
+        if (!x.xattrs.count(k)) keys += (keys.empty() ? "" : ",") + k;
+      add(rel, "xattrs", xattr_text(x.xattrs), xattr_text(y.xattrs), "Extended attributes differ (" + printable(keys) + "): " + a.label(rel) + ", " + b.label(rel));
     }
-    switch (n.basic) {
+    switch (x.basic) {
       case 1: return true;
       case 2:
-        if (uint64_t(st.st_size) != n.size) {
-          if (on("content"))
-            add(rel, "content", std::to_string(n.size), std::to_string(st.st_size),
-                "Files " + ip(rel) + " and " + dp(rel) + " differ (" + std::to_string(n.size) + " and " + std::to_string(st.st_size) + " bytes)");
-        } else if (on("content") && !content.count(n.number)) {
-          content.emplace(n.number, ContentCheck{src, node});
+        if (!on("content")) break;
+        if (x.size != y.size) {
+          add(rel, "content", std::to_string(x.size), std::to_string(y.size),
+              "Files " + a.label(rel) + " and " + b.label(rel) + " differ (" + std::to_string(x.size) + " and " + std::to_string(y.size) + " bytes)");
+        } else if (o.defer_content) {
+          o.defer_content(rel, *ea, *eb);
+        } else if ((!o.content_filter || o.content_filter->count(rel)) && !same_content(rel, *ea, *eb)) {
+          add(rel, "content", "", "", "Files " + a.label(rel) + " and " + b.label(rel) + " differ");
         }
         break;
-      case 3: {
-        std::string t(size_t(st.st_size) + 1, '\0');
-        ssize_t k = ::readlink(src.c_str(), &t[0], t.size());
-        if (k < 0) {
-          add(rel, "unreadable", "", std::strerror(errno), "Cannot read link " + dp(rel) + ": " + std::strerror(errno));
-        } else {
-          t.resize(size_t(k));
-          if (t != n.target) add(rel, "symlink", n.target, t, "Symbolic links " + ip(rel) + " -> " + printable(n.target) + " and " + dp(rel) + " -> " + printable(t) + " differ");
-        }
+      case 3:
+        if (x.target != y.target)
+          add(rel, "symlink", x.target, y.target, "Symbolic links " + a.label(rel) + " -> " + printable(x.target) + " and " + b.label(rel) + " -> " + printable(y.target) + " differ");
         break;
-      }
       case 4:
       case 5:
-        field(rel, "device", "Device numbers", std::to_string(n.dev_major()) + ":" + std::to_string(n.dev_minor()),
-              std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev)));
+        field(rel, "device", "Device numbers", std::to_string(x.dev_major) + ":" + std::to_string(x.dev_minor), std::to_string(y.dev_major) + ":" + std::to_string(y.dev_minor));
         break;
       default:
         break;
     }
-    linked.push_back({node, n.number, st.st_dev, st.st_ino});
+    linked.push_back({rel, x.identity, y.identity});
     return false;
   }
 
   void links() {
     if (!on("links")) return;
-    std::map<uint32_t, std::vector<uint32_t>> by_image;
-    std::map<std::pair<dev_t, ino_t>, std::vector<uint32_t>> by_tree;
+    std::map<std::pair<uint64_t, uint64_t>, std::vector<const std::string*>> by_a, by_b;
     for (auto& l : linked) {
-      by_image[l.ino].push_back(l.node);
-      by_tree[{l.dev, l.tino}].push_back(l.node);
+      by_a[l.ia].push_back(&l.rel);
+      by_b[l.ib].push_back(&l.rel);
     }
-    auto names = [&](const std::vector<uint32_t>& v, uint32_t self) {
+    auto names = [](const std::vector<const std::string*>& v, const std::string& self) {
       std::vector<std::string> s;
-      for (uint32_t x : v)
-        if (x != self) s.push_back(img.path_of(x));
+      for (const std::string* x : v)
+        if (*x != self) s.push_back(*x);
       std::sort(s.begin(), s.end());
       return s;
     };
@@ -218,61 +179,57 @@ struct Comparer {
       return s.empty() ? std::string("nothing") : s;
     };
     for (auto& l : linked) {
-      auto a = names(by_image[l.ino], l.node);
-      auto b = names(by_tree[{l.dev, l.tino}], l.node);
-      if (a == b) continue;
-      std::string rel = img.path_of(l.node);
-      add(rel, "links", join(a), join(b), "Hard links differ: " + ip(rel) + " is linked to " + join(a) + ", " + dp(rel) + " to " + join(b));
+      auto na = names(by_a[l.ia], l.rel);
+      auto nb = names(by_b[l.ib], l.rel);
+      if (na == nb) continue;
+      add(l.rel, "links", join(na), join(nb), "Hard links differ: " + a.label(l.rel) + " is linked to " + join(na) + ", " + b.label(l.rel) + " to " + join(nb));
+    }
+  }
+
+  // One directory present on both sides: its names merged in order; subdirectories are returned, in order.
+  void directory(const std::string& rel, uint64_t ha, uint64_t hb, std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>>& subdirs) {
+    std::vector<SideEntry> la, lb;
+    if (int err = a.enter(rel, ha, la)) return unreadable(a, rel, "read directory", err);
+    if (int err = b.enter(rel, hb, lb)) return unreadable(b, rel, "read directory", err);
+    size_t i = 0, j = 0;
+    while (i < la.size() || j < lb.size()) {
+      const SideEntry* ea = i < la.size() ? &la[i] : nullptr;
+      const SideEntry* eb = j < lb.size() ? &lb[j] : nullptr;
+      const std::string& name = ea && (!eb || ea->name <= eb->name) ? ea->name : eb->name;
+      bool in_a = ea && ea->name == name, in_b = eb && eb->name == name;
+      std::string path = child_path(rel, name);
+      if (in_a) i++;
+      if (in_b) j++;
+      if (o.skip.count(path)) continue;
+      if ((in_a && a.mount_point(*ea)) || (in_b && b.mount_point(*eb))) {
+        mounts.push_back(path);
+        continue;
+      }
+      if (!in_b) add(path, o.only_a, "", "", "Only in " + a.label(rel) + ": " + printable(name));
+      else if (!in_a) add(path, o.only_b, "", "", "Only in " + b.label(rel) + ": " + printable(name));
+      else if (entry(path, ea, eb)) subdirs.push_back({path, {ea->handle, eb->handle}});
     }
   }
 };
 
 }  // namespace
 
-void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir_in, const std::set<std::string>& ignore,
-                       const CancelFlag& cancel, std::vector<VerifyDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content) {
-  std::string dir = dir_in;
-  dir = strip_trailing_slashes(dir);
-  struct stat st;
-  if (::stat(dir.c_str(), &st) != 0) throw sys_error(errno, "stat", dir);
-  if (!S_ISDIR(st.st_mode)) throw NativeError("ENOTDIR", "'" + dir + "' is not a directory", "stat", dir);
-  Comparer c{img, printable(image_label), printable(dir), dir == "/" ? "" : dir, ignore, out, content, {}};
-  if (dir == "/") c.dl = "";
-  // Depth first, in name order, so the differences come out sorted like diff -r's.
-  std::vector<uint32_t> stack;
-  if (c.entry(0, "/")) stack.push_back(0);
+void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<VerifyDifference>& out, std::vector<std::string>& mounts) {
+  Comparer c{a, b, o, out, mounts, {}};
+  if (!c.entry("/", nullptr, nullptr)) {
+    c.links();
+    return;
+  }
+  // Depth first, in name order, so the differences come out sorted like diff -r's. Only paths and handles
+  // wait on the stack: each side opens a directory when it is reached (no descriptor per pending directory).
+  std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> stack{{"/", {a.root_handle(), b.root_handle()}}};
   while (!stack.empty()) {
-    cancel.check();
-    uint32_t node = stack.back();
+    o.cancel.check();
+    auto [rel, h] = std::move(stack.back());
     stack.pop_back();
-    const ImageNode& dn = img.nodes[node];
-    std::string rel = img.path_of(node);
-    std::string base = rel == "/" ? "" : rel;
-    std::vector<std::string> names;
-    int err = list_dir(c.dir + base, names);
-    if (err) {
-      c.add(rel, "unreadable", "", std::strerror(err), "Cannot read directory " + c.dp(rel) + ": " + std::strerror(err));
-      continue;
-    }
-    std::vector<uint32_t> subdirs;
-    size_t i = 0, j = 0;
-    const uint32_t n = dn.nchildren, first = dn.first_child;
-    while (i < n || j < names.size()) {
-      const std::string* in = i < n ? &img.nodes[first + i].name : nullptr;
-      const std::string* tn = j < names.size() ? &names[j] : nullptr;
-      if (in && (!tn || *in < *tn)) {
-        c.add(base + "/" + *in, "only-in-image", "", "", "Only in " + c.ip(rel) + ": " + printable(*in));
-        i++;
-      } else if (tn && (!in || *tn < *in)) {
-        c.add(base + "/" + *tn, "only-in-dir", "", "", "Only in " + (c.dl.empty() && rel == "/" ? std::string("/") : c.dp(rel)) + ": " + printable(*tn));
-        j++;
-      } else {
-        if (c.entry(first + uint32_t(i), base + "/" + *in)) subdirs.push_back(first + uint32_t(i));
-        i++;
-        j++;
-      }
-    }
-    for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) stack.push_back(*it);
+    std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> subdirs;
+    c.directory(rel, h.first, h.second, subdirs);
+    for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) stack.push_back(std::move(*it));
   }
   c.links();
 }

@@ -1,25 +1,71 @@
-// Compares an image's tree with a directory tree, entry by entry (type, mode, owner, mtime, xattrs, symlink
-// targets, device numbers, hard links, sizes), like diff -r. File contents are compared later, with the data.
+// The one tree comparer: two trees entry by entry (names, type, mode, owner, mtime, xattrs, symlink targets,
+// device numbers, sizes, contents, hard links), like diff -r. Each tree is a CompareSide: an image's tree
+// (read/image_side.h) or a directory read beneath a descriptor (fs/tree_side.h). `verify IMAGE DIR` compares
+// an image with a directory; --verify's restore proof compares a re-layered view with the live session.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <set>
 #include <string>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
-#include "read/image_reader.h"
 #include "read/verifier.h"
+#include "util/cancel.h"
 
 namespace casper {
 
-struct ContentCheck {
-  std::string source;  // the file in the tree
-  uint32_t node;       // its image node (for the path)
+// What the comparer reads of one entry.
+struct EntryAttrs {
+  uint16_t basic = 0;  // SquashFS basic type: 1 directory, 2 file, 3 symlink, 4 block, 5 char, 6 fifo, 7 socket
+  uint32_t mode = 0;   // permission bits (07777)
+  uint32_t uid = 0, gid = 0;
+  int64_t mtime = 0;  // seconds (SquashFS keeps no more)
+  uint64_t size = 0;  // regular files
+  uint32_t dev_major = 0, dev_minor = 0;
+  std::string target;                          // symlinks
+  std::map<std::string, std::string> xattrs;   // user., trusted. and security. (what SquashFS stores)
+  std::pair<uint64_t, uint64_t> identity{0, 0};  // equal for two names of one inode (hard links)
 };
 
-// Appends differences to out; content_checks receives, per file inode, the source file to compare its data with.
-void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir, const std::set<std::string>& ignore,
-                       const CancelFlag& cancel, std::vector<VerifyDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content_checks);
+struct SideEntry {
+  std::string name;
+  uint64_t handle = 0;  // the side's own reference to the entry (an image node); unused by a directory tree
+};
+
+class CompareSide {
+ public:
+  virtual ~CompareSide() = default;
+  // How a path ("/etc/x") of this side is printed in a difference line.
+  virtual std::string label(const std::string& rel) const = 0;
+  virtual uint64_t root_handle() const { return 0; }
+  // Makes directory rel the current one (handle: its SideEntry's) and lists it, sorted bytewise; 0 or an errno.
+  virtual int enter(const std::string& rel, uint64_t handle, std::vector<SideEntry>& out) = 0;
+  // The attributes of an entry of the current directory, or of the root when e is null; 0 or an errno.
+  virtual int attrs(const SideEntry* e, EntryAttrs& out) = 0;
+  // Something is mounted on this entry of the current directory (it is left out of the comparison).
+  virtual bool mount_point(const SideEntry& e) { return false; }
+  // Opens a regular file of the current directory for reading: an fd, or -1 with errno set.
+  virtual int open_file(const SideEntry& e);
+};
+
+struct CompareOptions {
+  std::set<std::string> ignore;  // fields left out: mode owner mtime xattrs content links
+  std::set<std::string> skip;    // paths left out on both sides, with everything below them
+  // The kinds of a name found on one side only.
+  std::string only_a = "only-in-image", only_b = "only-in-dir";
+  CancelFlag cancel;
+  uint64_t* progress = nullptr;  // entries compared (relaxed atomic adds)
+  // Regular files of the same size: with this, handed over (an image's data is read later, with the data
+  // phase); without it, both sides are read now. content_filter (may be null): only these paths are read.
+  std::function<void(const std::string& rel, const SideEntry& a, const SideEntry& b)> defer_content;
+  const std::set<std::string>* content_filter = nullptr;
+};
+
+// Appends the differences to out, sorted like diff -r's (depth first, name order), and the paths left out
+// because something is mounted on them to mounts. Throws NativeError when a root cannot be read at all.
+void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<VerifyDifference>& out, std::vector<std::string>& mounts);
 
 // A path for one-line output: control characters and backslashes escaped (\n, \t, \ooo).
 std::string printable(const std::string& s);

@@ -16,6 +16,7 @@
 #include "format/constants.h"
 #include "read/data_reader.h"
 #include "read/dir_compare.h"
+#include "read/image_side.h"
 #include "read/image_reader.h"
 #include "util/fd.h"
 #include "util/hash.h"

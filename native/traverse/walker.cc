@@ -4,7 +4,6 @@
 // the captured root; what changed under it is reported ("replaced", "vanished"), never followed.
 #include "traverse/walker.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <unordered_map>
 
 #include "fs/beneath.h"
+#include "fs/dir_list.h"
 #include "fs/mounts.h"
 #include "fs/xattrs.h"
 #include "util/error.h"
@@ -40,28 +40,6 @@ constexpr size_t kMaxTarget = 4096;  // SquashFS and Linux symlink target limit
 // another inode): left out, named in a warning.
 const char* const kReplaced = "EREPLACED";
 
-
-// The names in a directory held by fd ("." and ".." left out). Returns 0 or the errno of the failure.
-int list_dir(int fd, std::vector<std::string>& out) {
-  out.clear();
-  int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) return errno;
-  DIR* d = ::fdopendir(dup_fd);
-  if (!d) {
-    int err = errno;
-    ::close(dup_fd);
-    return err;
-  }
-  errno = 0;
-  while (struct dirent* de = ::readdir(d)) {
-    const char* n = de->d_name;
-    if (!(n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0)))) out.emplace_back(n);
-    errno = 0;
-  }
-  int err = errno;
-  ::closedir(d);
-  return err;
-}
 
 // A symlink's target read from its parent's descriptor; -1 with errno on failure.
 ssize_t read_target(int dir_fd, const std::string& name, size_t expected, std::string& out) {

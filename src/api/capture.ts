@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NativeWalkOptions } from '../native/addon.js';
-import { detectLiveSystem, type CaptureMode, type LiveLayout } from '../mount/index.js';
+import { detectLiveSystem, lowerdirOption, type CaptureMode, type LiveLayout } from '../mount/index.js';
 import { buildExclusionPolicy, readExcludeFile, type ExclusionPolicy, type ExcludeSyntax } from '../policy/index.js';
 import { CasperError, UsageError } from '../errors.js';
 
@@ -97,8 +97,7 @@ function lowerView(layout: LiveLayout, notes: string[]): { stack: LowerStack; cl
     if (layers.length === 0) throw new UsageError('diff mode needs the lower layers, and this root has none');
     if (layers.length === 1) return { stack: { layers: described, stacked: 'single', view: layers[0] }, cleanup };
     const dir = mkdtempSync(join(tmpdir(), 'casper-lowerview-'));
-    const esc = (p: string) => p.replace(/\\/g, '\\\\').replace(/:/g, '\\:').replace(/,/g, '\\,');
-    mountRo(['-t', 'overlay', 'casper-lowerview', '-o', `ro,lowerdir=${layers.map(esc).join(':')}`, dir], 'the lower view');
+    mountRo(['-t', 'overlay', 'casper-lowerview', '-o', `ro,lowerdir=${lowerdirOption(layers)}`, dir], 'the lower view');
     mounted.push(dir);
     notes.push(`lower view: overlay of ${layers.join(', ')} at ${dir}`);
     return { stack: { layers: described, stacked: 'overlay', view: dir }, cleanup };

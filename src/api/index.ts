@@ -5,6 +5,7 @@ export { detectLiveSystem, type LiveLayout, type CaptureMode } from '../mount/in
 export { buildExclusionPolicy, type ExclusionPolicy, type PolicyInput } from '../policy/index.js';
 export type { RunOptions, SnapshotReport, Progress, Phase } from './snapshot.js';
 export type { LowerStack } from './capture.js';
+export type { RestoreCheck, RestoreDifference, RestoreDifferenceKind } from './restore-check.js';
 export type { SnapshotOptions, ResolvedOptions } from './options.js';
 export { parseSize } from './options.js';
 export { CasperError, UsageError, AbortError } from '../errors.js';

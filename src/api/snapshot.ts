@@ -3,6 +3,8 @@ import type { Piscina } from 'piscina';
 import { statSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { planCapture, type CapturePlan, type LowerStack } from './capture.js';
+import { proveRestore, type RestoreCheck } from './restore-check.js';
+import { toImagePath } from '../mount/paths.js';
 import type { CaptureMode, LiveLayout } from '../mount/index.js';
 import { loadAddon, type Addon, type BaseUse, type ImageBuilder, type NativeSummary, type TreeInfo } from '../native/addon.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
@@ -27,6 +29,8 @@ export interface Progress {
   /** Phase 'verify' (verify: true): image bytes read back so far, and in all. */
   verifyBytes?: number;
   verifyBytesTotal?: number;
+  /** Phase 'verify', upper and diff modes: entries compared so far by the restore proof. */
+  restoreEntries?: number;
 }
 
 export interface RunOptions extends SnapshotOptions {
@@ -70,6 +74,12 @@ export interface SnapshotReport {
    * reason when it could not be used (the snapshot is then a full one, with a warning). null: no base.
    */
   base: ({ path: string; byDefault: boolean } & BaseUse) | null;
+  /**
+   * verify: true: the restore proof — the image stacked over the live system's lower layers (upper and diff
+   * modes, as root) compared with the live merged view; `skipped` says why it was not made. Each difference is
+   * also a warning (the CLI exits 3). null without verify.
+   */
+  restoreCheck: RestoreCheck | null;
 }
 
 /** The estimated image size must fit in the output filesystem's free space (a system compresses to ~40 %). */
@@ -119,6 +129,8 @@ export interface Internals {
   mountinfo?: string;
   /** Called with the temporary image's path once its tables are written, before verify and commit (tests break images here). */
   afterTables?: (tempPath: string) => void;
+  /** Image paths dropped after the walk, as if it had missed them: a valid image lacking entries (tests of the restore proof). */
+  dropAfterWalk?: string[];
 }
 
 /** How often the verify phase reports progress. */
@@ -193,15 +205,47 @@ async function useBase(builder: ImageBuilder, base: { path: string; byDefault: b
   return { ...base, ...use };
 }
 
-/** The walk, then wildcard/regex excludes (matched once per entry here, then left out natively). */
-async function walk(builder: ImageBuilder, plan: CapturePlan, output: OutputFile): Promise<void> {
+/** The walk, then wildcard/regex excludes (matched once per entry here, then left out natively); the paths they left out. */
+async function walk(builder: ImageBuilder, plan: CapturePlan, output: OutputFile, drop: string[]): Promise<string[]> {
   await builder.walk(plan.walkRoot, { ...plan.walk, excludeInodes: output.inodes() });
-  if (plan.policy.patterns.length > 0) {
+  const matched: string[] = [];
+  if (plan.policy.patterns.length > 0 || drop.length > 0) {
     const { paths, dirs } = builder.imagePaths();
     const leftOut: number[] = [];
     for (let i = 1; i < paths.length; i++) if (plan.policy.matches(paths[i], dirs[i] === 1)) leftOut.push(i);
+    for (const i of leftOut) matched.push(paths[i]);
+    for (let i = 1; i < paths.length; i++) if (drop.includes(paths[i])) leftOut.push(i);
     if (leftOut.length) builder.leaveOut(Uint32Array.from(leftOut));
   }
+  return matched;
+}
+
+/** What the restore proof leaves out: what the capture left out, and the output's own files. */
+function restoreSkips(plan: CapturePlan, output: OutputFile, matched: string[]): string[] {
+  const own = [output.tempPath, output.lockPath, resolve(output.target)].map((p) => plan.layout && toImagePath(p, plan.layout.root));
+  return [...plan.policy.exclude, ...plan.policy.emptyDirs, ...plan.policy.truncate, ...matched, ...own.filter((p): p is string => !!p)];
+}
+
+/** Fields the options make differ on purpose between the image and the tree it was taken from. */
+function restoreIgnores(opts: ResolvedOptions): string[] {
+  const out: string[] = [];
+  if (!opts.xattrs) out.push('xattrs');
+  if (opts.image.allRoot || opts.image.forceUid !== undefined || opts.image.forceGid !== undefined) out.push('owner');
+  if (opts.image.clampMtime !== undefined) out.push('mtime');
+  return out;
+}
+
+/** The restore proof's warnings: why it was skipped, or each difference (the first 50, then a count). */
+function restoreWarnings(r: RestoreCheck): string[] {
+  if (r.skipped) return [`--verify: the proof that the snapshot restores the session was skipped: ${r.skipped}`];
+  if (r.differences.length === 0) return [];
+  const shown = r.differences.slice(0, 50).map((d) => `--verify: restore: ${d.line}`);
+  const more = r.differences.length - shown.length;
+  return [
+    `--verify: the image stacked over the lower layers differs from the live session in ${r.differences.length} place(s)`,
+    ...shown,
+    ...(more > 0 ? [`--verify: restore: and ${more} more difference(s) (all in the report)`] : []),
+  ];
 }
 
 /** What the user must hear about the tree and the data phase. */
@@ -252,7 +296,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   try {
     const builder = new addon.ImageBuilder(opts.image, cancel);
     emit({ phase: 'walk', entriesDone: 0, entriesTotal: 0, bytesIn: 0, bytesOut: 0 });
-    await walk(builder, plan, output);
+    const matched = await walk(builder, plan, output, internals.dropAfterWalk ?? []);
     const spaceWarnings: string[] = [];
     const base = await useBase(builder, baseImage, spaceWarnings);
     const info = builder.treeInfo();
@@ -279,14 +323,30 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     clock.end('tables');
     internals.afterTables?.(output.tempPath);
     let verified: SnapshotReport['verified'] = null;
+    let restoreCheck: RestoreCheck | null = null;
     if (opts.verify) {
-      const progressOf = (done: number, total: number) =>
+      const last = { done: 0, total: 0 };
+      const progressOf = (done: number, total: number) => {
+        Object.assign(last, { done, total });
         emit({ phase: 'verify', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed, verifyBytes: done, verifyBytesTotal: total });
+      };
       progressOf(0, 0);
       const digests = await verifyWritten(builder, output.tempPath, opts.jobs, progressOf);
       if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
+      verified = { ...digests, ms: Math.round(clock.sinceLast()) };
+      // Then the restore proof (upper and diff modes): the image over the lower layers against the live view.
+      restoreCheck = await proveRestore({
+        addon,
+        plan,
+        image: output.tempPath,
+        skip: restoreSkips(plan, output, matched),
+        ignore: restoreIgnores(opts),
+        cancel,
+        onProgress: (n) =>
+          emit({ phase: 'verify', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed, verifyBytes: last.done, verifyBytesTotal: last.total, restoreEntries: n }),
+      });
+      if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
       clock.end('verify');
-      verified = { ...digests, ms: Math.round(clock.times.verify) };
     }
     emit({ phase: 'commit', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed });
     await output.commit();
@@ -303,12 +363,13 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
       image,
       sourceEntries: info.entries,
       sourceBytes: info.bytes + (base?.used ? base.bytes : 0),
-      warnings: [...spaceWarnings, ...warningsOf(info, image)],
+      warnings: [...spaceWarnings, ...warningsOf(info, image), ...(restoreCheck ? restoreWarnings(restoreCheck) : [])],
       replaced: existing,
       times: clock.times,
       pipeline,
       verified,
       base,
+      restoreCheck,
     };
   } catch (err) {
     output.discard();

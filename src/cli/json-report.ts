@@ -22,6 +22,7 @@ export function jsonReport(r: SnapshotReport, configFile: string | null): unknow
     pipeline: r.pipeline,
     verified: r.verified,
     base: r.base,
+    restoreCheck: r.restoreCheck,
     changedFiles: r.image.changedFiles,
     skipped: r.image.skipped,
     warnings: r.warnings,

@@ -81,7 +81,7 @@ function buildProgram(): Command {
     .option('--scrub', 'full mode: also leave out machine identity, host keys, logs and other host state')
     .option('--compare-contents', 'diff mode: also compare contents of files whose metadata is unchanged')
     .option('--no-space-check', 'do not check the free space of the output filesystem first')
-    .option('--verify', 'read the new image back before it replaces the output: every table and block, and each file\'s data against a digest of what was read')
+    .option('--verify', 'read the new image back before it replaces the output: every table and block, and each file\'s data against a digest of what was read; in upper and diff modes, as root, also stack it over the lower layers in a private mount namespace and compare that view with the live session (differences: exit 3)')
     .option('--base <image>', 'incremental: copy the stored data of every file unchanged since IMAGE from it; without --base the output itself is the base when it holds a compatible image')
     .option('--no-base', 'a full snapshot: read and compress every file, even when the output holds an earlier image')
     .option('--json', 'print a machine-readable JSON report on stdout instead of the summary')
@@ -112,7 +112,8 @@ Environment: SOURCE_DATE_EPOCH sets the image time and clamps file times (reprod
 
 Exit codes: 0 success; 1 usage error (nothing written); 2 the snapshot failed, --verify included (message names
 the path and the cause; no temporary file is left and an existing image is untouched); 3 the image was written but some
-files changed while being read, vanished, were replaced, or were unreadable and skipped (each is named in a warning);
+files changed while being read, vanished, were replaced, or were unreadable and skipped, or --verify found the image
+stacked over the lower layers different from the live session (each is named in a warning);
 129/130/143 stopped by
 SIGHUP/SIGINT/SIGTERM (the temporary file is removed). A second casper-snapshot writing the same output
 fails with exit 2 (lock file .OUTPUT.lock beside it).`,
@@ -293,7 +294,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`policy:\n${report.policy}\n`);
       process.stderr.write(JSON.stringify({ options: report.options, times: report.times, pipeline: report.pipeline }, null, 2) + '\n');
     }
-    const incomplete = report.image.changedFiles.length > 0 || report.image.skipped.length > 0;
+    // Differences found by --verify's restore proof: the image is written, but does not give the session back.
+    const incomplete = report.image.changedFiles.length > 0 || report.image.skipped.length > 0 || (report.restoreCheck?.differences.length ?? 0) > 0;
     return incomplete ? EXIT.incomplete : EXIT.ok;
   } catch (err) {
     const e = err as CasperError;

@@ -36,5 +36,12 @@ export function formatSummary(r: SnapshotReport): string {
     );
   if (r.verified)
     lines.push(`  verified       ${r.verified.files} files (${size(r.verified.bytes)}) read back from the image match what was read, in ${(r.verified.ms / 1000).toFixed(2)} s`);
+  const rc = r.restoreCheck;
+  if (rc?.skipped) lines.push(`  restore proof  skipped: ${rc.skipped}`);
+  else if (rc)
+    lines.push(
+      `  restore proof  the image over ${rc.layers.length} lower layer(s) ${rc.differences.length === 0 ? 'gives the live view back' : `differs from the live view in ${rc.differences.length} place(s)`}: ` +
+        `${rc.entries} entries compared${rc.mountPoints.length ? `, ${rc.mountPoints.length} mount point(s) left out` : ''}, in ${(rc.ms / 1000).toFixed(2)} s`,
+    );
   return lines.join('\n');
 }

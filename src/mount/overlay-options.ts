@@ -57,6 +57,11 @@ export function unescapeOverlay(value: string): string {
   return value.replace(/\\(.)/gs, '$1');
 }
 
+/** The lowerdir= value for these layers, topmost first: '\\', ':' and ',' escaped (splitLowerdir's inverse). */
+export function lowerdirOption(layers: readonly string[]): string {
+  return layers.map((p) => p.replace(/\\/g, '\\\\').replace(/:/g, '\\:').replace(/,/g, '\\,')).join(':');
+}
+
 function onOff(v: string | undefined): boolean | null {
   if (v === 'on' || v === 'y' || v === 'Y') return true;
   if (v === 'off' || v === 'n' || v === 'N') return false;

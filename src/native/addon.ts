@@ -77,6 +77,13 @@ export interface WrittenVerifyReport {
   digests: { files: number; bytes: number };
 }
 
+/** compareRestored()'s result: the differences (restored side first), the mount points left out, entries compared. */
+export interface NativeRestoreResult {
+  differences: { path: string; kind: string; restored?: string; live?: string; line: string }[];
+  mountPoints: string[];
+  entries: number;
+}
+
 export interface TreeInfo {
   entries: number;
   files: number;
@@ -157,6 +164,18 @@ export interface Addon {
     cancel?: Int32Array,
     progress?: BigUint64Array,
   ): Promise<object>;
+  /**
+   * --verify's restore proof (src/api/restore-check.ts) on libuv's pool: compares `restored` (the image stacked
+   * over the lower layers) with `live` (the session's merged root), paths in `skip` and mount points left out.
+   */
+  compareRestored(
+    image: string,
+    restored: string,
+    live: string,
+    options: { skip: string[]; ignore: string[] },
+    cancel?: Int32Array,
+    progress?: BigUint64Array,
+  ): Promise<NativeRestoreResult | { error: { code?: string; message?: string; path?: string; syscall?: string } }>;
   versions(): {
     defaultBlockSize: number; addon: string; napi: number; compressors: { name: string; id: number; library: string; defaultLevel?: number }[] };
 }

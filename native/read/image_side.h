@@ -1,0 +1,37 @@
+// An image's tree as one side of the tree comparer, and `verify IMAGE DIR`'s comparison built on it.
+#pragma once
+#include <cstdint>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "read/dir_compare.h"
+#include "read/image_reader.h"
+
+namespace casper {
+
+class ImageSide : public CompareSide {
+ public:
+  // label: how the image is named in difference lines ("IMAGE:/etc/x").
+  ImageSide(Image& img, std::string label) : img_(img), label_(std::move(label)) {}
+  std::string label(const std::string& rel) const override { return label_ + ":" + printable(rel); }
+  int enter(const std::string& rel, uint64_t handle, std::vector<SideEntry>& out) override;
+  int attrs(const SideEntry* e, EntryAttrs& out) override;
+
+ private:
+  Image& img_;
+  std::string label_;
+};
+
+struct ContentCheck {
+  std::string source;  // the file in the tree
+  uint32_t node;       // its image node (for the path)
+};
+
+// Appends differences to out; content_checks receives, per file inode, the source file to compare its data
+// with (the data is read later, with the data phase).
+void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir, const std::set<std::string>& ignore,
+                       const CancelFlag& cancel, std::vector<VerifyDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content_checks);
+
+}  // namespace casper
