@@ -71,9 +71,10 @@ export interface SnapshotReport {
   verified: { files: number; bytes: number; ms: number } | null;
   /**
    * The base image tried (--base, or the output it replaces by default) and what it gave: used false with the
-   * reason when it could not be used (the snapshot is then a full one, with a warning). null: no base.
+   * reason when it could not be used (the snapshot is then a full one, with a warning); ms: the time reading it and
+   * matching it with the walked tree took (part of times.walk). null: no base.
    */
-  base: ({ path: string; byDefault: boolean } & BaseUse) | null;
+  base: ({ path: string; byDefault: boolean; ms: number } & BaseUse) | null;
   /**
    * verify: true: the restore proof — the image stacked over the live system's lower layers (upper and diff
    * modes, as root) compared with the live merged view; `skipped` says why it was not made. Each difference is
@@ -200,9 +201,11 @@ function baseOf(opts: ResolvedOptions, existing: ExistingOutput): { path: string
 /** Reads the base and marks the unchanged files; a base that cannot be used gives a warning and a full snapshot. */
 async function useBase(builder: ImageBuilder, base: { path: string; byDefault: boolean } | null, warnings: string[]): Promise<SnapshotReport['base']> {
   if (!base) return null;
+  const t0 = performance.now();
   const use = await builder.useBase(base.path);
+  const ms = Math.round(performance.now() - t0);
   if (!use.used) warnings.push(`${base.byDefault ? 'the existing image' : 'base image'} '${base.path}' not used as the base (${use.reason}): a full snapshot`);
-  return { ...base, ...use };
+  return { ...base, ...use, ms };
 }
 
 /** The walk, then wildcard/regex excludes (matched once per entry here, then left out natively); the paths they left out. */
