@@ -279,3 +279,35 @@ test('mutated base images: a snapshot never crashes or fails because of its base
     rmSync(t, { recursive: true, force: true });
   }
 });
+
+test('--base-check content: equal data is copied whatever the mtime, and a rewrite behind an old mtime is caught', async () => {
+  const t = tempDir('cs-inc-');
+  try {
+    const src = join(t, 'src');
+    makeTree(src);
+    const out = join(t, 'out.sqfs');
+    await snapshot({ source: src, output: out, jobs: 2 });
+    // Touched (same bytes, new mtime), and rewritten with its old mtime put back (the quick check's blind spot).
+    must('touch', [join(src, 'big', 'b4'), join(src, 'small', 'f007')]);
+    const sneaky = join(src, 'small', 'f008');
+    const st = statSync(sneaky);
+    writeFileSync(sneaky, 'Q'.repeat(st.size));
+    utimesSync(sneaky, st.atime, st.mtime);
+    const quick = join(t, 'quick.sqfs');
+    const q = await snapshot({ source: src, output: quick, base: out, jobs: 2 });
+    assert.equal(q.base?.compared, 0);
+    assert.notEqual(must('unsquashfs', ['-cat', quick, '/small/f008']), 'Q'.repeat(st.size), 'the quick check takes the rewrite for unchanged (documented)');
+    const c = cli(['--source', src, join(t, 'content.sqfs'), '--base', out, '--base-check', 'content', '--json', '-q', '-j', '2']);
+    assert.equal(c.status, 0, c.stderr);
+    const rep = JSON.parse(c.stdout) as { base: NonNullable<SnapshotReport['base']> };
+    assert.ok(rep.base.used && rep.base.compared > 0, JSON.stringify(rep.base));
+    assert.equal(rep.base.files, q.base!.files + 1, 'the two touched files are copied, the rewritten one is read (quick: the touched read, the rewrite copied)');
+    assert.equal(must('unsquashfs', ['-cat', join(t, 'content.sqfs'), '/small/f008']), 'Q'.repeat(st.size), 'content comparison reads the rewrite');
+    const full = join(t, 'full.sqfs');
+    await snapshot({ source: src, output: full, base: false, jobs: 2 });
+    assert.equal(sqfsdiff(join(t, 'content.sqfs'), full), '');
+    checkImage(join(t, 'content.sqfs'), src, { contents: true });
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});

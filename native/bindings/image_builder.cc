@@ -4,7 +4,7 @@
 //   walk(root, options)    -> Promise  libuv pool   first, once
 //   leaveOut(indices)                  main thread  after walk, before begin (wildcard/regex excludes)
 //   treeInfo(), imagePaths()           main thread  after walk
-//   useBase(path)          -> Promise  libuv pool   after walk (and leaveOut), before begin, at most once (--base):
+//   useBase(path, opts)    -> Promise  libuv pool   after walk (and leaveOut), before begin, at most once (--base):
 //                                      reads the base image and marks the files whose data it gives
 //   begin(fd)                          main thread  after walk, once: the data phase starts
 //   nextTask(bytes)        -> task     main thread  data phase; null once every file is planned
@@ -141,7 +141,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // useBase(path) -> Promise<{ used, reason, files, bytes, racy, copiedFragments, repackedTails }>: a base that
+  // useBase(path, { content, jobs }) -> Promise<{ used, reason, files, bytes, racy, compared, comparedBytes,
+  // copiedFragments, repackedTails }>: content compares file data with the base's on `jobs` threads. A base that
   // cannot be read or does not fit these options is not used (used: false, reason says why); the promise
   // rejects only on cancel or when memory runs out.
   Napi::Value UseBase(const Napi::CallbackInfo& info) {
@@ -150,17 +151,21 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       if (base_ || base_tried_) throw NativeError("EINVAL", "internal: useBase() called twice");
       base_tried_ = true;
       std::string path = info[0].ToString().Utf8Value();
+      Napi::Object bo = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env());
+      bool content = bo.Has("content") && bo.Get("content").ToBoolean().Value();
+      int64_t jobs = bo.Has("jobs") ? bo.Get("jobs").ToNumber().Int64Value() : 1;
+      unsigned threads = unsigned(std::max<int64_t>(1, std::min<int64_t>(jobs, 256)));
       stage_ = Stage::kWalking;  // nothing else may touch the tree meanwhile
       auto reason = std::make_shared<std::string>();
       auto base = std::make_shared<std::unique_ptr<BaseImage>>();
       return Job::start(
           info.Env(),
-          [this, path, reason, base]() {
+          [this, path, reason, base, content, threads]() {
             try {
               auto b = std::make_unique<BaseImage>(path, cancel_);
               *reason = b->incompatibility(opts_);
               if (!reason->empty()) return;
-              b->plan(*tree_, opts_);
+              b->plan(*tree_, opts_, content, threads);
               *base = std::move(b);
             } catch (const NativeError& e) {
               if (e.code == "ECANCELED" || e.code == "ENOMEM") throw;
@@ -178,6 +183,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
             o.Set("files", double(st.files));
             o.Set("bytes", double(st.bytes));
             o.Set("racy", double(st.racy));
+            o.Set("compared", double(st.compared));
+            o.Set("comparedBytes", double(st.compared_bytes));
             o.Set("copiedFragments", double(st.copied_fragments));
             o.Set("repackedTails", double(st.repacked_tails));
             return o;

@@ -1,17 +1,21 @@
 #include "image/base_image.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <atomic>
 #include <map>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "compress/compressor.h"
 #include "format/constants.h"
+#include "fs/beneath.h"
 #include "read/data_reader.h"
 #include "read/image_reader.h"
 #include "util/fd.h"
@@ -49,7 +53,14 @@ struct BaseImage::Impl {
   DataReader reader;
 };
 
-BaseImage::BaseImage(const std::string& path, const CancelFlag& cancel) : impl_(std::make_unique<Impl>(path)), path_(path) {
+// One comparing thread's compressor and buffers.
+struct BaseImage::Reading {
+  std::unique_ptr<Compressor> comp;
+  std::vector<uint8_t> stored, scratch, source, frag;
+  uint32_t frag_index = kNoFragment;
+};
+
+BaseImage::BaseImage(const std::string& path, const CancelFlag& cancel) : impl_(std::make_unique<Impl>(path)), cancel_(cancel), path_(path) {
   impl_->img.read_tree(cancel, nullptr);
 }
 
@@ -67,7 +78,7 @@ std::string BaseImage::incompatibility(const ImageOptions& o) const {
 }
 
 // Long: one merge of the two sorted trees, the quick check, then the fragment-block decision over its result.
-void BaseImage::plan(Tree& tree, const ImageOptions& o) {
+void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsigned threads) {
   Image& img = impl_->img;
   const ReadSuperblock& sb = img.sb;
   const uint32_t cutoff = sb.mkfs_time;
@@ -97,7 +108,9 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o) {
       if (!e.skipped) {
         if (S_ISDIR(e.mode) && b.is_dir()) {
           stack.emplace_back(i, j);
-        } else if (has_data(e) && b.is_file() && b.size == e.size && uint16_t(e.mode & 07777) == b.mode) {
+        } else if (check_content && has_data(e) && b.is_file() && b.size == e.size && (b.fragment != kNoFragment) == tail_in_fragment(o, e.size)) {
+          matched.emplace_back(i, &b);  // compared below
+        } else if (!check_content && has_data(e) && b.is_file() && b.size == e.size && uint16_t(e.mode & 07777) == b.mode) {
           uint32_t uid = o.all_root ? 0 : e.uid, gid = o.all_root ? 0 : e.gid;
           if (o.force_uid >= 0) uid = uint32_t(o.force_uid);
           if (o.force_gid >= 0) gid = uint32_t(o.force_gid);
@@ -126,6 +139,37 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o) {
     }
   }
   std::sort(matched.begin(), matched.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (check_content) {
+    // Read every candidate and compare it with the base's bytes; a base that fails to read fails the plan.
+    std::vector<uint8_t> same(matched.size(), 0);
+    std::atomic<size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::unique_ptr<NativeError>> errors(std::max(1u, threads));
+    auto work = [&](unsigned t) {
+      errors[t] = capture_error([&]() {
+        Reading r;
+        r.comp = make_compressor(img.comp_config);
+        for (size_t k; !stop && (k = next.fetch_add(1)) < matched.size();) {
+          cancel_.check();
+          same[k] = same_data(tree, matched[k].first, matched[k].second, r);
+        }
+      });
+      if (errors[t]) stop = true;
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < errors.size(); t++) pool.emplace_back(work, t);
+    work(0);
+    for (auto& th : pool) th.join();
+    for (auto& e : errors)
+      if (e) throw *e;
+    size_t kept = 0;
+    for (size_t k = 0; k < matched.size(); k++) {
+      stats_.compared++;
+      stats_.compared_bytes += matched[k].second->size;
+      if (same[k]) matched[kept++] = matched[k];
+    }
+    matched.resize(kept);
+  }
 
   // How much of each base fragment block the base uses, and how much the unchanged files still use.
   const uint64_t bs = sb.block_size;
@@ -206,6 +250,54 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o) {
     files_.push_back(std::move(r));
   }
   stats_.copied_fragments = copied_.size();
+}
+
+// Whether entry's bytes equal the base inode's: read beneath the data root like the workers read (never
+// following a symlink, never blocking on a FIFO), only from the walked inode and only if it did not change
+// while read. A source that cannot be read is "not the same" (the data phase then reports it); a base block
+// that cannot be read throws.
+bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_inode, Reading& r) {
+  const Inode& b = *static_cast<const Inode*>(base_inode);
+  const Entry& e = tree.entries[entry];
+  const FileStamp& want = tree.stamps[e.stamp];
+  int raw = open_beneath(tree.data_fd.get(), tree.data_rel(entry), O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (raw < 0) return false;
+  Fd f(raw);
+  struct stat st;
+  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode) || stamp_of(st) != want) return false;
+  const uint64_t bs = impl_->img.sb.block_size;
+  auto source_equals = [&](const uint8_t* p, size_t len, uint64_t off) {
+    r.source.resize(len);
+    try {
+      if (pread_full(f.get(), r.source.data(), len, off, tree.data_path(entry)) != len) return false;
+    } catch (const NativeError&) {
+      return false;
+    }
+    return std::memcmp(r.source.data(), p, len) == 0;
+  };
+  uint64_t pos = b.blocks_start;
+  for (size_t k = 0; k < b.blocks.size(); k++) {
+    const uint64_t off = uint64_t(k) * bs;
+    const size_t len = size_t(std::min<uint64_t>(bs, b.size - off));
+    impl_->reader.read_block(*r.comp, pos, b.blocks[k], len, r.stored, r.scratch, "data block");
+    pos += DataReader::disk_size(b.blocks[k]);
+    if (!source_equals(r.stored.data(), len, off)) return false;
+  }
+  if (b.fragment != kNoFragment) {
+    const uint32_t tail = uint32_t(b.size % bs);
+    if (r.frag_index != b.fragment) {
+      if (b.fragment >= impl_->img.tables.fragments.size())
+        impl_->img.file.corrupt("inode table", impl_->img.sb.inode_table + (b.ref >> 16), "inode " + std::to_string(b.number) + " names a fragment block past the table");
+      const auto& fe = impl_->img.tables.fragments[b.fragment];
+      r.frag_index = kNoFragment;
+      impl_->reader.read_block(*r.comp, fe.start, fe.word, 0, r.frag, r.scratch, "fragment block");
+      r.frag_index = b.fragment;
+    }
+    if (uint64_t(b.frag_offset) + tail > r.frag.size())
+      impl_->img.file.corrupt("fragment block", impl_->img.tables.fragments[b.fragment].start, "the tail of inode " + std::to_string(b.number) + " runs past its fragment block");
+    if (!source_equals(r.frag.data() + b.frag_offset, tail, b.size - tail)) return false;
+  }
+  return ::fstat(f.get(), &st) == 0 && stamp_of(st) == want;  // unchanged while compared
 }
 
 void BaseImage::fragment_location(uint32_t i, uint64_t* start, uint32_t* word) const {

@@ -38,6 +38,7 @@ struct ReusedFile {
 struct BaseStats {
   uint64_t files = 0, bytes = 0;           // unchanged files and their size
   uint64_t racy = 0;                       // passed the quick check but read again (mtime not older than the base)
+  uint64_t compared = 0, compared_bytes = 0;  // --base-check content: files read and compared with the base
   uint64_t copied_fragments = 0, repacked_tails = 0;
 };
 
@@ -51,7 +52,9 @@ class BaseImage {
   std::string incompatibility(const ImageOptions& opts) const;
   // Matches tree against the base by path and marks the unchanged files (Entry::from_base); fills files()
   // and copied_fragments(). Throws CorruptError when a block it would copy lies outside the data section.
-  void plan(Tree& tree, const ImageOptions& opts);
+  // check_content (--base-check content): instead of the quick check, a file of the same size is unchanged
+  // when its bytes, read now on `threads` threads, equal what the base stores.
+  void plan(Tree& tree, const ImageOptions& opts, bool check_content = false, unsigned threads = 1);
   const std::vector<ReusedFile>& files() const { return files_; }
   // Base fragment indices copied whole, in their new order.
   const std::vector<uint32_t>& copied_fragments() const { return copied_; }
@@ -66,7 +69,10 @@ class BaseImage {
 
  private:
   struct Impl;
+  struct Reading;
+  bool same_data(const Tree& tree, uint32_t entry, const void* base_inode, Reading& r);
   std::unique_ptr<Impl> impl_;
+  CancelFlag cancel_;
   std::string path_;
   std::vector<ReusedFile> files_;
   std::vector<uint32_t> copied_;

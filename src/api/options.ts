@@ -89,6 +89,11 @@ export interface SnapshotOptions {
    * an image made with the same compressor, options and block size. false: never (a full snapshot).
    */
   base?: string | false;
+  /**
+   * How a file is found unchanged since the base: 'quick' (default) by the quick check above; 'content' by
+   * reading it and comparing its bytes with the base's (every file of the same size is read, none compressed).
+   */
+  baseCheck?: 'quick' | 'content';
 }
 
 export interface ResolvedOptions {
@@ -105,6 +110,7 @@ export interface ResolvedOptions {
   verify: boolean;
   /** The base image given, false for none, undefined for the default (the output, when it is a SquashFS image). */
   base: string | false | undefined;
+  baseCheck: 'quick' | 'content';
 }
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -210,7 +216,13 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
     mem,
     verify: o.verify ?? false,
     base: baseOption(o.base),
+    baseCheck: baseCheckOption(o.baseCheck),
   };
+}
+
+function baseCheckOption(v: SnapshotOptions['baseCheck']): 'quick' | 'content' {
+  if (v === undefined || v === 'quick' || v === 'content') return v ?? 'quick';
+  throw new UsageError(`baseCheck must be 'quick' or 'content', got '${String(v)}'`);
 }
 
 function baseOption(base: SnapshotOptions['base']): string | false | undefined {

@@ -199,10 +199,10 @@ function baseOf(opts: ResolvedOptions, existing: ExistingOutput): { path: string
 }
 
 /** Reads the base and marks the unchanged files; a base that cannot be used gives a warning and a full snapshot. */
-async function useBase(builder: ImageBuilder, base: { path: string; byDefault: boolean } | null, warnings: string[]): Promise<SnapshotReport['base']> {
+async function useBase(builder: ImageBuilder, base: { path: string; byDefault: boolean } | null, opts: ResolvedOptions, warnings: string[]): Promise<SnapshotReport['base']> {
   if (!base) return null;
   const t0 = performance.now();
-  const use = await builder.useBase(base.path);
+  const use = await builder.useBase(base.path, { content: opts.baseCheck === 'content', jobs: opts.jobs });
   const ms = Math.round(performance.now() - t0);
   if (!use.used) warnings.push(`${base.byDefault ? 'the existing image' : 'base image'} '${base.path}' not used as the base (${use.reason}): a full snapshot`);
   return { ...base, ...use, ms };
@@ -301,7 +301,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     emit({ phase: 'walk', entriesDone: 0, entriesTotal: 0, bytesIn: 0, bytesOut: 0 });
     const matched = await walk(builder, plan, output, internals.dropAfterWalk ?? []);
     const spaceWarnings: string[] = [];
-    const base = await useBase(builder, baseImage, spaceWarnings);
+    const base = await useBase(builder, baseImage, opts, spaceWarnings);
     const info = builder.treeInfo();
     if (!options.noSpaceCheck) checkSpace(opts.output, info.allocatedBytes, spaceWarnings);
     clock.end('walk');

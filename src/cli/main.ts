@@ -84,6 +84,7 @@ function buildProgram(): Command {
     .option('--verify', 'read the new image back before it replaces the output: every table and block, and each file\'s data against a digest of what was read; in upper and diff modes, as root, also stack it over the lower layers in a private mount namespace and compare that view with the live session (differences: exit 3)')
     .option('--base <image>', 'incremental: copy the stored data of every file unchanged since IMAGE from it; without --base the output itself is the base when it holds a compatible image')
     .option('--no-base', 'a full snapshot: read and compress every file, even when the output holds an earlier image')
+    .addOption(new Option('--base-check <how>', 'how a file is found unchanged since the base: quick (size, mtime, mode, owner, xattrs) or content (read and compared)').choices(['quick', 'content']))
     .option('--json', 'print a machine-readable JSON report on stdout instead of the summary')
     .option('--persistence-name <tag>', 'casper media: write to the medium as <top-layer>.<tag>.squashfs (layered) or zz-<tag>.squashfs so the next boot stacks it')
     .option('--plymouth', 'report progress through Plymouth (plymouth message) when it is running, as at shutdown')
@@ -233,6 +234,7 @@ function snapshotOptions(o: OptionValues, c: SnapshotConfig, given: (name: strin
     force: o.force || o.noappend,
     verify: o.verify,
     base: o.noappend ? false : o.base,
+    baseCheck: o.baseCheck,
   };
 }
 

@@ -32,7 +32,8 @@ export function formatSummary(r: SnapshotReport): string {
   if (r.base?.used)
     lines.push(
       `  base           ${r.base.path}: ${r.base.files} unchanged files (${size(r.base.bytes)}) copied, ${r.base.copiedFragments} fragment blocks whole, ` +
-        `${r.base.repackedTails} tails repacked; ${r.base.racy} read again (modified too close to the base's creation)`,
+        `${r.base.repackedTails} tails repacked; ` +
+        (r.base.compared ? `${r.base.compared} files (${size(r.base.comparedBytes)}) compared with it` : `${r.base.racy} read again (modified too close to the base's creation)`),
     );
   if (r.verified)
     lines.push(`  verified       ${r.verified.files} files (${size(r.verified.bytes)}) read back from the image match what was read, in ${(r.verified.ms / 1000).toFixed(2)} s`);

@@ -103,6 +103,9 @@ export interface BaseUse {
   bytes: number;
   /** Files that passed the quick check but are read again: their mtime is not older than the base's creation time. */
   racy: number;
+  /** --base-check content: files of the same size read and compared with the base, and their bytes. */
+  compared: number;
+  comparedBytes: number;
   /** Fragment blocks copied whole, and tails of unchanged files packed again (their block was not copied). */
   copiedFragments: number;
   repackedTails: number;
@@ -120,7 +123,7 @@ export interface ImageBuilder {
   walk(source: string, options: NativeWalkOptions): Promise<void>;
   treeInfo(): TreeInfo;
   /** --base: reads the image at `path` and marks the files whose stored data it gives (before begin). */
-  useBase(path: string): Promise<BaseUse>;
+  useBase(path: string, options: { content: boolean; jobs: number }): Promise<BaseUse>;
   begin(fd: number): void;
   /** The next read task of the plan, or null once every file is planned. */
   nextTask(taskBytes: number): { task: ArrayBuffer; bytes: number } | null;
