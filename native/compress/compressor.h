@@ -31,6 +31,8 @@ class Compressor {
   virtual std::vector<uint8_t> options_block() const = 0;
   // A one-line description for --version / reports, e.g. "gzip (libdeflate 1.14) level 9".
   virtual std::string describe() const = 0;
+  // As fast as the incompressibility test itself (compress/incompressible.h): the test is then not worth it.
+  virtual bool fast() const { return false; }
 };
 
 struct CompressorFactory {

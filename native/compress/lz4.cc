@@ -39,6 +39,7 @@ class Lz4 final : public Compressor {
     return w.buf;
   }
   std::string describe() const override { return hc_ ? "lz4 hc level " + std::to_string(level_) : "lz4"; }
+  bool fast() const override { return !hc_; }
 
  private:
   bool hc_;

@@ -1,5 +1,6 @@
 #include "data/block_reader.h"
 
+#include "compress/incompressible.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -112,7 +113,7 @@ bool stat_now(int fd, FileStamp& out) {
 
 uint32_t compress_block(Compressor& comp, const uint8_t* in, size_t len, std::vector<uint8_t>& out) {
   out.resize(len);
-  size_t c = comp.compress(in, len, out.data(), len);
+  size_t c = !comp.fast() && looks_incompressible(in, len) ? 0 : comp.compress(in, len, out.data(), len);
   if (c == 0 || c >= len) {
     out.assign(in, in + len);
     return uint32_t(len) | kBlockUncompressed;
