@@ -26,7 +26,9 @@ import { treeStats, type TreeStats } from './measure.js';
 /** Bumped whenever a generator changes its output, so that stale corpora are not reused. */
 export const GENERATOR_VERSION = 1;
 export const GENERATED = ['small', 'large', 'mixed'] as const;
-export type GeneratedName = (typeof GENERATED)[number];
+/** Generated on request only (--targets rss): not among the defaults of --generated. */
+export const GENERATED_EXTRA = ['many'] as const;
+export type GeneratedName = (typeof GENERATED)[number] | (typeof GENERATED_EXTRA)[number];
 
 export interface Corpus {
   /** Name in reports: the generator name, or the path of a real tree. */
@@ -196,6 +198,40 @@ function generateLarge(dir: string, scale: number): void {
   });
 }
 
+// ---- many: a huge number of entries, mostly empty files (memory per entry) --------------------------------
+
+function manyCount(scale: number): number {
+  return Math.max(100, Math.round(2_000_000 * scale));
+}
+
+/** Every 100th entry is a directory, every 50th file holds 1–64 bytes of text; the rest are empty files. */
+function generateMany(dir: string, scale: number): void {
+  const count = manyCount(scale);
+  const rng = new Rng(0x3a77);
+  const pool = textPool();
+  let d = dir;
+  let top = '';
+  for (let i = 1; i < count; i++) {
+    if (i % 100_000 === 1) {
+      top = join(dir, `t${String(Math.floor(i / 100_000)).padStart(2, '0')}`);
+      mkdirSync(top);
+      continue;
+    }
+    if (i % 100 === 2) {
+      d = join(top, `d${String(i).padStart(7, '0')}`);
+      mkdirSync(d);
+      continue;
+    }
+    const p = join(d, `e${String(i).padStart(7, '0')}`);
+    if (i % 50 === 3) {
+      const n = 1 + rng.int(64);
+      const at = rng.int(pool.length - n);
+      writeFileSync(p, pool.subarray(at, at + n));
+    } else closeSync(openSync(p, 'w', 0o644));
+    utimesSync(p, BASE_TIME, BASE_TIME);
+  }
+}
+
 // ---- mixed: a tree like a real one --------------------------------------------------------------------
 
 interface MixedEntry {
@@ -281,6 +317,7 @@ function generateMixed(dir: string, scale: number): void {
 
 export function describeGenerated(name: GeneratedName, scale: number): string {
   if (name === 'small') return `${smallCount(scale)} files of 1 KiB text in directories of 1000`;
+  if (name === 'many') return `${manyCount(scale)} entries: directories of about 100, 2 % of the files hold 1–64 bytes of text, the rest are empty`;
   if (name === 'large') {
     const s = largeSizes(scale);
     return `${s.length} files of ${(s[0] / MiB).toFixed(1)} MiB: runs of text (45 %), random (45 %), zeros (10 %)`;
@@ -293,6 +330,7 @@ export function describeGenerated(name: GeneratedName, scale: number): string {
 /** Bytes the corpus takes on a tmpfs (data rounded up to pages), used to size the mount. */
 export function footprint(name: GeneratedName, scale: number): number {
   if (name === 'small') return smallCount(scale) * 4096;
+  if (name === 'many') return Math.ceil(manyCount(scale) / 50) * 4096;
   if (name === 'large') return largeSizes(scale).reduce((a, b) => a + page(b), 0);
   const plan = mixedPlan(scale);
   const byPath = new Map(plan.map((e) => [e.path, e]));
@@ -307,6 +345,7 @@ export function footprint(name: GeneratedName, scale: number): number {
 /** Input bytes of a generated corpus, known before it is built. */
 export function plannedBytes(name: GeneratedName, scale: number): number {
   if (name === 'small') return smallCount(scale) * 1024;
+  if (name === 'many') return Math.ceil(manyCount(scale) / 50) * 32;
   return footprint(name, scale);
 }
 
@@ -330,6 +369,7 @@ export function generatedCorpus(root: string, name: GeneratedName, scale: number
   const mask = process.umask(0o022); // modes must not depend on the caller's umask
   try {
     if (name === 'small') generateSmall(tmp, scale);
+    else if (name === 'many') generateMany(tmp, scale);
     else if (name === 'large') generateLarge(tmp, scale);
     else generateMixed(tmp, scale);
   } finally {
@@ -352,6 +392,13 @@ export function realCorpus(path: string, log: (s: string) => void): Corpus {
   const stats = treeStats(path);
   log(`corpus ${path}: ${stats.files} files, ${(stats.bytes / MiB).toFixed(1)} MiB`);
   return { name: path, kind: 'real', path, stats };
+}
+
+/** Reads every regular file of a tree once, so that the first timed run finds it in the page cache too. */
+export function warmCache(path: string, log: (s: string) => void): void {
+  const t0 = process.hrtime.bigint();
+  spawnSync('sh', ['-c', 'find "$1" -type f -print0 | xargs -0 -r cat > /dev/null 2>&1', 'sh', path], { stdio: 'ignore' });
+  log(`corpus ${path}: read once into the page cache in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s`);
 }
 
 // ---- tmpfs ------------------------------------------------------------------------------------------------

@@ -80,8 +80,11 @@ export function machineBusyS(): number | null {
   }
 }
 
-/** Runs cmd with args once and measures it. Never throws for a failing child: the exit code is recorded. */
-export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Measurement> {
+/**
+ * Runs cmd with args once and measures it. Never throws for a failing child: the exit code is recorded.
+ * fullStdout: keep all of stdout (a JSON report), not only its last few KiB.
+ */
+export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: { fullStdout?: boolean } = {}): Promise<Measurement> {
   const m = meter();
   const dir = mkdtempSync(join(tmpdir(), 'casper-bench-m-'));
   const statFile = join(dir, 'rusage');
@@ -97,7 +100,7 @@ export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Pr
     // its own process group, so that stopping it reaches the measured program under the meter too
     const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     current = child;
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout = (stdout + s).slice(-TAIL)));
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout = opts.fullStdout ? stdout + s : (stdout + s).slice(-TAIL)));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-TAIL)));
     child.on('error', (err) => {
       current = undefined;

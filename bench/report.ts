@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Corpus } from './corpora.js';
 import { median } from './measure.js';
-import type { DiffResult, Level, Settings } from './tools.js';
+import { compLabel, type DiffResult, type Level, type Settings } from './tools.js';
 
 /** What one run measured; a summary holds the medians of the same fields. */
 export interface Measures {
@@ -14,6 +14,15 @@ export interface Measures {
   imageBytes: number | null;
   /** CPU seconds that other processes used during the run (machine busy time minus ours): 0 on a quiet machine. */
   otherCpuS: number | null;
+}
+
+/** Where our run's time went, from its --json report (--targets runs only). */
+export interface OurProfile {
+  /** Milliseconds per phase (walk, data, tables, verify, commit) and in all, from the job's own clock. */
+  times: { walk: number; data: number; tables: number; verify: number; commit: number; total: number };
+  /** The data pipeline's figures: tasks, fragments, waitMs, cpuMs, mainCpuMs, writerCpuMs, writerHeldMs. */
+  pipeline: { tasks: number; fragments: number; waitMs: number; cpuMs?: number; mainCpuMs?: number | null; writerCpuMs?: number; writerHeldMs?: number };
+  entries: number;
 }
 
 export interface RunRecord extends Measures {
@@ -27,6 +36,8 @@ export interface RunRecord extends Measures {
   command: string;
   /** stderr (and stdout) tail, verbatim, when the run failed or printed to stderr. */
   output?: string;
+  /** casper-snapshot with Settings.report: its phase times and pipeline figures. */
+  profile?: OurProfile;
 }
 
 export interface ToolSummary extends Measures {
@@ -65,6 +76,8 @@ export interface Group {
   /** sqfsdiff between the two peers, so a difference of ours can be told from one between the peers. */
   reference: DiffResult | null;
   notes: string[];
+  /** sha256 of our image of the last rep (--targets: the same image for any --jobs). */
+  ourDigest?: string;
 }
 
 export interface ScalingPoint {
@@ -81,6 +94,21 @@ export interface Scaling {
   points: ScalingPoint[];
 }
 
+/** One target of --targets: what was compared, the goal, the figure, the verdict, and for a miss, why. */
+export interface TargetLine {
+  /** The option set it belongs to: serial, codecs, gzip9, tiny, rss, efficiency. */
+  set: string;
+  what: string;
+  goal: string;
+  measured: string;
+  /** n/a: not measured (a tool or a run missing; see notes). */
+  verdict: 'PASS' | 'MISS' | 'n/a' | 'info';
+  /** For a miss: where our run's time (or memory) went. */
+  profile?: string;
+  /** For a miss: what would close it, from the figures. */
+  close?: string;
+}
+
 export interface Results {
   schema: 1;
   startedAt: string;
@@ -94,6 +122,8 @@ export interface Results {
   groups: Group[];
   scaling: Scaling[];
   notes: string[];
+  /** --targets: the target lines, in the order of the option sets asked for. */
+  targets?: TargetLine[];
 }
 
 const MiB = 1024 * 1024;
@@ -142,10 +172,10 @@ export function ratio(ours: ToolSummary, peer: ToolSummary, diff: DiffResult | n
 
 export function scalingOf(groups: Group[]): Scaling[] {
   const out: Scaling[] = [];
-  const keys = new Set(groups.map((g) => `${g.corpus}\0${g.settings.comp}`));
+  const keys = new Set(groups.map((g) => `${g.corpus}\0${compLabel(g.settings)}`));
   for (const key of keys) {
     const [corpus, comp] = key.split('\0');
-    const gs = groups.filter((g) => g.corpus === corpus && g.settings.comp === comp).sort((a, b) => a.settings.jobs - b.settings.jobs);
+    const gs = groups.filter((g) => g.corpus === corpus && compLabel(g.settings) === comp).sort((a, b) => a.settings.jobs - b.settings.jobs);
     for (const tool of gs[0].tools) {
       const walls = gs.map((g) => ({ jobs: g.settings.jobs, wallS: g.summary.find((s) => s.tool === tool)?.wallS ?? null }));
       const base = walls.find((w) => w.jobs === 1)?.wallS ?? null;
@@ -170,7 +200,7 @@ const mib = (b: number | null, d = 1) => (b === null ? '—' : (b / MiB).toFixed
 
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map((h) => (/^(corpus|tool|peer|comp|level|sqfsdiff)/.test(h) ? '---' : '---:'))), ...rows.map(line)].join('\n');
+  return [line(head), line(head.map((h) => (/^(corpus|tool|peer|comp|level|sqfsdiff|set|target|goal|measured|verdict)/.test(h) ? '---' : '---:'))), ...rows.map(line)].join('\n');
 }
 
 function levelText(l: Level): string {
@@ -201,10 +231,12 @@ export function markdown(r: Results): string {
   for (const t of r.tools) out.push(`- ${t.name}: ${t.available === true ? t.version : `not run: ${t.available}`}`);
   const o = r.options;
   out.push(
-    `- Settings: block size ${o.blockSize}, jobs ${(o.jobsList as number[]).join(',')}, ${o.reps} rep(s) per tool interleaved (A B C A B C …) after one warm-up run per tool, medians reported; SOURCE_DATE_EPOCH=${o.sourceDateEpoch}; warm page cache (not dropped between runs); \`sync\` before each run, outside the timing`,
+    `- Settings: block size ${o.blockSize}, jobs ${(o.jobsList as number[]).join(',')}, ${o.reps} rep(s) per tool interleaved (A B C A B C …) after ${o.warmups ?? 1} warm-up run(s) per tool, medians reported; SOURCE_DATE_EPOCH=${o.sourceDateEpoch}; warm page cache (not dropped between runs); \`sync\` before each run, outside the timing`,
   );
   out.push(`- CPU/RSS meter: ${r.method.meter}; wall time measured by the harness around the child`);
+  if (r.options.command) out.push(`- Command: \`${r.options.command}\``);
   out.push('');
+  if (r.targets) out.push(...targetsMarkdown(r.targets));
   out.push('## Results (medians)');
   out.push('');
   const rows: string[][] = [];
@@ -213,7 +245,7 @@ export function markdown(r: Results): string {
       rows.push([
         corpusLabel(g, r.corpora),
         mib(g.inputBytes),
-        g.settings.comp,
+        compLabel(g.settings),
         String(g.settings.jobs),
         s.tool,
         levelText(s.level),
@@ -238,8 +270,8 @@ export function markdown(r: Results): string {
   const rrows: string[][] = [];
   for (const g of r.groups) {
     for (const x of g.ratios)
-      rrows.push([corpusLabel(g, r.corpora), g.settings.comp, String(g.settings.jobs), x.peer, fmt(x.throughput, 3), fmt(x.size, 4), fmt(x.cpu, 3), fmt(x.rss, 3), diffText(x.sqfsdiff, x.sameAsReference)]);
-    if (g.reference) rrows.push([corpusLabel(g, r.corpora), g.settings.comp, String(g.settings.jobs), `(reference: ${g.reference.a.split('/').pop()} vs ${g.reference.b.split('/').pop()})`, '', '', '', '', diffText(g.reference)]);
+      rrows.push([corpusLabel(g, r.corpora), compLabel(g.settings), String(g.settings.jobs), x.peer, fmt(x.throughput, 3), fmt(x.size, 4), fmt(x.cpu, 3), fmt(x.rss, 3), diffText(x.sqfsdiff, x.sameAsReference)]);
+    if (g.reference) rrows.push([corpusLabel(g, r.corpora), compLabel(g.settings), String(g.settings.jobs), `(reference: ${g.reference.a.split('/').pop()} vs ${g.reference.b.split('/').pop()})`, '', '', '', '', diffText(g.reference)]);
   }
   out.push(table(['corpus', 'comp', 'jobs', 'peer', 'throughput ×', 'size ×', 'CPU ×', 'RSS ×', 'sqfsdiff -a ours -b peer'], rrows));
   if (r.scaling.length && (r.options.jobsList as number[]).length > 1) {
@@ -258,20 +290,20 @@ export function markdown(r: Results): string {
       .filter((x): x is { d: DiffResult; same: boolean } => !!x.d && !x.d.pass && x.d.exitCode !== null)
       .map((x) => ({ g, ...x })),
   );
-  const notes = [...r.notes, ...r.groups.flatMap((g) => g.notes.map((n) => `${g.corpus}, ${g.settings.comp}, jobs ${g.settings.jobs}: ${n}`))];
+  const notes = [...r.notes, ...r.groups.flatMap((g) => g.notes.map((n) => `${g.corpus}, ${compLabel(g.settings)}, jobs ${g.settings.jobs}: ${n}`))];
   if (notes.length || failures.length || diffs.length) {
     out.push('');
     out.push('## Notes and errors');
     for (const n of notes) out.push(`- ${n}`);
     for (const { g, x } of failures) {
-      out.push(`- ${x.tool} failed on ${g.corpus} (${g.settings.comp}, jobs ${g.settings.jobs}, ${x.warmup ? 'warm-up' : `rep ${x.rep}`}): exit ${x.exitCode}${x.signal ? `, signal ${x.signal}` : ''}; \`${x.command}\``);
+      out.push(`- ${x.tool} failed on ${g.corpus} (${compLabel(g.settings)}, jobs ${g.settings.jobs}, ${x.warmup ? 'warm-up' : `rep ${x.rep}`}): exit ${x.exitCode}${x.signal ? `, signal ${x.signal}` : ''}; \`${x.command}\``);
       out.push('');
       out.push('  ```');
       for (const l of (x.output ?? '').trim().split('\n').slice(-20)) out.push(`  ${l}`);
       out.push('  ```');
     }
     for (const { g, d, same } of diffs) {
-      const head = `sqfsdiff -a ${d.a.split('/').pop()} -b ${d.b.split('/').pop()} on ${g.corpus} (${g.settings.comp}, jobs ${g.settings.jobs}): exit ${d.exitCode}, ${d.differences} lines`;
+      const head = `sqfsdiff -a ${d.a.split('/').pop()} -b ${d.b.split('/').pop()} on ${g.corpus} (${compLabel(g.settings)}, jobs ${g.settings.jobs}): exit ${d.exitCode}, ${d.differences} lines`;
       if (same) {
         out.push(`- ${head}, the same report as the reference comparison below`);
         continue;
@@ -284,6 +316,27 @@ export function markdown(r: Results): string {
     }
   }
   return out.join('\n') + '\n';
+}
+
+const cell = (t: string) => t.replace(/\|/g, '\\|');
+
+/** The targets table (one line per target: goal, figure, PASS/MISS), then each miss's profile. */
+export function targetsMarkdown(lines: TargetLine[]): string[] {
+  const out: string[] = ['## Targets', ''];
+  out.push(table(['set', 'target', 'goal', 'measured', 'verdict'], lines.map((l) => [l.set, cell(l.what), cell(l.goal), cell(l.measured), l.verdict === 'MISS' ? '**MISS**' : l.verdict])));
+  out.push('');
+  const missed = lines.filter((l) => l.verdict === 'MISS' && (l.profile || l.close));
+  if (missed.length) {
+    out.push('### Missed targets: where the time goes, and what would close them');
+    out.push('');
+    for (const l of missed) {
+      out.push(`- **${l.set}: ${l.what}** (${l.measured}; goal ${l.goal})`);
+      if (l.profile) out.push(`  - profile: ${l.profile}`);
+      if (l.close) out.push(`  - to close: ${l.close}`);
+    }
+    out.push('');
+  }
+  return out;
 }
 
 /** Writes results-<stamp>.json (+ latest.json) and, unless jsonOnly, results-<stamp>.md and latest.md. */

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import {
   footprint,
   GENERATED,
+  warmCache,
   generatedCorpus,
   mountTmpfs,
   plannedBytes,
@@ -16,9 +17,11 @@ import {
   type Corpus,
   type GeneratedName,
 } from './corpora.js';
-import { killRunning, measure, meter, syncAll } from './measure.js';
-import { markdown, ratio, scalingOf, summarize, writeResults, type Group, type Results, type RunRecord } from './report.js';
-import { COMPRESSORS, discoverTools, repoRoot, sqfsdiff, type Settings, type Tool } from './tools.js';
+import { Interrupted, interrupt, log, runGroup, type GroupOptions } from './group.js';
+import { killRunning, meter } from './measure.js';
+import { markdown, scalingOf, writeResults, type Group, type Results, type TargetLine } from './report.js';
+import { judgeTargets, needKey, parseTargets, planTargets, runTiny, TARGET_SETS, type TargetInputs, type TinyResult } from './targets.js';
+import { COMPRESSORS, discoverTools, repoRoot } from './tools.js';
 
 interface Options {
   corpus?: string[];
@@ -35,9 +38,12 @@ interface Options {
   quick?: boolean;
   jsonOnly?: boolean;
   resultsDir: string;
+  targets?: string;
+  warmups?: number;
+  locale: string;
+  tiny: string;
+  tinyRuns?: number;
 }
-
-const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 function posInt(name: string) {
   return (v: string) => {
@@ -74,6 +80,14 @@ function program(): Command {
     })
     .option('--scaling', `run every tool at 1, 2, 4, … up to --jobs threads and report speedup and efficiency`)
     .option('--quick', 'small generated corpora (--scale 0.01) and 1 rep, for a smoke test')
+    .option('--warmups <n>', 'untimed runs per tool before the timed ones (default 1); 0 after a warm page cache', (v: string) => {
+      if (!/^\d+$/.test(v)) throw new InvalidArgumentError('warmups must be 0 or a positive integer');
+      return Number(v);
+    })
+    .option('--targets <list>', `the speed targets' option sets instead of the comparison grid: comma list of ${TARGET_SETS.join(', ')}, or all (see bench/README.md)`)
+    .option('--locale <dir>', '--targets: the smaller real tree (serial part, lz4, lzo)', '/usr/share/locale')
+    .option('--tiny <dir>', '--targets tiny: the tiny job\'s source', '/etc/apt')
+    .option('--tiny-runs <n>', '--targets tiny: timed runs of each command (default 20; --quick: 5)', posInt('tiny-runs'))
     .option('--json-only', 'write only the JSON results, and print the JSON instead of the tables')
     .option('--results-dir <dir>', 'where results go', join(repoRoot, 'bench', 'results'))
     .addHelpText(
@@ -110,95 +124,6 @@ function fsType(dir: string): string {
   return s.status === 0 ? s.stdout.trim() : 'unknown';
 }
 
-class Interrupted extends Error {}
-let interrupted = false;
-
-async function timedRun(tool: Tool, src: string, out: string, s: Settings, rep: number, env: NodeJS.ProcessEnv): Promise<RunRecord> {
-  rmSync(out, { force: true });
-  syncAll();
-  const { cmd, args } = tool.argv(src, out, s);
-  const m = await measure(cmd, args, env);
-  if (interrupted) throw new Interrupted('interrupted');
-  let imageBytes: number | null = null;
-  const failed = m.exitCode !== 0 || m.signal !== null;
-  if (!failed && existsSync(out)) imageBytes = statSync(out).size;
-  const text = `${m.stderr}${m.stdout}`.trim();
-  return {
-    tool: tool.name,
-    rep,
-    warmup: rep === 0,
-    wallS: m.wallS,
-    userS: m.userS,
-    sysS: m.sysS,
-    cpuS: m.userS !== null && m.sysS !== null ? m.userS + m.sysS : null,
-    maxRssKiB: m.maxRssKiB,
-    imageBytes,
-    otherCpuS: m.machineCpuS !== null && m.userS !== null && m.sysS !== null ? Math.max(0, m.machineCpuS - m.userS - m.sysS) : null,
-    exitCode: failed && m.exitCode === 0 ? 1 : m.exitCode,
-    signal: m.signal,
-    command: [cmd === process.execPath ? 'node' : cmd, ...args].join(' '),
-    ...(failed || m.stderr.trim() ? { output: text } : {}),
-  };
-}
-
-async function runGroup(corpus: Corpus, tools: Tool[], s: Settings, reps: number, outDir: string, env: NodeJS.ProcessEnv): Promise<Group> {
-  const tag = `[${corpus.name} ${s.comp} -b ${s.blockSize} jobs ${s.jobs}]`;
-  const notes: string[] = [];
-  const active = tools.filter((t) => {
-    if (t.available !== true) return false;
-    if (!t.compressors.includes(s.comp)) {
-      notes.push(`${t.name} lacks ${s.comp}; not run`);
-      return false;
-    }
-    return true;
-  });
-  const levels = new Map(active.map((t) => [t.name, t.level(s)]));
-  log(`${tag} levels: ${active.map((t) => `${t.name} ${levels.get(t.name)?.level ?? '—'} (${levels.get(t.name)?.source})`).join('; ')}`);
-  if (s.level !== undefined)
-    for (const t of active) if (levels.get(t.name)?.source !== 'forced') notes.push(`--level ${s.level} cannot be set on ${t.name} for ${s.comp}: ${levels.get(t.name)?.source}`);
-  const img = (t: Tool) => join(outDir, `${t.name}.sqfs`);
-  const runs: RunRecord[] = [];
-  try {
-    for (let rep = 0; rep <= reps; rep++) {
-      for (const t of active) {
-        const r = await timedRun(t, corpus.path, img(t), s, rep, env);
-        runs.push(r);
-        const what = rep === 0 ? 'warm-up' : `rep ${rep}/${reps}`;
-        if (r.exitCode !== 0 || r.signal) log(`${tag} ${what} ${t.name}: FAILED exit ${r.exitCode}${r.signal ? ` ${r.signal}` : ''}: ${(r.output ?? '').split('\n').slice(-3).join(' / ')}`);
-        else
-          log(
-            `${tag} ${what} ${t.name}: ${r.wallS.toFixed(2)} s wall, ${r.cpuS?.toFixed(2) ?? '?'} s CPU (others ${r.otherCpuS?.toFixed(1) ?? '?'} s), ${r.maxRssKiB ? (r.maxRssKiB / 1024).toFixed(0) : '?'} MiB RSS, ${r.imageBytes} bytes`,
-          );
-      }
-    }
-  } catch (err) {
-    // the output directory is the harness's own: leave nothing behind (images, temporary files)
-    for (const f of readdirSync(outDir)) rmSync(join(outDir, f), { recursive: true, force: true });
-    throw err;
-  }
-  const summary = active.map((t) => summarize(t.name, levels.get(t.name) as ReturnType<Tool['level']>, runs, corpus.stats.bytes));
-  // sqfsdiff on the images of the last rep (ours against each peer; and the peers against each other)
-  const ours = active.find((t) => t.name === 'casper-snapshot');
-  const peers = active.filter((t) => t !== ours);
-  const present = (t: Tool) => existsSync(img(t)) && runs.some((r) => r.tool === t.name && r.rep === reps && r.exitCode === 0);
-  const ratios = peers.map((p) => {
-    let diff = null;
-    if (ours && present(ours) && present(p)) {
-      diff = sqfsdiff(img(ours), img(p));
-      log(`${tag} sqfsdiff -a ${ours.name} -b ${p.name}: exit ${diff.exitCode}${diff.pass ? '' : `: ${diff.output.split('\n').slice(0, 3).join(' / ')}`}`);
-    } else notes.push(`sqfsdiff casper-snapshot vs ${p.name} not run: an image is missing (a run failed)`);
-    return ratio(summary.find((x) => x.tool === ours?.name) as (typeof summary)[number], summary.find((x) => x.tool === p.name) as (typeof summary)[number], diff);
-  });
-  const reference = peers.length === 2 && peers.every(present) ? sqfsdiff(img(peers[0]), img(peers[1])) : null;
-  if (reference) {
-    log(`${tag} reference sqfsdiff -a ${peers[0].name} -b ${peers[1].name}: exit ${reference.exitCode}`);
-    const r = ratios.find((x) => x.peer === peers[1].name);
-    if (r?.sqfsdiff && !r.sqfsdiff.pass && r.sqfsdiff.exitCode !== null) r.sameAsReference = r.sqfsdiff.digest === reference.digest;
-  }
-  for (const t of active) rmSync(img(t), { force: true });
-  return { corpus: corpus.name, inputBytes: corpus.stats.bytes, settings: s, tools: active.map((t) => t.name), runs, summary, ratios, reference, notes };
-}
-
 async function main(argv: string[]): Promise<number> {
   const cmd = program().exitOverride();
   try {
@@ -218,7 +143,15 @@ async function main(argv: string[]): Promise<number> {
   for (const c of comps) if (!(COMPRESSORS as readonly string[]).includes(c)) return usage(`unknown compressor '${c}' (one of ${COMPRESSORS.join(', ')})`);
   const gens = o.generated === 'none' ? [] : (o.generated ?? '').split(',').map((g) => g.trim()).filter(Boolean);
   for (const g of gens) if (!(GENERATED as readonly string[]).includes(g)) return usage(`unknown generated corpus '${g}' (one of ${GENERATED.join(', ')}, or none)`);
+  const sets = o.targets === undefined ? undefined : parseTargets(o.targets);
+  if (typeof sets === 'string') return usage(sets);
   const reals = (o.corpus ?? ['/usr/share']).filter((c) => c !== 'none').map((c) => resolve(c));
+  if (sets) {
+    // the targets' own inputs: the first --corpus is the large tree, --locale the smaller; rss adds generated ones
+    if (reals.length === 0) return usage('--targets needs a large real tree: --corpus DIR (default /usr/share)');
+    reals.splice(1, reals.length - 1, resolve(o.locale));
+    gens.splice(0, gens.length, ...(sets.includes('rss') ? ['small', 'many'] : []));
+  }
   if (reals.length + gens.length === 0) return usage('nothing to benchmark: give --corpus DIR or --generated');
   const workdir = resolve(o.workdir);
   const env = { ...process.env, SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH || '1700000000' };
@@ -246,8 +179,7 @@ async function main(argv: string[]): Promise<number> {
   const tmpfsDir = join(workdir, 'tmpfs');
   let base = workdir;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
+    if (interrupt()) process.exit(130);
     log(`${sig}: stopping`);
     killRunning();
   };
@@ -256,6 +188,7 @@ async function main(argv: string[]): Promise<number> {
   let results: Results;
   try {
     const realCorpora = reals.map((p) => realCorpus(p, log));
+    if (sets) for (const c of realCorpora) warmCache(c.path, log); // every run of a target is warm-cache, the first too
     if (o.tmpfs) {
       const inputs = [...realCorpora.map((c) => c.stats.bytes), ...gens.map((g) => plannedBytes(g as GeneratedName, scale))];
       // generated trees + one image per tool (at most the largest input, plus metadata) + slack
@@ -268,15 +201,40 @@ async function main(argv: string[]): Promise<number> {
     const corpora: Corpus[] = [...realCorpora];
     for (const g of gens) {
       corpora.push(generatedCorpus(join(base, 'corpora'), g as GeneratedName, scale, log));
-      if (interrupted) throw new Interrupted('interrupted');
     }
     const outDir = join(base, 'out');
     mkdirSync(outDir, { recursive: true });
     const groups: Group[] = [];
-    const jl = jobsList(maxJobs, !!o.scaling);
-    for (const c of corpora)
-      for (const comp of runComps)
-        for (const jobs of jl) groups.push(await runGroup(c, tools, { comp, level: o.level, blockSize, jobs }, reps, outDir, env));
+    const go: GroupOptions = { reps, warmups: o.warmups ?? 1, outDir, env, digest: !!sets };
+    let jl = jobsList(maxJobs, !!o.scaling);
+    let targets: TargetLine[] | undefined;
+    if (sets) {
+      const inputs: TargetInputs = {
+        big: corpora[0],
+        locale: corpora[1],
+        tiny: resolve(o.tiny),
+        smallFiles: corpora.find((c) => c.name === 'small'),
+        many: corpora.find((c) => c.name === 'many'),
+      };
+      const tb = { blockSize, jobs: maxJobs, comps: ours.compressors };
+      const plan = planTargets(sets, inputs, tb);
+      log(`targets ${sets.join(', ')}: ${plan.length} groups of runs`);
+      const byKey = new Map<string, Group>();
+      for (const n of plan) {
+        const g = await runGroup(n.corpus, tools.filter((t) => n.tools.includes(t.name)), n.s, go);
+        groups.push(g);
+        byKey.set(needKey(n.corpus, n.s), g);
+      }
+      let tiny: TinyResult | undefined;
+      if (sets.includes('tiny')) tiny = await runTiny(ours, inputs.tiny, outDir, { comp: 'gzip', blockSize, jobs: maxJobs }, o.tinyRuns ?? (o.quick ? 5 : 20), env);
+      targets = judgeTargets(sets, { find: (c, s) => byKey.get(needKey(c, s)), inputs, base: tb, tiny });
+      jl = [...new Set(groups.map((g) => g.settings.jobs))].sort((a, b) => a - b);
+      if (tiny) notes.push(`tiny job: \`${tiny.command}\` against \`node -e 0\`, ${tiny.method}`);
+      notes.push('--targets: a 2-core machine shared with other work gives noisy wall times (see `other CPU s`); ratios near a goal need reruns with more --reps');
+    } else
+      for (const c of corpora)
+        for (const comp of runComps)
+          for (const jobs of jl) groups.push(await runGroup(c, tools, { comp, level: o.level, blockSize, jobs }, go));
     results = {
       schema: 1,
       startedAt,
@@ -292,11 +250,25 @@ async function main(argv: string[]): Promise<number> {
       },
       node: process.version,
       tools: tools.map((t) => ({ name: t.name, version: t.version, available: t.available, compressors: t.compressors })),
-      options: { corpus: reals, generated: gens, scale, comp: comps, blockSize, jobsList: jl, reps, level: o.level ?? null, tmpfs: !!o.tmpfs, sourceDateEpoch: env.SOURCE_DATE_EPOCH },
+      options: {
+        corpus: reals,
+        generated: gens,
+        scale,
+        comp: sets ? [...new Set(groups.map((g) => g.settings.comp))] : comps,
+        blockSize,
+        jobsList: jl,
+        reps,
+        warmups: go.warmups,
+        level: o.level ?? null,
+        tmpfs: !!o.tmpfs,
+        sourceDateEpoch: env.SOURCE_DATE_EPOCH,
+        targets: sets ?? null,
+        command: `npm run bench -- ${argv.join(' ')}`,
+      },
       method: {
         meter: meter(),
         warmCache: true,
-        warmupRunsPerTool: 1,
+        warmupRunsPerTool: go.warmups,
         interleaved: true,
         syncBeforeEachRun: true,
         statistic: 'median',
@@ -306,6 +278,7 @@ async function main(argv: string[]): Promise<number> {
       groups,
       scaling: o.scaling ? scalingOf(groups) : [],
       notes,
+      ...(targets ? { targets } : {}),
     };
   } catch (err) {
     if (err instanceof Interrupted) return 130;

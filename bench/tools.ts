@@ -15,6 +15,15 @@ export interface Settings {
   level?: number;
   blockSize: number;
   jobs: number;
+  /** lz4 only: high-compression mode on every tool (mksquashfs -Xhc, gensquashfs -X hc, --lz4-hc). */
+  hc?: boolean;
+  /** casper-snapshot also prints its --json report (its phase times and pipeline figures, for --targets). */
+  report?: boolean;
+}
+
+/** The compressor as reports name it: "lz4 -Xhc" for lz4's high-compression mode. */
+export function compLabel(s: Settings): string {
+  return s.hc ? `${s.comp} -Xhc` : s.comp;
 }
 
 export interface Level {
@@ -88,8 +97,9 @@ function casperTool(mksquashfsDefaults: Map<string, number>): Tool {
     version,
     compressors: compressors.map((c) => c.name),
     level(s) {
-      if (s.comp === 'lz4') return { level: null, source: 'lz4 has no level' };
+      if (s.comp === 'lz4' && !s.hc) return { level: null, source: 'lz4 has no level' };
       if (s.level !== undefined) return { level: s.level, source: 'forced' };
+      if (s.comp === 'lz4') return { level: 9, source: 'default (--lz4-hc: LZ4HC level 9)' };
       const c = compressors.find((x) => x.name === s.comp);
       const d = c?.defaultLevel ?? c?.levels?.default;
       if (d !== undefined) return { level: d, source: 'default (addon)' };
@@ -98,7 +108,9 @@ function casperTool(mksquashfsDefaults: Map<string, number>): Tool {
     },
     argv(src, out, s) {
       const args = [cli, '--source', src, out, '-comp', s.comp, '-b', String(s.blockSize), '--jobs', String(s.jobs), '-q'];
-      if (s.level !== undefined && s.comp !== 'lz4') args.push('--compression-level', String(s.level));
+      if (s.hc && s.comp === 'lz4') args.push('--lz4-hc');
+      if (s.level !== undefined && (s.comp !== 'lz4' || s.hc)) args.push('--compression-level', String(s.level));
+      if (s.report) args.push('--json');
       return { cmd: process.execPath, args };
     },
   };
@@ -146,6 +158,7 @@ function mksquashfsTool(): { tool: Tool; defaults: Map<string, number> } {
     version,
     compressors,
     level(s) {
+      if (s.hc && s.comp === 'lz4') return { level: null, source: '-Xhc (LZ4HC default level 9, no level option)' };
       if (!MKSQ_LEVELED.has(s.comp))
         return { level: s.comp === 'xz' ? KNOWN_DEFAULTS.xz : null, source: s.comp === 'xz' ? 'no level option (xz preset 6 built in)' : `${s.comp} has no level` };
       if (s.level !== undefined) return { level: s.level, source: 'forced' };
@@ -155,6 +168,7 @@ function mksquashfsTool(): { tool: Tool; defaults: Map<string, number> } {
     argv(src, out, s) {
       const args = [src, out, '-noappend', '-comp', s.comp, '-b', String(s.blockSize), '-processors', String(s.jobs), '-no-progress', '-quiet'];
       if (s.level !== undefined && MKSQ_LEVELED.has(s.comp)) args.push('-Xcompression-level', String(s.level));
+      if (s.hc && s.comp === 'lz4') args.push('-Xhc');
       return { cmd: 'mksquashfs', args };
     },
   };
@@ -184,6 +198,7 @@ function gensquashfsTool(): Tool {
     version,
     compressors,
     level(s) {
+      if (s.hc && s.comp === 'lz4') return { level: null, source: '-X hc (LZ4HC default level 9, no level option)' };
       if (!GEN_LEVELED.has(s.comp)) return { level: null, source: `${s.comp} has no level` };
       if (s.level !== undefined) return { level: s.level, source: 'forced' };
       const d = defaults.get(s.comp);
@@ -194,6 +209,7 @@ function gensquashfsTool(): Tool {
       // -T no tail-end packing: mksquashfs's and casper-snapshot's default (-no-tailends).
       const args = ['-D', src, '-c', s.comp, '-b', String(s.blockSize), '-j', String(s.jobs), '-q', '-f', '-k', '-x', '-e', '-T'];
       if (s.level !== undefined && GEN_LEVELED.has(s.comp)) args.push('-X', `level=${s.level}`);
+      if (s.hc && s.comp === 'lz4') args.push('-X', 'hc');
       args.push(out);
       return { cmd: 'gensquashfs', args };
     },

@@ -71,3 +71,74 @@ test('bench --quick on a tiny tree writes JSON and markdown with ratios and a pa
     rmSync(t, { recursive: true, force: true });
   }
 });
+
+// --targets on a tiny tree: the harness runs every option set and prints one line per target with its goal and a
+// verdict. The verdicts themselves are not checked: performance is never asserted by tests.
+test('bench --targets all prints every target line with its goal and a verdict', { skip }, () => {
+  const t = tempDir('cs-bench-targets-');
+  try {
+    const src = join(t, 'src');
+    dir(src);
+    file(join(src, 'a.txt'), 'hello targets\n'.repeat(2000));
+    file(join(src, 'sub/b.bin'), Buffer.alloc(150_000, 3));
+    symlink('a.txt', join(src, 'link'));
+    const results = join(t, 'results');
+    const r = run(process.execPath, [
+      join(repoRoot, 'dist', 'bench', 'run.js'),
+      '--targets',
+      'all',
+      '--quick',
+      '--scale',
+      '0.001',
+      '--warmups',
+      '0',
+      '--tiny-runs',
+      '2',
+      '--corpus',
+      src,
+      '--locale',
+      src,
+      '--tiny',
+      join(src, 'sub'),
+      '--workdir',
+      join(t, 'work'),
+      '--results-dir',
+      results,
+    ]);
+    assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
+    assert.match(r.stdout, /## Targets/);
+    const row = (set: string, what: RegExp, goal: string) =>
+      assert.match(r.stdout, new RegExp(`^\\| ${set} \\| ${what.source}[^|]* \\| ${goal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\| [^|]+ \\| (PASS|\\*\\*MISS\\*\\*|info) \\|$`, 'm'), `no ${set} line for ${what}`);
+    for (const comp of ['gzip', 'xz', 'zstd', 'lz4', 'lzo']) {
+      row('serial', new RegExp(`${comp} on .*: --jobs 2 vs --jobs 1 throughput`), '≥ 1.80×');
+      row('serial', new RegExp(`${comp} on .*: serial share at --jobs 1 → Amdahl efficiency at 16 threads`), '≥ 85 %');
+      row('serial', new RegExp(`${comp} on .*: image identical at --jobs 1 and --jobs 2`), 'same bytes');
+    }
+    for (const comp of ['zstd', 'xz']) {
+      row('codecs', new RegExp(`${comp} on .*: throughput vs mksquashfs`), '≥ 1.25×');
+      row('codecs', new RegExp(`${comp} on .*: throughput vs gensquashfs`), '≥ 1.15×');
+      row('codecs', new RegExp(`${comp} on .*: image size vs mksquashfs`), '≤ 1.002×');
+    }
+    for (const comp of ['lz4', 'lz4 -Xhc', 'lzo']) row('codecs', new RegExp(`${comp} on .*: throughput vs mksquashfs`), '≥ 1.20×');
+    row('gzip9', /gzip level 9 on .*: throughput vs mksquashfs/, '≥ 1.50×');
+    row('tiny', /--source .*: wall vs a bare `node -e 0`/, '≤ 1.60×');
+    row('rss', /gzip on .*src: peak RSS vs mksquashfs/, '≤ 0.75×');
+    row('rss', /gzip on small \(generated, \d+ entries\): peak RSS vs mksquashfs/, '≤ 0.75×');
+    row('rss', /gzip on many \(generated, \d+ entries\): peak RSS per entry vs mksquashfs/, '≤ 1.00× (bytes per entry)');
+    for (const comp of ['gzip', 'zstd', 'xz']) row('efficiency', new RegExp(`${comp} on .*, \\d+ jobs: wall vs CPU ÷ jobs`), '≤ 1.10×');
+
+    const doc = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8'));
+    assert.deepEqual(doc.options.targets, ['serial', 'codecs', 'gzip9', 'tiny', 'rss', 'efficiency']);
+    assert.ok(doc.targets.length >= 30, `${doc.targets.length} target lines`);
+    // our runs carry the pipeline's own figures (phase times, main-thread and writer CPU) for the profiles
+    const ours = doc.groups.flatMap((g: { runs: { tool: string; profile?: unknown }[] }) => g.runs.filter((x) => x.tool === 'casper-snapshot'));
+    for (const x of ours) {
+      const p = x.profile as { times: { total: number }; pipeline: { cpuMs: number; mainCpuMs: number; writerCpuMs: number; writerHeldMs: number } };
+      assert.ok(p && p.times.total > 0, JSON.stringify(x));
+      for (const k of ['cpuMs', 'mainCpuMs', 'writerCpuMs', 'writerHeldMs'] as const) assert.ok(p.pipeline[k] >= 0, `${k}: ${JSON.stringify(p.pipeline)}`);
+    }
+    assert.deepEqual(readdirSync(join(t, 'work', 'out')), []);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});

@@ -15,7 +15,8 @@
 //   verifyWritten(path, jobs, progress?) -> Promise  libuv pool  after finish, once (--verify): reads the
 //                                      image at path back and checks each file's digest against the data phase's
 // addResult, addFragment and endData resolve to { fragments: [{ index, raw }], tasksWritten, done }: the
-// fragment blocks to compress next, and how far the writer got. They run concurrently on libuv's threads;
+// fragment blocks to compress next, how far the writer got, and the CPU and wall time spent so far holding
+// the writer's lock (writerCpuMs, writerHeldMs). They run concurrently on libuv's threads;
 // the OrderedWriter serialises them (image/ordered_writer.h). nextTask reads only the walked tree, which
 // the writer does not change before every task is written.
 #include <napi.h>
@@ -273,6 +274,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     o.Set("fragments", a);
     o.Set("tasksWritten", r.state.tasks_written);
     o.Set("done", r.state.done);
+    o.Set("writerCpuMs", double(r.state.held_cpu_ns) / 1e6);
+    o.Set("writerHeldMs", double(r.state.held_wall_ns) / 1e6);
     return o;
   }
 

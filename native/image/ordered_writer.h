@@ -27,6 +27,10 @@ struct WriterState {
   uint32_t tasks_written = 0;
   uint32_t fragments_waiting = 0;  // closed, not yet written
   bool done = false;               // every task and fragment is in the image
+  // Where the writer's time goes (the bench's serial-part figures): the CPU time of the threads holding the
+  // lock (CLOCK_THREAD_CPUTIME_ID) and the wall time it was held, summed over every step.
+  uint64_t held_cpu_ns = 0;
+  uint64_t held_wall_ns = 0;
 };
 
 class OrderedWriter {
@@ -67,6 +71,7 @@ class OrderedWriter {
   std::deque<Pending> fragments_;  // closed fragment blocks in index order
   uint32_t next_seq_ = 0;
   uint32_t planned_ = 0;
+  uint64_t held_cpu_ns_ = 0, held_wall_ns_ = 0;  // added to by each holder, with the lock held
   bool ended_ = false, last_closed_ = false;
 };
 

@@ -317,6 +317,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
       mem: opts.mem,
       cancel,
       signal: options.signal,
+      threadCpuMs: () => addon.threadCpuMs(),
       onProgress: (p) => emit({ phase: 'data', ...totals, ...p, rate: p.bytesIn / Math.max(clock.sinceLast() / 1000, 1e-3) }),
     });
     clock.end('data');

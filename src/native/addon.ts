@@ -117,6 +117,9 @@ export interface DataStep {
   tasksWritten: number;
   /** Every task and fragment block is in the image: finish() may run. */
   done: boolean;
+  /** So far: CPU time of the threads holding the writer's lock, and the wall time it was held (ms). */
+  writerCpuMs: number;
+  writerHeldMs: number;
 }
 
 export interface ImageBuilder {
@@ -179,6 +182,8 @@ export interface Addon {
     cancel?: Int32Array,
     progress?: BigUint64Array,
   ): Promise<NativeRestoreResult | { error: { code?: string; message?: string; path?: string; syscall?: string } }>;
+  /** CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in ms. */
+  threadCpuMs(): number;
   versions(): {
     defaultBlockSize: number; addon: string; napi: number; compressors: { name: string; id: number; library: string; defaultLevel?: number }[] };
 }

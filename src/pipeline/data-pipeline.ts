@@ -39,6 +39,8 @@ export interface DataPipelineOptions {
   cancel: Int32Array;
   signal?: AbortSignal;
   onProgress?: (p: DataProgress) => void;
+  /** The calling thread's CPU clock in ms (the addon's threadCpuMs), for the main thread's share. */
+  threadCpuMs?: () => number;
 }
 
 /** Where the main thread spent the data phase, for --debug and the JSON report. */
@@ -47,6 +49,13 @@ export interface PipelineStats {
   fragments: number;
   /** Milliseconds the main thread waited for workers and the writer. */
   waitMs: number;
+  /** CPU ms of the whole process (every thread) during the data phase (process.cpuUsage). */
+  cpuMs: number;
+  /** CPU ms of the main thread during the data phase (its own thread clock; null without one). */
+  mainCpuMs: number | null;
+  /** CPU ms of the threads holding the native writer's lock, and the wall ms it was held (the writer's serial part). */
+  writerCpuMs: number;
+  writerHeldMs: number;
 }
 
 function isFailure(r: unknown): r is WorkerFailure {
@@ -62,7 +71,9 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
   const taskBytes = Math.max(spec.blockSize, 2 * 1024 * 1024);
   const window = Math.max(2, Math.min(2 * o.jobs, 32, Math.floor(o.mem / (2 * taskBytes))));
 
-  const stats: PipelineStats = { tasks: 0, fragments: 0, waitMs: 0 };
+  const stats: PipelineStats = { tasks: 0, fragments: 0, waitMs: 0, cpuMs: 0, mainCpuMs: null, writerCpuMs: 0, writerHeldMs: 0 };
+  const cpu0 = process.cpuUsage();
+  const main0 = o.threadCpuMs?.();
   const taskInput: number[] = [];
   let written = 0; // tasks the writer has put in the image
   let bytesIn = 0;
@@ -104,6 +115,8 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
     for (const f of s.fragments) compressFragment(f.index, f.raw);
     for (; written < s.tasksWritten; written++) bytesIn += taskInput[written];
     done ||= s.done;
+    stats.writerCpuMs = Math.max(stats.writerCpuMs, s.writerCpuMs ?? 0); // steps settle in any order: totals only grow
+    stats.writerHeldMs = Math.max(stats.writerHeldMs, s.writerHeldMs ?? 0);
     o.onProgress?.({ bytesIn, bytesOut });
     notify();
   };
@@ -148,6 +161,9 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
       await new Promise<void>((r) => (wake = r));
       stats.waitMs += performance.now() - tw;
     }
+    const cpu = process.cpuUsage(cpu0);
+    stats.cpuMs = (cpu.user + cpu.system) / 1000;
+    if (main0 !== undefined && o.threadCpuMs) stats.mainCpuMs = o.threadCpuMs() - main0;
     return stats;
   } catch (err) {
     Atomics.store(o.cancel, 0, 1); // stop workers still reading for this job
