@@ -110,14 +110,15 @@ test('incremental images are byte-identical for any number of jobs, and --verify
     const src = join(t, 'src');
     makeTree(src);
     const base = join(t, 'base.sqfs');
-    await snapshot({ source: src, output: base, jobs: 2, sourceDateEpoch: Math.floor(Date.now() / 1000) - DAY });
+    const sourceDateEpoch = Math.floor(Date.now() / 1000) - DAY; // one value for every run: it is the superblock's time
+    await snapshot({ source: src, output: base, jobs: 2, sourceDateEpoch });
     file(join(src, 'big', 'b3'), bytes(5 * BS + 3, 77, 16));
     old(join(src, 'big', 'b3'), 0.5);
     unlinkSync(join(src, 'small', 'f040'));
     const hashes = new Set<string>();
     for (const jobs of [1, 2, 5]) {
       const out = join(t, `inc-${jobs}.sqfs`);
-      const r = await snapshot({ source: src, output: out, base, jobs, verify: true, sourceDateEpoch: Math.floor(Date.now() / 1000) - DAY });
+      const r = await snapshot({ source: src, output: out, base, jobs, verify: true, sourceDateEpoch });
       assert.ok(r.base?.used, JSON.stringify(r.base));
       assert.equal(r.base.byDefault, false);
       assert.ok(r.verified && r.verified.files >= 1, 'the file read is verified by digest');
