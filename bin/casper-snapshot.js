@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Entry point: the compiled CLI lives in dist/.
-import { main } from '../dist/src/cli/main.js';
+// Entry point: the CLI bundled into dist/cli/ (scripts/build-bundles.mjs), which starts faster than the
+// module tree in dist/src/.
+import { main } from '../dist/cli/main.js';
 
 main(process.argv.slice(2)).then(
   (code) => {

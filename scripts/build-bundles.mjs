@@ -1,11 +1,14 @@
 // Bundles made with esbuild from the TypeScript sources:
 //   cjs: dist/cjs/index.cjs, the library for require() (its npm dependencies stay external; the pool's worker
 //        is the ESM build's dist/src/pipeline/worker.js, which piscina imports whatever loaded the pool);
+//   cli: dist/cli/main.js, the command line in one ESM file with commander (bin/casper-snapshot.js loads it):
+//        resolving and reading ~40 modules was half of a small job's start-up. `verify` is a chunk of its own,
+//        loaded only for verify; piscina stays external (imported only when a job needs workers).
 //   sea: dist-bin/sea/{main.cjs,worker.cjs,worker.js}, the single executable's main script, its worker and
 //        piscina's worker shell (a SEA main script can require only built-in modules, so nothing external).
-// Usage: node scripts/build-bundles.mjs cjs|sea
+// Usage: node scripts/build-bundles.mjs cjs|cli|sea
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 // import.meta.url has no meaning in a CommonJS file: every use becomes the bundle's own file URL.
@@ -23,7 +26,22 @@ const common = {
 };
 
 const what = process.argv[2];
-if (what === 'cjs') {
+if (what === 'cli') {
+  rmSync('dist/cli', { recursive: true, force: true }); // chunk names carry hashes: no stale chunk stays behind
+  await build({
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    splitting: true,
+    entryPoints: ['src/cli/main.ts'],
+    outdir: 'dist/cli',
+    external: ['piscina', '@napi-rs/nice'],
+    // commander is CommonJS: its require() calls of built-ins need a require in an ES module.
+    banner: { js: "import { createRequire as __casperRequire } from 'node:module'; const require = __casperRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+} else if (what === 'cjs') {
   await build({ ...common, entryPoints: ['src/api/index.ts'], outfile: 'dist/cjs/index.cjs', packages: 'external' });
 } else if (what === 'sea') {
   await build({
@@ -54,6 +72,6 @@ if (what === 'cjs') {
   };
   await build({ ...common, entryPoints: ['src/pipeline/worker.ts'], outfile: 'dist-bin/sea/worker.cjs', plugins: [sharedPiscina] });
 } else {
-  console.error('usage: node scripts/build-bundles.mjs cjs|sea');
+  console.error('usage: node scripts/build-bundles.mjs cjs|cli|sea');
   process.exit(64);
 }
