@@ -86,9 +86,8 @@ int TreeSide::attrs(const SideEntry* e, EntryAttrs& out) {
   }
   // The l* calls through /proc/self/fd: the held directory, then one name never followed.
   std::string fallback = root_path_ + (e ? path_prefix(cur_rel_) + "/" + e->name : "");
-  std::string lpath = e ? at_path(cur_.get(), e->name, fallback) : at_path(root_.get(), "", fallback);
   std::vector<std::pair<std::string, std::string>> xs;
-  if (int err = read_xattrs(lpath, xs)) return err;
+  if (int err = e ? read_xattrs(cur_.get(), e->name, fallback, xs) : read_xattrs(root_.get(), "", fallback, xs)) return err;
   for (auto& [k, v] : xs)
     if (stored_namespace(k)) out.xattrs[k] = v;
   return 0;

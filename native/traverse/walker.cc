@@ -443,16 +443,16 @@ class Walker {
       if (read_target(mfd, name, size_t(m.st_size), mt) < 0 || read_target(lfd, name, size_t(l.st_size), lt) < 0) return false;
       if (mt != lt) return false;
     }
-    if (opts_.xattrs && comparable_xattrs(at_path(mfd, name, mpath)) != comparable_xattrs(at_path(lfd, name, "")))
+    if (opts_.xattrs && comparable_xattrs(mfd, name, mpath) != comparable_xattrs(lfd, name, ""))
       return false;
     if (S_ISREG(m.st_mode) && opts_.compare_contents && !same_file_content(mfd, lfd, name, m, l)) return false;
     return true;
   }
 
   // The xattrs diff mode compares: overlay bookkeeping and system.* left out, sorted by name.
-  static std::vector<std::pair<std::string, std::string>> comparable_xattrs(const std::string& lpath) {
+  static std::vector<std::pair<std::string, std::string>> comparable_xattrs(int dir_fd, const std::string& name, const std::string& path) {
     std::vector<std::pair<std::string, std::string>> all;
-    if (read_xattrs(lpath, all) != 0) return {};
+    if (read_xattrs(dir_fd, name, path, all) != 0) return {};
     all.erase(std::remove_if(all.begin(), all.end(),
                              [](const auto& p) { return p.first.rfind("trusted.overlay.", 0) == 0 || p.first.rfind("system.", 0) == 0; }),
               all.end());
@@ -481,7 +481,7 @@ class Walker {
   void read_entry_xattrs(uint32_t idx, int dir_fd, const std::string& disk_name, const std::string& path) {
     if (!opts_.xattrs) return;
     std::vector<std::pair<std::string, std::string>> all;
-    if (int err = read_xattrs(at_path(dir_fd, disk_name, path), all)) {
+    if (int err = read_xattrs(dir_fd, disk_name, path, all)) {
       if (err == ENOENT) return;  // vanished: its data read reports it
       if (tolerate(err, path)) return;
       throw sys_error(err, "llistxattr", path);

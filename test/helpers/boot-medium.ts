@@ -49,9 +49,10 @@ session|session2)
   if [ "$action" = session2 ]; then printf 'second session\\n' > /srv/data/second.txt; fi
   ;;
 big)
-  # A session whose snapshot takes long (incompressible data, xz): for the stop timeout.
-  head -c 48M /dev/urandom > /srv/big-1.bin
-  head -c 48M /dev/urandom > /srv/big-2.bin
+  # A session whose snapshot takes long (base64 text, xz: slow to compress, and not stored raw as random
+  # bytes would be): for the stop timeout.
+  head -c 36M /dev/urandom | base64 -w 0 > /srv/big-1.txt
+  head -c 36M /dev/urandom | base64 -w 0 > /srv/big-2.txt
   ;;
 full)
   # More than the output filesystem holds.
