@@ -23,9 +23,25 @@ export function poolRunner(pool: Piscina): TaskRunner {
   return { run: (t, transfer) => pool.run(t, { transferList: [transfer] }), threads: () => pool.threads.length };
 }
 
-export function inlineRunner(addon: Addon): TaskRunner {
+/** libuv's pool has more threads than `jobs` may use (and runs the writer's steps too): at most `jobs` tasks at once. */
+export function inlineRunner(addon: Addon, jobs: number): TaskRunner {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const slot = () =>
+    running < jobs ? (running++, Promise.resolve()) : new Promise<void>((r) => waiting.push(() => (running++, r())));
+  const release = () => {
+    running--;
+    waiting.shift()?.();
+  };
   return {
-    run: (t) => (t.kind === 'read' ? addon.readAndCompressAsync(t.task, t.spec, t.cancel) : addon.compressFragmentAsync(t.raw, t.spec)),
+    run: async (t) => {
+      await slot();
+      try {
+        return await (t.kind === 'read' ? addon.readAndCompressAsync(t.task, t.spec, t.cancel) : addon.compressFragmentAsync(t.raw, t.spec));
+      } finally {
+        release();
+      }
+    },
     threads: () => 0,
   };
 }
