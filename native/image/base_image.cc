@@ -10,6 +10,7 @@
 #include <atomic>
 #include <map>
 #include <set>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -157,7 +158,13 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
       if (errors[t]) stop = true;
     };
     std::vector<std::thread> pool;
-    for (unsigned t = 1; t < errors.size(); t++) pool.emplace_back(work, t);
+    for (unsigned t = 1; t < errors.size(); t++) {
+      try {
+        pool.emplace_back(work, t);
+      } catch (const std::system_error&) {
+        break;  // fewer threads then
+      }
+    }
     work(0);
     for (auto& th : pool) th.join();
     for (auto& e : errors)
