@@ -6,6 +6,7 @@
 
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
+#include "bindings/verify_report.h"
 #include "fs/tree_side.h"
 #include "read/image_reader.h"
 #include "util/error.h"
@@ -37,18 +38,7 @@ class RestoreJob : public Napi::AsyncWorker {
       return;
     }
     Napi::Object o = Napi::Object::New(env);
-    Napi::Array diffs = Napi::Array::New(env, r_.differences.size());
-    for (size_t i = 0; i < r_.differences.size(); i++) {
-      const VerifyDifference& d = r_.differences[i];
-      Napi::Object e = Napi::Object::New(env);
-      e.Set("path", d.path);
-      e.Set("kind", d.kind);
-      if (!d.image.empty()) e.Set("restored", d.image);
-      if (!d.dir.empty()) e.Set("live", d.dir);
-      e.Set("line", d.line);
-      diffs.Set(uint32_t(i), e);
-    }
-    o.Set("differences", diffs);
+    o.Set("differences", differences_array(env, r_.differences, "restored", "live"));
     Napi::Array mounts = Napi::Array::New(env, r_.mounts.size());
     for (size_t i = 0; i < r_.mounts.size(); i++) mounts.Set(uint32_t(i), r_.mounts[i]);
     o.Set("mountPoints", mounts);
@@ -83,14 +73,6 @@ class RestoreJob : public Napi::AsyncWorker {
   Napi::ObjectReference keep_;
   std::unique_ptr<NativeError> err_;
 };
-
-std::set<std::string> string_set(const Napi::Object& opts, const char* key) {
-  std::set<std::string> out;
-  if (!opts.Has(key) || !opts.Get(key).IsArray()) return out;
-  Napi::Array a = opts.Get(key).As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) out.insert(a.Get(i).ToString().Utf8Value());
-  return out;
-}
 
 Napi::Value CompareRestored(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {

@@ -36,18 +36,7 @@ Napi::Object verify_report_object(Napi::Env env, const VerifyReport& r) {
   }
   o.Set("problems", problems);
   o.Set("problemsTruncated", r.problems_truncated);
-  Napi::Array diffs = Napi::Array::New(env, r.differences.size());
-  for (size_t i = 0; i < r.differences.size(); i++) {
-    const VerifyDifference& d = r.differences[i];
-    Napi::Object e = Napi::Object::New(env);
-    e.Set("path", d.path);
-    e.Set("kind", d.kind);
-    if (!d.image.empty()) e.Set("image", d.image);
-    if (!d.dir.empty()) e.Set("dir", d.dir);
-    e.Set("line", d.line);
-    diffs.Set(uint32_t(i), e);
-  }
-  o.Set("differences", diffs);
+  o.Set("differences", differences_array(env, r.differences, "image", "dir"));
   Napi::Object img = Napi::Object::New(env);
   img.Set("imageSize", double(r.image_size));
   img.Set("bytesUsed", double(r.bytes_used));
@@ -82,6 +71,29 @@ Napi::Object verify_report_object(Napi::Env env, const VerifyReport& r) {
   d.Set("bytes", double(r.digest_bytes));
   o.Set("digests", d);
   return o;
+}
+
+Napi::Array differences_array(Napi::Env env, const std::vector<VerifyDifference>& diffs, const char* a_key, const char* b_key) {
+  Napi::Array out = Napi::Array::New(env, diffs.size());
+  for (size_t i = 0; i < diffs.size(); i++) {
+    const VerifyDifference& d = diffs[i];
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("path", d.path);
+    e.Set("kind", d.kind);
+    if (!d.image.empty()) e.Set(a_key, d.image);
+    if (!d.dir.empty()) e.Set(b_key, d.dir);
+    e.Set("line", d.line);
+    out.Set(uint32_t(i), e);
+  }
+  return out;
+}
+
+std::set<std::string> string_set(const Napi::Object& opts, const char* key) {
+  std::set<std::string> out;
+  if (!opts.Has(key) || !opts.Get(key).IsArray()) return out;
+  Napi::Array a = opts.Get(key).As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.insert(a.Get(i).ToString().Utf8Value());
+  return out;
 }
 
 namespace {
@@ -128,10 +140,7 @@ Napi::Value VerifyImage(const Napi::CallbackInfo& info) {
         o.jobs = unsigned(std::max<int64_t>(0, std::min<int64_t>(j, 256)));
       }
       if (opts.Has("data") && !opts.Get("data").IsUndefined()) o.data = opts.Get("data").ToBoolean().Value();
-      if (opts.Has("ignore") && opts.Get("ignore").IsArray()) {
-        Napi::Array a = opts.Get("ignore").As<Napi::Array>();
-        for (uint32_t i = 0; i < a.Length(); i++) o.ignore.insert(a.Get(i).ToString().Utf8Value());
-      }
+      o.ignore = string_set(opts, "ignore");
     }
     if (info.Length() > 2 && info[2].IsTypedArray()) {
       Napi::TypedArray t = info[2].As<Napi::TypedArray>();

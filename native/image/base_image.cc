@@ -40,12 +40,6 @@ int name_cmp(const Tree& t, const Entry& e, const std::string& b) {
   return e.name_len < b.size() ? -1 : e.name_len > b.size() ? 1 : 0;
 }
 
-// The tail a file of this size has under opts (the same rule as the task planner's).
-bool tail_in_fragment(const ImageOptions& o, uint64_t size) {
-  const uint64_t bs = o.block_size;
-  return o.fragments != FragmentMode::kNone && size % bs != 0 && (o.fragments == FragmentMode::kAlways || size < bs);
-}
-
 }  // namespace
 
 struct BaseImage::Impl {
@@ -112,13 +106,9 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
         } else if (check_content && has_data(e) && b.is_file() && b.size == e.size && (b.fragment != kNoFragment) == tail_in_fragment(o, e.size)) {
           matched.emplace_back(i, &b);  // compared below
         } else if (!check_content && has_data(e) && b.is_file() && b.size == e.size && uint16_t(e.mode & 07777) == b.mode) {
-          uint32_t uid = o.all_root ? 0 : e.uid, gid = o.all_root ? 0 : e.gid;
-          if (o.force_uid >= 0) uid = uint32_t(o.force_uid);
-          if (o.force_gid >= 0) gid = uint32_t(o.force_gid);
-          int64_t t = e.mtime;
-          if (o.clamp_mtime >= 0) t = std::min(t, o.clamp_mtime);
-          bool same = b.uid_idx < img.tables.ids.size() && b.gid_idx < img.tables.ids.size() && img.tables.ids[b.uid_idx] == uid &&
-                      img.tables.ids[b.gid_idx] == gid && t == int64_t(b.mtime) && (b.fragment != kNoFragment) == tail_in_fragment(o, e.size);
+          bool same = b.uid_idx < img.tables.ids.size() && b.gid_idx < img.tables.ids.size() && img.tables.ids[b.uid_idx] == stored_uid(o, e.uid) &&
+                      img.tables.ids[b.gid_idx] == stored_gid(o, e.gid) && stored_mtime(o, e.mtime) == b.mtime &&
+                      (b.fragment != kNoFragment) == tail_in_fragment(o, e.size);
           if (same) {
             std::vector<std::pair<std::string, std::string>> theirs, ours;
             for (const XattrKV& kv : img.xattrs_of(b)) theirs.emplace_back(kv.key, kv.value);

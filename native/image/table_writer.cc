@@ -186,14 +186,9 @@ class TableBuilder {
     const Entry& e = tree_.entries[i];
     InodeCommon c;
     c.mode_bits = uint16_t(e.mode & 07777);
-    uint32_t uid = opts_.all_root ? 0 : e.uid, gid = opts_.all_root ? 0 : e.gid;
-    if (opts_.force_uid >= 0) uid = uint32_t(opts_.force_uid);
-    if (opts_.force_gid >= 0) gid = uint32_t(opts_.force_gid);
-    c.uid_idx = ids_.index_of(uid);
-    c.gid_idx = ids_.index_of(gid);
-    int64_t t = e.mtime;
-    if (opts_.clamp_mtime >= 0) t = std::min(t, opts_.clamp_mtime);
-    c.mtime = uint32_t(std::clamp<int64_t>(t, 0, 0xFFFFFFFFLL));
+    c.uid_idx = ids_.index_of(stored_uid(opts_, e.uid));
+    c.gid_idx = ids_.index_of(stored_gid(opts_, e.gid));
+    c.mtime = stored_mtime(opts_, e.mtime);
     c.number = number_[i];
     c.nlink = nlink_[i];
     c.xattr = e.xattr_set == kNone ? kNoXattr : e.xattr_set;

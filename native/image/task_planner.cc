@@ -44,8 +44,7 @@ std::vector<uint8_t> TaskPlanner::next(uint64_t task_bytes, uint64_t* bytes) {
     s.length = len;
     s.stamp = tree_.stamps[e.stamp];
     s.last = offset_ + len == e.size;
-    s.tail_fragment = opts_.fragments != FragmentMode::kNone && e.size % bs != 0 &&
-                      (opts_.fragments == FragmentMode::kAlways || e.size < bs);
+    s.tail_fragment = tail_in_fragment(opts_, e.size);
     s.maybe_sparse = e.disk_bytes < e.size;
     s.rel = tree_.data_rel(entry_);
     task.segments.push_back(std::move(s));
