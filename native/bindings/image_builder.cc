@@ -7,18 +7,16 @@
 //   useBase(path, opts)    -> Promise  libuv pool   after walk (and leaveOut), before begin, at most once (--base):
 //                                      reads the base image and marks the files whose data it gives
 //   begin(fd)                          main thread  after walk, once: the data phase starts
-//   nextTask(bytes)        -> task     main thread  data phase; null once every file is planned
-//   addResult(result)      -> Promise  libuv pool   data phase; any order, from any task
-//   addFragment(i, bytes)  -> Promise  libuv pool   data phase; fragment i compressed
-//   endData()              -> Promise  libuv pool   after nextTask gave null, once
-//   finish()               -> Promise  libuv pool   once the data writer reports done: tables, superblock
+//   startData(taskBytes, window) -> id main thread  after begin, once: the data engine (image/data_engine.h)
+//                                      that every pool thread then runs with runData(id, spec) / runDataAsync
+//   dataProgress()                     main thread  data phase: bytes in and out, tasks, the writer's state
+//   wakeData()                         main thread  data phase: waiting pool threads look at the cancel flag now
+//   endData()                          main thread  once every runData call has returned: ends the data phase
+//   finish()               -> Promise  libuv pool   once the data section is complete: tables, superblock
 //   verifyWritten(path, jobs, progress?) -> Promise  libuv pool  after finish, once (--verify): reads the
 //                                      image at path back and checks each file's digest against the data phase's
-// addResult, addFragment and endData resolve to { fragments: [{ index, raw }], tasksWritten, done }: the
-// fragment blocks to compress next, how far the writer got, and the CPU and wall time spent so far holding
-// the writer's lock (writerCpuMs, writerHeldMs). They run concurrently on libuv's threads;
-// the OrderedWriter serialises them (image/ordered_writer.h). nextTask reads only the walked tree, which
-// the writer does not change before every task is written.
+// During the data phase no task or result crosses into JavaScript: the engine's threads plan, read,
+// compress and hand results to the OrderedWriter, which serialises them (image/ordered_writer.h).
 #include <napi.h>
 
 #include <sys/stat.h>
@@ -30,6 +28,7 @@
 #include "bindings/js_values.h"
 #include "bindings/verify_report.h"
 #include "image/base_image.h"
+#include "image/data_engine.h"
 #include "image/data_writer.h"
 #include "image/ordered_writer.h"
 #include "image/table_writer.h"
@@ -80,12 +79,6 @@ class Job : public Napi::AsyncWorker {
   Napi::ObjectReference held_;
 };
 
-// What a data-phase step hands back to JavaScript.
-struct StepResult {
-  std::vector<ClosedFragment> fragments;
-  WriterState state;
-};
-
 class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -93,9 +86,9 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
                        {InstanceMethod<&ImageBuilder::Walk>("walk"),
                         InstanceMethod<&ImageBuilder::UseBase>("useBase"),
                         InstanceMethod<&ImageBuilder::Begin>("begin"),
-                        InstanceMethod<&ImageBuilder::NextTask>("nextTask"),
-                        InstanceMethod<&ImageBuilder::AddResult>("addResult"),
-                        InstanceMethod<&ImageBuilder::AddFragment>("addFragment"),
+                        InstanceMethod<&ImageBuilder::StartData>("startData"),
+                        InstanceMethod<&ImageBuilder::DataProgress>("dataProgress"),
+                        InstanceMethod<&ImageBuilder::WakeData>("wakeData"),
                         InstanceMethod<&ImageBuilder::EndData>("endData"),
                         InstanceMethod<&ImageBuilder::Finish>("finish"),
                         InstanceMethod<&ImageBuilder::VerifyWritten>("verifyWritten"),
@@ -116,6 +109,10 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       }
       return info.Env().Undefined();
     });
+  }
+
+  ~ImageBuilder() override {
+    if (engine_id_) unregister_engine(engine_id_);
   }
 
  private:
@@ -206,77 +203,52 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // nextTask(taskBytes) -> { task: ArrayBuffer, bytes: number } | null
-  Napi::Value NextTask(const Napi::CallbackInfo& info) {
+  // startData(taskBytes, window) -> engine id, for runData/runDataAsync on each pool thread.
+  Napi::Value StartData(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      expect(Stage::kData, "nextTask");
-      uint64_t bytes = 0;
-      std::vector<uint8_t> t = planner_->next(uint64_t(info[0].ToNumber().Int64Value()), &bytes);
-      if (t.empty()) return info.Env().Null();
+      expect(Stage::kData, "startData");
+      if (engine_) throw NativeError("EINVAL", "internal: startData() called twice");
+      uint64_t task_bytes = uint64_t(std::max<int64_t>(1, info[0].ToNumber().Int64Value()));
+      uint32_t window = uint32_t(std::max<int64_t>(1, info[1].ToNumber().Int64Value()));
+      engine_ = std::make_shared<DataEngine>(*planner_, *ordered_, task_bytes, window, cancel_);
+      engine_id_ = register_engine(engine_);
+      return Napi::Number::New(info.Env(), engine_id_);
+    });
+  }
+
+  // dataProgress() -> { bytesIn, bytesOut, tasks, fragments, tasksWritten, done, writerCpuMs, writerHeldMs }
+  Napi::Value DataProgress(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      if (!engine_) throw NativeError("EINVAL", "internal: dataProgress() called out of order");
+      casper::DataProgress p = engine_->progress();
       Napi::Object o = Napi::Object::New(info.Env());
-      o.Set("task", to_array_buffer(info.Env(), t.data(), t.size()));
-      o.Set("bytes", double(bytes));
+      o.Set("bytesIn", double(p.bytes_in));
+      o.Set("bytesOut", double(p.bytes_out));
+      o.Set("tasks", p.tasks);
+      o.Set("fragments", p.fragments);
+      o.Set("tasksWritten", p.writer.tasks_written);
+      o.Set("done", p.writer.done);
+      o.Set("writerCpuMs", double(p.writer.held_cpu_ns) / 1e6);
+      o.Set("writerHeldMs", double(p.writer.held_wall_ns) / 1e6);
       return o;
     });
   }
 
-  // A data-phase step on the libuv pool (a write can stall on page-cache writeback): step() runs there.
-  Napi::Value data_step(Napi::Env env, std::function<std::vector<ClosedFragment>(OrderedWriter&)> step, Napi::Value held) {
-    OrderedWriter* w = ordered_.get();
-    auto out = std::make_shared<StepResult>();
-    return Job::start(
-        env,
-        [w, step, out]() {
-          out->fragments = step(*w);
-          out->state = w->state();
-        },
-        [out](Napi::Env env) -> Napi::Value { return step_object(env, *out); }, held);
+  Napi::Value WakeData(const Napi::CallbackInfo& info) {
+    if (engine_) engine_->wake();
+    return info.Env().Undefined();
   }
 
-  // addResult(result: ArrayBuffer) -> Promise<step>
-  Napi::Value AddResult(const Napi::CallbackInfo& info) {
-    return guarded(info.Env(), [&]() -> Napi::Value {
-      if (stage_ != Stage::kData && stage_ != Stage::kDataEnded) expect(Stage::kData, "addResult");
-      auto [p, n] = bytes_of(info[0]);
-      return data_step(info.Env(), [p = p, n = n](OrderedWriter& w) { return w.add_result(p, n); }, info[0]);
-    });
-  }
-
-  // addFragment(index, compressed: ArrayBuffer) -> Promise<step>
-  Napi::Value AddFragment(const Napi::CallbackInfo& info) {
-    return guarded(info.Env(), [&]() -> Napi::Value {
-      if (stage_ != Stage::kData && stage_ != Stage::kDataEnded) expect(Stage::kData, "addFragment");
-      uint32_t index = info[0].ToNumber().Uint32Value();
-      auto [p, n] = bytes_of(info[1]);
-      return data_step(info.Env(), [index, p = p, n = n](OrderedWriter& w) { return w.add_fragment(index, p, n); }, info[1]);
-    });
-  }
-
-  // endData() -> Promise<step>: every task is planned.
+  // endData(): every runData call has returned (the caller awaited them all, whatever their outcome); the
+  // engine's threads are gone, so its id is given up.
   Napi::Value EndData(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kData, "endData");
+      if (!engine_) throw NativeError("EINVAL", "internal: endData() before startData()");
+      unregister_engine(engine_id_);
       stage_ = Stage::kDataEnded;
-      uint32_t planned = planner_->planned();
-      return data_step(info.Env(), [planned](OrderedWriter& w) { return w.end(planned); }, Napi::Value());
+      return info.Env().Undefined();
     });
-  }
-
-  static Napi::Value step_object(Napi::Env env, StepResult& r) {
-    Napi::Array a = Napi::Array::New(env, r.fragments.size());
-    for (size_t i = 0; i < r.fragments.size(); i++) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("index", r.fragments[i].index);
-      o.Set("raw", to_array_buffer(env, r.fragments[i].raw.data(), r.fragments[i].raw.size()));
-      a.Set(uint32_t(i), o);
-    }
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("fragments", a);
-    o.Set("tasksWritten", r.state.tasks_written);
-    o.Set("done", r.state.done);
-    o.Set("writerCpuMs", double(r.state.held_cpu_ns) / 1e6);
-    o.Set("writerHeldMs", double(r.state.held_wall_ns) / 1e6);
-    return o;
   }
 
   // finish() -> Promise<summary>: tables, superblock, padding.
@@ -445,6 +417,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   std::unique_ptr<DataWriter> data_;
   std::unique_ptr<OrderedWriter> ordered_;
   std::unique_ptr<TaskPlanner> planner_;
+  std::shared_ptr<DataEngine> engine_;  // also in the engine registry (by engine_id_) during the data phase
+  uint32_t engine_id_ = 0;
   Stage stage_ = Stage::kNew;
   int fd_ = -1;
   std::vector<uint32_t> numbers_;  // entry index -> inode number, from finish() (for verifyWritten)

@@ -58,15 +58,19 @@ std::vector<ClosedFragment> OrderedWriter::add_result(const uint8_t* p, size_t n
 }
 
 std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, const uint8_t* p, size_t n) {
-  Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
   if (n < 4) throw NativeError("EINVAL", "internal: a fragment result without its size word");
+  return add_fragment(index, load_u32(p), std::vector<uint8_t>(p + 4, p + n));
+}
+
+std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes) {
+  Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
   Pending* f = nullptr;
   for (auto& c : fragments_)
     if (c.index == index) f = &c;
   if (!f || f->ready) throw NativeError("EINVAL", "internal: fragment " + std::to_string(index) + " was not waiting");
   f->ready = true;
-  f->word = load_u32(p);
-  f->bytes.assign(p + 4, p + n);
+  f->word = word;
+  f->bytes = std::move(bytes);
   std::vector<ClosedFragment> closed;
   pump(closed, nullptr, 0, 0, false);
   return closed;

@@ -43,6 +43,8 @@ class OrderedWriter {
   std::vector<ClosedFragment> add_result(const uint8_t* p, size_t n);
   // Fragment `index` compressed: a u32 size word (bit 24 = stored raw), then the stored bytes.
   std::vector<ClosedFragment> add_fragment(uint32_t index, const uint8_t* p, size_t n);
+  // The same, with the size word apart and the stored bytes moved in.
+  std::vector<ClosedFragment> add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes);
   // No task beyond `planned` will come; the last, partly filled fragment block closes after the last task.
   std::vector<ClosedFragment> end(uint32_t planned);
   WriterState state();

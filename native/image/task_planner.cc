@@ -14,9 +14,14 @@ constexpr uint64_t kMaxSparseSegment = uint64_t(1) << 30;
 }  // namespace
 
 std::vector<uint8_t> TaskPlanner::next(uint64_t task_bytes, uint64_t* bytes) {
+  TaskSpec task;
+  return next(task_bytes, task, bytes) ? encode_task(task) : std::vector<uint8_t>();
+}
+
+bool TaskPlanner::next(uint64_t task_bytes, TaskSpec& task, uint64_t* bytes) {
   const uint64_t bs = opts_.block_size;
   const uint64_t max_seg = std::max<uint64_t>(bs, task_bytes / bs * bs);
-  TaskSpec task;
+  task = TaskSpec();
   task.block_size = opts_.block_size;
   task.root_fd = tree_.data_fd.get();
   task.starts_file = offset_ == 0;
@@ -57,9 +62,9 @@ std::vector<uint8_t> TaskPlanner::next(uint64_t task_bytes, uint64_t* bytes) {
     }
   }
   *bytes = acc;
-  if (task.segments.empty()) return {};
+  if (task.segments.empty()) return false;
   task.seq = seq_++;
-  return encode_task(task);
+  return true;
 }
 
 }  // namespace casper

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "data/task_format.h"
 #include "image/image_options.h"
 #include "traverse/tree.h"
 
@@ -17,6 +18,8 @@ class TaskPlanner {
   // The next task, encoded (see data/task_format.h), or empty when every file is planned. *bytes: the
   // file bytes it covers.
   std::vector<uint8_t> next(uint64_t task_bytes, uint64_t* bytes);
+  // The same, unencoded: false when every file is planned.
+  bool next(uint64_t task_bytes, TaskSpec& task, uint64_t* bytes);
   uint32_t planned() const { return seq_; }
 
  private:

@@ -107,18 +107,17 @@ function skippedWarning(code: string, path: string): string {
 }
 /** File data up to which a job runs on libuv's threads rather than starting the worker pool. */
 const SMALL_JOB = 8 * 1024 * 1024;
-/** libuv's thread pool (it also runs the writer's steps and the file system calls). */
+/** libuv's thread pool (each of the data phase's shares holds one of its threads for the whole phase). */
 const UV_POOL_THREADS = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-/**
- * Codecs whose compressor is cheap to make per task (no multi-megabyte context, unlike zstd and xz). With
- * fewer jobs than libuv has threads, they run there at any size: a worker isolate costs ~100 ms of CPU to
- * start and ~60 MiB (2 jobs: lz4 on /usr/share/locale 0.63 -> 0.45 s; gzip on /usr/share 4.22 -> 3.99 s, RSS -35 %).
- */
-const CHEAP_PER_TASK = new Set(['gzip', 'lz4', 'lzo']);
 
-/** Whether the data phase runs on libuv's threads (no worker pool). */
-function runsInline(bytes: number, compressor: string, jobs: number): boolean {
-  return bytes <= SMALL_JOB || (CHEAP_PER_TASK.has(compressor) && jobs < UV_POOL_THREADS);
+/**
+ * Whether the data phase runs on libuv's threads (no worker pool): a small job, or fewer jobs than libuv has
+ * threads (one left for the rest of the process). A worker isolate costs ~100 ms of CPU to start and
+ * ~60 MiB; each share of the data phase builds its compressor once, so zstd's and xz's contexts cost nothing
+ * per task there either.
+ */
+function runsInline(bytes: number, jobs: number): boolean {
+  return bytes <= SMALL_JOB || jobs < UV_POOL_THREADS;
 }
 
 type Emit = (p: Omit<Progress, 'rate' | 'bytesTotal'> & { rate?: number; bytesTotal?: number }) => void;
@@ -321,12 +320,13 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     builder.begin(output.fd);
     const totals = { entriesDone: 0, entriesTotal: info.entries, bytesTotal: info.bytes };
     // Starting worker threads (~170 ms each) can cost more than the work itself (runsInline).
-    const small = !options.pool && runsInline(info.bytes, opts.image.compressor, opts.jobs);
+    const inline = !options.pool && runsInline(info.bytes, opts.jobs);
     const pipeline = await runDataPipeline({
       builder,
-      runner: small ? inlineRunner(addon, opts.jobs) : poolRunner(await pool()),
+      runner: inline ? inlineRunner(addon) : poolRunner(await pool()),
       spec: opts.image,
-      jobs: opts.jobs,
+      // On libuv's pool, one of its threads stays free for the rest of the process.
+      jobs: inline ? Math.max(1, Math.min(opts.jobs, UV_POOL_THREADS - 1)) : opts.jobs,
       mem: opts.mem,
       cancel,
       signal: options.signal,

@@ -111,9 +111,14 @@ export interface BaseUse {
   repackedTails: number;
 }
 
-/** What the native writer did with a data-phase step: fragment blocks to compress next, and how far it got. */
-export interface DataStep {
-  fragments: { index: number; raw: ArrayBuffer }[];
+/** How far the data phase has got (builder.dataProgress()). */
+export interface DataProgress {
+  /** File bytes of the tasks written, and compressed bytes produced so far. */
+  bytesIn: number;
+  bytesOut: number;
+  /** Read tasks planned and fragment blocks closed so far, and tasks written. */
+  tasks: number;
+  fragments: number;
   tasksWritten: number;
   /** Every task and fragment block is in the image: finish() may run. */
   done: boolean;
@@ -128,14 +133,17 @@ export interface ImageBuilder {
   /** --base: reads the image at `path` and marks the files whose stored data it gives (before begin). */
   useBase(path: string, options: { content: boolean; jobs: number }): Promise<BaseUse>;
   begin(fd: number): void;
-  /** The next read task of the plan, or null once every file is planned. */
-  nextTask(taskBytes: number): { task: ArrayBuffer; bytes: number } | null;
-  /** A task's result, in any order (written off the event loop, in plan order). */
-  addResult(result: ArrayBuffer): Promise<DataStep>;
-  /** Fragment block `index` compressed (a worker's compressFragment result). */
-  addFragment(index: number, compressed: ArrayBuffer): Promise<DataStep>;
-  /** Every task is planned: the last fragment block closes after the last task is written. */
-  endData(): Promise<DataStep>;
+  /**
+   * The data engine (native/image/data_engine.h): returns its id. Each pool thread then runs its share with
+   * runData(id, spec) (a piscina worker) or runDataAsync(id, spec) (libuv); no task passes through JavaScript.
+   * taskBytes: file bytes per read task; window: most tasks planned and not yet written.
+   */
+  startData(taskBytes: number, window: number): number;
+  dataProgress(): DataProgress;
+  /** Waiting pool threads look at the cancel flag now rather than within 50 ms. */
+  wakeData(): void;
+  /** After every runData call has returned, whatever its outcome. */
+  endData(): void;
   finish(): Promise<NativeSummary>;
   /**
    * After finish() (--verify): reads the image at `path` back (every table and block) and compares each regular
@@ -151,12 +159,10 @@ export interface ImageBuilder {
 
 export interface Addon {
   ImageBuilder: new (options: NativeImageOptions, cancel?: Int32Array) => ImageBuilder;
-  readAndCompress(task: ArrayBuffer, spec: CompressorSpec, cancel?: Int32Array): ArrayBuffer;
-  /** u32 size word (bit 24 = stored raw) followed by the stored bytes. */
-  compressFragment(raw: ArrayBuffer, spec: CompressorSpec): ArrayBuffer;
-  /** The same work on libuv's pool (small jobs: no worker thread to start); failures resolve as { error }. */
-  readAndCompressAsync(task: ArrayBuffer, spec: CompressorSpec, cancel?: Int32Array): Promise<ArrayBuffer | { error: object }>;
-  compressFragmentAsync(raw: ArrayBuffer, spec: CompressorSpec): Promise<ArrayBuffer | { error: object }>;
+  /** A pool worker's share of the data phase (synchronous, with the worker's cached compressor); throws its failure. */
+  runData(engine: number, spec: CompressorSpec): void;
+  /** The same on libuv's pool (jobs that start no workers); a failure resolves as { error }. */
+  runDataAsync(engine: number, spec: CompressorSpec): Promise<undefined | { error: object }>;
   compress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec): ArrayBuffer | null;
   decompress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec, capacity: number): ArrayBuffer;
   /** Builds the compressor to validate name and options (throws code EINVAL with a readable message); returns its description. */

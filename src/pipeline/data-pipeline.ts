@@ -1,9 +1,10 @@
-// The data phase, from JavaScript's side: a dispatcher. It takes read tasks from the native plan, runs them in
-// the pool, and hands every result and compressed fragment block to the native writer as it comes back, in
-// whatever order. The writer (native/image/ordered_writer.h) owns ordering and fragment placement, so the
-// image is byte-identical for any number of jobs; this file only keeps the pool busy and memory bounded.
+// The data phase, from JavaScript's side: start the native data engine (native/image/data_engine.h) and
+// have each of `jobs` pool threads run its share of it, then wait. The engine plans, reads, compresses and
+// hands every result to the writer on those threads; the writer (native/image/ordered_writer.h) owns
+// ordering and fragment placement, so the image is byte-identical for any number of jobs. No task or result
+// passes through the event loop: the main thread only reports progress and cancels.
 import type { Piscina } from 'piscina';
-import type { Addon, CompressorSpec, DataStep, ImageBuilder } from '../native/addon.js';
+import type { Addon, CompressorSpec, ImageBuilder } from '../native/addon.js';
 import { toCasperError, AbortError, CasperError } from '../errors.js';
 import type { WorkerFailure, WorkerTask } from './worker.js';
 
@@ -12,38 +13,18 @@ export interface DataProgress {
   bytesOut: number;
 }
 
-/** Runs read and fragment tasks: the piscina pool, or (small jobs) the addon on libuv's pool. */
+/** Runs one thread's share of the data phase: in a piscina worker, or (jobs that start none) on libuv's pool. */
 export interface TaskRunner {
-  run(task: WorkerTask, transfer: ArrayBuffer): Promise<unknown>;
-  /** Starting a runner's thread blocks the event loop for a while: how many it has started so far. */
-  threads(): number;
+  run(task: WorkerTask): Promise<WorkerFailure | undefined>;
 }
 
 export function poolRunner(pool: Piscina): TaskRunner {
-  return { run: (t, transfer) => pool.run(t, { transferList: [transfer] }), threads: () => pool.threads.length };
+  return { run: (t) => pool.run(t) as Promise<WorkerFailure | undefined> };
 }
 
-/** libuv's pool has more threads than `jobs` may use (and runs the writer's steps too): at most `jobs` tasks at once. */
-export function inlineRunner(addon: Addon, jobs: number): TaskRunner {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  const slot = () =>
-    running < jobs ? (running++, Promise.resolve()) : new Promise<void>((r) => waiting.push(() => (running++, r())));
-  const release = () => {
-    running--;
-    waiting.shift()?.();
-  };
-  return {
-    run: async (t) => {
-      await slot();
-      try {
-        return await (t.kind === 'read' ? addon.readAndCompressAsync(t.task, t.spec, t.cancel) : addon.compressFragmentAsync(t.raw, t.spec));
-      } finally {
-        release();
-      }
-    },
-    threads: () => 0,
-  };
+/** libuv's pool: each share holds one of its threads for the whole phase (so jobs must stay below its size). */
+export function inlineRunner(addon: Addon): TaskRunner {
+  return { run: (t) => addon.runDataAsync(t.engine, t.spec) as Promise<WorkerFailure | undefined> };
 }
 
 export interface DataPipelineOptions {
@@ -59,11 +40,11 @@ export interface DataPipelineOptions {
   threadCpuMs?: () => number;
 }
 
-/** Where the main thread spent the data phase, for --debug and the JSON report. */
+/** Where the data phase's time went, for --debug and the JSON report. */
 export interface PipelineStats {
   tasks: number;
   fragments: number;
-  /** Milliseconds the main thread waited for workers and the writer. */
+  /** Milliseconds the main thread waited for the pool's threads. */
   waitMs: number;
   /** CPU ms of the whole process (every thread) during the data phase (process.cpuUsage). */
   cpuMs: number;
@@ -74,119 +55,69 @@ export interface PipelineStats {
   writerHeldMs: number;
 }
 
+/** How often the main thread reports progress meanwhile. */
+const PROGRESS_MS = 100;
+
 function isFailure(r: unknown): r is WorkerFailure {
-  return typeof r === 'object' && r !== null && 'error' in r && !(r instanceof ArrayBuffer);
+  return typeof r === 'object' && r !== null && 'error' in r;
 }
 
-// Long: the dispatch state (window, counters, wake-up) is shared by the callbacks defined inside; split,
-// it would need a class for no gain in clarity.
 export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineStats> {
   const { builder, runner, spec } = o;
-  // About 2 MiB per task; two tasks in flight per worker keep it busy, and a short queue lets a fragment
-  // block's compression finish well before the writer needs it, so few blocks are held meanwhile.
+  // About 2 MiB per task; up to two tasks per thread planned and unwritten (a result that comes before its
+  // turn is held by the writer), within --mem.
   const taskBytes = Math.max(spec.blockSize, 2 * 1024 * 1024);
   const window = Math.max(2, Math.min(2 * o.jobs, 32, Math.floor(o.mem / (2 * taskBytes))));
+  if (o.signal?.aborted) throw new AbortError();
 
-  const stats: PipelineStats = { tasks: 0, fragments: 0, waitMs: 0, cpuMs: 0, mainCpuMs: null, writerCpuMs: 0, writerHeldMs: 0 };
   const cpu0 = process.cpuUsage();
   const main0 = o.threadCpuMs?.();
-  const taskInput: number[] = [];
-  let written = 0; // tasks the writer has put in the image
-  let bytesIn = 0;
-  let bytesOut = 0;
-  let done = false;
+  const t0 = performance.now();
+  const engine = builder.startData(taskBytes, window);
   let failure: CasperError | undefined;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
+  const stop = (err: CasperError) => {
+    failure ??= err;
+    Atomics.store(o.cancel, 0, 1); // the engine's threads stop at their next step
+    builder.wakeData();
   };
-  const fail = (err: unknown) => {
-    failure ??= toCasperError(err);
-    notify();
-  };
-  const onAbort = () => {
-    Atomics.store(o.cancel, 0, 1);
-    fail(new AbortError());
-  };
-  if (o.signal?.aborted) throw new AbortError();
+  const onAbort = () => stop(new AbortError());
   o.signal?.addEventListener('abort', onAbort, { once: true });
-
-  // Every chain of work still running (a pool task, then its writer step). A failure waits for them all
-  // before returning: a writer step still running could otherwise write to an output descriptor the caller
-  // has closed (and the process may have reused), and once failed no further step is started.
-  const pending = new Set<Promise<unknown>>();
-  const track = (p: Promise<unknown>) => {
-    pending.add(p);
-    void p.finally(() => pending.delete(p));
+  const report = () => {
+    const p = builder.dataProgress();
+    o.onProgress?.({ bytesIn: p.bytesIn, bytesOut: p.bytesOut });
+    return p;
   };
-  const step = (call: () => Promise<DataStep>) => {
-    if (failure) return Promise.resolve();
-    return call().then(onStep, fail);
-  };
-
-  // Every writer step reports the fragment blocks to compress next and how far it got.
-  const onStep = (s: DataStep) => {
-    for (const f of s.fragments) compressFragment(f.index, f.raw);
-    for (; written < s.tasksWritten; written++) bytesIn += taskInput[written];
-    done ||= s.done;
-    stats.writerCpuMs = Math.max(stats.writerCpuMs, s.writerCpuMs ?? 0); // steps settle in any order: totals only grow
-    stats.writerHeldMs = Math.max(stats.writerHeldMs, s.writerHeldMs ?? 0);
-    o.onProgress?.({ bytesIn, bytesOut });
-    notify();
-  };
-  const compressFragment = (index: number, raw: ArrayBuffer) => {
-    stats.fragments++;
-    track(
-      runner.run({ kind: 'fragment', raw, spec }, raw).then((r) => {
-        if (isFailure(r)) return fail(r.error);
-        bytesOut += (r as ArrayBuffer).byteLength - 4;
-        return step(() => builder.addFragment(index, r as ArrayBuffer));
-      }, fail),
-    );
-  };
-  const readTask = (task: ArrayBuffer) =>
-    track(
-      runner.run({ kind: 'read', task, spec, cancel: o.cancel }, task).then((r) => {
-        if (isFailure(r)) return fail(r.error);
-        bytesOut += (r as ArrayBuffer).byteLength;
-        return step(() => builder.addResult(r as ArrayBuffer));
-      }, fail),
-    );
-
+  o.onProgress?.({ bytesIn: 0, bytesOut: 0 }); // the data phase has begun (a small one may end before the first tick)
+  const timer = o.onProgress ? setInterval(report, PROGRESS_MS) : undefined;
   try {
-    let planned = false;
-    while (!done) {
-      if (failure) throw failure;
-      while (!planned && stats.tasks - written < window) {
-        const next = builder.nextTask(taskBytes);
-        if (!next) {
-          planned = true;
-          track(step(() => builder.endData()));
-          break;
-        }
-        taskInput[stats.tasks++] = next.bytes;
-        const before = runner.threads();
-        readTask(next.task);
-        // That run started a worker thread (a blocking step): let the event loop breathe before the next.
-        if (runner.threads() > before) await new Promise((r) => setImmediate(r));
-      }
-      if (done || failure) continue;
-      const tw = performance.now();
-      await new Promise<void>((r) => (wake = r));
-      stats.waitMs += performance.now() - tw;
-    }
-    const cpu = process.cpuUsage(cpu0);
-    stats.cpuMs = (cpu.user + cpu.system) / 1000;
-    if (main0 !== undefined && o.threadCpuMs) stats.mainCpuMs = o.threadCpuMs() - main0;
-    return stats;
-  } catch (err) {
-    Atomics.store(o.cancel, 0, 1); // stop workers still reading for this job
-    failure ??= toCasperError(err);
-    while (pending.size > 0) await Promise.allSettled([...pending]);
-    throw failure;
+    const task: WorkerTask = { kind: 'data', engine, spec };
+    // Every share is awaited, whatever happens to the others: a thread still writing could otherwise write
+    // to an output descriptor the caller has closed (and the process may have reused).
+    const shares = Array.from({ length: o.jobs }, () =>
+      runner.run(task).then(
+        (r) => {
+          if (isFailure(r)) failure ??= toCasperError(r.error); // the engine has stopped its other threads
+        },
+        (err: unknown) => stop(toCasperError(err)),
+      ),
+    );
+    await Promise.all(shares);
   } finally {
+    clearInterval(timer);
     o.signal?.removeEventListener('abort', onAbort);
+    builder.endData();
   }
+  if (failure) throw failure;
+  const p = report();
+  if (!p.done) throw toCasperError({ code: 'EINTERNAL', message: 'internal: the data phase ended before every task and fragment block was written' });
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    tasks: p.tasks,
+    fragments: p.fragments,
+    waitMs: performance.now() - t0,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    mainCpuMs: main0 !== undefined && o.threadCpuMs ? o.threadCpuMs() - main0 : null,
+    writerCpuMs: p.writerCpuMs,
+    writerHeldMs: p.writerHeldMs,
+  };
 }
