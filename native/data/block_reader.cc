@@ -125,6 +125,10 @@ uint32_t compress_block(Compressor& comp, const uint8_t* in, size_t len, std::ve
 std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, const CancelFlag& cancel) {
   const uint32_t bs = task.block_size;
   ByteWriter out;
+  // Room for the worst case (every block stored raw) up front: growing by doubling would copy it all again.
+  uint64_t room = 64;
+  for (const SegmentSpec& s : task.segments) room += s.length + 128 + (s.length / bs + 1) * 4;
+  out.buf.reserve(size_t(std::min<uint64_t>(room, uint64_t(64) << 20)));
   encode_result_header(out, task);
   std::vector<uint8_t> in(bs), packed;
   SegmentData d;

@@ -22,7 +22,7 @@ void DataEngine::work(Compressor& comp) {
         case Job::Kind::kRead: {
           std::vector<uint8_t> result = read_and_compress(job.task, comp, cancel_);
           bytes_out_ += result.size();
-          closed = writer_.add_result(result.data(), result.size());
+          closed = writer_.add_result(std::move(result));
           break;
         }
         case Job::Kind::kFragment: {

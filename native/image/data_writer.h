@@ -77,6 +77,8 @@ class DataWriter {
   Tree& tree_;
   int fd_;
   uint64_t pos_;
+  static constexpr uint64_t kWriteBehind = 8u << 20;
+  uint64_t written_behind_;  // writeback was started for the bytes before this offset
   std::unique_ptr<Compressor> comp_;  // for reading back written fragments when verifying duplicates
   std::vector<FileData> files_;
   std::vector<uint32_t> words_;

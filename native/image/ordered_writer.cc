@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "data/task_format.h"
-#include "util/bytes.h"
 #include "util/error.h"
 
 namespace casper {
@@ -47,19 +46,14 @@ void OrderedWriter::check_owner() const {
   if (owner_ != std::this_thread::get_id()) throw NativeError("EINVAL", "internal: the data writer used without its lock");
 }
 
-std::vector<ClosedFragment> OrderedWriter::add_result(const uint8_t* p, size_t n) {
+std::vector<ClosedFragment> OrderedWriter::add_result(std::vector<uint8_t>&& result) {
   Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
-  ResultHeader h = parse_result_header(p, n);
+  ResultHeader h = parse_result_header(result.data(), result.size());
   if (h.seq < next_seq_ || held_.count(h.seq) || (ended_ && h.seq >= planned_))
     throw NativeError("EINVAL", "internal: result " + std::to_string(h.seq) + " given twice or beyond the plan");
   std::vector<ClosedFragment> closed;
-  pump(closed, p, n, h.seq, h.starts_file);
+  pump(closed, &result, h.seq, h.starts_file);
   return closed;
-}
-
-std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, const uint8_t* p, size_t n) {
-  if (n < 4) throw NativeError("EINVAL", "internal: a fragment result without its size word");
-  return add_fragment(index, load_u32(p), std::vector<uint8_t>(p + 4, p + n));
 }
 
 std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes) {
@@ -72,7 +66,7 @@ std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t
   f->word = word;
   f->bytes = std::move(bytes);
   std::vector<ClosedFragment> closed;
-  pump(closed, nullptr, 0, 0, false);
+  pump(closed, nullptr, 0, false);
   return closed;
 }
 
@@ -84,7 +78,7 @@ std::vector<ClosedFragment> OrderedWriter::end(uint32_t planned) {
   ended_ = true;
   planned_ = planned;
   std::vector<ClosedFragment> closed;
-  pump(closed, nullptr, 0, 0, false);
+  pump(closed, nullptr, 0, false);
   return closed;
 }
 
@@ -123,31 +117,28 @@ void OrderedWriter::collect_closed(std::vector<ClosedFragment>& closed, uint32_t
   }
 }
 
-void OrderedWriter::pump(std::vector<ClosedFragment>& closed, const uint8_t* current, size_t n, uint32_t seq, bool starts_file) {
+void OrderedWriter::pump(std::vector<ClosedFragment>& closed, std::vector<uint8_t>* current, uint32_t seq, bool starts_file) {
   check_owner();
   for (;;) {
-    const uint8_t* buf = nullptr;
-    size_t len = 0;
+    const std::vector<uint8_t>* buf = nullptr;
     bool starts = false;
     auto held = held_.find(next_seq_);
     if (current && seq == next_seq_) {
       buf = current;
-      len = n;
       starts = starts_file;
     } else if (held != held_.end()) {
-      buf = held->second.buf.data();
-      len = held->second.buf.size();
+      buf = &held->second.buf;
       starts = held->second.starts_file;
     }
     if (!buf) break;
     if (starts && !write_due_fragments(next_seq_)) break;  // a due fragment is still being compressed
-    data_.add_result(buf, len);
+    data_.add_result(buf->data(), buf->size());
     collect_closed(closed, next_seq_ + kFragmentLag);
     if (buf == current) current = nullptr;
     else held_.erase(held);
     next_seq_++;
   }
-  if (current) held_.emplace(seq, Held{starts_file, std::vector<uint8_t>(current, current + n)});  // not its turn yet
+  if (current) held_.emplace(seq, Held{starts_file, std::move(*current)});  // not its turn yet
   if (!ended_ || next_seq_ != planned_) return;
   // Every task is written: the last fragment block closes, and every fragment goes out in index order.
   if (!last_closed_) {

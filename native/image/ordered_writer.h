@@ -39,11 +39,10 @@ class OrderedWriter {
 
   explicit OrderedWriter(DataWriter& data) : data_(data) {}
 
-  // A task's result (see data/task_format.h). Returns the fragment blocks that filled up meanwhile.
-  std::vector<ClosedFragment> add_result(const uint8_t* p, size_t n);
-  // Fragment `index` compressed: a u32 size word (bit 24 = stored raw), then the stored bytes.
-  std::vector<ClosedFragment> add_fragment(uint32_t index, const uint8_t* p, size_t n);
-  // The same, with the size word apart and the stored bytes moved in.
+  // A task's result (see data/task_format.h); one that comes before its turn is kept (moved, not copied).
+  // Returns the fragment blocks that filled up meanwhile.
+  std::vector<ClosedFragment> add_result(std::vector<uint8_t>&& result);
+  // Fragment `index` compressed: its size word (bit 24 = stored raw) and the stored bytes.
   std::vector<ClosedFragment> add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes);
   // No task beyond `planned` will come; the last, partly filled fragment block closes after the last task.
   std::vector<ClosedFragment> end(uint32_t planned);
@@ -61,7 +60,8 @@ class OrderedWriter {
     std::vector<uint8_t> buf;
   };
   // With the lock held: writes whatever is next in order. `current` is a result not yet copied (may be null).
-  void pump(std::vector<ClosedFragment>& closed, const uint8_t* current, size_t n, uint32_t seq, bool starts_file);
+  // `current` (may be null) is the result just given, kept in `owned` when not its turn yet.
+  void pump(std::vector<ClosedFragment>& closed, std::vector<uint8_t>* current, uint32_t seq, bool starts_file);
   bool write_due_fragments(uint32_t before_seq);
   void collect_closed(std::vector<ClosedFragment>& closed, uint32_t due);
   void check_owner() const;
