@@ -225,7 +225,7 @@ function closeWall(r: RunRecord | undefined, goalS: number, jobs: number, peer?:
     const ideal = r.wallS - t.data / 1000 + p.cpuMs / 1000 / jobs;
     if (ideal <= goalS)
       out.push(
-        `a data phase keeping all ${jobs} cores busy (${f2(p.cpuMs / 1000 / jobs)} s instead of ${f2(t.data / 1000)} s) would reach it: take the main thread's and the writer's work off the critical path`,
+        `a data phase keeping all ${jobs} cores busy (${f2(p.cpuMs / 1000 / jobs)} s instead of ${f2(t.data / 1000)} s) would reach it: shorten the writer's locked work and the phase's ramp-up and tail`,
       );
     else
       out.push(
@@ -311,7 +311,7 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
                 `${pct(v)} (of ${f2(sh?.cpuS ?? NaN)} s CPU: main thread ${pct((sh?.mainS ?? NaN) / (sh?.cpuS ?? NaN))}, writer ${pct((sh?.writerS ?? NaN) / (sh?.cpuS ?? NaN))}, outside the data phase ${pct((sh?.outsideS ?? NaN) / (sh?.cpuS ?? NaN))}; f = ${pct(sh?.f ?? NaN)})`,
               () => ({
                 profile: profileText(r1, 1),
-                close: `85 % at 16 threads needs f ≤ ${pct(0.15 / (0.85 * 15))}, i.e. ≤ ${f2((sh?.cpuS ?? NaN) * (0.15 / (0.85 * 15)))} s of serial CPU (now ${f2((sh?.f ?? NaN) * (sh?.cpuS ?? NaN))} s): move the main thread's per-task work and the writer's locked work (duplicate checks, fragment packing, writes) off one thread, and overlap the walk and the tables with the data phase`,
+                close: `85 % at 16 threads needs f ≤ ${pct(0.15 / (0.85 * 15))}, i.e. ≤ ${f2((sh?.cpuS ?? NaN) * (0.15 / (0.85 * 15)))} s of serial CPU (now ${f2((sh?.f ?? NaN) * (sh?.cpuS ?? NaN))} s: outside the data phase ${f2(sh?.outsideS ?? NaN)} s — start-up, walk, tables, commit —, main thread ${f2(sh?.mainS ?? NaN)} s, writer ${f2(sh?.writerS ?? NaN)} s): overlap the walk and the tables with the data phase, and split the writer's locked work (duplicate checks, fragment packing, writes)`,
               }),
             ),
           );

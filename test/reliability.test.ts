@@ -180,6 +180,30 @@ test('unreadable files fail the job naming the path, or are skipped and listed w
   }
 });
 
+// The data engine's failure path on both kinds of pool thread: libuv's (-j 1) and piscina workers (-j 5 with
+// over 8 MiB of data). A read that fails on one thread stops the others, and the run fails naming the file.
+test('a read failing in the data phase stops every pool thread and fails the job naming the file (libuv and worker pools)', { skip: needs('root') || (has('setpriv') ? false : 'setpriv (util-linux) is missing') }, () => {
+  const t = tempDir();
+  try {
+    chmodSync(t, 0o777);
+    const src = join(t, 'src');
+    dir(src, 0o755);
+    for (let i = 0; i < 12; i++) file(join(src, `big${i}`), bytes(1_000_000 + i, i, 64), 0o644);
+    file(join(src, 'm-secret'), 'not for nobody', 0o600);
+    for (const jobs of ['1', '5']) {
+      const out = join(t, `j${jobs}.sqfs`);
+      const r = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath, '--source', src, out, '-q', '-j', jobs]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /Permission denied/);
+      assert.match(r.stderr, /m-secret/);
+      assert.ok(!existsSync(out));
+      assert.deepEqual(leftovers(t), []);
+    }
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
 test('a file shrinking while it is read keeps its walked size (zero-filled), is reported, exit code 3', { skip: needs('root', 'loop') }, async () => {
   const { withMount } = imageCheck;
   const t = tempDir();

@@ -189,7 +189,7 @@ test('the same tree and options give byte-identical images', { skip: needs('root
   try {
     dir(src);
     for (let i = 0; i < 200; i++) file(join(src, `d${i % 10}/f${i}`), bytes(100 + i * 997, i, 64));
-    file(join(src, 'big'), bytes(12_000_000, 99, 64)); // over 8 MiB: the worker pool runs, not the small-job path
+    file(join(src, 'big'), bytes(12_000_000, 99, 64)); // over 8 MiB: with -j 5 (more than libuv's threads) the worker pool runs
     chmodSync(src, 0o755);
     const env = { SOURCE_DATE_EPOCH: '1700000000' };
     snap(src, join(t, 'a.sqfs'), ['-j', '1'], env);

@@ -246,6 +246,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       expect(Stage::kData, "endData");
       if (!engine_) throw NativeError("EINVAL", "internal: endData() before startData()");
       unregister_engine(engine_id_);
+      data_->stop_write_behind();
       stage_ = Stage::kDataEnded;
       return info.Env().Undefined();
     });

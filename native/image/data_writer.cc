@@ -1,6 +1,5 @@
 #include "image/data_writer.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -19,7 +18,7 @@ uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
 }  // namespace
 
 DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base)
-    : opts_(opts), tree_(tree), fd_(out_fd), pos_(data_start), written_behind_(data_start), comp_(make_compressor(opts.compressor)), base_(base) {
+    : opts_(opts), tree_(tree), fd_(out_fd), pos_(data_start), comp_(make_compressor(opts.compressor)), base_(base) {
   files_.resize(tree.entries.size());
   digests_.resize(tree.entries.size());
   open_frag_.reserve(opts.block_size);
@@ -27,22 +26,20 @@ DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_
 
 DataWriter::~DataWriter() = default;
 
-// Every kWriteBehind bytes, starts the disk writes of what came before (SYNC_FILE_RANGE_WRITE queues them and
-// does not wait for them): they overlap the compression, and the fsync before the rename has only the rest
-// to wait for. Advisory: a file system that refuses it loses nothing.
 void DataWriter::write_at(uint64_t off, const uint8_t* p, size_t n) {
   pwrite_full(fd_, p, n, off, opts_.output_path);
-  const uint64_t end = off + n;
-  if (end >= written_behind_ + kWriteBehind) {
-    (void)::sync_file_range(fd_, off_t(written_behind_), off_t(end - written_behind_), SYNC_FILE_RANGE_WRITE);
-    written_behind_ = end;
-  }
+  if (behind_) behind_->wrote_up_to(off + n);
+}
+
+void DataWriter::stop_write_behind() {
+  if (behind_) behind_->stop();
 }
 
 // The base's whole fragment blocks go first, so their positions and indices depend on the plan alone.
 void DataWriter::start() {
   if (started_) return;
   started_ = true;
+  behind_ = std::make_unique<WriteBehind>(fd_, pos_);  // the data phase has begun: stop_write_behind() will come
   if (!base_) return;
   for (uint32_t k : base_->copied_fragments()) {
     uint64_t start;

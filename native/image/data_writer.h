@@ -13,6 +13,7 @@
 #include "image/base_image.h"
 #include "data/task_format.h"
 #include "image/file_data.h"
+#include "image/write_behind.h"
 #include "image/image_options.h"
 #include "traverse/tree.h"
 
@@ -36,6 +37,8 @@ class DataWriter {
   // replaced, or unreadable with ignore_errors) is dropped, even after some of its blocks were written:
   // they are taken back, and the file is left out of the image and listed in Tree::skipped.
   void add_result(const uint8_t* buf, size_t n);
+  // The data phase is over (whatever its outcome): no more write-behind, the descriptor may be closed.
+  void stop_write_behind();
   // Fragment blocks filled since the last call: (index, raw bytes) to compress in the pool.
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> take_closed_fragments();
   // Writes compressed fragment `index` (in index order, never inside a file's blocks).
@@ -77,8 +80,7 @@ class DataWriter {
   Tree& tree_;
   int fd_;
   uint64_t pos_;
-  static constexpr uint64_t kWriteBehind = 8u << 20;
-  uint64_t written_behind_;  // writeback was started for the bytes before this offset
+  std::unique_ptr<WriteBehind> behind_;  // starts the disk writes of what is written (image/write_behind.h)
   std::unique_ptr<Compressor> comp_;  // for reading back written fragments when verifying duplicates
   std::vector<FileData> files_;
   std::vector<uint32_t> words_;
