@@ -35,7 +35,9 @@ struct WriterState {
 
 class OrderedWriter {
  public:
-  static constexpr uint32_t kFragmentLag = 32;  // part of the format: changing it moves image bytes
+  // Part of the layout: changing it moves image bytes. Closed fragment blocks wait this many tasks (raw, for
+  // duplicate checks, and compressed) before they are written: 32 held ~90 MiB on 100,000 small files.
+  static constexpr uint32_t kFragmentLag = 8;
 
   explicit OrderedWriter(DataWriter& data) : data_(data) {}
 
