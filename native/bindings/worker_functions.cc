@@ -3,7 +3,6 @@
 // Each worker (one Node environment) keeps its own compressor instances.
 #include <napi.h>
 
-#include <cstring>
 #include <map>
 #include <memory>
 

@@ -1,6 +1,6 @@
-// The binary messages that travel between the main thread and pool workers as transferable ArrayBuffers:
-// a read task (which file ranges to read and compress) and its result (block size words, compressed bytes,
-// raw tail ends for fragment packing). One encoding each, written and parsed only here.
+// A read task (which file ranges to read and compress), and its result as one buffer (block size words,
+// compressed bytes, raw tail ends for fragment packing), which the writer may hold until its turn. The
+// result's encoding is written and parsed only here.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,14 +25,10 @@ struct TaskSpec {
   uint32_t seq = 0;          // the task's place in the plan: results are written in this order
   bool starts_file = false;  // its first segment begins a file (pending fragment blocks may go before it)
   uint32_t block_size = 0;
-  // The directory the files are opened beneath. Workers are threads of the same process, so the main
-  // thread's descriptor is valid there; the image builder keeps it open until the job ends.
+  // The directory the files are opened beneath (the image builder keeps it open until the job ends).
   int32_t root_fd = -1;
   std::vector<SegmentSpec> segments;
 };
-
-std::vector<uint8_t> encode_task(const TaskSpec& t);
-TaskSpec decode_task(const uint8_t* p, size_t n);
 
 // What became of one segment.
 enum class SegmentStatus : uint32_t {

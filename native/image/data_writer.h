@@ -55,7 +55,6 @@ class DataWriter {
   // Content digest (util/hash.h) of each regular file's bytes as they were read, by entry index (the
   // inode's primary entry); 0 for an empty file. For --verify: what the image read back must give.
   const std::vector<uint64_t>& digests() const { return digests_; }
-  uint32_t pending_fragments() const { return uint32_t(pending_raw_.size()); }
 
  private:
   struct Key {

@@ -2,8 +2,6 @@
 
 #include <time.h>
 
-#include <cstring>
-
 #include "data/task_format.h"
 #include "util/error.h"
 
@@ -86,7 +84,6 @@ WriterState OrderedWriter::state() {
   Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
   WriterState s;
   s.tasks_written = next_seq_;
-  s.fragments_waiting = uint32_t(fragments_.size());
   s.done = ended_ && last_closed_ && next_seq_ == planned_ && fragments_.empty();
   s.held_cpu_ns = held_cpu_ns_;
   s.held_wall_ns = held_wall_ns_;

@@ -25,7 +25,6 @@ struct ClosedFragment {
 
 struct WriterState {
   uint32_t tasks_written = 0;
-  uint32_t fragments_waiting = 0;  // closed, not yet written
   bool done = false;               // every task and fragment is in the image
   // Where the writer's time goes (the bench's serial-part figures): the CPU time of the threads holding the
   // lock (CLOCK_THREAD_CPUTIME_ID) and the wall time it was held, summed over every step.

@@ -13,11 +13,6 @@ constexpr uint32_t kMaxSegmentsPerTask = 4096;
 constexpr uint64_t kMaxSparseSegment = uint64_t(1) << 30;
 }  // namespace
 
-std::vector<uint8_t> TaskPlanner::next(uint64_t task_bytes, uint64_t* bytes) {
-  TaskSpec task;
-  return next(task_bytes, task, bytes) ? encode_task(task) : std::vector<uint8_t>();
-}
-
 bool TaskPlanner::next(uint64_t task_bytes, TaskSpec& task, uint64_t* bytes) {
   const uint64_t bs = opts_.block_size;
   const uint64_t max_seg = std::max<uint64_t>(bs, task_bytes / bs * bs);

@@ -15,10 +15,7 @@ namespace casper {
 class TaskPlanner {
  public:
   TaskPlanner(const ImageOptions& opts, const Tree& tree) : opts_(opts), tree_(tree) {}
-  // The next task, encoded (see data/task_format.h), or empty when every file is planned. *bytes: the
-  // file bytes it covers.
-  std::vector<uint8_t> next(uint64_t task_bytes, uint64_t* bytes);
-  // The same, unencoded: false when every file is planned.
+  // The next task, or false when every file is planned. *bytes: the file bytes it covers.
   bool next(uint64_t task_bytes, TaskSpec& task, uint64_t* bytes);
   uint32_t planned() const { return seq_; }
 
