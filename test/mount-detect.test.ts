@@ -15,7 +15,7 @@ import { run } from './helpers/tools.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/mountinfo/${name}.mountinfo`, import.meta.url), 'utf8');
 const existing = (...paths: string[]) => (p: string) => paths.includes(p);
-const detect = (name: string, o: DetectOptions = {}) => detectLiveSystem({ mountinfo: fixture(name), exists: existing(), ...o });
+const detect = (name: string, o: DetectOptions = {}) => detectLiveSystem({ mountinfo: fixture(name), exists: existing(), readLoopBacking: () => null, ...o });
 
 test('mountinfo: fields, optional fields, super options', () => {
   const [m] = parseMountinfo('36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 shared:7 - ext3 /dev/root rw,errors=continue\n');
@@ -86,7 +86,7 @@ test('casper 20.04: old // lowerdir, upper hidden in the initramfs, base at /rof
   assert.equal(l.mount?.source, '/cow');
   assert.deepEqual(l.upper, { shownAs: '/cow/upper', path: null, reachable: false });
   assert.equal(l.work, '/cow/work');
-  assert.deepEqual(l.lowers, [{ shownAs: '//filesystem.squashfs', reachableAt: '/rofs', image: null }]);
+  assert.deepEqual(l.lowers, [{ shownAs: '//filesystem.squashfs', reachableAt: '/rofs', image: null, backing: null }]);
   assert.equal(l.medium, '/cdrom');
   assert.deepEqual(l.base, ['/rofs']);
   assert.equal(l.defaultMode, 'diff');
@@ -98,7 +98,7 @@ test('casper 22.04: xino=off, vfat medium, image found on the medium', () => {
   const l = detect('casper-22.04', { exists: existing('/cdrom/casper/filesystem.squashfs') });
   assert.equal(l.kind, 'casper');
   assert.equal(l.flags.xino, 'off');
-  assert.deepEqual(l.lowers, [{ shownAs: '/filesystem.squashfs', reachableAt: '/rofs', image: '/cdrom/casper/filesystem.squashfs' }]);
+  assert.deepEqual(l.lowers, [{ shownAs: '/filesystem.squashfs', reachableAt: '/rofs', image: '/cdrom/casper/filesystem.squashfs', backing: null }]);
   assert.equal(l.defaultMode, 'diff');
 });
 
@@ -138,7 +138,7 @@ test('live-boot: upper in /run/live/overlay/rw, lower squashfs mounted, medium â
   assert.equal(l.kind, 'live-boot');
   assert.deepEqual(l.upper, { shownAs: '/run/live/overlay/rw', path: '/run/live/overlay/rw', reachable: true });
   assert.equal(l.work, '/run/live/overlay/work');
-  assert.deepEqual(l.lowers, [{ shownAs: '/run/live/rootfs/filesystem.squashfs/', reachableAt: '/run/live/rootfs/filesystem.squashfs', image: '/run/live/medium/live/filesystem.squashfs' }]);
+  assert.deepEqual(l.lowers, [{ shownAs: '/run/live/rootfs/filesystem.squashfs/', reachableAt: '/run/live/rootfs/filesystem.squashfs', image: '/run/live/medium/live/filesystem.squashfs', backing: null }]);
   assert.equal(l.medium, '/run/live/medium');
   assert.deepEqual(l.base, ['/run/live/rootfs/filesystem.squashfs']);
   assert.equal(l.persistence, false);
@@ -190,7 +190,7 @@ test('overlayroot: upper on the /media/root-rw tmpfs, lower the real root at /me
   assert.equal(l.kind, 'overlayroot');
   assert.equal(l.upper?.path, '/media/root-rw/overlay');
   assert.equal(l.work, '/media/root-rw/overlay-workdir/_');
-  assert.deepEqual(l.lowers, [{ shownAs: '/media/root-ro', reachableAt: '/media/root-ro', image: null }]);
+  assert.deepEqual(l.lowers, [{ shownAs: '/media/root-ro', reachableAt: '/media/root-ro', image: null, backing: null }]);
   assert.deepEqual(l.base, ['/media/root-ro']);
   assert.equal(l.persistence, false);
   assert.equal(l.defaultMode, 'upper');
@@ -281,7 +281,7 @@ test('a real overlay mounted here, read from /proc/self/mountinfo', { skip: need
     assert.equal(l.kind, 'generic-overlay');
     assert.equal(l.mount?.mountPoint, merged);
     assert.deepEqual(l.upper, { shownAs: upper, path: upper, reachable: true });
-    assert.deepEqual(l.lowers, [{ shownAs: lower, reachableAt: lower, image: null }]);
+    assert.deepEqual(l.lowers, [{ shownAs: lower, reachableAt: lower, image: null, backing: null }]);
     assert.equal(l.defaultMode, 'upper');
   } finally {
     run('umount', [merged]);

@@ -184,7 +184,7 @@ test('policy: user entries override default empty dirs; redundant entries drop o
   assert.ok(!p.exclude.includes('/var/cache/apt'), 'inside /var/cache, kept empty anyway');
   assert.deepEqual(p.patterns.map((x) => [x.anchored, x.floating, x.origin]), [[['home', '*', '.cache'], null, '-e']]);
   assert.ok(p.emptyDirs.includes('/proc') && !p.exclude.includes('/proc'), 'kept as an empty directory');
-  assert.match(p.describe(), /full mode: .* left out, .* kept as empty directories, 1 pattern/);
+  assert.match(p.describe(), /full mode: .* left out, .* kept as empty directories, .* stored empty, 1 pattern/);
   assert.match(p.describe(), /empty +\/proc +default: kernel process filesystem/);
   assert.match(p.describe(), /exclude +\/var\/cache\/apt +-e: excluded by the user \(inside \/var\/cache\)/);
   // patterns are plain data the native walker can take

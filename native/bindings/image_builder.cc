@@ -311,7 +311,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // treeInfo() -> { entries, files, bytes, warnings[], skippedSystemXattrs }
+  // treeInfo() -> { entries, files, bytes, warnings[], skippedSystemXattrs, expectedSystemXattrs, systemXattrPaths[] }
   Napi::Value TreeInfo(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       if (!tree_ || stage_ == Stage::kWalking) throw NativeError("EINVAL", "internal: treeInfo() called out of order");
@@ -329,6 +329,10 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       o.Set("bytes", double(bytes));
       o.Set("allocatedBytes", double(stored));
       o.Set("skippedSystemXattrs", double(tree_->skipped_system_xattrs));
+      o.Set("expectedSystemXattrs", double(tree_->expected_system_xattrs));
+      Napi::Array xp = Napi::Array::New(env, tree_->system_xattr_paths.size());
+      for (size_t i = 0; i < tree_->system_xattr_paths.size(); i++) xp.Set(uint32_t(i), tree_->system_xattr_paths[i]);
+      o.Set("systemXattrPaths", xp);
       Napi::Array w = Napi::Array::New(env, tree_->warnings.size());
       for (size_t i = 0; i < tree_->warnings.size(); i++) w.Set(uint32_t(i), tree_->warnings[i]);
       o.Set("warnings", w);

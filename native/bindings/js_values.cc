@@ -79,6 +79,7 @@ WalkOptions walk_options(const Napi::Object& o) {
   w.one_file_system = bool_or(o, "oneFileSystem", false);
   w.ignore_errors = bool_or(o, "ignoreErrors", false);
   w.drop_xattr_prefixes = strings(o, "dropXattrPrefixes");
+  w.expected_system_xattrs = strings(o, "expectedSystemXattrs");
   auto str = [&](const char* key) { Napi::Value v = get(o, key); return v.IsString() ? v.ToString().Utf8Value() : std::string(); };
   w.opaque_xattr = str("opaqueXattr");
   w.redirect_xattr = str("redirectXattr");

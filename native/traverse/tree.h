@@ -82,6 +82,8 @@ struct Tree {
   std::string arena;
   std::vector<std::vector<XattrPair>> xattr_sets;  // distinct sets, keys sorted
   uint64_t skipped_system_xattrs = 0;              // system.* (POSIX ACLs) cannot be stored
+  uint64_t expected_system_xattrs = 0;             // of those, on paths where the policy expects them
+  std::vector<std::string> system_xattr_paths;     // the first image paths of the others (for the warning)
   std::vector<FileStamp> stamps;
   std::string root_path;
   std::string data_root;  // when set, file data is read from here (an overlay's merged view), not root_path

@@ -36,6 +36,7 @@ struct DevInoHash {
 
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 constexpr size_t kMaxTarget = 4096;  // SquashFS and Linux symlink target limit
+constexpr size_t kSystemXattrPaths = 5;  // image paths named in the warning about xattrs SquashFS cannot store
 // A failure code for an entry that is no longer what the walk saw (swapped for a symlink, another type or
 // another inode): left out, named in a warning.
 const char* const kReplaced = "EREPLACED";
@@ -80,7 +81,7 @@ class Walker {
     Entry e;
     fill(e, st);
     tree_.entries.push_back(e);
-    read_entry_xattrs(0, root_fd.get(), ".", root);
+    read_entry_xattrs(0, root_fd.get(), ".", root, "/");
     root_dev_ = uint64_t(st.st_dev);
     if (opts_.one_file_system) mounts_ = std::make_unique<MountPoints>(root_fd.get());
     Frame top;
@@ -222,7 +223,7 @@ class Walker {
       uint32_t idx = f.first + k;
       if (tree_.entries[idx].link_primary == kNone && !whiteouts_.count(idx)) {
         const std::string& path = f.children[k].path;
-        read_entry_xattrs(idx, f.fd.get(), path.substr(path.rfind('/') + 1), path);
+        read_entry_xattrs(idx, f.fd.get(), path.substr(path.rfind('/') + 1), path, f.children[k].ipath);
       }
       if (++seen_ % 4096 == 0) check_cancel();
     }
@@ -478,7 +479,7 @@ class Walker {
     return true;
   }
 
-  void read_entry_xattrs(uint32_t idx, int dir_fd, const std::string& disk_name, const std::string& path) {
+  void read_entry_xattrs(uint32_t idx, int dir_fd, const std::string& disk_name, const std::string& path, const std::string& ipath) {
     if (!opts_.xattrs) return;
     std::vector<std::pair<std::string, std::string>> all;
     if (int err = read_xattrs(dir_fd, disk_name, path, all)) {
@@ -489,7 +490,7 @@ class Walker {
     std::vector<XattrPair> set;
     for (auto& [key, value] : all) {
       if (key.rfind("user.", 0) != 0 && key.rfind("trusted.", 0) != 0 && key.rfind("security.", 0) != 0) {
-        tree_.skipped_system_xattrs++;  // system.* (POSIX ACLs) and unknown namespaces cannot be encoded
+        note_system_xattr(ipath);  // system.* (POSIX ACLs) and unknown namespaces cannot be encoded
         continue;
       }
       if (!opts_.redirect_xattr.empty() && key == opts_.redirect_xattr) {
@@ -500,6 +501,18 @@ class Walker {
       set.push_back({key, value});
     }
     intern_xattrs(idx, std::move(set));
+  }
+
+  // Counts an xattr SquashFS cannot store; where the policy expects them (journald's ACLs) they are only noted.
+  void note_system_xattr(const std::string& ipath) {
+    tree_.skipped_system_xattrs++;
+    for (auto& p : opts_.expected_system_xattrs)
+      if (ipath == p || (ipath.size() > p.size() && ipath.compare(0, p.size(), p) == 0 && ipath[p.size()] == '/')) {
+        tree_.expected_system_xattrs++;
+        return;
+      }
+    if (tree_.system_xattr_paths.size() < kSystemXattrPaths && (tree_.system_xattr_paths.empty() || tree_.system_xattr_paths.back() != ipath))
+      tree_.system_xattr_paths.push_back(ipath);
   }
 
   bool dropped(const std::string& key) const {

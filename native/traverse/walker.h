@@ -22,6 +22,9 @@ struct WalkOptions {
   // Overlay upper layers (upper mode). Xattr names starting with any of these are dropped (overlay
   // bookkeeping that means nothing in another stack: origin, impure, uuid, …).
   std::vector<std::string> drop_xattr_prefixes;
+  // Image paths (and what lies below) where xattrs SquashFS cannot store are expected, e.g. journald's POSIX
+  // ACLs on /var/log/journal: counted apart, so the warning is kept for the unexpected ones.
+  std::vector<std::string> expected_system_xattrs;
   // The xattr that marks an opaque directory ("trusted.overlay.opaque", or "user.overlay.opaque" under
   // userxattr) and the one that marks a redirected directory. Empty: no overlay handling.
   std::string opaque_xattr;

@@ -1,13 +1,14 @@
 // Decides what a snapshot walks: a plain directory (--source), or a live system's root union in one of the
 // three modes (upper: its upper layer; diff: the merged view against the lower view; full: the merged view),
 // with the exclusion policy and the overlay handling the native walker needs.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NativeWalkOptions } from '../native/addon.js';
-import { detectLiveSystem, lowerdirOption, type CaptureMode, type LiveLayout } from '../mount/index.js';
-import { buildExclusionPolicy, readExcludeFile, type ExclusionPolicy, type ExcludeSyntax } from '../policy/index.js';
+import { detectLiveSystem, lowerdirOption, type CaptureMode, type LiveLayout, type LowerLayer } from '../mount/index.js';
+import { MountNamespace, NamespaceUnavailable } from '../mount/namespace.js';
+import { findReplacedLayer } from '../live/replaced-layer.js';
+import { buildExclusionPolicy, readExcludeFile, EXPECTED_SYSTEM_XATTRS, type ExclusionPolicy, type ExcludeSyntax } from '../policy/index.js';
 import { CasperError, UsageError } from '../errors.js';
 
 export interface CaptureRequest {
@@ -28,6 +29,8 @@ export interface CaptureRequest {
   ignoreErrors: boolean;
   output: string;
   tempOutput: string;
+  /** The base image given (--base): like the output, it may be a lower layer the new image replaces. */
+  base?: string;
   /** mountinfo text instead of /proc/self/mountinfo (aufs cannot be mounted on current kernels: tests use this). */
   mountinfo?: string;
 }
@@ -38,8 +41,24 @@ export interface LowerStack {
   layers: { shownAs: string; path: string; image: string | null; loopMounted: boolean }[];
   /** 'single': the one layer read as it is; 'overlay': a read-only overlay of all of them, mounted at view. */
   stacked: 'single' | 'overlay';
-  /** The lower view the merged root was compared with (a temporary mount, gone after the snapshot). */
+  /** The lower view the merged root was compared with (a temporary mount in a private mount namespace, gone after the snapshot). */
   view: string;
+  /** Where this process reads the view (through /proc/PID/root when it is mounted in the private namespace). */
+  readAt: string;
+}
+
+/**
+ * A cumulative save: the image replaces one of the live system's lower layers (an earlier snapshot stacked by
+ * the boot), so it holds the delta of the merged view against the layers beneath that one — every earlier
+ * session's changes that this one kept, in one image.
+ */
+export interface Cumulative {
+  /** The layer replaced (folded into the new image): as the union shows it, and its image file. */
+  replaces: { shownAs: string; image: string; by: 'inode' | 'path' };
+  /** Layers above it (they stay above the new image at the next boot), topmost first. */
+  above: string[];
+  /** The layers beneath it, compared against (topmost first), as the union shows them. */
+  comparedWith: string[];
 }
 
 export interface CapturePlan {
@@ -51,58 +70,75 @@ export interface CapturePlan {
   notes: string[];
   /** Diff mode: the lower stack; null in the other modes. */
   lowerStack: LowerStack | null;
-  /** Unmounts what the plan mounted (the lower view of diff mode). */
-  cleanup: () => void;
+  /** The image replaces a lower layer (a cumulative save); null otherwise. */
+  cumulative: Cumulative | null;
+  /** The private mount namespace holding diff mode's lower view (the restore proof stacks over it), or null. */
+  namespace: MountNamespace | null;
+  /** Unmounts what the plan mounted (the lower view of diff mode: its namespace is closed). */
+  cleanup: () => Promise<void>;
 }
 
 /** Overlay bookkeeping in an upper dir that means nothing in another stack. */
 const OVERLAY_BOOKKEEPING = ['origin', 'impure', 'uuid', 'nlink', 'upper', 'metacopy', 'protattr', 'index'];
 
-function mountRo(args: string[], what: string): void {
-  const r = spawnSync('mount', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new CasperError(`cannot mount ${what}: ${(r.stderr || r.error?.message || '').trim()}`, 'EMOUNT');
-}
-
-/** The read-only lower view for diff mode: one reachable layer as is, or an overlay of all of them. */
-function lowerView(layout: LiveLayout, notes: string[]): { stack: LowerStack; cleanup: () => void } {
-  const mounted: string[] = [];
-  const cleanup = () => {
-    for (const m of mounted.reverse()) {
-      spawnSync('umount', [m]);
+/**
+ * The read-only lower view for diff mode: one reachable layer as is, or an overlay of them all. Layer images and
+ * the overlay are mounted in a private mount namespace (nothing is mounted in the system's, whatever ends the
+ * run); the walker reads the view through /proc/PID/root. The mount points stay until the namespace is closed:
+ * removing one here would detach its mount there.
+ */
+async function lowerView(lowers: LowerLayer[], notes: string[]): Promise<{ stack: LowerStack; namespace: MountNamespace | null; cleanup: () => Promise<void> }> {
+  if (lowers.length === 0) throw new UsageError('diff mode needs the lower layers, and this root has none');
+  let ns: MountNamespace | null = null;
+  const dirs: string[] = [];
+  const cleanup = async () => {
+    await ns?.close();
+    for (const d of dirs.reverse()) {
       try {
-        rmdirSync(m);
+        rmdirSync(d);
       } catch {
         /* best effort */
       }
     }
   };
+  const mountIn = async (args: string[], what: string) => {
+    try {
+      ns ??= await MountNamespace.open();
+    } catch (err) {
+      if (err instanceof NamespaceUnavailable) throw new CasperError(`diff mode cannot mount the lower layers: ${err.message}`, 'EMOUNT');
+      throw err;
+    }
+    await ns.mount(args, what);
+  };
   try {
     const layers: string[] = [];
     const described: LowerStack['layers'] = [];
-    for (const l of layout.lowers) {
+    for (const l of lowers) {
       if (l.reachableAt) {
         layers.push(l.reachableAt);
         described.push({ shownAs: l.shownAs, path: l.reachableAt, image: null, loopMounted: false });
       } else if (l.image) {
         const dir = mkdtempSync(join(tmpdir(), 'casper-lower-'));
-        mountRo(['-o', 'loop,ro', l.image, dir], `lower layer image ${l.image}`);
-        mounted.push(dir);
+        dirs.push(dir);
+        await mountIn(['-o', 'loop,ro', l.image, dir], `lower layer image ${l.image}`);
         layers.push(dir);
         described.push({ shownAs: l.shownAs, path: dir, image: l.image, loopMounted: true });
-        notes.push(`mounted lower layer ${l.image} at ${dir}`);
+        notes.push(`mounted lower layer ${l.image} at ${dir} (private mount namespace)`);
       } else {
         throw new UsageError(`diff mode needs every lower layer, but ${l.shownAs} is not reachable and no image of it was found`);
       }
     }
-    if (layers.length === 0) throw new UsageError('diff mode needs the lower layers, and this root has none');
-    if (layers.length === 1) return { stack: { layers: described, stacked: 'single', view: layers[0] }, cleanup };
-    const dir = mkdtempSync(join(tmpdir(), 'casper-lowerview-'));
-    mountRo(['-t', 'overlay', 'casper-lowerview', '-o', `ro,lowerdir=${lowerdirOption(layers)}`, dir], 'the lower view');
-    mounted.push(dir);
-    notes.push(`lower view: overlay of ${layers.join(', ')} at ${dir}`);
-    return { stack: { layers: described, stacked: 'overlay', view: dir }, cleanup };
+    if (layers.length === 1) {
+      const view = layers[0];
+      return { stack: { layers: described, stacked: 'single', view, readAt: ns ? (ns as MountNamespace).path(view) : view }, namespace: ns, cleanup };
+    }
+    const view = mkdtempSync(join(tmpdir(), 'casper-lowerview-'));
+    dirs.push(view);
+    await mountIn(['-t', 'overlay', 'casper-lowerview', '-o', `ro,lowerdir=${lowerdirOption(layers)}`, view], 'the lower view');
+    notes.push(`lower view: overlay of ${layers.join(', ')} at ${view} (private mount namespace)`);
+    return { stack: { layers: described, stacked: 'overlay', view, readAt: ns!.path(view) }, namespace: ns, cleanup };
   } catch (err) {
-    cleanup();
+    await cleanup();
     throw err;
   }
 }
@@ -115,8 +151,37 @@ function readSwaps(): string {
   }
 }
 
+/**
+ * Whether the image replaces one of the lower layers (a cumulative save) and, if so, the mode that gives the
+ * whole accumulated delta: diff against the layers beneath it (upper mode sees only this session's changes).
+ */
+function cumulativeSave(layout: LiveLayout, r: CaptureRequest, mode: CaptureMode, notes: string[]): { mode: CaptureMode; cumulative: Cumulative | null; lowers: LowerLayer[] } {
+  if (mode === 'full') return { mode, cumulative: null, lowers: layout.lowers };
+  const found = findReplacedLayer(layout, [r.output, r.base]);
+  if (!found) return { mode, cumulative: null, lowers: layout.lowers };
+  const beneath = layout.lowers.slice(found.index + 1);
+  if (beneath.length === 0)
+    throw new UsageError(
+      `'${found.matched}' is the live system's bottom layer (${found.layer.shownAs}): a session delta written there would have nothing beneath it; ` +
+        'to rewrite the whole system as a new image, use --mode full',
+    );
+  const cumulative: Cumulative = {
+    replaces: { shownAs: found.layer.shownAs, image: found.image, by: found.by },
+    above: layout.lowers.slice(0, found.index).map((l) => l.shownAs),
+    comparedWith: beneath.map((l) => l.shownAs),
+  };
+  notes.push(
+    `cumulative save: '${found.matched}' replaces the lower layer ${found.layer.shownAs} (its image ${found.image}, same ${found.by}); ` +
+      `the new image holds the merged view's delta against the ${beneath.length} layer(s) beneath it, so every earlier session's changes are kept`,
+  );
+  if (mode === 'upper')
+    notes.push(`upper mode was asked for, but the upper layer holds only this session's changes: diff mode against the layers beneath ${found.layer.shownAs} instead`);
+  if (cumulative.above.length > 0) notes.push(`layer(s) above the replaced one stay above it: ${cumulative.above.join(', ')}`);
+  return { mode: 'diff', cumulative, lowers: beneath };
+}
+
 // Long: one branch per capture mode (directory, upper, diff, full), each building its walk options.
-export function planCapture(r: CaptureRequest): CapturePlan {
+export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
   const excludeLines = (r.excludeFiles ?? []).flatMap((f) => readExcludeFile(f));
   const policyInput = {
     excludes: r.exclude ?? [],
@@ -126,6 +191,7 @@ export function planCapture(r: CaptureRequest): CapturePlan {
     tempOutput: r.tempOutput,
   };
   const base = { xattrs: r.xattrs, ignoreErrors: r.ignoreErrors, oneFileSystem: r.oneFileSystem ?? false, compareContents: r.compareContents ?? false };
+  const nothing = { lowerStack: null, cumulative: null, namespace: null, cleanup: async () => {} };
 
   if (r.source !== undefined) {
     // A plain directory: only the caller's excludes (and never the output itself).
@@ -137,8 +203,7 @@ export function planCapture(r: CaptureRequest): CapturePlan {
       walk: { ...base, exclude: policy.exclude, truncate: policy.truncate, emptyDirs: [] },
       policy,
       notes: [],
-      lowerStack: null,
-      cleanup: () => {},
+      ...nothing,
     };
   }
 
@@ -155,8 +220,8 @@ export function planCapture(r: CaptureRequest): CapturePlan {
         `to capture this whole system (with the default excludes): casper-snapshot${root === '/' ? '' : ` --root ${root}`} --mode full OUTPUT`,
     );
   }
-  const mode = r.mode ?? layout.defaultMode;
   const notes = [...layout.notes];
+  const { mode, cumulative, lowers } = cumulativeSave(layout, r, r.mode ?? layout.defaultMode, notes);
   const policy = buildExclusionPolicy({
     ...policyInput,
     layout,
@@ -165,7 +230,9 @@ export function planCapture(r: CaptureRequest): CapturePlan {
     scrub: r.scrub,
     swaps: readSwaps(),
   });
-  const lists = { exclude: policy.exclude, truncate: policy.truncate, emptyDirs: policy.emptyDirs };
+  // Known noise (journald's ACLs) is a note, not a warning at every save, unless the defaults are off.
+  const expected = r.defaultExcludes === false ? {} : { expectedSystemXattrs: [...EXPECTED_SYSTEM_XATTRS] };
+  const lists = { exclude: policy.exclude, truncate: policy.truncate, emptyDirs: policy.emptyDirs, ...expected };
 
   if (mode === 'upper') {
     if (!layout.upper?.reachable || !layout.upper.path)
@@ -188,22 +255,23 @@ export function planCapture(r: CaptureRequest): CapturePlan {
       },
       policy,
       notes,
-      lowerStack: null,
-      cleanup: () => {},
+      ...nothing,
     };
   }
   if (mode === 'diff') {
-    const view = lowerView(layout, notes);
+    const view = await lowerView(lowers, notes);
     return {
       mode,
       layout,
       walkRoot: layout.root,
-      walk: { ...base, ...lists, oneFileSystem: true, lowerRoot: view.stack.view },
+      walk: { ...base, ...lists, oneFileSystem: true, lowerRoot: view.stack.readAt },
       policy,
       notes,
       lowerStack: view.stack,
+      cumulative,
+      namespace: view.namespace,
       cleanup: view.cleanup,
     };
   }
-  return { mode, layout, walkRoot: layout.root, walk: { ...base, ...lists, oneFileSystem: true }, policy, notes, lowerStack: null, cleanup: () => {} };
+  return { mode, layout, walkRoot: layout.root, walk: { ...base, ...lists, oneFileSystem: true }, policy, notes, ...nothing };
 }

@@ -3,10 +3,9 @@
 // image: the topmost read-only lower layer, whiteouts and opaque directories in force), and that view is
 // compared with the live merged view, the capture's excluded paths and mount points aside.
 //
-// Node runs several threads, so it must not unshare itself: a child (util-linux unshare) holds a private
-// mount namespace, the mounts are made in it with nsenter, and the native comparer reaches the view through
-// /proc/PID/root, on libuv's pool. The mounts die with the namespace when the child exits, whatever happens here.
-import { spawn } from 'node:child_process';
+// The mounts are made in a private mount namespace (mount/namespace.ts): diff mode's, which already holds the
+// lower view, or one of the proof's own. The native comparer reaches the view through /proc/PID/root, on
+// libuv's pool. The mounts die with the namespace when its child exits, whatever happens here.
 import { mkdtempSync, mkdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,8 @@ import type { Addon } from '../native/addon.js';
 import type { CapturePlan } from './capture.js';
 import { lowerdirOption } from '../mount/index.js';
 import { toImagePath } from '../mount/paths.js';
-import { AbortError, CasperError, toCasperError } from '../errors.js';
+import { AbortError, toCasperError } from '../errors.js';
+import { MountNamespace, NamespaceUnavailable } from '../mount/namespace.js';
 
 export type RestoreDifferenceKind =
   'missing' | 'extra' | 'type' | 'content' | 'mode' | 'owner' | 'group' | 'mtime' | 'xattrs' | 'symlink' | 'device' | 'links' | 'unreadable';
@@ -67,62 +67,10 @@ export function restoreSkipReason(plan: CapturePlan): string | null {
   return null;
 }
 
-/** A tool is missing or the namespace cannot be made: the proof is skipped (with the reason), not failed. */
-class CannotProve extends Error {}
-
 const skipped = (reason: string): RestoreCheck => ({ skipped: reason, differences: [], layers: [], mountPoints: [], entries: 0, ms: 0 });
 
-/** A private mount namespace held by a child process until close(). */
-class Namespace {
-  private constructor(
-    private readonly child: ReturnType<typeof spawn>,
-    readonly pid: number,
-  ) {}
-
-  static open(): Promise<Namespace> {
-    return new Promise((resolve, reject) => {
-      // The shell says when unshare has made the namespace, then waits for the end of stdin (our close, or our death).
-      const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'echo ready && exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('ready\n')) resolve(new Namespace(child, child.pid!));
-      });
-      child.on('error', (e: NodeJS.ErrnoException) =>
-        reject(e.code === 'ENOENT' ? new CannotProve("util-linux's unshare is not installed") : toCasperError(e)));
-      child.on('exit', (code) => reject(new CannotProve(`cannot make a private mount namespace (unshare exited ${code}: ${err.trim()})`)));
-    });
-  }
-
-  /** A path of this namespace, as seen from ours. */
-  path(p: string): string {
-    return `/proc/${this.pid}/root${p}`;
-  }
-
-  /** Runs mount(8) inside the namespace; a failure is an EMOUNT error naming what was mounted. */
-  mount(args: string[], what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const c = spawn('nsenter', ['--target', String(this.pid), '--mount', '--', 'mount', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      c.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new CannotProve("util-linux's nsenter is not installed") : toCasperError(e)));
-      c.on('exit', (code) =>
-        code === 0 ? resolve() : reject(new CasperError(`--verify: cannot mount ${what} to prove that the snapshot restores the session: ${err.trim() || `mount exited ${code}`}`, 'EMOUNT', { syscall: 'mount' })));
-    });
-  }
-
-  /** Ends the child (its namespace and every mount in it go with it) and waits for it. */
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve();
-      const kill = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-      this.child.once('exit', () => (clearTimeout(kill), resolve()));
-      this.child.stdin!.end();
-    });
-  }
-}
+/** The lower layer named cannot be had: the proof is skipped (with the reason), not failed. */
+class CannotProve extends Error {}
 
 /** The layers under the image: diff mode's already stacked ones, or the layout's (loop-mounted in the namespace when only an image of one is at hand). */
 function lowerLayers(plan: CapturePlan, dir: string): { layers: string[]; toMount: { image: string; at: string }[] } {
@@ -151,18 +99,24 @@ export async function proveRestore(r: RestoreRequest): Promise<RestoreCheck> {
   const root = r.plan.layout!.root;
   const dir = mkdtempSync(join(tmpdir(), 'casper-restore-'));
   const made = [dir];
-  let ns: Namespace | null = null;
+  // Diff mode's namespace holds its lower view (the layers are mounted there): the proof stacks over it.
+  const shared = r.plan.namespace;
+  let ns: MountNamespace | null = null;
   try {
     const { layers, toMount } = lowerLayers(r.plan, dir);
     for (const d of ['image', 'view', ...toMount.map((m) => m.at.slice(dir.length + 1))]) {
       mkdirSync(join(dir, d));
       made.push(join(dir, d));
     }
-    ns = await Namespace.open();
-    await ns.mount(['-t', 'squashfs', '-o', 'ro,loop', r.image, join(dir, 'image')], 'the new image');
-    for (const m of toMount) await ns.mount(['-t', 'squashfs', '-o', 'ro,loop', m.image, m.at], `the lower layer ${m.image}`);
+    ns = shared ?? (await MountNamespace.open());
+    const mount = (args: string[], what: string) =>
+      ns!.mount(args, what).catch((e: Error) => {
+        throw Object.assign(e, { message: `--verify: ${e.message} (to prove that the snapshot restores the session)` });
+      });
+    await mount(['-t', 'squashfs', '-o', 'ro,loop', r.image, join(dir, 'image')], 'the new image');
+    for (const m of toMount) await mount(['-t', 'squashfs', '-o', 'ro,loop', m.image, m.at], `the lower layer ${m.image}`);
     const lowerdir = lowerdirOption([join(dir, 'image'), ...layers]);
-    await ns.mount(['-t', 'overlay', '-o', `ro,lowerdir=${lowerdir}`, 'casper-restore', join(dir, 'view')], 'the image over the lower layers');
+    await mount(['-t', 'overlay', '-o', `ro,lowerdir=${lowerdir}`, 'casper-restore', join(dir, 'view')], 'the image over the lower layers');
     // Our own directory is in the live view (when the temporary directory is inside the root), never in the image.
     const own = toImagePath(dir, root);
     const skip = own ? [...r.skip, own] : r.skip;
@@ -187,10 +141,10 @@ export async function proveRestore(r: RestoreRequest): Promise<RestoreCheck> {
       ms: Math.round(performance.now() - start),
     };
   } catch (err) {
-    if (err instanceof CannotProve) return skipped(err.message);
+    if (err instanceof CannotProve || err instanceof NamespaceUnavailable) return skipped(err.message);
     throw err;
   } finally {
-    await ns?.close();
+    if (ns !== shared) await ns?.close();
     for (const d of made.reverse()) {
       try {
         rmdirSync(d); // empty in our namespace: the mounts were only in the child's

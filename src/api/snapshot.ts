@@ -2,7 +2,7 @@
 import type { Piscina } from 'piscina';
 import { statSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { planCapture, type CapturePlan, type LowerStack } from './capture.js';
+import { planCapture, type CapturePlan, type Cumulative, type LowerStack } from './capture.js';
 import { proveRestore, type RestoreCheck } from './restore-check.js';
 import { toImagePath } from '../mount/paths.js';
 import type { CaptureMode, LiveLayout } from '../mount/index.js';
@@ -12,6 +12,9 @@ import { createPool } from '../pipeline/pool.js';
 import { inlineRunner, poolRunner, runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
 import { OutputFile, checkOutputTarget, type ExistingOutput } from '../pipeline/output-file.js';
 import { CasperError, UsageError, toCasperError } from '../errors.js';
+import { EXPECTED_SYSTEM_XATTRS } from '../policy/index.js';
+import { MediumWrite } from '../live/medium-write.js';
+import { keepModuleListing } from '../live/live-boot-module.js';
 
 export type Phase = 'walk' | 'data' | 'tables' | 'verify' | 'commit' | 'done';
 
@@ -51,8 +54,18 @@ export interface SnapshotReport {
   layout: LiveLayout | null;
   /** Diff mode: the lower layers the delta was computed against and how they were stacked; else null. */
   lowerStack: LowerStack | null;
+  /**
+   * A cumulative save: the image replaces one of the live system's lower layers (an earlier snapshot the boot
+   * stacked), so it holds the delta against the layers beneath that one (which were folded in, which compared
+   * against); null otherwise.
+   */
+  cumulative: Cumulative | null;
+  /** The read-only live medium remounted read-write for the save (and read-only again after it), or null. */
+  remountedMedium: string | null;
   /** The effective exclusion policy, as text. */
   policy: string;
+  /** How the capture was decided and what was done beside it (the layout's notes, a cumulative save, known noise): for -d. */
+  notes: string[];
   options: ResolvedOptions;
   image: NativeSummary;
   sourceEntries: number;
@@ -175,7 +188,7 @@ async function verifyWritten(builder: ImageBuilder, tempPath: string, jobs: numb
   return r.digests;
 }
 
-function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string | undefined, output: OutputFile, internals: Internals): CapturePlan {
+function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string | undefined, output: OutputFile, internals: Internals): Promise<CapturePlan> {
   return planCapture({
     source,
     root: options.root,
@@ -192,6 +205,7 @@ function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string 
     ignoreErrors: opts.image.ignoreErrors,
     output: resolve(opts.output),
     tempOutput: output.tempPath,
+    base: typeof opts.base === 'string' ? resolve(opts.base) : undefined,
     mountinfo: internals.mountinfo,
   });
 }
@@ -263,11 +277,23 @@ function restoreWarnings(r: RestoreCheck): string[] {
   ];
 }
 
+/** What -d says about the tree beside the warnings: xattrs skipped where the policy expects them. */
+function noteOf(info: TreeInfo): string[] {
+  return info.expectedSystemXattrs > 0
+    ? [`${info.expectedSystemXattrs} xattr(s) SquashFS cannot store (system.*, POSIX ACLs) skipped where they are expected (${EXPECTED_SYSTEM_XATTRS.join(', ')}: journald's ACLs)`]
+    : [];
+}
+
 /** What the user must hear about the tree and the data phase. */
 function warningsOf(info: TreeInfo, image: NativeSummary): string[] {
   const warnings = [...info.warnings];
-  if (info.skippedSystemXattrs > 0)
-    warnings.push(`${info.skippedSystemXattrs} xattr(s) outside the user, trusted and security namespaces (system.*, POSIX ACLs) cannot be stored in SquashFS and were skipped`);
+  const unexpected = info.skippedSystemXattrs - info.expectedSystemXattrs;
+  if (unexpected > 0) {
+    const on = info.systemXattrPaths.map((p) => `'${p}'`).join(', ');
+    warnings.push(
+      `${unexpected} xattr(s) outside the user, trusted and security namespaces (system.*, POSIX ACLs) cannot be stored in SquashFS and were skipped (on ${on}${unexpected > info.systemXattrPaths.length ? ', …' : ''})`,
+    );
+  }
   for (const f of image.changedFiles) warnings.push(`file changed as we read it: ${f}`);
   for (const s of image.skipped) warnings.push(skippedWarning(s.code, s.path));
   return warnings;
@@ -288,12 +314,22 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
 
   const clock = new PhaseClock();
   const cancel = new Int32Array(new SharedArrayBuffer(4));
-  const output = new OutputFile(opts.output, (fd) => addon.lockFile(fd));
+  const mediumWarnings: string[] = [];
+  // The output on the live medium, mounted read-only: that mount is made writable for the save, and only it.
+  const medium = MediumWrite.open(dirname(resolve(opts.output)), mediumWarnings);
+  let output: OutputFile;
   let plan: CapturePlan;
   try {
-    plan = capturePlan(options, opts, source, output, internals);
+    output = new OutputFile(opts.output, (fd) => addon.lockFile(fd));
+  } catch (err) {
+    medium?.close();
+    throw err;
+  }
+  try {
+    plan = await capturePlan(options, opts, source, output, internals);
   } catch (err) {
     output.discard();
+    medium?.close();
     throw err;
   }
   // The pool is made only when the data phase needs it (small jobs run on libuv's pool instead).
@@ -366,7 +402,10 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
       clock.end('verify');
     }
     emit({ phase: 'commit', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed });
-    await output.commit();
+    await output.commit(() => medium?.keepReplaced(resolve(opts.output)));
+    const listed = plan.layout ? keepModuleListing(plan.layout, resolve(opts.output)) : null;
+    if (listed) plan.notes.push(listed);
+    medium?.close();
     clock.end('commit');
     emit({ phase: 'done', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.imageSize });
     return {
@@ -375,12 +414,15 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
       mode: plan.mode,
       layout: plan.layout,
       lowerStack: plan.lowerStack,
+      cumulative: plan.cumulative,
+      remountedMedium: medium?.mountPoint ?? null,
       policy: plan.policy.describe(),
+      notes: [...plan.notes, ...noteOf(info)],
       options: opts,
       image,
       sourceEntries: info.entries,
       sourceBytes: info.bytes + (base?.used ? base.bytes : 0),
-      warnings: [...spaceWarnings, ...warningsOf(info, image), ...(restoreCheck ? restoreWarnings(restoreCheck) : [])],
+      warnings: [...spaceWarnings, ...warningsOf(info, image), ...(restoreCheck ? restoreWarnings(restoreCheck) : []), ...mediumWarnings],
       replaced: existing,
       times: clock.times,
       pipeline,
@@ -392,7 +434,9 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     output.discard();
     throw err instanceof CasperError ? err : toCasperError(err);
   } finally {
-    plan.cleanup();
+    await plan.cleanup();
+    // After the commit or the discard: the medium goes read-only again (its failure is a warning in the report).
+    medium?.close();
     options.signal?.removeEventListener('abort', onAbort);
     if (made?.owned) await made.pool.destroy();
   }

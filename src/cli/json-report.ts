@@ -14,6 +14,8 @@ export function jsonReport(r: SnapshotReport, configFile: string | null): unknow
     mode: r.mode,
     layout: r.layout && { kind: r.layout.kind, root: r.layout.root, upper: r.layout.upper, lowers: r.layout.lowers, notes: r.layout.notes },
     lowerStack: r.lowerStack,
+    cumulative: r.cumulative,
+    remountedMedium: r.remountedMedium,
     configFile,
     options: r.options,
     counts: { entries: r.image.inodes, ...r.image.types, duplicates: r.image.duplicates, fragments: r.image.fragments, ids: r.image.ids },

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option, type OptionValues } from 'comman
 import { writeSync } from 'node:fs';
 import { snapshot } from '../api/snapshot.js';
 import type { SnapshotOptions } from '../api/options.js';
-import type { LowerStack } from '../api/capture.js';
+import type { Cumulative, LowerStack } from '../api/capture.js';
 import { loadAddon, packageVersion, runtime } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
@@ -11,7 +11,7 @@ import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
 import { loadCasperConf, type SnapshotConfig } from '../config/index.js';
 import { plymouthReporter, progressReporter } from './progress.js';
-import { casperPersistenceName } from '../live/persistence-name.js';
+import { persistenceName } from '../live/persistence-name.js';
 import { detectLiveSystem } from '../mount/index.js';
 import { jsonReport, REPORT_SCHEMA_VERSION } from './json-report.js';
 import { statSync } from 'node:fs';
@@ -86,7 +86,7 @@ function buildProgram(): Command {
     .option('--no-base', 'a full snapshot: read and compress every file, even when the output holds an earlier image')
     .addOption(new Option('--base-check <how>', 'how a file is found unchanged since the base: quick (size, mtime, mode, owner, xattrs) or content (read and compared)').choices(['quick', 'content']))
     .option('--json', 'print a machine-readable JSON report on stdout instead of the summary')
-    .option('--persistence-name <tag>', 'casper media: write to the medium as <top-layer>.<tag>.squashfs (layered) or zz-<tag>.squashfs so the next boot stacks it')
+    .option('--persistence-name <tag>', 'write onto the live medium where the next boot stacks it on top: casper/<top-layer>.<tag>.squashfs (layered casper), casper/zz-<tag>.squashfs, live/zz-<tag>.squashfs (live-boot)')
     .option('--plymouth', 'report progress through Plymouth (plymouth message) when it is running, as at shutdown')
     .option('--ignore-errors', 'leave out unreadable files (listed as warnings) instead of failing')
     .option('-j, --jobs <n>', 'worker threads (mksquashfs -processors; default: available cores)', int('jobs'))
@@ -174,12 +174,26 @@ function describeLowerStack(st: LowerStack): string {
   return `lower stack (topmost first), compared against as ${how}:\n${lines.join('\n')}\n`;
 }
 
+/** -d: a cumulative save — which layer the image replaced (folded in) and which it was compared against. */
+function describeCumulative(c: Cumulative): string {
+  const lines = [`cumulative save: the image replaces the lower layer ${c.replaces.shownAs} (${c.replaces.image}, same ${c.replaces.by}), folded in`];
+  if (c.above.length) lines.push(`  layers above it, kept above: ${c.above.join(', ')}`);
+  lines.push(`  compared against the layers beneath it: ${c.comparedWith.join(', ')}`);
+  return lines.join('\n') + '\n';
+}
+
 function printJsonError(code: string, message: string, exitCode: number): void {
   try {
     writeSync(1, JSON.stringify({ schemaVersion: REPORT_SCHEMA_VERSION, error: { code, message, exitCode } }, null, 2) + '\n');
   } catch {
     /* stdout itself is what failed: the message is on stderr already */
   }
+}
+
+/** An error the tool anticipates and explains (errno codes, locks, mounts, images): no stack trace under -d. */
+function expectedFailure(err: unknown): boolean {
+  const code = (err as CasperError).code;
+  return err instanceof CasperError && typeof code === 'string' && /^(E[A-Z0-9_]+|ABORT_ERR)$/.test(code) && code !== 'EINTERNAL';
 }
 
 function isDirectory(p: string): boolean {
@@ -261,6 +275,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const o = program.opts();
   installSignalHandlers();
+  let plymouth: ReturnType<typeof plymouthReporter> | null = null;
   try {
     // Settings: command line > config file > defaults.
     const conf = loadCasperConf(o.config);
@@ -269,8 +284,10 @@ export async function main(argv: string[]): Promise<number> {
     for (const w of conf.warnings) process.stderr.write(`casper-snapshot: ${conf.file}: ${w}\n`);
     let output: string | undefined = program.args[0] ?? c.output;
     let bootNote: string | null = null;
-    if (o.persistenceName) {
-      const named = casperPersistenceName(detectLiveSystem({ root: o.root ?? '/' }), o.persistenceName);
+    // The persistence name (option, or the config's when no output is named) puts the image where the next boot stacks it.
+    const tag: string | undefined = o.persistenceName ?? (program.args[0] === undefined ? c.persistenceName : undefined);
+    if (tag) {
+      const named = persistenceName(detectLiveSystem({ root: o.root ?? '/' }), tag);
       output = program.args[0] ?? named.output;
       bootNote = named.bootOption && `boot with ${named.bootOption} on the kernel command line to stack this snapshot`;
     }
@@ -281,7 +298,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const options = snapshotOptions(o, conf.config, given, output);
     const progress = progressReporter(o);
-    const plymouth = o.plymouth ? plymouthReporter() : null;
+    plymouth = o.plymouth ? plymouthReporter() : null;
     const report = await snapshot({ ...options, onProgress: (p) => (progress.update(p), plymouth?.update(p)) });
     progress.done();
     plymouth?.done();
@@ -291,8 +308,10 @@ export async function main(argv: string[]): Promise<number> {
     if (o.json) writeStdout(JSON.stringify(jsonReport(report, conf.found ? conf.file : null), null, 2) + '\n', 'the JSON report', report.output);
     else if (!o.quiet) writeStdout(formatSummary(report) + '\n', 'the summary', report.output);
     if (o.debug) {
-      process.stderr.write(`mode: ${report.mode}\n${report.layout ? `layout: ${report.layout.kind}\n${report.layout.notes.join('\n')}\n` : ''}`);
+      process.stderr.write(`mode: ${report.mode}\n${report.layout ? `layout: ${report.layout.kind}\n` : ''}${report.notes.map((n) => n + '\n').join('')}`);
+      if (report.cumulative) process.stderr.write(describeCumulative(report.cumulative));
       if (report.lowerStack) process.stderr.write(describeLowerStack(report.lowerStack));
+      if (report.remountedMedium) process.stderr.write(`live medium ${report.remountedMedium}: remounted read-write for the save, read-only again after it\n`);
       process.stderr.write(`policy:\n${report.policy}\n`);
       process.stderr.write(JSON.stringify({ options: report.options, times: report.times, pipeline: report.pipeline }, null, 2) + '\n');
     }
@@ -302,9 +321,13 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as CasperError;
     const usage = err instanceof UsageError;
-    process.stderr.write(`casper-snapshot: ${e.message}${e.path && !e.message.includes(e.path) ? ` (${e.path})` : ''}\n`);
-    // A stack helps only with a failure inside the tool, never with a usage error.
-    if (o.debug && e.stack && !usage) process.stderr.write(e.stack + '\n');
+    // At shutdown (--plymouth, as the unit runs it) the console and the splash say plainly that nothing was saved.
+    const lost = o.plymouth ? 'THE LIVE SESSION WAS NOT SAVED: ' : '';
+    process.stderr.write(`casper-snapshot: ${lost}${e.message}${e.path && !e.message.includes(e.path) ? ` (${e.path})` : ''}\n`);
+    plymouth?.failed(e.message);
+    // A stack helps only with a failure inside the tool: never with a usage error or an expected one (a system
+    // call's error, a lock held, a corrupt image: the message says it all).
+    if (o.debug && e.stack && !usage && !expectedFailure(err)) process.stderr.write(e.stack + '\n');
     if (o.json) printJsonError(usage ? 'EUSAGE' : (e.code ?? 'EFAILED'), e.message, usage ? EXIT.usage : EXIT.failed);
     return usage ? EXIT.usage : EXIT.failed;
   }

@@ -56,9 +56,9 @@ export function progressReporter(o: { quiet?: boolean; json?: boolean; progress?
 }
 
 /** Progress as Plymouth messages (the boot splash at shutdown), when plymouthd is running; at most every 2 s. */
-export function plymouthReporter(): ProgressReporter {
+export function plymouthReporter(): ProgressReporter & { failed(message: string): void } {
   const running = spawnSync('plymouth', ['--ping']).status === 0;
-  if (!running) return { update: () => {}, done: () => {} };
+  if (!running) return { update: () => {}, done: () => {}, failed: () => {} };
   const say = (text: string) => spawnSync('plymouth', ['message', `--text=${text}`]);
   let last = 0;
   let total = 0;
@@ -75,5 +75,6 @@ export function plymouthReporter(): ProgressReporter {
       else if (p.phase === 'done') say(`Live session saved (${mib(total)} MiB of files).`);
     },
     done: () => {},
+    failed: (message) => say(`The live session was NOT saved: ${message}`),
   };
 }

@@ -12,6 +12,7 @@
 //   CASPER_SNAPSHOT_BLOCK_SIZE=128K                  as -b: power of two, 4K to 1M
 //   CASPER_SNAPSHOT_JOBS=4                           worker threads, 1 to 1024
 //   CASPER_SNAPSHOT_OUTPUT=/media/usb/snap.squashfs  image to write (an absolute path)
+//   CASPER_SNAPSHOT_PERSISTENCE_NAME=session         as --persistence-name: write onto the live medium where the next boot stacks it
 import { readFileSync } from 'node:fs';
 import { parseSize } from '../api/options.js';
 import { UsageError } from '../errors.js';
@@ -30,6 +31,7 @@ export interface SnapshotConfig {
   blockSize?: number;
   jobs?: number;
   output?: string;
+  persistenceName?: string;
 }
 
 export interface ConfigResult {
@@ -126,6 +128,10 @@ export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Set
   CASPER_SNAPSHOT_OUTPUT: {
     field: 'output',
     set: (v, c) => (v.startsWith('/') && v.length > 1 ? ((c.output = v), null) : `must be an absolute path, got '${v}'`),
+  },
+  CASPER_SNAPSHOT_PERSISTENCE_NAME: {
+    field: 'persistenceName',
+    set: (v, c) => (/^[A-Za-z0-9_-]+$/.test(v) ? ((c.persistenceName = v), null) : `must be a tag of letters, digits, '-' or '_', got '${v}'`),
   },
 };
 

@@ -23,6 +23,8 @@ export interface DetectOptions {
   exists?: (p: string) => boolean;
   /** aufs hides its branches behind si=…: returns "path=perm" lines (default: /sys/fs/aufs/si_<si>/brN). */
   readAufsBranches?: (si: string) => string[] | null;
+  /** The file behind a loop device, by its device number (default: /sys/dev/block/M:m/loop/backing_file); null: not a loop device. */
+  readLoopBacking?: (major: number, minor: number) => string | null;
 }
 
 export interface UpperLayer {
@@ -39,6 +41,11 @@ export interface LowerLayer {
   reachableAt: string | null;
   /** A file on the boot medium holding this layer, found by name (mountable for diff mode). */
   image: string | null;
+  /**
+   * When the layer is the whole of a loop-mounted image: the image file behind the loop device, as the kernel
+   * shows it (a path; ' (deleted)' once the file was replaced or removed). null otherwise.
+   */
+  backing: string | null;
 }
 
 export interface LiveLayout {
@@ -85,6 +92,14 @@ export function findMount(mounts: readonly MountInfo[], path: string): MountInfo
 }
 
 const sameFs = (a: MountInfo, b: MountInfo) => a.major === b.major && a.minor === b.minor && a.fsType === b.fsType;
+
+function defaultLoopBacking(major: number, minor: number): string | null {
+  try {
+    return readFileSync(`/sys/dev/block/${major}:${minor}/loop/backing_file`, 'utf8').replace(/\n$/, '');
+  } catch {
+    return null; // not a loop device (or no sysfs)
+  }
+}
 
 function defaultAufsBranches(si: string): string[] | null {
   if (!/^[0-9a-f]+$/.test(si)) return null;  // the kernel prints hex; anything else is not a sysfs name
@@ -163,7 +178,9 @@ function mountAt(mounts: MountInfo[], p: string): MountInfo | null {
 const norm = (p: string) => (p.startsWith('/') ? normalizePath(p) : p);
 
 /** Upper, work and lower layers resolved to paths readable from here (after switch_root relocations). */
-function placeLayers(layout: LiveLayout, shown: { upper: string | null; work: string | null; lowers: string[] }, mounts: MountInfo[], exists: (p: string) => boolean): void {
+function placeLayers(layout: LiveLayout, shown: { upper: string | null; work: string | null; lowers: string[] }, mounts: MountInfo[], opts: DetectOptions): void {
+  const exists = opts.exists ?? existsSync;
+  const loopBacking = opts.readLoopBacking ?? defaultLoopBacking;
   const { within, family: fam, notes } = layout;
   const reach = reacher(mounts, layout.mount!, exists);
   if (shown.upper !== null) {
@@ -184,7 +201,11 @@ function placeLayers(layout: LiveLayout, shown: { upper: string | null; work: st
     const p = joinWithin(norm(shownAs), within);
     const name = posix.basename(norm(shownAs));
     const image = imageDir && name && exists(`${imageDir}/${name}`) ? `${imageDir}/${name}` : null;
-    return { shownAs, reachableAt: p.startsWith('/') ? reach([p, ...relocations(fam, p)]) : null, image };
+    const reachableAt = p.startsWith('/') ? reach([p, ...relocations(fam, p)]) : null;
+    // The layer is a whole image when it is the root of a mount of a loop device.
+    const mount = reachableAt ? mountAt(mounts, reachableAt) : null;
+    const backing = mount && mount.root === '/' ? loopBacking(mount.major, mount.minor) : null;
+    return { shownAs, reachableAt, image, backing };
   });
   // casper moves the first-mounted (bottom) squashfs to /rofs; the other layers stay in the initramfs.
   const bottom = layout.lowers[layout.lowers.length - 1];
@@ -229,7 +250,6 @@ function chooseDefaultMode(layout: LiveLayout): void {
 export function detectLiveSystem(opts: DetectOptions = {}): LiveLayout {
   const text = opts.mountinfo ?? readFileSync('/proc/self/mountinfo', 'utf8');
   const mounts = parseMountinfo(text, opts.mountinfo === undefined ? '/proc/self/mountinfo' : 'mountinfo');
-  const exists = opts.exists ?? existsSync;
   const root = normalizePath(posix.resolve(opts.root ?? '/')); // relative: from the working directory
   const mount = findMount(mounts, root);
   const within = mount ? normalizePath(posix.join(mount.root.startsWith('/') ? mount.root : '/', posix.relative(mount.mountPoint, root))) : '/';
@@ -244,7 +264,7 @@ export function detectLiveSystem(opts: DetectOptions = {}): LiveLayout {
   const shown = shownLayers(mount, layout, opts);
   layout.family = familyOf(mount.source, shown.upper === null ? null : norm(shown.upper), shown.lowers.map(norm));
   layout.kind = mount.fsType === 'aufs' ? 'aufs' : (layout.family ?? 'generic-overlay');
-  placeLayers(layout, shown, mounts, exists);
+  placeLayers(layout, shown, mounts, opts);
   layout.bindMounts = mounts.filter((m) => m !== mount && sameFs(m, mount)).map((m) => ({ mountPoint: m.mountPoint, root: m.root }));
   layout.livePaths = livePathsOf(layout);
   chooseDefaultMode(layout);

@@ -34,6 +34,8 @@ export interface NativeWalkOptions {
   ignoreErrors: boolean;
   /** Overlay upper mode: bookkeeping xattrs to drop, the opaque/redirect xattr names, the merged view. */
   dropXattrPrefixes?: string[];
+  /** Image paths (and below) where xattrs SquashFS cannot store are expected (journald's ACLs): counted apart. */
+  expectedSystemXattrs?: string[];
   opaqueXattr?: string;
   redirectXattr?: string;
   mergedRoot?: string;
@@ -91,6 +93,10 @@ export interface TreeInfo {
   /** File bytes allocated on disk (holes of sparse files left out): what the space estimate uses. */
   allocatedBytes: number;
   skippedSystemXattrs: number;
+  /** Of those, the ones on paths where they are expected (expectedSystemXattrs). */
+  expectedSystemXattrs: number;
+  /** The first image paths of the unexpected ones. */
+  systemXattrPaths: string[];
   warnings: string[];
 }
 

@@ -179,12 +179,16 @@ export class OutputFile {
     return out;
   }
 
-  /** fsync, rename over the target, fsync the directory. Asynchronous: an fsync can take seconds. */
-  async commit(): Promise<void> {
+  /**
+   * fsync, rename over the target, fsync the directory. Asynchronous: an fsync can take seconds.
+   * beforeRename runs just before the rename (a failure there keeps the old image and fails the commit).
+   */
+  async commit(beforeRename?: () => void): Promise<void> {
     try {
       await promisify(fsync)(this.fd);
       closeSync(this.fd);
       this.fd = -1;
+      beforeRename?.();
       renameSync(this.tempPath, this.target);
       this.done = true;
       active.delete(this);

@@ -1,7 +1,7 @@
 // What a snapshot never captures, as data. In upper and diff mode a left-out path simply carries no
 // change (the lower layer shows through); in full mode the image must boot on its own, so the
 // mount-point directories stay as empty directories instead of vanishing.
-import type { CaptureMode, LiveLayout } from '../mount/detect.js';
+import type { CaptureMode, LiveFamily, LiveLayout } from '../mount/detect.js';
 import { isWithin, toImagePath } from '../mount/paths.js';
 import { swapFiles } from './swaps.js';
 
@@ -23,6 +23,8 @@ interface SystemDir {
   why: string;
   /** Kept as an empty directory in full mode (the booted system mounts or fills it). */
   keepEmpty: boolean;
+  /** The live system whose machinery this is: listed only for it (or when no live system is recognised). */
+  family?: LiveFamily;
 }
 
 export const SYSTEM_DIRS: readonly SystemDir[] = [
@@ -35,14 +37,20 @@ export const SYSTEM_DIRS: readonly SystemDir[] = [
   { path: '/var/cache', why: 'regenerable caches (apt archives, fontconfig …)', keepEmpty: true },
   { path: '/mnt', why: 'mount points for other filesystems', keepEmpty: true },
   { path: '/media', why: 'removable media (and overlayroot layers)', keepEmpty: true },
-  { path: '/cdrom', why: 'casper boot medium', keepEmpty: true },
-  { path: '/rofs', why: 'casper base layer', keepEmpty: true },
+  { path: '/cdrom', why: 'casper boot medium', keepEmpty: true, family: 'casper' },
+  { path: '/rofs', why: 'casper base layer', keepEmpty: true, family: 'casper' },
   { path: '/lost+found', why: 'fsck debris of the source filesystem', keepEmpty: false },
-  { path: '/cow', why: 'casper writable layer', keepEmpty: false },
-  { path: '/run/live', why: 'live-boot medium and layers', keepEmpty: false },
-  { path: '/lib/live/mount', why: 'live-boot rbind of /run/live', keepEmpty: false },
-  { path: '/usr/lib/live/mount', why: 'live-boot rbind of /run/live (merged /usr)', keepEmpty: false },
+  { path: '/cow', why: 'casper writable layer', keepEmpty: false, family: 'casper' },
+  { path: '/run/live', why: 'live-boot medium and layers', keepEmpty: false, family: 'live-boot' },
+  { path: '/lib/live/mount', why: 'live-boot rbind of /run/live', keepEmpty: false, family: 'live-boot' },
+  { path: '/usr/lib/live/mount', why: 'live-boot rbind of /run/live (merged /usr)', keepEmpty: false, family: 'live-boot' },
 ];
+
+/**
+ * Where xattrs SquashFS cannot store are expected, so that skipping them is a note, not a warning at every
+ * save: journald puts POSIX ACLs (system.posix_acl_*) on the journal's directories and files.
+ */
+export const EXPECTED_SYSTEM_XATTRS: readonly string[] = ['/var/log/journal'];
 
 /** aufs bookkeeping at the root of the rw branch; never part of an overlayfs layer. */
 const AUFS_METADATA = ['/.wh..wh.aufs', '/.wh..wh.plnk', '/.wh..wh.orph'];
@@ -72,7 +80,10 @@ export function defaultExcludes(layout: LiveLayout | null, mode: CaptureMode, ex
   };
   const useDefaults = extras.defaults !== false;
   if (useDefaults) {
-    for (const d of SYSTEM_DIRS) add(d.path, mode === 'full' && d.keepEmpty ? 'empty-dir' : 'exclude', 'default', d.why);
+    // A recognised live system gets its own machinery's paths only; anything else gets them all (harmless).
+    const family = layout?.family ?? null;
+    for (const d of SYSTEM_DIRS)
+      if (!d.family || !family || d.family === family) add(d.path, mode === 'full' && d.keepEmpty ? 'empty-dir' : 'exclude', 'default', d.why);
     for (const p of layout?.livePaths ?? []) add(toImagePath(p, root), 'exclude', 'live system', `${layout?.kind} layer or medium`);
     if (mode !== 'upper')
       for (const b of layout?.bindMounts ?? []) {

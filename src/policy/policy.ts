@@ -95,7 +95,13 @@ export function buildExclusionPolicy(input: PolicyInput): ExclusionPolicy {
 
 function describePolicy(mode: CaptureMode, rules: readonly PolicyRule[], exclude: string[], emptyDirs: string[]): string {
   const word: Record<PolicyRule['action'], string> = { exclude: 'exclude', 'empty-dir': 'empty', truncate: 'truncate' };
-  const lines = [`${mode} mode: ${exclude.length} path(s) left out, ${emptyDirs.length} kept as empty directories, ${rules.filter((r) => r.pattern).length} pattern(s)`];
+  const exact = rules.filter((r) => !r.pattern);
+  const count = (a: PolicyRule['action']) => exact.filter((r) => r.action === a).length;
+  const inside = exact.filter((r) => r.action !== 'truncate' && !exclude.includes(r.path) && !emptyDirs.includes(r.path)).length;
+  const lines = [
+    `${mode} mode: ${count('exclude')} path(s) left out, ${count('empty-dir')} kept as empty directories, ${count('truncate')} stored empty, ` +
+      `${rules.length - exact.length} pattern(s)${inside ? ` (${inside} of the paths lie inside another listed one)` : ''}`,
+  ];
   const width = Math.min(40, Math.max(...rules.map((r) => r.path.length), 4));
   for (const r of rules) {
     const redundant = !r.pattern && r.action !== 'truncate' && !exclude.includes(r.path) && !emptyDirs.includes(r.path);
