@@ -175,7 +175,10 @@ function cumulativeSave(layout: LiveLayout, r: CaptureRequest, mode: CaptureMode
       `the new image holds the merged view's delta against the ${beneath.length} layer(s) beneath it, so every earlier session's changes are kept`,
   );
   if (mode === 'upper')
-    notes.push(`upper mode was asked for, but the upper layer holds only this session's changes: diff mode against the layers beneath ${found.layer.shownAs} instead`);
+    notes.push(
+      `${r.mode === 'upper' ? 'upper mode was asked for' : 'the upper layer is reachable'}, but it holds only this session's changes: ` +
+        `diff mode against the layers beneath ${found.layer.shownAs} instead`,
+    );
   if (cumulative.above.length > 0) notes.push(`layer(s) above the replaced one stay above it: ${cumulative.above.join(', ')}`);
   return { mode: 'diff', cumulative, lowers: beneath };
 }

@@ -43,14 +43,15 @@ function majorMinor(dev: bigint): string {
 
 /** The files loop devices hold open, as "major:minor:inode" (util-linux losetup); null when that cannot be read. */
 function heldByLoopDevices(): Set<string> | null {
-  const r = spawnSync('losetup', ['--list', '--noheadings', '--raw', '--output', 'BACK-INO,BACK-MAJ:MIN'], { encoding: 'utf8' });
+  const r = spawnSync('losetup', ['--list', '--json', '--output', 'BACK-INO,BACK-MAJ:MIN'], { encoding: 'utf8' });
   if (r.status !== 0) return null;
-  const held = new Set<string>();
-  for (const line of r.stdout.split('\n')) {
-    const [ino, mm] = line.trim().split(/\s+/);
-    if (ino && mm) held.add(`${mm}:${ino}`);
+  if (r.stdout.trim() === '') return new Set(); // no loop device set up
+  try {
+    const list = (JSON.parse(r.stdout) as { loopdevices?: Record<string, unknown>[] }).loopdevices ?? [];
+    return new Set(list.map((d) => `${String(d['back-maj:min']).trim()}:${String(d['back-ino']).trim()}`));
+  } catch {
+    return null;
   }
-  return held;
 }
 
 function identity(path: string): string | null {
