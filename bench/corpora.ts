@@ -105,7 +105,7 @@ function textPool(): Buffer {
 }
 
 /** Compressible text: 4 KiB pieces of the pool from random offsets (no two blocks alike). */
-function fillText(buf: Buffer, rng: Rng): void {
+export function fillText(buf: Buffer, rng: Rng): void {
   const pool = textPool();
   for (let off = 0; off < buf.length; off += 4096) {
     const n = Math.min(4096, buf.length - off);

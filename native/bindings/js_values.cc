@@ -86,6 +86,8 @@ WalkOptions walk_options(const Napi::Object& o) {
   w.merged_root = str("mergedRoot");
   w.data_root = str("dataRoot");
   w.lower_root = str("lowerRoot");
+  w.fold_root = str("foldRoot");
+  w.beneath_root = str("beneathRoot");
   w.aufs = bool_or(o, "aufs", false);
   w.compare_contents = bool_or(o, "compareContents", false);
   w.exclude = strings(o, "exclude");

@@ -78,6 +78,9 @@ class Walker {
     if (!opts_.merged_root.empty()) merged_fd_ = open_dir(opts_.merged_root);
     Fd lower_fd;
     if (!opts_.lower_root.empty()) lower_fd = open_dir(opts_.lower_root);
+    Fd fold_fd, beneath_fd;
+    if (!opts_.fold_root.empty()) fold_fd = open_dir(opts_.fold_root);
+    if (!opts_.beneath_root.empty()) beneath_fd = open_dir(opts_.beneath_root);
     Entry e;
     fill(e, st);
     tree_.entries.push_back(e);
@@ -87,6 +90,9 @@ class Walker {
     Frame top;
     top.fd = std::move(root_fd);
     top.lower = std::move(lower_fd);
+    top.fold = std::move(fold_fd);
+    top.fold_path = strip_trailing_slashes(opts_.fold_root);
+    top.beneath = std::move(beneath_fd);
     top.path = tree_.root_path == "/" ? "" : tree_.root_path;
     top.key = {uint64_t(st.st_dev), uint64_t(st.st_ino)};
     walk(std::move(top));
@@ -129,6 +135,7 @@ class Walker {
   struct Name {
     std::string image, disk;  // the name in the image, the name on disk
     bool lower_only = false;  // diff mode: gone from the merged view, becomes a whiteout
+    bool from_fold = false;   // cumulative upper mode: only in the replaced image, read from there
     bool operator<(const Name& o) const { return image < o.image; }  // bytewise (char_traits<char> is unsigned)
   };
 
@@ -137,6 +144,9 @@ class Walker {
     std::string path, ipath;
     bool in_lower = false;  // diff mode: a directory in both views (walked in both)
     bool prunable = false;  // diff mode: equal attributes in both views (dropped if nothing below differs)
+    bool from_fold = false;     // cumulative upper mode: read from the replaced image, not the upper
+    bool fold_dir = false;      // cumulative upper mode: an upper directory the replaced image also has
+    bool force_opaque = false;  // cumulative upper mode: an upper directory over a non-directory of the image
   };
 
   // One directory on the walk's explicit stack. It stays open (with, in diff mode, the same directory in the
@@ -146,6 +156,10 @@ class Walker {
     uint32_t dir = 0;
     Fd fd;
     Fd lower;                      // diff mode: the same directory in the lower view (invalid: it has none)
+    Fd fold;                       // cumulative upper mode: the same directory in the replaced image, merged under
+    std::string fold_path;         //   this upper one (invalid: none, or this one is opaque)
+    Fd beneath;                    // cumulative upper mode: the same directory in the layers beneath the image
+    bool fold_only = false;        // cumulative upper mode: a directory of the replaced image the upper lacks
     std::string path, ipath;       // source path ("" for "/"), image path ("" for the root)
     DevIno key{0, 0};              // for directory loops (a bind mount of an ancestor)
     bool prunable = false;         // diff mode: dropped once walked if nothing below it differs
@@ -177,7 +191,7 @@ class Walker {
     }
   }
 
-  std::vector<Name> read_names(uint32_t dir, int dfd, const std::string& dpath, int lfd, std::set<std::string>& lower_names) {
+  std::vector<Name> read_names(uint32_t dir, int dfd, const std::string& dpath, int lfd, std::set<std::string>& lower_names, int ffd = -1) {
     std::vector<std::string> raw;
     if (int err = list_dir(dfd, raw)) {
       if (tolerate(err, dpath)) return {};  // kept as an empty directory
@@ -203,6 +217,19 @@ class Walker {
         if (!merged.count(ln)) names.push_back({ln, ln, true});
       }
     }
+    if (ffd >= 0) {
+      // Cumulative upper mode: what only the replaced image has is kept from it.
+      std::vector<std::string> folded;
+      if (int err = list_dir(ffd, folded)) throw sys_error(err, "readdir", dpath + " (replaced image)");
+      std::set<std::string> upper;
+      for (auto& n : names) upper.insert(n.image);
+      for (auto& fn : folded)
+        if (!upper.count(fn)) {
+          Name n{fn, fn};
+          n.from_fold = true;
+          names.push_back(n);
+        }
+    }
     std::sort(names.begin(), names.end());
     if (aufs_opaque) add_xattr(dir, opts_.opaque_xattr, "y");
     return names;
@@ -213,7 +240,7 @@ class Walker {
   void list_children(Frame& f) {
     check_cancel();
     std::set<std::string> lower_names;
-    std::vector<Name> names = read_names(f.dir, f.fd.get(), f.path.empty() ? "/" : f.path, f.lower.get(), lower_names);
+    std::vector<Name> names = read_names(f.dir, f.fd.get(), f.path.empty() ? "/" : f.path, f.lower.get(), lower_names, f.fold.get());
     f.first = uint32_t(tree_.entries.size());
     for (auto& nm : names) admit(f, nm, lower_names);
     uint32_t count = uint32_t(tree_.entries.size()) - f.first;
@@ -223,7 +250,7 @@ class Walker {
       uint32_t idx = f.first + k;
       if (tree_.entries[idx].link_primary == kNone && !whiteouts_.count(idx)) {
         const std::string& path = f.children[k].path;
-        read_entry_xattrs(idx, f.fd.get(), path.substr(path.rfind('/') + 1), path, f.children[k].ipath);
+        read_entry_xattrs(idx, f.children[k].from_fold ? f.fold.get() : f.fd.get(), path.substr(path.rfind('/') + 1), path, f.children[k].ipath);
       }
       if (++seen_ % 4096 == 0) check_cancel();
     }
@@ -232,8 +259,9 @@ class Walker {
   // First pass for one name: appends its entry and its Child to f, or leaves it out (excluded, unchanged
   // since the lower layers, vanished or replaced).
   void admit(Frame& f, const Name& nm, const std::set<std::string>& lower_names) {
-    int dfd = f.fd.get();
-    Child c{f.path + "/" + nm.disk, f.ipath + "/" + nm.image};
+    int dfd = nm.from_fold ? f.fold.get() : f.fd.get();
+    Child c{(nm.from_fold ? f.fold_path : f.path) + "/" + nm.disk, f.ipath + "/" + nm.image};
+    c.from_fold = nm.from_fold;
     if (exclude_.count(c.ipath)) return;
     if (nm.lower_only) {
       tree_.entries.push_back(whiteout(f.dir, nm.image));
@@ -258,6 +286,7 @@ class Walker {
       return;
     }
     if (lower_names.count(nm.image) && !differs_from_lower(st, dfd, f.lower.get(), nm.image, c)) return;
+    if (!nm.from_fold && !f.fold_only && !opts_.fold_root.empty() && !fold_upper_entry(f, nm, st, c)) return;
     Entry e;
     if (!make_entry(e, st, f.dir, dfd, nm, c)) return;
     if (!S_ISDIR(e.mode) && st.st_nlink > 1 && nm.image == nm.disk) {
@@ -266,6 +295,21 @@ class Walker {
     }
     tree_.entries.push_back(e);
     f.children.push_back(std::move(c));
+  }
+
+  // Cumulative upper mode, a name of the upper: false when it is left out (a whiteout that hides nothing
+  // beneath the replaced image any more); notes how an upper directory merges with the image's.
+  bool fold_upper_entry(Frame& f, const Name& nm, const struct stat& st, Child& c) {
+    if (S_ISCHR(st.st_mode) && st.st_rdev == 0 && nm.image == nm.disk) {
+      struct stat bst;
+      return f.beneath.valid() && ::fstatat(f.beneath.get(), nm.disk.c_str(), &bst, AT_SYMLINK_NOFOLLOW) == 0;
+    }
+    if (!S_ISDIR(st.st_mode) || !f.fold.valid()) return true;
+    struct stat fst;
+    if (::fstatat(f.fold.get(), nm.disk.c_str(), &fst, AT_SYMLINK_NOFOLLOW) != 0) return true;  // new in this session
+    if (S_ISDIR(fst.st_mode)) c.fold_dir = true;
+    else c.force_opaque = true;  // over a file or whiteout of the image: what lies beneath stays hidden
+    return true;
   }
 
   // Diff mode, a name also in the lower view: false when it is unchanged there and so not captured. A
@@ -346,7 +390,7 @@ class Walker {
     bool redirected = redirected_.count(idx) > 0;
     // A renamed directory in an overlay upper: its whole merged content, made opaque.
     Fd fd(redirected ? open_beneath(merged_fd_.get(), c.ipath.substr(1), O_RDONLY | O_DIRECTORY)
-                     : ::openat(parent.fd.get(), disk.c_str(), kDirFlags));
+                     : ::openat(c.from_fold ? parent.fold.get() : parent.fd.get(), disk.c_str(), kDirFlags));
     if (!fd.valid()) {
       int err = errno;
       if (err == ENOENT || err == ELOOP || err == ENOTDIR) {
@@ -370,6 +414,7 @@ class Walker {
       if (!out.lower.valid()) throw sys_error(errno, "open", c.path + " (lower view)");
     }
     if (redirected) add_xattr(idx, opts_.opaque_xattr, "y");
+    if (!opts_.fold_root.empty()) enter_fold(idx, parent, c, disk, redirected, out);
     out.dir = idx;
     out.fd = std::move(fd);
     out.path = std::move(c.path);  // the child's paths are not needed in its parent's frame any more
@@ -377,6 +422,34 @@ class Walker {
     out.key = key;
     out.prunable = c.prunable;
     return true;
+  }
+
+  // Cumulative upper mode: the child directory's counterparts in the replaced image (merged under it unless it
+  // is opaque) and beneath it (for whiteouts). A directory only the image has is walked there alone.
+  void enter_fold(uint32_t idx, Frame& parent, const Child& c, const std::string& disk, bool redirected, Frame& out) {
+    if (parent.beneath.valid()) out.beneath = Fd(::openat(parent.beneath.get(), disk.c_str(), kDirFlags));
+    if (c.from_fold || parent.fold_only) {
+      out.fold_only = true;
+      return;
+    }
+    if (c.force_opaque) add_xattr(idx, opts_.opaque_xattr, "y");
+    if (!c.fold_dir || redirected || has_xattr(idx, opts_.opaque_xattr)) return;
+    out.fold = Fd(::openat(parent.fold.get(), disk.c_str(), kDirFlags));
+    if (!out.fold.valid()) throw sys_error(errno, "open", parent.fold_path + "/" + disk + " (replaced image)");
+    out.fold_path = parent.fold_path + "/" + disk;
+    // An opaque directory of the image stays opaque under the upper's copy (overlayfs keeps that xattr private).
+    std::vector<std::pair<std::string, std::string>> xs;
+    if (read_xattrs(parent.fold.get(), disk, out.fold_path, xs) == 0)
+      for (auto& [k, v] : xs)
+        if (k == opts_.opaque_xattr && !v.empty() && v != "n") add_xattr(idx, opts_.opaque_xattr, "y");
+  }
+
+  bool has_xattr(uint32_t idx, const std::string& key) const {
+    uint32_t set = tree_.entries[idx].xattr_set;
+    if (key.empty() || set == kNone) return false;
+    for (auto& p : tree_.xattr_sets[set])
+      if (p.key == key && p.value != "n") return true;
+    return false;
   }
 
   // Records what the data must still be when read; false (entry left out) when that cannot be known.

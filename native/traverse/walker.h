@@ -41,6 +41,13 @@ struct WalkOptions {
   // Diff mode: the source is the merged view and this is the lower view (the read-only layers). Only what
   // differs is captured; names gone from the merged view become whiteouts. Empty: a plain walk.
   std::string lower_root;
+  // Cumulative saves in upper mode: the tree of the image being replaced (the lower layer directly beneath the
+  // upper), merged under the upper as overlayfs merges them — upper entries win, upper whiteouts remove, opaque
+  // upper directories hide what the image held there — so the new image holds every session so far.
+  std::string fold_root;
+  // With fold_root: the view of the layers beneath the replaced one. An upper whiteout is kept only where it
+  // still hides something there (a file made in an earlier session and deleted in this one is simply gone).
+  std::string beneath_root;
   // Diff mode: also compare the contents of files whose metadata is equal.
   bool compare_contents = false;
   // Unreadable entries (EACCES, EIO, …) are left out and listed in Tree::skipped instead of failing.

@@ -55,6 +55,11 @@ export interface LowerStack {
 export interface Cumulative {
   /** The layer replaced (folded into the new image): as the union shows it, and its image file. */
   replaces: { shownAs: string; image: string; by: 'inode' | 'path' };
+  /**
+   * fold: the upper layer merged over the replaced image's tree (upper mode; only the session's changes and the
+   * image are read); diff: the merged view compared with the layers beneath (the whole tree is walked).
+   */
+  how: 'fold' | 'diff';
   /** Layers above it (they stay above the new image at the next boot), topmost first. */
   above: string[];
   /** The layers beneath it, compared against (topmost first), as the union shows them. */
@@ -152,8 +157,10 @@ function readSwaps(): string {
 }
 
 /**
- * Whether the image replaces one of the lower layers (a cumulative save) and, if so, the mode that gives the
- * whole accumulated delta: diff against the layers beneath it (upper mode sees only this session's changes).
+ * Whether the image replaces one of the lower layers (a cumulative save) and how the whole accumulated delta is
+ * captured then: with the upper layer at hand and the replaced image directly beneath it, the upper merged over
+ * that image's tree (fold; only this session's changes and the image are read); otherwise diff mode against the
+ * layers beneath it (the whole merged view is walked). Upper mode alone would hold only this session's changes.
  */
 function cumulativeSave(layout: LiveLayout, r: CaptureRequest, mode: CaptureMode, notes: string[]): { mode: CaptureMode; cumulative: Cumulative | null; lowers: LowerLayer[] } {
   if (mode === 'full') return { mode, cumulative: null, lowers: layout.lowers };
@@ -165,22 +172,27 @@ function cumulativeSave(layout: LiveLayout, r: CaptureRequest, mode: CaptureMode
       `'${found.matched}' is the live system's bottom layer (${found.layer.shownAs}): a session delta written there would have nothing beneath it; ` +
         'to rewrite the whole system as a new image, use --mode full',
     );
+  const canFold = mode === 'upper' && found.index === 0 && !!found.layer.reachableAt && layout.kind !== 'aufs' && !!layout.upper?.reachable;
   const cumulative: Cumulative = {
     replaces: { shownAs: found.layer.shownAs, image: found.image, by: found.by },
+    how: canFold ? 'fold' : 'diff',
     above: layout.lowers.slice(0, found.index).map((l) => l.shownAs),
     comparedWith: beneath.map((l) => l.shownAs),
   };
   notes.push(
     `cumulative save: '${found.matched}' replaces the lower layer ${found.layer.shownAs} (its image ${found.image}, same ${found.by}); ` +
-      `the new image holds the merged view's delta against the ${beneath.length} layer(s) beneath it, so every earlier session's changes are kept`,
+      `the new image holds every earlier session's changes this one kept: ` +
+      (canFold
+        ? `the upper layer merged over that image's tree (${found.layer.reachableAt}), as overlayfs stacks them`
+        : `the merged view's delta against the ${beneath.length} layer(s) beneath it`),
   );
-  if (mode === 'upper')
+  if (!canFold && mode === 'upper')
     notes.push(
       `${r.mode === 'upper' ? 'upper mode was asked for' : 'the upper layer is reachable'}, but it holds only this session's changes: ` +
         `diff mode against the layers beneath ${found.layer.shownAs} instead`,
     );
   if (cumulative.above.length > 0) notes.push(`layer(s) above the replaced one stay above it: ${cumulative.above.join(', ')}`);
-  return { mode: 'diff', cumulative, lowers: beneath };
+  return { mode: canFold ? 'upper' : 'diff', cumulative, lowers: beneath };
 }
 
 // Long: one branch per capture mode (directory, upper, diff, full), each building its walk options.
@@ -241,6 +253,8 @@ export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
     if (!layout.upper?.reachable || !layout.upper.path)
       throw new UsageError(`upper mode needs the upper layer, which is not reachable here${layout.upper ? ` (${layout.upper.shownAs})` : ''}; use --mode diff`);
     const prefix = layout.xattrPrefix;
+    // A cumulative save by folding: the replaced image's tree under the upper, the layers beneath for whiteouts.
+    const fold = cumulative ? await lowerView(lowers, notes) : null;
     return {
       mode,
       layout,
@@ -255,10 +269,12 @@ export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
         mergedRoot: layout.root,
         dataRoot: layout.kind === 'aufs' ? '' : layout.root,
         aufs: layout.kind === 'aufs',
+        ...(fold ? { foldRoot: layout.lowers.find((l) => l.shownAs === cumulative!.replaces.shownAs)!.reachableAt!, beneathRoot: fold.stack.readAt } : {}),
       },
       policy,
       notes,
       ...nothing,
+      ...(fold ? { lowerStack: fold.stack, cumulative, namespace: fold.namespace, cleanup: fold.cleanup } : {}),
     };
   }
   if (mode === 'diff') {

@@ -176,7 +176,8 @@ function describeLowerStack(st: LowerStack): string {
 
 /** -d: a cumulative save — which layer the image replaced (folded in) and which it was compared against. */
 function describeCumulative(c: Cumulative): string {
-  const lines = [`cumulative save: the image replaces the lower layer ${c.replaces.shownAs} (${c.replaces.image}, same ${c.replaces.by}), folded in`];
+  const how = c.how === 'fold' ? 'its tree merged under the upper layer' : 'the merged view compared with the layers beneath it';
+  const lines = [`cumulative save: the image replaces the lower layer ${c.replaces.shownAs} (${c.replaces.image}, same ${c.replaces.by}), folded in: ${how}`];
   if (c.above.length) lines.push(`  layers above it, kept above: ${c.above.join(', ')}`);
   lines.push(`  compared against the layers beneath it: ${c.comparedWith.join(', ')}`);
   return lines.join('\n') + '\n';

@@ -44,6 +44,10 @@ export interface NativeWalkOptions {
   aufs?: boolean;
   /** Diff mode: the lower view to compare the walked (merged) tree with. */
   lowerRoot?: string;
+  /** Cumulative upper mode: the tree of the image being replaced, merged under the upper as overlayfs does. */
+  foldRoot?: string;
+  /** With foldRoot: the layers beneath that image (an upper whiteout is kept only where it hides something there). */
+  beneathRoot?: string;
   compareContents?: boolean;
 }
 
