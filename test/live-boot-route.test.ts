@@ -56,7 +56,7 @@ cd "$M"
 ${changes}
 cd /
 set +e
-${JSON.stringify(process.execPath)} ${cliPath} --root "$M" --config ${conf} -d > ${out}/stdout 2> ${out}/stderr
+${JSON.stringify(process.execPath)} ${cliPath} --root "$M" --config ${conf} --verify -d > ${out}/stdout 2> ${out}/stderr
 echo $? > ${out}/rc
 findmnt -n -o OPTIONS /run/live/medium > ${out}/medium
 ls -a /run/live/medium/live > ${out}/live
