@@ -8,7 +8,7 @@ PKGS=(
   libdeflate-dev liblzma-dev liblz4-dev libzstd-dev liblzo2-dev   # compressors
   squashfs-tools squashfs-tools-ng                # mksquashfs/unsquashfs, gensquashfs/sqfsdiff/rdsquashfs
   time                                            # /usr/bin/time: CPU time and peak RSS in the benchmark (bench/)
-  attr util-linux kmod e2fsprogs                  # setfattr/getfattr, mount/losetup/unshare, modprobe, mkfs.ext4
+  attr acl util-linux kmod e2fsprogs              # setfattr/getfattr, setfacl, mount/losetup/unshare, modprobe, mkfs.ext4
   systemd                                         # systemd-analyze verify of the shutdown unit
   debootstrap binutils                            # Debian bullseye roots (glibc 2.31): the prebuilt addon is built in one
                                                   # (scripts/build-prebuilt.sh), the .deb is installed in another; readelf/objdump

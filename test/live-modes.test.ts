@@ -9,7 +9,7 @@ import { tempDir } from './helpers/image-check.js';
 import { describeTree, diffTrees } from './helpers/tree-compare.js';
 import { dir, file } from './helpers/make-tree.js';
 import { excludedBelow, liveSession, sessionChanges, skipExcluded, type Session } from './helpers/live-session.js';
-import { cli, cliPath, must, run } from './helpers/tools.js';
+import { cli, cliPath, has, must, run } from './helpers/tools.js';
 
 const skip = needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') || overlaySupport();
 
@@ -145,5 +145,26 @@ test('aufs: .wh. whiteouts and opaque markers are translated to the overlayfs fo
     });
   } finally {
     rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test("xattrs SquashFS cannot store: journald's ACLs on /var/log/journal are a -d note, any other is a warning naming the path", { skip: skip || (has('setfacl') ? false : 'setfacl is not installed (package acl)') }, () => {
+  const s = liveSession();
+  try {
+    mkdirSync(join(s.merged, 'var/log/journal/abc'), { recursive: true });
+    file(join(s.merged, 'var/log/journal/abc/system.journal'), 'journal');
+    must('setfacl', ['-m', 'g:adm:rx', join(s.merged, 'var/log/journal'), join(s.merged, 'var/log/journal/abc')]);
+    must('setfacl', ['-m', 'g:adm:r', join(s.merged, 'var/log/journal/abc/system.journal')]);
+    const quiet = cli(['--root', s.merged, '--mode', 'upper', join(s.t, 'a.squashfs'), '-q', '-d']);
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.doesNotMatch(quiet.stderr, /warning: .*xattr/);
+    assert.match(quiet.stderr, /3 xattr\(s\) SquashFS cannot store .* skipped where they are expected \(\/var\/log\/journal/);
+    file(join(s.merged, 'home/user/shared.txt'), 'x');
+    must('setfacl', ['-m', 'u:nobody:r', join(s.merged, 'home/user/shared.txt')]);
+    const loud = cli(['--root', s.merged, '--mode', 'upper', join(s.t, 'b.squashfs'), '-q']);
+    assert.equal(loud.status, 0, loud.stderr);
+    assert.match(loud.stderr, /warning: 1 xattr\(s\) outside the user, trusted and security namespaces .* skipped \(on '\/home\/user\/shared.txt'\)/);
+  } finally {
+    s.cleanup();
   }
 });
