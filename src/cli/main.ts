@@ -12,6 +12,7 @@ import { discardAllOutputs } from '../pipeline/output-file.js';
 import { loadCasperConf, type SnapshotConfig } from '../config/index.js';
 import { plymouthReporter, progressReporter } from './progress.js';
 import { persistenceName } from '../live/persistence-name.js';
+import { restoreAllMedia } from '../live/medium-write.js';
 import { detectLiveSystem } from '../mount/index.js';
 import { jsonReport, REPORT_SCHEMA_VERSION } from './json-report.js';
 import { statSync } from 'node:fs';
@@ -149,6 +150,7 @@ function installSignalHandlers(): void {
   for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.once(sig, () => {
       discardAllOutputs();
+      restoreAllMedia(); // after the temporary file is gone, so the medium can go read-only again
       process.stderr.write(`casper-snapshot: stopped by ${sig}; no image written\n`);
       process.exit(SIGNAL_EXIT[sig]);
     });

@@ -68,6 +68,14 @@ function keptPrefix(target: string): string {
   return `.${basename(target)}.prev-`;
 }
 
+/** Media remounted read-write by this process and not yet read-only again (for signal handlers). */
+const open = new Set<MediumWrite>();
+
+/** Remounts every medium this process made writable read-only again (from signal handlers; synchronous). */
+export function restoreAllMedia(): void {
+  for (const m of [...open]) m.close();
+}
+
 export class MediumWrite {
   private closed = false;
 
@@ -91,7 +99,9 @@ export class MediumWrite {
         'EROFS',
         { path: m.mountPoint, syscall: 'mount' },
       );
-    return new MediumWrite(m.mountPoint, warnings);
+    const w = new MediumWrite(m.mountPoint, warnings);
+    open.add(w);
+    return w;
   }
 
   /**
@@ -122,6 +132,7 @@ export class MediumWrite {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    open.delete(this);
     const err = remount(this.mountPoint, 'ro');
     if (err) this.warnings.push(`the live medium at '${this.mountPoint}' could not be remounted read-only again (${err}); it stays writable until shutdown`);
   }
