@@ -1,6 +1,6 @@
 // Acting on a source while a snapshot of it runs: a slow source, and a CLI run that calls act() once the
 // data phase has begun (the walk is done), as a busy system or another user would.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { bytes, dir, file } from './make-tree.js';
 import { cliPath } from './tools.js';
@@ -13,12 +13,13 @@ export function slowSource(root: string): void {
 }
 
 /**
- * Runs the CLI with --progress and calls act() once, when the data phase has begun (the walk is done).
- * With deadlineMs, a run still going then is killed and reported as hung (code null).
+ * Runs the CLI with --progress and calls act(child) once, when the data phase has begun (the walk is done):
+ * the first 'data' progress line on stderr. With deadlineMs, a run still going then is killed and reported as
+ * hung (code null).
  */
 export function runActingDuringData(
   args: string[],
-  act: () => void,
+  act: (child: ChildProcess) => void,
   opts: { deadlineMs?: number } = {},
 ): Promise<{ code: number | null; stderr: string; hung: boolean }> {
   return new Promise((resolve) => {
@@ -31,7 +32,7 @@ export function runActingDuringData(
       stderr += d;
       if (!acted && /^data /m.test(stderr)) {
         acted = true;
-        act();
+        act(c);
       }
     });
     c.on('exit', (code) => {
