@@ -47,8 +47,12 @@ test('an AbortSignal stops a large job within a second, removes the temporary fi
     const out = join(t, 'out.sqfs');
     writeFileSync(out, 'hsqs: old image');
     const ac = new AbortController();
-    const started = snapshot({ source: join(t, 'src'), output: out, jobs: 1, compressionLevel: 9, signal: ac.signal });
-    await new Promise((r) => setTimeout(r, 600));
+    // Aborted once the data phase has begun (the temporary file is there, the pool threads are compressing).
+    let dataBegan!: () => void;
+    const inData = new Promise<void>((r) => (dataBegan = r));
+    const started = snapshot({ source: join(t, 'src'), output: out, jobs: 1, compressionLevel: 9, signal: ac.signal, onProgress: (p) => p.phase === 'data' && dataBegan() });
+    await inData;
+    assert.equal(readdirSync(t).filter((n) => n.startsWith('.out.sqfs.tmp-')).length, 1, 'the temporary file is being written');
     const t0 = performance.now();
     ac.abort();
     await assert.rejects(started, (err: unknown) => {

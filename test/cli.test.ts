@@ -1,9 +1,7 @@
-// The command line's contract: help, versions, usage errors, runtime failures, signals, the mksquashfs
+// The command line's contract: help, versions, usage errors, runtime failures, the mksquashfs
 // spellings and the closing summary, with the exit codes that --help documents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
@@ -184,53 +182,7 @@ test('runtime failures exit 2, name the path and cause, keep an existing image a
   }
 });
 
-test('SIGINT, SIGTERM and SIGHUP stop a snapshot with 130, 143 and 129, keeping an existing image and leaving no temporary file', { skip: needs('root') }, async () => {
-  await withTmpfsAsync(async (t) => {
-    const src = join(t, 'src');
-    dir(src);
-    // Random bytes over 64 symbols at -j 1 keep the data phase busy for seconds: gzip works on them (random
-    // bytes over all 256 values would be stored raw at once, as incompressible).
-    const chunk = Buffer.alloc(16 << 20);
-    for (let i = 0; i < 12; i++) {
-      randomFillSync(chunk);
-      for (let k = 0; k < chunk.length; k++) chunk[k] = 48 + (chunk[k] & 63);
-      file(join(src, `random${i}`), chunk);
-    }
-    const out = join(t, 'image.sqfs');
-    writeFileSync(out, 'hsqs: previous image');
-    for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
-      const child = spawn(process.execPath, [cliPath, '--source', src, out, '-q', '-j', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d) => (stderr += d));
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (c, s) => res({ code: c, signal: s })));
-      // Wait for the temporary file (the job has begun), then a little into the data phase.
-      const t0 = Date.now();
-      while (!readdirSync(t).some((n) => n.startsWith('.image.sqfs.tmp-'))) {
-        if (Date.now() - t0 > 30000) assert.fail('the snapshot never started');
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await new Promise((r) => setTimeout(r, 300));
-      child.kill(sig);
-      const e = await exited;
-      assert.doesNotMatch(stderr, /: runtime error: |ERROR: AddressSanitizer/, 'no sanitizer report');
-      assert.deepEqual(e, { code, signal: null }, `${sig}: exit (stderr: ${stderr})`);
-      assert.match(stderr, new RegExp(sig), `${sig}: the message says why it stopped`);
-      assert.equal(readFileSync(out, 'utf8'), 'hsqs: previous image', `${sig}: the existing image is untouched`);
-      assert.deepEqual(entries(t), ['image.sqfs', 'src'], `${sig}: no temporary file`);
-    }
-  });
-});
-
-async function withTmpfsAsync(fn: (dir: string) => Promise<void>): Promise<void> {
-  const d = tempDir('cs-tmpfs-');
-  must('mount', ['-t', 'tmpfs', '-o', 'size=1024m', 'casper-test', d]);
-  try {
-    await fn(d);
-  } finally {
-    must('umount', [d]);
-    rmSync(d, { recursive: true, force: true });
-  }
-}
+// Signals (130, 143, 129; the existing image kept, no temporary file): test/reliability.test.ts.
 
 const loopSkip = needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng');
 

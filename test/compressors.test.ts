@@ -116,11 +116,12 @@ for (const compressor of COMPRESSORS) {
           const img = join(tmp, `${compressor}-${bs}.sqfs`);
           const args = ['-comp', compressor, '-b', String(bs)];
           snap(src, img, args);
+          // checkImage loop-mounts the image with the kernel's squashfs and compares the tree, contents
+          // included, with the source (unless the running kernel lacks this compressor: the diagnostic above).
           checkImage(img, src, { mksquashfsArgs: args, noMount: kernel !== true });
           rmSync(src, { recursive: true, force: true });
         });
       }
-      await t.test('kernel mount', { skip: kernel === true ? false : kernel }, () => {});
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

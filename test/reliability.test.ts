@@ -16,14 +16,8 @@ function leftovers(d: string): string[] {
   return readdirSync(d).filter((n) => n.includes('.tmp-') || n.endsWith('.lock'));
 }
 
-async function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
+// The signal arrives once the data phase has begun (the first 'data' progress line): the temporary file is
+// there and the pool threads are compressing.
 for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
   test(`${sig} removes the temporary file, keeps the existing image and exits ${code}`, { skip: needs('root') }, async () => {
     const t = tempDir();
@@ -31,17 +25,18 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] a
       slowSource(join(t, 'src'));
       const out = join(t, 'out.sqfs');
       writeFileSync(out, 'hsqs: previous image');
-      const child = spawn(process.execPath, [cliPath, '--source', join(t, 'src'), out, '-q', '-j', '1', '-Xcompression-level', '9']);
-      let stderr = '';
-      child.stderr.on('data', (d) => (stderr += d));
-      const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-      await waitFor(() => readdirSync(t).some((n) => n.includes('.tmp-')), 10000);
-      await new Promise((r) => setTimeout(r, 200));
-      child.kill(sig);
-      assert.equal(await exited, code, stderr);
-      assert.deepEqual(leftovers(t), []);
+      let during: string[] = [];
+      const r = await runActingDuringData(['--source', join(t, 'src'), out, '-j', '1', '-Xcompression-level', '9'], (child) => {
+        during = readdirSync(t);
+        child.kill(sig);
+      }, { deadlineMs: 120_000 });
+      assert.equal(r.hung, false, 'the snapshot did not stop');
+      assert.ok(during.some((n) => n.startsWith('.out.sqfs.tmp-')), `the signal came while the temporary file was written (${during.join(', ')})`);
+      assert.equal(r.code, code, `exit status, not killed by the signal (stderr: ${r.stderr})`);
+      assert.doesNotMatch(r.stderr, /: runtime error: |ERROR: AddressSanitizer/, 'no sanitizer report');
+      assert.match(r.stderr, new RegExp(sig), 'the message says why it stopped');
       assert.equal(readFileSync(out, 'utf8'), 'hsqs: previous image');
-      assert.match(stderr, new RegExp(sig));
+      assert.deepEqual(readdirSync(t).sort(), ['out.sqfs', 'src'], 'no temporary or lock file left');
     } finally {
       rmSync(t, { recursive: true, force: true });
     }
@@ -53,13 +48,15 @@ test('a second writer of the same output fails clearly; the first completes', { 
   try {
     slowSource(join(t, 'src'));
     const out = join(t, 'out.sqfs');
-    const first = spawn(process.execPath, [cliPath, '--source', join(t, 'src'), out, '-q', '-j', '1', '-Xcompression-level', '9']);
-    const firstExit = new Promise<number | null>((r) => first.on('exit', (c) => r(c)));
-    await waitFor(() => existsSync(join(t, '.out.sqfs.lock')), 10000);
-    const second = cli(['--source', join(t, 'src'), out, '-q']);
+    // The second writer starts once the first is in its data phase (it holds the output's lock by then).
+    let second: ReturnType<typeof cli> | undefined;
+    const first = await runActingDuringData(['--source', join(t, 'src'), out, '-j', '1', '-Xcompression-level', '9'], () => {
+      second = cli(['--source', join(t, 'src'), out, '-q']);
+    });
+    assert.ok(second, 'the first writer reached its data phase');
     assert.equal(second.status, 2);
     assert.match(second.stderr, /being written by another casper-snapshot/);
-    assert.equal(await firstExit, 0);
+    assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(leftovers(t), []);
     assert.equal(readFileSync(out).readUInt32LE(0), 0x73717368, 'the first writer produced an image');
   } finally {

@@ -1,5 +1,5 @@
-// Module entry: the ImageBuilder class, the worker functions, the output lock, version information and the
-// calling thread's CPU clock.
+// Module entry: the ImageBuilder class, the worker functions, the output lock, version information, the
+// calling thread's CPU clock, and the unit tests' in-memory access to the data writer (bindings/testing.cc).
 #include <napi.h>
 #include <time.h>
 
@@ -15,6 +15,7 @@ void define_worker_functions(Napi::Env env, Napi::Object exports);
 void define_file_lock(Napi::Env env, Napi::Object exports);
 void define_verify(Napi::Env env, Napi::Object exports);
 void define_restore_compare(Napi::Env env, Napi::Object exports);
+void define_testing(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -55,6 +56,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   define_file_lock(env, exports);
   define_verify(env, exports);
   define_restore_compare(env, exports);
+  define_testing(env, exports);
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
   exports.Set("threadCpuMs", Napi::Function::New(env, ThreadCpuMs, "threadCpuMs"));
   return exports;

@@ -137,7 +137,7 @@ const ops: Record<string, (t: { files: string[]; dirs: string[] }) => boolean> =
 const kinds = Object.keys(ops);
 
 async function main(): Promise<void> {
-  process.on('SIGTERM', () => (stopped = true));
+  const stop = new Promise<void>((resolve) => process.on('SIGTERM', () => ((stopped = true), resolve())));
   let n = 0;
   while (!stopped) {
     const t = { files: [] as string[], dirs: [] as string[] };
@@ -152,10 +152,10 @@ async function main(): Promise<void> {
     } catch {
       /* the tree changed under the mutator itself: try another */
     }
-    await new Promise((r) => setTimeout(r, rng.int(0, 4)));
+    await new Promise((r) => setTimeout(r, rng.int(0, 4))); // random pacing varies the interleaving on purpose
   }
   // Wait for the stop signal if the tree ran out of files first.
-  while (!stopped) await new Promise((r) => setTimeout(r, 5));
+  await stop;
   for (const s of servers) s.close();
   process.stdout.write(JSON.stringify({ ops: n, byKind }) + '\n');
 }

@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { must, repoRoot, run, has, withoutSanitizer } from './tools.js';
+import { waitForFile } from './events.js';
 
 export const WORK = process.env.CASPER_BOOT_WORK ?? '/var/tmp/casper-snapshot-work';
 
@@ -186,15 +187,11 @@ export async function bootAndHalt(stage: Stage, opts: { binds: string[]; readyFi
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null))));
-  let done = false;
-  void exited.then(() => (done = true));
-  while (!existsSync(opts.readyFile)) {
-    if (done) throw new Error(`the container exited before it was ready:\n${out.slice(-6000)}`);
-    if (Date.now() - t0 > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the container was not ready within ${deadline} ms:\n${out.slice(-6000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  const ready = await waitForFile(opts.readyFile, { deadlineMs: deadline, until: exited });
+  if (ready === 'ended') throw new Error(`the container exited before it was ready:\n${out.slice(-6000)}`);
+  if (ready === 'timeout') {
+    child.kill('SIGKILL');
+    throw new Error(`the container was not ready within ${deadline} ms:\n${out.slice(-6000)}`);
   }
   const bootMs = Date.now() - t0;
   const t1 = Date.now();
