@@ -69,7 +69,10 @@ function sessionChanges(k: number, root: string, live: boolean): void {
       file(p('home/user/notes.txt'), 'notes of session 1\n');
       file(p('home/user/made-in-1.txt'), 'made in session 1, deleted in session 2, made again in session 3\n');
       file(p('home/user/big.bin'), bytes(700000, 3, 32));
-      linkSync(p('home/user/notes.txt'), p('home/user/notes-link'));
+      // A hard-linked pair that later sessions leave alone: overlayfs (without index=on) copies up one name of
+      // a hard-linked lower file alone, splitting the pair in the session itself.
+      file(p('home/user/shared.txt'), 'one file, two names\n');
+      linkSync(p('home/user/shared.txt'), p('home/user/shared-link'));
       symlinkSync('notes.txt', p('home/user/link-to-notes'));
       file(p('srv/s1/a'), 'a\n');
       file(p('srv/s1/b'), 'b\n');
@@ -98,7 +101,7 @@ function sessionChanges(k: number, root: string, live: boolean): void {
       break;
     case 5:
       rmSync(p('usr/share/doc/pkg-b'), { recursive: true }); // the opaque directory of session 1
-      unlinkSync(p('home/alice/notes-link'));
+      unlinkSync(p('home/alice/made-in-1.txt'));
       file(p('home/alice/s5.bin'), bytes(1 << 20, 5, 16));
       writeFileSync(p('etc/motd'), 'edited in session 5\n');
       break;
