@@ -15,7 +15,7 @@ import { needs } from './helpers/capabilities.js';
 import { tempDir } from './helpers/image-check.js';
 import { skipExcluded } from './helpers/live-session.js';
 import { bytes, dir, file, setXattr } from './helpers/make-tree.js';
-import { describeTree, diffTrees, type TreeDescription } from './helpers/tree-compare.js';
+import { describeTree, describeView, diffTrees, ghostLines, type TreeDescription } from './helpers/tree-compare.js';
 import { cli, must, run } from './helpers/tools.js';
 
 const SESSIONS = 5;
@@ -170,25 +170,6 @@ function session(c: Chain, k: number, mode: 'diff' | 'upper'): TreeDescription {
   });
 }
 
-/**
- * The view's description, and the names a directory lists that cannot be looked up (a whiteout left in a
- * directory no lower layer has: overlayfs does not filter such a directory's listing).
- */
-function describeView(view: string): { tree: TreeDescription; ghosts: string[] } {
-  const ghosts: string[] = [];
-  for (;;) {
-    try {
-      const tree = describeTree(view, { skip: (rel) => skipExcluded(rel) || ghosts.includes(rel) });
-      return { tree, ghosts };
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const rel = e.path?.slice(view.length);
-      if (e.code !== 'ENOENT' || !rel || ghosts.includes(rel) || ghosts.length > 40) throw err;
-      ghosts.push(rel);
-    }
-  }
-}
-
 function chain(mode: 'diff' | 'upper'): void {
   const t = tempDir(`cs-chain-${mode}-`);
   try {
@@ -208,8 +189,8 @@ function chain(mode: 'diff' | 'upper'): void {
         sessionChanges(k, model, false);
         const where = `session ${k} of ${SESSIONS} (${mode} mode), the next boot's stack [saved image, medium]`;
         nextBootView(c, k, (view) => {
-          const { tree: got, ghosts } = describeView(view);
-          const listedOnly = ghosts.map((g) => `listed but cannot be looked up (a whiteout with nothing beneath): ${g}`);
+          const { tree: got, ghosts } = describeView(view, { skip: skipExcluded });
+          const listedOnly = ghostLines(ghosts);
           const vsModel = [...listedOnly, ...diffTrees(describeTree(model, { skip: skipExcluded }), got, { ignore: ['mtime'] })];
           assert.deepEqual(vsModel.slice(0, 40), [], `${where} differs from every session's kept changes (first: expected, second: seen; ${vsModel.length} difference(s))`);
           const vsSession = [...listedOnly, ...diffTrees(atSave, got, { ignore: ['mtime'] })];
