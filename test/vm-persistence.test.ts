@@ -1,12 +1,12 @@
 // Persistence on a real Debian live system under QEMU (issue 19's proof): a minimal bookworm with the
 // distribution's kernel and live-boot (scripts/vm-root.sh, cached under /var/tmp/casper-vm), the project's
-// .deb installed in the medium's root, the shutdown unit configured as the README's live-boot section says
-// (helpers/vm-guest.ts, readmeLiveBootConfig()), on a raw disk with one ext4 partition that live-boot mounts
-// read-only at /run/live/medium. Three boots with the same configuration, each driven by a unit baked into
-// the medium (helpers/vm-guest.ts) that reports over the serial console and powers off, so the unit saves
-// the session at shutdown:
-//   boot 1 makes the changes A; boot 2 checks A, deletes part of it and adds B; boot 3 checks A minus the
-//   deleted part, plus B.
+// .deb on the medium, on a raw disk with one ext4 partition that live-boot mounts read-only at
+// /run/live/medium. Three boots, each driven by a unit baked into the medium (helpers/vm-guest.ts) that
+// reports over the serial console and powers off, so the shutdown unit saves the session:
+//   boot 1 follows the README's live-boot route word for word (readmeLiveBootConfig(): apt install of the
+//   .deb, CASPER_SNAPSHOT_PERSISTENCE_NAME in /etc/casper.conf, systemctl enable --now) and makes the changes
+//   A; boot 2 (package, configuration and unit from the saved image) checks A, deletes part of it and adds B;
+//   boot 3 checks A minus the deleted part, plus B.
 // Every boot's save must succeed (the tool's summary line in the journal, no failure of the unit).
 // Runs with `npm run test:vm` (CASPER_VM_TEST=1): about 20 minutes under TCG on 2 cores, most of it the
 // three boots. CASPER_VM_KEEP=1 keeps the work directory (disk image, serial logs) even on success; on a
@@ -14,10 +14,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { projectDeb } from './helpers/project-deb.js';
 import { bootVm, buildMediumTree, liveSystem, makeDisk, vmCapability, VM_WORK, withDisk, type BootOutcome } from './helpers/vm.js';
-import { BOOTS, expectedPasses, PREFIX, readmeLiveBootConfig } from './helpers/vm-guest.js';
+import { BOOTS, expectedPasses, PREFIX, readmeLiveBootConfig, type LiveBootConfig } from './helpers/vm-guest.js';
 
 /** Each boot's limit: a TCG boot to the driver took ~2 min on an idle 2-core machine; shared ones are slower. */
 const BOOT_LIMIT_S = Number(process.env.CASPER_VM_BOOT_LIMIT_S ?? 900);
@@ -67,17 +67,18 @@ function snapshotLines(consoleText: string): string {
 const tail = (s: string, n = 60) => s.split('\n').slice(-n).join('\n');
 
 /** Every assertion about one boot, each naming the boot and what it saw. */
-function checkBoot(n: number, b: BootOutcome, output: string, log: string): void {
+function checkBoot(n: number, b: BootOutcome, config: LiveBootConfig, log: string): void {
+  const output = config.output;
   const where = `boot ${n} of ${BOOTS.length} (serial log: ${log})`;
   const report = driverReport(b.console, n);
   assert.ok(report.end !== null || b.status === 0, `${where}: the driver never finished; QEMU exited ${b.status}${b.status === 124 ? ` (still running after ${BOOT_LIMIT_S} s)` : ''}\n${b.qemuStderr}\n--- console tail ---\n${tail(b.console)}`);
   assert.deepEqual(report.fails, [], `${where}: failed checks (expected vs got)`);
-  const missing = expectedPasses(n).filter((p) => !report.passes.includes(p));
+  const missing = expectedPasses(config, n).filter((p) => !report.passes.includes(p));
   assert.deepEqual(missing, [], `${where}: checks that never reported\n--- console tail ---\n${tail(b.console)}`);
   assert.ok(report.end !== null, `${where}: no END line from the driver`);
   assert.equal(b.status, 0, `${where}: QEMU exited ${b.status}${b.status === 124 ? ` (the guest did not power off within ${BOOT_LIMIT_S} s)` : ''}\n${b.qemuStderr}\n--- console tail ---\n${tail(b.console)}`);
   // The shutdown save: the tool's summary line in the journal (forwarded to the console), no unit failure.
-  const failed = b.console.split('\n').filter((l) => /casper-snapshot\.service: (Failed|Control process exited|Main process exited)|Failed (stopping|to stop) .*casper-snapshot/.test(l));
+  const failed = b.console.split('\n').filter((l) => /casper-snapshot\.service: (Failed|Control process exited|Main process exited)|Failed (stopping|to stop) .*casper-snapshot|THE LIVE SESSION WAS NOT SAVED/.test(l));
   assert.deepEqual(failed, [], `${where}: casper-snapshot.service failed at shutdown:\n${snapshotLines(b.console)}`);
   assert.ok(b.console.includes(`${output}: SquashFS 4.0`), `${where}: no summary line of the save to ${output} at shutdown; casper-snapshot's lines:\n${snapshotLines(b.console)}`);
 }
@@ -87,7 +88,7 @@ test('VM: three boots of a Debian live system (live-boot, QEMU) keep every sessi
   if ('skip' in sys) return t.skip(sys.skip);
   const built = projectDeb();
   if ('skip' in built) return t.skip(built.skip);
-  const config = readmeLiveBootConfig();
+  const config = readmeLiveBootConfig(basename(built.deb));
   mkdirSync(VM_WORK, { recursive: true });
   const work = mkdtempSync(join(VM_WORK, 'run-'));
   const disk = join(work, 'disk.img');
@@ -112,7 +113,7 @@ test('VM: three boots of a Debian live system (live-boot, QEMU) keep every sessi
       );
       console.log(`# boot ${n}: ${b.seconds.toFixed(0)} s, QEMU exit ${b.status}; medium's live/ now: ${layers}`);
       for (const i of driverReport(b.console, n).info) console.log(`#   ${i}`);
-      checkBoot(n, b, config.output, log);
+      checkBoot(n, b, config, log);
       assert.ok(withDisk(disk, join(work, 'disk-view'), (mnt) => existsSync(join(mnt, outputOnDisk))), `boot ${n}: ${config.output} is not on the medium after the shutdown`);
     }
     ok = true;

@@ -1,5 +1,5 @@
-// What runs inside the VM test's live system (test/vm-persistence.test.ts): casper-snapshot configured as
-// the README's live-boot section says, and a test driver baked into the medium. The driver is a oneshot unit
+// What runs inside the VM test's live system (test/vm-persistence.test.ts): the README's live-boot route
+// (readmeLiveBootConfig), taken in boot 1's session, and a test driver baked into the medium. The driver is a oneshot unit
 // that reads which boot this is from the kernel command line (casper_vmtest=N), makes that boot's changes and
 // checks, prints one line per step and check on the serial console with a fixed prefix, then powers the
 // machine off, so casper-snapshot.service saves the session at shutdown.
@@ -15,30 +15,26 @@ export const BOOT_PARAM = 'casper_vmtest';
 /** Where the medium holds the package that boot 1 installs with dpkg -i (no network in the guest). */
 export const HELLO_DEB = '/usr/share/casper-vmtest/vmtest-hello_1.0_all.deb';
 
+/** Where the medium holds the project's .deb (as a user would have it at hand: boot 1 installs it). */
+export const DEB_DIR = '/opt/casper-vmtest';
+
 export interface LiveBootConfig {
   /** The image the unit writes at every shutdown. */
   output: string;
-  /** Files to write into the live system's root (absolute paths in the guest). */
-  files: Record<string, string>;
-  /** Units to `systemctl enable` in the root. */
-  enable: string[];
+  /** What the user types in the live session (in DEB_DIR, as root), one command a line. */
+  commands: string[];
 }
 
 /**
- * casper-snapshot's shutdown unit set up the way the README's live-boot section tells a user to (the one
- * place the VM test takes that route from): /etc/casper.conf naming the output, a drop-in as
- * `systemctl edit casper-snapshot.service` writes it with RequiresMountsFor= the output's mount, and
- * `systemctl enable casper-snapshot.service`. The package itself comes from `dpkg -i` of the project's .deb.
+ * The README's "Keeping a live session across reboots", Debian live-boot, word for word (the one place the
+ * VM test takes that route from): run in boot 1's session, as root (so without sudo), in the directory that
+ * holds the .deb. The README says these steps are part of the session, so the first save keeps the package,
+ * the configuration and the enabled unit: boots 2 and 3 get them only from the saved image.
  */
-export function readmeLiveBootConfig(): LiveBootConfig {
-  const output = '/run/live/medium/live/zz-session.squashfs';
+export function readmeLiveBootConfig(debName: string): LiveBootConfig {
   return {
-    output,
-    files: {
-      '/etc/casper.conf': `CASPER_SNAPSHOT_OUTPUT=${output}\n`,
-      '/etc/systemd/system/casper-snapshot.service.d/override.conf': '[Unit]\nRequiresMountsFor=/run/live/medium\n',
-    },
-    enable: ['casper-snapshot.service'],
+    output: '/run/live/medium/live/zz-session.squashfs',
+    commands: [`apt install ./${debName}`, 'echo CASPER_SNAPSHOT_PERSISTENCE_NAME=session | tee -a /etc/casper.conf', 'systemctl enable --now casper-snapshot.service'],
   };
 }
 
@@ -51,6 +47,7 @@ type Check = [name: string, want: string, got: string];
 const LOWER = '/run/live/rootfs/filesystem.squashfs';
 
 const FRESH: Check[] = [
+  ['fresh medium: casper-snapshot not installed', 'absent', 'exists /usr/bin/casper-snapshot'],
   ['fresh medium: /etc/motd is the medium\'s', `$(cat ${LOWER}/etc/motd)`, 'cat /etc/motd'],
   ['fresh medium: no user alice', '', 'getent passwd alice'],
   ['fresh medium: /etc/issue.net present', 'present', 'exists /etc/issue.net'],
@@ -137,38 +134,43 @@ const B_CHECKS: Check[] = [
   ['user bob', 'bob:/home/bob', 'getent passwd bob | cut -d: -f1,6'],
 ];
 
-/** Checks every boot makes: the shutdown unit is enabled and started, the stack live-boot made. */
-const ALWAYS: Check[] = [['casper-snapshot.service active', 'active', 'systemctl is-active casper-snapshot.service']];
+/** The shutdown unit is enabled and started (at boot 1 by the README's commands, later from the saved image). */
+const UNIT_ACTIVE: Check[] = [['casper-snapshot.service active', 'active', 'systemctl is-active casper-snapshot.service']];
 
 interface BootPlan {
   checks: Check[];
   steps: Step[];
+  /** Checks after the steps. */
+  after: Check[];
 }
 
-function plans(): Record<number, BootPlan> {
+function plans(config: LiveBootConfig): Record<number, BootPlan> {
+  // As typed (the unit's stdin is /dev/null, DEBIAN_FRONTEND=noninteractive is set for the whole driver).
+  const readme: Step[] = config.commands.map((c) => [`README: ${c}`, `cd ${DEB_DIR} && ${c}`]);
   return {
-    1: { checks: [...ALWAYS, ...FRESH], steps: A },
-    2: { checks: [...ALWAYS, ...A_CHECKS], steps: B },
-    3: { checks: [...ALWAYS, ...A_CHECKS.filter(([n]) => !A_UNDONE_IN_2.has(n)), ...AFTER_2, ...B_CHECKS], steps: [] },
+    1: { checks: FRESH, steps: [...readme, ...A], after: UNIT_ACTIVE },
+    2: { checks: [...UNIT_ACTIVE, ...A_CHECKS], steps: B, after: [] },
+    3: { checks: [...UNIT_ACTIVE, ...A_CHECKS.filter(([n]) => !A_UNDONE_IN_2.has(n)), ...AFTER_2, ...B_CHECKS], steps: [], after: [] },
   };
 }
 
-/** The names of the PASS lines boot `n` must print, in order: its checks, then its steps. */
-export function expectedPasses(n: number): string[] {
-  const p = plans()[n];
-  return [...p.checks.map(([name]) => name), ...p.steps.map(([name]) => name)];
+/** The names of the PASS lines boot `n` must print, in order: its checks, its steps, its last checks. */
+export function expectedPasses(config: LiveBootConfig, n: number): string[] {
+  const p = plans(config)[n];
+  return [...p.checks, ...p.steps, ...p.after].map(([name]) => name);
 }
 
-export const BOOTS = Object.keys(plans()).map(Number);
+export const BOOTS = [1, 2, 3];
 
 const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The driver script (POSIX sh, run by dash in the guest). */
-export function driverScript(): string {
+export function driverScript(config: LiveBootConfig): string {
   const out: string[] = [];
   out.push(`#!/bin/sh
 # casper-snapshot VM test driver: which boot this is comes from ${BOOT_PARAM}=N on the kernel command line.
 # Every line for the test starts with "${PREFIX} boot=N": PASS name, FAIL name: why, INFO …, END pass=P fail=F.
+export DEBIAN_FRONTEND=noninteractive
 boot=$(sed -n 's/.*${BOOT_PARAM}=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
 pass=0
 fail=0
@@ -188,10 +190,11 @@ say "INFO root $(grep ' / overlay ' /proc/mounts | head -n 1)"
 say "INFO medium $(grep ' /run/live/medium ' /proc/mounts | head -n 1)"
 say "INFO layers $(ls /run/live/medium/live | tr '\\n' ' ')"
 `);
-  for (const [n, plan] of Object.entries(plans())) {
+  for (const [n, plan] of Object.entries(plans(config))) {
     out.push(`boot_${n}() {`);
     for (const [name, want, got] of plan.checks) out.push(`  check ${sq(name)} "${want}" "$(${got} 2>&1)"`);
     plan.steps.forEach(([name], i) => out.push(`  step ${sq(name)} step_${n}_${i}`));
+    for (const [name, want, got] of plan.after) out.push(`  check ${sq(name)} "${want}" "$(${got} 2>&1)"`);
     out.push('  :', '}');
     plan.steps.forEach(([, body], i) => out.push(`step_${n}_${i}() {\n  ${body}\n}`));
   }

@@ -1,14 +1,14 @@
 // A real Debian live system under QEMU for test/vm-persistence.test.ts: the cached bookworm root with the
-// distribution's kernel and live-boot (scripts/vm-root.sh), the project's .deb installed into it per run (an
-// overlay over the cached root, so the cache never holds a build of the project), squashed into
+// distribution's kernel and live-boot (scripts/vm-root.sh), the project's .deb and the test driver added per
+// run (an overlay over the cached root, so the cache never holds a build of the project), squashed into
 // live/filesystem.squashfs on a raw disk image with one ext4 partition (the medium, which live-boot mounts
 // read-only at /run/live/medium), booted by direct kernel boot under TCG (there is no /dev/kvm here).
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, createWriteStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { has, must, repoRoot, run, withoutSanitizer } from './tools.js';
 import { mountsUnder, removeTree } from './boot.js';
-import { BOOT_PARAM, DRIVER_UNIT, HELLO_DEB, HELLO_PACKAGE, JOURNAL_ON_CONSOLE, driverScript, type LiveBootConfig } from './vm-guest.js';
+import { BOOT_PARAM, DEB_DIR, DRIVER_UNIT, HELLO_DEB, HELLO_PACKAGE, JOURNAL_ON_CONSOLE, driverScript, type LiveBootConfig } from './vm-guest.js';
 
 export const VM_WORK = process.env.CASPER_VM_WORK ?? '/var/tmp/casper-vm';
 
@@ -56,8 +56,8 @@ function helloDeb(work: string, out: string): void {
 }
 
 /**
- * The medium's tree in `work/medium`: live/filesystem.squashfs (the cached root with the project's .deb
- * installed, `config` applied and the test driver added), live/vmlinuz, live/initrd.img.
+ * The medium's tree in `work/medium`: live/filesystem.squashfs (the cached root with the project's .deb at
+ * hand in DEB_DIR for the session to install, and the test driver added), live/vmlinuz, live/initrd.img.
  */
 export function buildMediumTree(sys: LiveSystem, deb: string, config: LiveBootConfig, work: string): string {
   const upper = join(work, 'root-upper');
@@ -67,24 +67,15 @@ export function buildMediumTree(sys: LiveSystem, deb: string, config: LiveBootCo
   must('mount', ['-t', 'overlay', 'casper-vm-root', '-o', `lowerdir=${sys.root},upperdir=${upper},workdir=${ovWork}`, root]);
   try {
     const inRoot = (args: string[]) => must('chroot', [root, ...args], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' } });
-    // The project's package, as a user installs it.
-    copyFileSync(deb, join(root, 'tmp/casper-snapshot.deb'));
-    must('mount', ['-t', 'proc', 'proc', join(root, 'proc')]);
-    try {
-      inRoot(['dpkg', '-i', '/tmp/casper-snapshot.deb']);
-    } finally {
-      must('umount', [join(root, 'proc')]);
-    }
-    // The README's configuration of the shutdown unit.
-    for (const [path, text] of Object.entries(config.files)) put(join(root, path), text);
-    for (const unit of config.enable) inRoot(['systemctl', 'enable', unit]);
+    // The project's package where a user would have it; the session installs it (the README's route).
+    mkdirSync(join(root, DEB_DIR), { recursive: true });
+    copyFileSync(deb, join(root, DEB_DIR, basename(deb)));
     // The test's own additions: the driver, the journal on the console, the package boot 1 installs.
-    put(join(root, 'usr/local/sbin/casper-vmtest'), driverScript(), 0o755);
+    put(join(root, 'usr/local/sbin/casper-vmtest'), driverScript(config), 0o755);
     put(join(root, 'etc/systemd/system/casper-vmtest.service'), DRIVER_UNIT);
     inRoot(['systemctl', 'enable', 'casper-vmtest.service']);
     put(join(root, 'etc/systemd/journald.conf.d/casper-vmtest-console.conf'), JOURNAL_ON_CONSOLE);
     helloDeb(work, join(root, HELLO_DEB));
-    for (const f of ['tmp/casper-snapshot.deb']) run('rm', ['-f', join(root, f)]);
     const medium = join(work, 'medium');
     mkdirSync(join(medium, 'live'), { recursive: true });
     // lz4: a fraction of gzip's time here, and cheap to read under TCG; the kernel (6.1) mounts it.
