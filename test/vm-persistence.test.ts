@@ -15,7 +15,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { mountsUnder } from './helpers/boot.js';
 import { projectDeb } from './helpers/project-deb.js';
+import { run } from './helpers/tools.js';
 import { bootVm, buildMediumTree, liveSystem, makeDisk, vmCapability, VM_WORK, withDisk, type BootOutcome } from './helpers/vm.js';
 import { BOOTS, expectedPasses, PREFIX, readmeLiveBootConfig, type LiveBootConfig } from './helpers/vm-guest.js';
 
@@ -95,7 +97,7 @@ test('VM: three boots of a Debian live system (live-boot, QEMU) keep every sessi
   const logs: string[] = [];
   let ok = false;
   try {
-    let t0 = Date.now();
+    const t0 = Date.now();
     const tree = buildMediumTree(sys, built.deb, config, work);
     makeDisk(tree, disk, 768);
     rmSync(tree, { recursive: true, force: true });
@@ -104,7 +106,6 @@ test('VM: three boots of a Debian live system (live-boot, QEMU) keep every sessi
     for (const n of BOOTS) {
       const log = join(work, `boot-${n}.log`);
       logs.push(log);
-      t0 = Date.now();
       const b = await bootVm({ vmlinuz: sys.vmlinuz, initrd: sys.initrd, disk, n, log, limitS: BOOT_LIMIT_S });
       const layers = withDisk(disk, join(work, 'disk-view'), (mnt) =>
         readdirSync(join(mnt, 'live'))
@@ -121,7 +122,9 @@ test('VM: three boots of a Debian live system (live-boot, QEMU) keep every sessi
     if (process.env.CASPER_VM_KEEP) console.log(`# kept (CASPER_VM_KEEP): ${work}`);
     else if (ok) rmSync(work, { recursive: true, force: true });
     else {
-      rmSync(disk, { force: true });
+      // Everything but the serial logs goes (the disk image alone is over 1 GiB).
+      for (const m of mountsUnder(work).reverse()) run('umount', ['-l', m]);
+      for (const f of readdirSync(work)) if (!/\.log(\.qemu)?$/.test(f)) rmSync(join(work, f), { recursive: true, force: true });
       console.log(`# serial logs kept: ${logs.filter((l) => existsSync(l)).join(' ')}`);
     }
   }
