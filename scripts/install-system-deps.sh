@@ -13,6 +13,8 @@ PKGS=(
   debootstrap binutils                            # Debian bullseye roots (glibc 2.31): the prebuilt addon is built in one
                                                   # (scripts/build-prebuilt.sh), the .deb is installed in another; readelf/objdump
   systemd-container                               # the boot-cycle test: systemd-nspawn boots a debootstrap'ed bookworm root
+  qemu-system-x86 fdisk                           # the VM test (npm run test:vm): QEMU boots a live-boot medium (direct kernel
+                                                  # boot, TCG; SeaBIOS comes with it), sfdisk partitions its disk image
 )
 missing=()
 for p in "${PKGS[@]}"; do

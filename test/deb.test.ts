@@ -1,12 +1,13 @@
-// The .deb from `npm run package` on a system with no Node and no compiler: a Debian bullseye minbase root
+// The .deb from `npm run package` (built once for the current sources: helpers/project-deb.ts) on a system with no Node and no compiler: a Debian bullseye minbase root
 // (debootstrap, cached by scripts/debian-root.sh), used through an overlay so the cached root stays clean.
 // There: dpkg -i, `casper-snapshot -v`, a --source snapshot the kernel mounts and that equals its source,
 // and a live-mode (upper) snapshot of an overlay session mounted inside the root.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
+import { projectDeb } from './helpers/project-deb.js';
 import { tempDir } from './helpers/image-check.js';
 import { bytes, file, symlink } from './helpers/make-tree.js';
 import { describeTree, diffTrees } from './helpers/tree-compare.js';
@@ -23,11 +24,9 @@ function skipReason(): string | false {
 }
 
 test('the .deb installs on a bare bullseye and snapshots there (plain directory and live overlay)', { skip: skipReason() }, (t) => {
-  const pkg = run('bash', [join(repoRoot, 'scripts', 'package.sh')]);
-  if (pkg.status === 3 || /debian-root\.sh: .*(cannot be reached|not installed)/.test(pkg.stderr)) return t.skip(pkg.stderr.trim().split('\n').pop());
-  assert.equal(pkg.status, 0, `npm run package failed:\n${pkg.stderr.slice(-3000)}`);
-  const deb = readdirSync(join(repoRoot, 'dist-bin')).find((f) => /^casper-snapshot_.*_amd64\.deb$/.test(f));
-  assert.ok(deb, 'no .deb in dist-bin/');
+  const built = projectDeb();
+  if ('skip' in built) return t.skip(built.skip);
+  const deb = basename(built.deb);
   const contents = must('dpkg-deb', ['-c', join(repoRoot, 'dist-bin', deb)]);
   for (const f of ['./usr/bin/casper-snapshot', './usr/share/man/man1/casper-snapshot.1.gz', './lib/systemd/system/casper-snapshot.service', './usr/share/doc/casper-snapshot/examples/casper.conf'])
     assert.ok(contents.includes(f), `${f} missing from the .deb`);

@@ -1,6 +1,6 @@
 // What the test's live medium carries on top of the bookworm root: casper-snapshot (bound in from the
-// project), its shutdown unit enabled with /etc/casper.conf, a unit that makes a session's changes at boot (or,
-// on a second boot, records what it sees), and journald forwarding to the console so the test can read the
+// project), its shutdown unit enabled with /etc/casper.conf, a unit that makes a session's changes at boot (on
+// a later boot: records what it sees, and may change more), and journald forwarding to the console so the test can read the
 // journal live. Everything the session does is in SESSION_SCRIPT, so the test can check it item by item.
 import { copyFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,12 +10,36 @@ import { repoRoot } from './tools.js';
 /** The directory shared with the host inside every container (ready marker, what the session saw). */
 export const SHARED = '/casper-test';
 
+/** The paths whose presence every later boot records (record_seen in SESSION_SCRIPT). */
+export const SEEN_PATHS = [
+  '/home/alice/Documents/notes/todo.txt', '/srv/data/new.txt', '/etc/motd', '/etc/debian_version', '/etc/host.conf', '/etc/host.conf.renamed',
+  '/usr/share/doc/dbus', '/usr/share/doc/attr-renamed/copyright', '/usr/share/doc/hostname/only-this', '/usr/share/doc/hostname/copyright',
+  '/opt/casper-demo/bin/casper-demo', '/srv/data/b.txt', '/var/lib/b-state/state', '/etc/shells',
+];
+
 export const SESSION_SCRIPT = `#!/bin/sh
 # Runs at boot (casper-test.service). $SHARED/action says what to do; $SHARED/ready tells the test it may halt.
 set -eu
 action=$(cat ${SHARED}/action)
+# What this system sees of the saved sessions (one line per item; SEEN_PATHS and the test's expectations agree).
+record_seen() {
+  {
+    for p in ${SEEN_PATHS.join(' ')}; do
+      if [ -e "$p" ]; then echo "present $p"; else echo "absent $p"; fi
+    done
+    echo "nlink $(stat -c %h /srv/data/new.txt)"
+    echo "xattr $(getfattr --only-values -n user.casper.note /srv/data/new.txt)"
+    echo "xattr-medium $(getfattr --only-values -n user.casper.medium /etc/hostname)"
+    echo "issue-tail $(tail -n 1 /etc/issue)"
+    echo "mode-issue.net $(stat -c %a /etc/issue.net)"
+    echo "owner $(stat -c %U /home/alice/Documents/notes/todo.txt 2>/dev/null || echo missing)"
+    echo "demo $(/opt/casper-demo/bin/casper-demo 2>/dev/null || echo missing)"
+    echo "dpkg $(dpkg-query -W -f='\${Version}' casper-demo)"
+    echo "users $(getent passwd alice bob | cut -d: -f1 | tr '\\n' ' ')"
+  } > ${SHARED}/seen
+}
 case "$action" in
-session|session2)
+session)
   # a user's home
   useradd -m -s /bin/bash alice
   printf 'alias ll="ls -l"\\n' >> /home/alice/.bashrc
@@ -46,7 +70,18 @@ session|session2)
   printf 'casper-demo (1.0) unstable; urgency=low\\n' > /usr/share/doc/casper-demo/changelog
   printf '/opt/casper-demo\\n/opt/casper-demo/bin\\n/opt/casper-demo/bin/casper-demo\\n' > /var/lib/dpkg/info/casper-demo.list
   printf '\\nPackage: casper-demo\\nStatus: install ok installed\\nVersion: 1.0\\nArchitecture: all\\nDescription: demo\\n' >> /var/lib/dpkg/status
-  if [ "$action" = session2 ]; then printf 'second session\\n' > /srv/data/second.txt; fi
+  ;;
+second)
+  # A later session: it records what it sees of the first, deletes part of it, undoes an edit, adds its own.
+  record_seen
+  rm /home/alice/Documents/notes/todo.txt
+  rm -rf /opt/casper-demo
+  chmod 644 /etc/issue.net
+  printf 'changed in session 2\\n' >> /etc/issue
+  printf 'new in session 2\\n' > /srv/data/b.txt
+  mkdir -p /var/lib/b-state && printf 'state\\n' > /var/lib/b-state/state
+  useradd -m -s /bin/bash bob
+  rm /etc/shells
   ;;
 big)
   # A session whose snapshot takes long (base64 text, xz: slow to compress, and not stored raw as random
@@ -59,22 +94,8 @@ full)
   head -c 24M /dev/urandom > /srv/big.bin
   ;;
 check)
-  # A later boot: what this system sees of the saved session.
-  {
-    for p in /home/alice/Documents/notes/todo.txt /srv/data/new.txt /srv/data/second.txt /etc/motd /etc/debian_version \\
-             /etc/host.conf /etc/host.conf.renamed /usr/share/doc/dbus /usr/share/doc/attr-renamed/copyright \\
-             /usr/share/doc/hostname/only-this /usr/share/doc/hostname/copyright /opt/casper-demo/bin/casper-demo; do
-      if [ -e "$p" ]; then echo "present $p"; else echo "absent $p"; fi
-    done
-    echo "nlink $(stat -c %h /srv/data/new.txt)"
-    echo "xattr $(getfattr --only-values -n user.casper.note /srv/data/new.txt)"
-    echo "xattr-medium $(getfattr --only-values -n user.casper.medium /etc/hostname)"
-    echo "issue-tail $(tail -n 1 /etc/issue)"
-    echo "mode-issue.net $(stat -c %a /etc/issue.net)"
-    echo "owner $(stat -c %U /home/alice/Documents/notes/todo.txt)"
-    echo "demo $(/opt/casper-demo/bin/casper-demo)"
-    echo "dpkg $(dpkg-query -W -f='\${Version}' casper-demo)"
-  } > ${SHARED}/seen
+  # A later boot: what this system sees of the saved sessions.
+  record_seen
   ;;
 esac
 {
@@ -117,5 +138,9 @@ export function writeMediumExtra(extra: string, cfg: MediumConfig): string[] {
   put(join(extra, 'etc/systemd/journald.conf.d/console.conf'), '[Journal]\nForwardToConsole=yes\nMaxLevelConsole=info\n');
   // Mount points of the binds, on the medium so that the session's upper layer does not get them.
   for (const d of [SHARED.slice(1), 'rofs', 'cdrom', 'persist']) mkdirSync(join(extra, d), { recursive: true });
-  return [...binds];
+  // Loop devices, as a real machine has them: casper-snapshot loop-mounts the layer images that casper leaves
+  // out of reach after switch_root (every layer but the bottom one, which is /rofs). systemd-nspawn's /dev has
+  // none: the host's loop-control is bound in, and the nodes it hands out are made at boot.
+  put(join(extra, 'etc/tmpfiles.d/casper-test-loop.conf'), Array.from({ length: 256 }, (_, i) => `b /dev/loop${i} 0660 root disk - 7:${i}\n`).join(''));
+  return [...binds, '--bind=/dev/loop-control'];
 }

@@ -145,7 +145,16 @@ export function removeTree(dir: string): void {
 
 /** The layers casper stacks from a non-layered medium: every casper/*.squashfs, the last in glob order on top. */
 export function casperLayers(medium: string): string[] {
-  const dir = join(medium, 'casper');
+  return layersIn(join(medium, 'casper'));
+}
+
+/** The layers live-boot stacks: every live/*.squashfs in reverse sort order, the last name on top. */
+export function liveBootLayers(medium: string): string[] {
+  return layersIn(join(medium, 'live'));
+}
+
+/** Every *.squashfs of `dir`, topmost first: the last name in byte order on top. */
+function layersIn(dir: string): string[] {
   return readdirSync(dir)
     .filter((n) => n.endsWith('.squashfs'))
     .sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : Buffer.from(a) > Buffer.from(b) ? 1 : 0))

@@ -159,6 +159,28 @@ export function describeTree(root: string, opts: { contents?: boolean; skip?: (r
   return { nodes, linkGroups };
 }
 
+/**
+ * describeTree of a union mount's view, in which a directory may list a name that cannot be looked up (a
+ * whiteout left in a directory that no lower layer has: overlayfs passes such a directory's listing through
+ * unfiltered). Those names are left out of the description and returned as `ghosts`.
+ */
+export function describeView(root: string, opts: { skip?: (rel: string) => boolean } = {}): { tree: TreeDescription; ghosts: string[] } {
+  const ghosts: string[] = [];
+  for (;;) {
+    try {
+      return { tree: describeTree(root, { skip: (rel) => (opts.skip?.(rel) ?? false) || ghosts.includes(rel) }), ghosts };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const rel = typeof e.path === 'string' && e.path.startsWith(root + '/') ? e.path.slice(root.length) : null;
+      if (e.code !== 'ENOENT' || !rel || ghosts.includes(rel) || ghosts.length >= 100) throw err;
+      ghosts.push(rel);
+    }
+  }
+}
+
+/** The lines diffTrees adds for a view's ghosts (names listed that cannot be looked up). */
+export const ghostLines = (ghosts: string[]) => ghosts.map((g) => `listed but cannot be looked up (a whiteout with nothing beneath): ${g}`);
+
 /** Differences between two descriptions, as readable lines (empty when equal). */
 export function diffTrees(a: TreeDescription, b: TreeDescription, opts: { ignore?: (keyof NodeInfo)[] } = {}): string[] {
   const out: string[] = [];
