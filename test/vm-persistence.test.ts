@@ -8,7 +8,7 @@
 //   A; boot 2 (package, configuration and unit from the saved image) checks A, deletes part of it and adds B;
 //   boot 3 checks A minus the deleted part, plus B.
 // Every boot's save must succeed (the tool's summary line in the journal, no failure of the unit).
-// Runs with `npm run test:vm` (CASPER_VM_TEST=1): about 8 minutes on 2 cores with the live system cached
+// Part of npm test; alone: `npm run test:vm`: about 8 minutes on 2 cores with the live system cached
 // (2 more to build it), most of it the three boots. CASPER_VM_KEEP=1 keeps the work directory (disk image, serial logs) even on success; on a
 // failure the serial logs are kept and their paths printed.
 import { test } from 'node:test';
@@ -25,7 +25,6 @@ import { BOOTS, expectedPasses, PREFIX, readmeLiveBootConfig, type LiveBootConfi
 const BOOT_LIMIT_S = Number(process.env.CASPER_VM_BOOT_LIMIT_S ?? 900);
 
 function skipReason(): string | false {
-  if (!process.env.CASPER_VM_TEST) return 'the QEMU live-system test (three TCG boots, about 10 minutes) runs with npm run test:vm (CASPER_VM_TEST=1)';
   if (process.env.CASPER_SANITIZE) return 'the VM test runs the packaged executable, not the sanitized addon';
   return vmCapability();
 }
