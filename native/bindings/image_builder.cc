@@ -1,7 +1,8 @@
 // ImageBuilder: JavaScript's handle on one image being written.
 //
 // Methods, their thread and their order (each checks the order; a call out of order is an EINVAL error):
-//   walk(root, options)    -> Promise  libuv pool   first, once
+//   walk(root, options, progress?) -> Promise  libuv pool  first, once (progress: BigUint64Array(2), entries
+//                                      and file bytes found so far)
 //   leaveOut(indices)                  main thread  after walk, before begin (wildcard/regex excludes)
 //   treeInfo(), imagePaths()           main thread  after walk
 //   useBase(path, opts)    -> Promise  libuv pool   after walk (and leaveOut), before begin, at most once (--base):
@@ -122,20 +123,28 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     if (stage_ != s) throw NativeError("EINVAL", std::string("internal: ") + method + "() called out of order");
   }
 
-  // walk(sourceDir, walkOptions) -> Promise<void>
+  // walk(sourceDir, walkOptions, progress?: BigUint64Array(2)) -> Promise<void>
   Napi::Value Walk(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kNew, "walk");
       std::string root = info[0].ToString().Utf8Value();
       WalkOptions wo = walk_options(info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env()));
       wo.cancel = cancel_;
+      Napi::Value held;
+      if (info.Length() > 2 && info[2].IsTypedArray()) {
+        Napi::TypedArray t = info[2].As<Napi::TypedArray>();
+        if (t.TypedArrayType() != napi_biguint64_array || t.ElementLength() < 2) throw Napi::TypeError::New(info.Env(), "progress must be a BigUint64Array of 2");
+        wo.progress = reinterpret_cast<uint64_t*>(const_cast<uint8_t*>(bytes_of(info[2]).first));
+        held = info[2];
+      }
       stage_ = Stage::kWalking;
       return Job::start(
           info.Env(), [this, root, wo]() { tree_ = std::make_unique<Tree>(walk_tree(root, wo)); },
           [this](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kWalked;
             return env.Undefined();
-          });
+          },
+          held);
     });
   }
 
@@ -216,7 +225,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // dataProgress() -> { bytesIn, bytesOut, tasks, fragments, tasksWritten, done, writerCpuMs, writerHeldMs }
+  // dataProgress() -> { bytesIn, bytesOut, tasks, fragments, tasksWritten, entriesDone, done, writerCpuMs, writerHeldMs }
   Napi::Value DataProgress(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       if (!engine_) throw NativeError("EINVAL", "internal: dataProgress() called out of order");
@@ -227,6 +236,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       o.Set("tasks", p.tasks);
       o.Set("fragments", p.fragments);
       o.Set("tasksWritten", p.writer.tasks_written);
+      o.Set("entriesDone", p.writer.entries_done);
       o.Set("done", p.writer.done);
       o.Set("writerCpuMs", double(p.writer.held_cpu_ns) / 1e6);
       o.Set("writerHeldMs", double(p.writer.held_wall_ns) / 1e6);

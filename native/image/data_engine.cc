@@ -21,7 +21,6 @@ void DataEngine::work(Compressor& comp) {
       switch (job.kind) {
         case Job::Kind::kRead: {
           std::vector<uint8_t> result = read_and_compress(job.task, comp, cancel_);
-          bytes_out_ += result.size();
           closed = writer_.add_result(std::move(result));
           break;
         }
@@ -29,7 +28,6 @@ void DataEngine::work(Compressor& comp) {
           std::vector<uint8_t> stored;
           const std::vector<uint8_t>& raw = job.fragment.raw;
           uint32_t word = compress_block(comp, raw.data(), raw.size(), stored);
-          bytes_out_ += stored.size();
           closed = writer_.add_fragment(job.fragment.index, word, std::move(stored));
           break;
         }
@@ -110,7 +108,7 @@ DataProgress DataEngine::progress() {
   p.writer = writer_.state();
   std::lock_guard<std::mutex> l(mu_);
   p.bytes_in = bytes_in_;
-  p.bytes_out = bytes_out_;
+  p.bytes_out = p.writer.data_bytes;
   p.tasks = planned_;
   p.fragments = fragments_closed_;
   return p;

@@ -12,7 +12,6 @@
 // are found by id (engine_by_id) because a piscina worker is another isolate and cannot be handed a native
 // object, only a number.
 #pragma once
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -29,7 +28,7 @@ namespace casper {
 
 struct DataProgress {
   uint64_t bytes_in = 0;   // file bytes of the tasks written so far
-  uint64_t bytes_out = 0;  // compressed bytes produced so far (tasks and fragment blocks)
+  uint64_t bytes_out = 0;  // bytes of the data section written so far (the writer's; tails counted once, in their fragment block)
   uint32_t tasks = 0;      // tasks planned
   uint32_t fragments = 0;  // fragment blocks closed
   WriterState writer;
@@ -72,7 +71,6 @@ class DataEngine {
   uint64_t bytes_in_ = 0;
   bool planner_done_ = false, end_taken_ = false, done_ = false;
   std::unique_ptr<NativeError> failure_;
-  std::atomic<uint64_t> bytes_out_{0};
 };
 
 // Engines by id, for the pool's threads (see above). register_engine keeps it alive until unregistered.

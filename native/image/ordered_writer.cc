@@ -84,6 +84,8 @@ WriterState OrderedWriter::state() {
   Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
   WriterState s;
   s.tasks_written = next_seq_;
+  s.data_bytes = data_.written_bytes();
+  s.entries_done = data_.entries_done();
   s.done = ended_ && last_closed_ && next_seq_ == planned_ && fragments_.empty();
   s.held_cpu_ns = held_cpu_ns_;
   s.held_wall_ns = held_wall_ns_;

@@ -26,6 +26,8 @@ struct ClosedFragment {
 struct WriterState {
   uint32_t tasks_written = 0;
   bool done = false;               // every task and fragment is in the image
+  uint64_t data_bytes = 0;         // bytes of the data section written so far (what the image holds)
+  uint32_t entries_done = 0;       // entries before the next file still to be written
   // Where the writer's time goes (the bench's serial-part figures): the CPU time of the threads holding the
   // lock (CLOCK_THREAD_CPUTIME_ID) and the wall time it was held, summed over every step.
   uint64_t held_cpu_ns = 0;

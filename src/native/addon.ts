@@ -123,13 +123,15 @@ export interface BaseUse {
 
 /** How far the data phase has got (builder.dataProgress()). */
 export interface DataProgress {
-  /** File bytes of the tasks written, and compressed bytes produced so far. */
+  /** File bytes of the tasks written, and bytes of the data section written so far (fragment tails counted once, in their block). */
   bytesIn: number;
   bytesOut: number;
   /** Read tasks planned and fragment blocks closed so far, and tasks written. */
   tasks: number;
   fragments: number;
   tasksWritten: number;
+  /** Entries before the next file still to be written (the plan follows entry order). */
+  entriesDone: number;
   /** Every task and fragment block is in the image: finish() may run. */
   done: boolean;
   /** So far: CPU time of the threads holding the writer's lock, and the wall time it was held (ms). */
@@ -138,7 +140,8 @@ export interface DataProgress {
 }
 
 export interface ImageBuilder {
-  walk(source: string, options: NativeWalkOptions): Promise<void>;
+  /** progress: BigUint64Array(2), entries and regular file bytes found so far (written by the walking thread). */
+  walk(source: string, options: NativeWalkOptions, progress?: BigUint64Array): Promise<void>;
   treeInfo(): TreeInfo;
   /** --base: reads the image at `path` and marks the files whose stored data it gives (before begin). */
   useBase(path: string, options: { content: boolean; jobs: number }): Promise<BaseUse>;

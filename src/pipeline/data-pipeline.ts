@@ -10,7 +10,10 @@ import type { WorkerFailure, WorkerTask } from './worker.js';
 
 export interface DataProgress {
   bytesIn: number;
+  /** Bytes of the data section written so far. */
   bytesOut: number;
+  /** Entries whose data is written (the plan follows entry order). */
+  entriesDone: number;
 }
 
 /** Runs one thread's share of the data phase: in a piscina worker, or (jobs that start none) on libuv's pool. */
@@ -84,10 +87,10 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const report = () => {
     const p = builder.dataProgress();
-    o.onProgress?.({ bytesIn: p.bytesIn, bytesOut: p.bytesOut });
+    o.onProgress?.({ bytesIn: p.bytesIn, bytesOut: p.bytesOut, entriesDone: p.entriesDone });
     return p;
   };
-  o.onProgress?.({ bytesIn: 0, bytesOut: 0 }); // the data phase has begun (a small one may end before the first tick)
+  o.onProgress?.({ bytesIn: 0, bytesOut: 0, entriesDone: 0 }); // the data phase has begun (a small one may end before the first tick)
   const timer = o.onProgress ? setInterval(report, PROGRESS_MS) : undefined;
   try {
     const task: WorkerTask = { kind: 'data', engine, spec };
