@@ -5,7 +5,7 @@
 // commander's errors get the tool's own words.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
@@ -222,4 +222,25 @@ test('a read-only output directory and a missing one are both usage errors (exit
   } finally {
     must('umount', [ro]);
   }
+});
+
+test('--progress=json: JSON lines on stderr or on --progress-fd, ending with the result or the error', { skip: needs('root') }, () => {
+  const t = tempDir('cs-pjson-');
+  const src = join(t, 'src');
+  for (let i = 0; i < 20; i++) file(join(src, `f${i}`), bytes(100_000, i + 1, 64));
+  const out = join(t, 'o.sqfs');
+  const r = cli(['--source', src, out, '--progress=json', '-q']);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; phase?: string; exitCode?: number; entriesDone?: number; imageSize?: number });
+  assert.deepEqual([...new Set(lines.filter((l) => l.type === 'progress').map((l) => l.phase))], ['walk', 'data', 'tables', 'commit', 'done']);
+  assert.deepEqual(lines.at(-1), { type: 'result', exitCode: 0, output: out, imageSize: lines.at(-1)!.imageSize, warnings: 0 });
+  // On a descriptor of its own (stderr keeps the plain messages), and an error as the last line.
+  const fd = spawnSync(process.execPath, [cliPath, '--source', join(t, 'missing'), out, '--progress=json', '--progress-fd', '3'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], encoding: 'utf8' });
+  assert.equal(fd.status, 1);
+  assert.match(String(fd.stderr), /^casper-snapshot: source '.*missing' cannot be read/);
+  const err = JSON.parse(String(fd.output[3]).trim().split('\n').at(-1)!) as { type: string; code: string; exitCode: number };
+  assert.deepEqual([err.type, err.code, err.exitCode], ['error', 'EUSAGE', 1]);
+  const bad = cli(['--source', src, out, '--progress=xml']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /the progress format is bar or json/);
 });
