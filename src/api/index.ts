@@ -6,7 +6,7 @@ export { buildExclusionPolicy, type ExclusionPolicy, type PolicyInput } from '..
 export type { RunOptions, SnapshotReport, SnapshotPlan, Progress, Phase } from './snapshot.js';
 export type { LowerStack } from './capture.js';
 export type { RestoreCheck, RestoreDifference, RestoreDifferenceKind } from './restore-check.js';
-export type { SnapshotOptions, ResolvedOptions } from './options.js';
+export type { SnapshotOptions, ResolvedOptions, CompressorName } from './options.js';
 export { parseSize } from './options.js';
 export { CasperError, UsageError, AbortError, type CasperErrorCode, type Remedy } from '../errors.js';
 export { loadAddon } from '../native/addon.js';

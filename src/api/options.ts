@@ -3,6 +3,9 @@ import { availableParallelism } from 'node:os';
 import type { Addon, CompressorSpec, NativeImageOptions } from '../native/addon.js';
 import { UsageError } from '../errors.js';
 
+/** The compressors an image can use (the kernel mounts all five; lzma (LZMA1) is refused). */
+export type CompressorName = 'gzip' | 'xz' | 'lz4' | 'zstd' | 'lzo';
+
 export interface SnapshotOptions {
   /** A plain directory to capture as it is. Without it, the live system at `root` is captured. */
   source?: string;
@@ -28,7 +31,7 @@ export interface SnapshotOptions {
   /** Image to write (atomically: a temporary file beside it is renamed over it when complete). */
   output: string;
   /** gzip (default), xz, lz4, zstd or lzo (`versions().compressors`); lzma (LZMA1) is refused. */
-  compressor?: string;
+  compressor?: CompressorName;
   /**
    * Compression level (the `level` compressor option): gzip 1–9 (default 6), xz 0–9 (default 6), lz4 with
    * hc 1–12 (default 9), zstd 1–22 (default 15), lzo with lzo1x_999 1–9 (default 8).

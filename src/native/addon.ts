@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CasperError } from '../errors.js';
 
 export interface CompressorSpec {
   compressor: string;
@@ -211,7 +212,14 @@ export interface Addon {
  * Set by the standalone executable (src/standalone/main.ts) before it runs the CLI: the addon and worker it
  * unpacked from its assets, and its version (there is no package.json beside it).
  */
-export const runtime: { addonPath?: string; workerFilename?: string; version?: string; standalone?: boolean } = {};
+export const runtime: {
+  addonPath?: string;
+  workerFilename?: string;
+  version?: string;
+  standalone?: boolean;
+  /** The standalone executable: why the addon could not be unpacked where it can be loaded (its message). */
+  addonProblem?: string;
+} = {};
 
 function findPackageRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -249,6 +257,15 @@ function dlopen(path: string): Addon {
   return m.exports;
 }
 
+/** The addon given as nativeBinding: a load failure is a CasperError (EADDON) naming the path. */
+function dlopenGiven(path: string): Addon {
+  try {
+    return dlopen(path);
+  } catch (err) {
+    throw new CasperError(`the native addon given as nativeBinding cannot be loaded: ${(err as Error).message}`, 'EADDON', { path, syscall: 'dlopen', cause: err });
+  }
+}
+
 /** The addon's path once loadAddon() found it (handed to the worker threads so they load the same file). */
 export function addonPath(): string | undefined {
   return cachedPath;
@@ -263,7 +280,7 @@ export function addonPath(): string | undefined {
  */
 export function loadAddon(binding?: string | Addon): Addon {
   if (binding && typeof binding === 'object') return binding;
-  if (typeof binding === 'string') return dlopen(binding);
+  if (typeof binding === 'string') return dlopenGiven(binding);
   if (cached) return cached;
   const candidates = [
     process.env.CASPER_SNAPSHOT_ADDON,
@@ -283,9 +300,16 @@ export function loadAddon(binding?: string | Addon): Addon {
       failures.push(`${p}: ${(err as Error).message}`);
     }
   }
-  throw new Error(
-    `casper-snapshot native addon not found or not loadable (looked in: ${candidates.join(', ')})` +
+  // The standalone executable carries its addon: nothing to build, only somewhere to map it from.
+  if (runtime.standalone)
+    throw new CasperError(`the executable's built-in native addon cannot be loaded: ${runtime.addonProblem ?? failures.join('; ')}`, 'EADDON', { syscall: 'dlopen' });
+  throw new CasperError(
+    `casper-snapshot's native addon is missing or does not load here (looked in: ${candidates.join(', ')})` +
       (failures.length ? `; ${failures.join('; ')}` : '') +
-      `; build it from source with 'npm rebuild casper-snapshot' (needs g++, cmake and the compression -dev packages)`,
+      `. The package's prebuilt addon is for linux-x64 with glibc 2.31 or later; elsewhere build it from source: ` +
+      `npm install cmake-js node-addon-api node-api-headers, then npm rebuild casper-snapshot (g++, cmake and the ` +
+      `compression -dev packages needed; README, "Install")`,
+    'EADDON',
+    { syscall: 'dlopen' },
   );
 }
