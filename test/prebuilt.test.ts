@@ -3,7 +3,7 @@
 // from both import and require.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './helpers/image-check.js';
 import { has, must, repoRoot, run } from './helpers/tools.js';
@@ -90,7 +90,7 @@ test('the packed tarball installs with --ignore-scripts and snapshots from impor
   const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   assert.ok(tgz, 'npm pack wrote no tarball');
   const listing = must('tar', ['-tzf', join(dir, tgz)]);
-  for (const f of ['package/prebuilds/linux-x64/casper_snapshot.node', 'package/dist/src/api/index.js', 'package/dist/cjs/index.cjs', 'package/dist/src/pipeline/worker.js', 'package/scripts/install.cjs'])
+  for (const f of ['package/LICENSE', 'package/prebuilds/linux-x64/casper_snapshot.node', 'package/dist/src/api/index.js', 'package/dist/cjs/index.cjs', 'package/dist/src/pipeline/worker.js', 'package/scripts/install.cjs'])
     assert.ok(listing.includes(f), `${f} is not in the tarball`);
   assert.doesNotMatch(listing, /package\/dist\/test\//, 'tests are packed');
 
@@ -102,6 +102,10 @@ test('the packed tarball installs with --ignore-scripts and snapshots from impor
   assert.equal(inst.status, 0, `npm install failed:\n${inst.stderr.slice(-3000)}`);
   const pkgDir = join(app, 'node_modules', 'casper-snapshot');
   assert.ok(!existsSync(join(pkgDir, 'build')), 'an --ignore-scripts install has a build/ directory');
+  // A lean install: the source-build tools are optional peers, not installed with the package.
+  for (const tool of ['cmake-js', 'node-addon-api', 'node-api-headers'])
+    assert.ok(!existsSync(join(app, 'node_modules', tool)), `${tool} was installed with the package`);
+  assert.match(readFileSync(join(pkgDir, 'LICENSE'), 'utf8'), /GNU GENERAL PUBLIC LICENSE\s+Version 2/);
   checkPortable(join(pkgDir, 'prebuilds', 'linux-x64', 'casper_snapshot.node'));
 
   // A tree with a file above the small-job threshold, so the worker pool (piscina, the ESM worker) runs too.
