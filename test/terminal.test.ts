@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
 import { tempDir } from './helpers/image-check.js';
@@ -243,4 +243,31 @@ test('--progress=json: JSON lines on stderr or on --progress-fd, ending with the
   const bad = cli(['--source', src, out, '--progress=xml']);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /the progress format is bar or json/);
+});
+
+test('--progress=json: the job stops when the reader of the lines goes away (the pkexec route cannot signal root)', { skip: needs('root') }, async () => {
+  const { t, src } = bigTree();
+  const out = join(t, 'o.sqfs');
+  writeFileSync(out, 'hsqs: old image');
+  const child = spawn(process.execPath, [cliPath, '--source', src, out, '--compressor', 'xz', '--jobs', '1', '--progress=json', '--progress-fd', '3', '--no-space-check'], {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines = child.stdio[3] as NodeJS.ReadableStream & { destroy: () => void };
+  let seen = '';
+  await new Promise<void>((resolve) =>
+    lines.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (/"phase":"data"/.test(seen)) {
+        lines.destroy();
+        resolve();
+      }
+    }),
+  );
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(status, 2, stderr);
+  assert.match(stderr, /stopped: the reader of the --progress=json lines went away; no image written/);
+  assert.equal(readFileSync(out, 'utf8'), 'hsqs: old image');
+  assert.deepEqual(readdirSync(t).filter((n) => n.startsWith('.')), []);
 });

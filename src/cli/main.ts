@@ -317,12 +317,15 @@ function snapshotOptions(o: OptionValues, c: SnapshotConfig, given: (name: strin
 
 /** How progress is shown: a bar (or plain lines), JSON lines on a descriptor, and Plymouth messages. */
 function reporters(o: OptionValues) {
-  const json = o.progressJson ? jsonProgressReporter(o.progressFd ?? 2) : null;
+  const stop = new AbortController();
+  const json = o.progressJson ? jsonProgressReporter(o.progressFd ?? 2, () => stop.abort()) : null;
   const bar = json ? null : progressReporter(o);
   const plymouth = o.plymouth ? plymouthReporter() : null;
   return {
     json,
     plymouth,
+    /** Aborted when the --progress=json reader has gone away. */
+    signal: stop.signal,
     update: (p: Progress) => (json?.update(p), bar?.update(p), plymouth?.update(p)),
     done: () => (bar?.done(), plymouth?.done()),
   };
@@ -388,7 +391,7 @@ export async function main(argv: string[]): Promise<number> {
     // -d: what is about to happen (layout, lower stack, policy) before the job, not after it.
     let planned: SnapshotPlan | null = null;
     const onPlan = o.debug ? (plan: SnapshotPlan) => ((planned = plan), say(describePlan(plan))) : undefined;
-    const report = await snapshot({ ...options, onProgress: progress.update, onPlan });
+    const report = await snapshot({ ...options, onProgress: progress.update, onPlan, signal: progress.signal });
     progress.done();
     const warn = (text: string) => (progress.json ? progress.json.event({ type: 'warning', message: text }) : say(`casper-snapshot: ${text}\n`));
     if (report.replaced === 'file (--force)' && !o.quiet) warn(`replaced '${report.output}', which was not a SquashFS image (--force)`);
@@ -410,7 +413,7 @@ export async function main(argv: string[]): Promise<number> {
     progress.done();
     const e = err as CasperError;
     const usage = err instanceof UsageError;
-    const message = cliMessage(e);
+    const message = e.code === 'ABORT_ERR' && progress.signal.aborted ? 'stopped: the reader of the --progress=json lines went away; no image written' : cliMessage(e);
     // At shutdown (--plymouth, as the unit runs it) the console and the splash say plainly that nothing was saved.
     const lost = o.plymouth ? 'THE LIVE SESSION WAS NOT SAVED: ' : '';
     say(`casper-snapshot: ${lost}${message}${e.path && !message.includes(e.path) ? ` (${e.path})` : ''}\n`);

@@ -155,14 +155,19 @@ export function progressReporter(o: { quiet?: boolean; progress?: boolean }, str
  * the library's Progress fields, at most every 200 ms within a phase and at each phase change. The CLI adds
  * {"type":"warning"}, {"type":"error"} and a closing {"type":"result"} (see README, "Embedding").
  */
-export function jsonProgressReporter(fd: number): ProgressReporter & { event: (o: object) => void } {
+export function jsonProgressReporter(fd: number, onReaderGone: () => void = () => {}): ProgressReporter & { event: (o: object) => void } {
   let last = 0;
   let lastPhase = '';
+  let gone = false;
   const event = (o: object) => {
+    if (gone) return;
     try {
       writeSync(fd, JSON.stringify(o) + '\n');
-    } catch {
-      /* the reader went away: the snapshot goes on */
+    } catch (err) {
+      // The reader went away (a program that ran us through pkexec cannot signal root): stop the job.
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return;
+      gone = true;
+      onReaderGone();
     }
   };
   return {
