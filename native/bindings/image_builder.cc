@@ -8,7 +8,7 @@
 //   useBase(path, opts)    -> Promise  libuv pool   after walk (and leaveOut), before begin, at most once (--base):
 //                                      reads the base image and marks the files whose data it gives
 //   begin(fd)                          main thread  after walk, once: the data phase starts
-//   startData(taskBytes, window) -> id main thread  after begin, once: the data engine (image/data_engine.h)
+//   startData(taskBytes, window, nice?) -> id main thread  after begin, once: the data engine (image/data_engine.h)
 //                                      that every pool thread then runs with runData(id, spec) / runDataAsync
 //   dataProgress()                     main thread  data phase: bytes in and out, tasks, the writer's state
 //   wakeData()                         main thread  data phase: waiting pool threads look at the cancel flag now
@@ -212,14 +212,16 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // startData(taskBytes, window) -> engine id, for runData/runDataAsync on each pool thread.
+  // startData(taskBytes, window, nice?) -> engine id, for runData/runDataAsync on each pool thread; nice: how much
+  // lower the pool threads' priority is while they run it (0: unchanged).
   Napi::Value StartData(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kData, "startData");
       if (engine_) throw NativeError("EINVAL", "internal: startData() called twice");
       uint64_t task_bytes = uint64_t(std::max<int64_t>(1, info[0].ToNumber().Int64Value()));
       uint32_t window = uint32_t(std::max<int64_t>(1, info[1].ToNumber().Int64Value()));
-      engine_ = std::make_shared<DataEngine>(*planner_, *ordered_, task_bytes, window, cancel_);
+      int nice = info.Length() > 2 && info[2].IsNumber() ? int(std::max<int64_t>(0, std::min<int64_t>(19, info[2].ToNumber().Int64Value()))) : 0;
+      engine_ = std::make_shared<DataEngine>(*planner_, *ordered_, task_bytes, window, cancel_, nice);
       engine_id_ = register_engine(engine_);
       return Napi::Number::New(info.Env(), engine_id_);
     });

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "data/block_reader.h"
+#include "util/thread_nice.h"
 
 namespace casper {
 
@@ -13,6 +14,7 @@ constexpr auto kCancelPoll = std::chrono::milliseconds(50);
 }  // namespace
 
 void DataEngine::work(Compressor& comp) {
+  ThreadNice lower(nice_);
   for (;;) {
     Job job = take();
     if (job.kind == Job::Kind::kStop) break;

@@ -36,9 +36,10 @@ struct DataProgress {
 
 class DataEngine {
  public:
-  // task_bytes: file bytes per read task; window: most tasks planned and not yet written (memory bound).
-  DataEngine(TaskPlanner& planner, OrderedWriter& writer, uint64_t task_bytes, uint32_t window, CancelFlag cancel)
-      : planner_(planner), writer_(writer), task_bytes_(task_bytes), window_(window), cancel_(cancel) {}
+  // task_bytes: file bytes per read task; window: most tasks planned and not yet written (memory bound);
+  // nice: how much lower than the caller's the priority of the threads running work() is (util/thread_nice.h).
+  DataEngine(TaskPlanner& planner, OrderedWriter& writer, uint64_t task_bytes, uint32_t window, CancelFlag cancel, int nice = 0)
+      : planner_(planner), writer_(writer), task_bytes_(task_bytes), window_(window), cancel_(cancel), nice_(nice) {}
 
   // Runs jobs until the data section is complete. Throws the first failure of any thread (each thread
   // throws the same one) or ECANCELED.
@@ -62,6 +63,7 @@ class DataEngine {
   const uint64_t task_bytes_;
   const uint32_t window_;
   const CancelFlag cancel_;
+  const int nice_;
 
   std::mutex mu_;
   std::condition_variable cv_;

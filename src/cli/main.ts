@@ -391,7 +391,8 @@ export async function main(argv: string[]): Promise<number> {
     // -d: what is about to happen (layout, lower stack, policy) before the job, not after it.
     let planned: SnapshotPlan | null = null;
     const onPlan = o.debug ? (plan: SnapshotPlan) => ((planned = plan), say(describePlan(plan))) : undefined;
-    const report = await snapshot({ ...options, onProgress: progress.update, onPlan, signal: progress.signal });
+    // threadNice 0: the command has no event loop of its own to keep responsive (and runs as mksquashfs does).
+    const report = await snapshot({ ...options, onProgress: progress.update, onPlan, signal: progress.signal, threadNice: 0 });
     progress.done();
     const warn = (text: string) => (progress.json ? progress.json.event({ type: 'warning', message: text }) : say(`casper-snapshot: ${text}\n`));
     if (report.replaced === 'file (--force)' && !o.quiet) warn(`replaced '${report.output}', which was not a SquashFS image (--force)`);

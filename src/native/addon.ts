@@ -150,9 +150,10 @@ export interface ImageBuilder {
   /**
    * The data engine (native/image/data_engine.h): returns its id. Each pool thread then runs its share with
    * runData(id, spec) (a piscina worker) or runDataAsync(id, spec) (libuv); no task passes through JavaScript.
-   * taskBytes: file bytes per read task; window: most tasks planned and not yet written.
+   * taskBytes: file bytes per read task; window: most tasks planned and not yet written; nice: how much lower the
+   * pool threads' scheduling priority is while they run it.
    */
-  startData(taskBytes: number, window: number): number;
+  startData(taskBytes: number, window: number, nice?: number): number;
   dataProgress(): DataProgress;
   /** Waiting pool threads look at the cancel flag now rather than within 50 ms. */
   wakeData(): void;

@@ -39,6 +39,8 @@ export interface DataPipelineOptions {
   cancel: Int32Array;
   signal?: AbortSignal;
   onProgress?: (p: DataProgress) => void;
+  /** How much lower than the caller's the pool threads' priority is during the data phase (0: unchanged). */
+  nice: number;
   /** The calling thread's CPU clock in ms (the addon's threadCpuMs), for the main thread's share. */
   threadCpuMs?: () => number;
 }
@@ -76,7 +78,7 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
   const cpu0 = process.cpuUsage();
   const main0 = o.threadCpuMs?.();
   const t0 = performance.now();
-  const engine = builder.startData(taskBytes, window);
+  const engine = builder.startData(taskBytes, window, o.nice);
   let failure: CasperError | undefined;
   const stop = (err: CasperError) => {
     failure ??= err;
