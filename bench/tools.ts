@@ -34,7 +34,7 @@ export interface Level {
 }
 
 export interface Tool {
-  name: 'casper-snapshot' | 'mksquashfs' | 'gensquashfs';
+  name: 'casper-snapshot' | 'mksquashfs' | 'gensquashfs' | 'casper-snapshot (executable)';
   /** true, or why the tool cannot run here. */
   available: true | string;
   version: string;
@@ -217,6 +217,27 @@ function gensquashfsTool(): Tool {
 }
 
 /** casper-snapshot first: ratios are ours against each of the others. */
+/**
+ * The shipped single executable (dist-bin/casper-snapshot from npm run package) as a peer of the source build:
+ * the same options, its own Node and its own (statically linked) codecs, so a row shows what users get.
+ */
+export function executableTool(path: string): Tool {
+  const v = run(path, ['--version']);
+  const available: true | string = v.status === 0 ? true : `${path} does not run: ${v.out.trim().slice(0, 300)}`;
+  const source = casperTool(new Map());
+  return {
+    name: 'casper-snapshot (executable)',
+    available,
+    version: available === true ? v.out.trim().split('\n').filter((l) => /casper-snapshot|^\s+(gzip|xz|lz4|zstd|lzo)\s/.test(l)).map((l) => l.trim()).join('; ') : 'not run',
+    compressors: available === true ? [...v.out.matchAll(/^\s+(gzip|xz|lz4|zstd|lzo)\s/gm)].map((m) => m[1]) : [],
+    level: source.level,
+    argv(src, out, st) {
+      const { args } = source.argv(src, out, st);
+      return { cmd: path, args: args.slice(1) }; // the same options without the script path
+    },
+  };
+}
+
 export function discoverTools(): Tool[] {
   const mk = mksquashfsTool();
   return [casperTool(mk.defaults), mk.tool, gensquashfsTool()];
