@@ -17,6 +17,7 @@ import { restoreAllMedia } from '../live/medium-write.js';
 import { detectLiveSystem } from '../mount/index.js';
 import { jsonReport, REPORT_SCHEMA_VERSION } from './json-report.js';
 import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { writeHelp } from './help-output.js';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
@@ -35,7 +36,7 @@ function collect(v: string, prev: string[] | undefined): string[] {
 function versionText(): string {
   const v = loadAddon().versions();
   const comps = v.compressors.map((c) => `  ${c.name.padEnd(6)} ${c.library}`).join('\n');
-  const build = runtime.standalone ? ' (standalone executable: Node and the addon built in)' : '';
+  const build = runtime.standalone ? ` (standalone executable: Node and the addon built in; unpacked in ${runtime.addonPath ? dirname(runtime.addonPath) : '?'})` : '';
   return `casper-snapshot ${packageVersion()}${build}\naddon ${v.addon} (Node-API ${v.napi}), node ${process.version}\ncompressors:\n${comps}`;
 }
 

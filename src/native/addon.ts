@@ -214,6 +214,8 @@ export interface Addon {
  * unpacked from its assets, and its version (there is no package.json beside it).
  */
 export const runtime: {
+  /** The addon the executable loaded from addonPath. */
+  addon?: Addon;
   addonPath?: string;
   workerFilename?: string;
   version?: string;
@@ -283,6 +285,15 @@ export function loadAddon(binding?: string | Addon): Addon {
   if (binding && typeof binding === 'object') return binding;
   if (typeof binding === 'string') return dlopenGiven(binding);
   if (cached) return cached;
+  if (runtime.addon) {
+    cached = runtime.addon;
+    cachedPath = runtime.addonPath;
+    return cached;
+  }
+  // The standalone executable carries its addon: nothing to build, only somewhere to map it from (and no
+  // package around it whose builds could stand in).
+  if (runtime.standalone)
+    throw new CasperError(`the executable's built-in native addon cannot be loaded: ${runtime.addonProblem ?? 'it was not unpacked'}`, 'EADDON', { syscall: 'dlopen' });
   const candidates = [
     process.env.CASPER_SNAPSHOT_ADDON,
     runtime.addonPath,
@@ -301,9 +312,6 @@ export function loadAddon(binding?: string | Addon): Addon {
       failures.push(`${p}: ${(err as Error).message}`);
     }
   }
-  // The standalone executable carries its addon: nothing to build, only somewhere to map it from.
-  if (runtime.standalone)
-    throw new CasperError(`the executable's built-in native addon cannot be loaded: ${runtime.addonProblem ?? failures.join('; ')}`, 'EADDON', { syscall: 'dlopen' });
   throw new CasperError(
     `casper-snapshot's native addon is missing or does not load here (looked in: ${candidates.join(', ')})` +
       (failures.length ? `; ${failures.join('; ')}` : '') +
