@@ -257,7 +257,8 @@ async function main(argv: string[]): Promise<number> {
       for (const c of corpora)
         for (const comp of runComps) {
           const level = o.level ?? (o.ownLevels ? undefined : matchedLevel(tools, comp, blockSize));
-          for (const jobs of jl) groups.push(await runGroup(c, tools, { comp, level, blockSize, jobs }, go));
+          const levelMatched = o.level === undefined && level !== undefined;
+          for (const jobs of jl) groups.push(await runGroup(c, tools, { comp, level, levelMatched, blockSize, jobs }, go));
         }
     if (!sets && !o.eventLoop && o.level === undefined)
       notes.push(

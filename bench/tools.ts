@@ -11,8 +11,10 @@ export const COMPRESSORS = ['gzip', 'xz', 'zstd', 'lz4', 'lzo'] as const;
 
 export interface Settings {
   comp: string;
-  /** Forced level (--level); undefined: each tool's default. */
+  /** Forced level (--level, or mksquashfs's default on every tool: levelMatched); undefined: each tool's default. */
   level?: number;
+  /** The level is the one every tool gets by default (matched), not one given with --level. */
+  levelMatched?: boolean;
   blockSize: number;
   jobs: number;
   /** lz4 only: high-compression mode on every tool (mksquashfs -Xhc, gensquashfs -X hc, --lz4-hc). */
@@ -98,7 +100,7 @@ function casperTool(mksquashfsDefaults: Map<string, number>): Tool {
     compressors: compressors.map((c) => c.name),
     level(s) {
       if (s.comp === 'lz4' && !s.hc) return { level: null, source: 'lz4 has no level' };
-      if (s.level !== undefined) return { level: s.level, source: 'forced' };
+      if (s.level !== undefined) return { level: s.level, source: s.levelMatched ? 'matched' : 'forced' };
       if (s.comp === 'lz4') return { level: 9, source: 'default (--lz4-hc: LZ4HC level 9)' };
       const c = compressors.find((x) => x.name === s.comp);
       const d = c?.defaultLevel ?? c?.levels?.default;
@@ -161,7 +163,7 @@ function mksquashfsTool(): { tool: Tool; defaults: Map<string, number> } {
       if (s.hc && s.comp === 'lz4') return { level: null, source: '-Xhc (LZ4HC default level 9, no level option)' };
       if (!MKSQ_LEVELED.has(s.comp))
         return { level: s.comp === 'xz' ? KNOWN_DEFAULTS.xz : null, source: s.comp === 'xz' ? 'no level option (xz preset 6 built in)' : `${s.comp} has no level` };
-      if (s.level !== undefined) return { level: s.level, source: 'forced' };
+      if (s.level !== undefined) return { level: s.level, source: s.levelMatched ? 'matched' : 'forced' };
       const d = defaults.get(s.comp);
       return d !== undefined ? { level: d, source: 'default (mksquashfs -help)' } : { level: KNOWN_DEFAULTS[s.comp] ?? null, source: 'default (4.5.1)' };
     },
@@ -200,7 +202,7 @@ function gensquashfsTool(): Tool {
     level(s) {
       if (s.hc && s.comp === 'lz4') return { level: null, source: '-X hc (LZ4HC default level 9, no level option)' };
       if (!GEN_LEVELED.has(s.comp)) return { level: null, source: `${s.comp} has no level` };
-      if (s.level !== undefined) return { level: s.level, source: 'forced' };
+      if (s.level !== undefined) return { level: s.level, source: s.levelMatched ? 'matched' : 'forced' };
       const d = defaults.get(s.comp);
       return d !== undefined ? { level: d, source: 'default (gensquashfs -X help)' } : { level: KNOWN_DEFAULTS[s.comp] ?? null, source: 'default (1.2.0)' };
     },
