@@ -110,6 +110,7 @@ test('the .deb installs on a bare bullseye, snapshots there (plain directory and
     const help = inRoot('casper-snapshot --help');
     assert.match(help.stdout, /CASPER_SNAPSHOT_VERIFY=/);
     assert.match(help.stdout, /RequiresMountsFor=<the directory of CASPER_SNAPSHOT_OUTPUT>/);
+    assert.match(help.stdout, /CASPER_SNAPSHOT_PERSISTENCE_NAME=session in \/etc\/casper\.conf/);
     assert.equal(inRoot('command -v man').status === 0, false, 'the test root has man');
 
     // Maintainer scripts, no systemd in the root (a chroot): an enabled unit's link goes with remove, and

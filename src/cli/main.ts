@@ -121,12 +121,12 @@ Settings (/etc/casper.conf, or --config FILE; KEY=VALUE lines, never executed; t
 ${configHelp()}
 
 Snapshot at shutdown (casper-snapshot.service, installed by the .deb, not enabled):
-  1. set CASPER_SNAPSHOT_OUTPUT in /etc/casper.conf (other keys above as wanted)
-  2. systemctl edit casper-snapshot.service, and add under [Unit]:
+  1. set CASPER_SNAPSHOT_PERSISTENCE_NAME=session in /etc/casper.conf (the image goes onto the live medium,
+     where the next boot stacks it), or CASPER_SNAPSHOT_OUTPUT for an image elsewhere
+  2. only for an output on another filesystem than the live medium (the unit ships
+     RequiresMountsFor=/run/live/medium /cdrom): systemctl edit casper-snapshot.service, and add under [Unit]
        RequiresMountsFor=<the directory of CASPER_SNAPSHOT_OUTPUT>
-     (the unit ships RequiresMountsFor=/media; without the right one the output's filesystem may be
-     unmounted before the snapshot runs)
-  3. systemctl enable casper-snapshot.service
+  3. systemctl enable --now casper-snapshot.service
 
 casper-snapshot verify IMAGE [DIR] reads an image back and checks it, or compares it with DIR
 (casper-snapshot verify --help).

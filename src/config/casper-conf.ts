@@ -159,7 +159,7 @@ export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Set
   CASPER_SNAPSHOT_PERSISTENCE_NAME: {
     field: 'persistenceName',
     example: 'session',
-    doc: 'as --persistence-name: write onto the live medium where the next boot stacks it',
+    doc: 'as --persistence-name when no output is given on the command line (wins over CASPER_SNAPSHOT_OUTPUT)',
     set: (v, c) => (/^[A-Za-z0-9_-]+$/.test(v) ? ((c.persistenceName = v), null) : `must be a tag of letters, digits, '-' or '_', got '${v}'`),
   },
 };
