@@ -10,7 +10,7 @@ import { loadAddon, type Addon, type BaseUse, type ImageBuilder, type NativeSumm
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
 import { createPool } from '../pipeline/pool.js';
 import { inlineRunner, poolRunner, runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
-import { OutputFile, checkOutputTarget, type ExistingOutput } from '../pipeline/output-file.js';
+import { OutputFile, checkOutputTarget, checkOutputWritable, type ExistingOutput } from '../pipeline/output-file.js';
 import { CasperError, UsageError, toCasperError } from '../errors.js';
 import { EXPECTED_SYSTEM_XATTRS } from '../policy/index.js';
 import { MediumWrite } from '../live/medium-write.js';
@@ -370,6 +370,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   let output: OutputFile;
   let plan: CapturePlan;
   try {
+    checkOutputWritable(opts.output);
     output = new OutputFile(opts.output, (fd) => addon.lockFile(fd));
   } catch (err) {
     medium?.close();

@@ -56,13 +56,6 @@ export function checkOutputTarget(target: string, force: boolean): ExistingOutpu
     throw new UsageError(code === 'ENOENT' ? `output directory '${dir}' does not exist` : `output directory '${dir}' cannot be used (${code ?? (err as Error).message})`);
   }
   if (!dst.isDirectory()) throw new UsageError(`output directory '${dir}' is not a directory`);
-  // Read-only or not ours: a usage error like a missing directory (nothing was written; exit 1 in the CLI).
-  try {
-    accessSync(dir, constants.W_OK | constants.X_OK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`output directory '${dir}' is not writable (${code === 'EROFS' ? 'a read-only file system' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message)})`);
-  }
   let st;
   try {
     st = lstatSync(target);
@@ -80,6 +73,21 @@ export function checkOutputTarget(target: string, force: boolean): ExistingOutpu
   if (magic) return 'SquashFS image';
   if (force) return 'file (--force)';
   throw new UsageError(`output '${target}' exists and is not a SquashFS image: not replaced`, { option: 'force' });
+}
+
+/**
+ * The output's directory must be writable: read-only or not ours is a usage error like a missing directory
+ * (nothing was written; exit 1 in the CLI). Checked once a read-only live medium has been remounted for the
+ * save (live/medium-write.ts), which is the one read-only place a save may go.
+ */
+export function checkOutputWritable(target: string): void {
+  const dir = dirname(target);
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`output directory '${dir}' is not writable (${code === 'EROFS' ? 'a read-only file system' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message)})`);
+  }
 }
 
 /** Names an fs error on a file inside the output directory by the directory the user gave. */
