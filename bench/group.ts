@@ -95,7 +95,7 @@ export async function runGroup(corpus: Corpus, tools: Tool[], s: Settings, o: Gr
   const levels = new Map(active.map((t) => [t.name, t.level(s)]));
   log(`${tag} levels: ${active.map((t) => `${t.name} ${levels.get(t.name)?.level ?? '—'} (${levels.get(t.name)?.source})`).join('; ')}`);
   if (s.level !== undefined)
-    for (const t of active) if (levels.get(t.name)?.source !== 'forced') notes.push(`--level ${s.level} cannot be set on ${t.name} for ${s.comp}: ${levels.get(t.name)?.source}`);
+    for (const t of active) if (!['forced', 'matched'].includes(levels.get(t.name)?.source ?? '')) notes.push(`--level ${s.level} cannot be set on ${t.name} for ${s.comp}: ${levels.get(t.name)?.source}`);
   const img = (t: Tool) => join(o.outDir, `${t.name}.sqfs`);
   const runs: RunRecord[] = [];
   const last = o.warmups + o.reps - 1;

@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     .option('--change <fraction>', 'share of files changed (as much again deleted and added, half each)', (v) => Number(v), 0.01)
     .option('--workdir <dir>', 'where the copy and the images go', '/var/tmp/casper-bench-incremental')
     .option('--tmpfs', 'put the copy and the images on a tmpfs (needs root)', false)
-    .option('--results-dir <dir>', 'where the markdown table goes', join(repoRoot, 'bench', 'results'))
+    .option('--results-dir <dir>', 'where the markdown table goes (default bench/results/runs, ignored by git)', join(repoRoot, 'bench', 'results', 'runs'))
     .parse()
     .opts<Options>();
   const work = resolve(o.workdir);
@@ -167,7 +167,8 @@ async function main(): Promise<void> {
       '',
     ].join('\n');
     process.stdout.write(md);
-    if (existsSync(o.resultsDir)) {
+    {
+      mkdirSync(o.resultsDir, { recursive: true });
       const file = join(o.resultsDir, `incremental-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}Z.md`);
       writeFileSync(file, md);
       log(`wrote ${file}`);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Corpus } from './corpora.js';
 import { median } from './measure.js';
 import { compLabel, type DiffResult, type Level, type Settings } from './tools.js';
+import { eventLoopMarkdown, type EventLoopResult } from './event-loop.js';
 
 /** What one run measured; a summary holds the medians of the same fields. */
 export interface Measures {
@@ -124,6 +125,8 @@ export interface Results {
   notes: string[];
   /** --targets: the target lines, in the order of the option sets asked for. */
   targets?: TargetLine[];
+  /** --event-loop: the caller's event-loop delay during library snapshots. */
+  eventLoop?: EventLoopResult;
 }
 
 const MiB = 1024 * 1024;
@@ -207,13 +210,14 @@ function levelText(l: Level): string {
   return l.level === null ? `— (${l.source})` : l.source === 'forced' ? `${l.level} (forced)` : String(l.level);
 }
 
-function diffText(d: DiffResult | null, sameAsReference?: boolean): string {
+export function diffText(d: DiffResult | null, sameAsReference?: boolean): string {
   if (!d) return 'not run';
   if (d.exitCode === null) return 'not run (no sqfsdiff)';
   if (d.pass) return 'pass (exit 0)';
+  // The same tree, each inode in the basic or the extended form: a harmless difference of encoding.
+  if (d.inodeFormOnly) return `same tree (exit ${d.exitCode}: ${d.differences} inodes stored in the other basic/extended form)`;
   const first = d.output.split('\n')[0] ?? '';
-  const what = d.inodeFormOnly ? 'only basic/extended inode forms' : `first: \`${first.replace(/\|/g, '\\|').replace(/`/g, "'")}\``;
-  return `**FAIL** (exit ${d.exitCode}, ${d.differences} lines; ${what}${sameAsReference ? '; same report as mksquashfs vs this peer' : ''})`;
+  return `**FAIL** (exit ${d.exitCode}, ${d.differences} lines; first: \`${first.replace(/\|/g, '\\|').replace(/`/g, "'")}\`${sameAsReference ? '; same report as mksquashfs vs this peer' : ''})`;
 }
 
 function corpusLabel(g: Group, corpora: Corpus[]): string {
@@ -231,12 +235,55 @@ export function markdown(r: Results): string {
   for (const t of r.tools) out.push(`- ${t.name}: ${t.available === true ? t.version : `not run: ${t.available}`}`);
   const o = r.options;
   out.push(
-    `- Settings: block size ${o.blockSize}, jobs ${(o.jobsList as number[]).join(',')}, ${o.reps} rep(s) per tool interleaved (A B C A B C …) after ${o.warmups ?? 1} warm-up run(s) per tool, medians reported; SOURCE_DATE_EPOCH=${o.sourceDateEpoch}; warm page cache (not dropped between runs); \`sync\` before each run, outside the timing`,
+    `- Settings: block size ${o.blockSize}, jobs ${(o.jobsList as number[]).join(', ') || '—'}, levels ${typeof o.level === 'number' ? `forced to ${o.level}` : o.level === 'own' ? "each tool's own default (not matched)" : "matched (mksquashfs's default)"}, ${o.reps} rep(s) per tool interleaved (A B C A B C …) after ${o.warmups ?? 1} warm-up run(s) per tool, medians reported; SOURCE_DATE_EPOCH=${o.sourceDateEpoch}; warm page cache (not dropped between runs); \`sync\` before each run, outside the timing`,
   );
   out.push(`- CPU/RSS meter: ${r.method.meter}; wall time measured by the harness around the child`);
   if (r.options.command) out.push(`- Command: \`${r.options.command}\``);
   out.push('');
+  out.push(...headlineMarkdown(r));
   if (r.targets) out.push(...targetsMarkdown(r.targets));
+  if (r.eventLoop) out.push(...eventLoopMarkdown(r.eventLoop));
+  if (r.groups.length) out.push(...groupTables(r));
+  out.push(...notesMarkdown(r));
+  return out.join('\n') + '\n';
+}
+
+/** Whether every tool of a group compresses at the same level (or the compressor has none anywhere). */
+export function levelMatched(g: Group): boolean {
+  const levels = new Set(g.summary.map((s) => s.level.level).filter((l) => l !== null));
+  return levels.size <= 1;
+}
+
+/** The figures to lead with: throughput and size against mksquashfs, level-matched groups first. */
+function headlineMarkdown(r: Results): string[] {
+  const rows: string[][] = [];
+  const sorted = [...r.groups].sort((a, b) => Number(levelMatched(b)) - Number(levelMatched(a)));
+  for (const g of sorted) {
+    const x = g.ratios.find((q) => q.peer === 'mksquashfs');
+    if (!x) continue;
+    const levels = g.summary.map((s) => `${s.tool.replace('casper-snapshot', 'ours')} ${s.level.level ?? '—'}`).join(', ');
+    rows.push([
+      corpusLabel(g, r.corpora),
+      compLabel(g.settings),
+      String(g.settings.jobs),
+      levelMatched(g) ? `matched (${g.summary[0].level.level ?? 'none'})` : `**not matched**: ${levels}`,
+      fmt(x.throughput, 2) + '×',
+      fmt(x.size, 4) + '×',
+    ]);
+  }
+  if (!rows.length) return [];
+  return [
+    '## Headline: casper-snapshot against mksquashfs',
+    '',
+    'Same input, compressor, block size and threads; level-matched rows first (the level column says when they are not).',
+    '',
+    table(['corpus', 'comp', 'jobs', 'level', 'throughput ×', 'image size ×'], rows),
+    '',
+  ];
+}
+
+function groupTables(r: Results): string[] {
+  const out: string[] = [];
   out.push('## Results (medians)');
   out.push('');
   const rows: string[][] = [];
@@ -263,17 +310,20 @@ export function markdown(r: Results): string {
     "`other CPU s`: CPU time that other processes on the machine used while the tool ran (from /proc/stat, the tool's own CPU time subtracted); well above 0, the machine was not quiet and wall times are inflated.",
   );
   out.push('');
-  out.push('## casper-snapshot against each peer');
-  out.push('');
-  out.push('Throughput ratio = peer wall / our wall (above 1: we are faster). Size ratio = our image / peer image (below 1: ours is smaller). CPU and RSS ratios are ours / peer.');
-  out.push('');
   const rrows: string[][] = [];
   for (const g of r.groups) {
     for (const x of g.ratios)
       rrows.push([corpusLabel(g, r.corpora), compLabel(g.settings), String(g.settings.jobs), x.peer, fmt(x.throughput, 3), fmt(x.size, 4), fmt(x.cpu, 3), fmt(x.rss, 3), diffText(x.sqfsdiff, x.sameAsReference)]);
     if (g.reference) rrows.push([corpusLabel(g, r.corpora), compLabel(g.settings), String(g.settings.jobs), `(reference: ${g.reference.a.split('/').pop()} vs ${g.reference.b.split('/').pop()})`, '', '', '', '', diffText(g.reference)]);
   }
-  out.push(table(['corpus', 'comp', 'jobs', 'peer', 'throughput ×', 'size ×', 'CPU ×', 'RSS ×', 'sqfsdiff -a ours -b peer'], rrows));
+  // No peer ran (a run of ours alone): no ratio table.
+  if (rrows.length) {
+    out.push('## casper-snapshot against each peer');
+    out.push('');
+    out.push('Throughput ratio = peer wall / our wall (above 1: we are faster). Size ratio = our image / peer image (below 1: ours is smaller). CPU and RSS ratios are ours / peer.');
+    out.push('');
+    out.push(table(['corpus', 'comp', 'jobs', 'peer', 'throughput ×', 'size ×', 'CPU ×', 'RSS ×', 'sqfsdiff -a ours -b peer'], rrows));
+  }
   if (r.scaling.length && (r.options.jobsList as number[]).length > 1) {
     out.push('');
     out.push('## Scaling');
@@ -284,6 +334,11 @@ export function markdown(r: Results): string {
     for (const s of r.scaling) for (const p of s.points) srows.push([s.corpus, s.comp, s.tool, String(p.jobs), fmt(p.wallS), fmt(p.speedup), fmt(p.efficiency)]);
     out.push(table(['corpus', 'comp', 'tool', 'jobs', 'wall s', 'speedup', 'efficiency'], srows));
   }
+  return out;
+}
+
+function notesMarkdown(r: Results): string[] {
+  const out: string[] = [];
   const failures = r.groups.flatMap((g) => g.runs.filter((x) => x.exitCode !== 0 || x.signal !== null).map((x) => ({ g, x })));
   const diffs = r.groups.flatMap((g) =>
     [...g.ratios.map((x) => ({ d: x.sqfsdiff, same: x.sameAsReference ?? false })), { d: g.reference, same: false }]
@@ -315,7 +370,7 @@ export function markdown(r: Results): string {
       out.push('  ```');
     }
   }
-  return out.join('\n') + '\n';
+  return out;
 }
 
 const cell = (t: string) => t.replace(/\|/g, '\\|');

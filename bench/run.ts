@@ -21,7 +21,9 @@ import { Interrupted, interrupt, log, runGroup, type GroupOptions } from './grou
 import { killRunning, meter } from './measure.js';
 import { markdown, scalingOf, writeResults, type Group, type Results, type TargetLine } from './report.js';
 import { judgeTargets, needKey, parseTargets, planTargets, runTiny, TARGET_SETS, type TargetInputs, type TinyResult } from './targets.js';
-import { COMPRESSORS, discoverTools, repoRoot } from './tools.js';
+import { COMPRESSORS, discoverTools, executableTool, repoRoot } from './tools.js';
+import { eventLoopMarkdown, runEventLoop, type EventLoopResult } from './event-loop.js';
+import { writeChart } from './chart.js';
 
 interface Options {
   corpus?: string[];
@@ -43,6 +45,9 @@ interface Options {
   locale: string;
   tiny: string;
   tinyRuns?: number;
+  ownLevels?: boolean;
+  eventLoop?: boolean;
+  executable?: string;
 }
 
 function posInt(name: string) {
@@ -70,7 +75,10 @@ function program(): Command {
     .option('--block-size <size>', 'data block size for every tool (mksquashfs -b)', '128K')
     .option('--jobs <n>', `threads for every tool (mksquashfs -processors, gensquashfs -j, casper-snapshot --jobs); default ${cores}`, posInt('jobs'))
     .option('--reps <n>', 'timed runs per tool, interleaved across tools, after one warm-up each (default 3; --quick: 1)', posInt('reps'))
-    .option('--level <n>', "force this compression level on every tool (default: each tool's own default, printed)", posInt('level'))
+    .option('--level <n>', "force this compression level on every tool (default: mksquashfs's default level for the compressor, on every tool)", posInt('level'))
+    .option('--own-levels', "each tool at its own default level (casper-snapshot's gzip default is 6, mksquashfs's 9): figures that are not level-matched")
+    .option('--event-loop', "measure the caller's event-loop delay during a library snapshot (jobs 1 and all cores, with and without busy processes) instead of the grid")
+    .option('--executable <path>', 'also run this casper-snapshot executable (dist-bin/casper-snapshot, the shipped build) beside the source build')
     .option('--workdir <dir>', 'generated corpora (kept and reused) and output images', '/var/tmp/casper-bench')
     .option('--tmpfs', 'mount a tmpfs under the work directory for generated corpora and images (root; unmounted afterwards)')
     .option('--scale <x>', 'size factor for generated corpora (1: small = 100,000 files, large = 4 × 256 MiB; --quick: 0.01)', (v: string) => {
@@ -89,15 +97,16 @@ function program(): Command {
     .option('--tiny <dir>', '--targets tiny: the tiny job\'s source', '/etc/apt')
     .option('--tiny-runs <n>', '--targets tiny: timed runs of each command (default 20; --quick: 5)', posInt('tiny-runs'))
     .option('--json-only', 'write only the JSON results, and print the JSON instead of the tables')
-    .option('--results-dir <dir>', 'where results go', join(repoRoot, 'bench', 'results'))
+    .option('--results-dir <dir>', 'where results go (default bench/results/runs, ignored by git; give bench/results to commit a run)', join(repoRoot, 'bench', 'results', 'runs'))
     .addHelpText(
       'after',
       `
 Every tool packs the same input into an image in the same directory with the same compressor, block size and
 thread count, with SOURCE_DATE_EPOCH set. Runs are warm-cache: the page cache is not dropped; each tool gets
-one untimed warm-up run and the timed runs are interleaved (A B C A B C ...). Results: a table on stdout,
-bench/results/results-<time>.{json,md}, latest.{json,md}. Each of our images is compared with each peer's by
-sqfsdiff (exit 0 = no difference).`,
+one untimed warm-up run and the timed runs are interleaved (A B C A B C ...). Levels are matched: every tool
+compresses at mksquashfs's default level for the compressor (gzip 9) unless --level or --own-levels. Results: a
+table on stdout, and RESULTS-DIR/results-<time>.{json,md,svg}, latest.{json,md,svg} (bench/results/runs, ignored
+by git). Each of our images is compared with each peer's by sqfsdiff (exit 0 = no difference).`,
     );
 }
 
@@ -146,18 +155,27 @@ async function main(argv: string[]): Promise<number> {
   const sets = o.targets === undefined ? undefined : parseTargets(o.targets);
   if (typeof sets === 'string') return usage(sets);
   const reals = (o.corpus ?? ['/usr/share']).filter((c) => c !== 'none').map((c) => resolve(c));
+  // --targets: the first --corpus is the large tree, --locale the smaller; rss adds generated ones. Only the trees
+  // the sets use are sized (tiny uses neither).
+  const needBig = !!sets && sets.some((x) => x !== 'tiny');
+  const needLocale = !!sets && sets.some((x) => x === 'serial' || x === 'codecs');
   if (sets) {
-    // the targets' own inputs: the first --corpus is the large tree, --locale the smaller; rss adds generated ones
-    if (reals.length === 0) return usage('--targets needs a large real tree: --corpus DIR (default /usr/share)');
-    reals.splice(1, reals.length - 1, resolve(o.locale));
+    if (needBig && reals.length === 0) return usage('--targets needs a large real tree: --corpus DIR (default /usr/share)');
+    reals.splice(0, reals.length, ...(needBig ? [reals[0]] : []), ...(needLocale ? [resolve(o.locale)] : []));
     gens.splice(0, gens.length, ...(sets.includes('rss') ? ['small', 'many'] : []));
   }
-  if (reals.length + gens.length === 0) return usage('nothing to benchmark: give --corpus DIR or --generated');
+  if (o.eventLoop) {
+    if (reals.length === 0) return usage('--event-loop needs a real tree: --corpus DIR (default /usr/share)');
+    reals.splice(1);
+    gens.splice(0);
+  }
+  if (reals.length + gens.length === 0 && !sets?.includes('tiny')) return usage('nothing to benchmark: give --corpus DIR or --generated');
   const workdir = resolve(o.workdir);
   const env = { ...process.env, SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH || '1700000000' };
   const notes: string[] = [];
 
   const tools = discoverTools();
+  if (o.executable) tools.push(executableTool(resolve(o.executable)));
   const ours = tools[0];
   if (ours.available !== true) {
     log(`casper-snapshot cannot run: ${ours.available}`);
@@ -186,6 +204,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let results: Results;
+  let eventLoop: EventLoopResult | undefined;
   try {
     const realCorpora = reals.map((p) => realCorpus(p, log));
     if (sets) for (const c of realCorpora) warmCache(c.path, log); // every run of a target is warm-cache, the first too
@@ -208,10 +227,13 @@ async function main(argv: string[]): Promise<number> {
     const go: GroupOptions = { reps, warmups: o.warmups ?? 1, outDir, env, digest: !!sets };
     let jl = jobsList(maxJobs, !!o.scaling);
     let targets: TargetLine[] | undefined;
-    if (sets) {
+    if (o.eventLoop) {
+      eventLoop = await runEventLoop({ corpus: corpora[0].path, outDir, comp: comps[0], reps, log });
+      jl = [...new Set([1, availableParallelism()])];
+    } else if (sets) {
       const inputs: TargetInputs = {
-        big: corpora[0],
-        locale: corpora[1],
+        big: needBig ? corpora[0] : undefined,
+        locale: needLocale ? corpora[needBig ? 1 : 0] : undefined,
         tiny: resolve(o.tiny),
         smallFiles: corpora.find((c) => c.name === 'small'),
         many: corpora.find((c) => c.name === 'many'),
@@ -228,13 +250,22 @@ async function main(argv: string[]): Promise<number> {
       let tiny: TinyResult | undefined;
       if (sets.includes('tiny')) tiny = await runTiny(ours, inputs.tiny, outDir, { comp: 'gzip', blockSize, jobs: maxJobs }, o.tinyRuns ?? (o.quick ? 5 : 20), env);
       targets = judgeTargets(sets, { find: (c, s) => byKey.get(needKey(c, s)), inputs, base: tb, tiny });
-      jl = [...new Set(groups.map((g) => g.settings.jobs))].sort((a, b) => a - b);
+      jl = [...new Set([...groups.map((g) => g.settings.jobs), ...(tiny ? [maxJobs] : [])])].sort((a, b) => a - b);
       if (tiny) notes.push(`tiny job: \`${tiny.command}\` against \`node -e 0\`, ${tiny.method}`);
       notes.push('--targets: a 2-core machine shared with other work gives noisy wall times (see `other CPU s`); ratios near a goal need reruns with more --reps');
     } else
       for (const c of corpora)
-        for (const comp of runComps)
-          for (const jobs of jl) groups.push(await runGroup(c, tools, { comp, level: o.level, blockSize, jobs }, go));
+        for (const comp of runComps) {
+          const level = o.level ?? (o.ownLevels ? undefined : matchedLevel(tools, comp, blockSize));
+          const levelMatched = o.level === undefined && level !== undefined;
+          for (const jobs of jl) groups.push(await runGroup(c, tools, { comp, level, levelMatched, blockSize, jobs }, go));
+        }
+    if (!sets && !o.eventLoop && o.level === undefined)
+      notes.push(
+        o.ownLevels
+          ? 'levels NOT matched (--own-levels): each tool at its own default (casper-snapshot gzip 6, mksquashfs gzip 9); see the level column'
+          : "levels matched: every tool at mksquashfs's default level for the compressor (gzip 9, zstd 15, lzo 8; xz and lz4 have none there)",
+      );
     results = {
       schema: 1,
       startedAt,
@@ -259,7 +290,7 @@ async function main(argv: string[]): Promise<number> {
         jobsList: jl,
         reps,
         warmups: go.warmups,
-        level: o.level ?? null,
+        level: o.level ?? (o.ownLevels ? 'own' : 'matched'),
         tmpfs: !!o.tmpfs,
         sourceDateEpoch: env.SOURCE_DATE_EPOCH,
         targets: sets ?? null,
@@ -279,6 +310,7 @@ async function main(argv: string[]): Promise<number> {
       scaling: o.scaling ? scalingOf(groups) : [],
       notes,
       ...(targets ? { targets } : {}),
+      ...(eventLoop ? { eventLoop } : {}),
     };
   } catch (err) {
     if (err instanceof Interrupted) return 130;
@@ -287,12 +319,21 @@ async function main(argv: string[]): Promise<number> {
     if (o.tmpfs) unmountTmpfs(tmpfsDir);
   }
   const written = writeResults(resolve(o.resultsDir), results, !!o.jsonOnly);
+  const chart = o.jsonOnly ? null : writeChart(resolve(o.resultsDir), results);
   if (o.jsonOnly) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   else process.stdout.write(markdown(results));
-  log(`results: ${written.json}${written.md ? `, ${written.md}` : ''}`);
+  log(`results: ${written.json}${written.md ? `, ${written.md}` : ''}${chart ? `, ${chart}` : ''}`);
   const failed = results.groups.reduce((n, g) => n + g.runs.filter((x) => x.exitCode !== 0 || x.signal !== null).length, 0);
   if (failed) log(`${failed} run(s) failed; see "Notes and errors"`);
   return failed ? 3 : 0;
+}
+
+/** The level every tool runs at by default: mksquashfs's for the compressor (undefined where it has none). */
+function matchedLevel(tools: ReturnType<typeof discoverTools>, comp: string, blockSize: number): number | undefined {
+  const mk = tools.find((t) => t.name === 'mksquashfs');
+  const l = mk && mk.available === true ? mk.level({ comp, blockSize, jobs: 1 }) : null;
+  if (l && l.level !== null && /default/.test(l.source)) return l.level;
+  return comp === 'gzip' ? 9 : comp === 'zstd' ? 15 : comp === 'lzo' ? 8 : undefined;
 }
 
 function usage(msg: string): number {

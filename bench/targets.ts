@@ -17,10 +17,10 @@ type ToolName = Tool['name'];
 
 /** The inputs of the targets; absent ones are left out of the sets that need them (with a note). */
 export interface TargetInputs {
-  /** /usr/share: the large real tree. */
-  big: Corpus;
-  /** /usr/share/locale: the smaller real tree (serial part, lz4 and lzo). */
-  locale: Corpus;
+  /** /usr/share: the large real tree (absent when only tiny runs: it is not sized then). */
+  big?: Corpus;
+  /** /usr/share/locale: the smaller real tree (serial part, lz4 and lzo; absent unless those sets run). */
+  locale?: Corpus;
   /** /etc/apt: the tiny job. */
   tiny: string;
   /** Generated small: 100,000 × 1 KiB at scale 1 (rss). */
@@ -48,7 +48,7 @@ const OURS: ToolName[] = ['casper-snapshot'];
 const SERIAL_COMPS = ['gzip', 'xz', 'zstd', 'lz4', 'lzo'];
 
 /** The large and the smaller real tree, once each (both may be one tree in a quick run). */
-const realTrees = (inp: TargetInputs) => (inp.locale.path === inp.big.path ? [inp.big] : [inp.big, inp.locale]);
+const realTrees = (inp: TargetInputs) => (inp.locale!.path === inp.big!.path ? [inp.big!] : [inp.big!, inp.locale!]);
 const settings = (b: Base, comp: string, extra: Partial<Settings> = {}): Settings => ({ comp, blockSize: b.blockSize, jobs: b.jobs, report: true, ...extra });
 const key = (c: Corpus, s: Settings) => JSON.stringify([c.path, s.comp, s.level ?? null, !!s.hc, s.blockSize, s.jobs]);
 
@@ -61,20 +61,20 @@ function needsOf(set: TargetSet, inp: TargetInputs, b: Base): Need[] {
       );
     case 'codecs':
       return [
-        ...['zstd', 'xz'].filter(has).map((comp) => ({ corpus: inp.big, s: settings(b, comp), tools: ALL })),
-        ...(has('lz4') ? [settings(b, 'lz4'), settings(b, 'lz4', { hc: true })] : []).map((s) => ({ corpus: inp.locale, s, tools: ALL })),
-        ...(has('lzo') ? [{ corpus: inp.locale, s: settings(b, 'lzo'), tools: ALL }] : []),
+        ...['zstd', 'xz'].filter(has).map((comp) => ({ corpus: inp.big!, s: settings(b, comp), tools: ALL })),
+        ...(has('lz4') ? [settings(b, 'lz4'), settings(b, 'lz4', { hc: true })] : []).map((s) => ({ corpus: inp.locale!, s, tools: ALL })),
+        ...(has('lzo') ? [{ corpus: inp.locale!, s: settings(b, 'lzo'), tools: ALL }] : []),
       ];
     case 'gzip9':
-      return [{ corpus: inp.big, s: settings(b, 'gzip', { level: 9 }), tools: ALL }];
+      return [{ corpus: inp.big!, s: settings(b, 'gzip', { level: 9 }), tools: ALL }];
     case 'tiny':
       return [];
     case 'rss':
-      return [inp.big, inp.smallFiles, inp.many]
+      return [inp.big!, inp.smallFiles, inp.many]
         .filter((c): c is Corpus => !!c)
         .map((corpus) => ({ corpus, s: settings(b, 'gzip'), tools: ['casper-snapshot', 'mksquashfs'] as ToolName[] }));
     case 'efficiency':
-      return ['gzip', 'zstd', 'xz'].filter(has).map((comp) => ({ corpus: inp.big, s: settings(b, comp), tools: OURS }));
+      return ['gzip', 'zstd', 'xz'].filter(has).map((comp) => ({ corpus: inp.big!, s: settings(b, comp), tools: OURS }));
   }
 }
 
@@ -329,14 +329,14 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
     case 'codecs':
       for (const comp of ['zstd', 'xz'].filter(has)) {
         const st = s(comp);
-        lines.push(throughputLine(set, j, inp.big, st, 'mksquashfs', 1.25));
-        lines.push(throughputLine(set, j, inp.big, st, 'gensquashfs', 1.15));
-        const g = j.find(inp.big, st);
+        lines.push(throughputLine(set, j, inp.big!, st, 'mksquashfs', 1.25));
+        lines.push(throughputLine(set, j, inp.big!, st, 'gensquashfs', 1.15));
+        const g = j.find(inp.big!, st);
         const r = ratioOf(g, 'mksquashfs');
         lines.push(
           lineOf(
             set,
-            `${comp} on ${short(inp.big)}: image size vs mksquashfs`,
+            `${comp} on ${short(inp.big!)}: image size vs mksquashfs`,
             '≤ 1.002×',
             r?.size ?? null,
             (v) => v <= 1.002,
@@ -346,11 +346,11 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
         );
       }
       for (const st of [...(has('lz4') ? [s('lz4'), s('lz4', { hc: true })] : []), ...(has('lzo') ? [s('lzo')] : [])]) {
-        lines.push(throughputLine(set, j, inp.locale, st, 'mksquashfs', 1.2));
-        const r = ratioOf(j.find(inp.locale, st), 'gensquashfs');
+        lines.push(throughputLine(set, j, inp.locale!, st, 'mksquashfs', 1.2));
+        const r = ratioOf(j.find(inp.locale!, st), 'gensquashfs');
         lines.push({
           set,
-          what: `${compLabel(st)} on ${short(inp.locale)}: throughput vs gensquashfs`,
+          what: `${compLabel(st)} on ${short(inp.locale!)}: throughput vs gensquashfs`,
           goal: '(for information)',
           measured: r?.throughput != null ? `${r.throughput.toFixed(3)}×` : 'not measured',
           verdict: 'info',
@@ -359,9 +359,9 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
       break;
     case 'gzip9': {
       const st = s('gzip', { level: 9 });
-      lines.push(throughputLine(set, j, inp.big, st, 'mksquashfs', 1.5));
-      const r = ratioOf(j.find(inp.big, st), 'gensquashfs');
-      lines.push({ set, what: `gzip level 9 on ${short(inp.big)}: throughput vs gensquashfs`, goal: '(for information)', measured: r?.throughput != null ? `${r.throughput.toFixed(3)}×` : 'not measured', verdict: 'info' });
+      lines.push(throughputLine(set, j, inp.big!, st, 'mksquashfs', 1.5));
+      const r = ratioOf(j.find(inp.big!, st), 'gensquashfs');
+      lines.push({ set, what: `gzip level 9 on ${short(inp.big!)}: throughput vs gensquashfs`, goal: '(for information)', measured: r?.throughput != null ? `${r.throughput.toFixed(3)}×` : 'not measured', verdict: 'info' });
       break;
     }
     case 'tiny': {
@@ -390,7 +390,7 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
       break;
     }
     case 'rss':
-      for (const corpus of [inp.big, inp.smallFiles, inp.many]) {
+      for (const corpus of [inp.big!, inp.smallFiles, inp.many]) {
         if (!corpus) continue;
         const g = j.find(corpus, s('gzip'));
         const ours = sum(g, 'casper-snapshot');
@@ -418,14 +418,14 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
     case 'efficiency':
       for (const comp of ['gzip', 'zstd', 'xz'].filter(has)) {
         const st = s(comp);
-        const g = j.find(inp.big, st);
+        const g = j.find(inp.big!, st);
         const o = sum(g, 'casper-snapshot');
         const r = g && medianRun(g, 'casper-snapshot');
         const ideal = o?.cpuS != null ? o.cpuS / st.jobs : null;
         lines.push(
           lineOf(
             set,
-            `${comp} on ${short(inp.big)}, ${st.jobs} jobs: wall vs CPU ÷ jobs`,
+            `${comp} on ${short(inp.big!)}, ${st.jobs} jobs: wall vs CPU ÷ jobs`,
             '≤ 1.10×',
             o?.wallS != null && ideal ? o.wallS / ideal : null,
             (v) => v <= 1.1,

@@ -11,8 +11,10 @@ export const COMPRESSORS = ['gzip', 'xz', 'zstd', 'lz4', 'lzo'] as const;
 
 export interface Settings {
   comp: string;
-  /** Forced level (--level); undefined: each tool's default. */
+  /** Forced level (--level, or mksquashfs's default on every tool: levelMatched); undefined: each tool's default. */
   level?: number;
+  /** The level is the one every tool gets by default (matched), not one given with --level. */
+  levelMatched?: boolean;
   blockSize: number;
   jobs: number;
   /** lz4 only: high-compression mode on every tool (mksquashfs -Xhc, gensquashfs -X hc, --lz4-hc). */
@@ -34,7 +36,7 @@ export interface Level {
 }
 
 export interface Tool {
-  name: 'casper-snapshot' | 'mksquashfs' | 'gensquashfs';
+  name: 'casper-snapshot' | 'mksquashfs' | 'gensquashfs' | 'casper-snapshot (executable)';
   /** true, or why the tool cannot run here. */
   available: true | string;
   version: string;
@@ -98,7 +100,7 @@ function casperTool(mksquashfsDefaults: Map<string, number>): Tool {
     compressors: compressors.map((c) => c.name),
     level(s) {
       if (s.comp === 'lz4' && !s.hc) return { level: null, source: 'lz4 has no level' };
-      if (s.level !== undefined) return { level: s.level, source: 'forced' };
+      if (s.level !== undefined) return { level: s.level, source: s.levelMatched ? 'matched' : 'forced' };
       if (s.comp === 'lz4') return { level: 9, source: 'default (--lz4-hc: LZ4HC level 9)' };
       const c = compressors.find((x) => x.name === s.comp);
       const d = c?.defaultLevel ?? c?.levels?.default;
@@ -161,7 +163,7 @@ function mksquashfsTool(): { tool: Tool; defaults: Map<string, number> } {
       if (s.hc && s.comp === 'lz4') return { level: null, source: '-Xhc (LZ4HC default level 9, no level option)' };
       if (!MKSQ_LEVELED.has(s.comp))
         return { level: s.comp === 'xz' ? KNOWN_DEFAULTS.xz : null, source: s.comp === 'xz' ? 'no level option (xz preset 6 built in)' : `${s.comp} has no level` };
-      if (s.level !== undefined) return { level: s.level, source: 'forced' };
+      if (s.level !== undefined) return { level: s.level, source: s.levelMatched ? 'matched' : 'forced' };
       const d = defaults.get(s.comp);
       return d !== undefined ? { level: d, source: 'default (mksquashfs -help)' } : { level: KNOWN_DEFAULTS[s.comp] ?? null, source: 'default (4.5.1)' };
     },
@@ -200,7 +202,7 @@ function gensquashfsTool(): Tool {
     level(s) {
       if (s.hc && s.comp === 'lz4') return { level: null, source: '-X hc (LZ4HC default level 9, no level option)' };
       if (!GEN_LEVELED.has(s.comp)) return { level: null, source: `${s.comp} has no level` };
-      if (s.level !== undefined) return { level: s.level, source: 'forced' };
+      if (s.level !== undefined) return { level: s.level, source: s.levelMatched ? 'matched' : 'forced' };
       const d = defaults.get(s.comp);
       return d !== undefined ? { level: d, source: 'default (gensquashfs -X help)' } : { level: KNOWN_DEFAULTS[s.comp] ?? null, source: 'default (1.2.0)' };
     },
@@ -217,6 +219,27 @@ function gensquashfsTool(): Tool {
 }
 
 /** casper-snapshot first: ratios are ours against each of the others. */
+/**
+ * The shipped single executable (dist-bin/casper-snapshot from npm run package) as a peer of the source build:
+ * the same options, its own Node and its own (statically linked) codecs, so a row shows what users get.
+ */
+export function executableTool(path: string): Tool {
+  const v = run(path, ['--version']);
+  const available: true | string = v.status === 0 ? true : `${path} does not run: ${v.out.trim().slice(0, 300)}`;
+  const source = casperTool(new Map());
+  return {
+    name: 'casper-snapshot (executable)',
+    available,
+    version: available === true ? v.out.trim().split('\n').filter((l) => /casper-snapshot|^\s+(gzip|xz|lz4|zstd|lzo)\s/.test(l)).map((l) => l.trim()).join('; ') : 'not run',
+    compressors: available === true ? [...v.out.matchAll(/^\s+(gzip|xz|lz4|zstd|lzo)\s/gm)].map((m) => m[1]) : [],
+    level: source.level,
+    argv(src, out, st) {
+      const { args } = source.argv(src, out, st);
+      return { cmd: path, args: args.slice(1) }; // the same options without the script path
+    },
+  };
+}
+
 export function discoverTools(): Tool[] {
   const mk = mksquashfsTool();
   return [casperTool(mk.defaults), mk.tool, gensquashfsTool()];

@@ -4,6 +4,8 @@ import { startSnapshot, detectLiveSystem, buildExclusionPolicy, AbortError, Casp
 
 export async function saveSession(target: string, onProgress: (p: Progress) => void): Promise<number> {
   const layout = detectLiveSystem({ root: '/' });
+  // null on a machine that is not a live system: pass mode: 'full' (the whole system) or source: DIR instead
+  if (layout.defaultMode === null) throw new Error(`not a live session: ${layout.notes.join('; ')}`);
   const policy = buildExclusionPolicy({ layout, mode: layout.defaultMode });
   console.log(`capturing ${layout.kind} in ${layout.defaultMode} mode\n${policy.describe()}`);
   const job = startSnapshot({ output: target, compressor: 'zstd', compressionLevel: 3 });
@@ -14,6 +16,7 @@ export async function saveSession(target: string, onProgress: (p: Progress) => v
     return report.image.imageSize;
   } catch (err) {
     if (err instanceof AbortError) return 0;
+    if (err instanceof CasperError && err.code === 'ELOCKED') throw new Error('another snapshot is writing this image');
     if (err instanceof CasperError) throw new Error(`${err.code} at ${err.path ?? '?'}: ${err.message}`);
     throw err;
   } finally {

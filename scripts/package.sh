@@ -3,8 +3,9 @@
 # dist-bin/casper-snapshot_<version>_amd64.deb that installs it.
 # The executable is Node's single executable application (SEA, Node 20): a copy of this machine's node with
 # the bundled CLI (scripts/build-bundles.mjs sea) injected by postject, and the prebuilt addon (built in a
-# bullseye root by scripts/build-prebuilt.sh: glibc 2.31, codecs static), the worker and piscina's worker
-# shell as assets. Needs root, debootstrap and the Debian mirror (for the prebuilt), and dpkg-deb.
+# bullseye root by scripts/build-prebuilt.sh: glibc 2.31, the source build's codecs linked statically; reused
+# from its cache when nothing changed), the worker and piscina's worker shell as assets. Needs root,
+# debootstrap and the Debian mirror (for the prebuilt), and dpkg-deb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(node -p 'require("./package.json").version')
@@ -13,6 +14,7 @@ rm -rf dist-bin
 mkdir -p "$sea"
 
 bash scripts/build-prebuilt.sh "$sea/casper_snapshot.node" >/dev/null
+codecs=$(dpkg-query -W -f='${Package} ${Version}, ' libdeflate-dev liblzma-dev liblz4-dev libzstd-dev liblzo2-dev | sed 's/-dev / /g; s/, $//')
 node scripts/build-bundles.mjs sea
 cat >"$sea/sea-config.json" <<JSON
 {
@@ -30,9 +32,13 @@ node --experimental-sea-config "$sea/sea-config.json" >/dev/null
 bin=dist-bin/casper-snapshot
 cp "$(command -v node)" "$bin"
 chmod u+w "$bin"
-strip --strip-all "$bin"
+# The annobin build notes of Debian's node make binutils print a dozen "Can't find string offset for section
+# name '.note.100'" warnings while stripping; they describe the build only, so they go with the symbols.
+strip --strip-all --remove-section=.gnu.build.attributes "$bin"
+# postject (LIEF) says once that the stripped binary's string table has no name for the note it adds; the
+# executable runs (checked below), so that one line is dropped and anything else it says is kept.
 node node_modules/postject/dist/cli.js "$bin" NODE_SEA_BLOB "$sea/sea-prep.blob" \
-  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
+  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 2>&1 >/dev/null | { grep -v "^warning: Can't find string offset for section name '\.note'$" >&2 || true; }
 "$bin" -v >/dev/null
 
 # The .deb: the executable, the man page, the shutdown unit and an example configuration.
@@ -44,12 +50,15 @@ install -D -m 0644 systemd/casper-snapshot.service "$deb/lib/systemd/system/casp
 install -D -m 0644 packaging/casper.conf.example "$deb/usr/share/doc/casper-snapshot/examples/casper.conf"
 cat >"$deb/usr/share/doc/casper-snapshot/copyright" <<TXT
 casper-snapshot $version
-License: GPL-2.0-or-later (/usr/share/common-licenses/GPL-2).
-The executable contains Node.js (MIT) and statically linked libdeflate (MIT), liblzma (public domain),
-liblz4 (BSD-2-Clause), libzstd (BSD-3-Clause) and liblzo2 (GPL-2.0-or-later).
+License: GPL-2.0-or-later (/usr/share/common-licenses/GPL-2; the LICENSE file of the source).
+The executable contains Node.js (MIT) and statically linked libdeflate (MIT), liblzma (0BSD / public domain),
+liblz4 (BSD-2-Clause), libzstd (BSD-3-Clause) and liblzo2 (GPL-2.0-or-later): $codecs.
 TXT
 size=$(du -sk --exclude=DEBIAN "$deb" | cut -f1)
 install -d "$deb/DEBIAN"
+# Maintainer scripts: daemon-reload after install; on removal the unit is disabled (and stopped without a
+# snapshot on a running system); purge removes what is left under /etc (packaging/deb/).
+for s in postinst prerm postrm; do install -m 0755 "packaging/deb/$s" "$deb/DEBIAN/$s"; done
 cat >"$deb/DEBIAN/control" <<TXT
 Package: casper-snapshot
 Version: $version

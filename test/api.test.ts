@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { Piscina } from 'piscina';
-import { snapshot, AbortError, CasperError, UsageError, defaultWorkerFilename, type Progress } from '../src/api/index.js';
+import { snapshot, verify, AbortError, CasperError, UsageError, defaultWorkerFilename, type Progress } from '../src/api/index.js';
 import { needs } from './helpers/capabilities.js';
 import { checkImage, tempDir } from './helpers/image-check.js';
 import { bytes, dir, file } from './helpers/make-tree.js';
@@ -98,7 +98,7 @@ test('errors are typed: UsageError before writing, CasperError with code and pat
   try {
     await assert.rejects(snapshot({ source: join(t, 'missing'), output: join(t, 'o.sqfs') }), UsageError);
     await assert.rejects(snapshot({ source: t, output: join(t, 'o.sqfs'), blockSize: 3000 }), /power of two/);
-    await assert.rejects(snapshot({ source: t, output: join(t, 'o.sqfs'), compressor: 'lzma' }), /kernel cannot mount/);
+    await assert.rejects(snapshot({ source: t, output: join(t, 'o.sqfs'), compressor: 'lzma' as never }), /kernel cannot mount/); // not a CompressorName: refused at run time too
     dir(join(t, 'src'));
     dir(join(t, 'outdir'));
     await assert.rejects(snapshot({ source: join(t, 'src'), output: join(t, 'outdir') }), (err: unknown) => {
@@ -107,12 +107,12 @@ test('errors are typed: UsageError before writing, CasperError with code and pat
       assert.match((err as Error).message, /is a directory/);
       return true;
     });
-    // A missing output directory is a usage error naming it; a runtime failure carries code, path and
-    // syscall: a read-only output directory.
-    file(join(t, 'src', 'f'), 'x');
+    // A missing or read-only output directory is a usage error naming it; a runtime failure carries code,
+    // path and syscall: a full output filesystem.
+    file(join(t, 'src', 'f'), bytes(3 << 20, 5));
     await assert.rejects(snapshot({ source: join(t, 'src'), output: join(t, 'nowhere', 'o.sqfs') }), (err: unknown) => {
       assert.ok(err instanceof UsageError);
-      assert.match((err as Error).message, /output directory '.*nowhere'/);
+      assert.match((err as Error).message, /output directory '.*nowhere' does not exist/);
       return true;
     });
     const ro = join(t, 'ro');
@@ -120,15 +120,44 @@ test('errors are typed: UsageError before writing, CasperError with code and pat
     must('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
     try {
       await assert.rejects(snapshot({ source: join(t, 'src'), output: join(ro, 'o.sqfs') }), (err: unknown) => {
-        assert.ok(err instanceof CasperError && !(err instanceof UsageError));
-        assert.equal((err as CasperError).code, 'EROFS');
-        assert.equal((err as CasperError).syscall, 'open');
-        assert.equal((err as CasperError).path, ro);
+        assert.ok(err instanceof UsageError);
+        assert.match((err as Error).message, /output directory '.*ro' is not writable \(a read-only file system\)/);
         return true;
       });
     } finally {
       run('umount', [ro]);
     }
+    const full = join(t, 'full');
+    dir(full);
+    must('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', full]);
+    try {
+      await assert.rejects(snapshot({ source: join(t, 'src'), output: join(full, 'o.sqfs'), noSpaceCheck: true }), (err: unknown) => {
+        assert.ok(err instanceof CasperError && !(err instanceof UsageError));
+        assert.equal((err as CasperError).code, 'ENOSPC');
+        assert.equal((err as CasperError).syscall, 'write');
+        assert.equal((err as CasperError).path, join(full, 'o.sqfs'));
+        return true;
+      });
+      assert.deepEqual(readdirSync(full), []);
+      // Without noSpaceCheck the estimate refuses first; the message names the option in the library's terms.
+      await assert.rejects(snapshot({ source: join(t, 'src'), output: join(full, 'o.sqfs') }), (err: unknown) => {
+        assert.ok(err instanceof CasperError);
+        assert.equal((err as CasperError).code, 'ENOSPC');
+        assert.match((err as Error).message, /not enough free space .*; set noSpaceCheck: true to try anyway$/);
+        assert.deepEqual((err as CasperError).remedy, { option: 'noSpaceCheck' });
+        return true;
+      });
+    } finally {
+      run('umount', [full]);
+    }
+    // Library messages speak the library's option names, never the CLI's spelling.
+    writeFileSync(join(t, 'notes.txt'), 'precious');
+    await assert.rejects(snapshot({ source: join(t, 'src'), output: join(t, 'notes.txt') }), (err: unknown) => {
+      assert.ok(err instanceof UsageError);
+      assert.doesNotMatch((err as Error).message, /--force|-noappend/);
+      assert.match((err as Error).message, /not replaced; set force: true to replace it$/);
+      return true;
+    });
     assert.ok(!existsSync(join(t, 'o.sqfs')));
   } finally {
     rmSync(t, { recursive: true, force: true });
@@ -177,6 +206,37 @@ test('startSnapshot(): a handle that emits progress and done, and aborts', { ski
     aborted.abort();
     await assert.rejects(aborted.done, AbortError);
     assert.ok(!existsSync(join(t, 'p.sqfs')));
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('an addon that cannot be loaded is a CasperError EADDON; verify() takes nativeBinding too', { skip: needs('root') }, async () => {
+  const t = tempDir();
+  try {
+    file(join(t, 'src', 'f'), 'x\n');
+    await snapshot({ source: join(t, 'src'), output: join(t, 'o.sqfs') });
+    const report = await verify(join(t, 'o.sqfs'), { nativeBinding: addonPath, dir: join(t, 'src') });
+    assert.equal(report.identical, true);
+    await verify(join(t, 'o.sqfs'), { nativeBinding: createRequire(import.meta.url)(addonPath) });
+    writeFileSync(join(t, 'bogus.node'), 'not an ELF file');
+    for (const run of [() => verify(join(t, 'o.sqfs'), { nativeBinding: join(t, 'bogus.node') }), () => snapshot({ source: join(t, 'src'), output: join(t, 'p.sqfs'), nativeBinding: join(t, 'bogus.node') })])
+      await assert.rejects(run(), (err: unknown) => {
+        assert.ok(err instanceof CasperError, String(err));
+        assert.equal((err as CasperError).code, 'EADDON');
+        assert.equal((err as CasperError).path, join(t, 'bogus.node'));
+        return true;
+      });
+    // An installed package with no addon that loads: EADDON, saying what to do (not a bare Error).
+    const pkg = join(t, 'pkg');
+    cpSync(join(repoRoot, 'dist', 'cjs'), join(pkg, 'dist', 'cjs'), { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'casper-snapshot', version: '0.0.0' }));
+    const r = run(process.execPath, ['-e', `try { require(${JSON.stringify(join(pkg, 'dist', 'cjs', 'index.cjs'))}).loadAddon(); } catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }`], {
+      env: { ...process.env, CASPER_SNAPSHOT_ADDON: '' },
+    });
+    const e = JSON.parse(r.stdout) as { name: string; code: string; message: string };
+    assert.deepEqual([e.name, e.code], ['CasperError', 'EADDON']);
+    assert.match(e.message, /prebuilt addon is for linux-x64 with glibc 2\.31 or later; elsewhere build it from source/);
   } finally {
     rmSync(t, { recursive: true, force: true });
   }

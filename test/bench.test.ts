@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { tempDir } from './helpers/image-check.js';
 import { dir, file, symlink } from './helpers/make-tree.js';
 import { has, repoRoot, run } from './helpers/tools.js';
+import { diffText } from '../bench/report.js';
 
 const missing = ['mksquashfs', 'gensquashfs', 'sqfsdiff'].filter((t) => !has(t));
 const skip = missing.length ? `${missing.join(', ')} not installed` : false;
@@ -61,7 +62,19 @@ test('bench --quick on a tiny tree writes JSON and markdown with ratios and a pa
       assert.equal(x.sqfsdiff.exitCode, 0, `sqfsdiff against ${x.peer}: ${x.sqfsdiff.output}`);
       assert.equal(x.sqfsdiff.pass, true);
     }
+    // Level-matched by default: every tool at mksquashfs's gzip level, 9.
+    assert.equal(doc.options.level, 'matched');
+    assert.deepEqual(g.summary.map((s: { level: { level: number } }) => s.level.level), [9, 9, 9]);
     const md = readFileSync(join(results, 'latest.md'), 'utf8');
+    assert.match(md, /## Headline: casper-snapshot against mksquashfs[\s\S]*\| gzip \| \d+ \| matched \(9\) \|/);
+    assert.ok(md.indexOf('## Headline') < md.indexOf('## Results (medians)'), 'the level-matched headline leads');
+    assert.match(md, /- Settings: block size 131072, jobs \d+, levels matched/);
+    // The picture next to the markdown: ratio bars per compressor, 1.0 marked.
+    const svg = readFileSync(join(results, 'latest.svg'), 'utf8');
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.match(svg, /Throughput ratio per compressor/);
+    assert.equal((svg.match(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="#(4e79a7|f28e2b)"><title>/g) ?? []).length, 2, 'one bar per peer');
+    assert.ok(files.some((f) => /^results-.*\.svg$/.test(f)));
     assert.match(md, /## casper-snapshot against each peer/);
     assert.match(md, /\| mksquashfs \| \d+\.\d+ \| \d+\.\d+ \|.*pass \(exit 0\)/);
     // the images are removed after each group; the work directory keeps nothing but the empty output folder
@@ -150,6 +163,75 @@ test('bench --targets all prints every target line with its goal and a verdict',
       assert.ok(writerCpuMs <= slack(writerHeldMs), `writer CPU over the time the lock was held: ${why}`);
     }
     assert.deepEqual(readdirSync(join(t, 'work', 'out')), []);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('bench results go to an ignored folder by default: a run leaves the tracked tree clean', { skip: !has('git') && 'git not installed' }, () => {
+  const r = run('git', ['-C', repoRoot, 'check-ignore', 'bench/results/runs/results-x.md', 'bench/results/runs/latest.svg']);
+  assert.equal(r.status, 0, 'bench/results/runs/ is not ignored');
+  const help = run(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), '--help']).stdout;
+  assert.match(help, /--results-dir <dir>[\s\S]*default[\s\S]*bench\/results\/runs/);
+});
+
+test('a harmless inode-form difference is not a FAIL; a real difference is', () => {
+  const base = { a: '/x/ours.sqfs', b: '/x/peer.sqfs', exitCode: 1, pass: false, output: '/etc/x has a basic type', differences: 3, digest: '' };
+  assert.doesNotMatch(diffText({ ...base, inodeFormOnly: true }), /FAIL/);
+  assert.match(diffText({ ...base, inodeFormOnly: true }), /^same tree \(exit 1: 3 inodes stored in the other basic\/extended form\)$/);
+  assert.match(diffText({ ...base, inodeFormOnly: false, output: '/etc/x: regular file contents differ' }), /^\*\*FAIL\*\*/);
+});
+
+test('bench --targets tiny sizes no tree it does not use, prints its jobs, and no empty table', { skip }, () => {
+  const t = tempDir('cs-bench-tiny-');
+  try {
+    const src = join(t, 'src');
+    file(join(src, 'a'), 'a\n');
+    const results = join(t, 'results');
+    const r = run(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), '--targets', 'tiny', '--tiny', src, '--tiny-runs', '2', '--jobs', '2', '--corpus', join(t, 'never-sized'), '--workdir', join(t, 'work'), '--results-dir', results]);
+    assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
+    assert.doesNotMatch(r.stderr, /sizing/, 'a corpus was sized');
+    assert.match(r.stdout, /- Settings: block size 131072, jobs 2,/);
+    assert.doesNotMatch(r.stdout, /jobs ,/);
+    assert.match(r.stdout, /^\| tiny \| --source /m);
+    for (const heading of ['## Results (medians)', '## casper-snapshot against each peer', '## Headline']) assert.ok(!r.stdout.includes(heading), `${heading}: an empty table`);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('bench --event-loop reports the caller\'s worst event-loop delay with the pool at nice +5 and +0', { skip: process.getuid?.() !== 0 && 'needs root (snapshots)' }, () => {
+  const t = tempDir('cs-bench-el-');
+  try {
+    const src = join(t, 'src');
+    for (let i = 0; i < 5; i++) file(join(src, `f${i}`), Buffer.alloc(300_000, i));
+    const results = join(t, 'results');
+    const r = run(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), '--event-loop', '--reps', '1', '--corpus', src, '--workdir', join(t, 'work'), '--results-dir', results]);
+    assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
+    assert.match(r.stdout, /## Event loop/);
+    for (const nice of ['+5', '+0']) assert.match(r.stdout, new RegExp(`^\\| \\d+ \\| \\d+ \\| \\${nice} \\| \\d+\\.\\d \\| [\\d.—]+ \\| \\d+\\.\\d \\| 1 \\|$`, 'm'));
+    const doc = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8'));
+    assert.equal(doc.eventLoop.cases.length, doc.eventLoop.cores > 1 ? 8 : 4);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('bench --executable adds the shipped executable as a row beside the source build', { skip }, () => {
+  const t = tempDir('cs-bench-exe-');
+  try {
+    const src = join(t, 'src');
+    file(join(src, 'a.txt'), 'executable row\n'.repeat(500));
+    // A stand-in for dist-bin/casper-snapshot: the same CLI behind an executable of its own.
+    const exe = join(t, 'casper-snapshot');
+    file(exe, `#!/bin/sh\nexec ${process.execPath} ${join(repoRoot, 'bin', 'casper-snapshot.js')} "$@"\n`, 0o755);
+    const results = join(t, 'results');
+    const r = run(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), '--quick', '--generated', 'none', '--corpus', src, '--executable', exe, '--workdir', join(t, 'work'), '--results-dir', results]);
+    assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
+    const doc = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8'));
+    assert.deepEqual(doc.groups[0].ratios.map((x: { peer: string }) => x.peer), ['mksquashfs', 'gensquashfs', 'casper-snapshot (executable)']);
+    const exeRow = doc.groups[0].ratios[2];
+    assert.equal(exeRow.sqfsdiff.pass, true, 'the executable wrote another image');
   } finally {
     rmSync(t, { recursive: true, force: true });
   }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, repoRoot } from './helpers/tools.js';
 import { loadAddon } from '../src/native/addon.js';
+import { CONFIG_KEYS } from '../src/config/index.js';
 
 test('every option in --help is in the man page and the README', () => {
   const help = cli(['--help']).stdout;
@@ -94,4 +95,21 @@ test('the man page has EXAMPLES, and their options are ones --help lists', () =>
   assert.ok(lines.length >= 3, 'fewer than three examples');
   const help = cli(['--help']).stdout;
   for (const l of lines) for (const o of l.match(/--[a-z][a-z0-9-]+/g) ?? []) assert.ok(help.includes(o), `example option ${o} is not in --help`);
+});
+
+test('every CASPER_SNAPSHOT_* key is in --help, the man page, the README and the example file', () => {
+  const help = cli(['--help']).stdout;
+  const man = readFileSync(join(repoRoot, 'man', 'casper-snapshot.1'), 'utf8');
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const example = readFileSync(join(repoRoot, 'packaging', 'casper.conf.example'), 'utf8');
+  const keys = Object.keys(CONFIG_KEYS);
+  assert.ok(keys.includes('CASPER_SNAPSHOT_COMPRESSION_LEVEL') && keys.includes('CASPER_SNAPSHOT_VERIFY'));
+  for (const k of keys) {
+    assert.match(help, new RegExp(`^  ${k}=`, 'm'), `${k} missing from --help`);
+    assert.ok(man.includes(`.B ${k}\n`), `${k} missing from the man page's CONFIGURATION`);
+    assert.ok(readme.includes(`| \`${k}\` |`), `${k} missing from the README's key table`);
+    assert.ok(example.includes(`#${k}=`), `${k} missing from packaging/casper.conf.example`);
+  }
+  // The shutdown unit's one manual step, where a minbase root (no man) and the man page show it.
+  for (const [name, text] of [['--help', help], ['man page', man]]) assert.match(text, /RequiresMountsFor=/, `RequiresMountsFor= step missing from ${name}`);
 });

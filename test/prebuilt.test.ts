@@ -3,7 +3,7 @@
 // from both import and require.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './helpers/image-check.js';
 import { has, must, repoRoot, run } from './helpers/tools.js';
@@ -43,19 +43,40 @@ function prebuiltSkip(): string | false {
   return false;
 }
 
-function buildPrebuilt(out: string): string | true {
+function buildPrebuilt(out: string): { skip: string } | { stderr: string } {
   const r = run('bash', [join(repoRoot, 'scripts', 'build-prebuilt.sh'), out]);
-  if (r.status === 3) return r.stderr.trim();
+  if (r.status === 3) return { skip: r.stderr.trim() };
   if (r.status !== 0) throw new Error(`build-prebuilt.sh failed (${r.status}):\n${r.stderr.slice(-3000)}`);
-  return true;
+  return { stderr: r.stderr };
 }
 
-test('the prebuilt addon needs only glibc (at most 2.31) and works', { skip: prebuiltSkip() }, (t) => {
+test('the prebuilt addon needs only glibc (at most 2.31), has the source build\'s codecs, and is built once', { skip: prebuiltSkip() }, (t) => {
   const dir = tempDir('cs-prebuilt-');
   const out = join(dir, 'casper_snapshot.node');
   const built = buildPrebuilt(out);
-  if (built !== true) return t.skip(built);
+  if ('skip' in built) return t.skip(built.skip);
+  assert.doesNotMatch(built.stderr, /warning/i, 'the build printed warnings');
   checkPortable(out);
+  // Built again with nothing changed: the cached result (npm run package, then npm pack, build it once).
+  const again = buildPrebuilt(join(dir, 'again.node'));
+  assert.ok('stderr' in again && /inputs unchanged, reused/.test(again.stderr), JSON.stringify(again));
+  assert.ok(readFileSync(out).equals(readFileSync(join(dir, 'again.node'))));
+  // The same codec libraries as the source build (this machine's -dev packages), so the same image bytes.
+  const libs = (path: string) =>
+    must(process.execPath, ['-e', `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(path)}); console.log(JSON.stringify(m.exports.versions().compressors.map((c) => c.library)))`]).trim();
+  assert.equal(libs(out), libs(join(repoRoot, 'build', 'Release', 'casper_snapshot.node')));
+  const src = join(dir, 'src');
+  file(join(src, 'text'), bytes(3 << 20, 11, 64));
+  file(join(src, 'small', 'a'), bytes(5000, 12, 64));
+  for (const comp of ['gzip', 'xz', 'zstd', 'lz4', 'lzo']) {
+    const make = (name: string, addon?: string) => {
+      const env = { ...process.env, SOURCE_DATE_EPOCH: '1700000000', CASPER_SNAPSHOT_ADDON: addon ?? join(repoRoot, 'build', 'Release', 'casper_snapshot.node') };
+      const r = run(process.execPath, [join(repoRoot, 'bin', 'casper-snapshot.js'), '--source', src, join(dir, name), '-comp', comp, '-q'], { env });
+      assert.equal(r.status, 0, r.stderr);
+      return readFileSync(join(dir, name));
+    };
+    assert.ok(make(`src-${comp}.sqfs`).equals(make(`pre-${comp}.sqfs`, out)), `${comp}: the prebuilt writes other bytes than the source build`);
+  }
   // It loads and round-trips data through every codec (the static libraries are complete).
   const script = `
     const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(out)});
@@ -87,10 +108,12 @@ test('the packed tarball installs with --ignore-scripts and snapshots from impor
   const pack = run('sh', ['-c', `cd '${copy}' && npm pack --silent --pack-destination '${dir}'`]);
   if (pack.status === 3 || /debian-root\.sh: .*(cannot be reached|debootstrap)/.test(pack.stderr)) return t.skip(pack.stderr.trim().split('\n').pop());
   assert.equal(pack.status, 0, `npm pack failed:\n${pack.stderr.slice(-3000)}`);
+  // The test above built this prebuilt from the same inputs: npm pack takes it from the cache.
+  assert.match(pack.stderr, /build-prebuilt\.sh: inputs unchanged, reused/);
   const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   assert.ok(tgz, 'npm pack wrote no tarball');
   const listing = must('tar', ['-tzf', join(dir, tgz)]);
-  for (const f of ['package/prebuilds/linux-x64/casper_snapshot.node', 'package/dist/src/api/index.js', 'package/dist/cjs/index.cjs', 'package/dist/src/pipeline/worker.js', 'package/scripts/install.cjs'])
+  for (const f of ['package/LICENSE', 'package/prebuilds/linux-x64/casper_snapshot.node', 'package/dist/src/api/index.js', 'package/dist/cjs/index.cjs', 'package/dist/src/pipeline/worker.js', 'package/scripts/install.cjs'])
     assert.ok(listing.includes(f), `${f} is not in the tarball`);
   assert.doesNotMatch(listing, /package\/dist\/test\//, 'tests are packed');
 
@@ -102,6 +125,10 @@ test('the packed tarball installs with --ignore-scripts and snapshots from impor
   assert.equal(inst.status, 0, `npm install failed:\n${inst.stderr.slice(-3000)}`);
   const pkgDir = join(app, 'node_modules', 'casper-snapshot');
   assert.ok(!existsSync(join(pkgDir, 'build')), 'an --ignore-scripts install has a build/ directory');
+  // A lean install: the source-build tools are optional peers, not installed with the package.
+  for (const tool of ['cmake-js', 'node-addon-api', 'node-api-headers'])
+    assert.ok(!existsSync(join(app, 'node_modules', tool)), `${tool} was installed with the package`);
+  assert.match(readFileSync(join(pkgDir, 'LICENSE'), 'utf8'), /GNU GENERAL PUBLIC LICENSE\s+Version 2/);
   checkPortable(join(pkgDir, 'prebuilds', 'linux-x64', 'casper_snapshot.node'));
 
   // A tree with a file above the small-job threshold, so the worker pool (piscina, the ESM worker) runs too.

@@ -1,13 +1,14 @@
 // ImageBuilder: JavaScript's handle on one image being written.
 //
 // Methods, their thread and their order (each checks the order; a call out of order is an EINVAL error):
-//   walk(root, options)    -> Promise  libuv pool   first, once
+//   walk(root, options, progress?) -> Promise  libuv pool  first, once (progress: BigUint64Array(2), entries
+//                                      and file bytes found so far)
 //   leaveOut(indices)                  main thread  after walk, before begin (wildcard/regex excludes)
 //   treeInfo(), imagePaths()           main thread  after walk
 //   useBase(path, opts)    -> Promise  libuv pool   after walk (and leaveOut), before begin, at most once (--base):
 //                                      reads the base image and marks the files whose data it gives
 //   begin(fd)                          main thread  after walk, once: the data phase starts
-//   startData(taskBytes, window) -> id main thread  after begin, once: the data engine (image/data_engine.h)
+//   startData(taskBytes, window, nice?) -> id main thread  after begin, once: the data engine (image/data_engine.h)
 //                                      that every pool thread then runs with runData(id, spec) / runDataAsync
 //   dataProgress()                     main thread  data phase: bytes in and out, tasks, the writer's state
 //   wakeData()                         main thread  data phase: waiting pool threads look at the cancel flag now
@@ -122,20 +123,28 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     if (stage_ != s) throw NativeError("EINVAL", std::string("internal: ") + method + "() called out of order");
   }
 
-  // walk(sourceDir, walkOptions) -> Promise<void>
+  // walk(sourceDir, walkOptions, progress?: BigUint64Array(2)) -> Promise<void>
   Napi::Value Walk(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kNew, "walk");
       std::string root = info[0].ToString().Utf8Value();
       WalkOptions wo = walk_options(info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env()));
       wo.cancel = cancel_;
+      Napi::Value held;
+      if (info.Length() > 2 && info[2].IsTypedArray()) {
+        Napi::TypedArray t = info[2].As<Napi::TypedArray>();
+        if (t.TypedArrayType() != napi_biguint64_array || t.ElementLength() < 2) throw Napi::TypeError::New(info.Env(), "progress must be a BigUint64Array of 2");
+        wo.progress = reinterpret_cast<uint64_t*>(const_cast<uint8_t*>(bytes_of(info[2]).first));
+        held = info[2];
+      }
       stage_ = Stage::kWalking;
       return Job::start(
           info.Env(), [this, root, wo]() { tree_ = std::make_unique<Tree>(walk_tree(root, wo)); },
           [this](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kWalked;
             return env.Undefined();
-          });
+          },
+          held);
     });
   }
 
@@ -203,20 +212,22 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // startData(taskBytes, window) -> engine id, for runData/runDataAsync on each pool thread.
+  // startData(taskBytes, window, nice?) -> engine id, for runData/runDataAsync on each pool thread; nice: how much
+  // lower the pool threads' priority is while they run it (0: unchanged).
   Napi::Value StartData(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kData, "startData");
       if (engine_) throw NativeError("EINVAL", "internal: startData() called twice");
       uint64_t task_bytes = uint64_t(std::max<int64_t>(1, info[0].ToNumber().Int64Value()));
       uint32_t window = uint32_t(std::max<int64_t>(1, info[1].ToNumber().Int64Value()));
-      engine_ = std::make_shared<DataEngine>(*planner_, *ordered_, task_bytes, window, cancel_);
+      int nice = info.Length() > 2 && info[2].IsNumber() ? int(std::max<int64_t>(0, std::min<int64_t>(19, info[2].ToNumber().Int64Value()))) : 0;
+      engine_ = std::make_shared<DataEngine>(*planner_, *ordered_, task_bytes, window, cancel_, nice);
       engine_id_ = register_engine(engine_);
       return Napi::Number::New(info.Env(), engine_id_);
     });
   }
 
-  // dataProgress() -> { bytesIn, bytesOut, tasks, fragments, tasksWritten, done, writerCpuMs, writerHeldMs }
+  // dataProgress() -> { bytesIn, bytesOut, tasks, fragments, tasksWritten, entriesDone, done, writerCpuMs, writerHeldMs }
   Napi::Value DataProgress(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       if (!engine_) throw NativeError("EINVAL", "internal: dataProgress() called out of order");
@@ -227,6 +238,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       o.Set("tasks", p.tasks);
       o.Set("fragments", p.fragments);
       o.Set("tasksWritten", p.writer.tasks_written);
+      o.Set("entriesDone", p.writer.entries_done);
       o.Set("done", p.writer.done);
       o.Set("writerCpuMs", double(p.writer.held_cpu_ns) / 1e6);
       o.Set("writerHeldMs", double(p.writer.held_wall_ns) / 1e6);

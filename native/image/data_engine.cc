@@ -4,6 +4,7 @@
 #include <map>
 
 #include "data/block_reader.h"
+#include "util/thread_nice.h"
 
 namespace casper {
 
@@ -13,6 +14,7 @@ constexpr auto kCancelPoll = std::chrono::milliseconds(50);
 }  // namespace
 
 void DataEngine::work(Compressor& comp) {
+  ThreadNice lower(nice_);
   for (;;) {
     Job job = take();
     if (job.kind == Job::Kind::kStop) break;
@@ -21,7 +23,6 @@ void DataEngine::work(Compressor& comp) {
       switch (job.kind) {
         case Job::Kind::kRead: {
           std::vector<uint8_t> result = read_and_compress(job.task, comp, cancel_);
-          bytes_out_ += result.size();
           closed = writer_.add_result(std::move(result));
           break;
         }
@@ -29,7 +30,6 @@ void DataEngine::work(Compressor& comp) {
           std::vector<uint8_t> stored;
           const std::vector<uint8_t>& raw = job.fragment.raw;
           uint32_t word = compress_block(comp, raw.data(), raw.size(), stored);
-          bytes_out_ += stored.size();
           closed = writer_.add_fragment(job.fragment.index, word, std::move(stored));
           break;
         }
@@ -110,7 +110,7 @@ DataProgress DataEngine::progress() {
   p.writer = writer_.state();
   std::lock_guard<std::mutex> l(mu_);
   p.bytes_in = bytes_in_;
-  p.bytes_out = bytes_out_;
+  p.bytes_out = p.writer.data_bytes;
   p.tasks = planned_;
   p.fragments = fragments_closed_;
   return p;

@@ -12,7 +12,6 @@
 // are found by id (engine_by_id) because a piscina worker is another isolate and cannot be handed a native
 // object, only a number.
 #pragma once
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -29,7 +28,7 @@ namespace casper {
 
 struct DataProgress {
   uint64_t bytes_in = 0;   // file bytes of the tasks written so far
-  uint64_t bytes_out = 0;  // compressed bytes produced so far (tasks and fragment blocks)
+  uint64_t bytes_out = 0;  // bytes of the data section written so far (the writer's; tails counted once, in their fragment block)
   uint32_t tasks = 0;      // tasks planned
   uint32_t fragments = 0;  // fragment blocks closed
   WriterState writer;
@@ -37,9 +36,10 @@ struct DataProgress {
 
 class DataEngine {
  public:
-  // task_bytes: file bytes per read task; window: most tasks planned and not yet written (memory bound).
-  DataEngine(TaskPlanner& planner, OrderedWriter& writer, uint64_t task_bytes, uint32_t window, CancelFlag cancel)
-      : planner_(planner), writer_(writer), task_bytes_(task_bytes), window_(window), cancel_(cancel) {}
+  // task_bytes: file bytes per read task; window: most tasks planned and not yet written (memory bound);
+  // nice: how much lower than the caller's the priority of the threads running work() is (util/thread_nice.h).
+  DataEngine(TaskPlanner& planner, OrderedWriter& writer, uint64_t task_bytes, uint32_t window, CancelFlag cancel, int nice = 0)
+      : planner_(planner), writer_(writer), task_bytes_(task_bytes), window_(window), cancel_(cancel), nice_(nice) {}
 
   // Runs jobs until the data section is complete. Throws the first failure of any thread (each thread
   // throws the same one) or ECANCELED.
@@ -63,6 +63,7 @@ class DataEngine {
   const uint64_t task_bytes_;
   const uint32_t window_;
   const CancelFlag cancel_;
+  const int nice_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -72,7 +73,6 @@ class DataEngine {
   uint64_t bytes_in_ = 0;
   bool planner_done_ = false, end_taken_ = false, done_ = false;
   std::unique_ptr<NativeError> failure_;
-  std::atomic<uint64_t> bytes_out_{0};
 };
 
 // Engines by id, for the pool's threads (see above). register_engine keeps it alive until unregistered.

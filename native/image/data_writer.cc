@@ -18,7 +18,7 @@ uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
 }  // namespace
 
 DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base)
-    : opts_(opts), tree_(tree), fd_(out_fd), pos_(data_start), comp_(make_compressor(opts.compressor)), base_(base) {
+    : opts_(opts), tree_(tree), fd_(out_fd), data_start_(data_start), pos_(data_start), comp_(make_compressor(opts.compressor)), base_(base) {
   files_.resize(tree.entries.size());
   digests_.resize(tree.entries.size());
   open_frag_.reserve(opts.block_size);
@@ -91,6 +91,7 @@ void DataWriter::add_from_base(const ReusedFile& r) {
   files_[r.entry] = fdata;
   stats_.files++;
   stats_.reused++;
+  entries_done_ = std::max(entries_done_, r.entry + 1);
   if (r.tail_len == 0) return;
   if (r.new_fragment != kNoFragment) {
     files_[r.entry].fragment = r.new_fragment;
@@ -157,6 +158,7 @@ void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
   files_[file] = FileData();
   digests_[file] = 0;
   last_dropped_ = file;
+  entries_done_ = std::max(entries_done_, file + 1);
   dropped_.push_back(file);
   // vanished (always tolerated, like tar), replaced (never read: another inode), or unreadable with ignore_errors
   const char* code = s.status == SegmentStatus::kReplaced ? "EREPLACED" : errno_name(s.error);
@@ -166,6 +168,7 @@ void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
 void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len) {
   in_file_ = false;
   stats_.files++;
+  entries_done_ = std::max(entries_done_, file + 1);
   if (cur_changed_) stats_.changed.push_back(file);
   digests_[file] = cur_digest_;
   FileData& cur = files_[file];

@@ -48,6 +48,10 @@ class DataWriter {
   void close_open_fragment();
 
   uint64_t data_end() const { return pos_; }
+  // Progress: bytes of the data section written so far (blocks, fragment blocks, copies from the base), and
+  // the entries before the next file still to be written (the plan follows entry order).
+  uint64_t written_bytes() const { return pos_ - data_start_; }
+  uint32_t entries_done() const { return entries_done_; }
   const std::vector<FileData>& files() const { return files_; }
   const std::vector<uint32_t>& words() const { return words_; }
   const std::vector<FragmentEntry>& fragments() const { return frags_; }
@@ -78,7 +82,9 @@ class DataWriter {
   const ImageOptions& opts_;
   Tree& tree_;
   int fd_;
+  const uint64_t data_start_;
   uint64_t pos_;
+  uint32_t entries_done_ = 0;
   std::unique_ptr<WriteBehind> behind_;  // starts the disk writes of what is written (image/write_behind.h)
   std::unique_ptr<Compressor> comp_;  // for reading back written fragments when verifying duplicates
   std::vector<FileData> files_;

@@ -19,23 +19,24 @@ uint64_t clock_ns(clockid_t id) {
 // reads on each side: a few hundred ns per step, nothing that touches the image).
 class Locked {
  public:
-  Locked(std::mutex& mu, std::thread::id& owner, uint64_t& cpu_ns, uint64_t& wall_ns)
+  Locked(std::mutex& mu, std::thread::id& owner, std::atomic<uint64_t>& cpu_ns, std::atomic<uint64_t>& wall_ns)
       : lock_(mu), owner_(owner), cpu_ns_(cpu_ns), wall_ns_(wall_ns) {
     owner_ = std::this_thread::get_id();
     cpu0_ = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     wall0_ = clock_ns(CLOCK_MONOTONIC);
   }
   ~Locked() {
-    cpu_ns_ += clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0_;  // still under the lock: lock_ is released after this body
-    wall_ns_ += clock_ns(CLOCK_MONOTONIC) - wall0_;
+    // Still under the lock (lock_ is released after this body); atomics so that state() may read them without it.
+    cpu_ns_.fetch_add(clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0_, std::memory_order_relaxed);
+    wall_ns_.fetch_add(clock_ns(CLOCK_MONOTONIC) - wall0_, std::memory_order_relaxed);
     owner_ = std::thread::id();
   }
 
  private:
   std::lock_guard<std::mutex> lock_;
   std::thread::id& owner_;
-  uint64_t& cpu_ns_;
-  uint64_t& wall_ns_;
+  std::atomic<uint64_t>& cpu_ns_;
+  std::atomic<uint64_t>& wall_ns_;
   uint64_t cpu0_ = 0, wall0_ = 0;
 };
 }  // namespace
@@ -51,6 +52,7 @@ std::vector<ClosedFragment> OrderedWriter::add_result(std::vector<uint8_t>&& res
     throw NativeError("EINVAL", "internal: result " + std::to_string(h.seq) + " given twice or beyond the plan");
   std::vector<ClosedFragment> closed;
   pump(closed, &result, h.seq, h.starts_file);
+  publish();
   return closed;
 }
 
@@ -65,6 +67,7 @@ std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t
   f->bytes = std::move(bytes);
   std::vector<ClosedFragment> closed;
   pump(closed, nullptr, 0, false);
+  publish();
   return closed;
 }
 
@@ -77,16 +80,30 @@ std::vector<ClosedFragment> OrderedWriter::end(uint32_t planned) {
   planned_ = planned;
   std::vector<ClosedFragment> closed;
   pump(closed, nullptr, 0, false);
+  publish();
   return closed;
 }
 
-WriterState OrderedWriter::state() {
-  Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
+// With the lock held, at the end of each step: what state() reports.
+void OrderedWriter::publish() {
+  check_owner();
+  tasks_written_.store(next_seq_, std::memory_order_relaxed);
+  data_bytes_.store(data_.written_bytes(), std::memory_order_relaxed);
+  entries_done_.store(data_.entries_done(), std::memory_order_relaxed);
+  // Release: a thread that sees done sees every write made before it.
+  done_.store(ended_ && last_closed_ && next_seq_ == planned_ && fragments_.empty(), std::memory_order_release);
+}
+
+// Without the lock: the main thread polls this for progress while pool threads hold the lock for writes, and
+// must never wait for them (a step can take milliseconds: a duplicate's bytes read back, a large pwrite).
+WriterState OrderedWriter::state() const {
   WriterState s;
-  s.tasks_written = next_seq_;
-  s.done = ended_ && last_closed_ && next_seq_ == planned_ && fragments_.empty();
-  s.held_cpu_ns = held_cpu_ns_;
-  s.held_wall_ns = held_wall_ns_;
+  s.done = done_.load(std::memory_order_acquire);
+  s.tasks_written = tasks_written_.load(std::memory_order_relaxed);
+  s.data_bytes = data_bytes_.load(std::memory_order_relaxed);
+  s.entries_done = entries_done_.load(std::memory_order_relaxed);
+  s.held_cpu_ns = held_cpu_ns_.load(std::memory_order_relaxed);
+  s.held_wall_ns = held_wall_ns_.load(std::memory_order_relaxed);
   return s;
 }
 

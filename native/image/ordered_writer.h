@@ -7,6 +7,7 @@
 // Thread ownership: every public method may be called from any thread; calls are serialised by the writer's
 // lock, and the DataWriter it drives is only ever touched with that lock held (checked on each use).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -26,6 +27,8 @@ struct ClosedFragment {
 struct WriterState {
   uint32_t tasks_written = 0;
   bool done = false;               // every task and fragment is in the image
+  uint64_t data_bytes = 0;         // bytes of the data section written so far (what the image holds)
+  uint32_t entries_done = 0;       // entries before the next file still to be written
   // Where the writer's time goes (the bench's serial-part figures): the CPU time of the threads holding the
   // lock (CLOCK_THREAD_CPUTIME_ID) and the wall time it was held, summed over every step.
   uint64_t held_cpu_ns = 0;
@@ -47,7 +50,8 @@ class OrderedWriter {
   std::vector<ClosedFragment> add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes);
   // No task beyond `planned` will come; the last, partly filled fragment block closes after the last task.
   std::vector<ClosedFragment> end(uint32_t planned);
-  WriterState state();
+  // Lock-free: what the last step published (every step publishes before releasing the lock).
+  WriterState state() const;
 
  private:
   struct Pending {
@@ -65,6 +69,7 @@ class OrderedWriter {
   void pump(std::vector<ClosedFragment>& closed, std::vector<uint8_t>* current, uint32_t seq, bool starts_file);
   bool write_due_fragments(uint32_t before_seq);
   void collect_closed(std::vector<ClosedFragment>& closed, uint32_t due);
+  void publish();
   void check_owner() const;
 
   DataWriter& data_;
@@ -74,7 +79,11 @@ class OrderedWriter {
   std::deque<Pending> fragments_;  // closed fragment blocks in index order
   uint32_t next_seq_ = 0;
   uint32_t planned_ = 0;
-  uint64_t held_cpu_ns_ = 0, held_wall_ns_ = 0;  // added to by each holder, with the lock held
+  std::atomic<uint64_t> held_cpu_ns_{0}, held_wall_ns_{0};  // added to by each holder, with the lock held
+  // state(), as published by the last step
+  std::atomic<uint32_t> tasks_written_{0}, entries_done_{0};
+  std::atomic<uint64_t> data_bytes_{0};
+  std::atomic<bool> done_{false};
   bool ended_ = false, last_closed_ = false;
 };
 

@@ -84,6 +84,7 @@ class Walker {
     Entry e;
     fill(e, st);
     tree_.entries.push_back(e);
+    found(e);
     read_entry_xattrs(0, root_fd.get(), ".", root, "/");
     root_dev_ = uint64_t(st.st_dev);
     if (opts_.one_file_system) mounts_ = std::make_unique<MountPoints>(root_fd.get());
@@ -112,6 +113,14 @@ class Walker {
   }
 
  private:
+  // An entry was added: the walk's progress for a caller on another thread (the tree itself is not shared).
+  void found(const Entry& e) {
+    if (!opts_.progress) return;
+    if (S_ISREG(e.mode) && e.link_primary == kNone) bytes_found_ += e.size;
+    __atomic_store_n(opts_.progress, uint64_t(tree_.entries.size()), __ATOMIC_RELAXED);
+    __atomic_store_n(opts_.progress + 1, bytes_found_, __ATOMIC_RELAXED);
+  }
+
   static Fd open_dir(const std::string& path) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd.valid()) throw sys_error(errno, "open", path);
@@ -265,6 +274,7 @@ class Walker {
     if (exclude_.count(c.ipath)) return;
     if (nm.lower_only) {
       tree_.entries.push_back(whiteout(f.dir, nm.image));
+      found(tree_.entries.back());
       f.children.push_back(std::move(c));
       return;
     }
@@ -294,6 +304,7 @@ class Walker {
       captured_multi_.insert({key.dev, key.ino});
     }
     tree_.entries.push_back(e);
+    found(e);
     f.children.push_back(std::move(c));
   }
 
@@ -627,6 +638,7 @@ class Walker {
   };
 
   const WalkOptions& opts_;
+  uint64_t bytes_found_ = 0;  // progress only
   Tree& tree_;
   InodeSet force_links_, unchanged_multi_, captured_multi_;
   Fd merged_fd_;

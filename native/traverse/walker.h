@@ -53,6 +53,9 @@ struct WalkOptions {
   // Unreadable entries (EACCES, EIO, …) are left out and listed in Tree::skipped instead of failing.
   bool ignore_errors = false;
   CancelFlag cancel;
+  // Optional progress for a caller on another thread: [0] entries found, [1] regular file bytes found
+  // (relaxed atomic stores; a diff-mode walk that must be taken again starts over).
+  uint64_t* progress = nullptr;
 };
 
 // Throws NativeError naming the path on any failure.

@@ -223,20 +223,16 @@ export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
   }
 
   if (process.getuid?.() !== 0)
-    throw new UsageError('capturing a live system needs root: without it xattrs read back empty and whiteouts cannot be read (or use --source DIR for a plain directory)');
+    throw new UsageError('capturing a live system needs root: without it xattrs read back empty and whiteouts cannot be read', { option: 'source' });
   const layout = detectLiveSystem({ mountinfo: r.mountinfo, root: r.root ?? '/', filesystem: r.filesystem });
   if (r.mode === undefined && layout.kind === 'none') {
     // Full mode on an installed system is an 18 GiB, many-minute job: only when asked for by name.
     const root = r.root ?? '/';
     const what = layout.fsType ? `its filesystem is ${layout.fsType}, not an overlay or aufs union` : 'no overlay or aufs union is mounted there';
-    throw new UsageError(
-      `'${root}' is not a live system (${what}), so there is no session layer to capture. ` +
-        `To capture a directory as it is: casper-snapshot --source ${root === '/' ? 'DIR' : root} OUTPUT; ` +
-        `to capture this whole system (with the default excludes): casper-snapshot${root === '/' ? '' : ` --root ${root}`} --mode full OUTPUT`,
-    );
+    throw new UsageError(`'${root}' is not a live system (${what}), so there is no session layer to capture`, { option: 'sourceOrFullMode', root });
   }
   const notes = [...layout.notes];
-  const { mode, cumulative, lowers } = cumulativeSave(layout, r, r.mode ?? layout.defaultMode, notes);
+  const { mode, cumulative, lowers } = cumulativeSave(layout, r, r.mode ?? layout.defaultMode ?? 'full', notes); // null only for kind 'none', refused above without a mode
   const policy = buildExclusionPolicy({
     ...policyInput,
     layout,
@@ -251,7 +247,7 @@ export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
 
   if (mode === 'upper') {
     if (!layout.upper?.reachable || !layout.upper.path)
-      throw new UsageError(`upper mode needs the upper layer, which is not reachable here${layout.upper ? ` (${layout.upper.shownAs})` : ''}; use --mode diff`);
+      throw new UsageError(`upper mode needs the upper layer, which is not reachable here${layout.upper ? ` (${layout.upper.shownAs})` : ''}`, { option: 'mode', value: 'diff' });
     const prefix = layout.xattrPrefix;
     // A cumulative save by folding: the replaced image's tree under the upper, the layers beneath for whiteouts.
     const fold = cumulative ? await lowerView(lowers, notes) : null;

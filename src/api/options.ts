@@ -3,6 +3,9 @@ import { availableParallelism } from 'node:os';
 import type { Addon, CompressorSpec, NativeImageOptions } from '../native/addon.js';
 import { UsageError } from '../errors.js';
 
+/** The compressors an image can use (the kernel mounts all five; lzma (LZMA1) is refused). */
+export type CompressorName = 'gzip' | 'xz' | 'lz4' | 'zstd' | 'lzo';
+
 export interface SnapshotOptions {
   /** A plain directory to capture as it is. Without it, the live system at `root` is captured. */
   source?: string;
@@ -28,7 +31,7 @@ export interface SnapshotOptions {
   /** Image to write (atomically: a temporary file beside it is renamed over it when complete). */
   output: string;
   /** gzip (default), xz, lz4, zstd or lzo (`versions().compressors`); lzma (LZMA1) is refused. */
-  compressor?: string;
+  compressor?: CompressorName;
   /**
    * Compression level (the `level` compressor option): gzip 1–9 (default 6), xz 0–9 (default 6), lz4 with
    * hc 1–12 (default 9), zstd 1–22 (default 15), lzo with lzo1x_999 1–9 (default 8).
@@ -153,13 +156,18 @@ function compressorOptionStrings(opts: SnapshotOptions['compressorOptions']): Re
   return out;
 }
 
-/** The addon is the authority on compressor options: it builds the compressor once, here, before any file is written. */
-function checkCompressor(addon: Addon, spec: CompressorSpec): string {
+/**
+ * The addon is the authority on compressor options: it builds the compressor once, here, before any file is
+ * written. `typedBlockSize`: the block size as the caller gave it ('3M'), which its message repeats.
+ */
+function checkCompressor(addon: Addon, spec: CompressorSpec, typedBlockSize: unknown): string {
   try {
     return addon.checkCompressor(spec);
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    if (e.code === 'EINVAL') throw new UsageError(e.message ?? String(err));
+    let message = e.message ?? String(err);
+    if (typeof typedBlockSize === 'string' && message.startsWith('block size ')) message = message.replace(new RegExp(`got ${spec.blockSize}$`), `got '${typedBlockSize}'`);
+    if (e.code === 'EINVAL') throw new UsageError(message);
     throw err;
   }
 }
@@ -169,7 +177,7 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
   if (!o || typeof o !== 'object') throw new UsageError('options are required');
   if (o.source !== undefined && (typeof o.source !== 'string' || o.source === '')) throw new UsageError('source must be a directory path');
   if (o.mode !== undefined && !['upper', 'diff', 'full'].includes(o.mode)) throw new UsageError(`mode must be upper, diff or full, got '${o.mode}'`);
-  if (o.source !== undefined && o.mode !== undefined) throw new UsageError('--source captures a plain directory; --mode applies to a live root (use --root)');
+  if (o.source !== undefined && o.mode !== undefined) throw new UsageError('source captures a plain directory; mode applies to a live root', { option: 'root' });
   if (o.filesystem !== undefined && !['overlay', 'aufs'].includes(o.filesystem)) throw new UsageError(`filesystem must be overlay or aufs, got '${o.filesystem}'`);
   if (typeof o.output !== 'string' || o.output === '') throw new UsageError('an output image path is required');
   // Block size range, compressor names (lzma refused) and codec options are checked once, natively
@@ -183,7 +191,7 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
       throw new UsageError(`compression level given twice: ${o.compressionLevel} and compressorOptions.level ${compressorOptions.level}`);
     compressorOptions.level = String(o.compressionLevel);
   }
-  const compressorDescription = checkCompressor(addon, { compressor, blockSize, compressorOptions });
+  const compressorDescription = checkCompressor(addon, { compressor, blockSize, compressorOptions }, o.blockSize);
   if (o.fragments === false && o.alwaysUseFragments) throw new UsageError('fragments off and always-use-fragments contradict each other');
   const sde = sourceDateEpoch(o.sourceDateEpoch);
   const jobs = intIn(o.jobs, 'jobs', 1, 1024) ?? availableParallelism();

@@ -10,7 +10,7 @@ import { loadAddon, type Addon, type BaseUse, type ImageBuilder, type NativeSumm
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
 import { createPool } from '../pipeline/pool.js';
 import { inlineRunner, poolRunner, runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
-import { OutputFile, checkOutputTarget, type ExistingOutput } from '../pipeline/output-file.js';
+import { OutputFile, checkOutputTarget, checkOutputWritable, type ExistingOutput } from '../pipeline/output-file.js';
 import { CasperError, UsageError, toCasperError } from '../errors.js';
 import { EXPECTED_SYSTEM_XATTRS } from '../policy/index.js';
 import { MediumWrite } from '../live/medium-write.js';
@@ -20,12 +20,20 @@ export type Phase = 'walk' | 'data' | 'tables' | 'verify' | 'commit' | 'done';
 
 export interface Progress {
   phase: Phase;
+  /**
+   * Walk: entries found so far. Data: entries whose data is in the image (the plan follows the walk's order).
+   * Then entriesTotal.
+   */
   entriesDone: number;
   /** Entries to capture, from the walk (0 until the walk is done). */
   entriesTotal: number;
-  /** File bytes to read, from the walk (0 until the walk is done): bytesIn reaches it at the end of the data phase. */
+  /**
+   * File bytes to read, from the walk: bytesIn reaches it at the end of the data phase. During the walk, the
+   * file bytes found so far.
+   */
   bytesTotal: number;
   bytesIn: number;
+  /** Bytes of the image written so far: the data section during the data phase (a fragment tail counted once, in its block), the whole image at 'done'. */
   bytesOut: number;
   /** Input bytes per second since the data phase began. */
   rate: number;
@@ -36,15 +44,40 @@ export interface Progress {
   restoreEntries?: number;
 }
 
+/** What a job is about to capture, known before the walk (onPlan). */
+export interface SnapshotPlan {
+  mode: CaptureMode | 'directory';
+  layout: LiveLayout | null;
+  lowerStack: LowerStack | null;
+  /** A cumulative save (the image replaces a lower layer), or null. */
+  cumulative: Cumulative | null;
+  /** The read-only live medium remounted read-write for the save, or null. */
+  remountedMedium: string | null;
+  /** How the capture was decided (the report's notes may add some after the walk). */
+  notes: string[];
+  /** The effective exclusion policy, as text. */
+  policy: string;
+}
+
 export interface RunOptions extends SnapshotOptions {
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** Called once the capture is planned (live layout found, lower stack mounted, policy made), before the walk. */
+  onPlan?: (plan: SnapshotPlan) => void;
   /** A caller's piscina pool whose filename is casper-snapshot's worker (see README, Embedding). */
   pool?: Piscina;
   workerFilename?: string;
   /** Path to the .node file, or the loaded addon (the workers then load the default path). */
   nativeBinding?: string | Addon;
+  /**
+   * How much lower than the caller's thread the data phase's pool threads run (nice, per thread; default 5): the
+   * caller's event loop is scheduled first when every core is busy. 0 leaves their priority as it is (the CLI).
+   */
+  threadNice?: number;
 }
+
+/** The library's default: an app's event loop goes first (see RunOptions.threadNice). */
+const DEFAULT_THREAD_NICE = 5;
 
 export interface SnapshotReport {
   output: string;
@@ -103,9 +136,9 @@ function checkSpace(output: string, sourceBytes: number, warnings: string[]): vo
   const estimate = Math.ceil(sourceBytes * 0.4) + (1 << 20);
   if (free < estimate)
     throw new CasperError(
-      `not enough free space for '${output}': about ${(estimate / 2 ** 20).toFixed(0)} MiB needed, ${(free / 2 ** 20).toFixed(0)} MiB free (use --no-space-check to try anyway)`,
+      `not enough free space for '${output}': about ${(estimate / 2 ** 20).toFixed(0)} MiB needed, ${(free / 2 ** 20).toFixed(0)} MiB free`,
       'ENOSPC',
-      { path: output },
+      { path: output, remedy: { option: 'noSpaceCheck' } },
     );
   if (st.type === TMPFS_MAGIC) warnings.push(`'${output}' is on a tmpfs (memory): it will not survive a reboot`);
 }
@@ -134,6 +167,12 @@ function runsInline(bytes: number, jobs: number): boolean {
 }
 
 type Emit = (p: Omit<Progress, 'rate' | 'bytesTotal'> & { rate?: number; bytesTotal?: number }) => void;
+
+function threadNice(v: number | undefined): number {
+  if (v === undefined) return DEFAULT_THREAD_NICE;
+  if (!Number.isInteger(v) || v < 0 || v > 19) throw new UsageError(`threadNice must be an integer from 0 to 19, got ${v}`);
+  return v;
+}
 
 /** The source must be a readable directory (a usage error otherwise, before anything is written). */
 function checkSource(given: string | undefined): string | undefined {
@@ -234,9 +273,19 @@ async function useBase(builder: ImageBuilder, base: { path: string; byDefault: b
   return { ...base, ...use, ms };
 }
 
+/** How often the walk reports the entries found. */
+const WALK_PROGRESS_MS = 100;
+
 /** The walk, then wildcard/regex excludes (matched once per entry here, then left out natively); the paths they left out. */
-async function walk(builder: ImageBuilder, plan: CapturePlan, output: OutputFile, drop: string[]): Promise<string[]> {
-  await builder.walk(plan.walkRoot, { ...plan.walk, excludeInodes: output.inodes() });
+async function walk(builder: ImageBuilder, plan: CapturePlan, output: OutputFile, drop: string[], onFound?: (entries: number, bytes: number) => void): Promise<string[]> {
+  const found = new BigUint64Array(2);
+  const timer = onFound ? setInterval(() => onFound(Number(found[0]), Number(found[1])), WALK_PROGRESS_MS) : undefined;
+  try {
+    await builder.walk(plan.walkRoot, { ...plan.walk, excludeInodes: output.inodes() }, found);
+  } finally {
+    clearInterval(timer);
+  }
+  onFound?.(Number(found[0]), Number(found[1])); // what the walk found, however short it was
   const matched: string[] = [];
   if (plan.policy.patterns.length > 0 || drop.length > 0) {
     const { paths, dirs } = builder.imagePaths();
@@ -307,6 +356,7 @@ export function snapshot(options: RunOptions): Promise<SnapshotReport> {
 export async function snapshotWith(options: RunOptions, internals: Internals): Promise<SnapshotReport> {
   const addon = loadAddon(options.nativeBinding);
   const opts = resolveOptions(options, addon);
+  const nice = threadNice(options.threadNice);
   const source = checkSource(opts.source);
   const existing = checkOutputTarget(opts.output, options.force === true);
   const baseImage = baseOf(opts, existing);
@@ -320,6 +370,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   let output: OutputFile;
   let plan: CapturePlan;
   try {
+    checkOutputWritable(opts.output);
     output = new OutputFile(opts.output, (fd) => addon.lockFile(fd));
   } catch (err) {
     medium?.close();
@@ -328,6 +379,22 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   try {
     plan = await capturePlan(options, opts, source, output, internals);
   } catch (err) {
+    output.discard();
+    medium?.close();
+    throw err;
+  }
+  try {
+    options.onPlan?.({
+      mode: plan.mode,
+      layout: plan.layout,
+      lowerStack: plan.lowerStack,
+      cumulative: plan.cumulative,
+      remountedMedium: medium?.mountPoint ?? null,
+      notes: [...plan.notes],
+      policy: plan.policy.describe(),
+    });
+  } catch (err) {
+    plan.cleanup();
     output.discard();
     medium?.close();
     throw err;
@@ -347,14 +414,16 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   try {
     const builder = new addon.ImageBuilder(opts.image, cancel);
     emit({ phase: 'walk', entriesDone: 0, entriesTotal: 0, bytesIn: 0, bytesOut: 0 });
-    const matched = await walk(builder, plan, output, internals.dropAfterWalk ?? []);
+    const onFound = options.onProgress && ((entries: number, bytes: number) => emit({ phase: 'walk', entriesDone: entries, entriesTotal: 0, bytesTotal: bytes, bytesIn: 0, bytesOut: 0 }));
+    const matched = await walk(builder, plan, output, internals.dropAfterWalk ?? [], onFound);
     const spaceWarnings: string[] = [];
     const base = await useBase(builder, baseImage, opts, spaceWarnings);
     const info = builder.treeInfo();
     if (!options.noSpaceCheck) checkSpace(opts.output, info.allocatedBytes, spaceWarnings);
     clock.end('walk');
     builder.begin(output.fd);
-    const totals = { entriesDone: 0, entriesTotal: info.entries, bytesTotal: info.bytes };
+    const totals = { entriesTotal: info.entries, bytesTotal: info.bytes };
+    let dataBytes = 0;
     // Starting worker threads (~170 ms each) can cost more than the work itself (runsInline).
     const inline = !options.pool && runsInline(info.bytes, opts.jobs);
     const pipeline = await runDataPipeline({
@@ -364,13 +433,17 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
       // On libuv's pool, one of its threads stays free for the rest of the process.
       jobs: inline ? Math.max(1, Math.min(opts.jobs, UV_POOL_THREADS - 1)) : opts.jobs,
       mem: opts.mem,
+      nice,
       cancel,
       signal: options.signal,
       threadCpuMs: () => addon.threadCpuMs(),
-      onProgress: (p) => emit({ phase: 'data', ...totals, ...p, rate: p.bytesIn / Math.max(clock.sinceLast() / 1000, 1e-3) }),
+      onProgress: (p) => {
+        dataBytes = p.bytesOut;
+        emit({ phase: 'data', ...totals, ...p, rate: p.bytesIn / Math.max(clock.sinceLast() / 1000, 1e-3) });
+      },
     });
     clock.end('data');
-    emit({ phase: 'tables', ...totals, bytesIn: info.bytes, bytesOut: 0 });
+    emit({ phase: 'tables', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: dataBytes });
     const image = await builder.finish();
     if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
     clock.end('tables');

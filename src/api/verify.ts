@@ -1,6 +1,6 @@
 // verify(image, options): reads a whole SquashFS image back (every table, every data and fragment block) and
 // optionally compares it with a directory tree. The work runs in the addon on libuv's pool, off the JS thread.
-import { loadAddon } from '../native/addon.js';
+import { loadAddon, type Addon } from '../native/addon.js';
 import { AbortError, UsageError, toCasperError } from '../errors.js';
 
 export const VERIFY_IGNORE_FIELDS = ['mode', 'owner', 'mtime', 'xattrs', 'content', 'links'] as const;
@@ -18,6 +18,8 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   /** Called about every 200 ms while the check runs. */
   onProgress?: (p: VerifyProgress) => void;
+  /** Path to the .node file, or the loaded addon (as snapshot()'s nativeBinding: an app that unpacks it from asar). */
+  nativeBinding?: string | Addon;
 }
 
 export interface VerifyProgress {
@@ -113,7 +115,7 @@ export async function verify(image: string, options: VerifyOptions = {}): Promis
     if (!(VERIFY_IGNORE_FIELDS as readonly string[]).includes(f)) throw new UsageError(`unknown field '${f}' to ignore (known: ${VERIFY_IGNORE_FIELDS.join(', ')})`);
   if (options.jobs !== undefined && (!Number.isInteger(options.jobs) || options.jobs < 1)) throw new UsageError('jobs must be a positive integer');
   if (options.signal?.aborted) throw new AbortError('verify aborted');
-  const addon = loadAddon();
+  const addon = loadAddon(options.nativeBinding);
   const cancel = new Int32Array(new SharedArrayBuffer(4));
   const progress = new BigUint64Array(4);
   const onAbort = () => Atomics.store(cancel, 0, 1);

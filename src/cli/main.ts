@@ -1,21 +1,24 @@
 // The casper-snapshot command line.
 import { Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
 import { writeSync } from 'node:fs';
-import { snapshot } from '../api/snapshot.js';
+import { snapshot, type Progress, type SnapshotPlan } from '../api/snapshot.js';
 import type { SnapshotOptions } from '../api/options.js';
 import type { Cumulative, LowerStack } from '../api/capture.js';
 import { loadAddon, packageVersion, runtime } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
+import { cliMessage } from './remedies.js';
 import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
-import { loadCasperConf, type SnapshotConfig } from '../config/index.js';
-import { plymouthReporter, progressReporter } from './progress.js';
+import { CONFIG_KEYS, loadCasperConf, type SnapshotConfig } from '../config/index.js';
+import { endProgressLine, jsonProgressReporter, plymouthReporter, progressReporter, say } from './progress.js';
 import { persistenceName } from '../live/persistence-name.js';
 import { restoreAllMedia } from '../live/medium-write.js';
 import { detectLiveSystem } from '../mount/index.js';
 import { jsonReport, REPORT_SCHEMA_VERSION } from './json-report.js';
 import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { writeHelp } from './help-output.js';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
 
@@ -33,7 +36,7 @@ function collect(v: string, prev: string[] | undefined): string[] {
 function versionText(): string {
   const v = loadAddon().versions();
   const comps = v.compressors.map((c) => `  ${c.name.padEnd(6)} ${c.library}`).join('\n');
-  const build = runtime.standalone ? ' (standalone executable: Node and the addon built in)' : '';
+  const build = runtime.standalone ? ` (standalone executable: Node and the addon built in; unpacked in ${runtime.addonPath ? dirname(runtime.addonPath) : '?'})` : '';
   return `casper-snapshot ${packageVersion()}${build}\naddon ${v.addon} (Node-API ${v.napi}), node ${process.version}\ncompressors:\n${comps}`;
 }
 
@@ -95,7 +98,10 @@ function buildProgram(): Command {
     .option('--force', 'replace an existing output file even when it is not a SquashFS image')
     .option('--noappend', 'mksquashfs spelling of --force --no-base (the image is written anew, nothing taken from the old one)')
     .addOption(new Option('--xattrs', 'store extended attributes (the default)').hideHelp())
-    .option('--progress', 'show the progress bar even when stderr is not a terminal')
+    .option('--progress', 'show progress even when stderr is not a terminal; --progress=json: one JSON object per line instead (for programs)')
+    .option('--no-progress', 'no progress bar, even on a terminal (mksquashfs -no-progress)')
+    .addOption(new Option('--progress-json').hideHelp())
+    .option('--progress-fd <fd>', 'write --progress=json lines to this open file descriptor instead of stderr', int('progress fd'))
     .option('-q, --quiet', 'print nothing but errors')
     .option('-d, --debug', 'print the effective options and timings')
     .option('-v, --version', 'print versions of casper-snapshot, the addon and compression libraries')
@@ -104,8 +110,23 @@ function buildProgram(): Command {
       'after',
       `
 mksquashfs spellings are accepted: -comp, -b, -noappend, -no-xattrs, -no-fragments, -always-use-fragments,
--no-exports, -no-duplicates, -all-root, -force-uid, -force-gid, -processors, -mem, -e, -Xcompression-level,
--Xdict-size, -Xbcj, -Xhc, -Xalgorithm. lzma (LZMA1) is refused: the kernel cannot mount it.
+-tailends, -no-exports, -no-duplicates, -all-root, -root-owned, -force-uid, -force-gid, -processors, -mem, -e,
+-ef, -wildcards, -regex, -one-file-system, -quiet, -progress, -no-progress, -Xcompression-level, -Xdict-size,
+-Xbcj, -Xhc, -Xalgorithm; -exports, -no-tailends, -reproducible, -no-recovery, -recovery-path, -exit-on-error
+(what casper-snapshot does anyway) and -info, -nopad, -not-reproducible (no effect, said so) are accepted too.
+Others (-noI, -noD, -sort, -p, -tar, -mkfs-time, …) are refused with the reason. lzma (LZMA1) is refused: the
+kernel cannot mount it.
+
+Settings (/etc/casper.conf, or --config FILE; KEY=VALUE lines, never executed; the command line wins):
+${configHelp()}
+
+Snapshot at shutdown (casper-snapshot.service, installed by the .deb, not enabled):
+  1. set CASPER_SNAPSHOT_PERSISTENCE_NAME=session in /etc/casper.conf (the image goes onto the live medium,
+     where the next boot stacks it), or CASPER_SNAPSHOT_OUTPUT for an image elsewhere
+  2. only for an output on another filesystem than the live medium (the unit ships
+     RequiresMountsFor=/run/live/medium /cdrom): systemctl edit casper-snapshot.service, and add under [Unit]
+       RequiresMountsFor=<the directory of CASPER_SNAPSHOT_OUTPUT>
+  3. systemctl enable --now casper-snapshot.service
 
 casper-snapshot verify IMAGE [DIR] reads an image back and checks it, or compares it with DIR
 (casper-snapshot verify --help).
@@ -121,8 +142,17 @@ SIGHUP/SIGINT/SIGTERM (the temporary file is removed). A second casper-snapshot 
 fails with exit 2 (lock file .OUTPUT.lock beside it).`,
     )
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // Errors are printed by main() in the tool's own words; help goes out synchronously (EPIPE-safe).
+    .configureOutput({ writeOut: (s) => writeHelp(s), writeErr: (s) => process.stderr.write(s), outputError: () => {} });
   return program;
+}
+
+/** The settings file's keys for --help, from the parser's own table. */
+function configHelp(): string {
+  const width = Math.max(...Object.entries(CONFIG_KEYS).map(([k, v]) => k.length + v.example.length + 1));
+  return Object.entries(CONFIG_KEYS)
+    .map(([k, v]) => `  ${`${k}=${v.example}`.padEnd(width)}  ${v.doc}`)
+    .join('\n');
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGHUP: EXIT.sighup, SIGINT: EXIT.sigint, SIGTERM: EXIT.sigterm };
@@ -146,12 +176,13 @@ function writeStdout(text: string, what: string, image: string): void {
 }
 
 /** On SIGINT/SIGTERM/SIGHUP: remove the temporary file and lock, exit 128 + signal number. */
-function installSignalHandlers(): void {
+function installSignalHandlers(onStop: (sig: NodeJS.Signals) => void): void {
   for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.once(sig, () => {
       discardAllOutputs();
       restoreAllMedia(); // after the temporary file is gone, so the medium can go read-only again
-      process.stderr.write(`casper-snapshot: stopped by ${sig}; no image written\n`);
+      say(`casper-snapshot: stopped by ${sig}; no image written\n`);
+      onStop(sig);
       process.exit(SIGNAL_EXIT[sig]);
     });
   }
@@ -207,13 +238,42 @@ function isDirectory(p: string): boolean {
   }
 }
 
-/** mksquashfs's order is SOURCE DEST; ours takes the source as --source. */
-function sourceDestHint(positionals: string[]): string | null {
-  if (positionals.length === 2 && isDirectory(positionals[0]) && !isDirectory(positionals[1]))
-    return `'${positionals[0]}' is a directory: to capture it as mksquashfs would, type casper-snapshot --source ${positionals[0]} ${positionals[1]}`;
-  if (positionals.length === 1 && isDirectory(positionals[0]))
-    return `the argument is the output image, and '${positionals[0]}' is a directory: to capture it, type casper-snapshot --source ${positionals[0]} OUTPUT.squashfs`;
+/** An argument as a shell would need it typed. */
+function shellWord(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * mksquashfs's order is SOURCE DEST; ours takes the source as --source. The command to type is the one given,
+ * every other option kept, with --source before the directory (and OUTPUT.squashfs added when there is none).
+ */
+function sourceDestHint(positionals: string[], argv: string[], at: number[]): string | null {
+  const command = (extra: string[]) => {
+    const words = [...argv];
+    words.splice(at[0], 0, '--source');
+    return ['casper-snapshot', ...words, ...extra].map(shellWord).join(' ');
+  };
+  if (positionals.length === 2 && at.length === 2 && isDirectory(positionals[0]) && !isDirectory(positionals[1]))
+    return `'${positionals[0]}' is a directory: to capture it as mksquashfs would, type ${command([])}`;
+  if (positionals.length === 1 && at.length === 1 && isDirectory(positionals[0]))
+    return `the argument is the output image, and '${positionals[0]}' is a directory: to capture it, type ${command(['OUTPUT.squashfs'])}`;
   return null;
+}
+
+/** Where the arguments that are not options or option values are in argv (as the rewrite counted them). */
+function positionalIndices(argv: string[], takesValue: (flag: string) => boolean, rewritten: (a: string) => string): number[] {
+  const at: number[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      for (let j = i + 1; j < argv.length; j++) at.push(j);
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') at.push(i);
+    else if (a === '-e' && at.length > 0) break; // mksquashfs's trailing -e: excludes to the end
+    else if (!a.includes('=') && takesValue(rewritten(a))) i++;
+  }
+  return at;
 }
 
 /** The library options from the command line (o), /etc/casper.conf (c) and defaults, in that order of precedence. */
@@ -226,7 +286,8 @@ function snapshotOptions(o: OptionValues, c: SnapshotConfig, given: (name: strin
     filesystem: o.filesystem,
     output,
     compressor: given('compressor') ? o.compressor : (c.compressor ?? o.compressor),
-    compressionLevel: o.compressionLevel,
+    // The file's level goes with the file's compressor: a compressor named on the command line drops it.
+    compressionLevel: o.compressionLevel ?? (given('compressor') ? undefined : c.compressionLevel),
     compressorOptions: compressorOptions(o),
     blockSize: given('blockSize') ? o.blockSize : (c.blockSize ?? o.blockSize),
     fragments: o.fragments,
@@ -249,10 +310,33 @@ function snapshotOptions(o: OptionValues, c: SnapshotConfig, given: (name: strin
     mem: o.mem,
     ignoreErrors: o.ignoreErrors,
     force: o.force || o.noappend,
-    verify: o.verify,
+    verify: o.verify ?? c.verify,
     base: o.noappend ? false : o.base,
     baseCheck: o.baseCheck,
   };
+}
+
+/** How progress is shown: a bar (or plain lines), JSON lines on a descriptor, and Plymouth messages. */
+function reporters(o: OptionValues) {
+  const stop = new AbortController();
+  const json = o.progressJson ? jsonProgressReporter(o.progressFd ?? 2, () => stop.abort()) : null;
+  const bar = json ? null : progressReporter(o);
+  const plymouth = o.plymouth ? plymouthReporter() : null;
+  return {
+    json,
+    plymouth,
+    /** Aborted when the --progress=json reader has gone away. */
+    signal: stop.signal,
+    update: (p: Progress) => (json?.update(p), bar?.update(p), plymouth?.update(p)),
+    done: () => (bar?.done(), plymouth?.done()),
+  };
+}
+
+/** Prints a usage error in the tool's words, with the pointer to -h (and as JSON with --json). */
+function usageFailure(message: string, json: boolean, help = true): number {
+  say(`casper-snapshot: ${message}${help ? ' (casper-snapshot -h lists the options)' : ''}\n`);
+  if (json) printJsonError('EUSAGE', message, EXIT.usage);
+  return EXIT.usage;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -260,31 +344,36 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'verify') return (await import('./verify.js')).verifyMain(argv.slice(1)); // loaded only for verify
   const program = buildProgram();
   const valueFlags = new Set(program.options.filter((opt) => opt.required || opt.optional).flatMap((opt) => [opt.short, opt.long].filter((f): f is string => !!f)));
-  const args = rewriteMksquashfsArgs(argv, (f) => valueFlags.has(f));
-  const json = args.includes('--json');
+  const takesValue = (f: string) => valueFlags.has(f);
+  const rewritten = rewriteMksquashfsArgs(argv, takesValue);
+  const args = rewritten.args;
+  const json = argv.includes('--json');
+  if (rewritten.refused) return usageFailure(rewritten.refused, json, false);
   if (args.includes('-v') || args.includes('--version')) {
-    process.stdout.write(versionText() + '\n');
+    writeHelp(versionText() + '\n');
     return EXIT.ok;
   }
   try {
     program.parse(args, { from: 'user' });
   } catch (err) {
     const e = err as { code?: string; exitCode?: number; message?: string };
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help') return EXIT.ok;
-    const hint = e.code === 'commander.excessArguments' ? sourceDestHint(program.args) : null;
-    if (hint) process.stderr.write(`casper-snapshot: ${hint}\n`);
-    if (json) printJsonError('EUSAGE', [String(e.message ?? err).replace(/^error: /, ''), hint].filter(Boolean).join('; '), EXIT.usage);
-    return EXIT.usage;
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return EXIT.ok;
+    const aliasOf = (a: string) => rewriteMksquashfsArgs([a]).args[0] ?? a;
+    const hint = e.code === 'commander.excessArguments' ? sourceDestHint(program.args, argv, positionalIndices(argv, takesValue, aliasOf)) : null;
+    // The hint says what to type; commander's own sentence only when there is none.
+    return usageFailure(hint ?? String(e.message ?? err).replace(/^error: /, ''), json, !hint);
   }
   const o = program.opts();
-  installSignalHandlers();
-  let plymouth: ReturnType<typeof plymouthReporter> | null = null;
+  if (o.progressFd !== undefined && !o.progressJson) return usageFailure('--progress-fd needs --progress=json', json);
+  const progress = reporters(o);
+  installSignalHandlers((sig) => progress.json?.event({ type: 'error', code: 'ABORT_ERR', message: `stopped by ${sig}`, exitCode: SIGNAL_EXIT[sig] }));
+  for (const note of rewritten.notes) if (!o.quiet) say(`casper-snapshot: ${note}\n`);
   try {
     // Settings: command line > config file > defaults.
     const conf = loadCasperConf(o.config);
     const given = (name: string) => program.getOptionValueSource(name) === 'cli';
     const c = conf.config;
-    for (const w of conf.warnings) process.stderr.write(`casper-snapshot: ${conf.file}: ${w}\n`);
+    for (const w of conf.warnings) say(`casper-snapshot: ${conf.file}: ${w}\n`);
     let output: string | undefined = program.args[0] ?? c.output;
     let bootNote: string | null = null;
     // The persistence name (option, or the config's when no output is named) puts the image where the next boot stacks it.
@@ -296,42 +385,56 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (!output) throw new UsageError('no output image given (argument, or CASPER_SNAPSHOT_OUTPUT in the config)');
     if (!o.source && program.args.length === 1) {
-      const hint = sourceDestHint(program.args);
+      const hint = sourceDestHint(program.args, argv, positionalIndices(argv, takesValue, (a) => rewriteMksquashfsArgs([a]).args[0] ?? a));
       if (hint) throw new UsageError(hint);
     }
     const options = snapshotOptions(o, conf.config, given, output);
-    const progress = progressReporter(o);
-    plymouth = o.plymouth ? plymouthReporter() : null;
-    const report = await snapshot({ ...options, onProgress: (p) => (progress.update(p), plymouth?.update(p)) });
+    // -d: what is about to happen (layout, lower stack, policy) before the job, not after it.
+    let planned: SnapshotPlan | null = null;
+    const onPlan = o.debug ? (plan: SnapshotPlan) => ((planned = plan), say(describePlan(plan))) : undefined;
+    // threadNice 0: the command has no event loop of its own to keep responsive (and runs as mksquashfs does).
+    const report = await snapshot({ ...options, onProgress: progress.update, onPlan, signal: progress.signal, threadNice: 0 });
     progress.done();
-    plymouth?.done();
-    if (report.replaced === 'file (--force)' && !o.quiet) process.stderr.write(`casper-snapshot: replaced '${report.output}', which was not a SquashFS image (--force)\n`);
-    if (bootNote && !o.quiet) process.stderr.write(`casper-snapshot: ${bootNote}\n`);
-    for (const w of report.warnings) process.stderr.write(`casper-snapshot: warning: ${w}\n`);
+    const warn = (text: string) => (progress.json ? progress.json.event({ type: 'warning', message: text }) : say(`casper-snapshot: ${text}\n`));
+    if (report.replaced === 'file (--force)' && !o.quiet) warn(`replaced '${report.output}', which was not a SquashFS image (--force)`);
+    if (bootNote && !o.quiet) say(`casper-snapshot: ${bootNote}\n`);
+    for (const w of report.warnings) warn(`warning: ${w}`);
     if (o.json) writeStdout(JSON.stringify(jsonReport(report, conf.found ? conf.file : null), null, 2) + '\n', 'the JSON report', report.output);
     else if (!o.quiet) writeStdout(formatSummary(report) + '\n', 'the summary', report.output);
     if (o.debug) {
-      process.stderr.write(`mode: ${report.mode}\n${report.layout ? `layout: ${report.layout.kind}\n` : ''}${report.notes.map((n) => n + '\n').join('')}`);
-      if (report.cumulative) process.stderr.write(describeCumulative(report.cumulative));
-      if (report.lowerStack) process.stderr.write(describeLowerStack(report.lowerStack));
-      if (report.remountedMedium) process.stderr.write(`live medium ${report.remountedMedium}: remounted read-write for the save, read-only again after it\n`);
-      process.stderr.write(`policy:\n${report.policy}\n`);
-      process.stderr.write(JSON.stringify({ options: report.options, times: report.times, pipeline: report.pipeline }, null, 2) + '\n');
+      // Notes the job added after the plan (what the walk found), then the options and timings.
+      const later = report.notes.filter((n) => !(planned as SnapshotPlan | null)?.notes.includes(n));
+      say(later.map((n) => n + '\n').join('') + JSON.stringify({ options: report.options, times: report.times, pipeline: report.pipeline }, null, 2) + '\n');
     }
     // Differences found by --verify's restore proof: the image is written, but does not give the session back.
     const incomplete = report.image.changedFiles.length > 0 || report.image.skipped.length > 0 || (report.restoreCheck?.differences.length ?? 0) > 0;
-    return incomplete ? EXIT.incomplete : EXIT.ok;
+    const code = incomplete ? EXIT.incomplete : EXIT.ok;
+    progress.json?.event({ type: 'result', exitCode: code, output: report.output, imageSize: report.image.imageSize, warnings: report.warnings.length });
+    return code;
   } catch (err) {
+    progress.done();
     const e = err as CasperError;
     const usage = err instanceof UsageError;
+    const message = e.code === 'ABORT_ERR' && progress.signal.aborted ? 'stopped: the reader of the --progress=json lines went away; no image written' : cliMessage(e);
     // At shutdown (--plymouth, as the unit runs it) the console and the splash say plainly that nothing was saved.
     const lost = o.plymouth ? 'THE LIVE SESSION WAS NOT SAVED: ' : '';
-    process.stderr.write(`casper-snapshot: ${lost}${e.message}${e.path && !e.message.includes(e.path) ? ` (${e.path})` : ''}\n`);
-    plymouth?.failed(e.message);
+    say(`casper-snapshot: ${lost}${message}${e.path && !message.includes(e.path) ? ` (${e.path})` : ''}\n`);
+    progress.plymouth?.failed(message);
     // A stack helps only with a failure inside the tool: never with a usage error or an expected one (a system
     // call's error, a lock held, a corrupt image: the message says it all).
-    if (o.debug && e.stack && !usage && !expectedFailure(err)) process.stderr.write(e.stack + '\n');
-    if (o.json) printJsonError(usage ? 'EUSAGE' : (e.code ?? 'EFAILED'), e.message, usage ? EXIT.usage : EXIT.failed);
-    return usage ? EXIT.usage : EXIT.failed;
+    if (o.debug && e.stack && !usage && !expectedFailure(err)) say(e.stack + '\n');
+    const code = usage ? EXIT.usage : EXIT.failed;
+    if (o.json) printJsonError(usage ? 'EUSAGE' : (e.code ?? 'EFAILED'), message, code);
+    progress.json?.event({ type: 'error', code: usage ? 'EUSAGE' : (e.code ?? 'EFAILED'), message, exitCode: code });
+    return code;
   }
+}
+
+/** -d: the layout found, how it was decided, the lower stack (diff mode) and the exclusion policy. */
+function describePlan(plan: SnapshotPlan): string {
+  let text = `mode: ${plan.mode}\n${plan.layout ? `layout: ${plan.layout.kind}\n` : ''}${plan.notes.map((n) => `${n}\n`).join('')}`;
+  if (plan.cumulative) text += describeCumulative(plan.cumulative);
+  if (plan.lowerStack) text += describeLowerStack(plan.lowerStack);
+  if (plan.remountedMedium) text += `live medium ${plan.remountedMedium}: remounted read-write for the save, read-only again after it\n`;
+  return `${text}policy:\n${plan.policy}\n`;
 }

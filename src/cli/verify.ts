@@ -7,6 +7,7 @@ import { verify, VERIFY_IGNORE_FIELDS, type VerifyIgnoreField, type VerifyReport
 import { CasperError, UsageError } from '../errors.js';
 import { packageVersion } from '../native/addon.js';
 import { size } from './summary.js';
+import { writeHelp } from './help-output.js';
 
 export const VERIFY_EXIT = { ok: 0, usage: 1, corrupt: 2, differ: 3 } as const;
 export const VERIFY_SCHEMA_VERSION = 1;
@@ -67,7 +68,7 @@ function buildVerifyProgram(): Command {
     .helpOption('-h, --help', 'show this help')
     .addHelpText('after', '\nExit codes: 0 the image is sound (and the same as DIR); 1 usage error; 2 the image is corrupt or cannot be read;\n3 the image is sound but differs from DIR.')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeOut: (s) => writeHelp(s), writeErr: (s) => process.stderr.write(s), outputError: () => {} });
 }
 
 function out(text: string): void {
@@ -90,6 +91,7 @@ export async function verifyMain(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as { code?: string; message?: string };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help') return VERIFY_EXIT.ok;
+    process.stderr.write(`casper-snapshot verify: ${String(e.message ?? err).replace(/^error: /, '')} (casper-snapshot verify -h lists the options)\n`);
     if (json) out(JSON.stringify({ schemaVersion: VERIFY_SCHEMA_VERSION, error: { code: 'EUSAGE', message: String(e.message ?? err).replace(/^error: /, ''), exitCode: 1 } }, null, 2) + '\n');
     return VERIFY_EXIT.usage;
   }

@@ -10,9 +10,13 @@
 //   CASPER_SNAPSHOT_SCRUB=yes|no                     leave out machine identity, secrets and logs
 //   CASPER_SNAPSHOT_COMPRESSOR=gzip                  as -comp
 //   CASPER_SNAPSHOT_BLOCK_SIZE=128K                  as -b: power of two, 4K to 1M
+//   CASPER_SNAPSHOT_COMPRESSION_LEVEL=19             as --compression-level (unless the command line names a compressor)
 //   CASPER_SNAPSHOT_JOBS=4                           worker threads, 1 to 1024
+//   CASPER_SNAPSHOT_VERIFY=yes|no                    yes = --verify
 //   CASPER_SNAPSHOT_OUTPUT=/media/usb/snap.squashfs  image to write (an absolute path)
 //   CASPER_SNAPSHOT_PERSISTENCE_NAME=session         as --persistence-name: write onto the live medium where the next boot stacks it
+// CONFIG_KEYS below documents each key for --help (and test/docs-agree.test.ts holds the man page and the
+// README to the same list).
 import { readFileSync } from 'node:fs';
 import { parseSize } from '../api/options.js';
 import { UsageError } from '../errors.js';
@@ -28,8 +32,10 @@ export interface SnapshotConfig {
   defaultExcludes?: boolean;
   scrub?: boolean;
   compressor?: string;
+  compressionLevel?: number;
   blockSize?: number;
   jobs?: number;
+  verify?: boolean;
   output?: string;
   persistenceName?: string;
 }
@@ -97,18 +103,40 @@ function splitWords(v: string): string[] {
   return out;
 }
 
-export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Setter }> = {
-  CASPER_SNAPSHOT_MODE: { field: 'mode', set: oneOf(['auto', 'upper', 'diff', 'full'] as const, (v, c) => (c.mode = v)) },
-  CASPER_SNAPSHOT_EXCLUDES: { field: 'excludes', set: (v, c) => ((c.excludes = splitWords(v)), null) },
-  CASPER_SNAPSHOT_EXCLUDE_SYNTAX: { field: 'excludeSyntax', set: oneOf(['exact', 'wildcards', 'regex'] as const, (v, c) => (c.excludeSyntax = v)) },
-  CASPER_SNAPSHOT_DEFAULT_EXCLUDES: { field: 'defaultExcludes', set: bool((v, c) => (c.defaultExcludes = v)) },
-  CASPER_SNAPSHOT_SCRUB: { field: 'scrub', set: bool((v, c) => (c.scrub = v)) },
+/** Each key: the setting it fills, its parser, and one line for --help (`example` and what it means). */
+export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Setter; example: string; doc: string }> = {
+  CASPER_SNAPSHOT_OUTPUT: {
+    field: 'output',
+    example: '/media/usb/snap.squashfs',
+    doc: 'the image to write when none is given (an absolute path)',
+    set: (v, c) => (v.startsWith('/') && v.length > 1 ? ((c.output = v), null) : `must be an absolute path, got '${v}'`),
+  },
+  CASPER_SNAPSHOT_MODE: { field: 'mode', example: 'auto', doc: 'auto (default), upper, diff or full', set: oneOf(['auto', 'upper', 'diff', 'full'] as const, (v, c) => (c.mode = v)) },
+  CASPER_SNAPSHOT_EXCLUDES: { field: 'excludes', example: '"home/*/.cache /srv/tmp"', doc: 'exclude entries, blank-separated (added to -e)', set: (v, c) => ((c.excludes = splitWords(v)), null) },
+  CASPER_SNAPSHOT_EXCLUDE_SYNTAX: {
+    field: 'excludeSyntax',
+    example: 'wildcards',
+    doc: 'exact, wildcards or regex: how EXCLUDES are read',
+    set: oneOf(['exact', 'wildcards', 'regex'] as const, (v, c) => (c.excludeSyntax = v)),
+  },
+  CASPER_SNAPSHOT_DEFAULT_EXCLUDES: { field: 'defaultExcludes', example: 'yes', doc: 'no = --no-default-excludes', set: bool((v, c) => (c.defaultExcludes = v)) },
+  CASPER_SNAPSHOT_SCRUB: { field: 'scrub', example: 'no', doc: 'yes = --scrub', set: bool((v, c) => (c.scrub = v)) },
   CASPER_SNAPSHOT_COMPRESSOR: {
     field: 'compressor',
+    example: 'zstd',
+    doc: 'as --compressor (-comp)',
     set: (v, c) => (/^[a-z0-9]+$/.test(v) ? ((c.compressor = v), null) : `must be a compressor name like gzip or xz, got '${v}'`),
+  },
+  CASPER_SNAPSHOT_COMPRESSION_LEVEL: {
+    field: 'compressionLevel',
+    example: '19',
+    doc: 'as --compression-level; ignored when the command line names a compressor or a level',
+    set: (v, c) => (/^\d{1,2}$/.test(v) ? ((c.compressionLevel = +v), null) : `must be a compression level (an integer such as 6 or 19), got '${v}'`),
   },
   CASPER_SNAPSHOT_BLOCK_SIZE: {
     field: 'blockSize',
+    example: '128K',
+    doc: 'as -b: a power of two from 4K to 1M',
     set: (v, c) => {
       let n: number;
       try {
@@ -123,14 +151,15 @@ export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Set
   },
   CASPER_SNAPSHOT_JOBS: {
     field: 'jobs',
+    example: '4',
+    doc: 'worker threads, 1 to 1024 (as --jobs)',
     set: (v, c) => (/^\d{1,4}$/.test(v) && +v >= 1 && +v <= 1024 ? ((c.jobs = +v), null) : `must be an integer from 1 to 1024, got '${v}'`),
   },
-  CASPER_SNAPSHOT_OUTPUT: {
-    field: 'output',
-    set: (v, c) => (v.startsWith('/') && v.length > 1 ? ((c.output = v), null) : `must be an absolute path, got '${v}'`),
-  },
+  CASPER_SNAPSHOT_VERIFY: { field: 'verify', example: 'yes', doc: 'yes = --verify (read the new image back before it replaces the old one)', set: bool((v, c) => (c.verify = v)) },
   CASPER_SNAPSHOT_PERSISTENCE_NAME: {
     field: 'persistenceName',
+    example: 'session',
+    doc: 'as --persistence-name when no output is given on the command line (wins over CASPER_SNAPSHOT_OUTPUT)',
     set: (v, c) => (/^[A-Za-z0-9_-]+$/.test(v) ? ((c.persistenceName = v), null) : `must be a tag of letters, digits, '-' or '_', got '${v}'`),
   },
 };

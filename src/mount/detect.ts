@@ -76,7 +76,11 @@ export interface LiveLayout {
   bindMounts: { mountPoint: string; root: string }[];
   /** Every live-system path known here (medium, base, layers, their mounts): never part of a capture. */
   livePaths: string[];
-  defaultMode: CaptureMode;
+  /**
+   * The mode a snapshot without one takes: upper, diff, or full on a union whose layers cannot be compared.
+   * null when the root is not a live system (kind 'none'): snapshot() then needs `mode: 'full'` or `source`.
+   */
+  defaultMode: CaptureMode | null;
   /** Why things were decided, for --debug and error messages. */
   notes: string[];
 }
@@ -132,7 +136,7 @@ function emptyLayout(root: string, mount: MountInfo | null, within: string, note
     xattrPrefix: 'trusted.overlay.',
     bindMounts: [],
     livePaths: [],
-    defaultMode: 'full',
+    defaultMode: null,
     notes,
   };
 }

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CasperError } from '../errors.js';
 
 export interface CompressorSpec {
   compressor: string;
@@ -123,13 +124,15 @@ export interface BaseUse {
 
 /** How far the data phase has got (builder.dataProgress()). */
 export interface DataProgress {
-  /** File bytes of the tasks written, and compressed bytes produced so far. */
+  /** File bytes of the tasks written, and bytes of the data section written so far (fragment tails counted once, in their block). */
   bytesIn: number;
   bytesOut: number;
   /** Read tasks planned and fragment blocks closed so far, and tasks written. */
   tasks: number;
   fragments: number;
   tasksWritten: number;
+  /** Entries before the next file still to be written (the plan follows entry order). */
+  entriesDone: number;
   /** Every task and fragment block is in the image: finish() may run. */
   done: boolean;
   /** So far: CPU time of the threads holding the writer's lock, and the wall time it was held (ms). */
@@ -138,7 +141,8 @@ export interface DataProgress {
 }
 
 export interface ImageBuilder {
-  walk(source: string, options: NativeWalkOptions): Promise<void>;
+  /** progress: BigUint64Array(2), entries and regular file bytes found so far (written by the walking thread). */
+  walk(source: string, options: NativeWalkOptions, progress?: BigUint64Array): Promise<void>;
   treeInfo(): TreeInfo;
   /** --base: reads the image at `path` and marks the files whose stored data it gives (before begin). */
   useBase(path: string, options: { content: boolean; jobs: number }): Promise<BaseUse>;
@@ -146,9 +150,10 @@ export interface ImageBuilder {
   /**
    * The data engine (native/image/data_engine.h): returns its id. Each pool thread then runs its share with
    * runData(id, spec) (a piscina worker) or runDataAsync(id, spec) (libuv); no task passes through JavaScript.
-   * taskBytes: file bytes per read task; window: most tasks planned and not yet written.
+   * taskBytes: file bytes per read task; window: most tasks planned and not yet written; nice: how much lower the
+   * pool threads' scheduling priority is while they run it.
    */
-  startData(taskBytes: number, window: number): number;
+  startData(taskBytes: number, window: number, nice?: number): number;
   dataProgress(): DataProgress;
   /** Waiting pool threads look at the cancel flag now rather than within 50 ms. */
   wakeData(): void;
@@ -208,7 +213,16 @@ export interface Addon {
  * Set by the standalone executable (src/standalone/main.ts) before it runs the CLI: the addon and worker it
  * unpacked from its assets, and its version (there is no package.json beside it).
  */
-export const runtime: { addonPath?: string; workerFilename?: string; version?: string; standalone?: boolean } = {};
+export const runtime: {
+  /** The addon the executable loaded from addonPath. */
+  addon?: Addon;
+  addonPath?: string;
+  workerFilename?: string;
+  version?: string;
+  standalone?: boolean;
+  /** The standalone executable: why the addon could not be unpacked where it can be loaded (its message). */
+  addonProblem?: string;
+} = {};
 
 function findPackageRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -246,6 +260,15 @@ function dlopen(path: string): Addon {
   return m.exports;
 }
 
+/** The addon given as nativeBinding: a load failure is a CasperError (EADDON) naming the path. */
+function dlopenGiven(path: string): Addon {
+  try {
+    return dlopen(path);
+  } catch (err) {
+    throw new CasperError(`the native addon given as nativeBinding cannot be loaded: ${(err as Error).message}`, 'EADDON', { path, syscall: 'dlopen', cause: err });
+  }
+}
+
 /** The addon's path once loadAddon() found it (handed to the worker threads so they load the same file). */
 export function addonPath(): string | undefined {
   return cachedPath;
@@ -260,8 +283,17 @@ export function addonPath(): string | undefined {
  */
 export function loadAddon(binding?: string | Addon): Addon {
   if (binding && typeof binding === 'object') return binding;
-  if (typeof binding === 'string') return dlopen(binding);
+  if (typeof binding === 'string') return dlopenGiven(binding);
   if (cached) return cached;
+  if (runtime.addon) {
+    cached = runtime.addon;
+    cachedPath = runtime.addonPath;
+    return cached;
+  }
+  // The standalone executable carries its addon: nothing to build, only somewhere to map it from (and no
+  // package around it whose builds could stand in).
+  if (runtime.standalone)
+    throw new CasperError(`the executable's built-in native addon cannot be loaded: ${runtime.addonProblem ?? 'it was not unpacked'}`, 'EADDON', { syscall: 'dlopen' });
   const candidates = [
     process.env.CASPER_SNAPSHOT_ADDON,
     runtime.addonPath,
@@ -280,9 +312,13 @@ export function loadAddon(binding?: string | Addon): Addon {
       failures.push(`${p}: ${(err as Error).message}`);
     }
   }
-  throw new Error(
-    `casper-snapshot native addon not found or not loadable (looked in: ${candidates.join(', ')})` +
+  throw new CasperError(
+    `casper-snapshot's native addon is missing or does not load here (looked in: ${candidates.join(', ')})` +
       (failures.length ? `; ${failures.join('; ')}` : '') +
-      `; build it from source with 'npm rebuild casper-snapshot' (needs g++, cmake and the compression -dev packages)`,
+      `. The package's prebuilt addon is for linux-x64 with glibc 2.31 or later; elsewhere build it from source: ` +
+      `npm install cmake-js node-addon-api node-api-headers, then npm rebuild casper-snapshot (g++, cmake and the ` +
+      `compression -dev packages needed; README, "Install")`,
+    'EADDON',
+    { syscall: 'dlopen' },
   );
 }

@@ -10,7 +10,10 @@ import type { WorkerFailure, WorkerTask } from './worker.js';
 
 export interface DataProgress {
   bytesIn: number;
+  /** Bytes of the data section written so far. */
   bytesOut: number;
+  /** Entries whose data is written (the plan follows entry order). */
+  entriesDone: number;
 }
 
 /** Runs one thread's share of the data phase: in a piscina worker, or (jobs that start none) on libuv's pool. */
@@ -36,6 +39,8 @@ export interface DataPipelineOptions {
   cancel: Int32Array;
   signal?: AbortSignal;
   onProgress?: (p: DataProgress) => void;
+  /** How much lower than the caller's the pool threads' priority is during the data phase (0: unchanged). */
+  nice: number;
   /** The calling thread's CPU clock in ms (the addon's threadCpuMs), for the main thread's share. */
   threadCpuMs?: () => number;
 }
@@ -73,7 +78,7 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
   const cpu0 = process.cpuUsage();
   const main0 = o.threadCpuMs?.();
   const t0 = performance.now();
-  const engine = builder.startData(taskBytes, window);
+  const engine = builder.startData(taskBytes, window, o.nice);
   let failure: CasperError | undefined;
   const stop = (err: CasperError) => {
     failure ??= err;
@@ -84,10 +89,10 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const report = () => {
     const p = builder.dataProgress();
-    o.onProgress?.({ bytesIn: p.bytesIn, bytesOut: p.bytesOut });
+    o.onProgress?.({ bytesIn: p.bytesIn, bytesOut: p.bytesOut, entriesDone: p.entriesDone });
     return p;
   };
-  o.onProgress?.({ bytesIn: 0, bytesOut: 0 }); // the data phase has begun (a small one may end before the first tick)
+  o.onProgress?.({ bytesIn: 0, bytesOut: 0, entriesDone: 0 }); // the data phase has begun (a small one may end before the first tick)
   const timer = o.onProgress ? setInterval(report, PROGRESS_MS) : undefined;
   try {
     const task: WorkerTask = { kind: 'data', engine, spec };

@@ -3,7 +3,7 @@
 // Only a missing path, an empty file or a SquashFS image is replaced without --force; devices, FIFOs,
 // sockets, directories and symlinks never are. Writers of one output exclude each other with a kernel lock
 // (flock) on `.NAME.lock`, which dies with its process: no stale lock, no race between two starts.
-import { type Stats, closeSync, fstatSync, fsync, lstatSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { type Stats, accessSync, closeSync, constants, fstatSync, fsync, lstatSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -72,7 +72,22 @@ export function checkOutputTarget(target: string, force: boolean): ExistingOutpu
   }
   if (magic) return 'SquashFS image';
   if (force) return 'file (--force)';
-  throw new UsageError(`output '${target}' exists and is not a SquashFS image: not replaced (use --force, or -noappend, to replace it)`);
+  throw new UsageError(`output '${target}' exists and is not a SquashFS image: not replaced`, { option: 'force' });
+}
+
+/**
+ * The output's directory must be writable: read-only or not ours is a usage error like a missing directory
+ * (nothing was written; exit 1 in the CLI). Checked once a read-only live medium has been remounted for the
+ * save (live/medium-write.ts), which is the one read-only place a save may go.
+ */
+export function checkOutputWritable(target: string): void {
+  const dir = dirname(target);
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`output directory '${dir}' is not writable (${code === 'EROFS' ? 'a read-only file system' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message)})`);
+  }
 }
 
 /** Names an fs error on a file inside the output directory by the directory the user gave. */

@@ -46,6 +46,8 @@ export function projectDeb(): { deb: string } | { skip: string } {
   const pkg = run('bash', [join(repoRoot, 'scripts', 'package.sh')]);
   if (pkg.status === 3 || /debian-root\.sh: .*(cannot be reached|not installed)/.test(pkg.stderr)) return { skip: pkg.stderr.trim().split('\n').pop() ?? 'npm run package cannot run here' };
   if (pkg.status !== 0) throw new Error(`npm run package failed (${pkg.status}):\n${pkg.stderr.slice(-3000)}`);
+  // No flood of tool warnings (strip's, postject's): a warning here is something to look at.
+  if (/warning/i.test(pkg.stderr)) throw new Error(`npm run package printed warnings:\n${pkg.stderr.slice(-3000)}`);
   const deb = findDeb();
   if (!deb) throw new Error('npm run package made no .deb in dist-bin/');
   writeFileSync(STAMP, key + '\n');
