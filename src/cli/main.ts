@@ -9,6 +9,7 @@ import { CasperError, UsageError } from '../errors.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
 import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
+import { cancelAll } from '../pipeline/stop.js';
 import { loadCasperConf, type SnapshotConfig } from '../config/index.js';
 import { plymouthReporter, progressReporter } from './progress.js';
 import { persistenceName } from '../live/persistence-name.js';
@@ -149,6 +150,7 @@ function writeStdout(text: string, what: string, image: string): void {
 function installSignalHandlers(): void {
   for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.once(sig, () => {
+      cancelAll(); // native work stops, so the exit below does not wait for it
       discardAllOutputs();
       restoreAllMedia(); // after the temporary file is gone, so the medium can go read-only again
       process.stderr.write(`casper-snapshot: stopped by ${sig}; no image written\n`);
