@@ -30,7 +30,8 @@ inline uint64_t merge(uint64_t acc, uint64_t lane_acc) { return (acc ^ lane_roun
 
 inline uint64_t xxh64(const void* data, size_t len, uint64_t seed = 0) {
   using namespace xxh64_detail;
-  const uint8_t* p = static_cast<const uint8_t*>(data);
+  static const uint8_t kNothing = 0;
+  const uint8_t* p = len ? static_cast<const uint8_t*>(data) : &kNothing;  // no arithmetic on a null pointer
   const uint8_t* end = p + len;
   uint64_t acc;
   if (len >= 32) {
