@@ -9,6 +9,7 @@ PKGS=(
   squashfs-tools squashfs-tools-ng                # mksquashfs/unsquashfs, gensquashfs/sqfsdiff/rdsquashfs
   time                                            # /usr/bin/time: CPU time and peak RSS in the benchmark (bench/)
   attr acl util-linux kmod e2fsprogs              # setfattr/getfattr, setfacl, mount/losetup/unshare, modprobe, mkfs.ext4
+  dosfstools fuse2fs                              # FAT and FUSE mounts: a --base where file owners prove nothing (tests)
   systemd                                         # systemd-analyze verify of the shutdown unit
   debootstrap binutils                            # Debian bullseye roots (glibc 2.31): the prebuilt addon is built in one
                                                   # (scripts/build-prebuilt.sh), the .deb is installed in another; readelf/objdump

@@ -5,8 +5,10 @@
 //                                      and file bytes found so far)
 //   leaveOut(indices)                  main thread  after walk, before begin (wildcard/regex excludes)
 //   treeInfo(), imagePaths()           main thread  after walk
-//   useBase(path, opts)    -> Promise  libuv pool   after walk (and leaveOut), before begin, at most once (--base):
-//                                      reads the base image and marks the files whose data it gives
+//   openBase(path)                     main thread  before walk, at most once (--base): opens the base image
+//                                      with the trust checks (image/base_trust.h); only that descriptor is read
+//   useBase(opts)          -> Promise  libuv pool   after walk (and leaveOut), before begin, at most once, after
+//                                      openBase: reads the base image and marks the files whose data it gives
 //   begin(fd)                          main thread  after walk, once: the data phase starts
 //   startData(taskBytes, window, nice?) -> id main thread  after begin, once: the data engine (image/data_engine.h)
 //                                      that every pool thread then runs with runData(id, spec) / runDataAsync
@@ -16,6 +18,8 @@
 //   finish()               -> Promise  libuv pool   once the data section is complete: tables, superblock
 //   verifyWritten(path, jobs, progress?) -> Promise  libuv pool  after finish, once (--verify): reads the
 //                                      image at path back and checks each file's digest against the data phase's
+//   closeBase()                        main thread  any time no job or data phase runs: closes the base image's
+//                                      descriptor now (a base on a USB stick must not keep it busy until GC)
 // During the data phase no task or result crosses into JavaScript: the engine's threads plan, read,
 // compress and hand results to the OrderedWriter, which serialises them (image/ordered_writer.h).
 #include <napi.h>
@@ -29,6 +33,7 @@
 #include "bindings/js_values.h"
 #include "bindings/verify_report.h"
 #include "image/base_image.h"
+#include "image/base_trust.h"
 #include "image/data_engine.h"
 #include "image/data_writer.h"
 #include "image/ordered_writer.h"
@@ -85,6 +90,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "ImageBuilder",
                        {InstanceMethod<&ImageBuilder::Walk>("walk"),
+                        InstanceMethod<&ImageBuilder::OpenBase>("openBase"),
                         InstanceMethod<&ImageBuilder::UseBase>("useBase"),
                         InstanceMethod<&ImageBuilder::Begin>("begin"),
                         InstanceMethod<&ImageBuilder::StartData>("startData"),
@@ -95,7 +101,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
                         InstanceMethod<&ImageBuilder::VerifyWritten>("verifyWritten"),
                         InstanceMethod<&ImageBuilder::TreeInfo>("treeInfo"),
                         InstanceMethod<&ImageBuilder::ImagePaths>("imagePaths"),
-                        InstanceMethod<&ImageBuilder::LeaveOut>("leaveOut")});
+                        InstanceMethod<&ImageBuilder::LeaveOut>("leaveOut"),
+                        InstanceMethod<&ImageBuilder::CloseBase>("closeBase")});
   }
 
   // new ImageBuilder(options, cancelInt32Array?)
@@ -148,31 +155,54 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // useBase(path, { content, jobs }) -> Promise<{ used, reason, files, bytes, racy, compared, comparedBytes,
-  // copiedFragments, repackedTails }>: content compares file data with the base's on `jobs` threads. A base that
-  // cannot be read or does not fit these options is not used (used: false, reason says why); the promise
-  // rejects only on cancel or when memory runs out.
+  // openBase(path) -> { refused, contentOnly }: opens the base image once, with the trust checks; refused
+  // (non-empty) says why it is not used at all, contentOnly why every file taken from it must first be
+  // compared with the source. Never blocks (O_NONBLOCK: a FIFO is refused, not waited on).
+  Napi::Value OpenBase(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      expect(Stage::kNew, "openBase");
+      if (base_open_) throw NativeError("EINVAL", "internal: openBase() called twice");
+      base_path_ = info[0].ToString().Utf8Value();
+      base_open_ = std::make_unique<BaseOpen>(open_base(base_path_));
+      Napi::Object o = Napi::Object::New(info.Env());
+      o.Set("refused", base_open_->refused);
+      o.Set("contentOnly", base_open_->content_only);
+      return o;
+    });
+  }
+
+  // useBase({ content, jobs }) -> Promise<{ used, reason, check, checkReason, files, bytes, racy, clamped, compared,
+  // comparedBytes, copiedFragments, repackedTails, rejected, rejectedPaths }>: the base openBase() opened.
+  // content compares file data with the base's on `jobs` threads (also chosen, checkReason saying why, for a
+  // base without an integrity record or on a filesystem that does not keep ownership). A base that cannot
+  // be read or does not fit these options is not used (used: false, reason says why); the promise rejects
+  // only on cancel or when memory runs out.
   Napi::Value UseBase(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "useBase");
-      if (base_ || base_tried_) throw NativeError("EINVAL", "internal: useBase() called twice");
+      if (base_ || base_tried_ || !base_open_ || !base_open_->refused.empty()) throw NativeError("EINVAL", "internal: useBase() called twice or without an open base");
       base_tried_ = true;
-      std::string path = info[0].ToString().Utf8Value();
-      Napi::Object bo = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env());
+      Napi::Object bo = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(info.Env());
       bool content = bo.Has("content") && bo.Get("content").ToBoolean().Value();
       int64_t jobs = bo.Has("jobs") ? bo.Get("jobs").ToNumber().Int64Value() : 1;
       unsigned threads = unsigned(std::max<int64_t>(1, std::min<int64_t>(jobs, 256)));
       stage_ = Stage::kWalking;  // nothing else may touch the tree meanwhile
       auto reason = std::make_shared<std::string>();
+      auto check_reason = std::make_shared<std::string>();
+      auto checked_content = std::make_shared<bool>(content);
       auto base = std::make_shared<std::unique_ptr<BaseImage>>();
       return Job::start(
           info.Env(),
-          [this, path, reason, base, content, threads]() {
+          [this, reason, check_reason, checked_content, base, content, threads]() {
             try {
-              auto b = std::make_unique<BaseImage>(path, cancel_);
-              *reason = b->incompatibility(opts_);
+              auto b = std::make_unique<BaseImage>(std::move(base_open_->fd), base_path_, cancel_);
+              *reason = b->incompatibility(opts_);  // the superblock alone decides this, before any table is read
               if (!reason->empty()) return;
-              b->plan(*tree_, opts_, content, threads);
+              b->load();
+              if (!content && !base_open_->content_only.empty()) *check_reason = base_open_->content_only;
+              else if (!content && !b->has_record()) *check_reason = "it has no integrity record (made by another tool or an older casper-snapshot)";
+              *checked_content = content || !check_reason->empty();
+              b->plan(*tree_, opts_, *checked_content, threads);
               *base = std::move(b);
             } catch (const NativeError& e) {
               if (e.code == "ECANCELED" || e.code == "ENOMEM") throw;
@@ -180,23 +210,41 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
               *reason = e.what();
             }
           },
-          [this, reason, base](Napi::Env env) -> Napi::Value {
+          [this, reason, check_reason, checked_content, base](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kWalked;
             base_ = std::move(*base);
             Napi::Object o = Napi::Object::New(env);
             o.Set("used", bool(base_));
             o.Set("reason", *reason);
+            o.Set("check", *checked_content ? "content" : "quick");
+            o.Set("checkReason", *check_reason);
             BaseStats st = base_ ? base_->stats() : BaseStats();
             o.Set("files", double(st.files));
             o.Set("bytes", double(st.bytes));
             o.Set("racy", double(st.racy));
+            o.Set("clamped", double(st.clamped));
             o.Set("compared", double(st.compared));
             o.Set("comparedBytes", double(st.compared_bytes));
             o.Set("copiedFragments", double(st.copied_fragments));
             o.Set("repackedTails", double(st.repacked_tails));
+            o.Set("rejected", double(st.rejected));
+            Napi::Array paths = Napi::Array::New(env, st.rejected_paths.size());
+            for (size_t i = 0; i < st.rejected_paths.size(); i++) paths.Set(uint32_t(i), st.rejected_paths[i]);
+            o.Set("rejectedPaths", paths);
             return o;
           });
     });
+  }
+
+  // closeBase(): the base's descriptor is closed (when nothing can still read it: no job running, not in the
+  // data phase, whose writer copies from it). Returns whether it was.
+  Napi::Value CloseBase(const Napi::CallbackInfo& info) {
+    if (stage_ == Stage::kWalking || stage_ == Stage::kData || stage_ == Stage::kFinishing || stage_ == Stage::kVerifying)
+      return Napi::Boolean::New(info.Env(), false);
+    if (data_) data_->forget_base();
+    base_.reset();
+    base_open_.reset();
+    return Napi::Boolean::New(info.Env(), true);
   }
 
   // begin(fd): the output file is open; data goes after the superblock and options block.
@@ -204,7 +252,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "begin");
       fd_ = info[0].ToNumber().Int32Value();
-      data_ = std::make_unique<DataWriter>(opts_, *tree_, fd_, data_section_start(opts_), base_.get());
+      data_ = std::make_unique<DataWriter>(opts_, *tree_, fd_, data_section_start(opts_), base_.get(), cancel_);
       ordered_ = std::make_unique<OrderedWriter>(*data_);
       planner_ = std::make_unique<TaskPlanner>(opts_, *tree_);
       stage_ = Stage::kData;
@@ -293,7 +341,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       for (uint32_t i = 0; i < tree_->entries.size(); i++) {
         const Entry& e = tree_->entries[i];
         if (!S_ISREG(e.mode) || e.link_primary != kNone || numbers_[i] == 0) continue;
-        expected->emplace(numbers_[i], ExpectedFile{digests[i], tree_->data_path(i), e.from_base});
+        expected->emplace(numbers_[i], ExpectedFile{digests[i], tree_->data_path(i), e.from_base, data_->tags()[i]});
       }
       auto o = std::make_shared<VerifyOptions>();
       int64_t jobs = info[1].IsNumber() ? info[1].ToNumber().Int64Value() : 0;
@@ -422,6 +470,11 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       skipped.Set(uint32_t(i), sk);
     }
     o.Set("skipped", skipped);
+    // Files the base was to give whose stored blocks did not match their digests: read again.
+    Napi::Array damaged = Napi::Array::New(env, d.base_damaged.size());
+    for (size_t i = 0; i < d.base_damaged.size(); i++) damaged.Set(uint32_t(i), tree_->path(d.base_damaged[i]));
+    o.Set("baseDamaged", damaged);
+    o.Set("recordBytes", double(s.record_bytes));
     return o;
   }
 
@@ -429,6 +482,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   CancelFlag cancel_;
   Napi::ObjectReference cancel_ref_;
   std::unique_ptr<Tree> tree_;
+  std::unique_ptr<BaseOpen> base_open_;  // openBase(): the descriptor useBase() reads
+  std::string base_path_;
   std::unique_ptr<BaseImage> base_;  // --base, when used
   bool base_tried_ = false;
   std::unique_ptr<DataWriter> data_;

@@ -24,6 +24,7 @@
 #include "bindings/js_values.h"
 #include "data/task_format.h"
 #include "format/constants.h"
+#include "format/integrity_record.h"
 #include "image/data_writer.h"
 #include "image/ordered_writer.h"
 #include "image/task_planner.h"
@@ -32,6 +33,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/xxhash64.h"
 
 namespace casper {
 
@@ -185,12 +187,15 @@ std::vector<uint8_t> encode_result(const ImageOptions& opts, const Tree& tree, c
       s.digest += digest_term(h, index);
       if (s.last && tail_fragment && len < bs) {
         tail.assign(p + pos, p + pos + len);
+        s.tail_term = content_term(h, index);
       } else if (all_zero_bytes(p + pos, len)) {
         s.block_words.push_back(0);
         s.sparse_bytes += len;
       } else {
         s.block_words.push_back(uint32_t(len) | kBlockUncompressed);
         data.insert(data.end(), p + pos, p + pos + len);
+        s.stored_digests.push_back(xxh64(p + pos, len));  // what a worker records for the integrity record
+        s.terms.push_back(content_term(h, index));
       }
     }
     s.data_len = data.size();
@@ -254,7 +259,7 @@ class OrderedWriterHarness : public Napi::ObjectWrap<OrderedWriterHarness> {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto [p, n] = bytes_of(info[2]);
       return closed_value(info.Env(), writer_->add_fragment(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
-                                                            std::vector<uint8_t>(p, p + n)));
+                                                            std::vector<uint8_t>(p, p + n), xxh64(p, n)));
     });
   }
 
@@ -282,7 +287,8 @@ class OrderedWriterHarness : public Napi::ObjectWrap<OrderedWriterHarness> {
               ClosedFragment f = std::move(closed.back());
               closed.pop_back();
               uint32_t word = uint32_t(f.raw.size()) | kBlockUncompressed;
-              for (auto& more : writer_->add_fragment(f.index, word, std::move(f.raw))) closed.push_back(std::move(more));
+              const uint64_t digest = xxh64(f.raw.data(), f.raw.size());
+              for (auto& more : writer_->add_fragment(f.index, word, std::move(f.raw), digest)) closed.push_back(std::move(more));
             }
           }
         } catch (...) {

@@ -70,6 +70,12 @@ Napi::Object verify_report_object(Napi::Env env, const VerifyReport& r) {
   d.Set("files", double(r.digest_files));
   d.Set("bytes", double(r.digest_bytes));
   o.Set("digests", d);
+  Napi::Object g = Napi::Object::New(env);
+  g.Set("record", r.record);
+  g.Set("blocks", double(r.record_blocks));
+  g.Set("files", double(r.record_files));
+  g.Set("fragments", double(r.record_fragments));
+  o.Set("integrity", g);
   return o;
 }
 

@@ -8,11 +8,13 @@
 #include <algorithm>
 
 #include "format/constants.h"
+#include "format/integrity_record.h"
 #include "fs/beneath.h"
 #include "util/bytes.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/xxhash64.h"
 
 namespace casper {
 namespace {
@@ -49,6 +51,9 @@ struct SegmentData {
   std::vector<uint8_t> data, tail;
   uint64_t hash = 0, sparse = 0;
   uint64_t digest = 0;  // sum of digest_term over the segment's blocks (util/hash.h), absolute indices
+  std::vector<uint64_t> stored_digests;  // per stored block: XXH64 of its stored bytes (the integrity record's)
+  std::vector<uint32_t> terms;           // per stored block: content_term (format/integrity_record.h)
+  uint32_t tail_term = 0;
   bool short_read = false;
 };
 
@@ -84,7 +89,9 @@ void read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, co
       d.tail.assign(in.begin(), in.begin() + long(len));
       uint64_t h = hash_bytes(in.data(), len);
       d.hash = hash_combine(d.hash, h);
-      d.digest += digest_term(all_zero_bytes(in.data(), len) ? kZeroBlockMark ^ len : h, index);
+      const uint64_t content = all_zero_bytes(in.data(), len) ? kZeroBlockMark ^ len : h;
+      d.digest += digest_term(content, index);
+      d.tail_term = content_term(content, index);
       break;
     }
     if (all_zero_bytes(in.data(), len)) {
@@ -99,6 +106,8 @@ void read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, co
     d.digest += digest_term(h, index);
     d.words.push_back(compress_block(comp, in.data(), len, packed));
     d.data.insert(d.data.end(), packed.begin(), packed.end());
+    d.stored_digests.push_back(xxh64(packed.data(), packed.size()));  // while the stored bytes are in hand
+    d.terms.push_back(content_term(h, index));
   }
 }
 
@@ -159,6 +168,9 @@ std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, c
     r.digest = d.digest;
     r.sparse_bytes = d.sparse;
     r.block_words = d.words;
+    r.stored_digests = d.stored_digests;
+    r.terms = d.terms;
+    r.tail_term = d.tail_term;
     r.tail_len = uint32_t(d.tail.size());
     r.data_len = d.data.size();
     encode_segment_result(out, r, d.data.data(), d.tail.data());

@@ -22,6 +22,12 @@ void encode_segment_result(ByteWriter& w, const SegmentResult& r, const uint8_t*
   w.u32(r.tail_len);
   w.u64(r.data_len);
   for (uint32_t word : r.block_words) w.u32(word);
+  w.u32(uint32_t(r.stored_digests.size()));
+  for (size_t i = 0; i < r.stored_digests.size(); i++) {
+    w.u64(r.stored_digests[i]);
+    w.u32(r.terms[i]);
+  }
+  w.u32(r.tail_term);
   w.bytes(data, size_t(r.data_len));
   w.bytes(tail, r.tail_len);
 }
@@ -63,6 +69,15 @@ std::vector<SegmentResult> parse_result(const uint8_t* buf, size_t n) {
     s.data_len = r.u64();
     s.block_words.resize(nblocks);
     for (auto& w : s.block_words) w = r.u32();
+    uint32_t stored = r.u32();
+    if (stored > nblocks) throw std::out_of_range("bad native result buffer");
+    s.stored_digests.resize(stored);
+    s.terms.resize(stored);
+    for (uint32_t i = 0; i < stored; i++) {
+      s.stored_digests[i] = r.u64();
+      s.terms[i] = r.u32();
+    }
+    s.tail_term = r.u32();
     s.data = r.take(size_t(s.data_len));
     s.tail = r.take(s.tail_len);
   }

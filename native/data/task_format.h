@@ -52,6 +52,10 @@ struct SegmentResult {
   uint64_t digest = 0;   // this segment's part of the file's content digest (util/hash.h, for --verify)
   uint64_t sparse_bytes = 0;
   std::vector<uint32_t> block_words;  // size word per block: 0 = sparse, bit 24 = stored raw
+  // Per stored (non-sparse) block, for the integrity record: XXH64 of its stored bytes, its content term.
+  std::vector<uint64_t> stored_digests;
+  std::vector<uint32_t> terms;
+  uint32_t tail_term = 0;  // the tail's content term (when tail_len > 0)
   uint32_t tail_len = 0;
   const uint8_t* data = nullptr;  // stored block bytes back to back
   uint64_t data_len = 0;

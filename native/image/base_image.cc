@@ -5,29 +5,29 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <atomic>
 #include <map>
-#include <set>
+#include <mutex>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "compress/compressor.h"
-#include "format/constants.h"
 #include "fs/beneath.h"
 #include "read/data_reader.h"
 #include "read/image_reader.h"
+#include "read/record_reader.h"
 #include "util/fd.h"
+#include "util/hash.h"
 
 namespace casper {
 
 namespace {
 
-// A fragment block is copied whole while at least this share of the bytes the base uses in it stays in use.
-constexpr uint64_t kKeepNum = 3, kKeepDen = 4;
-constexpr size_t kPlainCopyChunk = 1 << 20;
+constexpr size_t kMaxRejectedPaths = 20;
 // Tails to repack are held in memory from planning to writing; past this, unchanged files are read instead.
 constexpr uint64_t kMaxRepackBytes = uint64_t(256) << 20;
 
@@ -40,12 +40,51 @@ int name_cmp(const Tree& t, const Entry& e, const std::string& b) {
   return e.name_len < b.size() ? -1 : e.name_len > b.size() ? 1 : 0;
 }
 
+// Whether SquashFS stores this mtime as it is (else it was clamped, and equal stored times prove nothing).
+bool mtime_fits(int64_t mtime) { return mtime >= 0 && mtime <= int64_t(0xFFFFFFFFLL); }
+
 }  // namespace
 
 struct BaseImage::Impl {
-  explicit Impl(const std::string& path) : img(path), reader(img.file, img.sb) {}
-  Image img;
-  DataReader reader;
+  std::unique_ptr<ImageFile> file;  // until load(): then the Image's
+  ReadSuperblock sb;
+  std::unique_ptr<Image> img;
+  std::unique_ptr<DataReader> reader;
+  ImageRecord record;
+  std::unordered_map<uint32_t, uint32_t> file_rank;  // inode number -> its place in the record's file tags
+  // Content check: the digest of each fragment block's stored bytes as the comparing threads read it, and
+  // whether two reads disagreed (the block changed meanwhile: none of it is used).
+  std::mutex seen_mu;
+  std::unordered_map<uint32_t, std::pair<uint64_t, bool>> seen_fragments;
+
+  bool has_record() const { return record.status == RecordStatus::kValid; }
+  uint32_t tag_of(const Inode& b) const { return record.rec.file_tags[file_rank.at(b.number)]; }
+
+  // A file's data blocks as the base's tables give them, against the record: each stored block must be the
+  // record's block at that place, with the same size word. Fills the stored blocks and the sum of the
+  // blocks' content terms (sparse blocks included).
+  bool layout_of(const Inode& b, std::vector<RecordBlock>* stored, uint32_t& sum) const {
+    const uint64_t bs = img->sb.block_size;
+    const IntegrityRecord& rec = record.rec;
+    uint64_t pos = b.blocks_start;
+    size_t idx = ImageRecord::npos;
+    sum = 0;
+    for (size_t k = 0; k < b.blocks.size(); k++) {
+      const uint64_t off = uint64_t(k) * bs;
+      if (off >= b.size) return false;
+      const uint32_t w = b.blocks[k];
+      if (w == 0) {
+        sum += content_term(kZeroBlockMark ^ std::min<uint64_t>(bs, b.size - off), k);
+        continue;
+      }
+      idx = idx == ImageRecord::npos ? record.block_at(pos) : idx + 1;
+      if (idx >= rec.blocks.size() || record.block_pos[idx] != pos || rec.blocks[idx].word != w) return false;
+      sum += rec.blocks[idx].term;
+      if (stored) stored->push_back(rec.blocks[idx]);
+      pos += stored_size(w);
+    }
+    return true;
+  }
 };
 
 // One comparing thread's compressor and buffers.
@@ -55,14 +94,23 @@ struct BaseImage::Reading {
   uint32_t frag_index = kNoFragment;
 };
 
-BaseImage::BaseImage(const std::string& path, const CancelFlag& cancel) : impl_(std::make_unique<Impl>(path)), cancel_(cancel), path_(path) {
-  impl_->img.read_tree(cancel, nullptr);
+// What the content check found for one file: its blocks as read (digests of their stored bytes), its tag.
+struct BaseImage::Compared {
+  bool same = false;
+  bool damaged = false;  // a block that does not decompress, or does not match the record
+  std::vector<RecordBlock> stored;
+  uint32_t tag = 0, tail_term = 0;
+};
+
+BaseImage::BaseImage(Fd fd, const std::string& path, const CancelFlag& cancel) : impl_(std::make_unique<Impl>()), cancel_(cancel), path_(path) {
+  impl_->file = std::make_unique<ImageFile>(std::move(fd), path);
+  impl_->sb = read_superblock(*impl_->file);
 }
 
 BaseImage::~BaseImage() = default;
 
 std::string BaseImage::incompatibility(const ImageOptions& o) const {
-  const ReadSuperblock& sb = impl_->img.sb;
+  const ReadSuperblock& sb = impl_->sb;
   if (sb.compressor_name != o.compressor.name) return "it is compressed with " + sb.compressor_name + ", this snapshot with " + o.compressor.name;
   if (sb.block_size != o.block_size) return "its block size is " + std::to_string(sb.block_size) + ", this snapshot's " + std::to_string(o.block_size);
   if (sb.comp_options != make_compressor(o.compressor)->options_block()) return "its " + sb.compressor_name + " options differ from this snapshot's";
@@ -72,17 +120,56 @@ std::string BaseImage::incompatibility(const ImageOptions& o) const {
   return "";
 }
 
-// Long: one merge of the two sorted trees, the quick check, then the fragment-block decision over its result.
+void BaseImage::load() {
+  impl_->img = std::make_unique<Image>(std::move(*impl_->file));
+  impl_->file.reset();
+  Image& img = *impl_->img;
+  impl_->record = read_image_record(img.file, img.sb);
+  if (impl_->record.status == RecordStatus::kBroken) img.file.corrupt("integrity record", img.sb.bytes_used, impl_->record.why);
+  cancel_.check();
+  img.read_tree(cancel_, nullptr);
+  impl_->reader = std::make_unique<DataReader>(img.file, img.sb);
+  if (!impl_->has_record()) return;
+  const IntegrityRecord& rec = impl_->record.rec;
+  std::vector<uint32_t> numbers;
+  for (const auto& [number, n] : img.inode)
+    if (n.is_file()) numbers.push_back(number);
+  std::sort(numbers.begin(), numbers.end());
+  if (numbers.size() != rec.file_tags.size())
+    img.file.corrupt("integrity record", img.sb.bytes_used, "it lists " + std::to_string(rec.file_tags.size()) + " files, the image holds " + std::to_string(numbers.size()));
+  if (rec.fragments.size() != img.tables.fragments.size())
+    img.file.corrupt("integrity record", img.sb.bytes_used, "it lists " + std::to_string(rec.fragments.size()) + " fragment blocks, the image holds " + std::to_string(img.tables.fragments.size()));
+  for (uint32_t i = 0; i < numbers.size(); i++) impl_->file_rank.emplace(numbers[i], i);
+}
+
+bool BaseImage::has_record() const { return impl_->has_record(); }
+
+void BaseImage::read_stored(uint64_t pos, void* out, size_t n) const { impl_->img->file.read(pos, out, n, "data block"); }
+
+void BaseImage::reject(const Tree& tree, uint32_t entry) {
+  stats_.rejected++;
+  if (stats_.rejected_paths.size() < kMaxRejectedPaths) stats_.rejected_paths.push_back(tree.path(entry));
+}
+
+// Long: the merge of the two sorted trees, the per-file check against the record (or the content check), the
+// fragment blocks' fate, then the plan itself; each step is a short loop over the result of the one before.
 void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsigned threads) {
-  Image& img = impl_->img;
+  Image& img = *impl_->img;
   const ReadSuperblock& sb = img.sb;
+  const uint64_t bs = sb.block_size;
   const uint32_t cutoff = sb.mkfs_time;
-  std::vector<std::pair<uint32_t, const Inode*>> matched;  // (entry, base inode), unchanged files
-  // Depth-first over directories present in both, children merged by name (both are sorted bytewise).
+  const bool record = impl_->has_record();
+  if (!record && !check_content) throw NativeError("EINVAL", "internal: a base without an integrity record needs the content check");
+  const IntegrityRecord& rec = impl_->record.rec;
+
+  // 1. Candidates: same path, a regular file in both, the quick check (or, for the content check, the size
+  // and tail layout only).
+  std::vector<std::pair<uint32_t, const Inode*>> matched;  // (entry, base inode), by entry
   std::vector<std::pair<uint32_t, uint32_t>> stack{{0, 0}};
   while (!stack.empty()) {
     auto [dir, node] = stack.back();
     stack.pop_back();
+    cancel_.check();
     const Entry& d = tree.entries[dir];
     const ImageNode& bn = img.nodes[node];
     uint32_t i = d.first_child, iend = d.first_child + d.child_count;
@@ -118,7 +205,9 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
             std::sort(ours.begin(), ours.end());
             same = theirs == ours;
           }
-          if (same && e.mtime >= int64_t(cutoff)) {
+          if (same && !mtime_fits(e.mtime)) {
+            stats_.clamped++;  // stored clamped: another time outside the range would look the same
+          } else if (same && e.mtime >= int64_t(cutoff)) {
             stats_.racy++;
           } else if (same) {
             matched.emplace_back(i, &b);
@@ -130,9 +219,11 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
     }
   }
   std::sort(matched.begin(), matched.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  // 2. What each candidate's data is: from the record through the base's tables (quick check), or read and
+  // compared with the source (content check).
+  std::vector<Compared> found(matched.size());
   if (check_content) {
-    // Read every candidate and compare it with the base's bytes; a base that fails to read fails the plan.
-    std::vector<uint8_t> same(matched.size(), 0);
     std::atomic<size_t> next{0};
     std::atomic<bool> stop{false};
     std::vector<std::unique_ptr<NativeError>> errors(std::max(1u, threads));
@@ -142,7 +233,7 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
         r.comp = make_compressor(img.comp_config);
         for (size_t k; !stop && (k = next.fetch_add(1)) < matched.size();) {
           cancel_.check();
-          same[k] = same_data(tree, matched[k].first, matched[k].second, r);
+          found[k].same = same_data(tree, matched[k].first, matched[k].second, r, found[k]);
         }
       });
       if (errors[t]) stop = true;
@@ -159,91 +250,164 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
     for (auto& th : pool) th.join();
     for (auto& e : errors)
       if (e) throw *e;
-    size_t kept = 0;
     for (size_t k = 0; k < matched.size(); k++) {
       stats_.compared++;
       stats_.compared_bytes += matched[k].second->size;
-      if (same[k]) matched[kept++] = matched[k];
+      if (found[k].damaged) reject(tree, matched[k].first);
     }
-    matched.resize(kept);
-  }
-
-  // How much of each base fragment block the base uses, and how much the unchanged files still use.
-  const uint64_t bs = sb.block_size;
-  std::map<uint32_t, std::set<std::pair<uint32_t, uint32_t>>> used, kept;  // block -> distinct (offset, length)
-  for (const auto& [number, n] : img.inode)
-    if (n.is_file() && n.fragment != kNoFragment) used[n.fragment].emplace(n.frag_offset, uint32_t(n.size % bs));
-  for (const auto& [entry, b] : matched)
-    if (b->fragment != kNoFragment) kept[b->fragment].emplace(b->frag_offset, uint32_t(b->size % bs));
-  std::map<uint32_t, uint32_t> renumber;  // base block -> new index
-  for (const auto& [block, tails] : kept) {
-    uint64_t live = 0, span = 0;
-    for (const auto& [off, len] : tails) live += len;
-    for (const auto& [off, len] : used[block]) span = std::max<uint64_t>(span, uint64_t(off) + len);
-    if (live * kKeepDen >= span * kKeepNum) {
-      renumber.emplace(block, uint32_t(copied_.size()));
-      copied_.push_back(block);
+  } else {
+    for (size_t k = 0; k < matched.size(); k++) {
+      if (k % 4096 == 0) cancel_.check();
+      const Inode& b = *matched[k].second;
+      Compared& c = found[k];
+      uint32_t sum = 0;
+      c.same = impl_->layout_of(b, &c.stored, sum);
+      c.tag = c.same ? impl_->tag_of(b) : 0;
+      if (c.same && b.fragment != kNoFragment) c.tail_term = c.tag - sum;  // checked with the fragment block
+      else if (c.same) c.same = sum == c.tag;
+      if (!c.same) reject(tree, matched[k].first);  // the tables point it at data that is not its own
     }
   }
-  for (uint32_t k : copied_) {
-    uint64_t start;
-    uint32_t word;
-    fragment_location(k, &start, &word);
-    if (word & ~(kBlockUncompressed | 0xFFFFFFu) || stored_size(word) == 0 || stored_size(word) > bs || start < sb.data_start || start > sb.inode_table ||
-        stored_size(word) > sb.inode_table - start)
-      img.file.corrupt("fragment table", sb.fragment_table, "fragment block " + std::to_string(k) + " lies outside the data area");
-  }
 
-  files_.reserve(matched.size());
+  // 3. Fragment blocks. The record's view of each block the candidates use: its pieces as the tables give
+  // them (every base file with a tail there), which must tile it and give the record's pieces tag.
+  const uint32_t nfrag = uint32_t(img.tables.fragments.size());
+  std::map<uint32_t, std::vector<size_t>> claims;  // base fragment block -> candidates with a tail in it
+  for (size_t k = 0; k < matched.size(); k++) {
+    const Inode& b = *matched[k].second;
+    if (!found[k].same || b.fragment == kNoFragment) continue;
+    if (b.fragment >= nfrag)
+      img.file.corrupt("inode table", sb.inode_table + (b.ref >> 16), "inode " + std::to_string(b.number) + " names a fragment block past the table");
+    if (b.size % bs == 0 || uint64_t(b.frag_offset) + b.size % bs > bs)
+      img.file.corrupt("inode table", sb.inode_table + (b.ref >> 16), "the tail of inode " + std::to_string(b.number) + " runs past the block size");
+    claims[b.fragment].push_back(k);
+  }
+  std::map<uint32_t, std::vector<FragmentPiece>> all_pieces;  // record mode: every piece of the claimed blocks
+  std::map<uint32_t, bool> poisoned;
+  if (record && !check_content && !claims.empty()) {
+    uint64_t n = 0;
+    for (const auto& [number, f] : img.inode) {
+      if (++n % 4096 == 0) cancel_.check();
+      if (!f.is_file() || f.fragment == kNoFragment || !claims.count(f.fragment)) continue;
+      uint32_t sum = 0;
+      const uint32_t tail = uint32_t(f.size % bs);
+      if (tail == 0 || !impl_->layout_of(f, nullptr, sum)) {
+        poisoned[f.fragment] = true;
+        continue;
+      }
+      all_pieces[f.fragment].push_back(FragmentPiece{f.frag_offset, tail, impl_->tag_of(f) - sum});
+    }
+  }
+  std::map<uint32_t, uint32_t> renumber;         // base block -> index in copied_
+  std::map<size_t, std::vector<uint8_t>> tails;  // candidate -> its tail, to repack
   uint64_t repack_bytes = 0;
   std::vector<uint8_t> block, scratch;
-  uint32_t block_index = kNoFragment;
-  for (const auto& [entry, b] : matched) {
+  auto reject_all = [&](const std::vector<size_t>& who) {
+    for (size_t k : who) {
+      found[k].same = false;
+      reject(tree, matched[k].first);
+    }
+  };
+  for (auto& [f, who] : claims) {
+    cancel_.check();
+    const FragmentRecord& fe = img.tables.fragments[f];
+    std::vector<FragmentPiece> claimed;
+    for (size_t k : who) claimed.push_back(FragmentPiece{matched[k].second->frag_offset, uint32_t(matched[k].second->size % bs), found[k].tail_term});
+    const bool claims_agree = normalise_pieces(claimed);
+    CopiedFragment cf;
+    cf.start = fe.start;
+    cf.word = fe.word;
+    // What the block's stored bytes must hash to: the record's digest (quick check), or what the comparison
+    // read (content check: the bytes whose tails were found equal to the source).
+    bool known = false;
+    uint64_t want = 0;
+    if (!check_content) {
+      const size_t idx = impl_->record.block_at(fe.start);
+      known = idx != ImageRecord::npos && rec.blocks[idx].word == fe.word;
+      if (known) want = rec.blocks[idx].digest;
+      std::vector<FragmentPiece>& all = all_pieces[f];
+      const bool consistent = known && !poisoned[f] && normalise_pieces(all) && pieces_tile(all, rec.fragments[f].raw_len) &&
+                              pieces_tag(all) == rec.fragments[f].pieces_tag;
+      if (consistent && claims_agree && claimed == all) {  // every byte belongs to a file kept in the new image
+        cf.digest = want;
+        cf.record = rec.fragments[f];
+        renumber.emplace(f, uint32_t(copied_.size()));
+        copied_.push_back(cf);
+        continue;
+      }
+    } else {
+      std::lock_guard<std::mutex> g(impl_->seen_mu);
+      auto it = impl_->seen_fragments.find(f);
+      known = it != impl_->seen_fragments.end() && !it->second.second;
+      if (known) want = it->second.first;
+    }
+    // Read it: its stored bytes against the digest they must have; then (content check) copy it whole if
+    // the compared tails fill it, else take the tails out, each checked against its term, to repack.
+    uint64_t got = 0;
+    bool readable = true;
+    try {
+      impl_->reader->read_block(*img.comp, fe.start, fe.word, 0, block, scratch, "fragment block", &got);
+    } catch (const CorruptError&) {
+      readable = false;
+    }
+    if (!readable || !known || got != want || (check_content && record && block.size() != rec.fragments[f].raw_len)) {
+      reject_all(who);
+      continue;
+    }
+    if (check_content && claims_agree && pieces_tile(claimed, uint32_t(block.size()))) {
+      cf.digest = want;
+      cf.record = RecordFragment{uint32_t(block.size()), pieces_tag(claimed)};
+      renumber.emplace(f, uint32_t(copied_.size()));
+      copied_.push_back(cf);
+      continue;
+    }
+    for (size_t k : who) {
+      const Inode& b = *matched[k].second;
+      const uint32_t tail = uint32_t(b.size % bs);
+      if (uint64_t(b.frag_offset) + tail > block.size() ||
+          content_term(block_content_hash(block.data() + b.frag_offset, tail), b.size / bs) != found[k].tail_term) {
+        found[k].same = false;
+        reject(tree, matched[k].first);
+        continue;
+      }
+      if (repack_bytes + tail > kMaxRepackBytes) {
+        found[k].same = false;  // read from the source instead
+        continue;
+      }
+      tails[k].assign(block.begin() + b.frag_offset, block.begin() + b.frag_offset + tail);
+      repack_bytes += tail;
+    }
+  }
+
+  // 4. The plan, in entry order.
+  files_.reserve(matched.size());
+  for (size_t k = 0; k < matched.size(); k++) {
+    if (!found[k].same) continue;
+    const uint32_t entry = matched[k].first;
+    const Inode& b = *matched[k].second;
     ReusedFile r;
     r.entry = entry;
-    r.blocks_start = b->blocks_start;
-    r.words = b->blocks;
-    r.sparse = b->sparse;
-    uint64_t stored = 0;
-    for (uint32_t w : r.words) {
-      if (w & ~(kBlockUncompressed | 0xFFFFFFu) || stored_size(w) > bs)
-        img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "a block of inode " + std::to_string(b->number) + " has a bad size word");
-      stored += stored_size(w);
-    }
-    if (stored && (r.blocks_start < sb.data_start || r.blocks_start > sb.inode_table || stored > sb.inode_table - r.blocks_start))
-      img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "the blocks of inode " + std::to_string(b->number) + " lie outside the data area");
-    if (b->fragment != kNoFragment) {
-      if (b->fragment >= img.tables.fragments.size())
-        img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "inode " + std::to_string(b->number) + " names a fragment block past the table");
-      r.tail_len = uint32_t(b->size % bs);
-      if (uint64_t(b->frag_offset) + r.tail_len > bs)
-        img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "the tail of inode " + std::to_string(b->number) + " runs past the block size");
-      r.base_fragment = b->fragment;
-      r.fragment_offset = b->frag_offset;
-      auto it = renumber.find(b->fragment);
+    r.blocks_start = b.blocks_start;
+    r.words = b.blocks;
+    r.stored = std::move(found[k].stored);
+    r.sparse = b.sparse;
+    r.tag = found[k].tag;
+    if (b.fragment != kNoFragment) {
+      r.tail_len = uint32_t(b.size % bs);
+      r.tail_term = found[k].tail_term;
+      r.base_fragment = b.fragment;
+      r.fragment_offset = b.frag_offset;
+      auto it = renumber.find(b.fragment);
       if (it != renumber.end()) {
         r.new_fragment = it->second;
       } else {
-        if (repack_bytes + r.tail_len > kMaxRepackBytes) continue;  // read from the source instead
-        if (block_index != b->fragment) {
-          const auto& f = img.tables.fragments[b->fragment];
-          block_index = kNoFragment;
-          impl_->reader.read_block(*img.comp, f.start, f.word, 0, block, scratch, "fragment block");
-          block_index = b->fragment;
-        }
-        if (uint64_t(r.fragment_offset) + r.tail_len > block.size())
-          img.file.corrupt("fragment block", img.tables.fragments[b->fragment].start,
-                           "the tail of inode " + std::to_string(b->number) + " runs past its " + std::to_string(block.size()) + "-byte fragment block");
-        r.tail.assign(block.begin() + r.fragment_offset, block.begin() + r.fragment_offset + r.tail_len);
-        repack_bytes += r.tail_len;
+        r.tail = std::move(tails[k]);
         stats_.repacked_tails++;
       }
-    } else if (uint64_t(b->frag_offset) > bs) {
-      img.file.corrupt("inode table", sb.inode_table + (b->ref >> 16), "inode " + std::to_string(b->number) + " has a fragment offset past the block size");
     }
     tree.entries[entry].from_base = true;
     stats_.files++;
-    stats_.bytes += b->size;
+    stats_.bytes += b.size;
     files_.push_back(std::move(r));
   }
   stats_.copied_fragments = copied_.size();
@@ -251,9 +415,10 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
 
 // Whether entry's bytes equal the base inode's: read beneath the data root like the workers read (never
 // following a symlink, never blocking on a FIFO), only from the walked inode and only if it did not change
-// while read. A source that cannot be read is "not the same" (the data phase then reports it); a base block
-// that cannot be read throws.
-bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_inode, Reading& r) {
+// while read. Fills c with the blocks as read from the base (the digests of their stored bytes are what
+// copying must find) and the content tag. A source that cannot be read is "not the same" (the data phase
+// then reports it); a base block that does not decompress, or does not match the record, is damaged.
+bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_inode, Reading& r, Compared& c) {
   const Inode& b = *static_cast<const Inode*>(base_inode);
   const Entry& e = tree.entries[entry];
   const FileStamp& want = tree.stamps[e.stamp];
@@ -262,7 +427,9 @@ bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_ino
   Fd f(raw);
   struct stat st;
   if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode) || stamp_of(st) != want) return false;
-  const uint64_t bs = impl_->img.sb.block_size;
+  Image& img = *impl_->img;
+  const uint64_t bs = img.sb.block_size;
+  const bool record = impl_->has_record();
   auto source_equals = [&](const uint8_t* p, size_t len, uint64_t off) {
     r.source.resize(len);
     try {
@@ -272,74 +439,67 @@ bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_ino
     }
     return std::memcmp(r.source.data(), p, len) == 0;
   };
-  uint64_t pos = b.blocks_start;
-  for (size_t k = 0; k < b.blocks.size(); k++) {
-    const uint64_t off = uint64_t(k) * bs;
-    const size_t len = size_t(std::min<uint64_t>(bs, b.size - off));
-    impl_->reader.read_block(*r.comp, pos, b.blocks[k], len, r.stored, r.scratch, "data block");
-    pos += DataReader::disk_size(b.blocks[k]);
-    if (!source_equals(r.stored.data(), len, off)) return false;
-  }
-  if (b.fragment != kNoFragment) {
-    const uint32_t tail = uint32_t(b.size % bs);
-    if (r.frag_index != b.fragment) {
-      if (b.fragment >= impl_->img.tables.fragments.size())
-        impl_->img.file.corrupt("inode table", impl_->img.sb.inode_table + (b.ref >> 16), "inode " + std::to_string(b.number) + " names a fragment block past the table");
-      const auto& fe = impl_->img.tables.fragments[b.fragment];
-      r.frag_index = kNoFragment;
-      impl_->reader.read_block(*r.comp, fe.start, fe.word, 0, r.frag, r.scratch, "fragment block");
-      r.frag_index = b.fragment;
+  auto matches_record = [&](uint64_t pos, uint32_t word, uint64_t digest) {
+    if (!record) return true;
+    size_t idx = impl_->record.block_at(pos);
+    return idx != ImageRecord::npos && impl_->record.rec.blocks[idx].word == word && impl_->record.rec.blocks[idx].digest == digest;
+  };
+  uint64_t digest = 0;
+  try {
+    uint64_t pos = b.blocks_start;
+    for (size_t k = 0; k < b.blocks.size(); k++) {
+      cancel_.check();
+      const uint64_t off = uint64_t(k) * bs;
+      const size_t len = size_t(std::min<uint64_t>(bs, b.size - off));
+      uint64_t stored_digest = 0;
+      impl_->reader->read_block(*r.comp, pos, b.blocks[k], len, r.stored, r.scratch, "data block", &stored_digest);
+      const uint64_t h = block_content_hash(r.stored.data(), len);
+      if (b.blocks[k] != 0) {
+        if (!matches_record(pos, b.blocks[k], stored_digest)) {
+          c.damaged = true;
+          return false;
+        }
+        c.stored.push_back(RecordBlock{b.blocks[k], content_term(h, k), stored_digest});
+      }
+      digest += digest_term(h, k);
+      pos += DataReader::disk_size(b.blocks[k]);
+      if (!source_equals(r.stored.data(), len, off)) return false;
     }
-    if (uint64_t(b.frag_offset) + tail > r.frag.size())
-      impl_->img.file.corrupt("fragment block", impl_->img.tables.fragments[b.fragment].start, "the tail of inode " + std::to_string(b.number) + " runs past its fragment block");
-    if (!source_equals(r.frag.data() + b.frag_offset, tail, b.size - tail)) return false;
+    if (b.fragment != kNoFragment) {
+      const uint32_t tail = uint32_t(b.size % bs);
+      if (b.fragment >= img.tables.fragments.size())
+        img.file.corrupt("inode table", img.sb.inode_table + (b.ref >> 16), "inode " + std::to_string(b.number) + " names a fragment block past the table");
+      const auto& fe = img.tables.fragments[b.fragment];
+      if (r.frag_index != b.fragment) {
+        r.frag_index = kNoFragment;
+        uint64_t frag_digest = 0;
+        impl_->reader->read_block(*r.comp, fe.start, fe.word, 0, r.frag, r.scratch, "fragment block", &frag_digest);
+        {
+          std::lock_guard<std::mutex> g(impl_->seen_mu);
+          auto seen = impl_->seen_fragments.emplace(b.fragment, std::make_pair(frag_digest, false));
+          if (!seen.second && seen.first->second.first != frag_digest) seen.first->second.second = true;
+        }
+        if (!matches_record(fe.start, fe.word, frag_digest)) {
+          c.damaged = true;
+          return false;
+        }
+        r.frag_index = b.fragment;
+      }
+      if (uint64_t(b.frag_offset) + tail > r.frag.size()) {
+        c.damaged = true;
+        return false;
+      }
+      const uint64_t h = block_content_hash(r.frag.data() + b.frag_offset, tail);
+      digest += digest_term(h, b.size / bs);
+      c.tail_term = content_term(h, b.size / bs);
+      if (!source_equals(r.frag.data() + b.frag_offset, tail, b.size - tail)) return false;
+    }
+  } catch (const CorruptError&) {
+    c.damaged = true;
+    return false;
   }
+  c.tag = uint32_t(digest);
   return ::fstat(f.get(), &st) == 0 && stamp_of(st) == want;  // unchanged while compared
-}
-
-void BaseImage::fragment_location(uint32_t i, uint64_t* start, uint32_t* word) const {
-  const auto& f = impl_->img.tables.fragments.at(i);
-  *start = f.start;
-  *word = f.word;
-}
-
-void BaseImage::copy(uint64_t pos, uint64_t len, int out_fd, uint64_t out_pos, const std::string& out_path) {
-  if (len == 0) return;
-  if (run_.len && run_.out_fd == out_fd && run_.pos + run_.len == pos && run_.out_pos + run_.len == out_pos) {
-    run_.len += len;
-    return;
-  }
-  flush();
-  run_ = Run{pos, len, out_pos, out_fd, out_path};
-}
-
-void BaseImage::flush() {
-  if (run_.len == 0) return;
-  Run r = std::exchange(run_, Run{});
-  const int in = impl_->img.file.fd();
-  loff_t from = loff_t(r.pos), to = loff_t(r.out_pos);
-  uint64_t left = r.len;
-  while (left && !plain_copy_) {
-    ssize_t n = ::copy_file_range(in, &from, r.out_fd, &to, left, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
-      plain_copy_ = true;  // across filesystems on older kernels, or a filesystem without it
-      break;
-    }
-    if (n < 0) throw sys_error(errno, "copy_file_range", r.out_path);
-    if (n == 0) impl_->img.file.corrupt("data block", uint64_t(from), "the base image ends inside a block it was to give");
-    left -= uint64_t(n);
-  }
-  std::vector<uint8_t> buf;
-  while (left) {
-    size_t n = size_t(std::min<uint64_t>(left, kPlainCopyChunk));
-    buf.resize(n);
-    impl_->img.file.read(uint64_t(from), buf.data(), n, "data block");
-    pwrite_full(r.out_fd, buf.data(), n, uint64_t(to), r.out_path);
-    from += loff_t(n);
-    to += loff_t(n);
-    left -= n;
-  }
 }
 
 }  // namespace casper

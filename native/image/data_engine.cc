@@ -5,6 +5,7 @@
 
 #include "data/block_reader.h"
 #include "util/thread_nice.h"
+#include "util/xxhash64.h"
 
 namespace casper {
 
@@ -30,7 +31,8 @@ void DataEngine::work(Compressor& comp) {
           std::vector<uint8_t> stored;
           const std::vector<uint8_t>& raw = job.fragment.raw;
           uint32_t word = compress_block(comp, raw.data(), raw.size(), stored);
-          closed = writer_.add_fragment(job.fragment.index, word, std::move(stored));
+          const uint64_t digest = xxh64(stored.data(), stored.size());  // for the integrity record, while in hand
+          closed = writer_.add_fragment(job.fragment.index, word, std::move(stored), digest);
           break;
         }
         case Job::Kind::kEnd:

@@ -10,17 +10,21 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/xxhash64.h"
 
 namespace casper {
 
 namespace {
 uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
+// Stored bytes of a base file read and checked at a time (whole blocks; a block is at most 1 MiB).
+constexpr uint64_t kCopyChunk = uint64_t(4) << 20;
 }  // namespace
 
-DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base)
-    : opts_(opts), tree_(tree), fd_(out_fd), data_start_(data_start), pos_(data_start), comp_(make_compressor(opts.compressor)), base_(base) {
+DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base, CancelFlag cancel)
+    : opts_(opts), tree_(tree), fd_(out_fd), data_start_(data_start), pos_(data_start), comp_(make_compressor(opts.compressor)), cancel_(cancel), base_(base) {
   files_.resize(tree.entries.size());
   digests_.resize(tree.entries.size());
+  tags_.resize(tree.entries.size());
   open_frag_.reserve(opts.block_size);
 }
 
@@ -41,15 +45,24 @@ void DataWriter::start() {
   started_ = true;
   behind_ = std::make_unique<WriteBehind>(fd_, pos_);  // the data phase has begun: stop_write_behind() will come
   if (!base_) return;
-  for (uint32_t k : base_->copied_fragments()) {
-    uint64_t start;
-    uint32_t word;
-    base_->fragment_location(k, &start, &word);
-    base_->copy(start, stored_size(word), fd_, pos_, opts_.output_path);
-    frags_.push_back(FragmentEntry{pos_, word});
-    pos_ += stored_size(word);
+  // Each block is checked against its digest with its bytes in hand; a damaged one is left out, and the
+  // files whose tails it held are read again when their turn comes.
+  for (const CopiedFragment& c : base_->copied_fragments()) {
+    cancel_.check();
+    const uint32_t n = stored_size(c.word);
+    copy_buf_.resize(n);
+    base_->read_stored(c.start, copy_buf_.data(), n);
+    if (xxh64(copy_buf_.data(), n) != c.digest) {
+      copied_index_.push_back(kNoFragment);
+      continue;
+    }
+    write_at(pos_, copy_buf_.data(), n);
+    copied_index_.push_back(uint32_t(frags_.size()));
+    frags_.push_back(FragmentEntry{pos_, c.word});
+    frag_records_.push_back(c.record);
+    blocks_.push_back(PlacedBlock{pos_, RecordBlock{c.word, 0, c.digest}});
+    pos_ += n;
   }
-  base_->flush();
   next_frag_write_ = uint32_t(frags_.size());
 }
 
@@ -57,86 +70,165 @@ void DataWriter::start() {
 void DataWriter::copy_from_base_until(uint32_t entry) {
   if (!base_) return;
   const auto& files = base_->files();
-  bool any = false;
-  while (next_reused_ < files.size() && files[next_reused_].entry < entry) {
-    add_from_base(files[next_reused_++]);
-    any = true;
+  while (next_reused_ < files.size() && files[next_reused_].entry < entry) add_from_base(files[next_reused_++]);
+}
+
+// Takes back everything written from pos on (the blocks of a file being dropped or re-read).
+void DataWriter::rewind_to(uint64_t pos) {
+  pos_ = pos;
+  while (!blocks_.empty() && blocks_.back().pos >= pos) blocks_.pop_back();
+}
+
+// Copies r's stored blocks, each checked against its digest with its bytes in hand; false (nothing kept)
+// when one does not match.
+bool DataWriter::copy_checked(const ReusedFile& r, FileData& fdata) {
+  const uint64_t start = pos_;
+  const size_t first_block = blocks_.size();
+  uint64_t from = r.blocks_start;
+  size_t k = 0;  // next stored block of r
+  while (k < r.stored.size()) {
+    cancel_.check();
+    uint64_t len = 0;
+    size_t end = k;
+    while (end < r.stored.size() && (end == k || len + stored_size(r.stored[end].word) <= kCopyChunk)) len += stored_size(r.stored[end++].word);
+    copy_buf_.resize(size_t(len));
+    base_->read_stored(from, copy_buf_.data(), size_t(len));
+    uint64_t at = 0;
+    for (size_t b = k; b < end; b++) {
+      const RecordBlock& want = r.stored[b];
+      const uint32_t n = stored_size(want.word);
+      if (xxh64(copy_buf_.data() + at, n) != want.digest) {
+        rewind_to(start);
+        blocks_.resize(first_block);
+        return false;
+      }
+      blocks_.push_back(PlacedBlock{pos_ + at, want});
+      at += n;
+    }
+    write_at(pos_, copy_buf_.data(), size_t(len));
+    pos_ += len;
+    from += len;
+    k = end;
   }
-  if (any) base_->flush();
+  fdata.blocks_start = start;
+  fdata.first_word = uint32_t(words_.size());
+  words_.insert(words_.end(), r.words.begin(), r.words.end());
+  return true;
 }
 
 void DataWriter::add_from_base(const ReusedFile& r) {
+  const bool tail_lost = r.tail_len && r.new_fragment != kNoFragment && copied_index_[r.new_fragment] == kNoFragment;
   FileData fdata;
   fdata.nblocks = uint32_t(r.words.size());
   fdata.sparse = r.sparse;
-  if (!r.words.empty()) {
+  bool copied = !tail_lost;
+  if (copied && !r.words.empty()) {
     auto shared = copied_runs_.find(r.blocks_start);
     const FileData* other = shared == copied_runs_.end() ? nullptr : &files_[shared->second];
     if (other && other->nblocks == fdata.nblocks && std::equal(r.words.begin(), r.words.end(), words_.begin() + other->first_word)) {
       fdata.blocks_start = other->blocks_start;  // the base shared these blocks (a duplicate): so does the new image
       fdata.first_word = other->first_word;
-    } else {
-      uint64_t stored = 0;
-      for (uint32_t w : r.words) stored += stored_size(w);
-      base_->copy(r.blocks_start, stored, fd_, pos_, opts_.output_path);
-      fdata.blocks_start = pos_;
-      fdata.first_word = uint32_t(words_.size());
-      words_.insert(words_.end(), r.words.begin(), r.words.end());
-      pos_ += stored;
+    } else if (copy_checked(r, fdata)) {
       copied_runs_.emplace(r.blocks_start, r.entry);
       stats_.blocks += r.words.size();
       for (uint32_t w : r.words) stats_.sparse_blocks += w == 0;
+    } else {
+      copied = false;
     }
   }
+  if (!copied) {
+    // Damaged in the base: the file is read from the source, as if the base had never had it.
+    stats_.base_damaged.push_back(r.entry);
+    read_again(r.entry);
+    return;
+  }
   files_[r.entry] = fdata;
+  tags_[r.entry] = r.tag;
   stats_.files++;
   stats_.reused++;
   entries_done_ = std::max(entries_done_, r.entry + 1);
   if (r.tail_len == 0) return;
   if (r.new_fragment != kNoFragment) {
-    files_[r.entry].fragment = r.new_fragment;
+    files_[r.entry].fragment = copied_index_[r.new_fragment];
     files_[r.entry].fragment_offset = r.fragment_offset;
     return;
   }
-  place_tail(r.entry, r.tail.data(), r.tail_len);
+  place_tail(r.entry, r.tail.data(), r.tail_len, r.tail_term);
+}
+
+// Reads entry from the source on this thread (the writer's), the way a worker reads a task of one file.
+void DataWriter::read_again(uint32_t entry) {
+  Entry& e = tree_.entries[entry];
+  e.from_base = false;
+  TaskSpec task;
+  task.block_size = opts_.block_size;
+  task.root_fd = tree_.data_fd.get();
+  task.starts_file = true;
+  SegmentSpec s;
+  s.file = entry;
+  s.offset = 0;
+  s.length = e.size;
+  s.last = true;
+  s.tail_fragment = tail_in_fragment(opts_, e.size);
+  s.maybe_sparse = e.disk_bytes < e.size;
+  s.stamp = tree_.stamps[e.stamp];
+  s.rel = tree_.data_rel(entry);
+  task.segments.push_back(std::move(s));
+  std::vector<uint8_t> result = read_and_compress(task, *comp_, cancel_);
+  for (const SegmentResult& r : parse_result(result.data(), result.size())) add_segment(r);
 }
 
 void DataWriter::add_result(const uint8_t* buf, size_t n) {
   start();
   for (const SegmentResult& s : parse_result(buf, n)) {
     if (!in_file_) copy_from_base_until(s.file);
-    if (s.file == last_dropped_) continue;  // later parts of a dropped file
-    if (s.status != SegmentStatus::kRead) {
-      drop_file(s.file, s);
-      continue;
-    }
-    FileData& fdata = files_[s.file];
-    if (s.offset == 0) {
-      if (in_file_) throw NativeError("EINVAL", "internal: file " + std::to_string(cur_file_) + " unfinished when the next began");
-      in_file_ = true;
-      cur_file_ = s.file;
-      cur_hash_ = 0;
-      cur_digest_ = 0;
-      cur_changed_ = false;
-      fdata = FileData();
-      fdata.blocks_start = pos_;
-      fdata.first_word = uint32_t(words_.size());
-    } else if (!in_file_ || cur_file_ != s.file) {
-      throw NativeError("EINVAL", "internal: a segment of file " + std::to_string(s.file) + " arrived out of order");
-    }
-    write_at(pos_, s.data, size_t(s.data_len));
-    pos_ += s.data_len;
-    words_.insert(words_.end(), s.block_words.begin(), s.block_words.end());
-    fdata.nblocks += uint32_t(s.block_words.size());
-    fdata.sparse += s.sparse_bytes;
-    cur_hash_ = hash_combine(cur_hash_, s.hash);
-    cur_digest_ += s.digest;  // segments carry absolute block indices: the sum does not depend on the cut
-    cur_changed_ |= s.changed;
-    stats_.bytes_read += s.length;
-    stats_.blocks += s.block_words.size();
-    for (uint32_t w : s.block_words) stats_.sparse_blocks += w == 0;
-    if (s.last) finish_file(s.file, s.tail, s.tail_len);
+    add_segment(s);
   }
+}
+
+void DataWriter::add_segment(const SegmentResult& s) {
+  if (s.file == last_dropped_) return;  // later parts of a dropped file
+  if (s.status != SegmentStatus::kRead) {
+    drop_file(s.file, s);
+    return;
+  }
+  FileData& fdata = files_[s.file];
+  if (s.offset == 0) {
+    if (in_file_) throw NativeError("EINVAL", "internal: file " + std::to_string(cur_file_) + " unfinished when the next began");
+    in_file_ = true;
+    cur_file_ = s.file;
+    cur_hash_ = 0;
+    cur_digest_ = 0;
+    cur_changed_ = false;
+    fdata = FileData();
+    fdata.blocks_start = pos_;
+    fdata.first_word = uint32_t(words_.size());
+  } else if (!in_file_ || cur_file_ != s.file) {
+    throw NativeError("EINVAL", "internal: a segment of file " + std::to_string(s.file) + " arrived out of order");
+  }
+  write_at(pos_, s.data, size_t(s.data_len));
+  if (s.stored_digests.size() != s.terms.size()) throw NativeError("EINVAL", "internal: a result's block digests do not match its blocks");
+  uint64_t at = pos_;
+  size_t k = 0;
+  for (uint32_t w : s.block_words) {
+    if (w == 0) continue;
+    if (k >= s.stored_digests.size()) throw NativeError("EINVAL", "internal: a result's block digests do not match its blocks");
+    blocks_.push_back(PlacedBlock{at, RecordBlock{w, s.terms[k], s.stored_digests[k]}});
+    k++;
+    at += stored_size(w);
+  }
+  if (k != s.stored_digests.size() || at != pos_ + s.data_len) throw NativeError("EINVAL", "internal: a result's block digests do not match its blocks");
+  pos_ += s.data_len;
+  words_.insert(words_.end(), s.block_words.begin(), s.block_words.end());
+  fdata.nblocks += uint32_t(s.block_words.size());
+  fdata.sparse += s.sparse_bytes;
+  cur_hash_ = hash_combine(cur_hash_, s.hash);
+  cur_digest_ += s.digest;  // segments carry absolute block indices: the sum does not depend on the cut
+  cur_changed_ |= s.changed;
+  stats_.bytes_read += s.length;
+  stats_.blocks += s.block_words.size();
+  for (uint32_t w : s.block_words) stats_.sparse_blocks += w == 0;
+  if (s.last) finish_file(s.file, s.tail, s.tail_len, s.tail_term);
 }
 
 void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
@@ -151,12 +243,13 @@ void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
       stats_.blocks--;
       if (words_[fdata.first_word + i] == 0) stats_.sparse_blocks--;
     }
-    pos_ = fdata.blocks_start;
+    rewind_to(fdata.blocks_start);
     words_.resize(fdata.first_word);
     in_file_ = false;
   }
   files_[file] = FileData();
   digests_[file] = 0;
+  tags_[file] = 0;
   last_dropped_ = file;
   entries_done_ = std::max(entries_done_, file + 1);
   dropped_.push_back(file);
@@ -165,12 +258,13 @@ void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
   tree_.skipped.push_back({path, code});
 }
 
-void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len) {
+void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len, uint32_t tail_term) {
   in_file_ = false;
   stats_.files++;
   entries_done_ = std::max(entries_done_, file + 1);
   if (cur_changed_) stats_.changed.push_back(file);
   digests_[file] = cur_digest_;
+  tags_[file] = uint32_t(cur_digest_);
   FileData& cur = files_[file];
   if (cur.nblocks == 0) cur.blocks_start = 0;
   if (opts_.dedup) {
@@ -184,7 +278,7 @@ void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_l
         stats_.blocks--;  // counted as stored blocks, they are not
         stats_.sparse_blocks -= w == 0;
       }
-      pos_ -= stored;  // the blocks just written are dropped: the next data overwrites them
+      rewind_to(pos_ - stored);  // the blocks just written are dropped: the next data overwrites them
       words_.resize(cur.first_word);
       cur = files_[it->second];
       stats_.duplicates++;
@@ -193,7 +287,7 @@ void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_l
     }
     if (it == seen_.end()) seen_.emplace(key, file);
   }
-  if (tail_len) place_tail(file, tail, tail_len);
+  if (tail_len) place_tail(file, tail, tail_len, tail_term);
 }
 
 bool DataWriter::same_content(uint32_t cand, const FileData& cur, const uint8_t* tail, uint32_t tail_len) {
@@ -233,11 +327,12 @@ const uint8_t* DataWriter::fragment_raw(uint32_t index) {
   return cached_raw_.data();
 }
 
-void DataWriter::place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len) {
+void DataWriter::place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len, uint32_t tail_term) {
   if (open_frag_.size() + tail_len > opts_.block_size) seal_fragment();
   FileData& fdata = files_[file];
   fdata.fragment = uint32_t(frags_.size());
   fdata.fragment_offset = uint32_t(open_frag_.size());
+  open_pieces_.push_back(FragmentPiece{uint32_t(open_frag_.size()), tail_len, tail_term});
   open_frag_.insert(open_frag_.end(), tail, tail + tail_len);
 }
 
@@ -253,6 +348,8 @@ void DataWriter::seal_fragment() {
   if (open_frag_.empty()) return;
   uint32_t index = uint32_t(frags_.size());
   frags_.push_back(FragmentEntry());
+  frag_records_.push_back(RecordFragment{uint32_t(open_frag_.size()), pieces_tag(open_pieces_)});  // placed in order: already sorted
+  open_pieces_.clear();
   pending_raw_.emplace(index, open_frag_);
   closed_.emplace_back(index, std::move(open_frag_));
   open_frag_.clear();
@@ -263,13 +360,14 @@ std::vector<std::pair<uint32_t, std::vector<uint8_t>>> DataWriter::take_closed_f
   return std::exchange(closed_, {});
 }
 
-void DataWriter::write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n) {
+void DataWriter::write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n, uint64_t digest) {
   if (in_file_) throw NativeError("EINVAL", "internal: fragment written inside a file's blocks");
   if (index != next_frag_write_ || index >= frags_.size())
     throw NativeError("EINVAL", "internal: fragment " + std::to_string(index) + " written out of order");
   if (stored_size(word) != n) throw NativeError("EINVAL", "internal: fragment size word does not match its bytes");
   write_at(pos_, p, n);
   frags_[index] = FragmentEntry{pos_, word};
+  blocks_.push_back(PlacedBlock{pos_, RecordBlock{word, 0, digest}});
   pos_ += n;
   pending_raw_.erase(index);
   next_frag_write_++;

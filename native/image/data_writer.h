@@ -10,27 +10,40 @@
 #include <vector>
 
 #include "compress/compressor.h"
+#include "format/integrity_record.h"
 #include "image/base_image.h"
 #include "data/task_format.h"
 #include "image/file_data.h"
 #include "image/write_behind.h"
 #include "image/image_options.h"
 #include "traverse/tree.h"
+#include "util/cancel.h"
 
 namespace casper {
+
+// A stored block and where it lies: the integrity record's entries, in image order.
+struct PlacedBlock {
+  uint64_t pos = 0;
+  RecordBlock rec;
+};
 
 struct DataStats {
   uint64_t files = 0, duplicates = 0, duplicate_bytes = 0;
   uint64_t bytes_read = 0, blocks = 0, sparse_blocks = 0;
   uint64_t reused = 0;            // files whose data was copied from the --base image
   std::vector<uint32_t> changed;  // entries written to, truncated or grown while being read
+  // Files the base was to give whose stored blocks did not match their digests when copied (damaged): read
+  // again from the source instead.
+  std::vector<uint32_t> base_damaged;
 };
 
 class DataWriter {
  public:
   // base (may be null): the --base image whose planned files and fragment blocks are copied, in entry order
-  // between the files that are read (image/base_image.h).
-  DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base = nullptr);
+  // between the files that are read (image/base_image.h). Each copied block is checked against its digest
+  // with its bytes in hand; a file whose blocks do not match is read from the source instead (on the
+  // writer's thread, with the writer's compressor; cancel is polled there).
+  DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base = nullptr, CancelFlag cancel = {});
   ~DataWriter();
 
   // Results must arrive in task order. A file that could not be read whole from the walked inode (vanished,
@@ -39,10 +52,13 @@ class DataWriter {
   void add_result(const uint8_t* buf, size_t n);
   // The data phase is over (whatever its outcome): no more write-behind, the descriptor may be closed.
   void stop_write_behind();
+  // The base is closed: nothing more may be copied from it.
+  void forget_base() { base_ = nullptr; }
   // Fragment blocks filled since the last call: (index, raw bytes) to compress in the pool.
   std::vector<std::pair<uint32_t, std::vector<uint8_t>>> take_closed_fragments();
-  // Writes compressed fragment `index` (in index order, never inside a file's blocks).
-  void write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n);
+  // Writes compressed fragment `index` (in index order, never inside a file's blocks); digest: XXH64 of the
+  // stored bytes, taken by the thread that compressed them.
+  void write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n, uint64_t digest);
   // Closes the last, partly filled fragment block (call after the last result) and leaves the dropped files
   // out of the tree. Planning never looks at drops: the plan depends on the walk alone.
   void close_open_fragment();
@@ -59,6 +75,12 @@ class DataWriter {
   // Content digest (util/hash.h) of each regular file's bytes as they were read, by entry index (the
   // inode's primary entry); 0 for an empty file. For --verify: what the image read back must give.
   const std::vector<uint64_t>& digests() const { return digests_; }
+  // The integrity record's parts (format/integrity_record.h): every stored block in image order, each
+  // fragment block's length and pieces tag, and each regular file's content tag by entry index (the low half
+  // of its digest; for a copied file, the base's).
+  const std::vector<PlacedBlock>& blocks() const { return blocks_; }
+  const std::vector<RecordFragment>& fragment_records() const { return frag_records_; }
+  const std::vector<uint32_t>& tags() const { return tags_; }
 
  private:
   struct Key {
@@ -69,14 +91,18 @@ class DataWriter {
     size_t operator()(const Key& k) const { return size_t(k.hash ^ (k.size * 0x9e3779b97f4a7c15ULL)); }
   };
   void start();
+  void add_segment(const SegmentResult& s);
   void copy_from_base_until(uint32_t entry);
   void add_from_base(const ReusedFile& r);
-  void finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len);
+  bool copy_checked(const ReusedFile& r, FileData& fdata);
+  void read_again(uint32_t entry);
+  void rewind_to(uint64_t pos);
+  void finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len, uint32_t tail_term);
   bool same_content(uint32_t cand, const FileData& cur, const uint8_t* tail, uint32_t tail_len);
   void drop_file(uint32_t file, const SegmentResult& s);
   const uint8_t* fragment_raw(uint32_t index);
   void seal_fragment();
-  void place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len);
+  void place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len, uint32_t tail_term);
   void write_at(uint64_t off, const uint8_t* p, size_t n);
 
   const ImageOptions& opts_;
@@ -97,7 +123,13 @@ class DataWriter {
   uint64_t cur_hash_ = 0;
   uint64_t cur_digest_ = 0;
   std::vector<uint64_t> digests_;
+  std::vector<uint32_t> tags_;
   bool cur_changed_ = false;
+  CancelFlag cancel_;
+  // the integrity record
+  std::vector<PlacedBlock> blocks_;
+  std::vector<RecordFragment> frag_records_;  // by fragment index, once sealed (or copied)
+  std::vector<FragmentPiece> open_pieces_;    // tails in the open fragment block
   std::vector<uint32_t> dropped_;  // files dropped during the data phase (applied at the end)
   uint32_t last_dropped_ = kNone;
   // fragments
@@ -113,6 +145,8 @@ class DataWriter {
   bool started_ = false;
   size_t next_reused_ = 0;  // in base_->files()
   std::unordered_map<uint64_t, uint32_t> copied_runs_;  // base blocks_start -> a file whose blocks are that copy
+  std::vector<uint32_t> copied_index_;  // base_->copied_fragments()[k] -> its index in this image, or kNoFragment (damaged)
+  std::vector<uint8_t> copy_buf_;
 };
 
 }  // namespace casper

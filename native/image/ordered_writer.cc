@@ -56,7 +56,7 @@ std::vector<ClosedFragment> OrderedWriter::add_result(std::vector<uint8_t>&& res
   return closed;
 }
 
-std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes) {
+std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes, uint64_t digest) {
   Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
   Pending* f = nullptr;
   for (auto& c : fragments_)
@@ -65,6 +65,7 @@ std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t
   f->ready = true;
   f->word = word;
   f->bytes = std::move(bytes);
+  f->digest = digest;
   std::vector<ClosedFragment> closed;
   pump(closed, nullptr, 0, false);
   publish();
@@ -114,7 +115,7 @@ bool OrderedWriter::write_due_fragments(uint32_t before_seq) {
   while (!fragments_.empty() && fragments_.front().due <= before_seq) {
     Pending& f = fragments_.front();
     if (!f.ready) return false;
-    data_.write_fragment(f.index, f.word, f.bytes.data(), f.bytes.size());
+    data_.write_fragment(f.index, f.word, f.bytes.data(), f.bytes.size(), f.digest);
     fragments_.pop_front();
   }
   return true;

@@ -46,8 +46,8 @@ class OrderedWriter {
   // A task's result (see data/task_format.h); one that comes before its turn is kept (moved, not copied).
   // Returns the fragment blocks that filled up meanwhile.
   std::vector<ClosedFragment> add_result(std::vector<uint8_t>&& result);
-  // Fragment `index` compressed: its size word (bit 24 = stored raw) and the stored bytes.
-  std::vector<ClosedFragment> add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes);
+  // Fragment `index` compressed: its size word (bit 24 = stored raw), the stored bytes and their XXH64.
+  std::vector<ClosedFragment> add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes, uint64_t digest);
   // No task beyond `planned` will come; the last, partly filled fragment block closes after the last task.
   std::vector<ClosedFragment> end(uint32_t planned);
   // Lock-free: what the last step published (every step publishes before releasing the lock).
@@ -59,6 +59,7 @@ class OrderedWriter {
     bool ready = false;
     uint32_t word = 0;
     std::vector<uint8_t> bytes;
+    uint64_t digest = 0;
   };
   struct Held {
     bool starts_file = false;

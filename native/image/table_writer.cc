@@ -9,6 +9,7 @@
 #include "format/constants.h"
 #include "format/directory_writer.h"
 #include "format/id_table.h"
+#include "format/integrity_record.h"
 #include "format/inode_writer.h"
 #include "format/lookup_table.h"
 #include "format/metadata_writer.h"
@@ -107,13 +108,17 @@ class TableBuilder {
                kFlagNoXattrs * tree_.xattr_sets.empty();
     std::vector<uint8_t> optblock = options_metadata_block(*comp_);
     if (!optblock.empty()) sb.flags |= kFlagCompressorOptions;
-
-    uint64_t padded = (pos + 4095) / 4096 * 4096;
-    out.resize(out.size() + (padded - pos), 0);
-    pwrite_full(fd, out.data(), out.size(), data_.data_end(), opts_.output_path);
-    if (::ftruncate(fd, off_t(padded)) != 0) throw sys_error(errno, "ftruncate", opts_.output_path);
     std::vector<uint8_t> head = encode_superblock(sb);
     head.insert(head.end(), optblock.begin(), optblock.end());
+
+    // The integrity record goes right after bytes_used, where no SquashFS reader looks.
+    std::vector<uint8_t> record = encode_integrity_record(integrity_record(sb, head, out));
+    out.insert(out.end(), record.begin(), record.end());
+    uint64_t end = pos + record.size();
+    uint64_t padded = (end + 4095) / 4096 * 4096;
+    out.resize(out.size() + (padded - end), 0);
+    pwrite_full(fd, out.data(), out.size(), data_.data_end(), opts_.output_path);
+    if (::ftruncate(fd, off_t(padded)) != 0) throw sys_error(errno, "ftruncate", opts_.output_path);
     pwrite_full(fd, head.data(), head.size(), 0, opts_.output_path);
 
     summary_.bytes_used = sb.bytes_used;
@@ -124,7 +129,32 @@ class TableBuilder {
     summary_.xattr_ids = uint32_t(tree_.xattr_sets.size());
     summary_.inode_table_bytes = inodes_.bytes().size();
     summary_.directory_table_bytes = dirs_.bytes().size();
+    summary_.record_bytes = record.size();
     return summary_;
+  }
+
+  // The record of what the data writer placed (format/integrity_record.h): tables = [inode table, bytes_used).
+  IntegrityRecord integrity_record(const Superblock& sb, const std::vector<uint8_t>& head, const std::vector<uint8_t>& tables) const {
+    IntegrityRecord r;
+    r.bytes_used = sb.bytes_used;
+    r.data_start = head.size();
+    r.data_end = sb.inode_table;
+    r.tables_digest = tables_digest_step(0, head.data(), head.size());
+    for (uint64_t off = 0; off < tables.size(); off += kTablesDigestChunk)
+      r.tables_digest = tables_digest_step(r.tables_digest, tables.data() + off, size_t(std::min<uint64_t>(kTablesDigestChunk, tables.size() - off)));
+    uint64_t at = r.data_start;
+    r.blocks.reserve(data_.blocks().size());
+    for (const PlacedBlock& b : data_.blocks()) {
+      if (b.pos != at) throw NativeError("EINVAL", "internal: the data section has a gap or overlap at byte " + std::to_string(at));
+      r.blocks.push_back(b.rec);
+      at += b.rec.word & 0x00FFFFFFu;
+    }
+    if (at != r.data_end) throw NativeError("EINVAL", "internal: the data blocks end at byte " + std::to_string(at) + ", the data section at " + std::to_string(r.data_end));
+    r.fragments = data_.fragment_records();
+    if (r.fragments.size() != data_.fragments().size()) throw NativeError("EINVAL", "internal: fragment records do not match the fragment table");
+    for (uint32_t i : order_)
+      if (S_ISREG(tree_.entries[i].mode)) r.file_tags.push_back(data_.tags()[i]);
+    return r;
   }
 
   // Entry index -> inode number (0: not in the image); hard links get their primary's number.

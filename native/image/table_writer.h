@@ -1,5 +1,6 @@
 // After the data section: numbers the inodes, writes the inode and directory tables, the fragment, export,
-// id and xattr tables in the order the kernel requires, then the superblock, and pads to 4 KiB.
+// id and xattr tables in the order the kernel requires, the integrity record after them (past bytes_used),
+// then the superblock, and pads to 4 KiB.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -15,6 +16,7 @@ struct ImageSummary {
   uint64_t bytes_used = 0, image_size = 0;
   uint32_t inodes = 0, ids = 0, fragments = 0, xattr_ids = 0;
   uint64_t inode_table_bytes = 0, directory_table_bytes = 0;
+  uint64_t record_bytes = 0;  // the integrity record after bytes_used (format/integrity_record.h)
   uint32_t files = 0, dirs = 0, symlinks = 0, devices = 0, fifos = 0, sockets = 0, hardlinks = 0;
 };
 

@@ -1,12 +1,14 @@
 #include "read/data_reader.h"
 
 #include "format/constants.h"
+#include "util/xxhash64.h"
 
 namespace casper {
 
 void DataReader::read_block(Compressor& comp, uint64_t pos, uint32_t word, size_t expected, std::vector<uint8_t>& out,
-                            std::vector<uint8_t>& scratch, const char* table) const {
+                            std::vector<uint8_t>& scratch, const char* table, uint64_t* stored_digest) const {
   const uint32_t bs = sb_.block_size;
+  if (stored_digest) *stored_digest = 0;
   if (word == 0) {
     out.assign(expected, 0);
     return;
@@ -22,9 +24,11 @@ void DataReader::read_block(Compressor& comp, uint64_t pos, uint32_t word, size_
   if (raw) {
     out.resize(len);
     f_.read(pos, out.data(), len, table);
+    if (stored_digest) *stored_digest = xxh64(out.data(), len);
   } else {
     scratch.resize(len);
     f_.read(pos, scratch.data(), len, table);
+    if (stored_digest) *stored_digest = xxh64(scratch.data(), len);
     out.resize(bs);
     size_t n = 0;
     try {

@@ -16,8 +16,10 @@ class DataReader {
   // Reads the block stored at pos with size word `word` into out (resized to the uncompressed length).
   // expected: the uncompressed size it must have (0: any size up to the block size, for fragment blocks).
   // word 0 is a sparse block: out becomes `expected` zero bytes. Throws CorruptError naming `table`.
+  // stored_digest (may be null): set to the XXH64 of the stored bytes, taken while they are in hand (the
+  // integrity record's block digest; 0 for a sparse block).
   void read_block(Compressor& comp, uint64_t pos, uint32_t word, size_t expected, std::vector<uint8_t>& out,
-                  std::vector<uint8_t>& scratch, const char* table) const;
+                  std::vector<uint8_t>& scratch, const char* table, uint64_t* stored_digest = nullptr) const;
   // The on-disk size of a size word.
   static uint32_t disk_size(uint32_t word) { return word & 0xFFFFFF; }
 

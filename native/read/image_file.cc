@@ -9,6 +9,14 @@ ImageFile::ImageFile(const std::string& path) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw sys_error(errno, "open", path);
   fd_ = Fd(fd);
+  measure();
+}
+
+ImageFile::ImageFile(Fd fd, const std::string& path) : path_(path), fd_(std::move(fd)) { measure(); }
+
+void ImageFile::measure() {
+  const int fd = fd_.get();
+  const std::string& path = path_;
   struct stat st;
   if (::fstat(fd, &st) != 0) throw sys_error(errno, "fstat", path);
   if (S_ISDIR(st.st_mode)) throw NativeError("EISDIR", "'" + path + "' is a directory, not an image", "open", path);

@@ -29,6 +29,8 @@ class ImageFile {
  public:
   // Opens path read-only; throws NativeError (ENOENT, EACCES, …) when it cannot.
   explicit ImageFile(const std::string& path);
+  // An image already open (--base: opened once, with checks, and never by path again); path names it in errors.
+  ImageFile(Fd fd, const std::string& path);
   const std::string& path() const { return path_; }
   uint64_t size() const { return size_; }
   int fd() const { return fd_.get(); }
@@ -42,6 +44,7 @@ class ImageFile {
   [[noreturn]] void corrupt(const std::string& table, uint64_t offset, const std::string& what) const;
 
  private:
+  void measure();
   std::string path_;
   Fd fd_;
   uint64_t size_ = 0;

@@ -6,7 +6,9 @@
 
 namespace casper {
 
-Image::Image(const std::string& path) : file(path), sb(read_superblock(file)) {
+Image::Image(const std::string& path) : Image(ImageFile(path)) {}
+
+Image::Image(ImageFile f) : file(std::move(f)), sb(read_superblock(file)) {
   comp_config.name = sb.compressor_name;
   comp_config.block_size = sb.block_size;
   comp = make_compressor(comp_config);

@@ -30,6 +30,8 @@ class Image {
  public:
   // Opens path and reads the superblock and every lookup table.
   explicit Image(const std::string& path);
+  // The same for an image already open.
+  explicit Image(ImageFile f);
   ImageFile file;
   ReadSuperblock sb;
   CompressorConfig comp_config;

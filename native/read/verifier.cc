@@ -18,8 +18,10 @@
 #include "read/dir_compare.h"
 #include "read/image_side.h"
 #include "read/image_reader.h"
+#include "read/record_reader.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/xxhash64.h"
 
 namespace casper {
 
@@ -51,6 +53,12 @@ struct DataPhase {
   std::vector<uint32_t> fragment_sizes;  // uncompressed size of each fragment block, 0 when it is corrupt
   std::mutex mu;
   std::atomic<uint64_t> blocks{0}, sparse{0}, read_bytes{0}, tails{0}, digest_files{0}, digest_bytes{0};
+  // The integrity record, when the image has a valid one: each file's tag by inode number, and the pieces
+  // (tails) found in each fragment block (under mu).
+  const ImageRecord* rec = nullptr;
+  std::unordered_map<uint32_t, uint32_t> tag_index;
+  std::vector<std::vector<FragmentPiece>> pieces;
+  std::atomic<uint64_t> record_blocks{0}, record_files{0};
 
   DataPhase(Image& i, const VerifyOptions& opts, VerifyReport& rep) : img(i), o(opts), r(rep), reader(i.file, i.sb) {}
 
@@ -126,10 +134,32 @@ struct DataPhase {
     uint32_t frag_index;
   };
 
+  // A block of the integrity record: its stored bytes against their digest (raw or compressed alike).
+  void check_record_block(Worker& w, size_t i) {
+    const RecordBlock& b = rec->rec.blocks[i];
+    const uint64_t pos = rec->block_pos[i];
+    const uint32_t n = b.word & 0x00FFFFFFu;
+    w.scratch.resize(n);
+    img.file.read(pos, w.scratch.data(), n, "data block");
+    if (xxh64(w.scratch.data(), n) != b.digest)
+      img.file.corrupt(b.term == 0 && is_fragment_start(pos) ? "fragment block" : "data block", pos,
+                       "its " + std::to_string(n) + " stored bytes do not match the integrity record's digest (the block is damaged)");
+    record_blocks++;
+  }
+  bool is_fragment_start(uint64_t pos) const {
+    for (const FragmentRecord& fe : img.tables.fragments)
+      if (fe.start == pos) return true;
+    return false;
+  }
+
   void check_fragment(Worker& w, size_t i) {
     const FragmentRecord& fe = img.tables.fragments[i];
     if (fe.word == 0) img.file.corrupt("fragment table", img.sb.fragment_table, "fragment block " + std::to_string(i) + " has size 0");
     reader.read_block(*w.comp, fe.start, fe.word, 0, w.buf, w.scratch, "fragment block");
+    if (rec && w.buf.size() != rec->rec.fragments[i].raw_len) {
+      img.file.corrupt("fragment block", fe.start, "fragment block " + std::to_string(i) + " holds " + std::to_string(w.buf.size()) + " bytes, the integrity record says " +
+                                                      std::to_string(rec->rec.fragments[i].raw_len));
+    }
     fragment_sizes[i] = uint32_t(w.buf.size());
     blocks++;
     read_bytes += DataReader::disk_size(fe.word);
@@ -176,6 +206,7 @@ struct DataPhase {
       want = &it->second;
     }
     uint64_t digest = 0;
+    const bool sum = want || rec;  // the content digest is needed
     try {
       uint64_t pos = n.blocks_start;
       for (size_t b = 0; b < n.blocks.size(); b++) {
@@ -184,12 +215,22 @@ struct DataPhase {
         uint64_t left = n.size - uint64_t(b) * bs;
         size_t expected = size_t(std::min<uint64_t>(bs, left));
         reader.read_block(*w.comp, pos, word, expected, w.buf, w.scratch, "data block");
+        if (sum) {
+          const uint64_t h = block_content_hash(w.buf.data(), w.buf.size());
+          digest += digest_term(h, b);
+          if (rec && word != 0) {
+            const size_t idx = rec->block_at(pos);
+            if (idx == ImageRecord::npos || rec->rec.blocks[idx].word != word)
+              img.file.corrupt("data block", pos, "block " + std::to_string(b) + " of '" + path + "' is not a block of the integrity record");
+            if (rec->rec.blocks[idx].term != content_term(h, b))  // a problem, but the file's digest is still worth checking
+              problem(CorruptError("data block", pos, "block " + std::to_string(b) + " of '" + path + "' does not hold what the integrity record says", img.file.path()), path);
+          }
+        }
         pos += DataReader::disk_size(word);
         if (word == 0) sparse++;
         else blocks++;
         read_bytes += DataReader::disk_size(word);
         add_progress(o.progress, 2, DataReader::disk_size(word));
-        if (want) digest += digest_term(block_content_hash(w.buf.data(), w.buf.size()), b);
         compare(w.buf.data(), w.buf.size());
       }
       if (n.fragment != kNoFragment) {
@@ -203,27 +244,49 @@ struct DataPhase {
         if (want && fsize == 0)
           img.file.corrupt("fragment block", img.tables.fragments[n.fragment].start,
                            "--verify: the fragment block " + std::to_string(n.fragment) + " holding the tail of '" + path + "' cannot be read");
-        if ((same || want) && fsize != 0) {
+        if ((same || sum) && fsize != 0) {
           if (w.frag_index != n.fragment) {
             const FragmentRecord& fe = img.tables.fragments[n.fragment];
             reader.read_block(*w.comp, fe.start, fe.word, 0, w.frag, w.scratch, "fragment block");
             w.frag_index = n.fragment;
           }
           const uint8_t* t = w.frag.data() + n.frag_offset;
-          if (want) digest += digest_term(block_content_hash(t, tail), n.size / bs);
+          const uint64_t h = block_content_hash(t, tail);
+          digest += digest_term(h, n.size / bs);
+          if (rec) {
+            std::lock_guard<std::mutex> g(mu);
+            pieces[n.fragment].push_back(FragmentPiece{n.frag_offset, tail, content_term(h, n.size / bs)});
+          }
           compare(t, tail);
+        } else if (rec && fsize == 0) {
+          return;  // the fragment block is corrupt (a problem already): the tag cannot be checked
         }
       }
     } catch (const CorruptError& e) {
       problem(e, path);
       return;
     }
-    if (want && !want->from_base) {
+    if (want && want->from_base && uint32_t(digest) != want->tag) {
+      problem(NativeError("EDIGEST", "--verify: the data of '" + path + "', copied from the base image, differs from what the base's integrity record says it holds"), path);
+      return;
+    }
+    if (want && want->from_base) {
+      digest_files++;  // its tag matched above
+      digest_bytes += n.size;
+    } else if (want) {
       if (digest != want->digest) {
         problem(NativeError("EDIGEST", "--verify: the data of '" + path + "' in the image differs from what was read from " + want->path), path);
       } else {
         digest_files++;
         digest_bytes += n.size;
+      }
+    }
+    if (rec) {
+      auto t = tag_index.find(n.number);
+      if (t == tag_index.end() || rec->rec.file_tags[t->second] != uint32_t(digest)) {
+        problem(CorruptError("data block", n.blocks_start, "the content of '" + path + "' does not match its tag in the integrity record", img.file.path()), path);
+      } else {
+        record_files++;
       }
     }
     if (cc && !same)
@@ -282,6 +345,21 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
   }
   summarise(*img, r);
 
+  // The integrity record: it must belong to this image and describe what the tables hold.
+  ImageRecord record = read_image_record(img->file, img->sb);
+  if (record.status == RecordStatus::kValid) {
+    uint64_t files = 0;
+    for (auto& [number, n] : img->inode) files += n.is_file();
+    if (files != record.rec.file_tags.size())
+      record = ImageRecord{RecordStatus::kBroken, "it lists " + std::to_string(record.rec.file_tags.size()) + " files, the image holds " + std::to_string(files), {}, {}};
+    else if (record.rec.fragments.size() != img->tables.fragments.size())
+      record = ImageRecord{RecordStatus::kBroken, "it lists " + std::to_string(record.rec.fragments.size()) + " fragment blocks, the image holds " +
+                                                      std::to_string(img->tables.fragments.size()), {}, {}};
+  }
+  r.record = record.status == RecordStatus::kValid ? "valid" : record.status == RecordStatus::kBroken ? "broken" : "absent";
+  if (record.status == RecordStatus::kBroken)
+    r.problems.push_back(problem_of(CorruptError("integrity record", img->sb.bytes_used, record.why, path), ""));
+
   std::unordered_map<uint32_t, ContentCheck> content;
   if (!o.dir.empty()) {
     try {
@@ -304,6 +382,8 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
         for (uint32_t w : n.blocks) total += DataReader::disk_size(w);
       }
     for (auto& fe : img->tables.fragments) total += DataReader::disk_size(fe.word);
+    const bool with_record = o.data && record.status == RecordStatus::kValid;
+    if (with_record) total += record.rec.data_end - record.rec.data_start;
     std::sort(files.begin(), files.end(), [](const Inode* a, const Inode* b) { return a->blocks_start < b->blocks_start || (a->blocks_start == b->blocks_start && a->ref < b->ref); });
     set_progress(o.progress, 3, total);
     set_progress(o.progress, 0, 2);
@@ -311,6 +391,19 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
     DataPhase dp(*img, o, r);
     dp.label = printable(path);
     dp.fragment_sizes.assign(img->tables.fragments.size(), 0);
+    if (with_record) {
+      dp.rec = &record;
+      std::vector<uint32_t> numbers;
+      for (const Inode* n : files) numbers.push_back(n->number);
+      std::sort(numbers.begin(), numbers.end());
+      for (uint32_t i = 0; i < numbers.size(); i++) dp.tag_index.emplace(numbers[i], i);
+      dp.pieces.resize(img->tables.fragments.size());
+      // Every stored byte of the data section, against the record's digests.
+      dp.parallel(record.rec.blocks.size(), threads, [&](DataPhase::Worker& w, size_t i) {
+        dp.check_record_block(w, i);
+        add_progress(o.progress, 2, record.rec.blocks[i].word & 0x00FFFFFFu);
+      });
+    }
     dp.parallel(img->tables.fragments.size(), threads, [&](DataPhase::Worker& w, size_t i) {
       try {
         dp.check_fragment(w, i);
@@ -324,6 +417,23 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
       const ContentCheck* check = cc == content.end() ? nullptr : &cc->second;
       dp.check_file(w, n, img->path_of(node_of.at(n.number)), check);
     });
+    if (with_record) {
+      // Each fragment block's tails must tile it and give the record's pieces tag.
+      for (size_t i = 0; i < dp.pieces.size(); i++) {
+        if (dp.fragment_sizes[i] == 0) continue;  // corrupt: a problem already
+        std::vector<FragmentPiece>& p = dp.pieces[i];
+        const RecordFragment& want = record.rec.fragments[i];
+        if (!normalise_pieces(p) || !pieces_tile(p, want.raw_len) || pieces_tag(p) != want.pieces_tag) {
+          dp.add(problem_of(CorruptError("fragment block", img->tables.fragments[i].start,
+                                         "the tails in fragment block " + std::to_string(i) + " do not match the integrity record (bytes of no file, or tails out of place)", path),
+                            ""));
+        } else {
+          r.record_fragments++;
+        }
+      }
+      r.record_blocks = dp.record_blocks;
+      r.record_files = dp.record_files;
+    }
     r.data_blocks = dp.blocks;
     r.sparse_blocks = dp.sparse;
     r.data_bytes_read = dp.read_bytes;

@@ -17,7 +17,8 @@ namespace casper {
 struct ExpectedFile {
   uint64_t digest = 0;
   std::string path;
-  bool from_base = false;  // copied from a --base image, never read: its blocks are checked, not its digest
+  bool from_base = false;  // copied from a --base image, never read: its content tag (the record's) is checked
+  uint32_t tag = 0;        // from_base: the low half of the digest its content must give
 };
 
 struct VerifyOptions {
@@ -66,6 +67,10 @@ struct VerifyReport {
   uint64_t file_bytes = 0, data_blocks = 0, sparse_blocks = 0, data_bytes_read = 0, fragment_tails = 0, metadata_blocks = 0;
   // With VerifyOptions::expected: the files whose digest matched, and their bytes.
   uint64_t digest_files = 0, digest_bytes = 0;
+  // The integrity record (format/integrity_record.h): "valid", "absent" or "broken", and what was checked
+  // against it (stored blocks, files' content tags, fragment blocks' pieces).
+  std::string record = "absent";
+  uint64_t record_blocks = 0, record_files = 0, record_fragments = 0;
 };
 
 // Never throws for a corrupt image (it is a problem in the report); throws NativeError when the image

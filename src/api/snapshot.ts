@@ -11,6 +11,7 @@ import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './op
 import { createPool } from '../pipeline/pool.js';
 import { inlineRunner, poolRunner, runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
 import { OutputFile, checkOutputTarget, checkOutputWritable, type ExistingOutput } from '../pipeline/output-file.js';
+import { trackCancel } from '../pipeline/stop.js';
 import { CasperError, UsageError, toCasperError } from '../errors.js';
 import { EXPECTED_SYSTEM_XATTRS } from '../policy/index.js';
 import { MediumWrite } from '../live/medium-write.js';
@@ -263,14 +264,44 @@ function baseOf(opts: ResolvedOptions, existing: ExistingOutput): { path: string
   return { path: resolve(opts.base), byDefault: false };
 }
 
+type BaseTarget = { path: string; byDefault: boolean };
+type OpenedBase = BaseTarget & { refused: string; contentOnly: string };
+
+/**
+ * Opens the base once, before the walk, with the trust rules (native/image/base_trust.h): only that descriptor is
+ * read later, never the path again, and a FIFO put in its place cannot block the run.
+ */
+function openBase(builder: ImageBuilder, base: BaseTarget | null): OpenedBase | null {
+  return base ? { ...base, ...builder.openBase(base.path) } : null;
+}
+
+/** What a base that is not used at all reports. */
+function unusedBase(reason: string): BaseUse {
+  return { used: false, reason, check: 'quick', checkReason: '', files: 0, bytes: 0, racy: 0, clamped: 0, compared: 0, comparedBytes: 0, copiedFragments: 0, repackedTails: 0, rejected: 0, rejectedPaths: [] };
+}
+
 /** Reads the base and marks the unchanged files; a base that cannot be used gives a warning and a full snapshot. */
-async function useBase(builder: ImageBuilder, base: { path: string; byDefault: boolean } | null, opts: ResolvedOptions, warnings: string[]): Promise<SnapshotReport['base']> {
+async function useBase(builder: ImageBuilder, base: OpenedBase | null, opts: ResolvedOptions, warnings: string[]): Promise<SnapshotReport['base']> {
   if (!base) return null;
+  const { path, byDefault } = base;
+  const what = `${byDefault ? 'the existing image' : 'base image'} '${path}'`;
   const t0 = performance.now();
-  const use = await builder.useBase(base.path, { content: opts.baseCheck === 'content', jobs: opts.jobs });
+  const use = base.refused ? unusedBase(base.refused) : await builder.useBase({ content: opts.baseCheck === 'content', jobs: opts.jobs });
   const ms = Math.round(performance.now() - t0);
-  if (!use.used) warnings.push(`${base.byDefault ? 'the existing image' : 'base image'} '${base.path}' not used as the base (${use.reason}): a full snapshot`);
-  return { ...base, ...use, ms };
+  if (!use.used) warnings.push(`${what} not used as the base (${use.reason}): a full snapshot`);
+  else if (use.checkReason) warnings.push(`${what}: every file is compared with the source before its data is taken (${use.checkReason})`);
+  return { path, byDefault, ...use, ms };
+}
+
+/** Files the base was to give that were read again: their data in it did not check out (tables, record, damaged blocks). */
+function baseWarnings(base: SnapshotReport['base'], image: NativeSummary): string[] {
+  if (!base?.used || base.rejected + image.baseDamaged.length === 0) return [];
+  const paths = [...base.rejectedPaths, ...image.baseDamaged];
+  const count = base.rejected + image.baseDamaged.length;
+  const shown = paths.slice(0, 20).join(', ');
+  return [
+    `base image '${base.path}': the data of ${count} file(s) in it did not check out (a damaged block, or tables that disagree with its integrity record): read again from the source: ${shown}${count > 20 ? ', …' : ''}`,
+  ];
 }
 
 /** How often the walk reports the entries found. */
@@ -411,13 +442,16 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   const emit: Emit = (p) => options.onProgress?.({ rate: 0, bytesTotal: 0, ...p });
   const onAbort = () => Atomics.store(cancel, 0, 1);
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  const untrack = trackCancel(cancel);
+  let built: ImageBuilder | undefined;
   try {
-    const builder = new addon.ImageBuilder(opts.image, cancel);
+    const builder = (built = new addon.ImageBuilder(opts.image, cancel));
+    const openedBase = openBase(builder, baseImage);
     emit({ phase: 'walk', entriesDone: 0, entriesTotal: 0, bytesIn: 0, bytesOut: 0 });
     const onFound = options.onProgress && ((entries: number, bytes: number) => emit({ phase: 'walk', entriesDone: entries, entriesTotal: 0, bytesTotal: bytes, bytesIn: 0, bytesOut: 0 }));
     const matched = await walk(builder, plan, output, internals.dropAfterWalk ?? [], onFound);
     const spaceWarnings: string[] = [];
-    const base = await useBase(builder, baseImage, opts, spaceWarnings);
+    const base = await useBase(builder, openedBase, opts, spaceWarnings);
     const info = builder.treeInfo();
     if (!options.noSpaceCheck) checkSpace(opts.output, info.allocatedBytes, spaceWarnings);
     clock.end('walk');
@@ -445,6 +479,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     clock.end('data');
     emit({ phase: 'tables', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: dataBytes });
     const image = await builder.finish();
+    builder.closeBase(); // a base on a stick must not stay open until the builder is collected
     if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
     clock.end('tables');
     internals.afterTables?.(output.tempPath);
@@ -495,18 +530,20 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
       image,
       sourceEntries: info.entries,
       sourceBytes: info.bytes + (base?.used ? base.bytes : 0),
-      warnings: [...spaceWarnings, ...warningsOf(info, image), ...(restoreCheck ? restoreWarnings(restoreCheck) : []), ...mediumWarnings],
+      warnings: [...spaceWarnings, ...warningsOf(info, image), ...baseWarnings(base, image), ...(restoreCheck ? restoreWarnings(restoreCheck) : []), ...mediumWarnings],
       replaced: existing,
       times: clock.times,
       pipeline,
       verified,
-      base,
+      base: base && { ...base, rejected: base.rejected + image.baseDamaged.length, rejectedPaths: [...base.rejectedPaths, ...image.baseDamaged].slice(0, 20) },
       restoreCheck,
     };
   } catch (err) {
     output.discard();
     throw err instanceof CasperError ? err : toCasperError(err);
   } finally {
+    built?.closeBase();
+    untrack();
     await plan.cleanup();
     // After the commit or the discard: the medium goes read-only again (its failure is a warning in the report).
     medium?.close();

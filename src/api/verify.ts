@@ -92,6 +92,12 @@ export interface VerifyReport {
     dataBytesRead: number;
     metadataBlocks: number;
   };
+  /**
+   * The integrity record casper-snapshot writes after bytes_used: 'valid' (with data: every stored block checked
+   * against its digest, every file against its content tag, every fragment block against its pieces), 'absent'
+   * (an image of another tool or an older casper-snapshot), 'broken' (a problem). What was checked against it.
+   */
+  integrity: { record: 'valid' | 'absent' | 'broken'; blocks: number; files: number; fragments: number };
   seconds: number;
 }
 
@@ -102,6 +108,7 @@ interface NativeReport {
   differences: VerifyDifference[];
   image: VerifyReport['superblock'];
   counts: VerifyReport['counts'];
+  integrity: VerifyReport['integrity'];
 }
 
 /**
@@ -154,6 +161,7 @@ export async function verify(image: string, options: VerifyOptions = {}): Promis
     differences: r.differences,
     superblock: r.image,
     counts: r.counts,
+    integrity: r.integrity,
     seconds,
   };
 }

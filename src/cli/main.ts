@@ -10,6 +10,7 @@ import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
 import { cliMessage } from './remedies.js';
 import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
+import { cancelAll } from '../pipeline/stop.js';
 import { CONFIG_KEYS, loadCasperConf, type SnapshotConfig } from '../config/index.js';
 import { endProgressLine, jsonProgressReporter, plymouthReporter, progressReporter, say } from './progress.js';
 import { persistenceName } from '../live/persistence-name.js';
@@ -179,6 +180,7 @@ function writeStdout(text: string, what: string, image: string): void {
 function installSignalHandlers(onStop: (sig: NodeJS.Signals) => void): void {
   for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.once(sig, () => {
+      cancelAll(); // native work stops, so the exit below does not wait for it
       discardAllOutputs();
       restoreAllMedia(); // after the temporary file is gone, so the medium can go read-only again
       say(`casper-snapshot: stopped by ${sig}; no image written\n`);

@@ -25,12 +25,19 @@ export function formatVerifySummary(r: VerifyReport): string {
         `${c.fifos} fifos, ${c.sockets} sockets; ${c.hardlinks} extra hard links`,
       `  data read      ${size(c.fileBytes)} in files: ${c.dataBlocks} blocks (${c.sparseBlocks} sparse), ${s.fragmentBlocks} fragment blocks, ` +
         `${c.fragmentTails} tails; ${size(c.dataBytesRead)} on disk, ${c.metadataBlocks} metadata blocks`,
+      `  integrity      ${integrityLine(r.integrity)}`,
     );
   }
   if (r.problems.length) lines.push(`  problems       ${r.problems.length}${r.problemsTruncated ? '+' : ''}`);
   if (r.dir !== null) lines.push(`  differences    ${r.differences.length}`);
   lines.push(`  time           ${r.seconds.toFixed(2)} s, ${(c.dataBytesRead / 1048576 / Math.max(r.seconds, 1e-3)).toFixed(1)} MiB/s`);
   return lines.join('\n');
+}
+
+function integrityLine(g: VerifyReport['integrity']): string {
+  if (g.record === 'absent') return 'no integrity record (an image of another tool or an older casper-snapshot)';
+  if (g.record === 'broken') return 'the integrity record does not check out (see the problems)';
+  return `record checked: ${g.blocks} stored blocks against their digests, ${g.files} files against their content tags, ${g.fragments} fragment blocks`;
 }
 
 function ignoreList(v: string, prev: VerifyIgnoreField[] | undefined): VerifyIgnoreField[] {

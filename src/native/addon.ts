@@ -73,6 +73,10 @@ export interface NativeSummary {
   changedFiles: string[];
   /** Entries left out: vanished while walking or reading (ENOENT), or unreadable with ignoreErrors. */
   skipped: { path: string; code: string }[];
+  /** Files the base was to give whose stored blocks did not match their digests when copied: read from the source instead. */
+  baseDamaged: string[];
+  /** Bytes of the integrity record written after bytes_used (part of imageSize). */
+  recordBytes: number;
 }
 
 /** verifyWritten()'s report: verifyImage's, with the files whose digest matched. */
@@ -109,6 +113,21 @@ export interface TreeInfo {
 export interface BaseUse {
   used: boolean;
   reason: string;
+  /**
+   * How files were found unchanged: 'quick' (the quick check, each file's data checked against the base's
+   * integrity record) or 'content' (read and compared with the base's bytes); checkReason says why 'content'
+   * was chosen when it was not asked for (no integrity record, a filesystem that does not keep ownership).
+   */
+  check: 'quick' | 'content';
+  checkReason: string;
+  /** Files that passed the quick check but are read again: their mtime is outside what SquashFS stores (stored clamped). */
+  clamped: number;
+  /**
+   * Files that looked unchanged but whose data in the base did not check out (the tables or the integrity record
+   * disagree, a damaged block): read again. The first 20 paths.
+   */
+  rejected: number;
+  rejectedPaths: string[];
   /** Unchanged files whose data is copied, and their size. */
   files: number;
   bytes: number;
@@ -145,7 +164,15 @@ export interface ImageBuilder {
   walk(source: string, options: NativeWalkOptions, progress?: BigUint64Array): Promise<void>;
   treeInfo(): TreeInfo;
   /** --base: reads the image at `path` and marks the files whose stored data it gives (before begin). */
-  useBase(path: string, options: { content: boolean; jobs: number }): Promise<BaseUse>;
+  /**
+   * Before walk(): opens the base image once with the trust checks (owner, mode, directory, filesystem); refused
+   * says why it is not used, contentOnly why every file must be compared with the source before it is taken.
+   */
+  openBase(path: string): { refused: string; contentOnly: string };
+  /** After walk(), when openBase() did not refuse: reads that base and marks the files whose data it gives. */
+  useBase(options: { content: boolean; jobs: number }): Promise<BaseUse>;
+  /** Closes the base image's descriptor now (false while a job or the data phase may still read it). */
+  closeBase(): boolean;
   begin(fd: number): void;
   /**
    * The data engine (native/image/data_engine.h): returns its id. Each pool thread then runs its share with
