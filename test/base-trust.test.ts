@@ -507,6 +507,52 @@ test('8. --verify checks the data copied from the base; a difference fails the s
   }
 });
 
+test('8. in a live session, a file the restore proof finds different though copied from the base fails the save and keeps the old image', { skip: needs('root', 'loop', 'squashfs-tools') }, async () => {
+  const t = tempDir('cs-trust-restore-');
+  const mounts: string[] = [];
+  const mount = (args: string[], at: string) => {
+    mkdirSync(at, { recursive: true });
+    must('mount', [...args, at]);
+    mounts.push(at);
+  };
+  try {
+    const medium = join(t, 'medium');
+    file(join(medium, 'etc/motd'), 'medium\n');
+    must('mksquashfs', [medium, join(t, 'medium.sqfs'), '-noappend', '-quiet', '-no-progress']);
+    mount(['-t', 'squashfs', '-o', 'ro,loop', join(t, 'medium.sqfs')], join(t, 'lm'));
+    const session = (k: number, lowers: string[]) => {
+      const cow = join(t, `cow${k}`);
+      mount(['-t', 'tmpfs', 'tmpfs'], cow);
+      mkdirSync(join(cow, 'u'));
+      mkdirSync(join(cow, 'w'));
+      mount(['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${cow}/u,workdir=${cow}/w`], join(t, `m${k}`));
+      return join(t, `m${k}`);
+    };
+    const out = join(t, 'session.sqfs');
+    const m1 = session(1, [join(t, 'lm')]);
+    file(join(m1, 'home/notes'), 'first version\n');
+    setOld(join(m1, 'home/notes'));
+    assert.equal(cli(['--root', m1, out, '-q']).status, 0);
+    mount(['-t', 'squashfs', '-o', 'ro,loop', out], join(t, 'l1'));
+    const m2 = session(2, [join(t, 'l1'), join(t, 'lm')]);
+    // Rewritten with the same size and its old mtime put back: the quick check takes it as unchanged.
+    writeFileSync(join(m2, 'home/notes'), 'other version\n');
+    setOld(join(m2, 'home/notes'));
+    const before = readFileSync(out);
+    const r = cli(['--root', m2, out, '--verify']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--verify: the data of 1 file\(s\) copied from the base image .* differs from the live session \(\/home\/notes\): no image written, the existing one is kept/);
+    assert.deepEqual(readFileSync(out), before, 'the old image is kept');
+    // Without the base, the save holds the live bytes.
+    const again = cli(['--root', m2, out, '--verify', '--no-base', '-q']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(catBytes(out, 'home/notes').toString(), 'other version\n');
+  } finally {
+    for (const m of mounts.reverse()) run('umount', ['-l', m]);
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
 // The random tree property test of incremental.test.ts covers equality with full snapshots; this checks that
 // every reader still reads an incremental image with its record.
 test('an incremental image with its record reads back with every reader', { skip: needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') }, async () => {

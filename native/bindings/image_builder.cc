@@ -400,20 +400,23 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // imagePaths() -> [{ path, dir }]: for exclusion patterns matched in JS (only called when there are some).
+  // imagePaths() -> { paths[], dirs, fromBase }: for exclusion patterns matched in JS (only called when there are some).
   Napi::Value ImagePaths(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       if (!tree_ || stage_ == Stage::kWalking) throw NativeError("EINVAL", "internal: imagePaths() called out of order");
       Napi::Env env = info.Env();
       Napi::Array paths = Napi::Array::New(env, tree_->entries.size());
       Napi::Uint8Array dirs = Napi::Uint8Array::New(env, tree_->entries.size());
+      Napi::Uint8Array from_base = Napi::Uint8Array::New(env, tree_->entries.size());
       for (uint32_t i = 0; i < tree_->entries.size(); i++) {
         paths.Set(i, tree_->image_path(i));
         dirs[i] = S_ISDIR(tree_->entries[i].mode) ? 1 : 0;
+        from_base[i] = tree_->entries[i].from_base ? 1 : 0;
       }
       Napi::Object o = Napi::Object::New(env);
       o.Set("paths", paths);
       o.Set("dirs", dirs);
+      o.Set("fromBase", from_base);
       return o;
     });
   }

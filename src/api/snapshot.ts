@@ -344,6 +344,26 @@ function restoreIgnores(opts: ResolvedOptions): string[] {
   return out;
 }
 
+/**
+ * A difference the restore proof found in data copied from the base (the base held other bytes than the live
+ * file, though it passed the quick check, its integrity record and the trust rules): the snapshot fails and
+ * the old image is kept, rather than carrying those bytes on.
+ */
+function failOnBaseDifferences(builder: ImageBuilder, r: RestoreCheck, base: SnapshotReport['base']): void {
+  if (!base?.used || r.differences.length === 0) return;
+  const { paths, fromBase } = builder.imagePaths();
+  const copied = new Set(paths.filter((_, i) => fromBase[i] === 1));
+  const bad = r.differences.filter((d) => d.kind === 'content' && copied.has(d.path)).map((d) => d.path);
+  if (bad.length === 0) return;
+  throw new CasperError(
+    `--verify: the data of ${bad.length} file(s) copied from the base image '${base.path}' differs from the live session ` +
+      `(${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ', …' : ''}): no image written, the existing one is kept; ` +
+      'save again with --no-base (or --base-check content)',
+    'EDIGEST',
+    { path: bad[0] },
+  );
+}
+
 /** The restore proof's warnings: why it was skipped, or each difference (the first 50, then a count). */
 function restoreWarnings(r: RestoreCheck): string[] {
   if (r.skipped) return [`--verify: the proof that the snapshot restores the session was skipped: ${r.skipped}`];
@@ -507,6 +527,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
           emit({ phase: 'verify', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed, verifyBytes: last.done, verifyBytesTotal: last.total, restoreEntries: n }),
       });
       if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
+      failOnBaseDifferences(builder, restoreCheck, base);
       clock.end('verify');
     }
     emit({ phase: 'commit', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed });

@@ -194,7 +194,8 @@ export interface ImageBuilder {
    */
   verifyWritten(path: string, jobs: number, progress?: BigUint64Array): Promise<WrittenVerifyReport>;
   /** Image paths of every entry (and which are directories), for exclusion patterns matched in JS. */
-  imagePaths(): { paths: string[]; dirs: Uint8Array };
+  /** Every entry's image path, whether it is a directory, and whether its data is copied from the base. */
+  imagePaths(): { paths: string[]; dirs: Uint8Array; fromBase: Uint8Array };
   /** Leaves these entries (and everything below them) out; between walk() and begin(). */
   leaveOut(indices: Uint32Array): void;
 }
