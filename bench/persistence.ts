@@ -7,7 +7,7 @@
 // the 5th image's size compared with that fresh capture. Targets (issue 19): ≥ 4× faster with gzip; size
 // ≤ 1.02×; the two images hold the same tree (sqfsdiff).
 import { Command } from 'commander';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     .option('--change <fraction>', 'share of the files changed per session', (v) => Number(v), 0.01)
     .option('--add-mib <n>', 'MiB of new files per session', (v) => Number(v), 20)
     .option('--workdir <dir>', 'where the medium, the sessions and the images go', '/var/tmp/casper-bench-persistence')
-    .option('--results-dir <dir>', 'where the markdown table goes', join(repoRoot, 'bench', 'results'))
+    .option('--results-dir <dir>', 'where the markdown table goes (default bench/results/runs, ignored by git; give bench/results to commit a run)', join(repoRoot, 'bench', 'results', 'runs'))
     .parse()
     .opts<Options>();
   if (process.getuid?.() !== 0) throw new Error('needs root (loop and overlay mounts)');
@@ -222,7 +222,8 @@ async function main(): Promise<void> {
       '',
     ].join('\n');
     process.stdout.write(md);
-    if (existsSync(o.resultsDir)) {
+    {
+      mkdirSync(o.resultsDir, { recursive: true });
       const file = join(o.resultsDir, `persistence-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}Z.md`);
       writeFileSync(file, md);
       log(`wrote ${file}`);
