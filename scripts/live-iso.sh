@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes (once) the small Debian live ISO that test/remaster.test.ts remasters and boots, and prints the
 # directory holding it:
-#   base.iso     a hybrid BIOS+EFI live medium made by grub-mkrescue: live/filesystem.squashfs (the VM test's
+#   base.iso     a hybrid BIOS+EFI live medium laid out as Ubuntu's (GRUB for both, xorriso): live/filesystem.squashfs (the VM test's
 #                bookworm root, scripts/vm-root.sh, plus root-extra/), live/vmlinuz, live/initrd.img (an
 #                initramfs that also carries the CD-ROM drivers), live/filesystem.packages, live/filesystem.size,
 #                sha256sum.txt, boot/grub/grub.cfg (boot=live, the kernel's console on ttyS0)
@@ -16,7 +16,7 @@
 #   scripts/live-iso.sh          # prints the directory (builds it first when missing)
 #   scripts/live-iso.sh --key    # prints the cache key only
 #
-# Exit status 3 means it cannot be made here (as scripts/vm-root.sh, or grub-mkrescue / its GRUB images missing).
+# Exit status 3 means it cannot be made here (as scripts/vm-root.sh, or GRUB's images, xorriso or mtools missing).
 set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 WORK=${CASPER_VM_WORK:-/var/tmp/casper-vm}
@@ -30,7 +30,7 @@ if [[ ${1:-} == --key ]]; then echo "$key"; exit 0; fi
 dir="$WORK/iso-bookworm-$key"
 if [[ -f $dir/.complete ]]; then echo "$dir"; exit 0; fi
 
-for t in grub-mkrescue xorriso mformat mksquashfs; do
+for t in grub-mkimage xorriso mformat mcopy mksquashfs; do
   command -v "$t" >/dev/null || { echo "live-iso: $t is not installed (scripts/install-system-deps.sh)" >&2; exit 3; }
 done
 for d in /usr/lib/grub/i386-pc /usr/lib/grub/x86_64-efi; do
@@ -65,7 +65,14 @@ cat >"$x/usr/local/sbin/remaster-marker" <<'EOF'
 marker=$(cat /etc/remaster-marker 2>/dev/null || echo none)
 if [ -d /sys/firmware/efi ]; then firmware=uefi; else firmware=bios; fi
 medium=$(grep ' /run/live/medium ' /proc/mounts | cut -d' ' -f1,3 | head -n 1)
-line="CASPER-REMASTER marker=$marker firmware=$firmware medium=[$medium] kernel=$(uname -r)"
+# The medium's checksum files, checked where the kernel mounted it; its package list against the booted root's.
+sums=none
+for f in sha256sum.txt md5sum.txt; do
+  [ -f "/run/live/medium/$f" ] || continue
+  if (cd /run/live/medium && "${f%.txt}" -c --quiet "$f" >/tmp/sums.out 2>&1); then sums="$sums,$f:ok"; else sums="$sums,$f:FAILED[$(tr '\n' ' ' </tmp/sums.out)]"; fi
+done
+if dpkg-query -W | cmp -s - /run/live/medium/live/filesystem.packages; then manifest=same; else manifest=differs; fi
+line="CASPER-REMASTER marker=$marker firmware=$firmware medium=[$medium] kernel=$(uname -r) sums=${sums#none,} manifest=$manifest"
 echo "$line" >/dev/ttyS0 2>/dev/null || true
 echo "$line"
 systemctl --no-block poweroff
@@ -125,18 +132,37 @@ menuentry "Debian live (remaster test)" {
   initrd /live/initrd.img
 }
 EOF
-# The checksum file over the tree (GRUB's own files, which grub-mkrescue adds, are not listed, as live-build
-# leaves its boot loader's files out).
+# The checksum file over the tree (the boot loader's files, made below, are not listed, as live-build leaves
+# its boot loader's files out: xorriso patches the El Torito image as it writes it).
 (cd "$m" && find . -type f ! -name sha256sum.txt | LC_ALL=C sort | xargs sha256sum >sha256sum.txt)
 echo "live-iso: medium tree made in $((SECONDS - t1)) s" >&2
 
 t2=$SECONDS
-if ! grub-mkrescue -o "$tmp/base.iso" "$m" -- -volid "$LABEL" >"$tmp/grub-mkrescue.log" 2>&1; then
-  tail -30 "$tmp/grub-mkrescue.log" >&2
-  echo "live-iso: grub-mkrescue failed" >&2
+# GRUB for both firmwares, laid out as Ubuntu's ISOs are: a BIOS El Torito image (boot_info_table) with GRUB's
+# hybrid MBR, an EFI system partition image appended as a GPT partition and named by the second El Torito
+# entry, Joliet names. Each GRUB image carries the modules the boot needs; the EFI one finds the medium by a file.
+mods="linux normal iso9660 search search_fs_file configfile serial terminal echo test part_msdos part_gpt gzio"
+mkdir -p "$m/boot/grub/i386-pc" "$m/.disk"
+echo "casper-snapshot remaster test medium" >"$m/.disk/info"
+grub-mkimage -O i386-pc-eltorito -p /boot/grub -o "$m/boot/grub/i386-pc/eltorito.img" $mods biosdisk
+printf 'search --no-floppy --file --set=root /.disk/info\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n' >"$tmp/efi-embedded.cfg"
+grub-mkimage -O x86_64-efi -p /boot/grub -c "$tmp/efi-embedded.cfg" -o "$tmp/bootx64.efi" $mods fat efi_gop
+truncate -s 4M "$tmp/efi.img"
+mformat -i "$tmp/efi.img" -h 2 -s 32 -t 128 ::
+mmd -i "$tmp/efi.img" ::/EFI ::/EFI/BOOT
+mcopy -i "$tmp/efi.img" "$tmp/bootx64.efi" ::/EFI/BOOT/BOOTX64.EFI
+if ! xorriso -as mkisofs -r -J -joliet-long -l -iso-level 3 -V "$LABEL" \
+    --grub2-mbr /usr/lib/grub/i386-pc/boot_hybrid.img -partition_offset 16 --mbr-force-bootable \
+    -append_partition 2 28732ac11ff8d211ba4b00a0c93ec93b "$tmp/efi.img" -appended_part_as_gpt \
+    -iso_mbr_part_type a2a0d0ebe5b9334487c068b6b72699c7 \
+    -c /boot.catalog -b /boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table --grub2-boot-info \
+    -eltorito-alt-boot -e '--interval:appended_partition_2:::' -no-emul-boot \
+    -o "$tmp/base.iso" "$m" >"$tmp/xorriso.log" 2>&1; then
+  tail -30 "$tmp/xorriso.log" >&2
+  echo "live-iso: xorriso failed" >&2
   exit 1
 fi
-echo "live-iso: grub-mkrescue took $((SECONDS - t2)) s" >&2
+echo "live-iso: GRUB images and the ISO made in $((SECONDS - t2)) s" >&2
 rm -rf "$m"
 echo "$version" >"$tmp/kernel-version"
 ln -s "$vm/root" "$tmp/vm-root"
