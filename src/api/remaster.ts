@@ -3,7 +3,7 @@
 // image, its size, manifest and checksum files (and the kernel and initrd, when the root's are newer) put
 // in place of the base's, the session's persistence layers left out, and the ISO written by xorriso with
 // the base's boot records replayed, to a temporary name that is renamed over the output when complete.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +24,7 @@ import { keepInstalled, readManifest } from '../remaster/manifest.js';
 import { bootFiles } from '../remaster/boot-config.js';
 import { checkKernel, kernelVersionOf, rootKernels, KERNEL_HEAD_BYTES, type KernelCheck, type MediumKernel } from '../remaster/kernel.js';
 import { editChecksums, hashFile, type Algorithm } from '../remaster/checksums.js';
-import { writeIso } from '../remaster/iso-write.js';
+import { hfsPlusOverlap, writeIso } from '../remaster/iso-write.js';
 import { checkVolumeId } from '../remaster/iso9660.js';
 import { forgetTemporary, keepTemporary } from '../remaster/temporaries.js';
 
@@ -112,7 +112,7 @@ export interface RemasterReport {
   /** Every change on the medium besides the squashfs. */
   changes: MediumChange[];
   kernel: KernelCheck;
-  /** Packages in the new root's manifest; bytes written as filesystem.size (the root unpacked, in 4 KiB blocks). */
+  /** Packages in the new root's dpkg database (0 when it has none); bytes written as filesystem.size (the root unpacked, in 4 KiB blocks). */
   packages: number;
   installedBytes: number;
   /** The El Torito entries of the new ISO (the same as the base's, block addresses aside). */
@@ -207,7 +207,7 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
     const where = source.from === 'live medium' ? `the live medium ${source.mountPoint} (${source.iso})` : `'${source.iso}'`;
     const layout = recogniseLayout(base.files, where);
     const wanted = [...layout.bootConfigs, ...layout.checksums.map((c) => c.path), ...layout.removeLists, ...layout.moduleFiles];
-    if (layout.size && base.files.has(layout.size)) wanted.push(layout.size);
+    for (const p of [layout.size, layout.manifest]) if (p && base.files.has(p)) wanted.push(p);
     const extracted = await extractFiles(base, wanted, tmp, signal);
     const configs = new Map(layout.bootConfigs.map((p) => [p, textOf(extracted, p) ?? '']));
     const codec = squashfsCodec(await readHead(base, layout.squashfs, SUPERBLOCK_BYTES, tmp, signal));
@@ -266,14 +266,18 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
       // 3. What else changes on the medium.
       const files = new Map<string, string>([[layout.squashfs, image]]);
       const changes: MediumChange[] = [];
+      // A file whose new text is the base's is left as the base has it (and not listed as a change).
       const put = (path: string, text: string, why: string) => {
+        if (textOf(extracted, path) === text) return;
         const disk = join(tmp, `new-${files.size}`);
         writeFileSync(disk, text);
         files.set(path, disk);
         changes.push({ path, change: base.files.has(path) ? 'rewritten' : 'added', why });
       };
       const root = capture.source;
-      const manifest = readManifest(root);
+      // The package database is needed for the medium's package lists; without them a root may have none.
+      const needed = layout.manifest !== null || layout.removeLists.length > 0;
+      const manifest = needed || existsSync(join(root, 'var/lib/dpkg/status')) ? readManifest(root) : null;
       const tree = await verify(image, { data: false, signal });
       if (!tree.ok) throw new CasperError(`the new image '${image}' does not read back: ${tree.problems[0]?.message ?? 'corrupt'}`, 'ESQUASH_CORRUPT', { path: image });
       const installed = tree.counts.installedBytes;
@@ -281,9 +285,9 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
         const old = textOf(extracted, layout.size);
         put(layout.size, `${installed}${old === null || old.endsWith('\n') ? '\n' : ''}`, `the new root's size unpacked (4 KiB blocks): ${installed} bytes${old !== null ? `, was ${old.trim()}` : ''}`);
       }
-      if (layout.manifest) put(layout.manifest, manifest.text, `the new root's packages, from its var/lib/dpkg/status: ${manifest.packages}`);
+      if (layout.manifest && manifest) put(layout.manifest, manifest.text, `the new root's packages, from its var/lib/dpkg/status: ${manifest.packages}`);
       for (const list of layout.removeLists) {
-        const kept = keepInstalled(textOf(extracted, list) ?? '', manifest.names);
+        const kept = keepInstalled(textOf(extracted, list) ?? '', manifest!.names);
         if (kept.dropped.length) put(list, kept.text, `packages the new root no longer has taken off: ${kept.dropped.join(', ')}`);
       }
       const left = new Set(layout.leftOut.map((l) => basename(l.path)));
@@ -297,7 +301,7 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
         files.set(c.to, c.from);
         changes.push({ path: c.to, change: 'replaced', why: `the new root's ${basename(c.from)}` });
       }
-      if (kernel.verdict === 'updated' && !manifest.names.has(layout.family === 'casper' ? 'casper' : 'live-boot'))
+      if (kernel.verdict === 'updated' && manifest && !manifest.names.has(layout.family === 'casper' ? 'casper' : 'live-boot'))
         warnings.push(`the new root's initrd comes from a root without the ${layout.family === 'casper' ? 'casper' : 'live-boot'} package: it may not boot the live medium`);
       if (kernel.verdict === 'kept' || kernel.verdict === 'unknown') warnings.push(`kernel: ${kernel.note}`);
       for (const l of layout.leftOut) changes.push({ path: l.path, change: 'removed', why: l.why });
@@ -332,7 +336,16 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
 
       // 4. The ISO, then a look at what was written: the same boot entries as the base.
       emit('iso');
-      await writeIso({ base, output: iso.tempPath, files, remove: [...removed], label: label === base.volume.volumeId ? null : label, fileTime: sde, signal, onProgress: (b) => emit('iso', { isoBytes: b }) });
+      const write = { base, output: iso.tempPath, files, remove: [...removed], label: label === base.volume.volumeId ? null : label, fileTime: sde, signal, onProgress: (b: number) => emit('iso', { isoBytes: b }) };
+      try {
+        await writeIso(write);
+      } catch (err) {
+        if (!hfsPlusOverlap(base, err)) throw err;
+        truncateSync(iso.tempPath, 0); // xorriso would take a written file for a medium to append to
+        await writeIso({ ...write, hfsplus: false });
+        warnings.push(`the base's HFS+ hybrid (for Intel Macs) cannot be replayed by this xorriso (${(err as Error).message.replace(/^.*?(GPT partitions[^;]*).*$/, '$1')}): the new ISO has none; its El Torito, MBR and GPT boot records are the base's`);
+        changes.push({ path: '(HFS+ hybrid)', change: 'removed', why: 'this xorriso cannot replay it' });
+      }
       aborted();
       const written = await readBaseMedium(xorriso, iso.tempPath, signal);
       const want = bootEntrySignature(base.bootEntries);
@@ -354,7 +367,7 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
         squashfs: { path: layout.squashfs, bytes: statSync(image).size, replacedBytes: oldSquashfs },
         changes,
         kernel,
-        packages: manifest.packages,
+        packages: manifest?.packages ?? 0,
         installedBytes: installed,
         bootEntries: written.bootEntries,
         isoBytes: statSync(output).size,

@@ -9,6 +9,7 @@ import { CasperError, UsageError } from '../errors.js';
 import { packageVersion } from '../native/addon.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
 import { removeAllTemporaries } from '../remaster/temporaries.js';
+import { describeBootEntries } from '../remaster/base-medium.js';
 import { stopAllXorriso } from '../remaster/xorriso.js';
 import { progressReporter } from './progress.js';
 import { size } from './summary.js';
@@ -95,8 +96,8 @@ export function formatRemasterSummary(r: RemasterReport): string {
   ];
   r.changes.forEach((c, i) => lines.push(`  ${i === 0 ? 'also changed   ' : '               '}${c.path} ${c.change}: ${c.why}`));
   lines.push(`  kernel         ${r.kernel.verdict}: ${r.kernel.note}`);
-  const entries = r.bootEntries.filter((l) => /^El Torito (boot img|img path)/.test(l)).map((l) => l.replace(/^El Torito /, '').replace(/\s+/g, ' '));
-  lines.push(`  boot records   replayed from the base: ${entries.join('; ') || 'none (the base has no El Torito boot records)'}`);
+  const entries = describeBootEntries(r.bootEntries);
+  lines.push(`  boot records   replayed from the base: El Torito ${entries.join(', ') || 'none (the base has no El Torito boot records)'}`);
   lines.push(`  time           ${secs(r.times.total)} s (medium ${secs(r.times.medium)}, capture ${secs(r.times.capture)}, ISO ${secs(r.times.iso)}, commit ${secs(r.times.commit)})`);
   return lines.join('\n');
 }

@@ -106,3 +106,15 @@ export async function readHead(base: BaseMedium, path: string, bytes: number, tm
   });
   return readFileSync(disk);
 }
+
+/** The El Torito entries in words: "BIOS /boot/grub/i386-pc/eltorito.img", "UEFI (an image outside the ISO tree)". */
+export function describeBootEntries(entries: string[]): string[] {
+  const out: string[] = [];
+  for (const l of entries) {
+    const m = /^El Torito boot img\s*:\s*(\d+)\s+(\S+)/.exec(l);
+    if (!m) continue;
+    const path = entries.map((e) => new RegExp(`^El Torito img path\\s*:\\s*${m[1]}\\s+(.*)$`).exec(e)).find(Boolean)?.[1];
+    out.push(`${m[2]} ${path ?? '(an image outside the ISO tree, e.g. an appended EFI partition)'}`);
+  }
+  return out;
+}

@@ -20,6 +20,8 @@ export interface IsoWrite {
   label: string | null;
   /** Seconds since the epoch for the new files' dates (reproducible ISOs, with SOURCE_DATE_EPOCH), or null. */
   fileTime: number | null;
+  /** false: leave out the HFS+ hybrid the replay would make (see hfsPlusOverlap). */
+  hfsplus?: false;
   signal?: AbortSignal;
   /** Bytes written so far, as xorriso reports them (about once a second). */
   onProgress?: (bytes: number) => void;
@@ -28,6 +30,7 @@ export interface IsoWrite {
 /** The xorriso arguments for a write (exported for the tests and the benchmark's manual route). */
 export function isoWriteArgs(w: Omit<IsoWrite, 'signal' | 'onProgress'>): string[] {
   const args = ['-indev', w.base.iso, '-outdev', `stdio:${w.output}`, '-boot_image', 'any', 'replay'];
+  if (w.hfsplus === false) args.push('-hfsplus', 'off');
   // Joliet names are written only when asked for; the base's Windows view kept as it was.
   if (w.base.volume.joliet) args.push('-joliet', 'on', '-compliance', 'joliet_long_names');
   if (w.label !== null) args.push('-volid', w.label);
@@ -57,4 +60,13 @@ export async function writeIso(w: IsoWrite): Promise<void> {
       if (m) w.onProgress?.(Number(m[1]) * 2048);
     },
   });
+}
+
+/**
+ * Whether a failed write is xorriso 1.5.4's trouble with a replayed HFS+ hybrid (grub-mkrescue's ISOs carry one,
+ * for Intel Macs): its GPT then gets overlapping partitions and the write fails. Written again without the
+ * HFS+ tree, such an ISO boots PCs as before (the El Torito entries, MBR and GPT EFI partition stay).
+ */
+export function hfsPlusOverlap(base: BaseMedium, err: unknown): boolean {
+  return base.bootCommands.includes('-hfsplus on') && /GPT partitions \d+ and \d+ overlap/.test((err as Error)?.message ?? '');
 }

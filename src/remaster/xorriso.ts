@@ -24,13 +24,13 @@ function executable(p: string): boolean {
   }
 }
 
-/** The xorriso to run: the one given, or the first on PATH (then /usr/bin). A clear error when there is none. */
+/** The xorriso to run: the one given, or the first on PATH. A clear error when there is none. */
 export function findXorriso(given?: string): string {
   if (given !== undefined) {
     if (executable(given)) return given;
     throw new CasperError(`xorriso '${given}' cannot be run`, 'ENOXORRISO', { path: given });
   }
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/bin'];
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
   for (const d of dirs) if (executable(join(d, 'xorriso'))) return join(d, 'xorriso');
   throw new CasperError(
     'remaster writes the ISO with xorriso, which is not installed: install the package xorriso (apt install xorriso) and run it again',
