@@ -3,7 +3,7 @@
 // the failures. Each medium is made with xorriso in a second (test/helpers/medium-iso.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { remaster, type RemasterProgress } from '../src/api/remaster.js';
@@ -155,6 +155,13 @@ test('remaster refuses what it must not do: a non-ISO output without --force, a 
       (e: Error) => e instanceof CasperError && e.code === 'ABORT_ERR',
     );
     assert.deepEqual(readdirSync(work).sort(), before, 'an aborted remaster leaves no file behind');
+    // Aborted while xorriso writes (or just after): no ISO, no temporary file.
+    const late = new AbortController();
+    await assert.rejects(
+      remaster({ output: out, fromIso: base, source: root, signal: late.signal, onProgress: (p) => p.phase === 'iso' && late.abort() }),
+      (e: Error) => e instanceof CasperError && e.code === 'ABORT_ERR',
+    );
+    assert.deepEqual(readdirSync(work).sort(), before, 'a remaster aborted in its ISO phase leaves no file behind');
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -218,4 +225,25 @@ test('remaster --help: every option is in the man page and the README', () => {
   const remasterPart = (text: string, start: RegExp) => text.slice(text.search(start));
   assert.deepEqual(options.filter((o) => !remasterPart(man, /^\.SH REMASTER/m).includes(o)), [], 'options missing from the man page\'s REMASTER section');
   assert.deepEqual(options.filter((o) => !remasterPart(readme, /^### Remastering/m).includes(o)), [], 'options missing from the README\'s remaster section');
+});
+
+test('the README\'s remaster example type-checks against the generated .d.ts as a consumer imports it', () => {
+  const t = workdir();
+  try {
+    mkdirSync(join(t, 'node_modules'));
+    symlinkSync(repoRoot, join(t, 'node_modules', 'casper-snapshot'));
+    symlinkSync(join(repoRoot, 'node_modules', '@types'), join(t, 'node_modules', '@types'));
+    copyFileSync(join(repoRoot, 'examples', 'remaster.ts'), join(t, 'remaster.ts'));
+    writeFileSync(join(t, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: ['node'], skipLibCheck: false }, files: ['remaster.ts'] }));
+    writeFileSync(join(t, 'package.json'), '{"type":"module"}');
+    const tsc = () => run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(t, 'tsconfig.json')]);
+    const r = tsc();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    writeFileSync(join(t, 'remaster.ts'), "import { remaster } from 'casper-snapshot';\nremaster({ output: 'x.iso', fromIso: 1 });\n");
+    assert.notEqual(tsc().status, 0, 'a wrong option type is caught');
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    assert.ok(readme.includes(readFileSync(join(repoRoot, 'examples', 'remaster.ts'), 'utf8').split('\n').slice(2).join('\n').trim()), 'the README shows examples/remaster.ts');
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
 });
