@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { remaster, type RemasterProgress } from '../src/api/remaster.js';
 import { CasperError, UsageError } from '../src/errors.js';
@@ -102,6 +103,32 @@ test('remaster, live-boot medium: the persistence image and its module file entr
     }
     assert.match(readFileSync(join(tree, 'live/vmlinuz'), 'latin1'), /6\.1\.0-9-amd64/, 'the medium\'s kernel kept');
   } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('remaster from a base on a block device held open exclusively, as a mounted live medium is: read, never written', { skip: skip || (process.getuid?.() !== 0 ? 'needs root (losetup)' : !has('python3') ? 'python3 holds the device' : false) }, async () => {
+  const work = workdir();
+  let loop = '';
+  let holder: ReturnType<typeof spawn> | undefined;
+  try {
+    const { root, base } = casperCase(work);
+    loop = must('losetup', ['-f', '--show', '-r', base]).trim();
+    // O_EXCL on a block device is what a mount holds: a second exclusive open fails with EBUSY.
+    holder = spawn('python3', ['-c', `import os,sys,time\nfd=os.open(${JSON.stringify(loop)}, os.O_RDONLY|os.O_EXCL)\nprint('held', flush=True)\ntime.sleep(600)`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((res, rej) => {
+      holder!.stdout!.once('data', () => res());
+      holder!.once('exit', (c) => rej(new Error(`the holder exited ${c}`)));
+    });
+    const before = readFileSync(base);
+    const out = join(work, 'out.iso');
+    const r = await remaster({ output: out, fromIso: loop, source: root });
+    assert.equal(r.base.iso, loop);
+    assert.deepEqual(bootEntrySignature(elTorito(out)), bootEntrySignature(elTorito(base)));
+    assert.ok(readFileSync(base).equals(before), 'the base is unchanged');
+  } finally {
+    holder?.kill();
+    if (loop) run('losetup', ['-d', loop]);
     rmSync(work, { recursive: true, force: true });
   }
 });

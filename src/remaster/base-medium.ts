@@ -3,7 +3,7 @@
 // files copied out of it. Nothing is mounted and nothing on the base is ever written.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runXorriso } from './xorriso.js';
+import { indev, runXorriso } from './xorriso.js';
 import { readIsoVolume, type IsoVolume } from './iso9660.js';
 import { CasperError } from '../errors.js';
 
@@ -54,7 +54,7 @@ export async function readBaseMedium(xorriso: string, iso: string, signal?: Abor
   if (!volume) throw new CasperError(`'${iso}' holds no ISO 9660 image (no volume descriptor at byte 32768)`, 'ENOTISO', { path: iso });
   const r = await runXorriso(
     xorriso,
-    ['-indev', iso, '-print', SECTIONS[0], '-report_el_torito', 'plain', '-print', SECTIONS[1], '-report_el_torito', 'cmd', '-print', SECTIONS[2], '-find', '/', '-type', 'f', '-exec', 'lsdl', '--', '-print', SECTIONS[3], '-toc'],
+    ['-indev', indev(iso), '-print', SECTIONS[0], '-report_el_torito', 'plain', '-print', SECTIONS[1], '-report_el_torito', 'cmd', '-print', SECTIONS[2], '-find', '/', '-type', 'f', '-exec', 'lsdl', '--', '-print', SECTIONS[3], '-toc'],
     { signal, what: `reading the base medium '${iso}'` },
   );
   const lines = (t: string) => t.split('\n').filter((l) => l.trim() !== '');
@@ -85,7 +85,7 @@ export async function extractFiles(base: BaseMedium, paths: string[], tmp: strin
   const out = new Map<string, string>();
   if (paths.length === 0) return out;
   const dir = mkdtempSync(join(tmp, 'base-'));
-  const args = ['-osirrox', 'on', '-indev', base.iso];
+  const args = ['-osirrox', 'on', '-indev', indev(base.iso)];
   paths.forEach((p, i) => {
     const disk = join(dir, String(i));
     out.set(p, disk);
@@ -100,7 +100,7 @@ export async function readHead(base: BaseMedium, path: string, bytes: number, tm
   const dir = mkdtempSync(join(tmp, 'head-'));
   const disk = join(dir, 'head');
   const size = Math.min(bytes, base.files.get(path) ?? bytes);
-  await runXorriso(base.xorriso, ['-osirrox', 'on', '-indev', base.iso, '-extract_cut', path, '0', String(size), disk], {
+  await runXorriso(base.xorriso, ['-osirrox', 'on', '-indev', indev(base.iso), '-extract_cut', path, '0', String(size), disk], {
     signal,
     what: `reading the start of ${path} in '${base.iso}'`,
   });

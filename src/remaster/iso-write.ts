@@ -5,7 +5,7 @@
 // from it by xorriso; nothing is unpacked to disk. ISO 9660 records every file's size and place before the
 // data, so the new filesystem.squashfs must be complete on disk before xorriso starts: it is written once,
 // beside the ISO, and read once by xorriso.
-import { runXorriso } from './xorriso.js';
+import { indev, runXorriso } from './xorriso.js';
 import type { BaseMedium } from './base-medium.js';
 
 export interface IsoWrite {
@@ -29,7 +29,7 @@ export interface IsoWrite {
 
 /** The xorriso arguments for a write (exported for the tests and the benchmark's manual route). */
 export function isoWriteArgs(w: Omit<IsoWrite, 'signal' | 'onProgress'>): string[] {
-  const args = ['-indev', w.base.iso, '-outdev', `stdio:${w.output}`, '-boot_image', 'any', 'replay'];
+  const args = ['-indev', indev(w.base.iso), '-outdev', `stdio:${w.output}`, '-boot_image', 'any', 'replay'];
   if (w.hfsplus === false) args.push('-hfsplus', 'off');
   // Joliet names are written only when asked for; the base's Windows view kept as it was.
   if (w.base.volume.joliet) args.push('-joliet', 'on', '-compliance', 'joliet_long_names');

@@ -106,3 +106,10 @@ export function runXorriso(bin: string, args: string[], call: XorrisoCall): Prom
     });
   });
 }
+
+/**
+ * How a base is named to -indev: as a plain random-access file ("stdio:"), whether it is an ISO file or a
+ * device. A device named bare is taken for an optical drive (or refused: "not MMC"), and a drive's exclusive
+ * open fails while the live system has it mounted; a stdio: device is only read.
+ */
+export const indev = (iso: string) => `stdio:${iso}`;
