@@ -17,7 +17,9 @@ import { randomBytes } from 'node:crypto';
 import { cli, must, run } from './helpers/tools.js';
 import { removeTree } from './helpers/boot.js';
 import { VM_WORK } from './helpers/vm.js';
-import { bootIso, liveIso, markerLine, remasterBootCapability } from './helpers/remaster-iso.js';
+import { bootIso, bootLiveSession, carrierRoot, liveIso, LIVE_PREFIX, markerLine, remasterBootCapability } from './helpers/remaster-iso.js';
+import { projectDeb } from './helpers/project-deb.js';
+import { elTorito, extractIso } from './helpers/medium-iso.js';
 import { bootEntrySignature } from '../src/remaster/base-medium.js';
 
 const BOOT_LIMIT_S = Number(process.env.CASPER_VM_BOOT_LIMIT_S ?? 900);
@@ -29,16 +31,6 @@ function skipReason(): string | false {
 }
 
 const tail = (s: string, n = 50) => s.split('\n').slice(-n).join('\n');
-
-/** The El Torito report of an ISO, one line each. */
-function elTorito(iso: string): string[] {
-  return must('xorriso', ['-indev', iso, '-report_el_torito', 'plain']).split('\n').filter((l) => l.startsWith('El Torito'));
-}
-
-/** The ISO's tree copied out by xorriso (the host kernel may have no iso9660 driver). */
-function extractIso(iso: string, dir: string): void {
-  must('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/', dir]);
-}
 
 /** filesystem.size's rule, computed independently: the image mounted, each inode once, in 4 KiB blocks. */
 function installedBytesOf(squashfs: string, mnt: string): number {
@@ -136,6 +128,68 @@ test('remaster: a Debian live ISO remastered with a marker in the root boots und
     else if (ok) removeTree(work);
     else {
       for (const f of ['out.iso', 'tree', 'upper', 'ovl-work']) rmSync(join(work, f), { recursive: true, force: true });
+      console.log(`# serial logs kept: ${logs.filter((l) => existsSync(l)).join(' ')}`);
+    }
+  }
+});
+
+test('remaster from a live session: booted from a live ISO that carries casper-snapshot and xorriso, `casper-snapshot remaster OUT.iso` writes an ISO of the session with the medium\'s boot records', { skip: skipReason(), timeout: 60 * 60_000 }, async (t) => {
+  const live = liveIso();
+  if ('skip' in live) return t.skip(live.skip);
+  const built = projectDeb();
+  if ('skip' in built) return t.skip(built.skip);
+  mkdirSync(VM_WORK, { recursive: true });
+  const work = mkdtempSync(join(VM_WORK, 'remaster-live-'));
+  const logs: string[] = [];
+  let ok = false;
+  try {
+    // The carrier: the test ISO remastered (on the host) with the tool and xorriso installed in its root.
+    const root = carrierRoot(live, built.deb, work);
+    const carrier = join(work, 'carrier.iso');
+    const r = cli(['remaster', '--from-iso', live.iso, '--source', root, carrier]);
+    assert.equal(r.status, 0, `remaster of the carrier exited ${r.status}:\n${r.stderr}`);
+    removeTree(root);
+    const kernel = join(work, 'vmlinuz');
+    const initrd = join(work, 'initrd.img');
+    must('xorriso', ['-osirrox', 'on', '-indev', carrier, '-extract', '/live/vmlinuz', kernel, '-extract', '/live/initrd.img', initrd]);
+    // The output disk (the medium is a CD-ROM).
+    const disk = join(work, 'out.img');
+    must('truncate', ['-s', '1536M', disk]);
+    must('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'REMASTER_OUT', disk]);
+    const log = join(work, 'boot-live.log');
+    logs.push(log);
+    const b = await bootLiveSession(carrier, kernel, initrd, disk, log, BOOT_LIMIT_S);
+    const lines = b.console.split('\n').filter((l) => l.startsWith(LIVE_PREFIX));
+    console.log(`# live session boot: ${b.seconds.toFixed(0)} s, QEMU exit ${b.status}\n${lines.map((l) => `#   ${l}`).join('\n')}`);
+    const rc = lines.map((l) => /^CASPER-REMASTER-LIVE rc=(\S+)/.exec(l)?.[1]).find(Boolean);
+    assert.equal(rc, '0', `the session's remaster exited ${rc ?? '(no line)'}; QEMU exited ${b.status}\n--- console tail ---\n${tail(b.console)}`);
+    assert.ok(lines.some((l) => /remastered from the live medium \/run\/live\/medium \(\/dev\/sr0\)/.test(l)), 'the base was the live medium, read through /dev/sr0');
+    assert.equal(b.status, 0, `the guest powered off (QEMU exit ${b.status})`);
+    // The ISO the session wrote: the carrier's boot records, checksums that verify, the session's change inside.
+    const mnt = join(work, 'out');
+    mkdirSync(mnt);
+    must('mount', ['-t', 'ext4', '-o', 'loop,ro', disk, mnt]);
+    try {
+      const out = join(mnt, 'live.iso');
+      assert.deepEqual(bootEntrySignature(elTorito(out)), bootEntrySignature(elTorito(carrier)));
+      const tree = join(work, 'tree');
+      extractIso(out, tree);
+      const sums = run('sh', ['-c', `cd '${tree}' && sha256sum -c --quiet sha256sum.txt`]);
+      assert.equal(sums.status, 0, `sha256sum -c in the session's ISO:\n${sums.stdout}${sums.stderr}`);
+      const squashfs = join(tree, 'live/filesystem.squashfs');
+      assert.equal(must('unsquashfs', ['-cat', squashfs, 'etc/session-marker']), readFileSync(join(mnt, 'session-marker'), 'utf8'), 'the change made in the session is in the new root');
+      assert.equal(must('unsquashfs', ['-cat', squashfs, 'etc/machine-id']), '', 'scrubbed: the session\'s machine id is left out');
+      const listing = must('unsquashfs', ['-l', squashfs, 'run', 'proc', 'mnt']);
+      assert.doesNotMatch(listing, /squashfs-root\/(run|proc|mnt)\/./, 'the session\'s /run, /proc and /mnt are kept empty');
+    } finally {
+      must('umount', [mnt]);
+    }
+    ok = true;
+  } finally {
+    if (process.env.CASPER_VM_KEEP) console.log(`# kept (CASPER_VM_KEEP): ${work}`);
+    else if (ok) removeTree(work);
+    else {
+      for (const f of ['carrier.iso', 'out.img', 'tree', 'carrier-upper', 'carrier-work']) rmSync(join(work, f), { recursive: true, force: true });
       console.log(`# serial logs kept: ${logs.filter((l) => existsSync(l)).join(' ')}`);
     }
   }

@@ -173,6 +173,19 @@ async function mediumKernels(base: BaseMedium, configs: Map<string, string>, tmp
 /** The text of a base file copied out, or null. */
 const textOf = (extracted: Map<string, string>, path: string | null) => (path && extracted.has(path) ? readFileSync(extracted.get(path)!, 'utf8') : null);
 
+/**
+ * Makes a bootable ISO from the running live session (or `source`, a directory) and a base medium (`fromIso`, or
+ * the medium the live system booted from): the new root captured in full mode with scrub, the medium's
+ * filesystem.squashfs replaced, its size, package and checksum files rewritten, a newer kernel and initrd of the
+ * root copied where the boot configuration loads them, the session's persistence layers left out, and the ISO
+ * written by xorriso with the base's boot records replayed, atomically (a temporary file renamed over `output`).
+ *
+ * Resolves with the report (every change on the medium besides the image, the kernel verdict, the capture's own
+ * SnapshotReport, warnings, times). Rejects with a UsageError for bad options or inputs (nothing written), an
+ * AbortError when `signal` aborts (xorriso stopped, temporary files removed), or a CasperError naming the path
+ * and cause (ENOXORRISO when xorriso is missing, ENOSPC, ELAYOUT, EXORRISO, EBOOTRECORDS, …); an existing
+ * output is replaced only by a complete, checked ISO.
+ */
 export async function remaster(options: RemasterRunOptions): Promise<RemasterReport> {
   const t0 = performance.now();
   checkOptions(options);
