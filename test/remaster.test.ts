@@ -133,6 +133,23 @@ test('remaster from a base on a block device held open exclusively, as a mounted
   }
 });
 
+test('remaster onto a tmpfs: the warning names the ISO, not the temporary image beside it', { skip: skip || (process.getuid?.() !== 0 ? 'needs root (mount -t tmpfs)' : false) }, async () => {
+  const work = workdir();
+  const mnt = join(work, 'tmpfs');
+  try {
+    const { root, base } = casperCase(work);
+    mkdirSync(mnt);
+    must('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'remaster-test', mnt]);
+    const out = join(mnt, 'out.iso');
+    const r = await remaster({ output: out, fromIso: base, source: root });
+    const said = r.warnings.filter((w) => w.includes('tmpfs'));
+    assert.deepEqual(said, [`'${out}' is on a tmpfs (memory): it will not survive a reboot`]);
+  } finally {
+    run('umount', [mnt]);
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
 test('remaster --label: the new volume id, and a warning when the boot configuration looks for the old one', { skip }, async () => {
   const work = workdir();
   try {

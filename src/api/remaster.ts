@@ -272,7 +272,8 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
           if (p.phase !== 'done') emit('capture', { capture: p });
         },
       });
-      warnings.push(...capture.warnings);
+      // The image is a temporary file: the capture's word about its place is said of the ISO instead.
+      for (const w of capture.warnings) warnings.push(w.startsWith(`'${image}' is on a tmpfs`) ? `'${options.output}' is on a tmpfs (memory): it will not survive a reboot` : w);
       aborted();
       lap('capture');
 
