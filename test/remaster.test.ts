@@ -150,7 +150,7 @@ test('remaster onto a tmpfs: the warning names the ISO, not the temporary image 
   }
 });
 
-test('remaster --label: the new volume id, and a warning when the boot configuration looks for the old one', { skip }, async () => {
+test('remaster --label: the new volume id, and a warning when the boot configuration looks for the old one; --compressor keeps the replaced image\'s block size', { skip }, async () => {
   const work = workdir();
   try {
     const { root, base } = casperCase(work, { grubExtra: 'search --no-floppy --label --set=root BASE_LABEL' });
@@ -160,6 +160,11 @@ test('remaster --label: the new volume id, and a warning when the boot configura
     assert.deepEqual(r.label, { base: 'BASE_LABEL', written: 'NEW_LABEL' });
     assert.ok(r.warnings.some((w) => /names the old label 'BASE_LABEL' \(\/boot\/grub\/grub\.cfg\)/.test(w)), r.warnings.join('\n'));
     await assert.rejects(remaster({ output: out, fromIso: base, source: root, label: 'X'.repeat(33) }), (e: Error) => e instanceof UsageError && /32/.test(e.message));
+    // Another compressor: the replaced image's block size stays.
+    await remaster({ output: out, fromIso: base, source: root, compressor: 'zstd' });
+    const tree = join(work, 'tree');
+    extractIso(out, tree);
+    assert.match(must('unsquashfs', ['-s', join(tree, 'casper/filesystem.squashfs')]), /Compression zstd[\s\S]*Block size 65536/);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -254,7 +254,7 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
         compressor,
         compressionLevel: options.compressionLevel,
         compressorOptions: options.compressorOptions,
-        blockSize: options.blockSize ?? (options.compressor === undefined ? codec?.blockSize : undefined),
+        blockSize: options.blockSize ?? codec?.blockSize,
         jobs: options.jobs,
         mem: options.mem,
         ignoreErrors: options.ignoreErrors,
