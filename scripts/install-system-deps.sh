@@ -16,6 +16,9 @@ PKGS=(
   systemd-container                               # the boot-cycle test: systemd-nspawn boots a debootstrap'ed bookworm root
   qemu-system-x86 fdisk                           # the VM test (npm run test:vm): QEMU boots a live-boot medium (direct kernel
                                                   # boot, TCG; SeaBIOS comes with it), sfdisk partitions its disk image
+  xorriso                                         # casper-snapshot remaster writes the ISO with it (a run-time need of remaster)
+  grub-pc-bin grub-efi-amd64-bin mtools ovmf      # the remaster test: grub-mkrescue makes a BIOS+EFI live ISO (mtools for its
+                                                  # EFI image), QEMU boots it with SeaBIOS and with OVMF (UEFI)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -66,6 +66,7 @@ Architecture: amd64
 Maintainer: casper-snapshot developers <dev@casper-snapshot.invalid>
 Installed-Size: $size
 Depends: libc6 (>= 2.31), libstdc++6, libgcc-s1
+Recommends: xorriso
 Section: admin
 Priority: optional
 Homepage: https://casper-snapshot.invalid/
@@ -73,6 +74,7 @@ Description: capture a live Ubuntu/Debian session into a SquashFS image
  casper-snapshot saves a live session (the overlay's upper layer, its delta, or
  the whole merged system) or any directory as a SquashFS 4.0 image that the
  kernel mounts. A single executable: Node.js and the native addon are built in.
+ casper-snapshot remaster writes a bootable ISO of the session with xorriso.
  Enable casper-snapshot.service to take a snapshot at shutdown (set
  CASPER_SNAPSHOT_OUTPUT in /etc/casper.conf; see
  /usr/share/doc/casper-snapshot/examples/casper.conf).

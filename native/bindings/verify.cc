@@ -60,6 +60,7 @@ Napi::Object verify_report_object(Napi::Env env, const VerifyReport& r) {
   c.Set("sockets", double(r.sockets));
   c.Set("hardlinks", double(r.hardlinks));
   c.Set("fileBytes", double(r.file_bytes));
+  c.Set("installedBytes", double(r.installed_bytes));
   c.Set("dataBlocks", double(r.data_blocks));
   c.Set("sparseBlocks", double(r.sparse_blocks));
   c.Set("fragmentTails", double(r.fragment_tails));

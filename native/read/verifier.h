@@ -65,6 +65,9 @@ struct VerifyReport {
   // What was read
   uint64_t entries = 0, directories = 0, files = 0, symlinks = 0, devices = 0, fifos = 0, sockets = 0, hardlinks = 0;
   uint64_t file_bytes = 0, data_blocks = 0, sparse_blocks = 0, data_bytes_read = 0, fragment_tails = 0, metadata_blocks = 0;
+  // The tree's size once unpacked with 4 KiB blocks (each file, hard-linked ones once, and directory rounded up to
+  // whole blocks; symlinks too long for the inode one block): casper's filesystem.size (src/remaster/).
+  uint64_t installed_bytes = 0;
   // With VerifyOptions::expected: the files whose digest matched, and their bytes.
   uint64_t digest_files = 0, digest_bytes = 0;
   // The integrity record (format/integrity_record.h): "valid", "absent" or "broken", and what was checked

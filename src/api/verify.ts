@@ -86,6 +86,12 @@ export interface VerifyReport {
     sockets: number;
     hardlinks: number;
     fileBytes: number;
+    /**
+     * The tree's size once unpacked onto a filesystem with 4 KiB blocks: every file (a hard-linked one once) and
+     * directory rounded up to whole blocks, a symlink of 60 bytes or more one block (what `remaster` writes as
+     * filesystem.size).
+     */
+    installedBytes: number;
     dataBlocks: number;
     sparseBlocks: number;
     fragmentTails: number;

@@ -132,6 +132,9 @@ Snapshot at shutdown (casper-snapshot.service, installed by the .deb, not enable
 casper-snapshot verify IMAGE [DIR] reads an image back and checks it, or compares it with DIR
 (casper-snapshot verify --help).
 
+casper-snapshot remaster OUTPUT.iso makes a bootable ISO from the live session (or a directory) and the medium
+it booted from (casper-snapshot remaster --help).
+
 Environment: SOURCE_DATE_EPOCH sets the image time and clamps file times (reproducible images).
 
 Exit codes: 0 success; 1 usage error (nothing written); 2 the snapshot failed, --verify included (message names
@@ -344,6 +347,8 @@ function usageFailure(message: string, json: boolean, help = true): number {
 export async function main(argv: string[]): Promise<number> {
   // `verify IMAGE [DIR]` is a command of its own (an output image named 'verify' is written as ./verify).
   if (argv[0] === 'verify') return (await import('./verify.js')).verifyMain(argv.slice(1)); // loaded only for verify
+  // `remaster OUTPUT.iso` likewise (a bootable medium from the live session; loaded only for remaster).
+  if (argv[0] === 'remaster') return (await import('./remaster.js')).remasterMain(argv.slice(1));
   const program = buildProgram();
   const valueFlags = new Set(program.options.filter((opt) => opt.required || opt.optional).flatMap((opt) => [opt.short, opt.long].filter((f): f is string => !!f)));
   const takesValue = (f: string) => valueFlags.has(f);

@@ -157,3 +157,28 @@ export async function bootVm(opts: { vmlinuz: string; initrd: string; disk: stri
 
 /** Size of a file in MiB, for the test's log. */
 export const mib = (p: string) => (statSync(p).size / (1 << 20)).toFixed(1);
+
+/**
+ * Runs QEMU with `qemuArgs` (everything but the serial console and the time limit) until it exits or
+ * `limitS` seconds pass, the serial console going to `log`: the same run as bootVm's, for boots that are not
+ * direct kernel boots (test/remaster.test.ts boots an ISO from the CD-ROM).
+ */
+export async function runQemu(qemuArgs: string[], log: string, limitS: number): Promise<BootOutcome> {
+  const args = ['-k', '15', String(limitS), 'qemu-system-x86_64', '-display', 'none', '-monitor', 'none', '-serial', `file:${log}`, '-no-reboot', ...qemuArgs];
+  const t0 = Date.now();
+  const child = spawn('timeout', args, { stdio: ['ignore', 'pipe', 'pipe'], env: withoutSanitizer() });
+  let stderr = '';
+  const errLog = createWriteStream(`${log}.qemu`);
+  child.stdout.on('data', (d) => errLog.write(d));
+  child.stderr.on('data', (d) => ((stderr += d), errLog.write(d)));
+  const status = await new Promise<number | null>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null))));
+  errLog.end();
+  const seconds = (Date.now() - t0) / 1000;
+  let text = '';
+  try {
+    text = readFileSync(log, 'utf8');
+  } catch {
+    /* QEMU never started */
+  }
+  return { console: text.replace(/\r/g, '').replace(/\x1b(?:\[[0-9;?=]*)?[A-Za-z]/g, ''), status, seconds, qemuStderr: stderr };
+}
