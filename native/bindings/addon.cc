@@ -13,6 +13,7 @@ namespace casper {
 Napi::Function define_image_builder(Napi::Env env);
 void define_worker_functions(Napi::Env env, Napi::Object exports);
 void define_file_lock(Napi::Env env, Napi::Object exports);
+void define_output_dir(Napi::Env env, Napi::Object exports);
 void define_verify(Napi::Env env, Napi::Object exports);
 void define_restore_compare(Napi::Env env, Napi::Object exports);
 void define_testing(Napi::Env env, Napi::Object exports);
@@ -54,6 +55,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ImageBuilder", define_image_builder(env));
   define_worker_functions(env, exports);
   define_file_lock(env, exports);
+  define_output_dir(env, exports);
   define_verify(env, exports);
   define_restore_compare(env, exports);
   define_testing(env, exports);

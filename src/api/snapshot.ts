@@ -422,7 +422,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   let plan: CapturePlan;
   try {
     checkOutputWritable(opts.output);
-    output = new OutputFile(opts.output, (fd) => addon.lockFile(fd));
+    output = new OutputFile(opts.output, addon);
   } catch (err) {
     medium?.close();
     throw err;

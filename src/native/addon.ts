@@ -212,6 +212,14 @@ export interface Addon {
   checkCompressor(spec: CompressorSpec): string;
   /** Exclusive non-blocking flock(2) on an open file: false when another process holds it. */
   lockFile(fd: number): boolean;
+  /** The output's directory and its own files, by descriptor, never following a name (native/bindings/output_dir.cc). */
+  openDir(path: string): number;
+  createAt(dirFd: number, name: string, mode: number): number;
+  openOwnAt(dirFd: number, name: string): number;
+  statAt(dirFd: number, name: string): { dev: number; ino: number; mode: number; uid: number; gid: number; nlink: number; size: number } | null;
+  renameAt(dirFd: number, from: string, to: string): void;
+  unlinkAt(dirFd: number, name: string): void;
+  listAt(dirFd: number): string[];
   /** Reads a whole image back (and compares it with options.dir) on libuv's pool; see src/api/verify.ts. */
   verifyImage(
     image: string,
