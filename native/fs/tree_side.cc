@@ -93,6 +93,12 @@ int TreeSide::attrs(const SideEntry* e, EntryAttrs& out) {
   return 0;
 }
 
+Fd TreeSide::root_dup() const {
+  Fd d(::fcntl(root_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!d.valid()) throw sys_error(errno, "dup", root_path_);
+  return d;
+}
+
 bool TreeSide::mount_point(const SideEntry& e) { return mounts_ && mounts_->is_mount_point(cur_.get(), e.name); }
 
 int TreeSide::open_file(const SideEntry& e) {

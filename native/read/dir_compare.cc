@@ -139,7 +139,7 @@ struct Comparer {
           add(rel, "content", std::to_string(x.size), std::to_string(y.size),
               "Files " + a.label(rel) + " and " + b.label(rel) + " differ (" + std::to_string(x.size) + " and " + std::to_string(y.size) + " bytes)");
         } else if (o.defer_content) {
-          o.defer_content(rel, *ea, *eb);
+          o.defer_content(rel, *ea, *eb, y.identity);
         } else if ((!o.content_filter || o.content_filter->count(rel)) && !same_content(rel, *ea, *eb)) {
           add(rel, "content", "", "", "Files " + a.label(rel) + " and " + b.label(rel) + " differ");
         }

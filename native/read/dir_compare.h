@@ -59,7 +59,8 @@ struct CompareOptions {
   uint64_t* progress = nullptr;  // entries compared (relaxed atomic adds)
   // Regular files of the same size: with this, handed over (an image's data is read later, with the data
   // phase); without it, both sides are read now. content_filter (may be null): only these paths are read.
-  std::function<void(const std::string& rel, const SideEntry& a, const SideEntry& b)> defer_content;
+  // b_identity: the (device, inode) b's attrs gave, so only that file is read later.
+  std::function<void(const std::string& rel, const SideEntry& a, const SideEntry& b, std::pair<uint64_t, uint64_t> b_identity)> defer_content;
   const std::set<std::string>* content_filter = nullptr;
 };
 

@@ -14,11 +14,14 @@ export function attackerMissing(): string | false {
   return false;
 }
 
+/** The attacker's environment: root's PATH may name directories nobody can enter (~root/.pyenv). */
+export const attackerEnv = (): NodeJS.ProcessEnv => ({ ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: '/' });
+
 const asAttacker = (cmd: string, args: string[]) => ['--reuid', String(ATTACKER.uid), '--regid', String(ATTACKER.gid), '--clear-groups', '--', cmd, ...args];
 
 /** Runs a command as the attacker and waits for it. */
 export function attacker(cmd: string, args: string[]): Run {
-  return run('setpriv', asAttacker(cmd, args));
+  return run('setpriv', asAttacker(cmd, args), { env: attackerEnv() });
 }
 
 /** Runs a command as the attacker and throws with its output when it fails. */
@@ -30,7 +33,7 @@ export function attackerMust(cmd: string, args: string[]): string {
 
 /** Starts a long-running command as the attacker (kill it when done). */
 export function attackerSpawn(cmd: string, args: string[]): ChildProcess {
-  return spawn('setpriv', asAttacker(cmd, args), { stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn('setpriv', asAttacker(cmd, args), { stdio: ['ignore', 'pipe', 'pipe'], env: attackerEnv() });
 }
 
 /** A directory the attacker owns and can write (mode 0755), for planting things beside an output. */

@@ -1,0 +1,67 @@
+// What any user can put in a tree a root run captures: files deeper than PATH_MAX, FUSE mounts root cannot
+// stat, names made to forge lines or send escapes to a terminal. None of them may fail, fool or hang the run.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { needs } from './helpers/capabilities.js';
+import { tempDir, unsquashfsList } from './helpers/image-check.js';
+import { dir, file } from './helpers/make-tree.js';
+import { cli, has, must, run } from './helpers/tools.js';
+import { ATTACKER, attackerDir, attackerMissing, attackerMust } from './helpers/attacker.js';
+import { liveSession, sessionChanges } from './helpers/live-session.js';
+
+const skipRoot = needs('root', 'loop', 'squashfs-tools') || (has('python3') ? false : 'python3 is missing');
+
+/**
+ * A file `levels` directories of `width`-byte names below root/top, holding `data`: made by nobody in a directory
+ * nobody owns (any user can), with relative calls (the path is longer than PATH_MAX). Returns the file's depth.
+ */
+function deepFile(root: string, levels: number, width: number, data: string, as: 'root' | 'attacker' = 'root'): void {
+  const py = `import os,sys\nos.chdir(sys.argv[1])\nos.mkdir('top'); os.chdir('top')\nfor i in range(int(sys.argv[2])):\n  n = ('%03d' % i) + 'd' * (int(sys.argv[3]) - 3)\n  os.mkdir(n); os.chdir(n)\nopen('deep-file', 'w').write(sys.argv[4])\n`;
+  const args = ['-c', py, root, String(levels), String(width), data];
+  if (as === 'attacker') attackerMust('python3', args);
+  else must('python3', args);
+}
+
+test('point 3: a file deeper than PATH_MAX is captured, with and without openat2 (--source)', { skip: skipRoot || attackerMissing() }, () => {
+  const t = tempDir('cs-deep-path-');
+  chmodSync(t, 0o755);
+  try {
+    const src = attackerDir(join(t, 'src'));
+    file(join(src, 'shallow'), 'near the top');
+    deepFile(src, 24, 250, 'the data of a file more than 6,000 bytes of path deep', 'attacker');
+    for (const env of [{}, { CASPER_SNAPSHOT_NO_OPENAT2: '1' }]) {
+      const img = join(t, 'deep.sqfs');
+      const r = cli(['-q', '--source', src, img, '--no-xattrs'], env);
+      assert.equal(r.status, 0, `${JSON.stringify(env)}: ${r.stderr}`);
+      assert.equal(r.stderr, '');
+      assert.match(unsquashfsList(img), /\/deep-file$/m);
+      // The image holds the file's data: verify compares it with the tree, opening each file beneath the root.
+      const v = cli(['verify', img, src]);
+      assert.equal(v.status, 0, v.stdout + v.stderr);
+      rmSync(img);
+    }
+  } finally {
+    run('rm', ['-rf', t]); // rmSync cannot remove paths longer than PATH_MAX
+  }
+});
+
+test('point 3: a file deeper than PATH_MAX in a live session: captured in upper and diff modes', { skip: skipRoot }, () => {
+  const s = liveSession();
+  try {
+    sessionChanges(s.merged);
+    dir(join(s.merged, 'home/user'));
+    deepFile(join(s.merged, 'home/user'), 20, 250, 'deep in the session');
+    for (const mode of ['upper', 'diff']) {
+      const img = join(s.t, `${mode}.sqfs`);
+      const r = cli(['--root', s.merged, '--mode', mode, img, '-q']);
+      assert.equal(r.status, 0, `${mode}: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /replaced|deep-file/, r.stderr);
+      assert.match(unsquashfsList(img), /\/deep-file$/m, mode);
+    }
+  } finally {
+    s.cleanup();
+  }
+});
