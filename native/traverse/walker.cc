@@ -271,7 +271,10 @@ class Walker {
     int dfd = nm.from_fold ? f.fold.get() : f.fd.get();
     Child c{(nm.from_fold ? f.fold_path : f.path) + "/" + nm.disk, f.ipath + "/" + nm.image};
     c.from_fold = nm.from_fold;
-    if (exclude_.count(c.ipath)) return;
+    if (exclude_.count(c.ipath)) {
+      tree_.excluded.push_back(c.ipath);
+      return;
+    }
     if (nm.lower_only) {
       tree_.entries.push_back(whiteout(f.dir, nm.image));
       found(tree_.entries.back());

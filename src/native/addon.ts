@@ -107,6 +107,8 @@ export interface TreeInfo {
   /** The first image paths of the unexpected ones. */
   systemXattrPaths: string[];
   warnings: string[];
+  /** Image paths an exact exclude left out (an exclude of the user's never met is warned about). */
+  excluded: string[];
 }
 
 /** What --base gave: used false with the reason when the base could not be used (a full snapshot is made). */
@@ -193,6 +195,11 @@ export interface ImageBuilder {
    * progress: BigUint64Array(4) as verifyImage's.
    */
   verifyWritten(path: string, jobs: number, progress?: BigUint64Array): Promise<WrittenVerifyReport>;
+  /**
+   * -regex excludes matched with glibc's regexec on libuv's pool (after walk, before leaveOut): the entries matched,
+   * their image paths, and per pattern how many entries it matched. Rejects EINVAL when regcomp refuses one.
+   */
+  matchRegex(patterns: { anchored: string[]; floating: string[] | null; nonDirOnly: boolean }[]): Promise<{ entries: Uint32Array; paths: string[]; hits: number[] }>;
   /** Image paths of every entry (and which are directories), for exclusion patterns matched in JS. */
   /** Every entry's image path, whether it is a directory, and whether its data is copied from the base. */
   imagePaths(): { paths: string[]; dirs: Uint8Array; fromBase: Uint8Array };
