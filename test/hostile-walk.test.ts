@@ -2,14 +2,13 @@
 // stat, names made to forge lines or send escapes to a terminal. None of them may fail, fool or hang the run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
 import { tempDir, unsquashfsList } from './helpers/image-check.js';
 import { dir, file } from './helpers/make-tree.js';
 import { cli, has, must, run } from './helpers/tools.js';
-import { ATTACKER, attackerDir, attackerMissing, attackerMust } from './helpers/attacker.js';
+import { attackerDir, attackerFuseMount, attackerMissing, attackerMust } from './helpers/attacker.js';
 import { liveSession, sessionChanges } from './helpers/live-session.js';
 
 const skipRoot = needs('root', 'loop', 'squashfs-tools') || (has('python3') ? false : 'python3 is missing');
@@ -60,6 +59,66 @@ test('point 3: a file deeper than PATH_MAX in a live session: captured in upper 
       assert.equal(r.status, 0, `${mode}: ${r.stderr}`);
       assert.doesNotMatch(r.stderr, /replaced|deep-file/, r.stderr);
       assert.match(unsquashfsList(img), /\/deep-file$/m, mode);
+    }
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("point 4: another user's FUSE mount (no allow_other: EACCES even on lstat) is a warning, never fatal (--source, --one-file-system)", { skip: needs('root', 'squashfs-tools') || attackerMissing() }, async (t) => {
+  const tmp = tempDir('cs-fuse-');
+  chmodSync(tmp, 0o755);
+  try {
+    const src = join(tmp, 'src');
+    file(join(src, 'before'), 'kept');
+    file(join(src, 'zafter/kept'), 'kept');
+    const mnt = attackerDir(join(src, 'mnt'));
+    const content = join(tmp, 'fuse-content');
+    file(join(content, 'inside'), 'served by nobody');
+    const unmount = await attackerFuseMount(mnt, content, tmp);
+    if (typeof unmount === 'string') return t.skip(unmount);
+    try {
+      assert.throws(() => statSync(mnt), /EACCES/, 'root can stat the FUSE mount: the test proves nothing');
+      for (const extra of [[], ['--one-file-system']]) {
+        const img = join(tmp, 'o.sqfs');
+        const r = cli(['--source', src, img, '-q', ...extra]);
+        assert.equal(r.status, 3, `${extra.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, /warning: .*unreadable \(EACCES\).*left out: .*\/src\/mnt\n/);
+        const list = unsquashfsList(img);
+        assert.match(list, /\/before$/m);
+        assert.match(list, /\/zafter\/kept$/m);
+        assert.doesNotMatch(list, /inside/);
+        rmSync(img);
+      }
+    } finally {
+      unmount();
+    }
+  } finally {
+    run('rm', ['-rf', tmp]);
+  }
+});
+
+test("point 4: another user's FUSE mount in a live session: diff and full mode warn and write the image", { skip: needs('root', 'loop', 'squashfs-tools') || attackerMissing() }, async (t) => {
+  const s = liveSession();
+  try {
+    sessionChanges(s.merged);
+    const mnt = attackerDir(join(s.merged, 'home/user/sshfs'));
+    const content = join(s.t, 'fuse-content');
+    file(join(content, 'remote-file'), 'served by nobody');
+    const unmount = await attackerFuseMount(mnt, content, s.t);
+    if (typeof unmount === 'string') return t.skip(unmount);
+    try {
+      for (const mode of ['diff', 'full']) {
+        const img = join(s.t, `${mode}.sqfs`);
+        const r = cli(['--root', s.merged, '--mode', mode, img, '-q']);
+        assert.equal(r.status, 3, `${mode}: ${r.stderr}`);
+        assert.match(r.stderr, /unreadable \(EACCES\).*left out: .*\/home\/user\/sshfs\n/, mode);
+        const list = unsquashfsList(img);
+        assert.match(list, /\/home\/user\/notes\.txt$/m, mode);
+        assert.doesNotMatch(list, /remote-file/, mode);
+      }
+    } finally {
+      unmount();
     }
   } finally {
     s.cleanup();

@@ -560,8 +560,10 @@ class Walker {
   }
 
   // With ignore_errors: records the failure and returns true (the caller leaves the entry out or empty).
+  // EACCES and EPERM always: what even root may not look at (another user's FUSE mount without allow_other
+  // refuses root an lstat of its mount point; NFS with root_squash) is left out with a warning, never fatal.
   bool tolerate(int err, const std::string& path) {
-    if (!opts_.ignore_errors) return false;
+    if (!opts_.ignore_errors && err != EACCES && err != EPERM) return false;
     tree_.skipped.push_back({path, errno_name(err)});
     return true;
   }
@@ -571,7 +573,7 @@ class Walker {
     std::vector<std::pair<std::string, std::string>> all;
     if (int err = read_xattrs(dir_fd, disk_name, path, all)) {
       if (err == ENOENT) return;  // vanished: its data read reports it
-      if (tolerate(err, path)) return;
+      if (opts_.ignore_errors && tolerate(err, path)) return;  // the entry is kept: only --ignore-errors goes on without its xattrs
       throw sys_error(err, "llistxattr", path);
     }
     std::vector<XattrPair> set;
