@@ -185,3 +185,24 @@ test('point 9: --verify with a relative output path in upper and diff modes', { 
     s.cleanup();
   }
 });
+
+test('point 8: a byte that is not UTF-8 in CASPER_SNAPSHOT_OUTPUT or in an argument is refused clearly, never written under another name', { skip: needs('root', 'squashfs-tools') }, () => {
+  const t = openTemp();
+  try {
+    file(join(t, 'src/f'), 'data');
+    const conf = join(t, 'casper.conf');
+    writeFileSync(conf, Buffer.concat([Buffer.from(`# comment\nCASPER_SNAPSHOT_OUTPUT=${t}/out`), Buffer.from([0xe9]), Buffer.from('.sqfs\n')]));
+    const r = cli(['--config', conf, '--source', join(t, 'src'), '-q']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /casper\.conf:2: CASPER_SNAPSHOT_OUTPUT: .*not UTF-8/);
+    assert.deepEqual(readdirSync(t).filter((n) => n.startsWith('out')), [], 'an image was written under another name');
+    // The same byte in the output argument (a shell passes bytes as they are).
+    const a = run('sh', ['-c', `exec '${process.execPath}' '${cliPath}' --source '${join(t, 'src')}' -q "$(printf '${t}/arg\\351.sqfs')"`]);
+    assert.equal(a.status, 1, a.stderr);
+    assert.match(a.stderr, /not UTF-8/);
+    assert.match(a.stderr, /arg\\351\.sqfs/);
+    assert.deepEqual(readdirSync(t).filter((n) => n.startsWith('arg')), [], 'an image was written under another name');
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});

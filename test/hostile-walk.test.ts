@@ -2,13 +2,13 @@
 // stat, names made to forge lines or send escapes to a terminal. None of them may fail, fool or hang the run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
 import { tempDir, unsquashfsList } from './helpers/image-check.js';
 import { dir, file } from './helpers/make-tree.js';
-import { cli, has, must, run } from './helpers/tools.js';
-import { attackerDir, attackerFuseMount, attackerMissing, attackerMust } from './helpers/attacker.js';
+import { cli, cliPath, has, must, run } from './helpers/tools.js';
+import { attackerDir, attackerEnv, attackerFuseMount, attackerMissing, attackerMust } from './helpers/attacker.js';
 import { liveSession, sessionChanges } from './helpers/live-session.js';
 
 const skipRoot = needs('root', 'loop', 'squashfs-tools') || (has('python3') ? false : 'python3 is missing');
@@ -122,5 +122,45 @@ test("point 4: another user's FUSE mount in a live session: diff and full mode w
     }
   } finally {
     s.cleanup();
+  }
+});
+
+/** Every line a run printed on stderr: it must be one of ours, with no terminal escape and no byte lost to U+FFFD. */
+function assertCleanLines(stderr: string, what: string): void {
+  for (const line of stderr.split('\n').filter((l) => l !== '')) {
+    assert.match(line, /^casper-snapshot: /, `${what}: a line that is not the tool's: ${JSON.stringify(line)}`);
+    assert.doesNotMatch(line, /^casper-snapshot: (warning: )?FORGED/, `${what}: a forged line: ${JSON.stringify(line)}`);
+    assert.doesNotMatch(line, /[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/, `${what}: a control character reached the terminal: ${JSON.stringify(line)}`);
+    assert.doesNotMatch(line, /\ufffd/, `${what}: a byte of a name was lost (U+FFFD): ${JSON.stringify(line)}`);
+  }
+}
+
+test('point 8: names are escaped in every message: warnings and errors naming a file called "…\\ncasper-snapshot: FORGED…\\e[31m\\xff"', { skip: needs('root', 'squashfs-tools') || attackerMissing() }, () => {
+  const t = tempDir('cs-names-');
+  chmodSync(t, 0o777);
+  try {
+    const src = join(t, 'src');
+    dir(src);
+    // A newline and a forged line, a terminal escape, and bytes that are not UTF-8.
+    const evil = Buffer.concat([Buffer.from('a\ncasper-snapshot: FORGED everything is fine\x1b[31m'), Buffer.from([0xff, 0xfe]), Buffer.from('\\z')]);
+    const evilPath = Buffer.concat([Buffer.from(src + '/'), evil]);
+    writeFileSync(evilPath, 'x');
+    utimesSync(evilPath, new Date('1960-01-01'), new Date('1960-01-01')); // 1960: SquashFS cannot store it, a warning names the first such file
+    file(join(src, 'plain'), 'y');
+    const shown = /a\\ncasper-snapshot: FORGED everything is fine\\033\[31m\\377\\376\\\\z/;
+    // A warning naming it (as root).
+    const w = cli(['--source', src, join(t, 'w.sqfs'), '-q', '-e', 'no\nsuch\x1b[0m']);
+    assert.equal(w.status, 0, w.stderr);
+    assertCleanLines(w.stderr, 'warnings');
+    assert.match(w.stderr, shown);
+    assert.match(w.stderr, /exclude 'no\\nsuch\\033\[0m' \(-e\) matched nothing/);
+    // An error naming it (as nobody, the file is unreadable).
+    chmodSync(evilPath, 0o600);
+    const e = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath, '--source', src, join(t, 'e.sqfs'), '-q'], { env: attackerEnv() });
+    assert.equal(e.status, 2, e.stderr);
+    assertCleanLines(e.stderr, 'error');
+    assert.match(e.stderr, shown);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
   }
 });

@@ -516,12 +516,12 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     o.Set("sparseBlocks", double(d.sparse_blocks));
     o.Set("dataBytes", double(data_->data_end()));
     Napi::Array changed = Napi::Array::New(env, d.changed.size());
-    for (size_t i = 0; i < d.changed.size(); i++) changed.Set(uint32_t(i), tree_->path(d.changed[i]));
+    for (size_t i = 0; i < d.changed.size(); i++) changed.Set(uint32_t(i), printable(tree_->path(d.changed[i])));  // for messages: escaped
     o.Set("changedFiles", changed);
     Napi::Array skipped = Napi::Array::New(env, tree_->skipped.size());
     for (size_t i = 0; i < tree_->skipped.size(); i++) {
       Napi::Object sk = Napi::Object::New(env);
-      sk.Set("path", tree_->skipped[i].path);
+      sk.Set("path", printable(tree_->skipped[i].path));  // for messages: escaped
       sk.Set("code", tree_->skipped[i].code);
       skipped.Set(uint32_t(i), sk);
     }

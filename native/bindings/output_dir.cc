@@ -86,9 +86,9 @@ Napi::Value OpenOwnAt(const Napi::CallbackInfo& info) {
       }
       std::string kind = foreign_kind(st);
       if (S_ISDIR(st.st_mode) || (::unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT))
-        throw NativeError("EFOREIGN", "'" + name + "' is " + kind + ": not used as a lock (remove it)", "open", name);
+        throw NativeError("EFOREIGN", "'" + printable(name) + "' is " + kind + ": not used as a lock (remove it)", "open", name);
     }
-    throw NativeError("ELOCKED", "'" + name + "' keeps changing", "open", name);
+    throw NativeError("ELOCKED", "'" + printable(name) + "' keeps changing", "open", name);
   });
 }
 

@@ -40,7 +40,7 @@ TreeSide::TreeSide(const std::string& root, Label style, std::string shown, bool
   if (!root_.valid()) throw sys_error(errno, "open", root_path_);
   struct stat st;
   if (::fstat(root_.get(), &st) != 0) throw sys_error(errno, "fstat", root_path_);
-  if (!S_ISDIR(st.st_mode)) throw NativeError("ENOTDIR", "'" + root_path_ + "' is not a directory", "open", root_path_);
+  if (!S_ISDIR(st.st_mode)) throw NativeError("ENOTDIR", "'" + printable(root_path_) + "' is not a directory", "open", root_path_);
   if (mounts) mounts_ = std::make_unique<MountPoints>(root_.get());
 }
 

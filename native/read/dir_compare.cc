@@ -14,21 +14,6 @@
 
 namespace casper {
 
-std::string printable(const std::string& s) {
-  std::string o;
-  for (unsigned char ch : s) {
-    if (ch == '\\') o += "\\\\";
-    else if (ch == '\n') o += "\\n";
-    else if (ch == '\t') o += "\\t";
-    else if (ch < 0x20 || ch == 0x7f) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\%03o", ch);
-      o += b;
-    } else o += char(ch);
-  }
-  return o;
-}
-
 int CompareSide::open_file(const SideEntry&) {
   errno = ENOTSUP;
   return -1;

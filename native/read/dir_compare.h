@@ -13,6 +13,7 @@
 
 #include "read/verifier.h"
 #include "util/cancel.h"
+#include "util/printable.h"
 
 namespace casper {
 
@@ -67,8 +68,5 @@ struct CompareOptions {
 // Appends the differences to out, sorted like diff -r's (depth first, name order), and the paths left out
 // because something is mounted on them to mounts. Throws NativeError when a root cannot be read at all.
 void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<VerifyDifference>& out, std::vector<std::string>& mounts);
-
-// A path for one-line output: control characters and backslashes escaped (\n, \t, \ooo).
-std::string printable(const std::string& s);
 
 }  // namespace casper

@@ -19,7 +19,7 @@ void ImageFile::measure() {
   const std::string& path = path_;
   struct stat st;
   if (::fstat(fd, &st) != 0) throw sys_error(errno, "fstat", path);
-  if (S_ISDIR(st.st_mode)) throw NativeError("EISDIR", "'" + path + "' is a directory, not an image", "open", path);
+  if (S_ISDIR(st.st_mode)) throw NativeError("EISDIR", "'" + printable(path) + "' is a directory, not an image", "open", path);
   if (S_ISBLK(st.st_mode)) {
     off_t end = ::lseek(fd, 0, SEEK_END);
     if (end < 0) throw sys_error(errno, "lseek", path);

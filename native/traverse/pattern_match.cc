@@ -19,7 +19,7 @@ class Regex {
     if (rc != 0) {
       char why[256];
       ::regerror(rc, &re_, why, sizeof why);
-      throw NativeError("EINVAL", "invalid regular expression '" + src + "': " + why);
+      throw NativeError("EINVAL", "invalid regular expression '" + printable(src) + "': " + why);
     }
   }
   ~Regex() { ::regfree(&re_); }

@@ -17,6 +17,7 @@ import { EXPECTED_SYSTEM_XATTRS } from '../policy/index.js';
 import { MediumWrite } from '../live/medium-write.js';
 import { keepModuleListing } from '../live/live-boot-module.js';
 import { compilePattern, pathComponents } from '../policy/patterns.js';
+import { printable } from '../printable.js';
 
 export type Phase = 'walk' | 'data' | 'tables' | 'verify' | 'commit' | 'done';
 
@@ -385,7 +386,7 @@ function unmatchedExcludes(policy: CapturePlan['policy'], excluded: string[], hi
       u.kind === 'pattern' ? hits[u.index] > 0 : u.kind === 'path' && (met.has(u.path) || !rules.has(u.path)); // inside another rule: covered by it
     if (quiet) continue;
     if (out.length === UNMATCHED_SHOWN) more++;
-    else out.push(`exclude '${u.text}' (${u.origin}) matched nothing${u.kind === 'outside' ? ' (a path outside the tree captured)' : ''}`);
+    else out.push(`exclude '${printable(u.text)}' (${printable(u.origin)}) matched nothing${u.kind === 'outside' ? ' (a path outside the tree captured)' : ''}`);
   }
   if (more > 0) out.push(`and ${more} more exclude entries matched nothing`);
   return out;
