@@ -12,6 +12,7 @@ import { cliMessage } from './remedies.js';
 import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
 import { cancelAll } from '../pipeline/stop.js';
+import { runStopCleanups } from '../pipeline/exit-cleanup.js';
 import { CONFIG_KEYS, loadCasperConf, type SnapshotConfig } from '../config/index.js';
 import { endProgressLine, jsonProgressReporter, plymouthReporter, progressReporter, say } from './progress.js';
 import { persistenceName } from '../live/persistence-name.js';
@@ -185,16 +186,26 @@ function tell(text: string): void {
   say(`casper-snapshot: ${oneLine(text)}\n`);
 }
 
-/** On SIGINT/SIGTERM/SIGHUP: remove the temporary file and lock, exit 128 + signal number. */
+/**
+ * On SIGINT/SIGTERM/SIGHUP: remove the temporary file and lock and whatever else the run made (the restore proof's
+ * directories), say why, and end at once with 128 + the signal number, without waiting for native work under way
+ * on other threads: process.exit would join them, seconds or for ever (a regexec backtracking on a hostile name
+ * never looks at a cancel flag).
+ */
 function installSignalHandlers(onStop: (sig: NodeJS.Signals) => void): void {
   for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.once(sig, () => {
       cancelAll(); // native work stops, so the exit below does not wait for it
       discardAllOutputs();
+      runStopCleanups();
       restoreAllMedia(); // after the temporary file is gone, so the medium can go read-only again
       tell(`stopped by ${sig}; no image written`);
       onStop(sig);
-      process.exit(SIGNAL_EXIT[sig]);
+      try {
+        loadAddon().exitNow(SIGNAL_EXIT[sig]);
+      } catch {
+        process.exit(SIGNAL_EXIT[sig]);
+      }
     });
   }
 }

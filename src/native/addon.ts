@@ -246,6 +246,8 @@ export interface Addon {
     cancel?: Int32Array,
     progress?: BigUint64Array,
   ): Promise<NativeRestoreResult | { error: { code?: string; message?: string; path?: string; syscall?: string } }>;
+  /** Ends the process at once (_exit): the CLI's signal handlers, which must not wait for native work on other threads. */
+  exitNow(code: number): never;
   /** CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in ms. */
   threadCpuMs(): number;
   versions(): {
