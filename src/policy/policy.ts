@@ -168,13 +168,13 @@ function describePolicy(mode: CaptureMode, rules: readonly PolicyRule[], exclude
   const word: Record<PolicyRule['action'], string> = { exclude: 'exclude', 'empty-dir': 'empty', truncate: 'truncate' };
   const exact = rules.filter((r) => !r.pattern);
   const count = (a: PolicyRule['action']) => exact.filter((r) => r.action === a).length;
-  const inside = exact.filter((r) => r.action !== 'truncate' && !exclude.includes(r.path) && !emptyDirs.includes(r.path)).length;
+  const listed = new Set([...exclude, ...emptyDirs]); // a set: an -ef file may hold tens of thousands of entries
+  const inside = exact.filter((r) => r.action !== 'truncate' && !listed.has(r.path)).length;
   const lines = [
     `${mode} mode: ${count('exclude')} path(s) left out, ${count('empty-dir')} kept as empty directories, ${count('truncate')} stored empty, ` +
       `${rules.length - exact.length} pattern(s)${inside ? ` (${inside} of the paths lie inside another listed one)` : ''}`,
   ];
   const width = Math.min(40, Math.max(...rules.map((r) => r.path.length), 4));
-  const listed = new Set([...exclude, ...emptyDirs]);
   for (const r of rules) {
     const redundant = !r.pattern && r.action !== 'truncate' && !listed.has(r.path);
     const note = redundant ? ` (inside ${ancestorIn(r.path, listed) ?? '?'})` : '';
