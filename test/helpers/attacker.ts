@@ -53,12 +53,25 @@ export function attackerDir(path: string): string {
  * Returns the unmount function, or the reason it cannot be done here.
  */
 export async function attackerFuseMount(at: string, content: string, scratch: string): Promise<(() => void) | string> {
+  const img = fuseImage(content, scratch);
+  if (!img.startsWith('/')) return img;
+  const unmount = await attackerFuseMountImage(at, img);
+  return typeof unmount === 'string' ? unmount : () => (unmount(), rmSync(img, { force: true }));
+}
+
+/** The image a FUSE mount serves (made once, mounted many times); or why it cannot be made. */
+export function fuseImage(content: string, scratch: string): string {
   if (!has('squashfuse') || !has('mksquashfs')) return 'squashfuse or mksquashfs is not installed';
   if (!existsSync('/dev/fuse')) return 'no /dev/fuse';
   const img = join(scratch, `fuse-${Date.now()}-${Math.floor(Math.random() * 1e6)}.sqfs`);
   const mk = run('mksquashfs', [content, img, '-noappend', '-quiet', '-no-progress']);
   if (mk.status !== 0) return `mksquashfs failed: ${mk.stderr}`;
   chmodSync(img, 0o644);
+  return img;
+}
+
+/** attackerFuseMount() of an image fuseImage() made. */
+export async function attackerFuseMountImage(at: string, img: string): Promise<(() => void) | string> {
   const script = `exec 3<>/dev/fuse && mount -i -t fuse.squashfuse -o fd=3,rootmode=40000,user_id=${ATTACKER.uid},group_id=${ATTACKER.gid},nosuid,nodev squashfuse '${at}' && exec setpriv --reuid ${ATTACKER.uid} --regid ${ATTACKER.gid} --clear-groups -- squashfuse -f '${img}' /dev/fd/3`;
   const daemon = spawn('bash', ['-c', script], { stdio: ['ignore', 'ignore', 'pipe'], env: attackerEnv() });
   let err = '';
@@ -72,6 +85,5 @@ export async function attackerFuseMount(at: string, content: string, scratch: st
   return () => {
     run('umount', ['-l', at]);
     daemon.kill('SIGKILL');
-    rmSync(img, { force: true });
   };
 }
