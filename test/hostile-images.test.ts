@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tempDir } from './helpers/image-check.js';
 import { file } from './helpers/make-tree.js';
 import { cli, cliPath, must, repoRoot } from './helpers/tools.js';
-import { sharedListingImage, sparseFileImage } from './helpers/craft-image.js';
+import { overlappingListingsImage, sharedListingImage, sparseFileImage } from './helpers/craft-image.js';
 import { needs } from './helpers/capabilities.js';
 
 /** Runs `verify ARGS` in a child under a deadline; its peak RSS (KiB) from /proc when it ends. */
@@ -43,6 +43,21 @@ test('point 7: directory inodes sharing one listing: refused at once, without bu
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, /shares the listing of directory inode/);
     assert.ok(r.peakKiB < 256 * 1024, `peak RSS ${r.peakKiB} KiB`);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
+test('point 7: directory listings that overlap (each starting inside another): refused once they hold more than the table', async () => {
+  const t = tempDir('cs-hostile-img-');
+  try {
+    const img = join(t, 'overlap.sqfs');
+    writeFileSync(img, overlappingListingsImage(3000, 2400)); // ~56 KiB declaring 3.6 million names
+    const r = await verifyBounded([img], 120_000);
+    assert.equal(r.hung, false);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /listings overlap/);
+    assert.ok(r.peakKiB < 128 * 1024, `peak RSS ${r.peakKiB} KiB`);
   } finally {
     rmSync(t, { recursive: true, force: true });
   }

@@ -206,3 +206,67 @@ export function sparseFileImage(size: bigint): Buffer {
   inodes.append(basicDir(2, at, l.length, 2, 3));
   return assemble({ inodes, dirs: dirsT, root: rootRef, inodeCount: 2, blockLog });
 }
+
+/**
+ * `files` files in one listing of one-entry headers, and `dirs` directories each pointing at a later header of
+ * it (directory k's listing starts at header k and runs to the end): listings that overlap, each parsing as valid,
+ * dirs × files / 2 names in all from one listing's bytes.
+ */
+export function overlappingListingsImage(dirs: number, files: number): Buffer {
+  if (files > 2400) throw new Error('a basic directory inode holds a listing of at most 64 KiB: 2,400 one-entry headers');
+  const inodes = new MetaStream();
+  const dirsT = new MetaStream();
+  const entries: DirEntry[] = [];
+  for (let i = 0; i < files; i++) {
+    const ref = inodes.pos();
+    const x = Buffer.alloc(40);
+    x.writeBigUInt64LE(96n, 0);
+    x.writeUInt32LE(1, 24);
+    x.writeUInt32LE(0xffffffff, 28);
+    x.writeUInt32LE(0xffffffff, 36);
+    inodes.append(Buffer.concat([inodeHeader(9, 0o644, i + 1), x]));
+    entries.push({ name: `f${String(i).padStart(6, '0')}`, ref, number: i + 1, type: 2 });
+  }
+  // One header per entry, each header's position recorded.
+  const starts: { at: { block: number; offset: number }; rest: number }[] = [];
+  const parts = entries.map((e) => listing([e]));
+  let left = parts.reduce((n, p) => n + p.length, 0);
+  for (const p of parts) {
+    starts.push({ at: dirsT.pos(), rest: left });
+    dirsT.append(p);
+    left -= p.length;
+  }
+  const root = files + dirs + 1;
+  const dirEntries: DirEntry[] = [];
+  for (let k = 0; k < dirs; k++) {
+    const s = starts[k % starts.length];
+    const ref = inodes.pos();
+    inodes.append(basicDir(files + k + 1, s.at, s.rest, 2, root));
+    dirEntries.push({ name: `d${String(k).padStart(6, '0')}`, ref, number: files + k + 1, type: 1 });
+  }
+  const rootAt = dirsT.pos();
+  const rootListing = listing(dirEntries);
+  dirsT.append(rootListing);
+  const rootRef = inodes.pos();
+  inodes.append(basicDir(root, rootAt, rootListing.length, 2 + dirs, root + 1));
+  return assemble({ inodes, dirs: dirsT, root: rootRef, inodeCount: root, blockLog: 17 });
+}
+
+/** One of the hostile shapes, its size drawn from next() (0..1): what it is, and the image (always under 1 MiB). */
+export function craftedHostileImage(next: () => number): { what: string; data: Buffer } {
+  const pick = (lo: number, hi: number) => Math.floor(lo * Math.pow(hi / lo, next())); // log-uniform
+  switch (Math.floor(next() * 3)) {
+    case 0: {
+      const dirs = pick(2, 4000), files = pick(1, 4000);
+      return { what: `${dirs} directories sharing a listing of ${files} names`, data: sharedListingImage(dirs, files) };
+    }
+    case 1: {
+      const dirs = pick(2, 3000), files = pick(2, 2400);
+      return { what: `${dirs} directories in overlapping listings of ${files} names`, data: overlappingListingsImage(dirs, files) };
+    }
+    default: {
+      const size = BigInt(pick(1, 16 * 1024 * 1024)) * 1048576n - BigInt(Math.floor(next() * 1048576));
+      return { what: `a file of ${size} bytes of holes`, data: sparseFileImage(size > 0n ? size : 1n) };
+    }
+  }
+}
