@@ -12,6 +12,9 @@ import { cli, cliPath, must, repoRoot } from './helpers/tools.js';
 import { overlappingListingsImage, sharedListingImage, sparseFileImage } from './helpers/craft-image.js';
 import { needs } from './helpers/capabilities.js';
 
+/** Peak RSS figures mean nothing under ASan (shadow memory, quarantine). */
+const measured = process.env.CASPER_SANITIZE !== '1';
+
 /** Runs `verify ARGS` in a child under a deadline; its peak RSS (KiB) from /proc when it ends. */
 function verifyBounded(args: string[], deadlineMs: number): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean; peakKiB: number }> {
   return new Promise((resolve) => {
@@ -42,7 +45,7 @@ test('point 7: directory inodes sharing one listing: refused at once, without bu
     assert.equal(r.hung, false, 'verify did not finish within two minutes');
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, /shares the listing of directory inode/);
-    assert.ok(r.peakKiB < 256 * 1024, `peak RSS ${r.peakKiB} KiB`);
+    if (measured) assert.ok(r.peakKiB < 256 * 1024, `peak RSS ${r.peakKiB} KiB`);
   } finally {
     rmSync(t, { recursive: true, force: true });
   }
@@ -57,7 +60,7 @@ test('point 7: directory listings that overlap (each starting inside another): r
     assert.equal(r.hung, false);
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, /listings overlap/);
-    assert.ok(r.peakKiB < 128 * 1024, `peak RSS ${r.peakKiB} KiB`);
+    if (measured) assert.ok(r.peakKiB < 128 * 1024, `peak RSS ${r.peakKiB} KiB`);
   } finally {
     rmSync(t, { recursive: true, force: true });
   }
@@ -72,7 +75,7 @@ test('point 7: a 16 TiB file of holes in a 270 KiB image: verified without mater
     assert.equal(r.hung, false, 'verify did not finish within a minute');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /16777216 sparse/);
-    assert.ok(r.peakKiB < 256 * 1024, `peak RSS ${r.peakKiB} KiB`);
+    if (measured) assert.ok(r.peakKiB < 256 * 1024, `peak RSS ${r.peakKiB} KiB`);
     // Compared with a directory holding the same file of holes (on a tmpfs, which takes a file of any size): holes
     // are skipped on both sides.
     if (process.getuid?.() !== 0) return;
