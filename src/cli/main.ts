@@ -144,8 +144,9 @@ the path and the cause; no temporary file is left and an existing image is untou
 files changed while being read, vanished, were replaced, or were unreadable and skipped, or --verify found the image
 stacked over the lower layers different from the live session (each is named in a warning);
 129/130/143 stopped by
-SIGHUP/SIGINT/SIGTERM (the temporary file is removed). A second casper-snapshot writing the same output
-fails with exit 2 (lock file .OUTPUT.lock beside it).`,
+SIGHUP/SIGINT/SIGTERM (at once, whatever is under way; the temporary file is removed). A second casper-snapshot
+writing the same output fails with exit 2 (as root the lock is in /run/casper-snapshot, otherwise .OUTPUT.lock
+beside the output).`,
     )
     .exitOverride()
     // Errors are printed by main() in the tool's own words; help goes out synchronously (EPIPE-safe).
