@@ -97,6 +97,19 @@ test('point 7: a 16 TiB file of holes in a 270 KiB image: verified without mater
   }
 });
 
+test('point 7: an image path that is a FIFO (swapped in by whoever can write its directory) is refused at once, never waited on', { skip: needs('squashfs-tools') }, async () => {
+  const t = tempDir('cs-hostile-img-');
+  try {
+    must('mkfifo', [join(t, 'image.sqfs')]);
+    const r = await verifyBounded([join(t, 'image.sqfs')], 30_000);
+    assert.equal(r.hung, false, 'verify waited on the FIFO');
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /not a regular file or a block device/);
+  } finally {
+    rmSync(t, { recursive: true, force: true });
+  }
+});
+
 test('point 7: verify IMAGE DIR never blocks on a FIFO nor follows a symlink swapped into DIR', { skip: needs('squashfs-tools') }, async () => {
   const t = tempDir('cs-hostile-img-');
   try {

@@ -10,6 +10,7 @@ import { dir, file } from './helpers/make-tree.js';
 import { cli, cliPath, has, must, run } from './helpers/tools.js';
 import { attackerDir, attackerEnv, attackerFuseMount, attackerMissing, attackerMust } from './helpers/attacker.js';
 import { liveSession, sessionChanges } from './helpers/live-session.js';
+import { runActingDuringData, slowSource } from './helpers/acting.js';
 
 const skipRoot = needs('root', 'loop', 'squashfs-tools') || (has('python3') ? false : 'python3 is missing');
 
@@ -92,6 +93,34 @@ test("point 4: another user's FUSE mount (no allow_other: EACCES even on lstat) 
       }
     } finally {
       unmount();
+    }
+  } finally {
+    run('rm', ['-rf', tmp]);
+  }
+});
+
+test("point 4: another user's FUSE mount appearing over a directory after the walk: its files are left out with a warning, never fatal", { skip: needs('root', 'squashfs-tools') || attackerMissing() }, async (t) => {
+  const tmp = tempDir('cs-fuse-');
+  chmodSync(tmp, 0o755);
+  try {
+    const src = join(tmp, 'src');
+    slowSource(src);
+    const sub = attackerDir(join(src, 'zz-sub'));
+    file(join(sub, 'listed-then-covered'), 'walked, then a FUSE mount covers its directory');
+    const content = join(tmp, 'fuse-content');
+    file(join(content, 'inside'), 'served by nobody');
+    let unmount: (() => void) | string | undefined;
+    let mounting: Promise<void> | undefined;
+    try {
+      const r = await runActingDuringData(['--source', src, join(tmp, 'o.sqfs'), '-j', '1'], () => {
+        mounting = attackerFuseMount(sub, content, tmp).then((u) => void (unmount = u));
+      });
+      await mounting;
+      if (typeof unmount === 'string') return t.skip(unmount);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /unreadable \(EACCES\), left out: .*\/zz-sub\/listed-then-covered\n/);
+    } finally {
+      if (typeof unmount === 'function') unmount();
     }
   } finally {
     run('rm', ['-rf', tmp]);
