@@ -19,6 +19,7 @@ PKGS=(
   xorriso                                         # casper-snapshot remaster writes the ISO with it (a run-time need of remaster)
   grub-pc-bin grub-efi-amd64-bin mtools ovmf      # the remaster test: grub-mkrescue makes a BIOS+EFI live ISO (mtools for its
                                                   # EFI image), QEMU boots it with SeaBIOS and with OVMF (UEFI)
+  squashfuse                                      # hostile-input tests: another user's FUSE mount (test/helpers/attacker.ts)
 )
 missing=()
 for p in "${PKGS[@]}"; do

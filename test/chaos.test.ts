@@ -1,5 +1,7 @@
 // The chaos test: snapshots taken while a mutator renames, swaps directories and files for symlinks to a
-// decoy outside the source, rewrites, truncates, grows, deletes and replaces files with FIFOs and sockets.
+// decoy outside the source, rewrites, truncates, grows, deletes and replaces files with FIFOs and sockets,
+// renames files to hostile names, rewrites and swaps a chain deeper than PATH_MAX, mounts another user's FUSE
+// filesystem in the source, while a lock planter (nobody) works in the output's directory.
 // Every run must finish (no hang), exit 0 only when nothing was reported, never hold a canary byte or a
 // decoy name, mount and list, and name every torn file it stored. CASPER_CHAOS_ITERATIONS sets the count
 // (default 50); `npm run chaos -- --iterations 2000` is the long form.

@@ -5,8 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync,
+  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync,
 } from 'node:fs';
+import { RUNTIME_LOCK_DIR, runtimeLockName } from '../src/pipeline/output-file.js';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
 import { tempDir, unsquashfsList, withMount } from './helpers/image-check.js';
@@ -203,27 +204,28 @@ test('6: the output lock is a kernel lock: held means refused, a stale or foreig
     const src = join(t, 'src');
     file(join(src, 'f'), 'data');
     const out = join(t, 'out.sqfs');
-    const lock = join(t, '.out.sqfs.lock');
-    // A lock file naming a live, unrelated pid (init) and a temporary file left by a kill -9.
-    writeFileSync(lock, '1\n');
+    // A lock file beside the output naming a live, unrelated pid (init), and a temporary file left by a kill -9.
+    writeFileSync(join(t, '.out.sqfs.lock'), '1\n');
     writeFileSync(join(t, '.out.sqfs.tmp-999999-deadbeef'), 'half an image');
     const r = cli(['-q', '--source', src, out]);
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(readdirSync(t).filter((n) => n.startsWith('.')), [], 'no lock or temporary file left behind');
-    // Held by another process: refused at once with the reason.
-    writeFileSync(lock, '');
+    assert.deepEqual(readdirSync(t).filter((n) => n.startsWith('.')), ['.out.sqfs.lock'], 'no temporary file left behind; the foreign lock file is not ours');
+    // Held by another process (root's lock, in /run/casper-snapshot, keyed by the directory and the name): refused at once.
+    const held = join(RUNTIME_LOCK_DIR, runtimeLockName(statSync(t, { bigint: true }), 'out.sqfs'));
+    mkdirSync(RUNTIME_LOCK_DIR, { recursive: true, mode: 0o700 });
     // flock runs the command once it holds the lock: the line it prints says so.
-    const holder = spawn('flock', ['-x', lock, 'sh', '-c', 'echo held; exec sleep 60'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn('flock', ['-x', held, 'sh', '-c', 'echo held; exec sleep 60'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       await new Promise<void>((resolve, reject) => {
         holder.stdout.on('data', (d) => String(d).includes('held') && resolve());
-        holder.on('exit', (code) => reject(new Error(`flock exited (${code}) before holding ${lock}`)));
+        holder.on('exit', (code) => reject(new Error(`flock exited (${code}) before holding ${held}`)));
       });
       const busy = cli(['-q', '--source', src, out]);
       assert.equal(busy.status, 2, busy.stderr);
       assert.match(busy.stderr, /being written by another casper-snapshot/);
     } finally {
       holder.kill('SIGKILL');
+      rmSync(held, { force: true });
     }
   } finally {
     rmSync(t, { recursive: true, force: true });

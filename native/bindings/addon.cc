@@ -2,6 +2,7 @@
 // calling thread's CPU clock, and the unit tests' in-memory access to the data writer (bindings/testing.cc).
 #include <napi.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bindings/js_error.h"
 #include "bindings/version.h"
@@ -13,6 +14,7 @@ namespace casper {
 Napi::Function define_image_builder(Napi::Env env);
 void define_worker_functions(Napi::Env env, Napi::Object exports);
 void define_file_lock(Napi::Env env, Napi::Object exports);
+void define_output_dir(Napi::Env env, Napi::Object exports);
 void define_verify(Napi::Env env, Napi::Object exports);
 void define_restore_compare(Napi::Env env, Napi::Object exports);
 void define_testing(Napi::Env env, Napi::Object exports);
@@ -48,17 +50,26 @@ Napi::Value ThreadCpuMs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(t.tv_sec) * 1e3 + double(t.tv_nsec) / 1e6);
 }
 
+// exitNow(code): ends the process at once (_exit), for the CLI's signal handlers once they have removed what the
+// run made. process.exit() first joins libuv's pool and the worker threads, so it waits for whatever native work is
+// under way (a walk, a regexec, a comparison), for seconds or for ever; a stop signal must not.
+Napi::Value ExitNow(const Napi::CallbackInfo& info) {
+  ::_exit(info[0].ToNumber().Int32Value());
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ImageBuilder", define_image_builder(env));
   define_worker_functions(env, exports);
   define_file_lock(env, exports);
+  define_output_dir(env, exports);
   define_verify(env, exports);
   define_restore_compare(env, exports);
   define_testing(env, exports);
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
   exports.Set("threadCpuMs", Napi::Function::New(env, ThreadCpuMs, "threadCpuMs"));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   return exports;
 }
 

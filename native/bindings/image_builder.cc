@@ -4,6 +4,7 @@
 //   walk(root, options, progress?) -> Promise  libuv pool  first, once (progress: BigUint64Array(2), entries
 //                                      and file bytes found so far)
 //   leaveOut(indices)                  main thread  after walk, before begin (wildcard/regex excludes)
+//   matchRegex(patterns)   -> Promise  libuv pool   after walk, before leaveOut: -regex excludes (glibc regexec)
 //   treeInfo(), imagePaths()           main thread  after walk
 //   openBase(path)                     main thread  before walk, at most once (--base): opens the base image
 //                                      with the trust checks (image/base_trust.h); only that descriptor is read
@@ -40,6 +41,7 @@
 #include "image/table_writer.h"
 #include "image/task_planner.h"
 #include "read/verifier.h"
+#include "traverse/pattern_match.h"
 #include "traverse/walker.h"
 #include "util/error.h"
 
@@ -101,6 +103,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
                         InstanceMethod<&ImageBuilder::VerifyWritten>("verifyWritten"),
                         InstanceMethod<&ImageBuilder::TreeInfo>("treeInfo"),
                         InstanceMethod<&ImageBuilder::ImagePaths>("imagePaths"),
+                        InstanceMethod<&ImageBuilder::MatchRegex>("matchRegex"),
                         InstanceMethod<&ImageBuilder::LeaveOut>("leaveOut"),
                         InstanceMethod<&ImageBuilder::CloseBase>("closeBase")});
   }
@@ -396,6 +399,9 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       Napi::Array w = Napi::Array::New(env, tree_->warnings.size());
       for (size_t i = 0; i < tree_->warnings.size(); i++) w.Set(uint32_t(i), tree_->warnings[i]);
       o.Set("warnings", w);
+      Napi::Array ex = Napi::Array::New(env, tree_->excluded.size());
+      for (size_t i = 0; i < tree_->excluded.size(); i++) ex.Set(uint32_t(i), tree_->excluded[i]);
+      o.Set("excluded", ex);
       return o;
     });
   }
@@ -418,6 +424,53 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       o.Set("dirs", dirs);
       o.Set("fromBase", from_base);
       return o;
+    });
+  }
+
+  // matchRegex([{ anchored, floating (null: none), nonDirOnly }]) -> Promise<{ entries: Uint32Array, paths, hits }>:
+  // the entries each -regex pattern matches (traverse/pattern_match.h), their image paths, and per pattern how
+  // many it matched. Off the main thread; the cancel flag stops it.
+  Napi::Value MatchRegex(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      expect(Stage::kWalked, "matchRegex");
+      std::vector<RegexPattern> patterns;
+      Napi::Array a = info[0].As<Napi::Array>();
+      auto strings = [](const Napi::Value& v) {
+        std::vector<std::string> out;
+        if (!v.IsArray()) return out;
+        Napi::Array arr = v.As<Napi::Array>();
+        for (uint32_t i = 0; i < arr.Length(); i++) out.push_back(arr.Get(i).ToString().Utf8Value());
+        return out;
+      };
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Object p = a.Get(i).As<Napi::Object>();
+        RegexPattern rp;
+        rp.anchored = strings(p.Get("anchored"));
+        rp.has_floating = p.Get("floating").IsArray();
+        rp.floating = strings(p.Get("floating"));
+        rp.non_dir_only = p.Get("nonDirOnly").ToBoolean().Value();
+        patterns.push_back(std::move(rp));
+      }
+      stage_ = Stage::kWalking;  // nothing else may touch the tree meanwhile
+      auto result = std::make_shared<PatternMatches>();
+      return Job::start(
+          info.Env(), [this, patterns, result]() { *result = match_regex(*tree_, patterns, cancel_); },
+          [this, result](Napi::Env env) -> Napi::Value {
+            stage_ = Stage::kWalked;
+            Napi::Object o = Napi::Object::New(env);
+            Napi::Uint32Array entries = Napi::Uint32Array::New(env, result->entries.size());
+            Napi::Array paths = Napi::Array::New(env, result->entries.size());
+            for (size_t k = 0; k < result->entries.size(); k++) {
+              entries[k] = result->entries[k];
+              paths.Set(uint32_t(k), tree_->image_path(result->entries[k]));
+            }
+            Napi::Array hits = Napi::Array::New(env, result->hits.size());
+            for (size_t k = 0; k < result->hits.size(); k++) hits.Set(uint32_t(k), double(result->hits[k]));
+            o.Set("entries", entries);
+            o.Set("paths", paths);
+            o.Set("hits", hits);
+            return o;
+          });
     });
   }
 
@@ -463,12 +516,12 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     o.Set("sparseBlocks", double(d.sparse_blocks));
     o.Set("dataBytes", double(data_->data_end()));
     Napi::Array changed = Napi::Array::New(env, d.changed.size());
-    for (size_t i = 0; i < d.changed.size(); i++) changed.Set(uint32_t(i), tree_->path(d.changed[i]));
+    for (size_t i = 0; i < d.changed.size(); i++) changed.Set(uint32_t(i), printable(tree_->path(d.changed[i])));  // for messages: escaped
     o.Set("changedFiles", changed);
     Napi::Array skipped = Napi::Array::New(env, tree_->skipped.size());
     for (size_t i = 0; i < tree_->skipped.size(); i++) {
       Napi::Object sk = Napi::Object::New(env);
-      sk.Set("path", tree_->skipped[i].path);
+      sk.Set("path", printable(tree_->skipped[i].path));  // for messages: escaped
       sk.Set("code", tree_->skipped[i].code);
       skipped.Set(uint32_t(i), sk);
     }

@@ -31,7 +31,7 @@ Napi::Value guarded(Napi::Env env, const std::function<Napi::Value()>& fn) {
 void set_error_fields(Napi::Object target, const NativeError& err) {
   target.Set("message", err.what());
   target.Set("code", err.code);
-  if (!err.path.empty()) target.Set("path", err.path);
+  if (!err.path.empty()) target.Set("path", printable(err.path));  // bytes any user chose: escaped as in the message
   if (!err.syscall.empty()) target.Set("syscall", err.syscall);
 }
 

@@ -80,6 +80,9 @@ int open_beneath(int root_fd, const std::string& rel, int flags) {
       g_openat2.store(1, std::memory_order_relaxed);
       return int(fd);
     }
+    // A path longer than PATH_MAX (any user can make one in a directory they own): the component walk has no
+    // limit but the kernel's per-name one.
+    if (errno == ENAMETOOLONG) return open_by_components(root_fd, rel, flags);
     // ENOSYS: kernel before 5.6. EPERM/EINVAL at the first call: a seccomp filter or an old struct size.
     bool unsupported = errno == ENOSYS || (g_openat2.load(std::memory_order_relaxed) == 0 && (errno == EPERM || errno == E2BIG));
     if (!unsupported) return -1;

@@ -8,8 +8,9 @@ namespace casper {
 // Opens `rel` (a relative path with no "." or ".." components, e.g. "usr/share/doc") beneath `root_fd`:
 // no component may be a symlink and resolution never leaves root_fd. `flags` are open(2) flags for the last
 // component; O_NOFOLLOW and O_CLOEXEC are always added. Uses openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) on
-// Linux 5.6+, a component-by-component openat(O_NOFOLLOW) walk below that. Returns the fd, or -1 with errno
-// set (ELOOP or ENOTDIR when a component was swapped for a symlink or a non-directory).
+// Linux 5.6+, a component-by-component openat(O_NOFOLLOW) walk below that and for paths longer than PATH_MAX
+// (so no path is too long: only a name over NAME_MAX is). Returns the fd, or -1 with errno set (ELOOP or ENOTDIR
+// when a component was swapped for a symlink or a non-directory).
 int open_beneath(int root_fd, const std::string& rel, int flags);
 
 // CASPER_SNAPSHOT_NO_OPENAT2=1 in the environment forces the fallback (how tests cover kernels before 5.6).

@@ -40,7 +40,7 @@ TreeSide::TreeSide(const std::string& root, Label style, std::string shown, bool
   if (!root_.valid()) throw sys_error(errno, "open", root_path_);
   struct stat st;
   if (::fstat(root_.get(), &st) != 0) throw sys_error(errno, "fstat", root_path_);
-  if (!S_ISDIR(st.st_mode)) throw NativeError("ENOTDIR", "'" + root_path_ + "' is not a directory", "open", root_path_);
+  if (!S_ISDIR(st.st_mode)) throw NativeError("ENOTDIR", "'" + printable(root_path_) + "' is not a directory", "open", root_path_);
   if (mounts) mounts_ = std::make_unique<MountPoints>(root_.get());
 }
 
@@ -91,6 +91,12 @@ int TreeSide::attrs(const SideEntry* e, EntryAttrs& out) {
   for (auto& [k, v] : xs)
     if (stored_namespace(k)) out.xattrs[k] = v;
   return 0;
+}
+
+Fd TreeSide::root_dup() const {
+  Fd d(::fcntl(root_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!d.valid()) throw sys_error(errno, "dup", root_path_);
+  return d;
 }
 
 bool TreeSide::mount_point(const SideEntry& e) { return mounts_ && mounts_->is_mount_point(cur_.get(), e.name); }

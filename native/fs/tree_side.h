@@ -26,6 +26,8 @@ class TreeSide : public CompareSide {
   int attrs(const SideEntry* e, EntryAttrs& out) override;
   bool mount_point(const SideEntry& e) override;
   int open_file(const SideEntry& e) override;
+  // A descriptor of the root (a duplicate, the caller's to close), to open files beneath it later.
+  Fd root_dup() const;
 
  private:
   std::string root_path_;

@@ -17,6 +17,7 @@
 
 #include "compress/compressor.h"
 #include "fs/beneath.h"
+#include "read/block_words.h"
 #include "read/data_reader.h"
 #include "read/image_reader.h"
 #include "read/record_reader.h"
@@ -50,6 +51,13 @@ struct BaseImage::Impl {
   ReadSuperblock sb;
   std::unique_ptr<Image> img;
   std::unique_ptr<DataReader> reader;
+  // Block size words for the planning thread, read from the inode table when a file needs them (an image keeps
+  // none in memory: read/block_words.h); the comparing threads have their own (Reading::inodes).
+  mutable std::unique_ptr<MetadataReader> words_in;
+  std::vector<uint32_t> words_of(const Inode& b) const {
+    if (!words_in) words_in = std::make_unique<MetadataReader>(img->file, *img->comp, "inode table", img->sb.inode_table, img->sb.directory_table);
+    return all_block_words(*words_in, b);
+  }
   ImageRecord record;
   std::unordered_map<uint32_t, uint32_t> file_rank;  // inode number -> its place in the record's file tags
   // Content check: the digest of each fragment block's stored bytes as the comparing threads read it, and
@@ -69,10 +77,11 @@ struct BaseImage::Impl {
     uint64_t pos = b.blocks_start;
     size_t idx = ImageRecord::npos;
     sum = 0;
-    for (size_t k = 0; k < b.blocks.size(); k++) {
+    const std::vector<uint32_t> words = words_of(b);
+    for (size_t k = 0; k < words.size(); k++) {
       const uint64_t off = uint64_t(k) * bs;
       if (off >= b.size) return false;
-      const uint32_t w = b.blocks[k];
+      const uint32_t w = words[k];
       if (w == 0) {
         sum += content_term(kZeroBlockMark ^ std::min<uint64_t>(bs, b.size - off), k);
         continue;
@@ -90,6 +99,7 @@ struct BaseImage::Impl {
 // One comparing thread's compressor and buffers.
 struct BaseImage::Reading {
   std::unique_ptr<Compressor> comp;
+  std::unique_ptr<MetadataReader> inodes;  // this thread's reader of block size words
   std::vector<uint8_t> stored, scratch, source, frag;
   uint32_t frag_index = kNoFragment;
 };
@@ -231,6 +241,7 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
       errors[t] = capture_error([&]() {
         Reading r;
         r.comp = make_compressor(img.comp_config);
+        r.inodes = std::make_unique<MetadataReader>(img.file, *r.comp, "inode table", img.sb.inode_table, img.sb.directory_table);
         for (size_t k; !stop && (k = next.fetch_add(1)) < matched.size();) {
           cancel_.check();
           found[k].same = same_data(tree, matched[k].first, matched[k].second, r, found[k]);
@@ -388,7 +399,7 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
     ReusedFile r;
     r.entry = entry;
     r.blocks_start = b.blocks_start;
-    r.words = b.blocks;
+    r.words = impl_->words_of(b);
     r.stored = std::move(found[k].stored);
     r.sparse = b.sparse;
     r.tag = found[k].tag;
@@ -447,22 +458,23 @@ bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_ino
   uint64_t digest = 0;
   try {
     uint64_t pos = b.blocks_start;
-    for (size_t k = 0; k < b.blocks.size(); k++) {
+    const std::vector<uint32_t> words = all_block_words(*r.inodes, b);
+    for (size_t k = 0; k < words.size(); k++) {
       cancel_.check();
       const uint64_t off = uint64_t(k) * bs;
       const size_t len = size_t(std::min<uint64_t>(bs, b.size - off));
       uint64_t stored_digest = 0;
-      impl_->reader->read_block(*r.comp, pos, b.blocks[k], len, r.stored, r.scratch, "data block", &stored_digest);
+      impl_->reader->read_block(*r.comp, pos, words[k], len, r.stored, r.scratch, "data block", &stored_digest);
       const uint64_t h = block_content_hash(r.stored.data(), len);
-      if (b.blocks[k] != 0) {
-        if (!matches_record(pos, b.blocks[k], stored_digest)) {
+      if (words[k] != 0) {
+        if (!matches_record(pos, words[k], stored_digest)) {
           c.damaged = true;
           return false;
         }
-        c.stored.push_back(RecordBlock{b.blocks[k], content_term(h, k), stored_digest});
+        c.stored.push_back(RecordBlock{words[k], content_term(h, k), stored_digest});
       }
       digest += digest_term(h, k);
-      pos += DataReader::disk_size(b.blocks[k]);
+      pos += DataReader::disk_size(words[k]);
       if (!source_equals(r.stored.data(), len, off)) return false;
     }
     if (b.fragment != kNoFragment) {

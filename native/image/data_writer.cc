@@ -1,5 +1,7 @@
 #include "image/data_writer.h"
 
+#include <unistd.h>
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -233,7 +235,10 @@ void DataWriter::add_segment(const SegmentResult& s) {
 
 void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
   std::string path = tree_.data_path(file);
-  bool tolerated = s.status == SegmentStatus::kReplaced || s.error == ENOENT || opts_.ignore_errors;
+  // As root, EACCES means even root may not read it (another user's FUSE mount, without allow_other, appeared over a
+  // parent after the walk; NFS with root squashed): left out with a warning, as the walk leaves such entries out.
+  bool root_refused = (s.error == EACCES || s.error == EPERM) && ::geteuid() == 0;
+  bool tolerated = s.status == SegmentStatus::kReplaced || s.error == ENOENT || root_refused || opts_.ignore_errors;
   if (!tolerated) throw sys_error(s.error, "open", path);
   if (in_file_ && cur_file_ == file) {
     // Blocks of its first parts are already in the image: take them back (no fragment is ever written

@@ -268,7 +268,7 @@ class TableBuilder {
         type_[i] = encode_ipc(w, c, S_ISSOCK(e.mode));
         S_ISSOCK(e.mode) ? summary_.sockets++ : summary_.fifos++;
       } else {
-        throw NativeError("EINVAL", "unsupported file type at '" + tree_.path(i) + "'", "", tree_.path(i));
+        throw NativeError("EINVAL", "unsupported file type at '" + printable(tree_.path(i)) + "'", "", tree_.path(i));
       }
       if (nlink_[i] > 1) summary_.hardlinks += nlink_[i] - 1;
     }

@@ -14,21 +14,6 @@
 
 namespace casper {
 
-std::string printable(const std::string& s) {
-  std::string o;
-  for (unsigned char ch : s) {
-    if (ch == '\\') o += "\\\\";
-    else if (ch == '\n') o += "\\n";
-    else if (ch == '\t') o += "\\t";
-    else if (ch < 0x20 || ch == 0x7f) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\%03o", ch);
-      o += b;
-    } else o += char(ch);
-  }
-  return o;
-}
-
 int CompareSide::open_file(const SideEntry&) {
   errno = ENOTSUP;
   return -1;
@@ -139,7 +124,7 @@ struct Comparer {
           add(rel, "content", std::to_string(x.size), std::to_string(y.size),
               "Files " + a.label(rel) + " and " + b.label(rel) + " differ (" + std::to_string(x.size) + " and " + std::to_string(y.size) + " bytes)");
         } else if (o.defer_content) {
-          o.defer_content(rel, *ea, *eb);
+          o.defer_content(rel, *ea, *eb, y.identity);
         } else if ((!o.content_filter || o.content_filter->count(rel)) && !same_content(rel, *ea, *eb)) {
           add(rel, "content", "", "", "Files " + a.label(rel) + " and " + b.label(rel) + " differ");
         }

@@ -13,6 +13,7 @@
 
 #include "read/verifier.h"
 #include "util/cancel.h"
+#include "util/printable.h"
 
 namespace casper {
 
@@ -59,15 +60,13 @@ struct CompareOptions {
   uint64_t* progress = nullptr;  // entries compared (relaxed atomic adds)
   // Regular files of the same size: with this, handed over (an image's data is read later, with the data
   // phase); without it, both sides are read now. content_filter (may be null): only these paths are read.
-  std::function<void(const std::string& rel, const SideEntry& a, const SideEntry& b)> defer_content;
+  // b_identity: the (device, inode) b's attrs gave, so only that file is read later.
+  std::function<void(const std::string& rel, const SideEntry& a, const SideEntry& b, std::pair<uint64_t, uint64_t> b_identity)> defer_content;
   const std::set<std::string>* content_filter = nullptr;
 };
 
 // Appends the differences to out, sorted like diff -r's (depth first, name order), and the paths left out
 // because something is mounted on them to mounts. Throws NativeError when a root cannot be read at all.
 void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<VerifyDifference>& out, std::vector<std::string>& mounts);
-
-// A path for one-line output: control characters and backslashes escaped (\n, \t, \ooo).
-std::string printable(const std::string& s);
 
 }  // namespace casper

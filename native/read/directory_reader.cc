@@ -4,6 +4,7 @@
 
 #include "format/constants.h"
 #include "format/metadata_writer.h"
+#include "util/printable.h"
 
 namespace casper {
 
@@ -48,13 +49,13 @@ std::vector<DirEntryRead> read_directory(MetadataReader& d, const ReadSuperblock
       DirEntryRead e;
       e.name = d.str(c, nlen);
       pos += nlen;
-      if (off >= kMetadataSize) d.corrupt(c.block, who + ": entry '" + e.name + "' points at offset " + std::to_string(off) + " in an inode block");
-      if (type < 1 || type > 7) d.corrupt(c.block, who + ": entry '" + e.name + "' has type " + std::to_string(type));
+      if (off >= kMetadataSize) d.corrupt(c.block, who + ": entry '" + printable(e.name) + "' points at offset " + std::to_string(off) + " in an inode block");
+      if (type < 1 || type > 7) d.corrupt(c.block, who + ": entry '" + printable(e.name) + "' has type " + std::to_string(type));
       if (e.name == "." || e.name == ".." || e.name.find('/') != std::string::npos || e.name.find('\0') != std::string::npos)
-        d.corrupt(c.block, who + ": invalid entry name '" + e.name + "'");
+        d.corrupt(c.block, who + ": invalid entry name '" + printable(e.name) + "'");
       int64_t ino = int64_t(base) + delta;
       if (ino < 1 || ino > int64_t(sb.inode_count))
-        d.corrupt(c.block, who + ": entry '" + e.name + "' has inode number " + std::to_string(ino) + " outside 1.." + std::to_string(sb.inode_count));
+        d.corrupt(c.block, who + ": entry '" + printable(e.name) + "' has inode number " + std::to_string(ino) + " outside 1.." + std::to_string(sb.inode_count));
       if (!out.empty()) {
         const std::string& prev = out.back().name;
         int cmp = std::memcmp(prev.data(), e.name.data(), std::min(prev.size(), e.name.size()));
@@ -81,7 +82,7 @@ std::vector<DirEntryRead> read_directory(MetadataReader& d, const ReadSuperblock
       d.corrupt(d.start() + dir.dir_block, who + ": index entry " + std::to_string(k) + " gives block " + std::to_string(ix.start) +
                                               ", the header is in block " + std::to_string(h.block));
     if (h.first != ix.name)
-      d.corrupt(d.start() + dir.dir_block, who + ": index entry " + std::to_string(k) + " names '" + ix.name + "', the header's first entry is '" + h.first + "'");
+      d.corrupt(d.start() + dir.dir_block, who + ": index entry " + std::to_string(k) + " names '" + printable(ix.name) + "', the header's first entry is '" + printable(h.first) + "'");
     hi++;
   }
   return out;

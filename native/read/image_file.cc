@@ -6,7 +6,9 @@
 namespace casper {
 
 ImageFile::ImageFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Never blocking: a FIFO swapped in for the image (by a user who can write its directory) opens at once and is
+  // refused below, instead of hanging the reader until someone writes to it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) throw sys_error(errno, "open", path);
   fd_ = Fd(fd);
   measure();
@@ -19,7 +21,9 @@ void ImageFile::measure() {
   const std::string& path = path_;
   struct stat st;
   if (::fstat(fd, &st) != 0) throw sys_error(errno, "fstat", path);
-  if (S_ISDIR(st.st_mode)) throw NativeError("EISDIR", "'" + path + "' is a directory, not an image", "open", path);
+  if (S_ISDIR(st.st_mode)) throw NativeError("EISDIR", "'" + printable(path) + "' is a directory, not an image", "open", path);
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+    throw NativeError("EINVAL", "'" + printable(path) + "' is not a regular file or a block device, not an image", "open", path);
   if (S_ISBLK(st.st_mode)) {
     off_t end = ::lseek(fd, 0, SEEK_END);
     if (end < 0) throw sys_error(errno, "lseek", path);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "format/constants.h"
+#include "read/dir_compare.h"
 
 namespace casper {
 
@@ -17,6 +18,16 @@ Image::Image(ImageFile f) : file(std::move(f)), sb(read_superblock(file)) {
   dirs = std::make_unique<MetadataReader>(file, *comp, "directory table", sb.directory_table, tables.directory_table_end);
   if (sb.has(sb.xattr_id_table))
     xattr_kv = std::make_unique<MetadataReader>(file, *comp, "xattr table", tables.xattr_kv_start, tables.xattr_kv_end);
+}
+
+uint64_t Image::directory_bytes() {
+  uint64_t total = 0;
+  for (uint64_t pos = dirs->start(); pos < dirs->end();) {
+    auto b = dirs->block(pos);
+    total += b->data.size();
+    pos = b->next;
+  }
+  return total;
 }
 
 uint64_t Image::metadata_blocks_read() const {
@@ -56,7 +67,13 @@ void Image::read_tree(const CancelFlag& cancel, uint64_t* progress) {
   nodes.push_back(ImageNode{"", 0, 0, 0, root.number});
   inode.emplace(root.number, root);
   names[root.number] = 1;
-  auto where = [&](uint32_t node) { return "'" + path_of(node) + "'"; };
+  auto where = [&](uint32_t node) { return "'" + printable(path_of(node)) + "'"; };
+  // The reader's work is bounded by the image: a listing belongs to one directory (no writer shares one, and K
+  // directories naming one listing of M names would be K x M entries from a few KiB), and listings never
+  // overlap, so all of them together hold no more than the directory table does.
+  std::unordered_map<uint64_t, uint32_t> listing_owner;  // listing start (block << 16 | offset) -> directory
+  uint64_t listing_bytes = 0;
+  const uint64_t table_bytes = directory_bytes();
   // Breadth first: the children of each directory are appended together, so they are contiguous.
   for (size_t qi = 0; qi < nodes.size(); qi++) {
     cancel.check();
@@ -64,6 +81,16 @@ void Image::read_tree(const CancelFlag& cancel, uint64_t* progress) {
     if (!dir.is_dir()) continue;
     // Copy what is needed: `inode` may rehash while children are added.
     const Inode d = dir;
+    if (d.dir_listing > 0) {
+      auto [owner, first] = listing_owner.emplace((uint64_t(d.dir_block) << 16) | d.dir_offset, d.number);
+      if (!first)
+        dirs->corrupt(dirs->start() + d.dir_block, "directory inode " + std::to_string(d.number) + " shares the listing of directory inode " +
+                                                     std::to_string(owner->second) + " (a listing belongs to one directory)");
+      listing_bytes += d.dir_listing;
+      if (listing_bytes > table_bytes)
+        dirs->corrupt(dirs->start() + d.dir_block, "the listings up to directory inode " + std::to_string(d.number) + " hold " + std::to_string(listing_bytes) +
+                                                     " bytes, more than the directory table's " + std::to_string(table_bytes) + ": listings overlap");
+    }
     std::vector<DirEntryRead> entries = read_directory(*dirs, sb, inode_table_size, d);
     nodes[qi].first_child = uint32_t(nodes.size());
     nodes[qi].nchildren = uint32_t(entries.size());

@@ -44,6 +44,8 @@ class Image {
   std::unordered_map<uint32_t, Inode> inode;   // by inode number
   std::unordered_map<uint32_t, uint32_t> names;  // inode number -> directory entries naming it
   uint64_t metadata_blocks_read() const;
+  // The directory table's bytes, uncompressed (every block read once).
+  uint64_t directory_bytes();
 
   // Reads the whole tree, checking everything that does not need file data. progress (may be null):
   // incremented once per inode read.

@@ -8,6 +8,7 @@
 
 #include "read/dir_compare.h"
 #include "read/image_reader.h"
+#include "util/fd.h"
 
 namespace casper {
 
@@ -25,13 +26,14 @@ class ImageSide : public CompareSide {
 };
 
 struct ContentCheck {
-  std::string source;  // the file in the tree
-  uint32_t node;       // its image node (for the path)
+  std::string rel;                           // the file's path below the tree's root ("/etc/x")
+  std::pair<uint64_t, uint64_t> identity;    // its (device, inode) when it was compared: only that inode is read
 };
 
-// Appends differences to out; content_checks receives, per file inode, the source file to compare its data
-// with (the data is read later, with the data phase).
+// Appends differences to out; content_checks receives, per file inode, the tree's file to compare its data
+// with (the data is read later, with the data phase, opened beneath root_out: the tree's root, held open).
 void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir, const std::set<std::string>& ignore,
-                       const CancelFlag& cancel, std::vector<VerifyDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content_checks);
+                       const CancelFlag& cancel, std::vector<VerifyDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content_checks,
+                       Fd& root_out);
 
 }  // namespace casper

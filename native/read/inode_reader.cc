@@ -89,8 +89,8 @@ Inode read_inode(MetadataReader& in, const ReadSuperblock& sb, uint64_t ref) {
       if (nblocks > (in.end() - in.start()) / 4 * (kMetadataSize / 2))
         bad("size " + std::to_string(n.size) + " needs " + std::to_string(nblocks) + " block words, more than the inode table holds");
       if (n.blocks_start > sb.inode_table) bad("data starts at " + std::to_string(n.blocks_start) + ", past the data area");
-      n.blocks.reserve(size_t(std::min<uint64_t>(nblocks, 4096)));
-      for (uint64_t i = 0; i < nblocks; i++) n.blocks.push_back(in.u32(c));
+      n.block_count = nblocks;
+      n.block_words = c;
       break;
     }
     case kSymlink:

@@ -28,7 +28,10 @@ struct Inode {
   // regular files
   uint64_t blocks_start = 0, size = 0, sparse = 0;
   uint32_t fragment = 0xFFFFFFFFu, frag_offset = 0;
-  std::vector<uint32_t> blocks;
+  // The block size words follow the inode in the table; they are read when needed (read/block_words.h), never
+  // all at once: a file of terabytes of holes declares millions of them in a few KiB of image.
+  uint64_t block_count = 0;
+  MetaCursor block_words;
   // directories: listing position (block relative to the directory table), listing bytes, parent
   uint32_t dir_block = 0;
   uint16_t dir_offset = 0;

@@ -1,6 +1,7 @@
 #include "read/verifier.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,8 @@
 #include <unordered_map>
 
 #include "format/constants.h"
+#include "fs/beneath.h"
+#include "read/block_words.h"
 #include "read/data_reader.h"
 #include "read/dir_compare.h"
 #include "read/image_side.h"
@@ -21,6 +24,7 @@
 #include "read/record_reader.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/paths.h"
 #include "util/xxhash64.h"
 
 namespace casper {
@@ -34,6 +38,32 @@ void set_progress(uint64_t* p, int i, uint64_t v) {
 }
 void add_progress(uint64_t* p, int i, uint64_t v) {
   if (p) __atomic_add_fetch(p + i, v, __ATOMIC_RELAXED);
+}
+
+// Whether [off, off + len) of fd holds only zeros: its holes are skipped (SEEK_DATA/SEEK_HOLE), its data read.
+// A file of terabytes of holes is compared in a few calls.
+bool zero_range(int fd, uint64_t off, uint64_t len, std::vector<uint8_t>& buf, const std::string& path) {
+  const uint64_t end = off + len;
+  buf.resize(1 << 17);
+  while (off < end) {
+    off_t data = ::lseek(fd, off_t(off), SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) return true;  // nothing but a hole up to the end of the file (sizes were compared)
+      data = off_t(off);                // SEEK_DATA not supported: read it all
+    }
+    if (uint64_t(data) >= end) return true;
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    uint64_t stop = hole < 0 || uint64_t(hole) <= uint64_t(data) ? end : std::min<uint64_t>(end, uint64_t(hole));
+    for (uint64_t at = uint64_t(data); at < stop;) {
+      size_t n = size_t(std::min<uint64_t>(buf.size(), stop - at));
+      if (pread_full(fd, buf.data(), n, at, path) != n) return false;
+      for (size_t i = 0; i < n; i++)
+        if (buf[i]) return false;
+      at += n;
+    }
+    off = stop;
+  }
+  return true;
 }
 
 // Chosen by static type (the gyp build has no RTTI): a CorruptError also names its table and offset.
@@ -84,7 +114,8 @@ struct DataPhase {
     std::atomic<bool> cancelled{false};
     std::unique_ptr<NativeError> fatal;
     auto work = [&]() {
-      Worker w{make_compressor(img.comp_config), {}, {}, {}, ~uint32_t(0)};
+      Worker w{make_compressor(img.comp_config), nullptr, {}, {}, {}, ~uint32_t(0)};
+      w.inodes = std::make_unique<MetadataReader>(img.file, *w.comp, "inode table", img.sb.inode_table, img.sb.directory_table);
       for (size_t i; !cancelled && (i = next.fetch_add(1)) < n;) {
         if (o.cancel.is_set()) {
           cancelled = true;
@@ -130,6 +161,7 @@ struct DataPhase {
 
   struct Worker {
     std::unique_ptr<Compressor> comp;
+    std::unique_ptr<MetadataReader> inodes;  // this thread's reader of block size words
     std::vector<uint8_t> buf, scratch, frag;
     uint32_t frag_index;
   };
@@ -166,41 +198,59 @@ struct DataPhase {
     add_progress(o.progress, 2, DataReader::disk_size(fe.word));
   }
 
-  // Reads every block of a file; compares with the tree's file when cc is given.
+  // Reads every stored block of a file (a sparse block is never materialised: it is zeros by definition);
+  // compares with the tree's file when cc is given.
   void check_file(Worker& w, const Inode& n, const std::string& path, const ContentCheck* cc) {
     const uint64_t bs = img.sb.block_size;
     Fd src;
     bool same = cc != nullptr;
     std::vector<uint8_t> theirs;
     uint64_t pos_in_file = 0;
+    const std::string shown = cc ? printable(content_prefix + cc->rel) : "";
+    auto cannot_read = [&](const std::string& why) {
+      difference({path, "unreadable", "", why, "Cannot read " + shown + ": " + why});
+      same = false;
+      cc = nullptr;
+    };
     auto compare = [&](const uint8_t* p, size_t len) {
       if (!same) return;
       theirs.resize(len);
       try {
-        if (pread_full(src.get(), theirs.data(), len, pos_in_file, cc->source) != len || std::memcmp(theirs.data(), p, len) != 0) same = false;
+        if (pread_full(src.get(), theirs.data(), len, pos_in_file, shown) != len || std::memcmp(theirs.data(), p, len) != 0) same = false;
       } catch (const NativeError& e) {
-        difference({path, "unreadable", "", e.what(), "Cannot read " + printable(cc->source) + ": " + e.what()});
-        same = false;
-        cc = nullptr;
+        cannot_read(e.what());
+      }
+      pos_in_file += len;
+    };
+    // A run of holes in the image: the tree's file must be zeros there (its own holes skipped with SEEK_DATA).
+    auto compare_zeros = [&](uint64_t len) {
+      if (!same) return;
+      try {
+        if (!zero_range(src.get(), pos_in_file, len, theirs, shown)) same = false;
+      } catch (const NativeError& e) {
+        cannot_read(e.what());
       }
       pos_in_file += len;
     };
     if (cc) {
-      int fd = ::open(cc->source.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+      // Beneath the tree's root, never following a symlink (a parent swapped for one is ELOOP), never blocking (a
+      // FIFO swapped in opens at once and is refused below); and only the inode the comparison looked at.
+      int fd = open_beneath(content_root, cc->rel.substr(1), O_RDONLY | O_NONBLOCK | O_NOCTTY);
+      struct stat st;
       if (fd < 0) {
         int err = errno;
-        difference({path, "unreadable", "", std::strerror(err), "Cannot read " + printable(cc->source) + ": " + std::strerror(err)});
-        same = false;
-        cc = nullptr;
+        cannot_read(err == ELOOP || err == ENOTDIR ? "replaced by a symbolic link or another file type since it was compared" : std::strerror(err));
       } else {
         src = Fd(fd);
+        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || uint64_t(st.st_dev) != cc->identity.first || uint64_t(st.st_ino) != cc->identity.second)
+          cannot_read("replaced by another file since it was compared");
       }
     }
     const ExpectedFile* want = nullptr;
     if (o.expected) {
       auto it = o.expected->find(n.number);
       if (it == o.expected->end()) {
-        problem(NativeError("EDIGEST", "--verify: '" + path + "' is in the image but was not written by this snapshot"), path);
+        problem(NativeError("EDIGEST", "--verify: '" + printable(path) + "' is in the image but was not written by this snapshot"), path);
         return;
       }
       want = &it->second;
@@ -208,31 +258,52 @@ struct DataPhase {
     uint64_t digest = 0;
     const bool sum = want || rec;  // the content digest is needed
     try {
+      BlockWords words(*w.inodes, n);
       uint64_t pos = n.blocks_start;
-      for (size_t b = 0; b < n.blocks.size(); b++) {
-        if (o.cancel.is_set()) o.cancel.check();
-        uint32_t word = n.blocks[b];
-        uint64_t left = n.size - uint64_t(b) * bs;
-        size_t expected = size_t(std::min<uint64_t>(bs, left));
-        reader.read_block(*w.comp, pos, word, expected, w.buf, w.scratch, "data block");
-        if (sum) {
-          const uint64_t h = block_content_hash(w.buf.data(), w.buf.size());
-          digest += digest_term(h, b);
-          if (rec && word != 0) {
-            const size_t idx = rec->block_at(pos);
-            if (idx == ImageRecord::npos || rec->rec.blocks[idx].word != word)
-              img.file.corrupt("data block", pos, "block " + std::to_string(b) + " of '" + path + "' is not a block of the integrity record");
-            if (rec->rec.blocks[idx].term != content_term(h, b))  // a problem, but the file's digest is still worth checking
-              problem(CorruptError("data block", pos, "block " + std::to_string(b) + " of '" + path + "' does not hold what the integrity record says", img.file.path()), path);
+      uint64_t b = 0;
+      uint64_t zero_hash = 0, zero_hash_len = ~uint64_t(0);  // the content hash of an all-zero block, per length
+      uint64_t sparse_run = 0;                               // holes not yet compared with the tree
+      uint32_t batch[1024];
+      for (size_t got; (got = words.next(batch, 1024)) > 0;) {
+        for (size_t k = 0; k < got; k++, b++) {
+          if (o.cancel.is_set()) o.cancel.check();
+          uint32_t word = batch[k];
+          uint64_t left = n.size - b * bs;
+          size_t expected = size_t(std::min<uint64_t>(bs, left));
+          if (word == 0) {
+            sparse++;
+            sparse_run += expected;
+            if (sum) {
+              if (zero_hash_len != expected) {
+                w.buf.assign(expected, 0);
+                zero_hash = block_content_hash(w.buf.data(), expected);
+                zero_hash_len = expected;
+              }
+              digest += digest_term(zero_hash, b);
+            }
+            continue;
           }
+          if (sparse_run) compare_zeros(sparse_run), sparse_run = 0;
+          reader.read_block(*w.comp, pos, word, expected, w.buf, w.scratch, "data block");
+          if (sum) {
+            const uint64_t h = block_content_hash(w.buf.data(), w.buf.size());
+            digest += digest_term(h, b);
+            if (rec) {
+              const size_t idx = rec->block_at(pos);
+              if (idx == ImageRecord::npos || rec->rec.blocks[idx].word != word)
+                img.file.corrupt("data block", pos, "block " + std::to_string(b) + " of '" + printable(path) + "' is not a block of the integrity record");
+              if (rec->rec.blocks[idx].term != content_term(h, b))  // a problem, but the file's digest is still worth checking
+                problem(CorruptError("data block", pos, "block " + std::to_string(b) + " of '" + printable(path) + "' does not hold what the integrity record says", img.file.path()), path);
+            }
+          }
+          pos += DataReader::disk_size(word);
+          blocks++;
+          read_bytes += DataReader::disk_size(word);
+          add_progress(o.progress, 2, DataReader::disk_size(word));
+          compare(w.buf.data(), w.buf.size());
         }
-        pos += DataReader::disk_size(word);
-        if (word == 0) sparse++;
-        else blocks++;
-        read_bytes += DataReader::disk_size(word);
-        add_progress(o.progress, 2, DataReader::disk_size(word));
-        compare(w.buf.data(), w.buf.size());
       }
+      if (sparse_run) compare_zeros(sparse_run);
       if (n.fragment != kNoFragment) {
         tails++;
         uint32_t tail = uint32_t(n.size % bs);
@@ -243,7 +314,7 @@ struct DataPhase {
                                "-byte fragment block " + std::to_string(n.fragment));
         if (want && fsize == 0)
           img.file.corrupt("fragment block", img.tables.fragments[n.fragment].start,
-                           "--verify: the fragment block " + std::to_string(n.fragment) + " holding the tail of '" + path + "' cannot be read");
+                           "--verify: the fragment block " + std::to_string(n.fragment) + " holding the tail of '" + printable(path) + "' cannot be read");
         if ((same || sum) && fsize != 0) {
           if (w.frag_index != n.fragment) {
             const FragmentRecord& fe = img.tables.fragments[n.fragment];
@@ -267,7 +338,7 @@ struct DataPhase {
       return;
     }
     if (want && want->from_base && uint32_t(digest) != want->tag) {
-      problem(NativeError("EDIGEST", "--verify: the data of '" + path + "', copied from the base image, differs from what the base's integrity record says it holds"), path);
+      problem(NativeError("EDIGEST", "--verify: the data of '" + printable(path) + "', copied from the base image, differs from what the base's integrity record says it holds"), path);
       return;
     }
     if (want && want->from_base) {
@@ -275,7 +346,7 @@ struct DataPhase {
       digest_bytes += n.size;
     } else if (want) {
       if (digest != want->digest) {
-        problem(NativeError("EDIGEST", "--verify: the data of '" + path + "' in the image differs from what was read from " + want->path), path);
+        problem(NativeError("EDIGEST", "--verify: the data of '" + printable(path) + "' in the image differs from what was read from " + printable(want->path)), path);
       } else {
         digest_files++;
         digest_bytes += n.size;
@@ -284,16 +355,18 @@ struct DataPhase {
     if (rec) {
       auto t = tag_index.find(n.number);
       if (t == tag_index.end() || rec->rec.file_tags[t->second] != uint32_t(digest)) {
-        problem(CorruptError("data block", n.blocks_start, "the content of '" + path + "' does not match its tag in the integrity record", img.file.path()), path);
+        problem(CorruptError("data block", n.blocks_start, "the content of '" + printable(path) + "' does not match its tag in the integrity record", img.file.path()), path);
       } else {
         record_files++;
       }
     }
     if (cc && !same)
-      difference({path, "content", "", "", "Files " + label + ":" + printable(path) + " and " + printable(cc->source) + " differ"});
+      difference({path, "content", "", "", "Files " + label + ":" + printable(path) + " and " + shown + " differ"});
   }
 
   std::string label;
+  int content_root = -1;       // the tree compared with (verify IMAGE DIR), held open
+  std::string content_prefix;  // its path, for messages
 };
 
 // Whole 4 KiB blocks: what a file or directory of `bytes` takes on the usual filesystem it is unpacked to.
@@ -365,9 +438,10 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
     r.problems.push_back(problem_of(CorruptError("integrity record", img->sb.bytes_used, record.why, path), ""));
 
   std::unordered_map<uint32_t, ContentCheck> content;
+  Fd content_root;
   if (!o.dir.empty()) {
     try {
-      compare_with_tree(*img, path, o.dir, o.ignore, o.cancel, r.differences, content);
+      compare_with_tree(*img, path, o.dir, o.ignore, o.cancel, r.differences, content, content_root);
     } catch (const CorruptError& e) {  // an xattr set that does not parse
       r.problems.push_back(problem_of(e, ""));
       return r;
@@ -380,11 +454,23 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
     std::unordered_map<uint32_t, uint32_t> node_of;  // inode number -> first node naming it
     for (uint32_t i = 0; i < img->nodes.size(); i++) node_of.emplace(img->nodes[i].ino, i);
     uint64_t total = 0;
-    for (auto& [number, n] : img->inode)
-      if (n.is_file()) {
+    {
+      // The progress total: every stored block's size, the words read in one pass (sparse words add nothing).
+      MetadataReader words_in(img->file, *img->comp, "inode table", img->sb.inode_table, img->sb.directory_table);
+      std::vector<uint32_t> batch(4096);
+      for (auto& [number, n] : img->inode) {
+        if (!n.is_file()) continue;
         files.push_back(&n);
-        for (uint32_t w : n.blocks) total += DataReader::disk_size(w);
+        try {
+          BlockWords words(words_in, n);
+          for (size_t got; (got = words.next(batch.data(), batch.size())) > 0;)
+            for (size_t k = 0; k < got; k++) total += DataReader::disk_size(batch[k]);
+        } catch (const CorruptError&) {
+          /* reported with the file, by the data phase */
+        }
+        o.cancel.check();
       }
+    }
     for (auto& fe : img->tables.fragments) total += DataReader::disk_size(fe.word);
     const bool with_record = o.data && record.status == RecordStatus::kValid;
     if (with_record) total += record.rec.data_end - record.rec.data_start;
@@ -394,6 +480,8 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
     unsigned threads = o.jobs ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
     DataPhase dp(*img, o, r);
     dp.label = printable(path);
+    dp.content_root = content_root.get();
+    dp.content_prefix = path_prefix(o.dir);
     dp.fragment_sizes.assign(img->tables.fragments.size(), 0);
     if (with_record) {
       dp.rec = &record;
@@ -458,7 +546,7 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
         r.problems_truncated = true;
         break;
       }
-      r.problems.push_back({"EDIGEST", "inode table", CorruptError::kNoOffset, p, "--verify: '" + p + "', written by this snapshot, is not a regular file in the image"});
+      r.problems.push_back({"EDIGEST", "inode table", CorruptError::kNoOffset, p, "--verify: '" + printable(p) + "', written by this snapshot, is not a regular file in the image"});
     }
   }
   r.metadata_blocks = img->metadata_blocks_read();

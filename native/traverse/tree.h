@@ -90,6 +90,7 @@ struct Tree {
   Fd data_fd;             // the directory file data is read beneath (data_root, or root_path)
   std::vector<std::string> warnings;
   std::vector<SkippedPath> skipped;  // entries left out (vanished, or unreadable with ignore_errors)
+  std::vector<std::string> excluded;  // image paths an exact exclude left out (an exclude never met is warned about)
 
   std::string name(const Entry& e) const { return arena.substr(e.name_off, e.name_len); }
   std::string target(const Entry& e) const { return arena.substr(e.target_off, e.target_len); }

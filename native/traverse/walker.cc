@@ -66,7 +66,7 @@ class Walker {
     // The root itself is the one path followed as given: the user named it.
     Fd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root_fd.valid()) {
-      if (errno == ENOTDIR) throw NativeError("ENOTDIR", "source '" + root + "' is not a directory", "open", root);
+      if (errno == ENOTDIR) throw NativeError("ENOTDIR", "source '" + printable(root) + "' is not a directory", "open", root);
       throw sys_error(errno, "open", root);
     }
     struct stat st;
@@ -100,7 +100,7 @@ class Walker {
     if (out_of_range_mtimes_ > 0)
       tree_.warnings.push_back(std::to_string(out_of_range_mtimes_) +
                                " entries have modification times before 1970 or after 2106, which SquashFS cannot store; "
-                               "stored clamped to that range (first: '" + first_out_of_range_ + "')");
+                               "stored clamped to that range (first: '" + printable(first_out_of_range_) + "')");
   }
 
   // Diff mode: inodes with a captured name and an unchanged name left out. Non-empty means the walk must
@@ -271,7 +271,10 @@ class Walker {
     int dfd = nm.from_fold ? f.fold.get() : f.fd.get();
     Child c{(nm.from_fold ? f.fold_path : f.path) + "/" + nm.disk, f.ipath + "/" + nm.image};
     c.from_fold = nm.from_fold;
-    if (exclude_.count(c.ipath)) return;
+    if (exclude_.count(c.ipath)) {
+      tree_.excluded.push_back(c.ipath);
+      return;
+    }
     if (nm.lower_only) {
       tree_.entries.push_back(whiteout(f.dir, nm.image));
       found(tree_.entries.back());
@@ -292,7 +295,7 @@ class Walker {
     if (mounts_ && !S_ISDIR(st.st_mode) && mounts_->is_mount_point(dfd, nm.disk)) {
       // A file mounted over this name: what lies under it cannot be read from this mount namespace, and the
       // mounted file belongs to another filesystem (mksquashfs -one-file-system ignores it too).
-      tree_.warnings.push_back("'" + c.path + "' has a file mounted over it: what lies under the mount cannot be read here, left out");
+      tree_.warnings.push_back("'" + printable(c.path) + "' has a file mounted over it: what lies under the mount cannot be read here, left out");
       return;
     }
     if (lower_names.count(nm.image) && !differs_from_lower(st, dfd, f.lower.get(), nm.image, c)) return;
@@ -371,7 +374,7 @@ class Walker {
         throw sys_error(errno, "readlink", c.path);
       }
       if (target.size() > kMaxTarget)
-        throw NativeError("ENAMETOOLONG", "symlink target of '" + c.path + "' is longer than 4096 bytes", "readlink", c.path);
+        throw NativeError("ENAMETOOLONG", "symlink target of '" + printable(c.path) + "' is longer than 4096 bytes", "readlink", c.path);
       tree_.arena += nm.image;
       e.target_off = uint32_t(tree_.arena.size());
       e.target_len = uint32_t(target.size());
@@ -395,7 +398,7 @@ class Walker {
     if (mounts_ && (e.dev != root_dev_ || mounts_->is_mount_point(parent.fd.get(), disk))) return false;
     DevIno key{e.dev, e.ino};
     if (std::any_of(frames.begin(), frames.end(), [&](const Frame& f) { return f.key == key; })) {
-      tree_.warnings.push_back("directory loop at '" + c.path + "' (a bind mount of an ancestor): kept empty");
+      tree_.warnings.push_back("directory loop at '" + printable(c.path) + "' (a bind mount of an ancestor): kept empty");
       return false;
     }
     bool redirected = redirected_.count(idx) > 0;
@@ -557,8 +560,10 @@ class Walker {
   }
 
   // With ignore_errors: records the failure and returns true (the caller leaves the entry out or empty).
+  // EACCES and EPERM always: what even root may not look at (another user's FUSE mount without allow_other
+  // refuses root an lstat of its mount point; NFS with root_squash) is left out with a warning, never fatal.
   bool tolerate(int err, const std::string& path) {
-    if (!opts_.ignore_errors) return false;
+    if (!opts_.ignore_errors && err != EACCES && err != EPERM) return false;
     tree_.skipped.push_back({path, errno_name(err)});
     return true;
   }
@@ -568,7 +573,7 @@ class Walker {
     std::vector<std::pair<std::string, std::string>> all;
     if (int err = read_xattrs(dir_fd, disk_name, path, all)) {
       if (err == ENOENT) return;  // vanished: its data read reports it
-      if (tolerate(err, path)) return;
+      if (opts_.ignore_errors && tolerate(err, path)) return;  // the entry is kept: only --ignore-errors goes on without its xattrs
       throw sys_error(err, "llistxattr", path);
     }
     std::vector<XattrPair> set;

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "util/printable.h"
+
 namespace casper {
 
 struct NativeError : std::runtime_error {
@@ -20,9 +22,9 @@ struct NativeError : std::runtime_error {
 
 const char* errno_name(int err);
 
-// A failed syscall on `path`: message like "open '/x': Permission denied".
+// A failed syscall on `path`: message like "open '/x': Permission denied" (the path escaped for a terminal).
 inline NativeError sys_error(int err, const char* syscall, const std::string& path) {
-  std::string msg = std::string(syscall) + (path.empty() ? "" : " '" + path + "'") + ": " + std::strerror(err);
+  std::string msg = std::string(syscall) + (path.empty() ? "" : " '" + printable(path) + "'") + ": " + std::strerror(err);
   return NativeError(errno_name(err), msg, syscall, path);
 }
 

@@ -25,6 +25,8 @@ class Fd {
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
   void reset() { if (fd_ >= 0) ::close(fd_); fd_ = -1; }
+  // Gives the descriptor up to the caller (no longer closed here).
+  int release() { int fd = fd_; fd_ = -1; return fd; }
 
  private:
   int fd_ = -1;

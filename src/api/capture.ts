@@ -204,6 +204,7 @@ export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
     syntax: r.excludeSyntax,
     output: r.output,
     tempOutput: r.tempOutput,
+    hostRoot: r.source, // -e's host paths (mksquashfs's forms) are resolved against the tree captured
   };
   const base = { xattrs: r.xattrs, ignoreErrors: r.ignoreErrors, oneFileSystem: r.oneFileSystem ?? false, compareContents: r.compareContents ?? false };
   const nothing = { lowerStack: null, cumulative: null, namespace: null, cleanup: async () => {} };

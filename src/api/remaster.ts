@@ -232,7 +232,7 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
     lap('medium');
 
     // 2. The new root, captured into an image beside the ISO (xorriso needs it whole before it starts).
-    const iso = new OutputFile(output, (fd) => addon.lockFile(fd));
+    const iso = new OutputFile(output, addon);
     const imagePrefix = `.${basename(output)}.squashfs-`;
     const image = join(dir, `${imagePrefix}${process.pid}-${randomBytes(4).toString('hex')}`);
     try {

@@ -15,6 +15,7 @@ import { lowerdirOption } from '../mount/index.js';
 import { toImagePath } from '../mount/paths.js';
 import { AbortError, toCasperError } from '../errors.js';
 import { MountNamespace, NamespaceUnavailable } from '../mount/namespace.js';
+import { onStop } from '../pipeline/exit-cleanup.js';
 
 export type RestoreDifferenceKind =
   'missing' | 'extra' | 'type' | 'content' | 'mode' | 'owner' | 'group' | 'mtime' | 'xattrs' | 'symlink' | 'device' | 'links' | 'unreadable';
@@ -102,6 +103,18 @@ export async function proveRestore(r: RestoreRequest): Promise<RestoreCheck> {
   // Diff mode's namespace holds its lower view (the layers are mounted there): the proof stacks over it.
   const shared = r.plan.namespace;
   let ns: MountNamespace | null = null;
+  const removeDirs = () => {
+    for (const d of [...made].reverse()) {
+      try {
+        rmdirSync(d); // empty in our namespace: the mounts were only in the child's
+      } catch {
+        /* best effort */
+      }
+    }
+  };
+  // Stopped by a signal (the process ends at once, finally blocks never run): the directories are removed; the
+  // namespace's holder sees its pipe close and goes, its mounts with it.
+  const forget = onStop(removeDirs);
   try {
     const { layers, toMount } = lowerLayers(r.plan, dir);
     for (const d of ['image', 'view', ...toMount.map((m) => m.at.slice(dir.length + 1))]) {
@@ -145,12 +158,7 @@ export async function proveRestore(r: RestoreRequest): Promise<RestoreCheck> {
     throw err;
   } finally {
     if (ns !== shared) await ns?.close();
-    for (const d of made.reverse()) {
-      try {
-        rmdirSync(d); // empty in our namespace: the mounts were only in the child's
-      } catch {
-        /* best effort */
-      }
-    }
+    removeDirs();
+    forget();
   }
 }

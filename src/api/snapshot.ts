@@ -16,6 +16,8 @@ import { CasperError, UsageError, toCasperError } from '../errors.js';
 import { EXPECTED_SYSTEM_XATTRS } from '../policy/index.js';
 import { MediumWrite } from '../live/medium-write.js';
 import { keepModuleListing } from '../live/live-boot-module.js';
+import { compilePattern, pathComponents } from '../policy/patterns.js';
+import { printable } from '../printable.js';
 
 export type Phase = 'walk' | 'data' | 'tables' | 'verify' | 'commit' | 'done';
 
@@ -307,8 +309,21 @@ function baseWarnings(base: SnapshotReport['base'], image: NativeSummary): strin
 /** How often the walk reports the entries found. */
 const WALK_PROGRESS_MS = 100;
 
-/** The walk, then wildcard/regex excludes (matched once per entry here, then left out natively); the paths they left out. */
-async function walk(builder: ImageBuilder, plan: CapturePlan, output: OutputFile, drop: string[], onFound?: (entries: number, bytes: number) => void): Promise<string[]> {
+/** Entries matched in JS per slice: the event loop (and so a signal) is served between slices. */
+const MATCH_SLICE = 20_000;
+
+/**
+ * The walk, then wildcard/regex excludes, left out natively: -regex patterns matched by glibc's regexec on a pool
+ * thread, wildcards in JS in slices. Returns the paths the patterns left out and, per pattern, how many entries
+ * it matched.
+ */
+async function walk(
+  builder: ImageBuilder,
+  plan: CapturePlan,
+  output: OutputFile,
+  drop: string[],
+  onFound?: (entries: number, bytes: number) => void,
+): Promise<{ matched: string[]; hits: number[] }> {
   const found = new BigUint64Array(2);
   const timer = onFound ? setInterval(() => onFound(Number(found[0]), Number(found[1])), WALK_PROGRESS_MS) : undefined;
   try {
@@ -317,16 +332,64 @@ async function walk(builder: ImageBuilder, plan: CapturePlan, output: OutputFile
     clearInterval(timer);
   }
   onFound?.(Number(found[0]), Number(found[1])); // what the walk found, however short it was
+  const patterns = plan.policy.patterns;
+  const hits = patterns.map(() => 0);
   const matched: string[] = [];
-  if (plan.policy.patterns.length > 0 || drop.length > 0) {
-    const { paths, dirs } = builder.imagePaths();
-    const leftOut: number[] = [];
-    for (let i = 1; i < paths.length; i++) if (plan.policy.matches(paths[i], dirs[i] === 1)) leftOut.push(i);
-    for (const i of leftOut) matched.push(paths[i]);
-    for (let i = 1; i < paths.length; i++) if (drop.includes(paths[i])) leftOut.push(i);
-    if (leftOut.length) builder.leaveOut(Uint32Array.from(leftOut));
+  const leftOut: number[] = [];
+  const regex = patterns.map((p, k) => ({ p, k })).filter(({ p }) => p.syntax === 'regex');
+  if (regex.length > 0) {
+    let r;
+    try {
+      r = await builder.matchRegex(regex.map(({ p }) => ({ anchored: p.anchored, floating: p.floating, nonDirOnly: p.nonDirOnly })));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') throw new UsageError(`-regex: ${(err as Error).message}`);
+      throw err;
+    }
+    r.hits.forEach((n, i) => (hits[regex[i].k] = n));
+    leftOut.push(...r.entries);
+    matched.push(...r.paths);
   }
-  return matched;
+  const globs = patterns.map((p, k) => ({ k, test: compilePattern(p) })).filter(({ k }) => patterns[k].syntax !== 'regex');
+  if (globs.length > 0 || drop.length > 0) {
+    const { paths, dirs } = builder.imagePaths();
+    const dropped = new Set(drop);
+    for (let from = 1; from < paths.length; from += MATCH_SLICE) {
+      for (let i = from; i < Math.min(paths.length, from + MATCH_SLICE); i++) {
+        const comps = pathComponents(paths[i]);
+        let hit = false;
+        for (const g of globs)
+          if (g.test(comps, dirs[i] === 1)) {
+            hits[g.k]++;
+            hit = true;
+          }
+        if (hit) matched.push(paths[i]);
+        if (hit || dropped.has(paths[i])) leftOut.push(i);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  if (leftOut.length) builder.leaveOut(Uint32Array.from(leftOut));
+  return { matched, hits };
+}
+
+/** Unmatched excludes named one by one; the rest are counted. */
+const UNMATCHED_SHOWN = 20;
+
+/** The user's excludes that left nothing out: a typo, a path outside the tree, a pattern that matched no name. */
+function unmatchedExcludes(policy: CapturePlan['policy'], excluded: string[], hits: number[]): string[] {
+  const met = new Set(excluded);
+  const rules = new Set([...policy.exclude, ...policy.emptyDirs]);
+  const out: string[] = [];
+  let more = 0;
+  for (const u of policy.userExcludes) {
+    const quiet =
+      u.kind === 'pattern' ? hits[u.index] > 0 : u.kind === 'path' && (met.has(u.path) || !rules.has(u.path)); // inside another rule: covered by it
+    if (quiet) continue;
+    if (out.length === UNMATCHED_SHOWN) more++;
+    else out.push(`exclude '${printable(u.text)}' (${printable(u.origin)}) matched nothing${u.kind === 'outside' ? ' (a path outside the tree captured)' : ''}`);
+  }
+  if (more > 0) out.push(`and ${more} more exclude entries matched nothing`);
+  return out;
 }
 
 /** What the restore proof leaves out: what the capture left out, and the output's own files. */
@@ -422,7 +485,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
   let plan: CapturePlan;
   try {
     checkOutputWritable(opts.output);
-    output = new OutputFile(opts.output, (fd) => addon.lockFile(fd));
+    output = new OutputFile(opts.output, addon);
   } catch (err) {
     medium?.close();
     throw err;
@@ -469,10 +532,11 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     const openedBase = openBase(builder, baseImage);
     emit({ phase: 'walk', entriesDone: 0, entriesTotal: 0, bytesIn: 0, bytesOut: 0 });
     const onFound = options.onProgress && ((entries: number, bytes: number) => emit({ phase: 'walk', entriesDone: entries, entriesTotal: 0, bytesTotal: bytes, bytesIn: 0, bytesOut: 0 }));
-    const matched = await walk(builder, plan, output, internals.dropAfterWalk ?? [], onFound);
+    const { matched, hits } = await walk(builder, plan, output, internals.dropAfterWalk ?? [], onFound);
     const spaceWarnings: string[] = [];
     const base = await useBase(builder, openedBase, opts, spaceWarnings);
     const info = builder.treeInfo();
+    spaceWarnings.push(...unmatchedExcludes(plan.policy, info.excluded, hits));
     if (!options.noSpaceCheck) checkSpace(opts.output, info.allocatedBytes, spaceWarnings);
     clock.end('walk');
     builder.begin(output.fd);

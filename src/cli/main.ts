@@ -1,16 +1,18 @@
 // The casper-snapshot command line.
 import { Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
-import { writeSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { snapshot, type Progress, type SnapshotPlan } from '../api/snapshot.js';
 import type { SnapshotOptions } from '../api/options.js';
 import type { Cumulative, LowerStack } from '../api/capture.js';
 import { loadAddon, packageVersion, runtime } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
+import { oneLine, printable } from '../printable.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
 import { cliMessage } from './remedies.js';
 import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
 import { cancelAll } from '../pipeline/stop.js';
+import { runStopCleanups } from '../pipeline/exit-cleanup.js';
 import { CONFIG_KEYS, loadCasperConf, type SnapshotConfig } from '../config/index.js';
 import { endProgressLine, jsonProgressReporter, plymouthReporter, progressReporter, say } from './progress.js';
 import { persistenceName } from '../live/persistence-name.js';
@@ -142,8 +144,9 @@ the path and the cause; no temporary file is left and an existing image is untou
 files changed while being read, vanished, were replaced, or were unreadable and skipped, or --verify found the image
 stacked over the lower layers different from the live session (each is named in a warning);
 129/130/143 stopped by
-SIGHUP/SIGINT/SIGTERM (the temporary file is removed). A second casper-snapshot writing the same output
-fails with exit 2 (lock file .OUTPUT.lock beside it).`,
+SIGHUP/SIGINT/SIGTERM (at once, whatever is under way; the temporary file is removed). A second casper-snapshot
+writing the same output fails with exit 2 (as root the lock is in /run/casper-snapshot, otherwise .OUTPUT.lock
+beside the output).`,
     )
     .exitOverride()
     // Errors are printed by main() in the tool's own words; help goes out synchronously (EPIPE-safe).
@@ -179,16 +182,31 @@ function writeStdout(text: string, what: string, image: string): void {
   }
 }
 
-/** On SIGINT/SIGTERM/SIGHUP: remove the temporary file and lock, exit 128 + signal number. */
+/** One message line of ours on stderr: whatever text it carries (names, paths), it stays one line without terminal escapes. */
+function tell(text: string): void {
+  say(`casper-snapshot: ${oneLine(text)}\n`);
+}
+
+/**
+ * On SIGINT/SIGTERM/SIGHUP: remove the temporary file and lock and whatever else the run made (the restore proof's
+ * directories), say why, and end at once with 128 + the signal number, without waiting for native work under way
+ * on other threads: process.exit would join them, seconds or for ever (a regexec backtracking on a hostile name
+ * never looks at a cancel flag).
+ */
 function installSignalHandlers(onStop: (sig: NodeJS.Signals) => void): void {
   for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.once(sig, () => {
       cancelAll(); // native work stops, so the exit below does not wait for it
       discardAllOutputs();
+      runStopCleanups();
       restoreAllMedia(); // after the temporary file is gone, so the medium can go read-only again
-      say(`casper-snapshot: stopped by ${sig}; no image written\n`);
+      tell(`stopped by ${sig}; no image written`);
       onStop(sig);
-      process.exit(SIGNAL_EXIT[sig]);
+      try {
+        loadAddon().exitNow(SIGNAL_EXIT[sig]);
+      } catch {
+        process.exit(SIGNAL_EXIT[sig]);
+      }
     });
   }
 }
@@ -339,12 +357,48 @@ function reporters(o: OptionValues) {
 
 /** Prints a usage error in the tool's words, with the pointer to -h (and as JSON with --json). */
 function usageFailure(message: string, json: boolean, help = true): number {
-  say(`casper-snapshot: ${message}${help ? ' (casper-snapshot -h lists the options)' : ''}\n`);
+  tell(`${message}${help ? ' (casper-snapshot -h lists the options)' : ''}`);
   if (json) printJsonError('EUSAGE', message, EXIT.usage);
   return EXIT.usage;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * An argument that is not UTF-8 (Node hands it over with U+FFFD in place of the byte, and an image would be written
+ * under another name, an exclude would match nothing): the raw bytes of our own command line, when argv is it.
+ */
+function notUtf8Argument(argv: string[]): string | null {
+  let raw: Buffer[];
+  try {
+    const cmdline = readFileSync('/proc/self/cmdline');
+    raw = [];
+    for (let at = 0; at < cmdline.length; ) {
+      const end = cmdline.indexOf(0, at);
+      raw.push(cmdline.subarray(at, end < 0 ? cmdline.length : end));
+      at = end < 0 ? cmdline.length : end + 1;
+    }
+  } catch {
+    return null;
+  }
+  const tail = raw.slice(raw.length - argv.length);
+  if (tail.length !== argv.length || tail.some((b, i) => b.toString() !== argv[i])) return null; // argv is not this process's
+  for (const b of tail) {
+    try {
+      utf8.decode(b);
+    } catch {
+      return b.toString('latin1').replace(/[\x80-\xff\\\x00-\x1f\x7f]/g, (c) => (c === '\\' ? '\\\\' : `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`));
+    }
+  }
+  return null;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  const bad = notUtf8Argument(argv);
+  if (bad !== null) {
+    tell(`the argument '${bad}' holds bytes that are not UTF-8: casper-snapshot takes paths and names as UTF-8 (rename the file, or name it with a wildcard and -wildcards)`);
+    return EXIT.usage;
+  }
   // `verify IMAGE [DIR]` is a command of its own (an output image named 'verify' is written as ./verify).
   if (argv[0] === 'verify') return (await import('./verify.js')).verifyMain(argv.slice(1)); // loaded only for verify
   // `remaster OUTPUT.iso` likewise (a bootable medium from the live session; loaded only for remaster).
@@ -374,13 +428,13 @@ export async function main(argv: string[]): Promise<number> {
   if (o.progressFd !== undefined && !o.progressJson) return usageFailure('--progress-fd needs --progress=json', json);
   const progress = reporters(o);
   installSignalHandlers((sig) => progress.json?.event({ type: 'error', code: 'ABORT_ERR', message: `stopped by ${sig}`, exitCode: SIGNAL_EXIT[sig] }));
-  for (const note of rewritten.notes) if (!o.quiet) say(`casper-snapshot: ${note}\n`);
+  for (const note of rewritten.notes) if (!o.quiet) tell(`${note}`);
   try {
     // Settings: command line > config file > defaults.
     const conf = loadCasperConf(o.config);
     const given = (name: string) => program.getOptionValueSource(name) === 'cli';
     const c = conf.config;
-    for (const w of conf.warnings) say(`casper-snapshot: ${conf.file}: ${w}\n`);
+    for (const w of conf.warnings) tell(`${conf.file}: ${w}`);
     let output: string | undefined = program.args[0] ?? c.output;
     let bootNote: string | null = null;
     // The persistence name (option, or the config's when no output is named) puts the image where the next boot stacks it.
@@ -402,9 +456,9 @@ export async function main(argv: string[]): Promise<number> {
     // threadNice 0: the command has no event loop of its own to keep responsive (and runs as mksquashfs does).
     const report = await snapshot({ ...options, onProgress: progress.update, onPlan, signal: progress.signal, threadNice: 0 });
     progress.done();
-    const warn = (text: string) => (progress.json ? progress.json.event({ type: 'warning', message: text }) : say(`casper-snapshot: ${text}\n`));
-    if (report.replaced === 'file (--force)' && !o.quiet) warn(`replaced '${report.output}', which was not a SquashFS image (--force)`);
-    if (bootNote && !o.quiet) say(`casper-snapshot: ${bootNote}\n`);
+    const warn = (text: string) => (progress.json ? progress.json.event({ type: 'warning', message: text }) : tell(`${text}`));
+    if (report.replaced === 'file (--force)' && !o.quiet) warn(`replaced '${printable(report.output)}', which was not a SquashFS image (--force)`);
+    if (bootNote && !o.quiet) tell(`${bootNote}`);
     for (const w of report.warnings) warn(`warning: ${w}`);
     if (o.json) writeStdout(JSON.stringify(jsonReport(report, conf.found ? conf.file : null), null, 2) + '\n', 'the JSON report', report.output);
     else if (!o.quiet) writeStdout(formatSummary(report) + '\n', 'the summary', report.output);
@@ -425,7 +479,7 @@ export async function main(argv: string[]): Promise<number> {
     const message = e.code === 'ABORT_ERR' && progress.signal.aborted ? 'stopped: the reader of the --progress=json lines went away; no image written' : cliMessage(e);
     // At shutdown (--plymouth, as the unit runs it) the console and the splash say plainly that nothing was saved.
     const lost = o.plymouth ? 'THE LIVE SESSION WAS NOT SAVED: ' : '';
-    say(`casper-snapshot: ${lost}${message}${e.path && !message.includes(e.path) ? ` (${e.path})` : ''}\n`);
+    tell(`${lost}${message}${e.path && !message.includes(e.path) && !message.includes(printable(e.path)) ? ` (${printable(e.path)})` : ''}`);
     progress.plymouth?.failed(message);
     // A stack helps only with a failure inside the tool: never with a usage error or an expected one (a system
     // call's error, a lock held, a corrupt image: the message says it all).

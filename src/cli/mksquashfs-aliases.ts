@@ -112,6 +112,16 @@ const REFUSED: Record<string, string> = {
   '-Xhelp': 'the compressor options are listed in casper-snapshot --help (--compression-level, --dict-size, --bcj, --xz-extreme, --lz4-hc, --lzo-algorithm)',
 };
 
+/**
+ * A single-dash word this tool does not know (mksquashfs spells its options so): one with a dash inside, or -e
+ * with something glued to it. Commander would read it as a bundle of short flags, and -exit-on-error-like words
+ * as `-e xit-on-error`, an exclude nobody asked for.
+ */
+function unknownWord(a: string): boolean {
+  if (!/^-[A-Za-z]/.test(a) || a.length < 3 || a.includes('=')) return false;
+  return /^-[A-Za-z][A-Za-z0-9]*-/.test(a) || a.startsWith('-e');
+}
+
 export interface RewrittenArgs {
   args: string[];
   /** Notes on accepted options that have no effect, for stderr. */
@@ -147,6 +157,14 @@ export function rewriteMksquashfsArgs(argv: string[], takesValue: (flag: string)
       if (value) i++;
       continue;
     }
+    if (!Object.hasOwn(ALIASES, a) && unknownWord(a))
+      return {
+        args: out,
+        notes,
+        refused: a.startsWith('-e') && !a.includes('-', 1)
+          ? `unknown option '${a}' (to exclude a path, write -e PATH with a space)`
+          : `unknown option '${a}': a mksquashfs spelling casper-snapshot does not take (see casper-snapshot --help)`,
+      };
     // --progress=json|bar (a value of a flag that otherwise takes none: the output could follow it)
     const progress = /^--progress=(.*)$/.exec(a);
     if (progress) {

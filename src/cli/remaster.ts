@@ -6,8 +6,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeSync } from 'node:fs';
 import { remaster, type RemasterProgress, type RemasterReport } from '../api/remaster.js';
 import { CasperError, UsageError } from '../errors.js';
-import { packageVersion } from '../native/addon.js';
+import { loadAddon, packageVersion } from '../native/addon.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
+import { runStopCleanups } from '../pipeline/exit-cleanup.js';
+import { cancelAll } from '../pipeline/stop.js';
 import { removeAllTemporaries } from '../remaster/temporaries.js';
 import { describeBootEntries } from '../remaster/base-medium.js';
 import { stopAllXorriso } from '../remaster/xorriso.js';
@@ -130,14 +132,21 @@ function progressOf(o: { quiet?: boolean; json?: boolean; progress?: boolean }):
 
 const SIGNAL_EXIT: Record<string, number> = { SIGHUP: REMASTER_EXIT.sighup, SIGINT: REMASTER_EXIT.sigint, SIGTERM: REMASTER_EXIT.sigterm };
 
+/** As the snapshot's handlers: what the run made is removed, and the process ends at once (native work not waited for). */
 function installSignalHandlers(): void {
   for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.once(sig, () => {
+      cancelAll();
       stopAllXorriso();
       discardAllOutputs();
       removeAllTemporaries();
+      runStopCleanups();
       process.stderr.write(`casper-snapshot remaster: stopped by ${sig}; no ISO written\n`);
-      process.exit(SIGNAL_EXIT[sig]);
+      try {
+        loadAddon().exitNow(SIGNAL_EXIT[sig]);
+      } catch {
+        process.exit(SIGNAL_EXIT[sig]);
+      }
     });
   }
 }

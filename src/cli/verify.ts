@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { writeSync } from 'node:fs';
 import { verify, VERIFY_IGNORE_FIELDS, type VerifyIgnoreField, type VerifyReport } from '../api/verify.js';
 import { CasperError, UsageError } from '../errors.js';
+import { oneLine, printable } from '../printable.js';
 import { packageVersion } from '../native/addon.js';
 import { size } from './summary.js';
 import { writeHelp } from './help-output.js';
@@ -111,9 +112,9 @@ export async function verifyMain(argv: string[]): Promise<number> {
       out(JSON.stringify({ schemaVersion: VERIFY_SCHEMA_VERSION, tool: { name: 'casper-snapshot', version: packageVersion() }, exitCode: code, ...r }, null, 2) + '\n');
     } else {
       const lines: string[] = [];
-      for (const p of r.problems) lines.push(`${image}: ${p.message}${p.path ? ` (file ${p.path})` : ''}`);
-      if (r.problemsTruncated) lines.push(`${image}: more problems were found; only the first ${r.problems.length} are listed`);
-      for (const d of r.differences) lines.push(d.line);
+      for (const p of r.problems) lines.push(oneLine(`${printable(image)}: ${p.message}${p.path ? ` (file ${printable(p.path)})` : ''}`));
+      if (r.problemsTruncated) lines.push(`${printable(image)}: more problems were found; only the first ${r.problems.length} are listed`);
+      for (const d of r.differences) lines.push(oneLine(d.line));
       if (!o.quiet) lines.push(formatVerifySummary(r));
       if (lines.length) out(lines.join('\n') + '\n');
     }
@@ -121,7 +122,7 @@ export async function verifyMain(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as CasperError;
     const usage = err instanceof UsageError;
-    process.stderr.write(`casper-snapshot verify: ${e.message}${e.path && !e.message.includes(e.path) ? ` (${e.path})` : ''}\n`);
+    process.stderr.write(`casper-snapshot verify: ${oneLine(`${e.message}${e.path && !e.message.includes(e.path) && !e.message.includes(printable(e.path)) ? ` (${printable(e.path)})` : ''}`)}\n`);
     if (o.json) out(JSON.stringify({ schemaVersion: VERIFY_SCHEMA_VERSION, error: { code: e.code ?? 'EFAILED', message: e.message, exitCode: usage ? 1 : 2 } }, null, 2) + '\n');
     return usage ? VERIFY_EXIT.usage : VERIFY_EXIT.corrupt;
   }

@@ -167,13 +167,38 @@ export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Set
 /** casper's own settings in the same file (casper(7), casper-snapshot's ROOTSNAP/HOMESNAP). */
 const CASPER_KEYS = new Set(['USERNAME', 'USERFULLNAME', 'HOST', 'BUILD_SYSTEM', 'FLAVOUR', 'ROOTSNAP', 'HOMESNAP']);
 
-export function parseCasperConf(text: string, file = DEFAULT_CONFIG_FILE): ConfigResult {
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The file's lines as text. Read as bytes: a line that is not UTF-8 keeps its bytes (latin1, one character per byte)
+ * and is marked, so a setting of ours there is refused rather than read with a byte turned into U+FFFD (an image
+ * written under another name).
+ */
+function linesOf(data: Buffer | string): { text: string; notUtf8: number | null }[] {
+  if (typeof data === 'string') return data.replace(/^\uFEFF/, '').split('\n').map((text) => ({ text, notUtf8: null }));
+  const out: { text: string; notUtf8: number | null }[] = [];
+  let start = data.length >= 3 && data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf ? 3 : 0;
+  for (;;) {
+    const end = data.indexOf(0x0a, start);
+    const bytes = data.subarray(start, end < 0 ? data.length : end);
+    try {
+      out.push({ text: utf8.decode(bytes), notUtf8: null });
+    } catch {
+      out.push({ text: bytes.toString('latin1'), notUtf8: bytes.findIndex((b) => b >= 0x80) });
+    }
+    if (end < 0) return out;
+    start = end + 1;
+  }
+}
+
+export function parseCasperConf(data: string | Buffer, file = DEFAULT_CONFIG_FILE): ConfigResult {
   const result: ConfigResult = { file, found: true, config: {}, lines: {}, warnings: [] };
-  const lines = text.replace(/^\uFEFF/, '').split('\n');
-  lines.forEach((raw, i) => {
+  linesOf(data).forEach(({ text: raw, notUtf8 }, i) => {
     const n = i + 1;
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     const r = parseAssignment(line);
+    if (notUtf8 !== null && r.kind !== 'blank' && r.key?.startsWith('CASPER_SNAPSHOT_'))
+      throw new ConfigError(file, n, r.key, `the value holds bytes that are not UTF-8 (0x${raw.charCodeAt(notUtf8).toString(16)}): casper-snapshot takes paths and names as UTF-8 (write the path in UTF-8, or rename it)`);
     if (r.kind === 'blank') return;
     const ours = r.key !== null && r.key.startsWith('CASPER_SNAPSHOT_');
     if (r.kind === 'error') {
@@ -204,9 +229,9 @@ export function parseCasperConf(text: string, file = DEFAULT_CONFIG_FILE): Confi
  */
 export function loadCasperConf(path?: string): ConfigResult {
   const file = path ?? DEFAULT_CONFIG_FILE;
-  let text: string;
+  let text: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (path === undefined && code === 'ENOENT') return { file, found: false, config: {}, lines: {}, warnings: [] };

@@ -107,6 +107,8 @@ export interface TreeInfo {
   /** The first image paths of the unexpected ones. */
   systemXattrPaths: string[];
   warnings: string[];
+  /** Image paths an exact exclude left out (an exclude of the user's never met is warned about). */
+  excluded: string[];
 }
 
 /** What --base gave: used false with the reason when the base could not be used (a full snapshot is made). */
@@ -193,6 +195,11 @@ export interface ImageBuilder {
    * progress: BigUint64Array(4) as verifyImage's.
    */
   verifyWritten(path: string, jobs: number, progress?: BigUint64Array): Promise<WrittenVerifyReport>;
+  /**
+   * -regex excludes matched with glibc's regexec on libuv's pool (after walk, before leaveOut): the entries matched,
+   * their image paths, and per pattern how many entries it matched. Rejects EINVAL when regcomp refuses one.
+   */
+  matchRegex(patterns: { anchored: string[]; floating: string[] | null; nonDirOnly: boolean }[]): Promise<{ entries: Uint32Array; paths: string[]; hits: number[] }>;
   /** Image paths of every entry (and which are directories), for exclusion patterns matched in JS. */
   /** Every entry's image path, whether it is a directory, and whether its data is copied from the base. */
   imagePaths(): { paths: string[]; dirs: Uint8Array; fromBase: Uint8Array };
@@ -212,6 +219,14 @@ export interface Addon {
   checkCompressor(spec: CompressorSpec): string;
   /** Exclusive non-blocking flock(2) on an open file: false when another process holds it. */
   lockFile(fd: number): boolean;
+  /** The output's directory and its own files, by descriptor, never following a name (native/bindings/output_dir.cc). */
+  openDir(path: string): number;
+  createAt(dirFd: number, name: string, mode: number): number;
+  openOwnAt(dirFd: number, name: string): number;
+  statAt(dirFd: number, name: string): { dev: number; ino: number; mode: number; uid: number; gid: number; nlink: number; size: number } | null;
+  renameAt(dirFd: number, from: string, to: string): void;
+  unlinkAt(dirFd: number, name: string): void;
+  listAt(dirFd: number): string[];
   /** Reads a whole image back (and compares it with options.dir) on libuv's pool; see src/api/verify.ts. */
   verifyImage(
     image: string,
@@ -231,6 +246,8 @@ export interface Addon {
     cancel?: Int32Array,
     progress?: BigUint64Array,
   ): Promise<NativeRestoreResult | { error: { code?: string; message?: string; path?: string; syscall?: string } }>;
+  /** Ends the process at once (_exit): the CLI's signal handlers, which must not wait for native work on other threads. */
+  exitNow(code: number): never;
   /** CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in ms. */
   threadCpuMs(): number;
   versions(): {

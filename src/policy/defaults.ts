@@ -2,7 +2,7 @@
 // change (the lower layer shows through); in full mode the image must boot on its own, so the
 // mount-point directories stay as empty directories instead of vanishing.
 import type { CaptureMode, LiveFamily, LiveLayout } from '../mount/detect.js';
-import { isWithin, toImagePath } from '../mount/paths.js';
+import { toImagePath } from '../mount/paths.js';
 import { swapFiles } from './swaps.js';
 
 export type RuleAction = 'exclude' | 'empty-dir' | 'truncate';
@@ -101,7 +101,13 @@ export function defaultExcludes(layout: LiveLayout | null, mode: CaptureMode, ex
 /** The walker lists: paths inside an excluded or emptied directory are dropped as redundant. */
 export function minimalLists(rules: readonly PolicyRule[]): { exclude: string[]; emptyDirs: string[] } {
   const exact = rules.filter((r) => !r.pattern && r.action !== 'truncate');
-  const covered = (p: string) => exact.some((o) => o.path !== p && isWithin(p, o.path));
+  // Covered: a proper ancestor is a rule too. Each path's ancestors are looked up in a set (linear in the rules).
+  const all = new Set(exact.map((r) => r.path));
+  const covered = (p: string) => {
+    if (p !== '/' && all.has('/')) return true;
+    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) if (all.has(p.slice(0, i))) return true;
+    return false;
+  };
   const pick = (a: RuleAction) => [...new Set(exact.filter((r) => r.action === a && !covered(r.path)).map((r) => r.path))].sort();
   return { exclude: pick('exclude'), emptyDirs: pick('empty-dir') };
 }

@@ -1,16 +1,22 @@
 // The chaos mutator: a separate process that keeps changing a source tree while a snapshot of it runs, the
 // way a busy system or a hostile local user would — renames, directories and files swapped for symlinks to a
 // decoy tree outside the source, in-place rewrites (same size, shorter, longer), atomic replacement, deletion,
-// FIFOs and sockets in place of files. Usage: node mutator.js SEED SRC DECOY. Stops on SIGTERM and prints
-// {"ops": N, "byKind": {...}} on stdout.
+// FIFOs and sockets in place of files; files renamed to hostile names; the chain deeper than PATH_MAX rewritten
+// and swapped for a symlink; and, with a FUSE image, another user's FUSE mount (root cannot even stat it)
+// appearing and vanishing. Usage: node mutator.js SEED SRC DECOY [FUSE_IMAGE FUSE_MOUNT_POINT]. Stops on
+// SIGTERM and prints {"ops": N, "byKind": {...}} on stdout.
 import { closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { DIRTY, HEADER, body, content, header } from './content.js';
+import { DEEP_LEVELS, HOSTILE_NAMES, at, deepName, openChain } from './hostile.js';
 import { Rng } from '../helpers/random-tree.js';
+import { attackerFuseMountImage } from '../helpers/attacker.js';
 
-const [seedArg, src, decoy] = process.argv.slice(2);
+const [seedArg, src, decoy, fuseImage, fuseAt] = process.argv.slice(2);
+let unmountFuse: (() => void) | null = null;
+let fuseBusy = false;
 const rng = new Rng(Number(seedArg));
 const byKind: Record<string, number> = {};
 const servers: Server[] = [];
@@ -127,6 +133,56 @@ const ops: Record<string, (t: { files: string[]; dirs: string[] }) => boolean> =
     servers.push(s);
     return true;
   },
+  'hostile-rename': (t) => {
+    const f = rng.pick(t.files);
+    const name = rng.pick(HOSTILE_NAMES);
+    const suffix = Buffer.from(`-${rng.int(0, 1e6)}`);
+    renameSync(f, Buffer.concat([Buffer.from(join(f, '..') + '/'), name.length + suffix.length <= 255 ? Buffer.concat([name, suffix]) : name]));
+    return true;
+  },
+  'deep-rewrite': () => {
+    const fds = openChain(join(src, 'deep'), Array.from({ length: DEEP_LEVELS }, (_, k) => deepName(k)));
+    if (!fds) return false;
+    try {
+      const bottom = fds[fds.length - 1];
+      const name = rng.pick(readdirSync(at(bottom, '.')).filter((n) => n.startsWith('deep-')));
+      if (!name) return false;
+      const p = at(bottom, name) as string;
+      rewriteInPlace(p, rng.chance(0.5) ? lstatSync(p).size : rng.int(HEADER, 200_000));
+      return true;
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
+  },
+  'deep-swap': () => {
+    const k = rng.int(0, DEEP_LEVELS - 1);
+    const fds = openChain(join(src, 'deep'), Array.from({ length: k }, (_, i) => deepName(i)));
+    if (!fds) return false;
+    try {
+      const parent = fds[fds.length - 1];
+      renameSync(at(parent, deepName(k)), at(parent, `${deepName(k).slice(0, 200)}.real-${rng.int(0, 1e9)}`));
+      symlinkSync(decoy, at(parent, deepName(k)));
+      return true;
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
+  },
+  'fuse-toggle': () => {
+    if (!fuseImage || fuseBusy) return false;
+    if (unmountFuse) {
+      unmountFuse();
+      unmountFuse = null;
+      return true;
+    }
+    fuseBusy = true;
+    void attackerFuseMountImage(fuseAt, fuseImage).then((u) => {
+      fuseBusy = false;
+      if (typeof u === 'string') return;
+      if (stopped) u();
+      else unmountFuse = u;
+    });
+    return true;
+  },
   'new-file': (t) => {
     const d = rng.pick([src, ...t.dirs]);
     mkdirSync(d, { recursive: true });
@@ -156,6 +212,8 @@ async function main(): Promise<void> {
   }
   // Wait for the stop signal if the tree ran out of files first.
   await stop;
+  while (fuseBusy) await new Promise((r) => setTimeout(r, 5)); // a mount still being made is unmounted once it is
+  unmountFuse?.();
   for (const s of servers) s.close();
   process.stdout.write(JSON.stringify({ ops: n, byKind }) + '\n');
 }

@@ -1,6 +1,6 @@
 // npm run chaos -- --iterations N [--seed S]: the long chaos run. Prints one line per failing iteration and
-// a closing summary (seed, iterations, escapes, hangs, unreported torn files, refused images, …); exits 1
-// when any iteration failed.
+// a closing summary (seed, iterations, escapes, hangs, unreported torn files, refused images, planted links
+// followed, unescaped lines, how many iterations had each actor, …); exits 1 when any iteration failed.
 import { parseArgs } from 'node:util';
 import { chaosIteration, type IterationResult } from './iteration.js';
 
@@ -15,13 +15,14 @@ const iterations = Number(values.iterations);
 const first = Number(values.seed);
 
 async function main(): Promise<void> {
-  const total = { iterations: 0, failed: 0, hangs: 0, escapes: 0, tornUnreported: 0, refused: 0, falseClean: 0, errors: 0, tornReported: 0, exit0: 0, exit3: 0, ops: 0, ms: 0 };
+  const total = { iterations: 0, failed: 0, hangs: 0, escapes: 0, tornUnreported: 0, refused: 0, falseClean: 0, errors: 0, followed: 0, unclean: 0, tornReported: 0, exit0: 0, exit3: 0, ops: 0, deep: 0, fuse: 0, planter: 0, ms: 0 };
   const t0 = Date.now();
   for (let i = 0; i < iterations; i++) {
     const r: IterationResult = await chaosIteration(first + i);
     total.iterations++;
     total.hangs += r.hang ? 1 : 0;
-    for (const k of ['escapes', 'tornUnreported', 'refused', 'falseClean', 'errors', 'tornReported'] as const) total[k] += r.counts[k];
+    for (const k of ['escapes', 'tornUnreported', 'refused', 'falseClean', 'errors', 'followed', 'unclean', 'tornReported'] as const) total[k] += r.counts[k];
+    for (const a of ['deep', 'fuse', 'planter'] as const) total[a] += r.actors.includes(a) ? 1 : 0;
     total.exit0 += r.exitCode === 0 ? 1 : 0;
     total.exit3 += r.exitCode === 3 ? 1 : 0;
     total.ops += r.ops;
