@@ -66,13 +66,8 @@ bool zero_range(int fd, uint64_t off, uint64_t len, std::vector<uint8_t>& buf, c
   return true;
 }
 
-// Chosen by static type (the gyp build has no RTTI): a CorruptError also names its table and offset.
-VerifyProblem problem_of(const NativeError& e, const std::string& path) {
-  return VerifyProblem{e.code, "", CorruptError::kNoOffset, path, e.what()};
-}
-VerifyProblem problem_of(const CorruptError& e, const std::string& path) {
-  return VerifyProblem{e.code, e.table, e.offset, path, e.what()};
-}
+// A CorruptError names its table and offset; other errors leave them empty.
+VerifyProblem problem_of(const NativeError& e, const std::string& path) { return VerifyProblem{e.code, e.table, e.offset, path, e.what()}; }
 
 // Shared state of the data phase; each thread has its own compressor and buffers.
 struct DataPhase {
@@ -93,7 +88,6 @@ struct DataPhase {
   DataPhase(Image& i, const VerifyOptions& opts, VerifyReport& rep) : img(i), o(opts), r(rep), reader(i.file, i.sb) {}
 
   void problem(const NativeError& e, const std::string& path) { add(problem_of(e, path)); }
-  void problem(const CorruptError& e, const std::string& path) { add(problem_of(e, path)); }
   void add(VerifyProblem p) {
     std::lock_guard<std::mutex> g(mu);
     if (r.problems.size() >= kMaxProblems) {
@@ -546,7 +540,7 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
         r.problems_truncated = true;
         break;
       }
-      r.problems.push_back({"EDIGEST", "inode table", CorruptError::kNoOffset, p, "--verify: '" + printable(p) + "', written by this snapshot, is not a regular file in the image"});
+      r.problems.push_back({"EDIGEST", "inode table", NativeError::kNoOffset, p, "--verify: '" + printable(p) + "', written by this snapshot, is not a regular file in the image"});
     }
   }
   r.metadata_blocks = img->metadata_blocks_read();

@@ -8,7 +8,7 @@ import { loadAddon, packageVersion, runtime } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
 import { oneLine, printable } from '../printable.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
-import { cliMessage } from './remedies.js';
+import { cliMessage, expectedFailure } from './remedies.js';
 import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
 import { cancelAll } from '../pipeline/stop.js';
@@ -245,12 +245,6 @@ function printJsonError(code: string, message: string, exitCode: number): void {
   } catch {
     /* stdout itself is what failed: the message is on stderr already */
   }
-}
-
-/** An error the tool anticipates and explains (errno codes, locks, mounts, images): no stack trace under -d. */
-function expectedFailure(err: unknown): boolean {
-  const code = (err as CasperError).code;
-  return err instanceof CasperError && typeof code === 'string' && /^(E[A-Z0-9_]+|ABORT_ERR)$/.test(code) && code !== 'EINTERNAL';
 }
 
 function isDirectory(p: string): boolean {

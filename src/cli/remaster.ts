@@ -16,6 +16,7 @@ import { stopAllXorriso } from '../remaster/xorriso.js';
 import { progressReporter } from './progress.js';
 import { size } from './summary.js';
 import { jsonReport } from './json-report.js';
+import { expectedFailure } from './remedies.js';
 
 export const REMASTER_EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
 export const REMASTER_SCHEMA_VERSION = 1;
@@ -199,7 +200,7 @@ export async function remasterMain(argv: string[]): Promise<number> {
     const e = err as CasperError;
     const usage = err instanceof UsageError;
     process.stderr.write(`casper-snapshot remaster: ${e.message}${e.path && !e.message.includes(e.path) ? ` (${e.path})` : ''}\n`);
-    if (o.debug && e.stack && !usage && !(err instanceof CasperError && /^(E[A-Z0-9_]+|ABORT_ERR)$/.test(e.code) && e.code !== 'EINTERNAL')) process.stderr.write(e.stack + '\n');
+    if (o.debug && e.stack && !usage && !expectedFailure(err)) process.stderr.write(e.stack + '\n');
     if (o.json) out(JSON.stringify({ schemaVersion: REMASTER_SCHEMA_VERSION, error: { code: usage ? 'EUSAGE' : (e.code ?? 'EFAILED'), message: e.message, exitCode: usage ? 1 : 2 } }, null, 2) + '\n');
     return usage ? REMASTER_EXIT.usage : REMASTER_EXIT.failed;
   }
