@@ -169,7 +169,7 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
   const uint64_t bs = sb.block_size;
   const uint32_t cutoff = sb.mkfs_time;
   const bool record = impl_->has_record();
-  if (!record && !check_content) throw NativeError("EINVAL", "internal: a base without an integrity record needs the content check");
+  if (!record && !check_content) throw call_order_fault("a base without an integrity record planned without the content check");
   const IntegrityRecord& rec = impl_->record.rec;
 
   // 1. Candidates: same path, a regular file in both, the quick check (or, for the content check, the size

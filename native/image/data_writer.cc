@@ -196,7 +196,7 @@ void DataWriter::add_segment(const SegmentResult& s) {
   }
   FileData& fdata = files_[s.file];
   if (s.offset == 0) {
-    if (in_file_) throw NativeError("EINVAL", "internal: file " + std::to_string(cur_file_) + " unfinished when the next began");
+    if (in_file_) throw call_order_fault("file " + std::to_string(cur_file_) + " unfinished when the next began");
     in_file_ = true;
     cur_file_ = s.file;
     cur_hash_ = 0;
@@ -206,20 +206,20 @@ void DataWriter::add_segment(const SegmentResult& s) {
     fdata.blocks_start = pos_;
     fdata.first_word = uint32_t(words_.size());
   } else if (!in_file_ || cur_file_ != s.file) {
-    throw NativeError("EINVAL", "internal: a segment of file " + std::to_string(s.file) + " arrived out of order");
+    throw call_order_fault("a segment of file " + std::to_string(s.file) + " arrived out of order");
   }
   write_at(pos_, s.data, size_t(s.data_len));
-  if (s.stored_digests.size() != s.terms.size()) throw NativeError("EINVAL", "internal: a result's block digests do not match its blocks");
+  if (s.stored_digests.size() != s.terms.size()) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
   uint64_t at = pos_;
   size_t k = 0;
   for (uint32_t w : s.block_words) {
     if (w == 0) continue;
-    if (k >= s.stored_digests.size()) throw NativeError("EINVAL", "internal: a result's block digests do not match its blocks");
+    if (k >= s.stored_digests.size()) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
     blocks_.push_back(PlacedBlock{at, RecordBlock{w, s.terms[k], s.stored_digests[k]}});
     k++;
     at += stored_size(w);
   }
-  if (k != s.stored_digests.size() || at != pos_ + s.data_len) throw NativeError("EINVAL", "internal: a result's block digests do not match its blocks");
+  if (k != s.stored_digests.size() || at != pos_ + s.data_len) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
   pos_ += s.data_len;
   words_.insert(words_.end(), s.block_words.begin(), s.block_words.end());
   fdata.nblocks += uint32_t(s.block_words.size());
@@ -366,10 +366,10 @@ std::vector<std::pair<uint32_t, std::vector<uint8_t>>> DataWriter::take_closed_f
 }
 
 void DataWriter::write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n, uint64_t digest) {
-  if (in_file_) throw NativeError("EINVAL", "internal: fragment written inside a file's blocks");
+  if (in_file_) throw call_order_fault("fragment written inside a file's blocks");
   if (index != next_frag_write_ || index >= frags_.size())
-    throw NativeError("EINVAL", "internal: fragment " + std::to_string(index) + " written out of order");
-  if (stored_size(word) != n) throw NativeError("EINVAL", "internal: fragment size word does not match its bytes");
+    throw call_order_fault("fragment " + std::to_string(index) + " written out of order");
+  if (stored_size(word) != n) throw NativeError("EINTERNAL", "internal: fragment size word does not match its bytes");
   write_at(pos_, p, n);
   frags_[index] = FragmentEntry{pos_, word};
   blocks_.push_back(PlacedBlock{pos_, RecordBlock{word, 0, digest}});

@@ -145,13 +145,13 @@ class TableBuilder {
     uint64_t at = r.data_start;
     r.blocks.reserve(data_.blocks().size());
     for (const PlacedBlock& b : data_.blocks()) {
-      if (b.pos != at) throw NativeError("EINVAL", "internal: the data section has a gap or overlap at byte " + std::to_string(at));
+      if (b.pos != at) throw NativeError("EINTERNAL", "internal: the data section has a gap or overlap at byte " + std::to_string(at));
       r.blocks.push_back(b.rec);
       at += b.rec.word & 0x00FFFFFFu;
     }
-    if (at != r.data_end) throw NativeError("EINVAL", "internal: the data blocks end at byte " + std::to_string(at) + ", the data section at " + std::to_string(r.data_end));
+    if (at != r.data_end) throw NativeError("EINTERNAL", "internal: the data blocks end at byte " + std::to_string(at) + ", the data section at " + std::to_string(r.data_end));
     r.fragments = data_.fragment_records();
-    if (r.fragments.size() != data_.fragments().size()) throw NativeError("EINVAL", "internal: fragment records do not match the fragment table");
+    if (r.fragments.size() != data_.fragments().size()) throw NativeError("EINTERNAL", "internal: fragment records do not match the fragment table");
     for (uint32_t i : order_)
       if (S_ISREG(tree_.entries[i].mode)) r.file_tags.push_back(data_.tags()[i]);
     return r;
