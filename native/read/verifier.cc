@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
-#include <system_error>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -24,6 +23,7 @@
 #include "read/record_reader.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/parallel_for.h"
 #include "util/paths.h"
 #include "util/xxhash64.h"
 
@@ -101,55 +101,26 @@ struct DataPhase {
     r.differences.push_back(std::move(d));
   }
 
-  // Runs fn(i) for i in [0, n) on the worker threads; a cancel stops them all.
+  // Runs fn(w, i) for i in [0, n) on up to 64 threads (util/parallel_for.h), each with its own Worker. A
+  // corrupt part is a problem and the work goes on; a cancel, or memory running out, stops it all.
   template <typename Fn>
   void parallel(size_t n, unsigned threads, Fn fn) {
-    std::atomic<size_t> next{0};
-    std::atomic<bool> cancelled{false};
-    std::unique_ptr<NativeError> fatal;
-    auto work = [&]() {
+    auto make_worker = [&]() {
       Worker w{make_compressor(img.comp_config), nullptr, {}, {}, {}, ~uint32_t(0)};
       w.inodes = std::make_unique<MetadataReader>(img.file, *w.comp, "inode table", img.sb.inode_table, img.sb.directory_table);
-      for (size_t i; !cancelled && (i = next.fetch_add(1)) < n;) {
-        if (o.cancel.is_set()) {
-          cancelled = true;
-          break;
-        }
-        try {
-          fn(w, i);
-        } catch (const CorruptError& e) {
-          problem(e, "");
-        } catch (const NativeError& e) {
-          if (e.code == "ENOMEM" || e.code == "ECANCELED") {
-            std::lock_guard<std::mutex> g(mu);
-            if (!fatal) fatal = std::make_unique<NativeError>(e);
-            cancelled = true;
-          } else {
-            problem(e, "");
-          }
-        }
-      }
+      return w;
     };
-    std::vector<std::thread> pool;
-    unsigned t = std::max(1u, std::min<unsigned>(threads, unsigned(std::min<size_t>(n, 64))));
-    // Nothing is thrown across threads: the first failure is kept (its code intact) and stops the others.
-    auto guarded_work = [&]() {
-      std::unique_ptr<NativeError> err = capture_error([&]() { work(); });
-      if (!err) return;
-      std::lock_guard<std::mutex> g(mu);
-      if (!fatal) fatal = std::move(err);
-      cancelled = true;
-    };
-    for (unsigned k = 1; k < t; k++) {
+    parallel_for(n, std::min(threads, 64u), make_worker, [&](Worker& w, size_t i) {
+      o.cancel.check();
       try {
-        pool.emplace_back(guarded_work);
-      } catch (const std::system_error&) {
-        break;  // fewer threads then
+        fn(w, i);
+      } catch (const CorruptError& e) {
+        problem(e, "");
+      } catch (const NativeError& e) {
+        if (e.code == "ENOMEM" || e.code == "ECANCELED") throw;
+        problem(e, "");
       }
-    }
-    guarded_work();
-    for (auto& th : pool) th.join();
-    if (fatal) throw *fatal;
+    });
     o.cancel.check();
   }
 
