@@ -42,7 +42,7 @@
 #include "image/ordered_writer.h"
 #include "image/table_writer.h"
 #include "image/task_planner.h"
-#include "read/verifier.h"
+#include "verify/verifier.h"
 #include "traverse/pattern_match.h"
 #include "traverse/walker.h"
 #include "util/error.h"

@@ -2,14 +2,14 @@
 // mountPoints, entries }>: --verify's restore proof, on libuv's pool (a failure rejects with the typed error).
 // `restored` is the new image stacked over the lower layers (mounted by the caller in a private mount
 // namespace, reached through /proc/PID/root), `live` the session's merged root; one tree comparer
-// (read/dir_compare.h) compares them.
+// (compare/dir_compare.h) compares them.
 #include <napi.h>
 
 #include "bindings/async_job.h"
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
 #include "bindings/verify_report.h"
-#include "fs/tree_side.h"
+#include "compare/tree_side.h"
 #include "read/image_reader.h"
 #include "util/error.h"
 
@@ -18,7 +18,7 @@ namespace casper {
 namespace {
 
 struct RestoreResult {
-  std::vector<VerifyDifference> differences;
+  std::vector<TreeDifference> differences;
   std::vector<std::string> mounts;
   uint64_t entries = 0;
 };

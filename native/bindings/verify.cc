@@ -81,10 +81,10 @@ Napi::Object verify_report_object(Napi::Env env, const VerifyReport& r) {
   return o;
 }
 
-Napi::Array differences_array(Napi::Env env, const std::vector<VerifyDifference>& diffs, const char* a_key, const char* b_key) {
+Napi::Array differences_array(Napi::Env env, const std::vector<TreeDifference>& diffs, const char* a_key, const char* b_key) {
   Napi::Array out = Napi::Array::New(env, diffs.size());
   for (size_t i = 0; i < diffs.size(); i++) {
-    const VerifyDifference& d = diffs[i];
+    const TreeDifference& d = diffs[i];
     Napi::Object e = Napi::Object::New(env);
     e.Set("path", d.path);
     e.Set("kind", d.kind);

@@ -1,4 +1,4 @@
-#include "read/dir_compare.h"
+#include "compare/dir_compare.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -51,7 +51,7 @@ struct Comparer {
   CompareSide& a;
   CompareSide& b;
   const CompareOptions& o;
-  std::vector<VerifyDifference>& out;
+  std::vector<TreeDifference>& out;
   std::vector<std::string>& mounts;
   // Hard links: every non-directory present on both sides, with its identity on each.
   struct Linked { std::string rel; std::pair<uint64_t, uint64_t> ia, ib; };
@@ -59,7 +59,7 @@ struct Comparer {
 
   bool on(const char* field) const { return o.ignore.count(field) == 0; }
   void add(const std::string& rel, const std::string& kind, const std::string& va, const std::string& vb, const std::string& line) {
-    out.push_back(VerifyDifference{rel, kind, va, vb, line});
+    out.push_back(TreeDifference{rel, kind, va, vb, line});
   }
   void field(const std::string& rel, const char* kind, const char* label, const std::string& va, const std::string& vb) {
     if (va == vb) return;
@@ -199,7 +199,7 @@ struct Comparer {
 
 }  // namespace
 
-void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<VerifyDifference>& out, std::vector<std::string>& mounts) {
+void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<TreeDifference>& out, std::vector<std::string>& mounts) {
   Comparer c{a, b, o, out, mounts, {}};
   if (!c.entry("/", nullptr, nullptr)) {
     c.links();

@@ -1,4 +1,4 @@
-#include "read/verifier.h"
+#include "verify/verifier.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,8 +17,8 @@
 #include "fs/beneath.h"
 #include "read/block_words.h"
 #include "read/data_reader.h"
-#include "read/dir_compare.h"
-#include "read/image_side.h"
+#include "compare/dir_compare.h"
+#include "compare/image_side.h"
 #include "read/image_reader.h"
 #include "read/record_reader.h"
 #include "util/fd.h"
@@ -96,7 +96,7 @@ struct DataPhase {
     }
     r.problems.push_back(std::move(p));
   }
-  void difference(VerifyDifference d) {
+  void difference(TreeDifference d) {
     std::lock_guard<std::mutex> g(mu);
     r.differences.push_back(std::move(d));
   }
@@ -515,7 +515,7 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
     }
   }
   r.metadata_blocks = img->metadata_blocks_read();
-  std::stable_sort(r.differences.begin(), r.differences.end(), [](const VerifyDifference& a, const VerifyDifference& b) { return a.path < b.path; });
+  std::stable_sort(r.differences.begin(), r.differences.end(), [](const TreeDifference& a, const TreeDifference& b) { return a.path < b.path; });
   r.ok = r.problems.empty();
   return r;
 }

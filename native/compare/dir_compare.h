@@ -1,6 +1,6 @@
 // The one tree comparer: two trees entry by entry (names, type, mode, owner, mtime, xattrs, symlink targets,
 // device numbers, sizes, contents, hard links), like diff -r. Each tree is a CompareSide: an image's tree
-// (read/image_side.h) or a directory read beneath a descriptor (fs/tree_side.h). `verify IMAGE DIR` compares
+// (compare/image_side.h) or a directory read beneath a descriptor (compare/tree_side.h). `verify IMAGE DIR` compares
 // an image with a directory; --verify's restore proof compares a re-layered view with the live session.
 #pragma once
 #include <cstdint>
@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "read/verifier.h"
+#include "compare/difference.h"
 #include "util/cancel.h"
 #include "util/printable.h"
 
@@ -67,6 +67,6 @@ struct CompareOptions {
 
 // Appends the differences to out, sorted like diff -r's (depth first, name order), and the paths left out
 // because something is mounted on them to mounts. Throws NativeError when a root cannot be read at all.
-void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<VerifyDifference>& out, std::vector<std::string>& mounts);
+void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<TreeDifference>& out, std::vector<std::string>& mounts);
 
 }  // namespace casper

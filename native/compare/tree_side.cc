@@ -1,4 +1,4 @@
-#include "fs/tree_side.h"
+#include "compare/tree_side.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
