@@ -23,12 +23,12 @@ namespace {
 
 const char* type_name(uint16_t basic) {
   switch (basic) {
-    case 1: return "directory";
-    case 2: return "regular file";
-    case 3: return "symbolic link";
-    case 4: return "block special file";
-    case 5: return "character special file";
-    case 6: return "fifo";
+    case kDir: return "directory";
+    case kFile: return "regular file";
+    case kSymlink: return "symbolic link";
+    case kBlockDev: return "block special file";
+    case kCharDev: return "character special file";
+    case kFifo: return "fifo";
     default: return "socket";
   }
 }
@@ -117,8 +117,8 @@ struct Comparer {
       add(rel, "xattrs", xattr_text(x.xattrs), xattr_text(y.xattrs), "Extended attributes differ (" + printable(keys) + "): " + a.label(rel) + ", " + b.label(rel));
     }
     switch (x.basic) {
-      case 1: return true;
-      case 2:
+      case kDir: return true;
+      case kFile:
         if (!on("content")) break;
         if (x.size != y.size) {
           add(rel, "content", std::to_string(x.size), std::to_string(y.size),
@@ -129,12 +129,12 @@ struct Comparer {
           add(rel, "content", "", "", "Files " + a.label(rel) + " and " + b.label(rel) + " differ");
         }
         break;
-      case 3:
+      case kSymlink:
         if (x.target != y.target)
           add(rel, "symlink", x.target, y.target, "Symbolic links " + a.label(rel) + " -> " + printable(x.target) + " and " + b.label(rel) + " -> " + printable(y.target) + " differ");
         break;
-      case 4:
-      case 5:
+      case kBlockDev:
+      case kCharDev:
         field(rel, "device", "Device numbers", std::to_string(x.dev_major) + ":" + std::to_string(x.dev_minor), std::to_string(y.dev_major) + ":" + std::to_string(y.dev_minor));
         break;
       default:

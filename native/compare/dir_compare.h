@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "compare/difference.h"
+#include "format/constants.h"
 #include "util/cancel.h"
 #include "util/printable.h"
 
@@ -19,7 +20,7 @@ namespace casper {
 
 // What the comparer reads of one entry.
 struct EntryAttrs {
-  uint16_t basic = 0;  // SquashFS basic type: 1 directory, 2 file, 3 symlink, 4 block, 5 char, 6 fifo, 7 socket
+  uint16_t basic = 0;  // the SquashFS basic type (InodeType, format/constants.h): kDir .. kSocket
   uint32_t mode = 0;   // permission bits (07777)
   uint32_t uid = 0, gid = 0;
   int64_t mtime = 0;  // seconds (SquashFS keeps no more)

@@ -8,8 +8,6 @@ constexpr uint32_t kMagic = 0x73717368;  // "hsqs"
 constexpr uint64_t kNoTable = ~uint64_t(0);
 constexpr uint32_t kNoFragment = 0xFFFFFFFFu;
 constexpr uint32_t kNoXattr = 0xFFFFFFFFu;
-constexpr uint32_t kBlockUncompressed = 1u << 24;  // data/fragment size word: stored raw
-constexpr uint16_t kMetadataUncompressed = 0x8000;  // metadata block header: stored raw
 constexpr uint32_t kSuperblockSize = 96;
 constexpr uint32_t kMinBlockSize = 4096, kMaxBlockSize = 1048576, kDefaultBlockSize = 131072;
 constexpr uint32_t kMaxDirEntriesPerHeader = 256;

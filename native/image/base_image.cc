@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "compress/compressor.h"
+#include "format/block_word.h"
 #include "fs/beneath.h"
 #include "read/block_words.h"
 #include "read/data_reader.h"
@@ -29,8 +30,6 @@ namespace {
 constexpr size_t kMaxRejectedPaths = 20;
 // Tails to repack are held in memory from planning to writing; past this, unchanged files are read instead.
 constexpr uint64_t kMaxRepackBytes = uint64_t(256) << 20;
-
-uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
 
 int name_cmp(const Tree& t, const Entry& e, const std::string& b) {
   size_t n = std::min<size_t>(e.name_len, b.size());
@@ -492,7 +491,7 @@ bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_ino
         c.stored.push_back(RecordBlock{words[k], content_term(h, k), stored_digest});
       }
       digest += digest_term(h, k);
-      pos += DataReader::disk_size(words[k]);
+      pos += stored_size(words[k]);
       if (!source_equals(r.stored.data(), len, off)) return false;
     }
     if (b.fragment != kNoFragment) {

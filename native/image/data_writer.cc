@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "data/block_reader.h"
+#include "format/block_word.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/hash.h"
@@ -17,7 +18,6 @@
 namespace casper {
 
 namespace {
-uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
 // Stored bytes of a base file read and checked at a time (whole blocks; a block is at most 1 MiB).
 constexpr uint64_t kCopyChunk = uint64_t(4) << 20;
 }  // namespace
@@ -321,7 +321,7 @@ const uint8_t* DataWriter::fragment_raw(uint32_t index) {
     const FragmentEntry& f = frags_[index];
     std::vector<uint8_t> stored(stored_size(f.word));
     pread_full(fd_, stored.data(), stored.size(), f.start, opts_.output_path);
-    if (f.word & kBlockUncompressed) {
+    if (stored_raw(f.word)) {
       cached_raw_ = std::move(stored);
     } else {
       cached_raw_.resize(opts_.block_size);

@@ -6,12 +6,14 @@
 
 #include <algorithm>
 
+#include "format/block_word.h"
 #include "format/constants.h"
 #include "format/directory_writer.h"
 #include "format/id_table.h"
-#include "format/integrity_record.h"
 #include "format/inode_writer.h"
+#include "format/integrity_record.h"
 #include "format/lookup_table.h"
+#include "format/metadata_block.h"
 #include "format/metadata_writer.h"
 #include "format/superblock.h"
 #include "format/xattr_table.h"
@@ -27,7 +29,7 @@ std::vector<uint8_t> options_metadata_block(const Compressor& comp) {
   std::vector<uint8_t> payload = comp.options_block();
   if (payload.empty()) return {};
   std::vector<uint8_t> out(2);
-  store_u16(out.data(), uint16_t(payload.size() | kMetadataUncompressed));  // always stored raw
+  store_u16(out.data(), metadata_header(payload.size(), true));  // always stored raw
   out.insert(out.end(), payload.begin(), payload.end());
   return out;
 }
@@ -147,7 +149,7 @@ class TableBuilder {
     for (const PlacedBlock& b : data_.blocks()) {
       if (b.pos != at) throw NativeError("EINTERNAL", "internal: the data section has a gap or overlap at byte " + std::to_string(at));
       r.blocks.push_back(b.rec);
-      at += b.rec.word & 0x00FFFFFFu;
+      at += stored_size(b.rec.word);
     }
     if (at != r.data_end) throw NativeError("EINTERNAL", "internal: the data blocks end at byte " + std::to_string(at) + ", the data section at " + std::to_string(r.data_end));
     r.fragments = data_.fragment_records();

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "format/constants.h"
-#include "format/metadata_writer.h"
+#include "format/metadata_block.h"
 #include "util/printable.h"
 
 namespace casper {

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "format/constants.h"
-#include "format/metadata_writer.h"
+#include "format/metadata_block.h"
 #include "util/bytes.h"
 
 namespace casper {

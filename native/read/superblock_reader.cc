@@ -2,7 +2,7 @@
 
 #include "compress/compressor.h"
 #include "format/constants.h"
-#include "format/metadata_writer.h"
+#include "format/metadata_block.h"
 #include "util/bytes.h"
 
 namespace casper {
@@ -89,8 +89,8 @@ ReadSuperblock read_superblock(ImageFile& f) {
     uint8_t h[2];
     f.read(96, h, 2, "compressor options");
     uint16_t hdr = le16(h);
-    uint16_t len = hdr & 0x7FFF;
-    if (!(hdr & 0x8000)) f.corrupt("compressor options", 96, "the options block is not stored uncompressed");
+    uint16_t len = hdr & kMetadataLengthMask;
+    if (!(hdr & kMetadataUncompressed)) f.corrupt("compressor options", 96, "the options block is not stored uncompressed");
     if (len == 0 || len > 64) f.corrupt("compressor options", 96, "options block of " + std::to_string(len) + " bytes");
     sb.comp_options.resize(len);
     f.read(98, sb.comp_options.data(), len, "compressor options");

@@ -13,12 +13,13 @@
 #include <thread>
 #include <unordered_map>
 
+#include "compare/dir_compare.h"
+#include "compare/image_side.h"
+#include "format/block_word.h"
 #include "format/constants.h"
 #include "fs/beneath.h"
 #include "read/block_words.h"
 #include "read/data_reader.h"
-#include "compare/dir_compare.h"
-#include "compare/image_side.h"
 #include "read/image_reader.h"
 #include "read/record_reader.h"
 #include "util/fd.h"
@@ -135,7 +136,7 @@ struct DataPhase {
   void check_record_block(Worker& w, size_t i) {
     const RecordBlock& b = rec->rec.blocks[i];
     const uint64_t pos = rec->block_pos[i];
-    const uint32_t n = b.word & 0x00FFFFFFu;
+    const uint32_t n = stored_size(b.word);
     w.scratch.resize(n);
     img.file.read(pos, w.scratch.data(), n, "data block");
     if (xxh64(w.scratch.data(), n) != b.digest)
@@ -159,8 +160,8 @@ struct DataPhase {
     }
     fragment_sizes[i] = uint32_t(w.buf.size());
     blocks++;
-    read_bytes += DataReader::disk_size(fe.word);
-    add_progress(o.progress, 2, DataReader::disk_size(fe.word));
+    read_bytes += stored_size(fe.word);
+    add_progress(o.progress, 2, stored_size(fe.word));
   }
 
   // Reads every stored block of a file (a sparse block is never materialised: it is zeros by definition);
@@ -261,10 +262,10 @@ struct DataPhase {
                 problem(CorruptError("data block", pos, "block " + std::to_string(b) + " of '" + printable(path) + "' does not hold what the integrity record says", img.file.path()), path);
             }
           }
-          pos += DataReader::disk_size(word);
+          pos += stored_size(word);
           blocks++;
-          read_bytes += DataReader::disk_size(word);
-          add_progress(o.progress, 2, DataReader::disk_size(word));
+          read_bytes += stored_size(word);
+          add_progress(o.progress, 2, stored_size(word));
           compare(w.buf.data(), w.buf.size());
         }
       }
@@ -341,12 +342,12 @@ void summarise(Image& img, VerifyReport& r) {
   r.entries = img.nodes.size();
   for (auto& [number, n] : img.inode) {
     switch (n.basic) {
-      case 1: r.directories++; r.installed_bytes += in_blocks(std::max<uint64_t>(n.dir_listing, 1)); break;
-      case 2: r.files++; r.file_bytes += n.size; r.installed_bytes += in_blocks(n.size - std::min(n.sparse, n.size)); break;
+      case kDir: r.directories++; r.installed_bytes += in_blocks(std::max<uint64_t>(n.dir_listing, 1)); break;
+      case kFile: r.files++; r.file_bytes += n.size; r.installed_bytes += in_blocks(n.size - std::min(n.sparse, n.size)); break;
       // A target of 60 bytes or more does not fit in the inode (ext4's fast symlinks): one block.
-      case 3: r.symlinks++; r.installed_bytes += n.target.size() >= 60 ? 4096 : 0; break;
-      case 4: case 5: r.devices++; break;
-      case 6: r.fifos++; break;
+      case kSymlink: r.symlinks++; r.installed_bytes += n.target.size() >= 60 ? 4096 : 0; break;
+      case kBlockDev: case kCharDev: r.devices++; break;
+      case kFifo: r.fifos++; break;
       default: r.sockets++; break;
     }
     uint32_t names = img.names.at(number);
@@ -429,14 +430,14 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
         try {
           BlockWords words(words_in, n);
           for (size_t got; (got = words.next(batch.data(), batch.size())) > 0;)
-            for (size_t k = 0; k < got; k++) total += DataReader::disk_size(batch[k]);
+            for (size_t k = 0; k < got; k++) total += stored_size(batch[k]);
         } catch (const CorruptError&) {
           /* reported with the file, by the data phase */
         }
         o.cancel.check();
       }
     }
-    for (auto& fe : img->tables.fragments) total += DataReader::disk_size(fe.word);
+    for (auto& fe : img->tables.fragments) total += stored_size(fe.word);
     const bool with_record = o.data && record.status == RecordStatus::kValid;
     if (with_record) total += record.rec.data_end - record.rec.data_start;
     std::sort(files.begin(), files.end(), [](const Inode* a, const Inode* b) { return a->blocks_start < b->blocks_start || (a->blocks_start == b->blocks_start && a->ref < b->ref); });
@@ -458,7 +459,7 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
       // Every stored byte of the data section, against the record's digests.
       dp.parallel(record.rec.blocks.size(), threads, [&](DataPhase::Worker& w, size_t i) {
         dp.check_record_block(w, i);
-        add_progress(o.progress, 2, record.rec.blocks[i].word & 0x00FFFFFFu);
+        add_progress(o.progress, 2, stored_size(record.rec.blocks[i].word));
       });
     }
     dp.parallel(img->tables.fragments.size(), threads, [&](DataPhase::Worker& w, size_t i) {
