@@ -11,6 +11,7 @@
 
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/same_bytes.h"
 
 namespace casper {
 
@@ -75,15 +76,8 @@ struct Comparer {
     if (!fa.valid()) return unreadable(a, rel, "read", errno), true;
     Fd fb(b.open_file(eb));
     if (!fb.valid()) return unreadable(b, rel, "read", errno), true;
-    std::vector<uint8_t> ba(1 << 17), bb(1 << 17);
     try {
-      for (uint64_t off = 0;; off += ba.size()) {
-        o.cancel.check();
-        size_t na = pread_full(fa.get(), ba.data(), ba.size(), off, a.label(rel));
-        size_t nb = pread_full(fb.get(), bb.data(), bb.size(), off, b.label(rel));
-        if (na != nb || std::memcmp(ba.data(), bb.data(), na) != 0) return false;
-        if (na < ba.size()) return true;
-      }
+      return same_range(fa.get(), 0, a.label(rel), fb.get(), 0, b.label(rel), kToTheEnd, &o.cancel);
     } catch (const NativeError& e) {
       if (e.code == "ECANCELED") throw;
       add(rel, "unreadable", "", e.what(), std::string("Cannot read: ") + e.what());  // an I/O error: listed, the rest goes on

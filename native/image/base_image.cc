@@ -22,6 +22,7 @@
 #include "util/fd.h"
 #include "util/hash.h"
 #include "util/parallel_for.h"
+#include "util/same_bytes.h"
 
 namespace casper {
 
@@ -459,13 +460,11 @@ bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_ino
   const uint64_t bs = img.sb.block_size;
   const bool record = impl_->has_record();
   auto source_equals = [&](const uint8_t* p, size_t len, uint64_t off) {
-    r.source.resize(len);
     try {
-      if (pread_full(f.get(), r.source.data(), len, off, tree.data_path(entry)) != len) return false;
+      return file_holds(f.get(), off, p, len, r.source, tree.data_path(entry));
     } catch (const NativeError&) {
       return false;
     }
-    return std::memcmp(r.source.data(), p, len) == 0;
   };
   auto matches_record = [&](uint64_t pos, uint32_t word, uint64_t digest) {
     if (!record) return true;

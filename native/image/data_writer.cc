@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/same_bytes.h"
 #include "util/xxhash64.h"
 
 namespace casper {
@@ -304,7 +305,7 @@ bool DataWriter::same_content(uint32_t cand, const FileData& cur, const uint8_t*
     if (words_[c.first_word + i] != words_[cur.first_word + i]) return false;
     stored += stored_size(words_[c.first_word + i]);
   }
-  if (stored && !same_range(fd_, c.blocks_start, fd_, cur.blocks_start, stored, opts_.output_path)) return false;
+  if (stored && !same_range(fd_, c.blocks_start, opts_.output_path, fd_, cur.blocks_start, opts_.output_path, stored)) return false;
   if (tail_len) {
     const uint8_t* raw = fragment_raw(c.fragment);
     if (std::memcmp(raw + c.fragment_offset, tail, tail_len) != 0) return false;

@@ -26,6 +26,7 @@
 #include "util/hash.h"
 #include "util/parallel_for.h"
 #include "util/paths.h"
+#include "util/same_bytes.h"
 #include "util/xxhash64.h"
 
 namespace casper {
@@ -180,9 +181,8 @@ struct DataPhase {
     };
     auto compare = [&](const uint8_t* p, size_t len) {
       if (!same) return;
-      theirs.resize(len);
       try {
-        if (pread_full(src.get(), theirs.data(), len, pos_in_file, shown) != len || std::memcmp(theirs.data(), p, len) != 0) same = false;
+        if (!file_holds(src.get(), pos_in_file, p, len, theirs, shown)) same = false;
       } catch (const NativeError& e) {
         cannot_read(e.what());
       }
