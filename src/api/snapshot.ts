@@ -161,8 +161,8 @@ const UV_POOL_THREADS = Number(process.env.UV_THREADPOOL_SIZE) || 4;
 
 /**
  * Whether the data phase runs on libuv's threads (no worker pool): a small job, or fewer jobs than libuv has
- * threads (one left for the rest of the process). A worker isolate costs ~100 ms of CPU to start and
- * ~60 MiB; each share of the data phase builds its compressor once, so zstd's and xz's contexts cost nothing
+ * threads (one left for the rest of the process). A worker isolate takes tens of ms to start, more on a busy
+ * machine (28-147 ms each on a loaded 2-core one), and ~60 MiB; each share of the data phase builds its compressor once, so zstd's and xz's contexts cost nothing
  * per task there either.
  */
 function runsInline(bytes: number, jobs: number): boolean {
@@ -645,7 +645,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     builder.begin(output.fd);
     const totals = { entriesTotal: info.entries, bytesTotal: info.bytes };
     let dataBytes = 0;
-    // Starting worker threads (~170 ms each) can cost more than the work itself (runsInline).
+    // Starting worker threads (tens of ms each, see runsInline) can cost more than the work itself.
     const inline = !options.pool && runsInline(info.bytes, opts.jobs);
     const pipeline = await runDataPipeline({
       builder,
