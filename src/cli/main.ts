@@ -22,6 +22,7 @@ import { jsonReport, REPORT_SCHEMA_VERSION } from './json-report.js';
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeHelp } from './help-output.js';
+import { writeAllStdout } from './stdout.js';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
 
@@ -166,16 +167,8 @@ const SIGNAL_EXIT: Record<string, number> = { SIGHUP: EXIT.sighup, SIGINT: EXIT.
 
 /** Writes to stdout synchronously; a full or closed stdout is a clear error, not a stack trace. */
 function writeStdout(text: string, what: string, image: string): void {
-  const buf = Buffer.from(text);
   try {
-    for (let off = 0; off < buf.length; ) {
-      try {
-        off += writeSync(1, buf, off);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // a non-blocking pipe is full: wait
-      }
-    }
+    writeAllStdout(text);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new CasperError(`cannot write ${what} to standard output (${e.code ?? e.message}); the image '${image}' was written`, e.code ?? 'EIO');

@@ -3,7 +3,6 @@
 // temporary files removed); 3 written, but some files changed while being read or were skipped (warnings);
 // 129/130/143 stopped by a signal.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { writeSync } from 'node:fs';
 import { remaster, type RemasterProgress, type RemasterReport } from '../api/remaster.js';
 import { CasperError, UsageError } from '../errors.js';
 import { loadAddon, packageVersion } from '../native/addon.js';
@@ -15,6 +14,7 @@ import { describeBootEntries } from '../remaster/base-medium.js';
 import { stopAllXorriso } from '../remaster/xorriso.js';
 import { progressReporter } from './progress.js';
 import { size } from './summary.js';
+import { writeAllStdout } from './stdout.js';
 import { jsonReport } from './json-report.js';
 import { expectedFailure } from './remedies.js';
 
@@ -75,17 +75,7 @@ function buildRemasterProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 }
 
-function out(text: string): void {
-  const buf = Buffer.from(text);
-  for (let off = 0; off < buf.length; ) {
-    try {
-      off += writeSync(1, buf, off);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-    }
-  }
-}
+const out = writeAllStdout;
 
 const secs = (ms: number) => (ms / 1000).toFixed(1);
 
