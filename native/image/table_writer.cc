@@ -12,6 +12,7 @@
 #include "format/id_table.h"
 #include "format/inode_writer.h"
 #include "format/integrity_record.h"
+#include "format/lookup_entries.h"
 #include "format/lookup_table.h"
 #include "format/metadata_block.h"
 #include "format/metadata_writer.h"
@@ -72,11 +73,7 @@ class TableBuilder {
     append(dirs_.bytes());
 
     ByteWriter frag_entries;
-    for (const FragmentEntry& f : data_.fragments()) {
-      frag_entries.u64(f.start);
-      frag_entries.u32(f.word);
-      frag_entries.u32(0);
-    }
+    for (const FragmentEntry& f : data_.fragments()) put_fragment_entry(frag_entries, f.start, f.word);
     sb.fragment_count = uint32_t(data_.fragments().size());
     EncodedTable ft = encode_lookup_table(*comp_, frag_entries.buf, pos);
     sb.fragment_table = pos + ft.index_offset;
