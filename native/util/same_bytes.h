@@ -16,6 +16,7 @@ namespace casper {
 
 // Whether the len bytes at off in fd are p's. buf: the caller's, reused from call to call.
 inline bool file_holds(int fd, uint64_t off, const uint8_t* p, size_t len, std::vector<uint8_t>& buf, const std::string& path) {
+  if (len == 0) return true;  // nothing to read (and memcmp must not see an empty vector's null data())
   buf.resize(len);
   return pread_full(fd, buf.data(), len, off, path) == len && std::memcmp(buf.data(), p, len) == 0;
 }
