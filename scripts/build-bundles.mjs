@@ -4,9 +4,10 @@
 //   cli: dist/cli/main.js, the command line in one ESM file with commander (bin/casper-snapshot.js loads it):
 //        resolving and reading ~40 modules was half of a small job's start-up. `verify` is a chunk of its own,
 //        loaded only for verify; piscina stays external (imported only when a job needs workers).
-//   sea: dist-bin/sea/{main.cjs,worker.cjs,worker.js}, the single executable's main script, its worker and
-//        piscina's worker shell (a SEA main script can require only built-in modules, so nothing external).
-// Usage: node scripts/build-bundles.mjs cjs|cli|sea
+//   sea: DIR/{main.cjs,worker.cjs,worker.js} (DIR: dist-bin/sea unless given), the single executable's main
+//        script, its worker and piscina's worker shell (a SEA main script can require only built-in modules, so
+//        nothing external).
+// Usage: node scripts/build-bundles.mjs cjs|cli|sea [DIR]
 import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
 
@@ -44,10 +45,11 @@ if (what === 'cli') {
 } else if (what === 'cjs') {
   await build({ ...common, entryPoints: ['src/api/index.ts'], outfile: 'dist/cjs/index.cjs', packages: 'external' });
 } else if (what === 'sea') {
+  const dir = process.argv[3] ?? 'dist-bin/sea';
   await build({
     ...common,
     entryPoints: ['src/standalone/main.ts'],
-    outfile: 'dist-bin/sea/main.cjs',
+    outfile: `${dir}/main.cjs`,
     // piscina starts its worker shell from resolve(__dirname, 'worker.js'): the unpacked assets' directory.
     define: { ...common.define, __dirname: 'globalThis.__casperAssetDir', __CASPER_VERSION__: JSON.stringify(pkg.version) },
   });
@@ -61,7 +63,7 @@ if (what === 'cli') {
       resolveDir: process.cwd(),
       loader: 'js',
     },
-    outfile: 'dist-bin/sea/worker.js',
+    outfile: `${dir}/worker.js`,
   });
   const sharedPiscina = {
     name: 'shared-piscina',
@@ -70,7 +72,7 @@ if (what === 'cli') {
       b.onLoad({ filter: /.*/, namespace: 'shared-piscina' }, () => ({ contents: 'module.exports = globalThis.__casperPiscina;', loader: 'js' }));
     },
   };
-  await build({ ...common, entryPoints: ['src/pipeline/worker.ts'], outfile: 'dist-bin/sea/worker.cjs', plugins: [sharedPiscina] });
+  await build({ ...common, entryPoints: ['src/pipeline/worker.ts'], outfile: `${dir}/worker.cjs`, plugins: [sharedPiscina] });
 } else {
   console.error('usage: node scripts/build-bundles.mjs cjs|cli|sea');
   process.exit(64);

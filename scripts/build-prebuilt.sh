@@ -13,6 +13,10 @@
 # - Built once per set of inputs: the result is kept in the root cache ($CASPER_ROOT_CACHE/prebuilt/) under a
 #   hash of everything that goes into it (sources, headers, codec libraries, the root's packages, this
 #   script), so `npm run package` and `npm pack` (prepack) reuse one build, from any checkout.
+# - Builds at once never collide: the cached root is shared and never written (the compiler runs in a private
+#   mount namespace, chrooted into a read-only view of it with a tmpfs /tmp), each build's sources and objects
+#   are in a directory of its own outside the root (bound on the view's /mnt), and every file it leaves in a
+#   shared place (the cache, OUTPUT) is written under a temporary name and renamed into place.
 # Needs root, debootstrap and the Debian mirror (for the root). Usage: scripts/build-prebuilt.sh [OUTPUT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,19 +49,27 @@ inputs_hash=$(
 )
 cache=${CASPER_ROOT_CACHE:-/var/tmp/casper-roots}/prebuilt
 cached="$cache/casper_snapshot-$inputs_hash.node"
-if [ -s "$cached" ]; then
+# OUTPUT replaced whole, never seen half-written (a test or npm pack may be loading the one there).
+install_output() {
   mkdir -p "$(dirname "$out")"
-  cp "$cached" "$out"
+  local tmp
+  tmp=$(mktemp "$(dirname "$out")/.casper_snapshot.node.XXXXXX")
+  cp "$1" "$tmp"
+  chmod 0755 "$tmp"
+  mv -f "$tmp" "$out"
+}
+if [ -s "$cached" ]; then
+  install_output "$cached"
   echo "build-prebuilt.sh: inputs unchanged, reused $cached" >&2
   echo "$out"
   exit 0
 fi
 
 root=$(bash scripts/debian-root.sh bullseye-build "${ROOT_PACKAGES[@]}")
-# A folder of its own in the (shared, cached) root: two builds at once do not delete each other's objects.
-mkdir -p "$root/build"
-work=$(mktemp -d "$root/build/casper.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# This build's own directory, outside the shared root; the root is only ever seen through a read-only view.
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/casper-prebuilt.XXXXXX")
+view=$(mktemp -d "${TMPDIR:-/var/tmp}/casper-prebuilt-view.XXXXXX")
+trap 'rm -rf "$work"; rmdir "$view" 2>/dev/null || true' EXIT
 mkdir -p "$work/include/node-api-headers" "$work/include/node-addon-api" "$work/deps/include" "$work/deps/lib"
 cp -a native build-config.json "$work/"
 cp -a node_modules/node-api-headers/include/. "$work/include/node-api-headers/"
@@ -94,11 +106,19 @@ process.stdout.write([
 ].join("\n"));
 ' >"$work/Makefile"
 
-rel=${work#"$root"}
-chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin make -s -C "$rel" -j"$(nproc)"
-mkdir -p "$(dirname "$out")" "$cache"
-strip --strip-unneeded -o "$cached.tmp.$$" "$work/casper_snapshot.node"
-mv "$cached.tmp.$$" "$cached"  # atomic: a concurrent build of the same inputs finds a whole file or none
-cp "$cached" "$out"
+# The mounts exist only in this namespace and go with it, whatever happens to the build.
+unshare --mount --propagation private env ROOT="$root" VIEW="$view" WORK="$work" JOBS="$(nproc)" sh -euc '
+  mount --bind "$ROOT" "$VIEW"
+  mount -o remount,bind,ro "$VIEW"
+  mount -t tmpfs -o size=1g casper-prebuilt-tmp "$VIEW/tmp"
+  mount --bind "$WORK" "$VIEW/mnt"
+  exec chroot "$VIEW" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TMPDIR=/tmp make -s -C /mnt -j"$JOBS"
+'
+mkdir -p "$cache"
+tmp=$(mktemp "$cache/.casper_snapshot-$inputs_hash.XXXXXX")
+strip --strip-unneeded -o "$tmp" "$work/casper_snapshot.node"
+chmod 0644 "$tmp"
+mv -f "$tmp" "$cached"  # atomic: a concurrent build of the same inputs finds a whole file or none
+install_output "$cached"
 echo "build-prebuilt.sh: built $cached with $(echo "$versions" | tr '\n' ';' | sed 's/;$//; s/;/, /g')" >&2
 echo "$out"

@@ -6,7 +6,8 @@
 # list: a changed list makes a new root, an unchanged one is reused (a minbase root takes minutes to fetch).
 # Needs root, debootstrap and the Debian mirror (read from /etc/apt/sources.list.d/debian.sources unless
 # CASPER_DEBIAN_MIRROR is set). Exits 3 (with a message on stderr) when debootstrap or the mirror is missing,
-# so callers can tell "cannot be made here" from a real failure.
+# so callers can tell "cannot be made here" from a real failure. Callers never write into a root: it is shared by
+# every checkout and build on the machine (scripts/build-prebuilt.sh compiles through a read-only view of it).
 set -euo pipefail
 VERSION=1
 SUITE=${CASPER_DEBIAN_SUITE:-bullseye}
@@ -25,12 +26,19 @@ if [ "$(id -u)" -ne 0 ]; then echo "debian-root.sh: needs root (debootstrap, chr
 if ! command -v debootstrap >/dev/null; then echo "debian-root.sh: debootstrap is not installed" >&2; exit 3; fi
 
 hash_of() { printf '%s\n' "$@" | sha256sum | cut -c1-16; }
+base="$CACHE/$SUITE-minbase-$(hash_of "$VERSION" "$SUITE" "$mirror")"
+if [ ${#PKGS[@]} -eq 0 ]; then root=$base; else root="$CACHE/$NAME-$(hash_of "$VERSION" "$SUITE" "$mirror" "${PKGS[@]}")"; fi
+# Made once, then only read: a root that is ready is used without waiting for the lock (another root may be
+# being made under it); one that is not is made under the lock, in NAME.tmp, and renamed when complete.
+if [ -e "$root/.casper-ready" ]; then
+  echo "$root"
+  exit 0
+fi
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock 9
 
 # The minbase root every variant starts from.
-base="$CACHE/$SUITE-minbase-$(hash_of "$VERSION" "$SUITE" "$mirror")"
 if [ ! -e "$base/.casper-ready" ]; then
   rm -rf "$base.tmp"
   if ! debootstrap --variant=minbase "$SUITE" "$base.tmp" "$mirror" >"$CACHE/debootstrap.log" 2>&1; then
@@ -52,7 +60,6 @@ if [ ${#PKGS[@]} -eq 0 ]; then
   exit 0
 fi
 
-root="$CACHE/$NAME-$(hash_of "$VERSION" "$SUITE" "$mirror" "${PKGS[@]}")"
 if [ ! -e "$root/.casper-ready" ]; then
   rm -rf "$root.tmp"
   cp -a "$base" "$root.tmp"

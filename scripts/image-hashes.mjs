@@ -83,6 +83,20 @@ try {
   snap(`deep${values.depth}`, ['--source', deep]);
   for (const d of values.dir ?? []) snap(`${d.replaceAll('/', '_')}`, ['--source', d]);
 
+  // --base: a base of a tree made once (by the first checkout), then the tree changed (files grown, one
+  // rewritten in place at the same size and an old mtime, one added) and every checkout's image with that
+  // base, by the quick check and by the content check. The last trees: the overlays below use the first.
+  for (const [k, root] of trees.slice(-3).entries()) {
+    const base = join(work, `base${k}.sqfs`);
+    const r = spawnSync(process.execPath, [clis[0], '-q', '--no-space-check', '--source', root, base], { encoding: 'utf8', env });
+    if (r.status !== 0 && r.status !== 3) throw new Error(`base${k}: exit ${r.status}\n${r.stderr}`);
+    sh('sh', ['-c', `cd '${root}' && find . -type f -size +0 | LC_ALL=C sort | head -2 | while read f; do echo more >> "$f"; done; ` +
+      `f=$(find . -type f -size +0 | LC_ALL=C sort | tail -1); [ -z "$f" ] || { printf X | dd of="$f" conv=notrunc status=none; touch -d @1000000000 "$f"; }; echo new > added-file`]);
+    snap(`base${k}-quick`, ['--source', root, '--base', base]);
+    snap(`base${k}-content`, ['--source', root, '--base', base, '--base-check', 'content', '--jobs', '2']);
+    rmSync(base);
+  }
+
   if (process.getuid?.() === 0) {
     // Diff mode over a random tree and over the deep tree: new, changed, deleted, linked entries, and
     // unchanged directories (pruned after their subtree is walked).

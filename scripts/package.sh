@@ -6,16 +6,20 @@
 # bullseye root by scripts/build-prebuilt.sh: glibc 2.31, the source build's codecs linked statically; reused
 # from its cache when nothing changed), the worker and piscina's worker shell as assets. Needs root,
 # debootstrap and the Debian mirror (for the prebuilt), and dpkg-deb.
+# Everything is made in a directory of this run's own, outside the checkout; dist-bin/ gets the two results
+# only once both are made, each renamed into place (two runs at once, in one checkout or two, never share a
+# half-made file; a failed run leaves dist-bin/ as it was).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(node -p 'require("./package.json").version')
-sea=dist-bin/sea
-rm -rf dist-bin
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/casper-package.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+sea=$work/sea
 mkdir -p "$sea"
 
 bash scripts/build-prebuilt.sh "$sea/casper_snapshot.node" >/dev/null
 codecs=$(dpkg-query -W -f='${Package} ${Version}, ' libdeflate-dev liblzma-dev liblz4-dev libzstd-dev liblzo2-dev | sed 's/-dev / /g; s/, $//')
-node scripts/build-bundles.mjs sea
+node scripts/build-bundles.mjs sea "$sea"
 cat >"$sea/sea-config.json" <<JSON
 {
   "main": "$sea/main.cjs",
@@ -29,7 +33,7 @@ cat >"$sea/sea-config.json" <<JSON
 }
 JSON
 node --experimental-sea-config "$sea/sea-config.json" >/dev/null
-bin=dist-bin/casper-snapshot
+bin=$work/casper-snapshot
 cp "$(command -v node)" "$bin"
 chmod u+w "$bin"
 # The annobin build notes of Debian's node make binutils print a dozen "Can't find string offset for section
@@ -42,7 +46,7 @@ node node_modules/postject/dist/cli.js "$bin" NODE_SEA_BLOB "$sea/sea-prep.blob"
 "$bin" -v >/dev/null
 
 # The .deb: the executable, the man page, the shutdown unit and an example configuration.
-deb=dist-bin/deb
+deb=$work/deb
 install -D -m 0755 "$bin" "$deb/usr/bin/casper-snapshot"
 install -d "$deb/usr/share/man/man1"
 gzip -9n <man/casper-snapshot.1 >"$deb/usr/share/man/man1/casper-snapshot.1.gz"
@@ -79,6 +83,21 @@ Description: capture a live Ubuntu/Debian session into a SquashFS image
  CASPER_SNAPSHOT_OUTPUT in /etc/casper.conf; see
  /usr/share/doc/casper-snapshot/examples/casper.conf).
 TXT
-dpkg-deb --root-owner-group -Zxz --build "$deb" "dist-bin/casper-snapshot_${version}_amd64.deb" >/dev/null
-rm -rf "$deb"
-ls -l "$bin" "dist-bin/casper-snapshot_${version}_amd64.deb"
+debfile=casper-snapshot_${version}_amd64.deb
+dpkg-deb --root-owner-group -Zxz --build "$deb" "$work/$debfile" >/dev/null
+
+# Into dist-bin/: each file copied beside its place under a temporary name, then renamed over it. Packages of
+# other versions and the tests' build stamp (test/helpers/project-deb.ts) go: they describe an older build.
+mkdir -p dist-bin
+place() {
+  local tmp
+  tmp=$(mktemp "dist-bin/.$2.XXXXXX")
+  cp "$1" "$tmp"
+  chmod "$3" "$tmp"
+  mv -f "$tmp" "dist-bin/$2"
+}
+place "$bin" casper-snapshot 0755
+find dist-bin -maxdepth 1 \( -name 'casper-snapshot_*_amd64.deb' ! -name "$debfile" -o -name .built-from \) -delete
+place "$work/$debfile" "$debfile" 0644
+rm -rf dist-bin/sea dist-bin/deb  # what runs before this one left here
+ls -l dist-bin/casper-snapshot "dist-bin/$debfile"

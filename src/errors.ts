@@ -17,6 +17,7 @@ export type CasperErrorCode =
   | 'EMOUNTINFO'
   | 'EADDON'
   | 'EINTERNAL'
+  | 'EINTERNAL_ORDER'
   | 'EINVAL'
   | 'ENOSPC'
   | 'EROFS'

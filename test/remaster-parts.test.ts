@@ -3,7 +3,7 @@
 // where the base comes from on a live system, the replaced image's codec, Joliet, and filesystem.size's rule.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manifestLines, parseDpkgStatus, keepInstalled } from '../src/remaster/manifest.js';
@@ -15,6 +15,7 @@ import { checkNotOnMedium, liveMediumSource } from '../src/remaster/medium-sourc
 import { recogniseLayout } from '../src/remaster/layout.js';
 import { squashfsCodec } from '../src/remaster/squashfs-codec.js';
 import { readIsoVolume } from '../src/remaster/iso9660.js';
+import { checkIsoTarget } from '../src/remaster/output-iso.js';
 import { verify } from '../src/api/verify.js';
 import { UsageError } from '../src/errors.js';
 import { has, must } from './helpers/tools.js';
@@ -182,5 +183,24 @@ test('filesystem.size\'s rule (verify\'s installedBytes): files and directories 
     assert.deepEqual(readdirSync(r).length, 6);
   } finally {
     rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('the ISO\'s path: nothing, an empty file or (with --force) another file may be replaced; a directory, symlink or missing directory is a usage error naming it', () => {
+  const t = mkdtempSync(join(tmpdir(), 'cs-iso-target-'));
+  try {
+    assert.equal(checkIsoTarget(join(t, 'new.iso'), false), 'none');
+    writeFileSync(join(t, 'empty.iso'), '');
+    assert.equal(checkIsoTarget(join(t, 'empty.iso'), false), 'empty file');
+    writeFileSync(join(t, 'notes.txt'), 'not an ISO');
+    assert.throws(() => checkIsoTarget(join(t, 'notes.txt'), false), { name: 'UsageError', message: /is not an ISO 9660 image: not replaced/ });
+    assert.equal(checkIsoTarget(join(t, 'notes.txt'), true), 'file (--force)');
+    mkdirSync(join(t, 'dir.iso'));
+    assert.throws(() => checkIsoTarget(join(t, 'dir.iso'), true), (e: Error) => e instanceof UsageError && e.message === `output '${join(t, 'dir.iso')}' is a directory: remaster writes only regular files (name a file path)`);
+    symlinkSync(join(t, 'empty.iso'), join(t, 'link.iso'));
+    assert.throws(() => checkIsoTarget(join(t, 'link.iso'), true), { message: /is a symbolic link: remaster writes only regular files/ });
+    assert.throws(() => checkIsoTarget(join(t, 'missing', 'x.iso'), false), { message: new RegExp(`output directory '${t}/missing' does not exist`) });
+  } finally {
+    rmSync(t, { recursive: true, force: true });
   }
 });

@@ -1,6 +1,7 @@
 // ImageBuilder: JavaScript's handle on one image being written.
 //
-// Methods, their thread and their order (each checks the order; a call out of order is an EINVAL error):
+// Methods, their thread and their order (each checks the order; a call out of order is an EINTERNAL_ORDER
+// error, util/error.h). A promise rejects with the typed error (bindings/async_job.h):
 //   walk(root, options, progress?) -> Promise  libuv pool  first, once (progress: BigUint64Array(2), entries
 //                                      and file bytes found so far)
 //   leaveOut(indices)                  main thread  after walk, before begin (wildcard/regex excludes)
@@ -30,6 +31,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "bindings/async_job.h"
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
 #include "bindings/verify_report.h"
@@ -40,7 +42,7 @@
 #include "image/ordered_writer.h"
 #include "image/table_writer.h"
 #include "image/task_planner.h"
-#include "read/verifier.h"
+#include "verify/verifier.h"
 #include "traverse/pattern_match.h"
 #include "traverse/walker.h"
 #include "util/error.h"
@@ -48,44 +50,6 @@
 namespace casper {
 
 namespace {
-
-// Runs fn on the libuv pool and settles a promise; NativeErrors become JS errors with code/path/syscall.
-class Job : public Napi::AsyncWorker {
- public:
-  Job(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)), done_(std::move(done)) {}
-  // Queues the job, keeping `held` (an input buffer) alive until it settles.
-  static Napi::Promise start(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
-                             Napi::Value held = Napi::Value()) {
-    auto* job = new Job(env, std::move(work), std::move(done));
-    if (!held.IsEmpty() && held.IsObject()) job->held_ = Napi::Persistent(held.As<Napi::Object>());
-    Napi::Promise p = job->deferred_.Promise();
-    job->Queue();
-    return p;
-  }
-  void Execute() override { err_ = capture_error(work_); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (err_) {
-      Napi::Error e = Napi::Error::New(env, err_->what());
-      set_error_fields(e.Value(), *err_);
-      deferred_.Reject(e.Value());
-      return;
-    }
-    try {
-      deferred_.Resolve(done_(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::function<void()> work_;
-  std::function<Napi::Value(Napi::Env)> done_;
-  std::unique_ptr<NativeError> err_;
-  Napi::ObjectReference held_;
-};
 
 class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
  public:
@@ -114,10 +78,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       if (!info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "ImageBuilder needs an options object");
       opts_ = image_options(info[0].As<Napi::Object>());
       make_compressor(opts_.compressor);  // validates compressor name and options now
-      if (info.Length() > 1 && info[1].IsTypedArray()) {
-        cancel_ref_ = Napi::Persistent(info[1].As<Napi::Object>());
-        cancel_.p = reinterpret_cast<const int32_t*>(bytes_of(info[1]).first);
-      }
+      cancel_.p = static_cast<const int32_t*>(typed_array_arg(info, 1, napi_int32_array, 1, "cancel"));
+      if (cancel_.p) cancel_ref_ = Napi::Persistent(info[1].As<Napi::Object>());
       return info.Env().Undefined();
     });
   }
@@ -130,7 +92,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   enum class Stage { kNew, kWalking, kWalked, kData, kDataEnded, kFinishing, kFinished, kVerifying, kVerified };
 
   void expect(Stage s, const char* method) const {
-    if (stage_ != s) throw NativeError("EINVAL", std::string("internal: ") + method + "() called out of order");
+    if (stage_ != s) throw call_order_fault(std::string(method) + "() called out of order");
   }
 
   // walk(sourceDir, walkOptions, progress?: BigUint64Array(2)) -> Promise<void>
@@ -140,21 +102,15 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       std::string root = info[0].ToString().Utf8Value();
       WalkOptions wo = walk_options(info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env()));
       wo.cancel = cancel_;
-      Napi::Value held;
-      if (info.Length() > 2 && info[2].IsTypedArray()) {
-        Napi::TypedArray t = info[2].As<Napi::TypedArray>();
-        if (t.TypedArrayType() != napi_biguint64_array || t.ElementLength() < 2) throw Napi::TypeError::New(info.Env(), "progress must be a BigUint64Array of 2");
-        wo.progress = reinterpret_cast<uint64_t*>(const_cast<uint8_t*>(bytes_of(info[2]).first));
-        held = info[2];
-      }
+      wo.progress = static_cast<uint64_t*>(typed_array_arg(info, 2, napi_biguint64_array, 2, "progress"));
       stage_ = Stage::kWalking;
-      return Job::start(
+      return AsyncJob::start(
           info.Env(), [this, root, wo]() { tree_ = std::make_unique<Tree>(walk_tree(root, wo)); },
           [this](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kWalked;
             return env.Undefined();
           },
-          held);
+          {info[2]});
     });
   }
 
@@ -164,7 +120,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value OpenBase(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kNew, "openBase");
-      if (base_open_) throw NativeError("EINVAL", "internal: openBase() called twice");
+      if (base_open_) throw call_order_fault("openBase() called twice");
       base_path_ = info[0].ToString().Utf8Value();
       base_open_ = std::make_unique<BaseOpen>(open_base(base_path_));
       Napi::Object o = Napi::Object::New(info.Env());
@@ -183,7 +139,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value UseBase(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "useBase");
-      if (base_ || base_tried_ || !base_open_ || !base_open_->refused.empty()) throw NativeError("EINVAL", "internal: useBase() called twice or without an open base");
+      if (base_ || base_tried_ || !base_open_ || !base_open_->refused.empty()) throw call_order_fault("useBase() called twice or without an open base");
       base_tried_ = true;
       Napi::Object bo = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(info.Env());
       bool content = bo.Has("content") && bo.Get("content").ToBoolean().Value();
@@ -194,7 +150,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       auto check_reason = std::make_shared<std::string>();
       auto checked_content = std::make_shared<bool>(content);
       auto base = std::make_shared<std::unique_ptr<BaseImage>>();
-      return Job::start(
+      return AsyncJob::start(
           info.Env(),
           [this, reason, check_reason, checked_content, base, content, threads]() {
             try {
@@ -268,7 +224,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value StartData(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kData, "startData");
-      if (engine_) throw NativeError("EINVAL", "internal: startData() called twice");
+      if (engine_) throw call_order_fault("startData() called twice");
       uint64_t task_bytes = uint64_t(std::max<int64_t>(1, info[0].ToNumber().Int64Value()));
       uint32_t window = uint32_t(std::max<int64_t>(1, info[1].ToNumber().Int64Value()));
       int nice = info.Length() > 2 && info[2].IsNumber() ? int(std::max<int64_t>(0, std::min<int64_t>(19, info[2].ToNumber().Int64Value()))) : 0;
@@ -281,7 +237,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   // dataProgress() -> { bytesIn, bytesOut, tasks, fragments, tasksWritten, entriesDone, done, writerCpuMs, writerHeldMs }
   Napi::Value DataProgress(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      if (!engine_) throw NativeError("EINVAL", "internal: dataProgress() called out of order");
+      if (!engine_) throw call_order_fault("dataProgress() called out of order");
       casper::DataProgress p = engine_->progress();
       Napi::Object o = Napi::Object::New(info.Env());
       o.Set("bytesIn", double(p.bytes_in));
@@ -307,7 +263,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value EndData(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kData, "endData");
-      if (!engine_) throw NativeError("EINVAL", "internal: endData() before startData()");
+      if (!engine_) throw call_order_fault("endData() before startData()");
       unregister_engine(engine_id_);
       data_->stop_write_behind();
       stage_ = Stage::kDataEnded;
@@ -319,10 +275,10 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value Finish(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kDataEnded, "finish");
-      if (!ordered_->state().done) throw NativeError("EINVAL", "internal: finish() before every task and fragment was written");
+      if (!ordered_->state().done) throw call_order_fault("finish() before every task and fragment was written");
       stage_ = Stage::kFinishing;
       auto summary = std::make_shared<ImageSummary>();
-      return Job::start(
+      return AsyncJob::start(
           info.Env(), [this, summary]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_, &numbers_); },
           [this, summary](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kFinished;
@@ -350,17 +306,11 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       int64_t jobs = info[1].IsNumber() ? info[1].ToNumber().Int64Value() : 0;
       o->jobs = unsigned(std::max<int64_t>(0, std::min<int64_t>(jobs, 256)));
       o->cancel = cancel_;
-      Napi::Value held;
-      if (info.Length() > 2 && info[2].IsTypedArray()) {
-        Napi::TypedArray t = info[2].As<Napi::TypedArray>();
-        if (t.TypedArrayType() != napi_biguint64_array || t.ElementLength() < 4) throw Napi::TypeError::New(info.Env(), "progress must be a BigUint64Array of 4");
-        o->progress = reinterpret_cast<uint64_t*>(const_cast<uint8_t*>(bytes_of(info[2]).first));
-        held = info[2];
-      }
+      o->progress = static_cast<uint64_t*>(typed_array_arg(info, 2, napi_biguint64_array, 4, "progress"));
       std::string path = info[0].ToString().Utf8Value();
       auto report = std::make_shared<VerifyReport>();
       stage_ = Stage::kVerifying;
-      return Job::start(
+      return AsyncJob::start(
           info.Env(),
           [path, o, expected, report]() {
             o->expected = expected.get();
@@ -370,14 +320,14 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
             stage_ = Stage::kVerified;
             return verify_report_object(env, *report);
           },
-          held);
+          {info[2]});
     });
   }
 
   // treeInfo() -> { entries, files, bytes, warnings[], skippedSystemXattrs, expectedSystemXattrs, systemXattrPaths[] }
   Napi::Value TreeInfo(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      if (!tree_ || stage_ == Stage::kWalking) throw NativeError("EINVAL", "internal: treeInfo() called out of order");
+      if (!tree_ || stage_ == Stage::kWalking) throw call_order_fault("treeInfo() called out of order");
       Napi::Env env = info.Env();
       uint64_t files = 0, bytes = 0, stored = 0;
       for (auto& e : tree_->entries)
@@ -409,7 +359,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   // imagePaths() -> { paths[], dirs, fromBase }: for exclusion patterns matched in JS (only called when there are some).
   Napi::Value ImagePaths(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      if (!tree_ || stage_ == Stage::kWalking) throw NativeError("EINVAL", "internal: imagePaths() called out of order");
+      if (!tree_ || stage_ == Stage::kWalking) throw call_order_fault("imagePaths() called out of order");
       Napi::Env env = info.Env();
       Napi::Array paths = Napi::Array::New(env, tree_->entries.size());
       Napi::Uint8Array dirs = Napi::Uint8Array::New(env, tree_->entries.size());
@@ -453,7 +403,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       }
       stage_ = Stage::kWalking;  // nothing else may touch the tree meanwhile
       auto result = std::make_shared<PatternMatches>();
-      return Job::start(
+      return AsyncJob::start(
           info.Env(), [this, patterns, result]() { *result = match_regex(*tree_, patterns, cancel_); },
           [this, result](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kWalked;
@@ -478,8 +428,9 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value LeaveOut(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "leaveOut");
-      Napi::Uint32Array idx = info[0].As<Napi::Uint32Array>();
-      for (size_t k = 0; k < idx.ElementLength(); k++) {
+      size_t n = 0;
+      const uint32_t* idx = static_cast<const uint32_t*>(typed_array_arg(info, 0, napi_uint32_array, 0, "indices", &n));
+      for (size_t k = 0; k < n; k++) {
         uint32_t i = idx[k];
         if (i == 0 || i >= tree_->entries.size()) throw NativeError("EINVAL", "leaveOut(): bad entry index");
         tree_->leave_out(i);

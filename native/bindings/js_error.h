@@ -12,12 +12,7 @@ namespace casper {
 // Runs fn, turning NativeError and any other C++ exception into a thrown JS error.
 Napi::Value guarded(Napi::Env env, const std::function<Napi::Value()>& fn);
 
-
-// Sets message, code, and (when known) path and syscall of err on a JS object.
-void set_error_fields(Napi::Object target, const NativeError& err);
-
-// { error: { message, code, path?, syscall? } }: a failure resolved as plain data, the way a pool worker
-// reports one (structured cloning would drop an Error's extra fields), so callers handle both alike.
-Napi::Object failure_value(Napi::Env env, const NativeError& err);
+// The JS Error for err: message, code, and (when known) path and syscall; table and offset for a corrupt image.
+Napi::Error js_error(Napi::Env env, const NativeError& err);
 
 }  // namespace casper

@@ -122,6 +122,25 @@ std::pair<const uint8_t*, size_t> bytes_of(const Napi::Value& v) {
   throw Napi::TypeError::New(v.Env(), "expected an ArrayBuffer or a typed array");
 }
 
+void* typed_array_arg(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type, size_t min_elements, const char* what, size_t* length_out) {
+  if (length_out) *length_out = 0;
+  if (info.Length() <= index || info[index].IsUndefined() || info[index].IsNull()) return nullptr;
+  const char* wanted = type == napi_int32_array    ? "an Int32Array"
+                       : type == napi_uint32_array ? "a Uint32Array"
+                       : type == napi_biguint64_array ? "a BigUint64Array"
+                                                      : "a typed array";
+  const std::string need = std::string(what) + " must be " + wanted + " of at least " + std::to_string(min_elements) + " element(s)";
+  if (!info[index].IsTypedArray()) throw Napi::TypeError::New(info.Env(), need);
+  napi_typedarray_type got;
+  size_t length = 0, offset = 0;
+  void* data = nullptr;
+  napi_value ab;
+  if (napi_get_typedarray_info(info.Env(), info[index], &got, &length, &data, &ab, &offset) != napi_ok || got != type || length < min_elements)
+    throw Napi::TypeError::New(info.Env(), need);
+  if (length_out) *length_out = length;
+  return data;
+}
+
 Napi::ArrayBuffer to_array_buffer(Napi::Env env, const uint8_t* p, size_t n) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n);
   if (n) std::memcpy(ab.Data(), p, n);

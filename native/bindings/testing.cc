@@ -23,6 +23,7 @@
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
 #include "data/task_format.h"
+#include "format/block_word.h"
 #include "format/constants.h"
 #include "format/integrity_record.h"
 #include "image/data_writer.h"
@@ -192,7 +193,7 @@ std::vector<uint8_t> encode_result(const ImageOptions& opts, const Tree& tree, c
         s.block_words.push_back(0);
         s.sparse_bytes += len;
       } else {
-        s.block_words.push_back(uint32_t(len) | kBlockUncompressed);
+        s.block_words.push_back(block_word(uint32_t(len), true));
         data.insert(data.end(), p + pos, p + pos + len);
         s.stored_digests.push_back(xxh64(p + pos, len));  // what a worker records for the integrity record
         s.terms.push_back(content_term(h, index));
@@ -286,7 +287,7 @@ class OrderedWriterHarness : public Napi::ObjectWrap<OrderedWriterHarness> {
             while (!closed.empty()) {
               ClosedFragment f = std::move(closed.back());
               closed.pop_back();
-              uint32_t word = uint32_t(f.raw.size()) | kBlockUncompressed;
+              uint32_t word = block_word(uint32_t(f.raw.size()), true);
               const uint64_t digest = xxh64(f.raw.data(), f.raw.size());
               for (auto& more : writer_->add_fragment(f.index, word, std::move(f.raw), digest)) closed.push_back(std::move(more));
             }

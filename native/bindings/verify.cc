@@ -1,10 +1,11 @@
-// verifyImage(path, options, cancel?, progress?) -> Promise<report | { error }>: the image check (and the
-// comparison with a tree) on libuv's pool, never on the JS thread. Corruption is part of the report;
-// { error } is for an image that cannot be read at all (ENOENT, EACCES, …) or a cancel.
+// verifyImage(path, options, cancel?, progress?) -> Promise<report>: the image check (and the comparison with a
+// tree) on libuv's pool, never on the JS thread. Corruption is part of the report; the promise rejects (a
+// typed error) when the image cannot be read at all (ENOENT, EACCES, …) or on a cancel (ECANCELED).
 #include <napi.h>
 
 #include "bindings/verify_report.h"
 
+#include "bindings/async_job.h"
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
 #include "util/error.h"
@@ -80,10 +81,10 @@ Napi::Object verify_report_object(Napi::Env env, const VerifyReport& r) {
   return o;
 }
 
-Napi::Array differences_array(Napi::Env env, const std::vector<VerifyDifference>& diffs, const char* a_key, const char* b_key) {
+Napi::Array differences_array(Napi::Env env, const std::vector<TreeDifference>& diffs, const char* a_key, const char* b_key) {
   Napi::Array out = Napi::Array::New(env, diffs.size());
   for (size_t i = 0; i < diffs.size(); i++) {
-    const VerifyDifference& d = diffs[i];
+    const TreeDifference& d = diffs[i];
     Napi::Object e = Napi::Object::New(env);
     e.Set("path", d.path);
     e.Set("kind", d.kind);
@@ -105,66 +106,28 @@ std::set<std::string> string_set(const Napi::Object& opts, const char* key) {
 
 namespace {
 
-class VerifyJob : public Napi::AsyncWorker {
- public:
-  VerifyJob(Napi::Env env, std::string path, VerifyOptions opts, Napi::Object keep)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)), opts_(std::move(opts)) {
-    keep_ = Napi::Persistent(keep);
-  }
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    err_ = capture_error([this]() { report_ = verify_image(path_, opts_); });
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (err_) {
-      deferred_.Resolve(failure_value(env, *err_));
-      return;
-    }
-    deferred_.Resolve(verify_report_object(env, report_));
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::string path_;
-  VerifyOptions opts_;
-  VerifyReport report_;
-  Napi::ObjectReference keep_;
-  std::unique_ptr<NativeError> err_;
-};
-
 Napi::Value VerifyImage(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "verifyImage needs an image path");
-    VerifyOptions o;
-    Napi::Object keep = Napi::Object::New(env);
+    auto o = std::make_shared<VerifyOptions>();
     if (info.Length() > 1 && info[1].IsObject()) {
       Napi::Object opts = info[1].As<Napi::Object>();
-      if (opts.Has("dir") && opts.Get("dir").IsString()) o.dir = opts.Get("dir").As<Napi::String>().Utf8Value();
+      if (opts.Has("dir") && opts.Get("dir").IsString()) o->dir = opts.Get("dir").As<Napi::String>().Utf8Value();
       if (opts.Has("jobs") && opts.Get("jobs").IsNumber()) {
         int64_t j = opts.Get("jobs").As<Napi::Number>().Int64Value();
-        o.jobs = unsigned(std::max<int64_t>(0, std::min<int64_t>(j, 256)));
+        o->jobs = unsigned(std::max<int64_t>(0, std::min<int64_t>(j, 256)));
       }
-      if (opts.Has("data") && !opts.Get("data").IsUndefined()) o.data = opts.Get("data").ToBoolean().Value();
-      o.ignore = string_set(opts, "ignore");
+      if (opts.Has("data") && !opts.Get("data").IsUndefined()) o->data = opts.Get("data").ToBoolean().Value();
+      o->ignore = string_set(opts, "ignore");
     }
-    if (info.Length() > 2 && info[2].IsTypedArray()) {
-      Napi::TypedArray t = info[2].As<Napi::TypedArray>();
-      if (t.TypedArrayType() != napi_int32_array || t.ElementLength() < 1) throw Napi::TypeError::New(env, "cancel must be an Int32Array");
-      o.cancel.p = reinterpret_cast<const int32_t*>(bytes_of(info[2]).first);
-      keep.Set("cancel", info[2]);
-    }
-    if (info.Length() > 3 && info[3].IsTypedArray()) {
-      Napi::TypedArray t = info[3].As<Napi::TypedArray>();
-      if (t.TypedArrayType() != napi_biguint64_array || t.ElementLength() < 4) throw Napi::TypeError::New(env, "progress must be a BigUint64Array of 4");
-      o.progress = reinterpret_cast<uint64_t*>(const_cast<uint8_t*>(bytes_of(info[3]).first));
-      keep.Set("progress", info[3]);
-    }
-    auto* job = new VerifyJob(env, info[0].As<Napi::String>().Utf8Value(), std::move(o), keep);
-    Napi::Promise p = job->promise();
-    job->Queue();
-    return p;
+    o->cancel.p = static_cast<const int32_t*>(typed_array_arg(info, 2, napi_int32_array, 1, "cancel"));
+    o->progress = static_cast<uint64_t*>(typed_array_arg(info, 3, napi_biguint64_array, 4, "progress"));
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    auto report = std::make_shared<VerifyReport>();
+    return AsyncJob::start(
+        env, [path, o, report]() { *report = verify_image(path, *o); },
+        [report](Napi::Env env) -> Napi::Value { return verify_report_object(env, *report); }, {info[2], info[3]});
   });
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "bindings/async_job.h"
 #include "bindings/js_error.h"
 #include "bindings/js_values.h"
 #include "data/block_reader.h"
@@ -36,7 +37,7 @@ Compressor& compressor_for(Napi::Env env, const Napi::Object& spec) {
 
 std::shared_ptr<DataEngine> engine_of(const Napi::Value& id) {
   std::shared_ptr<DataEngine> e = engine_by_id(id.ToNumber().Uint32Value());
-  if (!e) throw NativeError("EINVAL", "internal: no data phase with this id is running");
+  if (!e) throw call_order_fault("no data phase with this id is running");
   return e;
 }
 
@@ -72,38 +73,19 @@ Napi::Value Decompress(const Napi::CallbackInfo& info) {
   });
 }
 
-// The same on one of libuv's threads, for jobs that start no worker pool: one compressor for the whole
-// phase. Resolves undefined, or the failure as { error } (as a pool worker reports it).
-class RunDataJob : public Napi::AsyncWorker {
- public:
-  RunDataJob(Napi::Env env, std::shared_ptr<DataEngine> engine, CompressorConfig cfg)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), engine_(std::move(engine)), cfg_(std::move(cfg)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    err_ = capture_error([this]() {
-      std::unique_ptr<Compressor> comp = make_compressor(cfg_);
-      engine_->work(*comp);
-    });
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    deferred_.Resolve(err_ ? Napi::Value(failure_value(env, *err_)) : env.Undefined());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<DataEngine> engine_;
-  CompressorConfig cfg_;
-  std::unique_ptr<NativeError> err_;
-};
-
-// runDataAsync(engineId, spec) -> Promise<undefined | { error }>
+// runDataAsync(engineId, spec) -> Promise<undefined>: the same on one of libuv's threads, for jobs that start no
+// worker pool, with one compressor for the whole phase. Rejects with the phase's first failure.
 Napi::Value RunDataAsync(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
-    auto* job = new RunDataJob(info.Env(), engine_of(info[0]), compressor_config(info[1].As<Napi::Object>()));
-    Napi::Promise promise = job->promise();
-    job->Queue();
-    return promise;
+    std::shared_ptr<DataEngine> engine = engine_of(info[0]);
+    CompressorConfig cfg = compressor_config(info[1].As<Napi::Object>());
+    return AsyncJob::start(
+        info.Env(),
+        [engine, cfg]() {
+          std::unique_ptr<Compressor> comp = make_compressor(cfg);
+          engine->work(*comp);
+        },
+        [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
   });
 }
 

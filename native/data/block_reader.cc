@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "format/block_word.h"
 #include "format/constants.h"
 #include "format/integrity_record.h"
 #include "fs/beneath.h"
@@ -125,7 +126,7 @@ uint32_t compress_block(Compressor& comp, const uint8_t* in, size_t len, std::ve
   size_t c = !comp.fast() && looks_incompressible(in, len) ? 0 : comp.compress(in, len, out.data(), len);
   if (c == 0 || c >= len) {
     out.assign(in, in + len);
-    return uint32_t(len) | kBlockUncompressed;
+    return block_word(uint32_t(len), true);
   }
   out.resize(c);
   return uint32_t(c);

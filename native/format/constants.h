@@ -8,16 +8,16 @@ constexpr uint32_t kMagic = 0x73717368;  // "hsqs"
 constexpr uint64_t kNoTable = ~uint64_t(0);
 constexpr uint32_t kNoFragment = 0xFFFFFFFFu;
 constexpr uint32_t kNoXattr = 0xFFFFFFFFu;
-constexpr uint32_t kBlockUncompressed = 1u << 24;  // data/fragment size word: stored raw
-constexpr uint16_t kMetadataUncompressed = 0x8000;  // metadata block header: stored raw
 constexpr uint32_t kSuperblockSize = 96;
 constexpr uint32_t kMinBlockSize = 4096, kMaxBlockSize = 1048576, kDefaultBlockSize = 131072;
-constexpr uint32_t kMaxDirEntriesPerHeader = 256;
 
 enum InodeType : uint16_t {
   kDir = 1, kFile = 2, kSymlink = 3, kBlockDev = 4, kCharDev = 5, kFifo = 6, kSocket = 7,
   kLDir = 8, kLFile = 9, kLSymlink = 10, kLBlockDev = 11, kLCharDev = 12, kLFifo = 13, kLSocket = 14,
 };
+// Each basic type's extended form (larger fields, an xattr index) is its number + 7.
+inline uint16_t extended_type(uint16_t basic) { return uint16_t(basic + (kLDir - kDir)); }
+inline uint16_t basic_type(uint16_t type) { return type > kSocket ? uint16_t(type - (kLDir - kDir)) : type; }
 
 enum SuperFlags : uint16_t {
   kFlagNoFragments = 0x0010,

@@ -1,6 +1,7 @@
 #include "format/directory_writer.h"
 
 #include "format/constants.h"
+#include "format/directory_layout.h"
 #include "util/bytes.h"
 
 namespace casper {
@@ -18,13 +19,13 @@ DirListing write_directory(MetadataWriter& dw, const std::vector<DirEntryRef>& e
     const uint32_t inode_block = uint32_t(entries[i].inode_ref >> 16);
     const int64_t base = entries[i].inode_number;
     size_t j = i;
-    uint64_t at = hdr_pos + 12;
+    uint64_t at = hdr_pos + kDirHeaderSize;
     while (j < entries.size() && j - i < kMaxDirEntriesPerHeader) {
       const DirEntryRef& e = entries[j];
       int64_t delta = int64_t(e.inode_number) - base;
-      if (uint32_t(e.inode_ref >> 16) != inode_block || delta < -32768 || delta > 32767) break;
+      if (uint32_t(e.inode_ref >> 16) != inode_block || delta < kMinInodeDelta || delta > kMaxInodeDelta) break;
       if (j > i && at / kMetadataSize != hdr_pos / kMetadataSize) break;  // entered a new metadata block
-      at += 8 + e.name_len;
+      at += kDirEntrySize + e.name_len;
       j++;
     }
     if (with_index && hdr_pos / kMetadataSize != indexed_block) {

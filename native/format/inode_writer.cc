@@ -81,7 +81,7 @@ uint16_t encode_symlink(ByteWriter& w, const InodeCommon& c, const std::string& 
 
 uint16_t encode_device(ByteWriter& w, const InodeCommon& c, bool block, uint32_t major, uint32_t minor) {
   uint16_t basic = block ? kBlockDev : kCharDev;
-  header(w, has_xattr(c) ? uint16_t(basic + 7) : basic, c);
+  header(w, has_xattr(c) ? extended_type(basic) : basic, c);
   w.u32(c.nlink);
   // Linux new_encode_dev: minor low byte, major, then the rest of minor.
   w.u32((minor & 0xFFu) | (major << 8) | ((minor & ~0xFFu) << 12));
@@ -91,7 +91,7 @@ uint16_t encode_device(ByteWriter& w, const InodeCommon& c, bool block, uint32_t
 
 uint16_t encode_ipc(ByteWriter& w, const InodeCommon& c, bool socket) {
   uint16_t basic = socket ? kSocket : kFifo;
-  header(w, has_xattr(c) ? uint16_t(basic + 7) : basic, c);
+  header(w, has_xattr(c) ? extended_type(basic) : basic, c);
   w.u32(c.nlink);
   if (has_xattr(c)) w.u32(c.xattr);
   return basic;

@@ -29,11 +29,11 @@ void MetadataWriter::flush_block() {
   starts_.push_back(uint32_t(out_.size()));
   uint8_t hdr[2];
   if (n == 0 || n >= cur_.size()) {
-    store_u16(hdr, uint16_t(cur_.size() | kMetadataUncompressed));  // stored raw: compression did not shrink it
+    store_u16(hdr, metadata_header(cur_.size(), true));  // stored raw: compression did not shrink it
     out_.insert(out_.end(), hdr, hdr + 2);
     out_.insert(out_.end(), cur_.begin(), cur_.end());
   } else {
-    store_u16(hdr, uint16_t(n));
+    store_u16(hdr, metadata_header(n, false));
     out_.insert(out_.end(), hdr, hdr + 2);
     out_.insert(out_.end(), scratch_.begin(), scratch_.begin() + long(n));
   }

@@ -5,10 +5,9 @@
 #include <vector>
 
 #include "compress/compressor.h"
+#include "format/metadata_block.h"
 
 namespace casper {
-
-constexpr size_t kMetadataSize = 8192;
 
 class MetadataWriter {
  public:

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "format/lookup_entries.h"
 #include "format/metadata_writer.h"
 #include "util/bytes.h"
 
@@ -52,9 +53,7 @@ std::vector<uint8_t> encode_xattr_table(Compressor& comp, const std::vector<std:
       kv.write(w.buf);
       size += uint32_t(w.size());
     }
-    ids.u64(ref);
-    ids.u32(uint32_t(set.size()));
-    ids.u32(size);
+    put_xattr_id_entry(ids, ref, uint32_t(set.size()), size);
   }
   kv.finish();
   MetadataWriter idw(comp);
@@ -66,9 +65,7 @@ std::vector<uint8_t> encode_xattr_table(Compressor& comp, const std::vector<std:
   out.insert(out.end(), idw.bytes().begin(), idw.bytes().end());
   *superblock_ref = table_pos + out.size();
   ByteWriter hdr;
-  hdr.u64(table_pos);  // kv_start
-  hdr.u32(uint32_t(sets.size()));
-  hdr.u32(0);
+  put_xattr_id_table_header(hdr, table_pos, uint32_t(sets.size()));  // the key/value table starts the table
   for (uint32_t s : idw.block_starts()) hdr.u64(id_blocks_pos + s);
   out.insert(out.end(), hdr.buf.begin(), hdr.buf.end());
   return out;

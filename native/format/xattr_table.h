@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "compress/compressor.h"
-#include "traverse/tree.h"
+#include "format/xattr_pair.h"
 
 namespace casper {
 

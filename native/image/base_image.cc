@@ -5,17 +5,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <system_error>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "compress/compressor.h"
+#include "format/block_word.h"
 #include "fs/beneath.h"
 #include "read/block_words.h"
 #include "read/data_reader.h"
@@ -23,6 +21,8 @@
 #include "read/record_reader.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/parallel_for.h"
+#include "util/same_bytes.h"
 
 namespace casper {
 
@@ -31,8 +31,6 @@ namespace {
 constexpr size_t kMaxRejectedPaths = 20;
 // Tails to repack are held in memory from planning to writing; past this, unchanged files are read instead.
 constexpr uint64_t kMaxRepackBytes = uint64_t(256) << 20;
-
-uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
 
 int name_cmp(const Tree& t, const Entry& e, const std::string& b) {
   size_t n = std::min<size_t>(e.name_len, b.size());
@@ -161,20 +159,38 @@ void BaseImage::reject(const Tree& tree, uint32_t entry) {
   if (stats_.rejected_paths.size() < kMaxRejectedPaths) stats_.rejected_paths.push_back(tree.path(entry));
 }
 
-// Long: the merge of the two sorted trees, the per-file check against the record (or the content check), the
-// fragment blocks' fate, then the plan itself; each step is a short loop over the result of the one before.
-void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsigned threads) {
-  Image& img = *impl_->img;
-  const ReadSuperblock& sb = img.sb;
-  const uint64_t bs = sb.block_size;
-  const uint32_t cutoff = sb.mkfs_time;
-  const bool record = impl_->has_record();
-  if (!record && !check_content) throw NativeError("EINVAL", "internal: a base without an integrity record needs the content check");
-  const IntegrityRecord& rec = impl_->record.rec;
+// The plan's state, handed from each step to the next.
+struct BaseImage::Planning {
+  Tree& tree;
+  const ImageOptions& o;
+  bool check_content;
+  std::vector<std::pair<uint32_t, const Inode*>> matched;  // candidates: (entry, base inode), by entry
+  std::vector<Compared> found;                             // what step 2 found for each candidate
+  std::map<uint32_t, uint32_t> renumber;                   // base fragment block copied whole -> index in copied_
+  std::map<size_t, std::vector<uint8_t>> tails;            // candidate -> its tail, to repack
+};
 
-  // 1. Candidates: same path, a regular file in both, the quick check (or, for the content check, the size
-  // and tail layout only).
-  std::vector<std::pair<uint32_t, const Inode*>> matched;  // (entry, base inode), by entry
+// Four steps, each a loop over the result of the one before.
+void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsigned threads) {
+  if (!impl_->has_record() && !check_content) throw call_order_fault("a base without an integrity record planned without the content check");
+  Planning p{tree, o, check_content, {}, {}, {}, {}};
+  match_candidates(p);
+  p.found.resize(p.matched.size());
+  if (check_content) compare_contents(p, threads);
+  else check_against_record(p);
+  choose_fragments(p);
+  record_reused(p);
+}
+
+// 1. Candidates, from the merge of the two sorted trees: same path, a regular file in both, the quick check
+// (or, for the content check, the size and tail layout only).
+void BaseImage::match_candidates(Planning& p) {
+  Image& img = *impl_->img;
+  Tree& tree = p.tree;
+  const ImageOptions& o = p.o;
+  const bool check_content = p.check_content;
+  const uint32_t cutoff = img.sb.mkfs_time;
+  auto& matched = p.matched;
   std::vector<std::pair<uint32_t, uint32_t>> stack{{0, 0}};
   while (!stack.empty()) {
     auto [dir, node] = stack.back();
@@ -229,59 +245,56 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
     }
   }
   std::sort(matched.begin(), matched.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+}
 
-  // 2. What each candidate's data is: from the record through the base's tables (quick check), or read and
-  // compared with the source (content check).
-  std::vector<Compared> found(matched.size());
-  if (check_content) {
-    std::atomic<size_t> next{0};
-    std::atomic<bool> stop{false};
-    std::vector<std::unique_ptr<NativeError>> errors(std::max(1u, threads));
-    auto work = [&](unsigned t) {
-      errors[t] = capture_error([&]() {
-        Reading r;
-        r.comp = make_compressor(img.comp_config);
-        r.inodes = std::make_unique<MetadataReader>(img.file, *r.comp, "inode table", img.sb.inode_table, img.sb.directory_table);
-        for (size_t k; !stop && (k = next.fetch_add(1)) < matched.size();) {
-          cancel_.check();
-          found[k].same = same_data(tree, matched[k].first, matched[k].second, r, found[k]);
-        }
-      });
-      if (errors[t]) stop = true;
-    };
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < errors.size(); t++) {
-      try {
-        pool.emplace_back(work, t);
-      } catch (const std::system_error&) {
-        break;  // fewer threads then
-      }
-    }
-    work(0);
-    for (auto& th : pool) th.join();
-    for (auto& e : errors)
-      if (e) throw *e;
-    for (size_t k = 0; k < matched.size(); k++) {
-      stats_.compared++;
-      stats_.compared_bytes += matched[k].second->size;
-      if (found[k].damaged) reject(tree, matched[k].first);
-    }
-  } else {
-    for (size_t k = 0; k < matched.size(); k++) {
-      if (k % 4096 == 0) cancel_.check();
-      const Inode& b = *matched[k].second;
-      Compared& c = found[k];
-      uint32_t sum = 0;
-      c.same = impl_->layout_of(b, &c.stored, sum);
-      c.tag = c.same ? impl_->tag_of(b) : 0;
-      if (c.same && b.fragment != kNoFragment) c.tail_term = c.tag - sum;  // checked with the fragment block
-      else if (c.same) c.same = sum == c.tag;
-      if (!c.same) reject(tree, matched[k].first);  // the tables point it at data that is not its own
-    }
+// 2a. Quick check: what each candidate's data is, from the record through the base's tables.
+void BaseImage::check_against_record(Planning& p) {
+  for (size_t k = 0; k < p.matched.size(); k++) {
+    if (k % 4096 == 0) cancel_.check();
+    const Inode& b = *p.matched[k].second;
+    Compared& c = p.found[k];
+    uint32_t sum = 0;
+    c.same = impl_->layout_of(b, &c.stored, sum);
+    c.tag = c.same ? impl_->tag_of(b) : 0;
+    if (c.same && b.fragment != kNoFragment) c.tail_term = c.tag - sum;  // checked with the fragment block
+    else if (c.same) c.same = sum == c.tag;
+    if (!c.same) reject(p.tree, p.matched[k].first);  // the tables point it at data that is not its own
   }
+}
 
-  // 3. Fragment blocks. The record's view of each block the candidates use: its pieces as the tables give
-  // them (every base file with a tail there), which must tile it and give the record's pieces tag.
+// 2b. Content check: each candidate's data read and compared with the source, on `threads` threads.
+void BaseImage::compare_contents(Planning& p, unsigned threads) {
+  Image& img = *impl_->img;
+  auto reading = [&]() {
+    Reading r;
+    r.comp = make_compressor(img.comp_config);
+    r.inodes = std::make_unique<MetadataReader>(img.file, *r.comp, "inode table", img.sb.inode_table, img.sb.directory_table);
+    return r;
+  };
+  parallel_for(p.matched.size(), threads, reading, [&](Reading& r, size_t k) {
+    cancel_.check();
+    p.found[k].same = same_data(p.tree, p.matched[k].first, p.matched[k].second, r, p.found[k]);
+  });
+  for (size_t k = 0; k < p.matched.size(); k++) {
+    stats_.compared++;
+    stats_.compared_bytes += p.matched[k].second->size;
+    if (p.found[k].damaged) reject(p.tree, p.matched[k].first);
+  }
+}
+
+// 3. Fragment blocks. The record's view of each block the candidates use: its pieces as the tables give them
+// (every base file with a tail there), which must tile it and give the record's pieces tag. A block is copied
+// whole, or the candidates' tails are taken out of it to repack, or they are read again.
+void BaseImage::choose_fragments(Planning& p) {
+  Image& img = *impl_->img;
+  const ReadSuperblock& sb = img.sb;
+  const uint64_t bs = sb.block_size;
+  const bool record = impl_->has_record();
+  const bool check_content = p.check_content;
+  const IntegrityRecord& rec = impl_->record.rec;
+  Tree& tree = p.tree;
+  auto& matched = p.matched;
+  auto& found = p.found;
   const uint32_t nfrag = uint32_t(img.tables.fragments.size());
   std::map<uint32_t, std::vector<size_t>> claims;  // base fragment block -> candidates with a tail in it
   for (size_t k = 0; k < matched.size(); k++) {
@@ -309,8 +322,8 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
       all_pieces[f.fragment].push_back(FragmentPiece{f.frag_offset, tail, impl_->tag_of(f) - sum});
     }
   }
-  std::map<uint32_t, uint32_t> renumber;         // base block -> index in copied_
-  std::map<size_t, std::vector<uint8_t>> tails;  // candidate -> its tail, to repack
+  auto& renumber = p.renumber;
+  auto& tails = p.tails;
   uint64_t repack_bytes = 0;
   std::vector<uint8_t> block, scratch;
   auto reject_all = [&](const std::vector<size_t>& who) {
@@ -389,8 +402,13 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
       repack_bytes += tail;
     }
   }
+}
 
-  // 4. The plan, in entry order.
+// 4. The plan, in entry order.
+void BaseImage::record_reused(Planning& p) {
+  const uint64_t bs = impl_->img->sb.block_size;
+  auto& matched = p.matched;
+  auto& found = p.found;
   files_.reserve(matched.size());
   for (size_t k = 0; k < matched.size(); k++) {
     if (!found[k].same) continue;
@@ -408,15 +426,15 @@ void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsi
       r.tail_term = found[k].tail_term;
       r.base_fragment = b.fragment;
       r.fragment_offset = b.frag_offset;
-      auto it = renumber.find(b.fragment);
-      if (it != renumber.end()) {
+      auto it = p.renumber.find(b.fragment);
+      if (it != p.renumber.end()) {
         r.new_fragment = it->second;
       } else {
-        r.tail = std::move(tails[k]);
+        r.tail = std::move(p.tails[k]);
         stats_.repacked_tails++;
       }
     }
-    tree.entries[entry].from_base = true;
+    p.tree.entries[entry].from_base = true;
     stats_.files++;
     stats_.bytes += b.size;
     files_.push_back(std::move(r));
@@ -442,13 +460,11 @@ bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_ino
   const uint64_t bs = img.sb.block_size;
   const bool record = impl_->has_record();
   auto source_equals = [&](const uint8_t* p, size_t len, uint64_t off) {
-    r.source.resize(len);
     try {
-      if (pread_full(f.get(), r.source.data(), len, off, tree.data_path(entry)) != len) return false;
+      return file_holds(f.get(), off, p, len, r.source, tree.data_path(entry));
     } catch (const NativeError&) {
       return false;
     }
-    return std::memcmp(r.source.data(), p, len) == 0;
   };
   auto matches_record = [&](uint64_t pos, uint32_t word, uint64_t digest) {
     if (!record) return true;
@@ -474,7 +490,7 @@ bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_ino
         c.stored.push_back(RecordBlock{words[k], content_term(h, k), stored_digest});
       }
       digest += digest_term(h, k);
-      pos += DataReader::disk_size(words[k]);
+      pos += stored_size(words[k]);
       if (!source_equals(r.stored.data(), len, off)) return false;
     }
     if (b.fragment != kNoFragment) {

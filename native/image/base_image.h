@@ -99,6 +99,13 @@ class BaseImage {
   struct Impl;
   struct Reading;
   struct Compared;
+  struct Planning;
+  // plan()'s four steps (base_image.cc says what each does).
+  void match_candidates(Planning& p);
+  void check_against_record(Planning& p);
+  void compare_contents(Planning& p, unsigned threads);
+  void choose_fragments(Planning& p);
+  void record_reused(Planning& p);
   bool same_data(const Tree& tree, uint32_t entry, const void* base_inode, Reading& r, Compared& c);
   void reject(const Tree& tree, uint32_t entry);
   std::unique_ptr<Impl> impl_;

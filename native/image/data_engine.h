@@ -3,7 +3,7 @@
 // itself (a closed fragment block to compress, else the next planned read task while fewer than `window`
 // tasks are unwritten), does it and hands the result straight to the OrderedWriter. No task or result
 // crosses into JavaScript, so the main thread is idle during the data phase and per-task cost is a mutex
-// hand-off rather than two event-loop round trips and two buffer copies (the serial ceiling of issue 13).
+// hand-off rather than two event-loop round trips and two buffer copies per task.
 //
 // Ordering stays the writer's (image/ordered_writer.h): this loop only decides which thread does what, so
 // the image is the same for any number of threads and any timing.

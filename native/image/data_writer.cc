@@ -9,15 +9,16 @@
 #include <utility>
 
 #include "data/block_reader.h"
+#include "format/block_word.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/same_bytes.h"
 #include "util/xxhash64.h"
 
 namespace casper {
 
 namespace {
-uint32_t stored_size(uint32_t word) { return word & 0x00FFFFFFu; }
 // Stored bytes of a base file read and checked at a time (whole blocks; a block is at most 1 MiB).
 constexpr uint64_t kCopyChunk = uint64_t(4) << 20;
 }  // namespace
@@ -196,7 +197,7 @@ void DataWriter::add_segment(const SegmentResult& s) {
   }
   FileData& fdata = files_[s.file];
   if (s.offset == 0) {
-    if (in_file_) throw NativeError("EINVAL", "internal: file " + std::to_string(cur_file_) + " unfinished when the next began");
+    if (in_file_) throw call_order_fault("file " + std::to_string(cur_file_) + " unfinished when the next began");
     in_file_ = true;
     cur_file_ = s.file;
     cur_hash_ = 0;
@@ -206,20 +207,20 @@ void DataWriter::add_segment(const SegmentResult& s) {
     fdata.blocks_start = pos_;
     fdata.first_word = uint32_t(words_.size());
   } else if (!in_file_ || cur_file_ != s.file) {
-    throw NativeError("EINVAL", "internal: a segment of file " + std::to_string(s.file) + " arrived out of order");
+    throw call_order_fault("a segment of file " + std::to_string(s.file) + " arrived out of order");
   }
   write_at(pos_, s.data, size_t(s.data_len));
-  if (s.stored_digests.size() != s.terms.size()) throw NativeError("EINVAL", "internal: a result's block digests do not match its blocks");
+  if (s.stored_digests.size() != s.terms.size()) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
   uint64_t at = pos_;
   size_t k = 0;
   for (uint32_t w : s.block_words) {
     if (w == 0) continue;
-    if (k >= s.stored_digests.size()) throw NativeError("EINVAL", "internal: a result's block digests do not match its blocks");
+    if (k >= s.stored_digests.size()) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
     blocks_.push_back(PlacedBlock{at, RecordBlock{w, s.terms[k], s.stored_digests[k]}});
     k++;
     at += stored_size(w);
   }
-  if (k != s.stored_digests.size() || at != pos_ + s.data_len) throw NativeError("EINVAL", "internal: a result's block digests do not match its blocks");
+  if (k != s.stored_digests.size() || at != pos_ + s.data_len) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
   pos_ += s.data_len;
   words_.insert(words_.end(), s.block_words.begin(), s.block_words.end());
   fdata.nblocks += uint32_t(s.block_words.size());
@@ -304,7 +305,7 @@ bool DataWriter::same_content(uint32_t cand, const FileData& cur, const uint8_t*
     if (words_[c.first_word + i] != words_[cur.first_word + i]) return false;
     stored += stored_size(words_[c.first_word + i]);
   }
-  if (stored && !same_range(fd_, c.blocks_start, fd_, cur.blocks_start, stored, opts_.output_path)) return false;
+  if (stored && !same_range(fd_, c.blocks_start, opts_.output_path, fd_, cur.blocks_start, opts_.output_path, stored)) return false;
   if (tail_len) {
     const uint8_t* raw = fragment_raw(c.fragment);
     if (std::memcmp(raw + c.fragment_offset, tail, tail_len) != 0) return false;
@@ -321,7 +322,7 @@ const uint8_t* DataWriter::fragment_raw(uint32_t index) {
     const FragmentEntry& f = frags_[index];
     std::vector<uint8_t> stored(stored_size(f.word));
     pread_full(fd_, stored.data(), stored.size(), f.start, opts_.output_path);
-    if (f.word & kBlockUncompressed) {
+    if (stored_raw(f.word)) {
       cached_raw_ = std::move(stored);
     } else {
       cached_raw_.resize(opts_.block_size);
@@ -366,10 +367,10 @@ std::vector<std::pair<uint32_t, std::vector<uint8_t>>> DataWriter::take_closed_f
 }
 
 void DataWriter::write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n, uint64_t digest) {
-  if (in_file_) throw NativeError("EINVAL", "internal: fragment written inside a file's blocks");
+  if (in_file_) throw call_order_fault("fragment written inside a file's blocks");
   if (index != next_frag_write_ || index >= frags_.size())
-    throw NativeError("EINVAL", "internal: fragment " + std::to_string(index) + " written out of order");
-  if (stored_size(word) != n) throw NativeError("EINVAL", "internal: fragment size word does not match its bytes");
+    throw call_order_fault("fragment " + std::to_string(index) + " written out of order");
+  if (stored_size(word) != n) throw NativeError("EINTERNAL", "internal: fragment size word does not match its bytes");
   write_at(pos_, p, n);
   frags_[index] = FragmentEntry{pos_, word};
   blocks_.push_back(PlacedBlock{pos_, RecordBlock{word, 0, digest}});

@@ -42,14 +42,14 @@ class Locked {
 }  // namespace
 
 void OrderedWriter::check_owner() const {
-  if (owner_ != std::this_thread::get_id()) throw NativeError("EINVAL", "internal: the data writer used without its lock");
+  if (owner_ != std::this_thread::get_id()) throw call_order_fault("the data writer used without its lock");
 }
 
 std::vector<ClosedFragment> OrderedWriter::add_result(std::vector<uint8_t>&& result) {
   Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
   ResultHeader h = parse_result_header(result.data(), result.size());
   if (h.seq < next_seq_ || held_.count(h.seq) || (ended_ && h.seq >= planned_))
-    throw NativeError("EINVAL", "internal: result " + std::to_string(h.seq) + " given twice or beyond the plan");
+    throw call_order_fault("result " + std::to_string(h.seq) + " given twice or beyond the plan");
   std::vector<ClosedFragment> closed;
   pump(closed, &result, h.seq, h.starts_file);
   publish();
@@ -61,7 +61,7 @@ std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t
   Pending* f = nullptr;
   for (auto& c : fragments_)
     if (c.index == index) f = &c;
-  if (!f || f->ready) throw NativeError("EINVAL", "internal: fragment " + std::to_string(index) + " was not waiting");
+  if (!f || f->ready) throw call_order_fault("fragment " + std::to_string(index) + " was not waiting");
   f->ready = true;
   f->word = word;
   f->bytes = std::move(bytes);
@@ -74,9 +74,9 @@ std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t
 
 std::vector<ClosedFragment> OrderedWriter::end(uint32_t planned) {
   Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
-  if (ended_) throw NativeError("EINVAL", "internal: the data phase ended twice");
+  if (ended_) throw call_order_fault("the data phase ended twice");
   if (planned < next_seq_ || (!held_.empty() && held_.rbegin()->first >= planned))
-    throw NativeError("EINVAL", "internal: results beyond the " + std::to_string(planned) + " planned tasks");
+    throw call_order_fault("results beyond the " + std::to_string(planned) + " planned tasks");
   ended_ = true;
   planned_ = planned;
   std::vector<ClosedFragment> closed;

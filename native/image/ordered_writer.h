@@ -65,8 +65,8 @@ class OrderedWriter {
     bool starts_file = false;
     std::vector<uint8_t> buf;
   };
-  // With the lock held: writes whatever is next in order. `current` is a result not yet copied (may be null).
-  // `current` (may be null) is the result just given, kept in `owned` when not its turn yet.
+  // With the lock held: writes whatever is next in order. `current` (may be null) is the result just given,
+  // not yet copied: moved into held_ when it is not its turn yet.
   void pump(std::vector<ClosedFragment>& closed, std::vector<uint8_t>* current, uint32_t seq, bool starts_file);
   bool write_due_fragments(uint32_t before_seq);
   void collect_closed(std::vector<ClosedFragment>& closed, uint32_t due);

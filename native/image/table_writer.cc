@@ -6,12 +6,15 @@
 
 #include <algorithm>
 
+#include "format/block_word.h"
 #include "format/constants.h"
 #include "format/directory_writer.h"
 #include "format/id_table.h"
-#include "format/integrity_record.h"
 #include "format/inode_writer.h"
+#include "format/integrity_record.h"
+#include "format/lookup_entries.h"
 #include "format/lookup_table.h"
+#include "format/metadata_block.h"
 #include "format/metadata_writer.h"
 #include "format/superblock.h"
 #include "format/xattr_table.h"
@@ -27,7 +30,7 @@ std::vector<uint8_t> options_metadata_block(const Compressor& comp) {
   std::vector<uint8_t> payload = comp.options_block();
   if (payload.empty()) return {};
   std::vector<uint8_t> out(2);
-  store_u16(out.data(), uint16_t(payload.size() | kMetadataUncompressed));  // always stored raw
+  store_u16(out.data(), metadata_header(payload.size(), true));  // always stored raw
   out.insert(out.end(), payload.begin(), payload.end());
   return out;
 }
@@ -70,11 +73,7 @@ class TableBuilder {
     append(dirs_.bytes());
 
     ByteWriter frag_entries;
-    for (const FragmentEntry& f : data_.fragments()) {
-      frag_entries.u64(f.start);
-      frag_entries.u32(f.word);
-      frag_entries.u32(0);
-    }
+    for (const FragmentEntry& f : data_.fragments()) put_fragment_entry(frag_entries, f.start, f.word);
     sb.fragment_count = uint32_t(data_.fragments().size());
     EncodedTable ft = encode_lookup_table(*comp_, frag_entries.buf, pos);
     sb.fragment_table = pos + ft.index_offset;
@@ -145,13 +144,13 @@ class TableBuilder {
     uint64_t at = r.data_start;
     r.blocks.reserve(data_.blocks().size());
     for (const PlacedBlock& b : data_.blocks()) {
-      if (b.pos != at) throw NativeError("EINVAL", "internal: the data section has a gap or overlap at byte " + std::to_string(at));
+      if (b.pos != at) throw NativeError("EINTERNAL", "internal: the data section has a gap or overlap at byte " + std::to_string(at));
       r.blocks.push_back(b.rec);
-      at += b.rec.word & 0x00FFFFFFu;
+      at += stored_size(b.rec.word);
     }
-    if (at != r.data_end) throw NativeError("EINVAL", "internal: the data blocks end at byte " + std::to_string(at) + ", the data section at " + std::to_string(r.data_end));
+    if (at != r.data_end) throw NativeError("EINTERNAL", "internal: the data blocks end at byte " + std::to_string(at) + ", the data section at " + std::to_string(r.data_end));
     r.fragments = data_.fragment_records();
-    if (r.fragments.size() != data_.fragments().size()) throw NativeError("EINVAL", "internal: fragment records do not match the fragment table");
+    if (r.fragments.size() != data_.fragments().size()) throw NativeError("EINTERNAL", "internal: fragment records do not match the fragment table");
     for (uint32_t i : order_)
       if (S_ISREG(tree_.entries[i].mode)) r.file_tags.push_back(data_.tags()[i]);
     return r;

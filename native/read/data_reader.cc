@@ -1,5 +1,6 @@
 #include "read/data_reader.h"
 
+#include "format/block_word.h"
 #include "format/constants.h"
 #include "util/xxhash64.h"
 
@@ -13,9 +14,9 @@ void DataReader::read_block(Compressor& comp, uint64_t pos, uint32_t word, size_
     out.assign(expected, 0);
     return;
   }
-  if (word & ~(kBlockUncompressed | 0xFFFFFFu)) f_.corrupt(table, pos, "size word " + std::to_string(word) + " has unknown bits set");
-  const uint32_t len = disk_size(word);
-  const bool raw = (word & kBlockUncompressed) != 0;
+  if (unknown_bits(word)) f_.corrupt(table, pos, "size word " + std::to_string(word) + " has unknown bits set");
+  const uint32_t len = stored_size(word);
+  const bool raw = stored_raw(word);
   if (len == 0) f_.corrupt(table, pos, "block of on-disk size 0 marked uncompressed");
   if (len > bs) f_.corrupt(table, pos, "block size word says " + std::to_string(len) + " bytes, more than the block size " + std::to_string(bs));
   if (pos < sb_.data_start || pos > sb_.inode_table || len > sb_.inode_table - pos)

@@ -21,7 +21,6 @@ class DataReader {
   void read_block(Compressor& comp, uint64_t pos, uint32_t word, size_t expected, std::vector<uint8_t>& out,
                   std::vector<uint8_t>& scratch, const char* table, uint64_t* stored_digest = nullptr) const;
   // The on-disk size of a size word.
-  static uint32_t disk_size(uint32_t word) { return word & 0xFFFFFF; }
 
  private:
   const ImageFile& f_;

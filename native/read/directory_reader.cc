@@ -3,7 +3,8 @@
 #include <cstring>
 
 #include "format/constants.h"
-#include "format/metadata_writer.h"
+#include "format/directory_layout.h"
+#include "format/metadata_block.h"
 #include "util/printable.h"
 
 namespace casper {
@@ -23,7 +24,7 @@ std::vector<DirEntryRead> read_directory(MetadataReader& d, const ReadSuperblock
   uint64_t pos = 0;  // bytes of the listing consumed
   const uint64_t size = dir.dir_listing;
   while (pos < size) {
-    if (size - pos < 12) d.corrupt(c.block, who + ": listing ends inside a header");
+    if (size - pos < kDirHeaderSize) d.corrupt(c.block, who + ": listing ends inside a header");
     // Normalise the cursor so a header starting exactly at a block's end is recorded in the next block.
     {
       auto b = d.block(c.block);
@@ -33,24 +34,24 @@ std::vector<DirEntryRead> read_directory(MetadataReader& d, const ReadSuperblock
     uint32_t count = d.u32(c) + 1;
     uint32_t start = d.u32(c);
     uint32_t base = d.u32(c);
-    pos += 12;
+    pos += kDirHeaderSize;
     if (count == 0 || count > kMaxDirEntriesPerHeader)
       d.corrupt(h.block + d.start(), who + ": a header claims " + std::to_string(uint64_t(count)) + " entries (at most 256)");
     if (start >= inode_table_size) d.corrupt(h.block + d.start(), who + ": entries point at inode block " + std::to_string(start) + ", past the inode table");
     for (uint32_t i = 0; i < count; i++) {
-      if (size - pos < 8) d.corrupt(c.block, who + ": listing ends inside an entry");
+      if (size - pos < kDirEntrySize) d.corrupt(c.block, who + ": listing ends inside an entry");
       uint16_t off = d.u16(c);
       int16_t delta = int16_t(d.u16(c));
       uint16_t type = d.u16(c);
       uint32_t nlen = uint32_t(d.u16(c)) + 1;
-      pos += 8;
-      if (nlen > 256) d.corrupt(c.block, who + ": entry name of " + std::to_string(nlen) + " bytes (at most 256)");
+      pos += kDirEntrySize;
+      if (nlen > kMaxNameSize) d.corrupt(c.block, who + ": entry name of " + std::to_string(nlen) + " bytes (at most 256)");
       if (size - pos < nlen) d.corrupt(c.block, who + ": listing ends inside a name");
       DirEntryRead e;
       e.name = d.str(c, nlen);
       pos += nlen;
       if (off >= kMetadataSize) d.corrupt(c.block, who + ": entry '" + printable(e.name) + "' points at offset " + std::to_string(off) + " in an inode block");
-      if (type < 1 || type > 7) d.corrupt(c.block, who + ": entry '" + printable(e.name) + "' has type " + std::to_string(type));
+      if (type < kDir || type > kSocket) d.corrupt(c.block, who + ": entry '" + printable(e.name) + "' has type " + std::to_string(type));
       if (e.name == "." || e.name == ".." || e.name.find('/') != std::string::npos || e.name.find('\0') != std::string::npos)
         d.corrupt(c.block, who + ": invalid entry name '" + printable(e.name) + "'");
       int64_t ino = int64_t(base) + delta;

@@ -11,13 +11,14 @@
 namespace casper {
 
 // A corrupt image: `table` is the part being read ("superblock", "inode table", "data block", …) and
-// `offset` the byte offset in the image file (kNoOffset when the fault is not at one place).
+// `offset` the byte offset in the image file (kNoOffset when the fault is not at one place); both are fields
+// of NativeError, so they survive a copy to another thread.
 struct CorruptError : NativeError {
-  static constexpr uint64_t kNoOffset = ~uint64_t(0);
-  std::string table;
-  uint64_t offset;
   CorruptError(const std::string& table_, uint64_t offset_, const std::string& what, const std::string& image)
-      : NativeError("ESQUASH_CORRUPT", message(table_, offset_, what), "", image), table(table_), offset(offset_) {}
+      : NativeError("ESQUASH_CORRUPT", message(table_, offset_, what), "", image) {
+    table = table_;
+    offset = offset_;
+  }
   static std::string message(const std::string& table, uint64_t offset, const std::string& what) {
     std::string m = "corrupt image: " + table;
     if (offset != kNoOffset) m += " at byte " + std::to_string(offset);

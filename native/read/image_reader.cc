@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "format/constants.h"
-#include "read/dir_compare.h"
 
 namespace casper {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "format/constants.h"
-#include "format/metadata_writer.h"
+#include "format/metadata_block.h"
 
 namespace casper {
 
@@ -28,8 +28,8 @@ Inode read_inode(MetadataReader& in, const ReadSuperblock& sb, uint64_t ref) {
   n.gid_idx = in.u16(c);
   n.mtime = in.u32(c);
   n.number = in.u32(c);
-  if (n.type < 1 || n.type > 14) bad("unknown inode type " + std::to_string(n.type));
-  n.basic = n.type > 7 ? uint16_t(n.type - 7) : n.type;
+  if (n.type < kDir || n.type > kLSocket) bad("unknown inode type " + std::to_string(n.type));
+  n.basic = basic_type(n.type);
   if (n.number == 0 || n.number > sb.inode_count) bad("inode number outside 1.." + std::to_string(sb.inode_count));
   if (n.uid_idx >= sb.id_count) bad("uid index " + std::to_string(n.uid_idx) + " is past the id table (" + std::to_string(sb.id_count) + " ids)");
   if (n.gid_idx >= sb.id_count) bad("gid index " + std::to_string(n.gid_idx) + " is past the id table (" + std::to_string(sb.id_count) + " ids)");

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "format/constants.h"
 #include "read/metadata_reader.h"
 #include "read/superblock_reader.h"
 
@@ -18,7 +19,7 @@ struct DirIndexRead {
 struct Inode {
   uint64_t ref = 0;
   uint16_t type = 0;   // on-disk type, 1..14
-  uint16_t basic = 0;  // 1..7
+  uint16_t basic = 0;  // the basic InodeType (format/constants.h): kDir..kSocket, for basic and extended alike
   uint16_t mode = 0;   // permission bits
   uint16_t uid_idx = 0, gid_idx = 0;
   uint32_t mtime = 0;
@@ -43,8 +44,8 @@ struct Inode {
   uint32_t rdev = 0;
   uint32_t dev_major() const { return (rdev >> 8) & 0xFFF; }
   uint32_t dev_minor() const { return (rdev & 0xFF) | ((rdev >> 12) & 0xFFF00); }
-  bool is_dir() const { return basic == 1; }
-  bool is_file() const { return basic == 2; }
+  bool is_dir() const { return basic == kDir; }
+  bool is_file() const { return basic == kFile; }
 };
 
 // Reads the inode at `ref` (block relative to the inode table << 16 | offset).

@@ -3,7 +3,8 @@
 #include <algorithm>
 
 #include "format/constants.h"
-#include "format/metadata_writer.h"
+#include "format/lookup_entries.h"
+#include "format/metadata_block.h"
 #include "util/bytes.h"
 
 namespace casper {
@@ -66,11 +67,10 @@ LookupTables read_lookup_tables(const ImageFile& f, Compressor& comp, const Read
   uint64_t xattr_index_pos = 0;
   uint32_t xattr_count = 0;
   if (sb.has(sb.xattr_id_table)) {
-    uint8_t h[16];
-    f.read(sb.xattr_id_table, h, 16, "xattr id table header");
-    t.xattr_kv_start = load_u64(h);
-    xattr_count = load_u32(h + 8);
-    xattr_index_pos = sb.xattr_id_table + 16;
+    uint8_t h[kXattrIdTableHeaderSize];
+    f.read(sb.xattr_id_table, h, kXattrIdTableHeaderSize, "xattr id table header");
+    get_xattr_id_table_header(h, t.xattr_kv_start, xattr_count);
+    xattr_index_pos = sb.xattr_id_table + kXattrIdTableHeaderSize;
     if (t.xattr_kv_start < sb.id_table || t.xattr_kv_start > sb.xattr_id_table)
       f.corrupt("xattr id table header", sb.xattr_id_table, "key/value start " + std::to_string(t.xattr_kv_start) + " is outside " +
                                                                std::to_string(sb.id_table) + ".." + std::to_string(sb.xattr_id_table));
@@ -79,27 +79,24 @@ LookupTables read_lookup_tables(const ImageFile& f, Compressor& comp, const Read
   // id table: its index must end where the xattr data starts (or at bytes_used).
   uint64_t id_first = 0;
   uint64_t id_lower = sb.has(sb.export_table) ? sb.export_table : sb.has(sb.fragment_table) ? sb.fragment_table : sb.directory_table;
-  std::vector<uint8_t> ids = read_table(f, comp, "id table", sb.id_count, 4, sb.id_table, xattr_start, id_lower, &id_first);
-  for (size_t i = 0; i < sb.id_count; i++) t.ids.push_back(load_u32(ids.data() + 4 * i));
+  std::vector<uint8_t> ids = read_table(f, comp, "id table", sb.id_count, kIdEntrySize, sb.id_table, xattr_start, id_lower, &id_first);
+  for (size_t i = 0; i < sb.id_count; i++) t.ids.push_back(load_u32(ids.data() + kIdEntrySize * i));
   uint64_t next_first = id_first;
 
   if (sb.has(sb.export_table)) {
     uint64_t first = 0;
     uint64_t lower = sb.has(sb.fragment_table) ? sb.fragment_table : sb.directory_table;
-    std::vector<uint8_t> ex = read_table(f, comp, "export table", sb.inode_count, 8, sb.export_table, next_first, lower, &first);
+    std::vector<uint8_t> ex = read_table(f, comp, "export table", sb.inode_count, kExportEntrySize, sb.export_table, next_first, lower, &first);
     t.exports.resize(sb.inode_count);
-    for (size_t i = 0; i < t.exports.size(); i++) t.exports[i] = load_u64(ex.data() + 8 * i);
+    for (size_t i = 0; i < t.exports.size(); i++) t.exports[i] = load_u64(ex.data() + kExportEntrySize * i);
     t.has_exports = true;
     next_first = first;
   }
   if (sb.has(sb.fragment_table)) {
     uint64_t first = 0;
-    std::vector<uint8_t> fr = read_table(f, comp, "fragment table", sb.fragment_count, 16, sb.fragment_table, next_first, sb.directory_table, &first);
+    std::vector<uint8_t> fr = read_table(f, comp, "fragment table", sb.fragment_count, kFragmentEntrySize, sb.fragment_table, next_first, sb.directory_table, &first);
     t.fragments.resize(sb.fragment_count);
-    for (size_t i = 0; i < t.fragments.size(); i++) {
-      const uint8_t* p = fr.data() + 16 * i;
-      t.fragments[i] = {load_u64(p), load_u32(p + 8)};
-    }
+    for (size_t i = 0; i < t.fragments.size(); i++) get_fragment_entry(fr.data() + kFragmentEntrySize * i, t.fragments[i].start, t.fragments[i].word);
     next_first = first;
   }
   t.directory_table_end = next_first;
@@ -108,11 +105,11 @@ LookupTables read_lookup_tables(const ImageFile& f, Compressor& comp, const Read
 
   if (sb.has(sb.xattr_id_table)) {
     uint64_t first = 0;
-    std::vector<uint8_t> xi = read_table(f, comp, "xattr id table", xattr_count, 16, xattr_index_pos, end, t.xattr_kv_start, &first, sb.xattr_id_table);
+    std::vector<uint8_t> xi = read_table(f, comp, "xattr id table", xattr_count, kXattrIdEntrySize, xattr_index_pos, end, t.xattr_kv_start, &first, sb.xattr_id_table);
     t.xattr_ids.resize(xattr_count);
     for (size_t i = 0; i < t.xattr_ids.size(); i++) {
-      const uint8_t* p = xi.data() + 16 * i;
-      t.xattr_ids[i] = {load_u64(p), load_u32(p + 8), load_u32(p + 12)};
+      XattrIdEntry& x = t.xattr_ids[i];
+      get_xattr_id_entry(xi.data() + kXattrIdEntrySize * i, x.ref, x.count, x.size);
     }
     t.xattr_kv_end = xattr_count ? first : sb.xattr_id_table;
   }

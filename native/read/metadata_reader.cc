@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "format/metadata_writer.h"
+#include "format/metadata_block.h"
 #include "util/bytes.h"
 
 namespace casper {
@@ -24,8 +24,8 @@ std::shared_ptr<const MetaBlock> MetadataReader::block(uint64_t pos) {
   uint8_t h[2];
   f_.read(pos, h, 2, table_.c_str());
   uint16_t hdr = uint16_t(h[0] | h[1] << 8);
-  uint32_t len = hdr & 0x7FFF;
-  bool raw = (hdr & 0x8000) != 0;
+  uint32_t len = hdr & kMetadataLengthMask;
+  bool raw = (hdr & kMetadataUncompressed) != 0;
   if (len == 0) corrupt(pos, "metadata block of size 0");
   if (len > kMetadataSize) corrupt(pos, "metadata block size " + std::to_string(len) + " exceeds 8192");
   if (len > end_ - pos - 2) corrupt(pos, "metadata block of " + std::to_string(len) + " bytes runs past the end of the table");

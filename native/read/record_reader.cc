@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "format/block_word.h"
 #include "util/fd.h"
 
 namespace casper {
@@ -40,7 +41,7 @@ ImageRecord read_image_record(const ImageFile& f, const ReadSuperblock& sb) {
   r.block_pos.reserve(rec.blocks.size());
   uint64_t pos = rec.data_start;
   for (const RecordBlock& b : rec.blocks) {
-    const uint32_t n = b.word & 0x00FFFFFFu;
+    const uint32_t n = stored_size(b.word);
     if (n == 0 || (b.word & ~0x01FFFFFFu) || n > sb.block_size || n > rec.data_end - pos) return broken("its blocks do not cover the data section");
     r.block_pos.push_back(pos);
     pos += n;

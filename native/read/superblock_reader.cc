@@ -2,7 +2,7 @@
 
 #include "compress/compressor.h"
 #include "format/constants.h"
-#include "format/metadata_writer.h"
+#include "format/metadata_block.h"
 #include "util/bytes.h"
 
 namespace casper {
@@ -16,39 +16,26 @@ inline uint16_t le16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
 // Long: every superblock field and its check in on-disk order, so it reads against the format document.
 ReadSuperblock read_superblock(ImageFile& f) {
   const char* T = "superblock";
-  if (f.size() < 96) f.corrupt(T, 0, "the file holds " + std::to_string(f.size()) + " bytes, less than a superblock (96)");
-  uint8_t b[96];
+  if (f.size() < kSuperblockSize) f.corrupt(T, 0, "the file holds " + std::to_string(f.size()) + " bytes, less than a superblock (96)");
+  uint8_t b[kSuperblockSize];
   f.read(0, b, sizeof b, T);
   ReadSuperblock sb;
-  if (load_u32(b) != kMagic) f.corrupt(T, 0, "bad magic: not a SquashFS image");
-  sb.inode_count = load_u32(b + 4);
-  sb.mkfs_time = load_u32(b + 8);
-  sb.block_size = load_u32(b + 12);
-  sb.fragment_count = load_u32(b + 16);
-  sb.compressor = le16(b + 20);
-  sb.block_log = le16(b + 22);
-  sb.flags = le16(b + 24);
-  sb.id_count = le16(b + 26);
-  sb.version_major = le16(b + 28);
-  sb.version_minor = le16(b + 30);
-  sb.root_inode = load_u64(b + 32);
-  sb.bytes_used = load_u64(b + 40);
-  sb.id_table = load_u64(b + 48);
-  sb.xattr_id_table = load_u64(b + 56);
-  sb.inode_table = load_u64(b + 64);
-  sb.directory_table = load_u64(b + 72);
-  sb.fragment_table = load_u64(b + 80);
-  sb.export_table = load_u64(b + 88);
+  SuperblockCheck check;
+  decode_superblock(b, sb, check);
+  if (check.magic != kMagic) f.corrupt(T, 0, "bad magic: not a SquashFS image");
+  sb.block_log = check.block_log;
+  sb.version_major = check.version_major;
+  sb.version_minor = check.version_minor;
 
   if (sb.version_major != 4 || sb.version_minor != 0)
     f.corrupt(T, 28, "version " + std::to_string(sb.version_major) + "." + std::to_string(sb.version_minor) + " (only 4.0 is read)");
-  if (sb.block_size < 4096 || sb.block_size > (1u << 20) || (sb.block_size & (sb.block_size - 1)) != 0)
+  if (sb.block_size < kMinBlockSize || sb.block_size > kMaxBlockSize || (sb.block_size & (sb.block_size - 1)) != 0)
     f.corrupt(T, 12, "block size " + std::to_string(sb.block_size) + " is not a power of two from 4K to 1M");
   if (sb.block_log > 20 || (1u << sb.block_log) != sb.block_size)
     f.corrupt(T, 22, "block_log " + std::to_string(sb.block_log) + " does not match block size " + std::to_string(sb.block_size));
   if (sb.inode_count == 0) f.corrupt(T, 4, "inode count is 0");
   if (sb.id_count == 0) f.corrupt(T, 26, "id count is 0");
-  if (sb.bytes_used < 96) f.corrupt(T, 40, "bytes_used " + std::to_string(sb.bytes_used) + " is smaller than the superblock");
+  if (sb.bytes_used < kSuperblockSize) f.corrupt(T, 40, "bytes_used " + std::to_string(sb.bytes_used) + " is smaller than the superblock");
   if (sb.bytes_used > f.size())
     f.corrupt(T, 40, "bytes_used is " + std::to_string(sb.bytes_used) + " but the file holds only " + std::to_string(f.size()) +
                          " bytes (truncated image)");
@@ -70,7 +57,7 @@ ReadSuperblock read_superblock(ImageFile& f) {
       {"fragment_table_start", sb.fragment_table, 80, true}, {"export_table_start", sb.export_table, 88, true},
       {"id_table_start", sb.id_table, 48, false},          {"xattr_id_table_start", sb.xattr_id_table, 56, true},
   };
-  uint64_t prev = 96;
+  uint64_t prev = kSuperblockSize;
   const char* prev_name = "the superblock";
   for (const auto& fl : order) {
     if (fl.optional && fl.value == kNoTable) continue;
@@ -87,15 +74,15 @@ ReadSuperblock read_superblock(ImageFile& f) {
 
   if (sb.flags & kFlagCompressorOptions) {
     uint8_t h[2];
-    f.read(96, h, 2, "compressor options");
+    f.read(kSuperblockSize, h, 2, "compressor options");
     uint16_t hdr = le16(h);
-    uint16_t len = hdr & 0x7FFF;
-    if (!(hdr & 0x8000)) f.corrupt("compressor options", 96, "the options block is not stored uncompressed");
-    if (len == 0 || len > 64) f.corrupt("compressor options", 96, "options block of " + std::to_string(len) + " bytes");
+    uint16_t len = hdr & kMetadataLengthMask;
+    if (!(hdr & kMetadataUncompressed)) f.corrupt("compressor options", kSuperblockSize, "the options block is not stored uncompressed");
+    if (len == 0 || len > 64) f.corrupt("compressor options", kSuperblockSize, "options block of " + std::to_string(len) + " bytes");
     sb.comp_options.resize(len);
-    f.read(98, sb.comp_options.data(), len, "compressor options");
-    sb.data_start = 98 + len;
-    if (sb.data_start > sb.inode_table) f.corrupt("compressor options", 96, "the options block overlaps the inode table");
+    f.read(kSuperblockSize + 2, sb.comp_options.data(), len, "compressor options");
+    sb.data_start = kSuperblockSize + 2 + len;
+    if (sb.data_start > sb.inode_table) f.corrupt("compressor options", kSuperblockSize, "the options block overlaps the inode table");
   }
   return sb;
 }

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "format/constants.h"
 #include "format/superblock.h"
 #include "read/image_file.h"
 
@@ -14,7 +15,7 @@ struct ReadSuperblock : Superblock {
   uint16_t version_major = 0, version_minor = 0;
   std::string compressor_name;        // "gzip", "xz", …
   std::vector<uint8_t> comp_options;  // payload of the options block, when flag 0x0400 is set
-  uint64_t data_start = 96;           // first byte after the superblock and options block
+  uint64_t data_start = kSuperblockSize;  // first byte after the superblock and options block
   bool has(uint64_t table) const;     // an optional table that is present (not 0xFFFF…)
 };
 

@@ -8,18 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "format/xattr_pair.h"
 #include "util/fd.h"
 
 namespace casper {
 
 constexpr uint32_t kNone = 0xFFFFFFFFu;
-
-struct XattrPair {
-  std::string key;  // full name, e.g. "user.comment"
-  std::string value;
-  bool operator==(const XattrPair& o) const { return key == o.key && value == o.value; }
-  bool operator!=(const XattrPair& o) const { return !(*this == o); }
-};
 
 // What a regular file's data must still be when it is read: the inode the walk saw (in the tree its data is
 // read from) and its size and times. A read from another inode, or a file whose size, mtime or ctime

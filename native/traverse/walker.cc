@@ -22,6 +22,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/paths.h"
+#include "util/same_bytes.h"
 
 namespace casper {
 namespace {
@@ -556,7 +557,7 @@ class Walker {
     struct stat sa, sb;
     if (!fa.valid() || !fb.valid() || ::fstat(fa.get(), &sa) != 0 || ::fstat(fb.get(), &sb) != 0) return false;
     if (sa.st_ino != m.st_ino || sa.st_dev != m.st_dev || sb.st_ino != l.st_ino || sb.st_dev != l.st_dev) return false;
-    return same_range(fa.get(), 0, fb.get(), 0, uint64_t(m.st_size), name);
+    return same_range(fa.get(), 0, name, fb.get(), 0, name, uint64_t(m.st_size));
   }
 
   // With ignore_errors: records the failure and returns true (the caller leaves the entry out or empty).

@@ -47,17 +47,6 @@ inline size_t pread_full(int fd, void* buf, size_t n, uint64_t off, const std::s
   return done;
 }
 
-// Whether n bytes at a in fa equal n bytes at b in fb (read in 1 MiB chunks; a short read is "different").
-inline bool same_range(int fa, uint64_t a, int fb, uint64_t b, uint64_t n, const std::string& path) {
-  std::vector<uint8_t> x(size_t(std::min<uint64_t>(n, 1 << 20))), y(x.size());
-  for (uint64_t off = 0; off < n; off += x.size()) {
-    size_t len = size_t(std::min<uint64_t>(x.size(), n - off));
-    if (pread_full(fa, x.data(), len, a + off, path) != len || pread_full(fb, y.data(), len, b + off, path) != len) return false;
-    if (std::memcmp(x.data(), y.data(), len) != 0) return false;
-  }
-  return true;
-}
-
 inline void pwrite_full(int fd, const void* buf, size_t n, uint64_t off, const std::string& path) {
   size_t done = 0;
   while (done < n) {

@@ -13,7 +13,7 @@ import type { Addon } from '../native/addon.js';
 import type { CapturePlan } from './capture.js';
 import { lowerdirOption } from '../mount/index.js';
 import { toImagePath } from '../mount/paths.js';
-import { AbortError, toCasperError } from '../errors.js';
+import { toCasperError } from '../errors.js';
 import { MountNamespace, NamespaceUnavailable } from '../mount/namespace.js';
 import { onStop } from '../pipeline/exit-cleanup.js';
 
@@ -138,12 +138,10 @@ export async function proveRestore(r: RestoreRequest): Promise<RestoreCheck> {
     let res;
     try {
       res = await r.addon.compareRestored(r.image, ns.path(join(dir, 'view')), root, { skip, ignore: r.ignore }, r.cancel, progress);
+    } catch (err) {
+      throw toCasperError(err); // ECANCELED: an AbortError
     } finally {
       if (timer) clearInterval(timer);
-    }
-    if ('error' in res) {
-      if (res.error.code === 'ECANCELED') throw new AbortError('snapshot aborted');
-      throw toCasperError(res.error);
     }
     r.onProgress?.(res.entries);
     return {

@@ -161,8 +161,8 @@ const UV_POOL_THREADS = Number(process.env.UV_THREADPOOL_SIZE) || 4;
 
 /**
  * Whether the data phase runs on libuv's threads (no worker pool): a small job, or fewer jobs than libuv has
- * threads (one left for the rest of the process). A worker isolate costs ~100 ms of CPU to start and
- * ~60 MiB; each share of the data phase builds its compressor once, so zstd's and xz's contexts cost nothing
+ * threads (one left for the rest of the process). A worker isolate takes tens of ms to start, more on a busy
+ * machine (28-147 ms each on a loaded 2-core one), and ~60 MiB; each share of the data phase builds its compressor once, so zstd's and xz's contexts cost nothing
  * per task there either.
  */
 function runsInline(bytes: number, jobs: number): boolean {
@@ -466,21 +466,18 @@ export function snapshot(options: RunOptions): Promise<SnapshotReport> {
   return snapshotWith(options, {});
 }
 
-/** snapshot() with internals substituted (tests import this from this module; the package does not export it). */
-export async function snapshotWith(options: RunOptions, internals: Internals): Promise<SnapshotReport> {
-  const addon = loadAddon(options.nativeBinding);
-  const opts = resolveOptions(options, addon);
-  const nice = threadNice(options.threadNice);
-  const source = checkSource(opts.source);
-  const existing = checkOutputTarget(opts.output, options.force === true);
-  const baseImage = baseOf(opts, existing);
-  if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
-
-  const clock = new PhaseClock();
-  const cancel = new Int32Array(new SharedArrayBuffer(4));
-  const mediumWarnings: string[] = [];
-  // The output on the live medium, mounted read-only: that mount is made writable for the save, and only it.
-  const medium = MediumWrite.open(dirname(resolve(opts.output)), mediumWarnings);
+/**
+ * The temporary output and the capture plan, announced through onPlan; a failure on the way releases what was
+ * made (the temporary file, the plan's mounts, the medium made writable).
+ */
+async function openOutputAndPlan(
+  options: RunOptions,
+  opts: ResolvedOptions,
+  addon: Addon,
+  source: string | undefined,
+  medium: MediumWrite | null | undefined,
+  internals: Internals,
+): Promise<{ output: OutputFile; plan: CapturePlan }> {
   let output: OutputFile;
   let plan: CapturePlan;
   try {
@@ -513,6 +510,112 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     medium?.close();
     throw err;
   }
+  return { output, plan };
+}
+
+/** What the verify phase hands the report: the written image's digests check, and the restore proof. */
+interface Verification {
+  verified: SnapshotReport['verified'];
+  restoreCheck: RestoreCheck | null;
+}
+
+/**
+ * --verify: the written image read back against the data phase's digests, then (upper and diff modes) the restore
+ * proof, the image over the lower layers against the live view; a file taken from the base that differs fails
+ * the run. Progress: the bytes read back, then the entries compared.
+ */
+async function verifyOutput(a: {
+  addon: Addon;
+  builder: ImageBuilder;
+  plan: CapturePlan;
+  output: OutputFile;
+  opts: ResolvedOptions;
+  matched: string[];
+  base: SnapshotReport['base'];
+  cancel: Int32Array;
+  signal?: AbortSignal;
+  clock: PhaseClock;
+  onProgress: (p: { verifyBytes: number; verifyBytesTotal: number; restoreEntries?: number }) => void;
+}): Promise<Verification> {
+  const last = { done: 0, total: 0 };
+  const progressOf = (done: number, total: number) => {
+    Object.assign(last, { done, total });
+    a.onProgress({ verifyBytes: done, verifyBytesTotal: total });
+  };
+  progressOf(0, 0);
+  const digests = await verifyWritten(a.builder, a.output.tempPath, a.opts.jobs, progressOf);
+  if (a.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
+  const verified = { ...digests, ms: Math.round(a.clock.sinceLast()) };
+  const restoreCheck = await proveRestore({
+    addon: a.addon,
+    plan: a.plan,
+    image: a.output.tempPath,
+    skip: restoreSkips(a.plan, a.output, a.matched),
+    ignore: restoreIgnores(a.opts),
+    cancel: a.cancel,
+    onProgress: (n) => a.onProgress({ verifyBytes: last.done, verifyBytesTotal: last.total, restoreEntries: n }),
+  });
+  if (a.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
+  failOnBaseDifferences(a.builder, restoreCheck, a.base);
+  a.clock.end('verify');
+  return { verified, restoreCheck };
+}
+
+/** The report of a committed snapshot: what was captured, how, the image's figures and every warning. */
+function reportOf(r: {
+  opts: ResolvedOptions;
+  plan: CapturePlan;
+  medium: MediumWrite | null | undefined;
+  mediumWarnings: string[];
+  info: TreeInfo;
+  image: NativeSummary;
+  base: SnapshotReport['base'];
+  spaceWarnings: string[];
+  existing: ExistingOutput;
+  clock: PhaseClock;
+  pipeline: PipelineStats;
+} & Verification): SnapshotReport {
+  const { opts, plan, medium, info, image, base, restoreCheck } = r;
+  return {
+    output: opts.output,
+    source: plan.walkRoot,
+    mode: plan.mode,
+    layout: plan.layout,
+    lowerStack: plan.lowerStack,
+    cumulative: plan.cumulative,
+    remountedMedium: medium?.mountPoint ?? null,
+    policy: plan.policy.describe(),
+    notes: [...plan.notes, ...noteOf(info)],
+    options: opts,
+    image,
+    sourceEntries: info.entries,
+    sourceBytes: info.bytes + (base?.used ? base.bytes : 0),
+    warnings: [...r.spaceWarnings, ...warningsOf(info, image), ...baseWarnings(base, image), ...(restoreCheck ? restoreWarnings(restoreCheck) : []), ...r.mediumWarnings],
+    replaced: r.existing,
+    times: r.clock.times,
+    pipeline: r.pipeline,
+    verified: r.verified,
+    base: base && { ...base, rejected: base.rejected + image.baseDamaged.length, rejectedPaths: [...base.rejectedPaths, ...image.baseDamaged].slice(0, 20) },
+    restoreCheck,
+  };
+}
+
+/** snapshot() with internals substituted (tests import this from this module; the package does not export it). */
+export async function snapshotWith(options: RunOptions, internals: Internals): Promise<SnapshotReport> {
+  const addon = loadAddon(options.nativeBinding);
+  const opts = resolveOptions(options, addon);
+  const nice = threadNice(options.threadNice);
+  const source = checkSource(opts.source);
+  const existing = checkOutputTarget(opts.output, options.force === true);
+  const baseImage = baseOf(opts, existing);
+  if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
+
+  const clock = new PhaseClock();
+  const cancel = new Int32Array(new SharedArrayBuffer(4));
+  const mediumWarnings: string[] = [];
+  // The output on the live medium, mounted read-only: that mount is made writable for the save, and only it.
+  const medium = MediumWrite.open(dirname(resolve(opts.output)), mediumWarnings);
+  const { output, plan } = await openOutputAndPlan(options, opts, addon, source, medium, internals);
   // The pool is made only when the data phase needs it (small jobs run on libuv's pool instead).
   let made: { pool: Piscina; owned: boolean } | undefined;
   const pool = async () =>
@@ -542,7 +645,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     builder.begin(output.fd);
     const totals = { entriesTotal: info.entries, bytesTotal: info.bytes };
     let dataBytes = 0;
-    // Starting worker threads (~170 ms each) can cost more than the work itself (runsInline).
+    // Starting worker threads (tens of ms each, see runsInline) can cost more than the work itself.
     const inline = !options.pool && runsInline(info.bytes, opts.jobs);
     const pipeline = await runDataPipeline({
       builder,
@@ -567,33 +670,9 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
     clock.end('tables');
     internals.afterTables?.(output.tempPath);
-    let verified: SnapshotReport['verified'] = null;
-    let restoreCheck: RestoreCheck | null = null;
-    if (opts.verify) {
-      const last = { done: 0, total: 0 };
-      const progressOf = (done: number, total: number) => {
-        Object.assign(last, { done, total });
-        emit({ phase: 'verify', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed, verifyBytes: done, verifyBytesTotal: total });
-      };
-      progressOf(0, 0);
-      const digests = await verifyWritten(builder, output.tempPath, opts.jobs, progressOf);
-      if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
-      verified = { ...digests, ms: Math.round(clock.sinceLast()) };
-      // Then the restore proof (upper and diff modes): the image over the lower layers against the live view.
-      restoreCheck = await proveRestore({
-        addon,
-        plan,
-        image: output.tempPath,
-        skip: restoreSkips(plan, output, matched),
-        ignore: restoreIgnores(opts),
-        cancel,
-        onProgress: (n) =>
-          emit({ phase: 'verify', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed, verifyBytes: last.done, verifyBytesTotal: last.total, restoreEntries: n }),
-      });
-      if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
-      failOnBaseDifferences(builder, restoreCheck, base);
-      clock.end('verify');
-    }
+    const { verified, restoreCheck } = opts.verify
+      ? await verifyOutput({ addon, builder, plan, output, opts, matched, base, cancel, signal: options.signal, clock, onProgress: (v) => emit({ phase: 'verify', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed, ...v }) })
+      : { verified: null, restoreCheck: null };
     emit({ phase: 'commit', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed });
     await output.commit(() => medium?.keepReplaced(resolve(opts.output)));
     const listed = plan.layout ? keepModuleListing(plan.layout, resolve(opts.output)) : null;
@@ -601,28 +680,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     medium?.close();
     clock.end('commit');
     emit({ phase: 'done', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.imageSize });
-    return {
-      output: opts.output,
-      source: plan.walkRoot,
-      mode: plan.mode,
-      layout: plan.layout,
-      lowerStack: plan.lowerStack,
-      cumulative: plan.cumulative,
-      remountedMedium: medium?.mountPoint ?? null,
-      policy: plan.policy.describe(),
-      notes: [...plan.notes, ...noteOf(info)],
-      options: opts,
-      image,
-      sourceEntries: info.entries,
-      sourceBytes: info.bytes + (base?.used ? base.bytes : 0),
-      warnings: [...spaceWarnings, ...warningsOf(info, image), ...baseWarnings(base, image), ...(restoreCheck ? restoreWarnings(restoreCheck) : []), ...mediumWarnings],
-      replaced: existing,
-      times: clock.times,
-      pipeline,
-      verified,
-      base: base && { ...base, rejected: base.rejected + image.baseDamaged.length, rejectedPaths: [...base.rejectedPaths, ...image.baseDamaged].slice(0, 20) },
-      restoreCheck,
-    };
+    return reportOf({ opts, plan, medium, mediumWarnings, info, image, base, spaceWarnings, existing, clock, pipeline, verified, restoreCheck });
   } catch (err) {
     output.discard();
     throw err instanceof CasperError ? err : toCasperError(err);

@@ -2,6 +2,9 @@
 // optionally compares it with a directory tree. The work runs in the addon on libuv's pool, off the JS thread.
 import { loadAddon, type Addon } from '../native/addon.js';
 import { AbortError, UsageError, toCasperError } from '../errors.js';
+import type { ImageCounts, ImageSuperblock, IntegrityCheck, VerifyDifference, VerifyProblem } from '../native/verify-report.js';
+
+export type { VerifyDifference, VerifyProblem } from '../native/verify-report.js';
 
 export const VERIFY_IGNORE_FIELDS = ['mode', 'owner', 'mtime', 'xattrs', 'content', 'links'] as const;
 export type VerifyIgnoreField = (typeof VERIFY_IGNORE_FIELDS)[number];
@@ -29,29 +32,6 @@ export interface VerifyProgress {
   dataBytesTotal: number;
 }
 
-/** A fault in the image: a table or block that does not read as the format says. */
-export interface VerifyProblem {
-  /** ESQUASH_CORRUPT, or an errno-style code when reading the image failed (EIO). */
-  code: string;
-  /** The table or block kind: 'superblock', 'inode table', 'directory table', 'data block', … */
-  table: string;
-  /** Byte offset in the image, when the fault is at one place. */
-  offset: number | null;
-  /** The file concerned (data blocks). */
-  path?: string;
-  message: string;
-}
-
-export interface VerifyDifference {
-  /** Path in the image, from its root ('/etc/hosts'). */
-  path: string;
-  kind: 'only-in-image' | 'only-in-dir' | 'type' | 'content' | 'mode' | 'owner' | 'group' | 'mtime' | 'xattrs' | 'symlink' | 'device' | 'links' | 'unreadable';
-  image?: string;
-  dir?: string;
-  /** One line, like diff -r's. */
-  line: string;
-}
-
 export interface VerifyReport {
   image: string;
   dir: string | null;
@@ -63,58 +43,11 @@ export interface VerifyReport {
   /** More than 100 problems were found; the rest are left out. */
   problemsTruncated: boolean;
   differences: VerifyDifference[];
-  superblock: {
-    imageSize: number;
-    bytesUsed: number;
-    compressor: string;
-    blockSize: number;
-    mkfsTime: number;
-    flags: number;
-    inodes: number;
-    ids: number;
-    fragmentBlocks: number;
-    xattrIds: number;
-    exportTable: boolean;
-  };
-  counts: {
-    entries: number;
-    directories: number;
-    files: number;
-    symlinks: number;
-    devices: number;
-    fifos: number;
-    sockets: number;
-    hardlinks: number;
-    fileBytes: number;
-    /**
-     * The tree's size once unpacked onto a filesystem with 4 KiB blocks: every file (a hard-linked one once) and
-     * directory rounded up to whole blocks, a symlink of 60 bytes or more one block (what `remaster` writes as
-     * filesystem.size).
-     */
-    installedBytes: number;
-    dataBlocks: number;
-    sparseBlocks: number;
-    fragmentTails: number;
-    dataBytesRead: number;
-    metadataBlocks: number;
-  };
-  /**
-   * The integrity record casper-snapshot writes after bytes_used: 'valid' (with data: every stored block checked
-   * against its digest, every file against its content tag, every fragment block against its pieces), 'absent'
-   * (an image of another tool or an older casper-snapshot), 'broken' (a problem). What was checked against it.
-   */
-  integrity: { record: 'valid' | 'absent' | 'broken'; blocks: number; files: number; fragments: number };
+  superblock: ImageSuperblock;
+  counts: ImageCounts;
+  /** The integrity record casper-snapshot writes after bytes_used ('valid', 'absent', 'broken') and what was checked against it. */
+  integrity: IntegrityCheck;
   seconds: number;
-}
-
-interface NativeReport {
-  ok: boolean;
-  problems: VerifyProblem[];
-  problemsTruncated: boolean;
-  differences: VerifyDifference[];
-  image: VerifyReport['superblock'];
-  counts: VerifyReport['counts'];
-  integrity: VerifyReport['integrity'];
 }
 
 /**
@@ -142,18 +75,15 @@ export async function verify(image: string, options: VerifyOptions = {}): Promis
     });
   const timer = options.onProgress ? setInterval(report, 200) : null;
   const start = process.hrtime.bigint();
-  let r: NativeReport | { error: { code?: string; message?: string } };
+  let r;
   try {
-    r = (await addon.verifyImage(image, { dir: options.dir, jobs: options.jobs, data: options.data ?? true, ignore: options.ignore ?? [] }, cancel, progress)) as typeof r;
+    r = await addon.verifyImage(image, { dir: options.dir, jobs: options.jobs, data: options.data ?? true, ignore: options.ignore ?? [] }, cancel, progress);
   } catch (err) {
+    if ((err as { code?: unknown }).code === 'ECANCELED') throw new AbortError('verify aborted');
     throw toCasperError(err);
   } finally {
     if (timer) clearInterval(timer);
     options.signal?.removeEventListener('abort', onAbort);
-  }
-  if ('error' in r) {
-    if (r.error.code === 'ECANCELED') throw new AbortError('verify aborted');
-    throw toCasperError(r.error);
   }
   if (options.onProgress) report();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;

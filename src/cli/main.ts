@@ -8,7 +8,7 @@ import { loadAddon, packageVersion, runtime } from '../native/addon.js';
 import { CasperError, UsageError } from '../errors.js';
 import { oneLine, printable } from '../printable.js';
 import { rewriteMksquashfsArgs } from './mksquashfs-aliases.js';
-import { cliMessage } from './remedies.js';
+import { cliMessage, expectedFailure } from './remedies.js';
 import { formatSummary } from './summary.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
 import { cancelAll } from '../pipeline/stop.js';
@@ -22,6 +22,7 @@ import { jsonReport, REPORT_SCHEMA_VERSION } from './json-report.js';
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeHelp } from './help-output.js';
+import { writeAllStdout } from './stdout.js';
 
 export const EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
 
@@ -166,16 +167,8 @@ const SIGNAL_EXIT: Record<string, number> = { SIGHUP: EXIT.sighup, SIGINT: EXIT.
 
 /** Writes to stdout synchronously; a full or closed stdout is a clear error, not a stack trace. */
 function writeStdout(text: string, what: string, image: string): void {
-  const buf = Buffer.from(text);
   try {
-    for (let off = 0; off < buf.length; ) {
-      try {
-        off += writeSync(1, buf, off);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // a non-blocking pipe is full: wait
-      }
-    }
+    writeAllStdout(text);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new CasperError(`cannot write ${what} to standard output (${e.code ?? e.message}); the image '${image}' was written`, e.code ?? 'EIO');
@@ -245,12 +238,6 @@ function printJsonError(code: string, message: string, exitCode: number): void {
   } catch {
     /* stdout itself is what failed: the message is on stderr already */
   }
-}
-
-/** An error the tool anticipates and explains (errno codes, locks, mounts, images): no stack trace under -d. */
-function expectedFailure(err: unknown): boolean {
-  const code = (err as CasperError).code;
-  return err instanceof CasperError && typeof code === 'string' && /^(E[A-Z0-9_]+|ABORT_ERR)$/.test(code) && code !== 'EINTERNAL';
 }
 
 function isDirectory(p: string): boolean {

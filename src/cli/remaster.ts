@@ -3,7 +3,6 @@
 // temporary files removed); 3 written, but some files changed while being read or were skipped (warnings);
 // 129/130/143 stopped by a signal.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { writeSync } from 'node:fs';
 import { remaster, type RemasterProgress, type RemasterReport } from '../api/remaster.js';
 import { CasperError, UsageError } from '../errors.js';
 import { loadAddon, packageVersion } from '../native/addon.js';
@@ -15,7 +14,9 @@ import { describeBootEntries } from '../remaster/base-medium.js';
 import { stopAllXorriso } from '../remaster/xorriso.js';
 import { progressReporter } from './progress.js';
 import { size } from './summary.js';
+import { writeAllStdout } from './stdout.js';
 import { jsonReport } from './json-report.js';
+import { expectedFailure } from './remedies.js';
 
 export const REMASTER_EXIT = { ok: 0, usage: 1, failed: 2, incomplete: 3, sighup: 129, sigint: 130, sigterm: 143 } as const;
 export const REMASTER_SCHEMA_VERSION = 1;
@@ -74,17 +75,7 @@ function buildRemasterProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 }
 
-function out(text: string): void {
-  const buf = Buffer.from(text);
-  for (let off = 0; off < buf.length; ) {
-    try {
-      off += writeSync(1, buf, off);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-    }
-  }
-}
+const out = writeAllStdout;
 
 const secs = (ms: number) => (ms / 1000).toFixed(1);
 
@@ -199,7 +190,7 @@ export async function remasterMain(argv: string[]): Promise<number> {
     const e = err as CasperError;
     const usage = err instanceof UsageError;
     process.stderr.write(`casper-snapshot remaster: ${e.message}${e.path && !e.message.includes(e.path) ? ` (${e.path})` : ''}\n`);
-    if (o.debug && e.stack && !usage && !(err instanceof CasperError && /^(E[A-Z0-9_]+|ABORT_ERR)$/.test(e.code) && e.code !== 'EINTERNAL')) process.stderr.write(e.stack + '\n');
+    if (o.debug && e.stack && !usage && !expectedFailure(err)) process.stderr.write(e.stack + '\n');
     if (o.json) out(JSON.stringify({ schemaVersion: REMASTER_SCHEMA_VERSION, error: { code: usage ? 'EUSAGE' : (e.code ?? 'EFAILED'), message: e.message, exitCode: usage ? 1 : 2 } }, null, 2) + '\n');
     return usage ? REMASTER_EXIT.usage : REMASTER_EXIT.failed;
   }

@@ -1,6 +1,6 @@
 // The library's errors name the option that would let a job through (CasperError.remedy); the CLI says it in
 // its own spelling.
-import type { CasperError, Remedy } from '../errors.js';
+import { CasperError, type Remedy } from '../errors.js';
 
 function cliRemedy(r: Remedy): string {
   switch (r.option) {
@@ -32,4 +32,13 @@ export function cliMessage(e: Pick<CasperError, 'message' | 'reason' | 'remedy'>
   let text = e.remedy && e.reason !== undefined ? `${e.reason}; ${cliRemedy(e.remedy)}` : e.message;
   for (const [re, s] of SPELLING) text = text.replace(re, s);
   return text;
+}
+
+/**
+ * An error the tool anticipates and explains (errno codes, locks, mounts, images): no stack trace under -d. A bug
+ * (EINTERNAL, or EINTERNAL_ORDER: native code called out of turn) is not one.
+ */
+export function expectedFailure(err: unknown): boolean {
+  const code = (err as CasperError).code;
+  return err instanceof CasperError && typeof code === 'string' && /^(E[A-Z0-9_]+|ABORT_ERR)$/.test(code) && !code.startsWith('EINTERNAL');
 }

@@ -2,12 +2,12 @@
 // Exit codes: 0 the image is sound (and equal to DIR); 1 usage error; 2 the image is corrupt or unreadable;
 // 3 the image is sound but differs from DIR.
 import { Command, InvalidArgumentError } from 'commander';
-import { writeSync } from 'node:fs';
 import { verify, VERIFY_IGNORE_FIELDS, type VerifyIgnoreField, type VerifyReport } from '../api/verify.js';
 import { CasperError, UsageError } from '../errors.js';
 import { oneLine, printable } from '../printable.js';
 import { packageVersion } from '../native/addon.js';
 import { size } from './summary.js';
+import { writeAllStdout } from './stdout.js';
 import { writeHelp } from './help-output.js';
 
 export const VERIFY_EXIT = { ok: 0, usage: 1, corrupt: 2, differ: 3 } as const;
@@ -79,17 +79,7 @@ function buildVerifyProgram(): Command {
     .configureOutput({ writeOut: (s) => writeHelp(s), writeErr: (s) => process.stderr.write(s), outputError: () => {} });
 }
 
-function out(text: string): void {
-  const buf = Buffer.from(text);
-  for (let off = 0; off < buf.length; ) {
-    try {
-      off += writeSync(1, buf, off);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-    }
-  }
-}
+const out = writeAllStdout;
 
 export async function verifyMain(argv: string[]): Promise<number> {
   const program = buildVerifyProgram();

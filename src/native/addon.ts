@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CasperError } from '../errors.js';
+import type { NativeVerifyReport } from './verify-report.js';
 
 export interface CompressorSpec {
   compressor: string;
@@ -77,15 +78,6 @@ export interface NativeSummary {
   baseDamaged: string[];
   /** Bytes of the integrity record written after bytes_used (part of imageSize). */
   recordBytes: number;
-}
-
-/** verifyWritten()'s report: verifyImage's, with the files whose digest matched. */
-export interface WrittenVerifyReport {
-  ok: boolean;
-  problems: { code: string; table: string; offset: number | null; path?: string; message: string }[];
-  problemsTruncated: boolean;
-  counts: { files: number; fileBytes: number; dataBlocks: number; dataBytesRead: number };
-  digests: { files: number; bytes: number };
 }
 
 /** compareRestored()'s result: the differences (restored side first), the mount points left out, entries compared. */
@@ -194,7 +186,7 @@ export interface ImageBuilder {
    * file's content digest with the one taken while its data was read. Mismatches are problems with code EDIGEST.
    * progress: BigUint64Array(4) as verifyImage's.
    */
-  verifyWritten(path: string, jobs: number, progress?: BigUint64Array): Promise<WrittenVerifyReport>;
+  verifyWritten(path: string, jobs: number, progress?: BigUint64Array): Promise<NativeVerifyReport>;
   /**
    * -regex excludes matched with glibc's regexec on libuv's pool (after walk, before leaveOut): the entries matched,
    * their image paths, and per pattern how many entries it matched. Rejects EINVAL when regcomp refuses one.
@@ -211,8 +203,8 @@ export interface Addon {
   ImageBuilder: new (options: NativeImageOptions, cancel?: Int32Array) => ImageBuilder;
   /** A pool worker's share of the data phase (synchronous, with the worker's cached compressor); throws its failure. */
   runData(engine: number, spec: CompressorSpec): void;
-  /** The same on libuv's pool (jobs that start no workers); a failure resolves as { error }. */
-  runDataAsync(engine: number, spec: CompressorSpec): Promise<undefined | { error: object }>;
+  /** The same on libuv's pool (jobs that start no workers); rejects with the phase's first failure. */
+  runDataAsync(engine: number, spec: CompressorSpec): Promise<void>;
   compress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec): ArrayBuffer | null;
   decompress(data: ArrayBuffer | Uint8Array, spec: CompressorSpec, capacity: number): ArrayBuffer;
   /** Builds the compressor to validate name and options (throws code EINVAL with a readable message); returns its description. */
@@ -227,13 +219,16 @@ export interface Addon {
   renameAt(dirFd: number, from: string, to: string): void;
   unlinkAt(dirFd: number, name: string): void;
   listAt(dirFd: number): string[];
-  /** Reads a whole image back (and compares it with options.dir) on libuv's pool; see src/api/verify.ts. */
+  /**
+   * Reads a whole image back (and compares it with options.dir) on libuv's pool; see src/api/verify.ts. Rejects
+   * (code, path, syscall) only when the image cannot be read at all or on cancel (ECANCELED).
+   */
   verifyImage(
     image: string,
     options: { dir?: string; jobs?: number; data?: boolean; ignore?: string[] },
     cancel?: Int32Array,
     progress?: BigUint64Array,
-  ): Promise<object>;
+  ): Promise<NativeVerifyReport>;
   /**
    * --verify's restore proof (src/api/restore-check.ts) on libuv's pool: compares `restored` (the image stacked
    * over the lower layers) with `live` (the session's merged root), paths in `skip` and mount points left out.
@@ -245,7 +240,7 @@ export interface Addon {
     options: { skip: string[]; ignore: string[] },
     cancel?: Int32Array,
     progress?: BigUint64Array,
-  ): Promise<NativeRestoreResult | { error: { code?: string; message?: string; path?: string; syscall?: string } }>;
+  ): Promise<NativeRestoreResult>;
   /** Ends the process at once (_exit): the CLI's signal handlers, which must not wait for native work on other threads. */
   exitNow(code: number): never;
   /** CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in ms. */

@@ -16,18 +16,27 @@ export interface DataProgress {
   entriesDone: number;
 }
 
-/** Runs one thread's share of the data phase: in a piscina worker, or (jobs that start none) on libuv's pool. */
+/**
+ * Runs one thread's share of the data phase: in a piscina worker, or (jobs that start none) on libuv's pool.
+ * Either way the promise rejects with the share's failure (a CasperError once here).
+ */
 export interface TaskRunner {
-  run(task: WorkerTask): Promise<WorkerFailure | undefined>;
+  run(task: WorkerTask): Promise<void>;
 }
 
+/** A piscina worker: its failure comes back as data (structured cloning drops an Error's fields) and is thrown here. */
 export function poolRunner(pool: Piscina): TaskRunner {
-  return { run: (t) => pool.run(t) as Promise<WorkerFailure | undefined> };
+  return {
+    run: async (t) => {
+      const r = (await pool.run(t)) as WorkerFailure | undefined;
+      if (r) throw toCasperError(r.error);
+    },
+  };
 }
 
 /** libuv's pool: each share holds one of its threads for the whole phase (so jobs must stay below its size). */
 export function inlineRunner(addon: Addon): TaskRunner {
-  return { run: (t) => addon.runDataAsync(t.engine, t.spec) as Promise<WorkerFailure | undefined> };
+  return { run: (t) => addon.runDataAsync(t.engine, t.spec) };
 }
 
 export interface DataPipelineOptions {
@@ -63,10 +72,6 @@ export interface PipelineStats {
 /** How often the main thread reports progress meanwhile. */
 const PROGRESS_MS = 100;
 
-function isFailure(r: unknown): r is WorkerFailure {
-  return typeof r === 'object' && r !== null && 'error' in r;
-}
-
 export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineStats> {
   const { builder, runner, spec } = o;
   // About 2 MiB per task; up to two tasks per thread planned and unwritten (a result that comes before its
@@ -98,14 +103,8 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
     const task: WorkerTask = { kind: 'data', engine, spec };
     // Every share is awaited, whatever happens to the others: a thread still writing could otherwise write
     // to an output descriptor the caller has closed (and the process may have reused).
-    const shares = Array.from({ length: o.jobs }, () =>
-      runner.run(task).then(
-        (r) => {
-          if (isFailure(r)) failure ??= toCasperError(r.error); // the engine has stopped its other threads
-        },
-        (err: unknown) => stop(toCasperError(err)),
-      ),
-    );
+    // A share's failure stops the others (the engine does so too, for one of its own).
+    const shares = Array.from({ length: o.jobs }, () => runner.run(task).catch((err: unknown) => stop(toCasperError(err))));
     await Promise.all(shares);
   } finally {
     clearInterval(timer);

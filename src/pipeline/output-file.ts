@@ -52,10 +52,12 @@ function hasSquashfsMagic(path: string): boolean {
 }
 
 /**
- * Checks the output path before anything is written (usage errors): its directory must exist, and what is
- * there must be nothing, an empty file or a SquashFS image — any other regular file only with `force`.
+ * What stands at an output path before anything is written: null for nothing, else the regular file there. A
+ * usage error when its directory is missing or not a directory, or when something other than a regular file
+ * (a directory, device, FIFO, socket or symlink) stands there: `writer` writes only regular files. Shared by
+ * images and remaster's ISO (src/remaster/output-iso.ts).
  */
-export function checkOutputTarget(target: string, force: boolean): ExistingOutput {
+export function existingOutputFile(target: string, writer: string): Stats | null {
   const dir = dirname(target);
   let dst;
   try {
@@ -69,9 +71,19 @@ export function checkOutputTarget(target: string, force: boolean): ExistingOutpu
   try {
     st = lstatSync(target);
   } catch {
-    return 'none';
+    return null;
   }
-  if (!st.isFile()) throw new UsageError(`output '${target}' is ${kindOf(st)}: casper-snapshot writes only regular files (name a file path)`);
+  if (!st.isFile()) throw new UsageError(`output '${target}' is ${kindOf(st)}: ${writer} writes only regular files (name a file path)`);
+  return st;
+}
+
+/**
+ * Checks the output path before anything is written (usage errors): its directory must exist, and what is
+ * there must be nothing, an empty file or a SquashFS image — any other regular file only with `force`.
+ */
+export function checkOutputTarget(target: string, force: boolean): ExistingOutput {
+  const st = existingOutputFile(target, 'casper-snapshot');
+  if (!st) return 'none';
   if (st.size === 0) return 'empty file';
   let magic = false;
   try {

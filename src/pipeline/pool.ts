@@ -20,8 +20,8 @@ export const defaultWorkerFilename = join(packageRoot, 'dist', 'src', 'pipeline'
 export async function createPool(o: PoolOptions): Promise<{ pool: Piscina; owned: boolean }> {
   if (o.pool) return { pool: o.pool, owned: false };
   const { Piscina } = await import('piscina');
-  // minThreads 0: starting a worker blocks the calling thread for a while (tens of ms on a loaded machine),
-  // so the data pipeline lets the pool grow one worker per event-loop turn instead of all at once here.
+  // minThreads 0: no worker starts here; piscina starts one per share of the data phase when the pipeline
+  // hands them over (up to maxThreads), so a run that fails or stops before its data phase starts none.
   const pool = new Piscina({
     filename: o.workerFilename ?? runtime.workerFilename ?? defaultWorkerFilename,
     minThreads: 0,

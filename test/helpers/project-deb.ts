@@ -8,7 +8,10 @@ import { repoRoot, run } from './tools.js';
 
 /** What the package is built from (package.sh rebuilds the addon, the bundles and the executable). */
 const INPUTS = ['native', 'src', 'bin', 'systemd', 'man', 'packaging', 'scripts/package.sh', 'scripts/build-prebuilt.sh', 'scripts/build-bundles.mjs', 'scripts/debian-root.sh', 'build-config.json', 'package.json', 'package-lock.json'];
-/** Written beside the .deb once it is built; package.sh empties dist-bin/ first, so a failed build leaves none. */
+/**
+ * Written beside the .deb once it is built; package.sh removes it when it puts another .deb there (a failed run
+ * changes nothing), so it always names the inputs of the .deb beside it.
+ */
 const STAMP = join(repoRoot, 'dist-bin', '.built-from');
 
 function inputsKey(): string {

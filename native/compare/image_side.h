@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "read/dir_compare.h"
+#include "compare/dir_compare.h"
 #include "read/image_reader.h"
 #include "util/fd.h"
 
@@ -33,7 +33,7 @@ struct ContentCheck {
 // Appends differences to out; content_checks receives, per file inode, the tree's file to compare its data
 // with (the data is read later, with the data phase, opened beneath root_out: the tree's root, held open).
 void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir, const std::set<std::string>& ignore,
-                       const CancelFlag& cancel, std::vector<VerifyDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content_checks,
+                       const CancelFlag& cancel, std::vector<TreeDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content_checks,
                        Fd& root_out);
 
 }  // namespace casper

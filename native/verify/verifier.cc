@@ -1,4 +1,4 @@
-#include "read/verifier.h"
+#include "verify/verifier.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,24 +7,26 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
-#include <system_error>
 #include <cstring>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
+#include "compare/dir_compare.h"
+#include "compare/image_side.h"
+#include "format/block_word.h"
 #include "format/constants.h"
 #include "fs/beneath.h"
 #include "read/block_words.h"
 #include "read/data_reader.h"
-#include "read/dir_compare.h"
-#include "read/image_side.h"
 #include "read/image_reader.h"
 #include "read/record_reader.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/parallel_for.h"
 #include "util/paths.h"
+#include "util/same_bytes.h"
 #include "util/xxhash64.h"
 
 namespace casper {
@@ -66,13 +68,8 @@ bool zero_range(int fd, uint64_t off, uint64_t len, std::vector<uint8_t>& buf, c
   return true;
 }
 
-// Chosen by static type (the gyp build has no RTTI): a CorruptError also names its table and offset.
-VerifyProblem problem_of(const NativeError& e, const std::string& path) {
-  return VerifyProblem{e.code, "", CorruptError::kNoOffset, path, e.what()};
-}
-VerifyProblem problem_of(const CorruptError& e, const std::string& path) {
-  return VerifyProblem{e.code, e.table, e.offset, path, e.what()};
-}
+// A CorruptError names its table and offset; other errors leave them empty.
+VerifyProblem problem_of(const NativeError& e, const std::string& path) { return VerifyProblem{e.code, e.table, e.offset, path, e.what()}; }
 
 // Shared state of the data phase; each thread has its own compressor and buffers.
 struct DataPhase {
@@ -93,7 +90,6 @@ struct DataPhase {
   DataPhase(Image& i, const VerifyOptions& opts, VerifyReport& rep) : img(i), o(opts), r(rep), reader(i.file, i.sb) {}
 
   void problem(const NativeError& e, const std::string& path) { add(problem_of(e, path)); }
-  void problem(const CorruptError& e, const std::string& path) { add(problem_of(e, path)); }
   void add(VerifyProblem p) {
     std::lock_guard<std::mutex> g(mu);
     if (r.problems.size() >= kMaxProblems) {
@@ -102,60 +98,31 @@ struct DataPhase {
     }
     r.problems.push_back(std::move(p));
   }
-  void difference(VerifyDifference d) {
+  void difference(TreeDifference d) {
     std::lock_guard<std::mutex> g(mu);
     r.differences.push_back(std::move(d));
   }
 
-  // Runs fn(i) for i in [0, n) on the worker threads; a cancel stops them all.
+  // Runs fn(w, i) for i in [0, n) on up to 64 threads (util/parallel_for.h), each with its own Worker. A
+  // corrupt part is a problem and the work goes on; a cancel, or memory running out, stops it all.
   template <typename Fn>
   void parallel(size_t n, unsigned threads, Fn fn) {
-    std::atomic<size_t> next{0};
-    std::atomic<bool> cancelled{false};
-    std::unique_ptr<NativeError> fatal;
-    auto work = [&]() {
+    auto make_worker = [&]() {
       Worker w{make_compressor(img.comp_config), nullptr, {}, {}, {}, ~uint32_t(0)};
       w.inodes = std::make_unique<MetadataReader>(img.file, *w.comp, "inode table", img.sb.inode_table, img.sb.directory_table);
-      for (size_t i; !cancelled && (i = next.fetch_add(1)) < n;) {
-        if (o.cancel.is_set()) {
-          cancelled = true;
-          break;
-        }
-        try {
-          fn(w, i);
-        } catch (const CorruptError& e) {
-          problem(e, "");
-        } catch (const NativeError& e) {
-          if (e.code == "ENOMEM" || e.code == "ECANCELED") {
-            std::lock_guard<std::mutex> g(mu);
-            if (!fatal) fatal = std::make_unique<NativeError>(e);
-            cancelled = true;
-          } else {
-            problem(e, "");
-          }
-        }
-      }
+      return w;
     };
-    std::vector<std::thread> pool;
-    unsigned t = std::max(1u, std::min<unsigned>(threads, unsigned(std::min<size_t>(n, 64))));
-    // Nothing is thrown across threads: the first failure is kept (its code intact) and stops the others.
-    auto guarded_work = [&]() {
-      std::unique_ptr<NativeError> err = capture_error([&]() { work(); });
-      if (!err) return;
-      std::lock_guard<std::mutex> g(mu);
-      if (!fatal) fatal = std::move(err);
-      cancelled = true;
-    };
-    for (unsigned k = 1; k < t; k++) {
+    parallel_for(n, std::min(threads, 64u), make_worker, [&](Worker& w, size_t i) {
+      o.cancel.check();
       try {
-        pool.emplace_back(guarded_work);
-      } catch (const std::system_error&) {
-        break;  // fewer threads then
+        fn(w, i);
+      } catch (const CorruptError& e) {
+        problem(e, "");
+      } catch (const NativeError& e) {
+        if (e.code == "ENOMEM" || e.code == "ECANCELED") throw;
+        problem(e, "");
       }
-    }
-    guarded_work();
-    for (auto& th : pool) th.join();
-    if (fatal) throw *fatal;
+    });
     o.cancel.check();
   }
 
@@ -170,7 +137,7 @@ struct DataPhase {
   void check_record_block(Worker& w, size_t i) {
     const RecordBlock& b = rec->rec.blocks[i];
     const uint64_t pos = rec->block_pos[i];
-    const uint32_t n = b.word & 0x00FFFFFFu;
+    const uint32_t n = stored_size(b.word);
     w.scratch.resize(n);
     img.file.read(pos, w.scratch.data(), n, "data block");
     if (xxh64(w.scratch.data(), n) != b.digest)
@@ -194,8 +161,8 @@ struct DataPhase {
     }
     fragment_sizes[i] = uint32_t(w.buf.size());
     blocks++;
-    read_bytes += DataReader::disk_size(fe.word);
-    add_progress(o.progress, 2, DataReader::disk_size(fe.word));
+    read_bytes += stored_size(fe.word);
+    add_progress(o.progress, 2, stored_size(fe.word));
   }
 
   // Reads every stored block of a file (a sparse block is never materialised: it is zeros by definition);
@@ -214,9 +181,8 @@ struct DataPhase {
     };
     auto compare = [&](const uint8_t* p, size_t len) {
       if (!same) return;
-      theirs.resize(len);
       try {
-        if (pread_full(src.get(), theirs.data(), len, pos_in_file, shown) != len || std::memcmp(theirs.data(), p, len) != 0) same = false;
+        if (!file_holds(src.get(), pos_in_file, p, len, theirs, shown)) same = false;
       } catch (const NativeError& e) {
         cannot_read(e.what());
       }
@@ -296,10 +262,10 @@ struct DataPhase {
                 problem(CorruptError("data block", pos, "block " + std::to_string(b) + " of '" + printable(path) + "' does not hold what the integrity record says", img.file.path()), path);
             }
           }
-          pos += DataReader::disk_size(word);
+          pos += stored_size(word);
           blocks++;
-          read_bytes += DataReader::disk_size(word);
-          add_progress(o.progress, 2, DataReader::disk_size(word));
+          read_bytes += stored_size(word);
+          add_progress(o.progress, 2, stored_size(word));
           compare(w.buf.data(), w.buf.size());
         }
       }
@@ -376,12 +342,12 @@ void summarise(Image& img, VerifyReport& r) {
   r.entries = img.nodes.size();
   for (auto& [number, n] : img.inode) {
     switch (n.basic) {
-      case 1: r.directories++; r.installed_bytes += in_blocks(std::max<uint64_t>(n.dir_listing, 1)); break;
-      case 2: r.files++; r.file_bytes += n.size; r.installed_bytes += in_blocks(n.size - std::min(n.sparse, n.size)); break;
+      case kDir: r.directories++; r.installed_bytes += in_blocks(std::max<uint64_t>(n.dir_listing, 1)); break;
+      case kFile: r.files++; r.file_bytes += n.size; r.installed_bytes += in_blocks(n.size - std::min(n.sparse, n.size)); break;
       // A target of 60 bytes or more does not fit in the inode (ext4's fast symlinks): one block.
-      case 3: r.symlinks++; r.installed_bytes += n.target.size() >= 60 ? 4096 : 0; break;
-      case 4: case 5: r.devices++; break;
-      case 6: r.fifos++; break;
+      case kSymlink: r.symlinks++; r.installed_bytes += n.target.size() >= 60 ? 4096 : 0; break;
+      case kBlockDev: case kCharDev: r.devices++; break;
+      case kFifo: r.fifos++; break;
       default: r.sockets++; break;
     }
     uint32_t names = img.names.at(number);
@@ -464,14 +430,14 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
         try {
           BlockWords words(words_in, n);
           for (size_t got; (got = words.next(batch.data(), batch.size())) > 0;)
-            for (size_t k = 0; k < got; k++) total += DataReader::disk_size(batch[k]);
+            for (size_t k = 0; k < got; k++) total += stored_size(batch[k]);
         } catch (const CorruptError&) {
           /* reported with the file, by the data phase */
         }
         o.cancel.check();
       }
     }
-    for (auto& fe : img->tables.fragments) total += DataReader::disk_size(fe.word);
+    for (auto& fe : img->tables.fragments) total += stored_size(fe.word);
     const bool with_record = o.data && record.status == RecordStatus::kValid;
     if (with_record) total += record.rec.data_end - record.rec.data_start;
     std::sort(files.begin(), files.end(), [](const Inode* a, const Inode* b) { return a->blocks_start < b->blocks_start || (a->blocks_start == b->blocks_start && a->ref < b->ref); });
@@ -493,7 +459,7 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
       // Every stored byte of the data section, against the record's digests.
       dp.parallel(record.rec.blocks.size(), threads, [&](DataPhase::Worker& w, size_t i) {
         dp.check_record_block(w, i);
-        add_progress(o.progress, 2, record.rec.blocks[i].word & 0x00FFFFFFu);
+        add_progress(o.progress, 2, stored_size(record.rec.blocks[i].word));
       });
     }
     dp.parallel(img->tables.fragments.size(), threads, [&](DataPhase::Worker& w, size_t i) {
@@ -546,11 +512,11 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
         r.problems_truncated = true;
         break;
       }
-      r.problems.push_back({"EDIGEST", "inode table", CorruptError::kNoOffset, p, "--verify: '" + printable(p) + "', written by this snapshot, is not a regular file in the image"});
+      r.problems.push_back({"EDIGEST", "inode table", NativeError::kNoOffset, p, "--verify: '" + printable(p) + "', written by this snapshot, is not a regular file in the image"});
     }
   }
   r.metadata_blocks = img->metadata_blocks_read();
-  std::stable_sort(r.differences.begin(), r.differences.end(), [](const VerifyDifference& a, const VerifyDifference& b) { return a.path < b.path; });
+  std::stable_sort(r.differences.begin(), r.differences.end(), [](const TreeDifference& a, const TreeDifference& b) { return a.path < b.path; });
   r.ok = r.problems.empty();
   return r;
 }

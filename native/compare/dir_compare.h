@@ -1,6 +1,6 @@
 // The one tree comparer: two trees entry by entry (names, type, mode, owner, mtime, xattrs, symlink targets,
 // device numbers, sizes, contents, hard links), like diff -r. Each tree is a CompareSide: an image's tree
-// (read/image_side.h) or a directory read beneath a descriptor (fs/tree_side.h). `verify IMAGE DIR` compares
+// (compare/image_side.h) or a directory read beneath a descriptor (compare/tree_side.h). `verify IMAGE DIR` compares
 // an image with a directory; --verify's restore proof compares a re-layered view with the live session.
 #pragma once
 #include <cstdint>
@@ -11,7 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "read/verifier.h"
+#include "compare/difference.h"
+#include "format/constants.h"
 #include "util/cancel.h"
 #include "util/printable.h"
 
@@ -19,7 +20,7 @@ namespace casper {
 
 // What the comparer reads of one entry.
 struct EntryAttrs {
-  uint16_t basic = 0;  // SquashFS basic type: 1 directory, 2 file, 3 symlink, 4 block, 5 char, 6 fifo, 7 socket
+  uint16_t basic = 0;  // the SquashFS basic type (InodeType, format/constants.h): kDir .. kSocket
   uint32_t mode = 0;   // permission bits (07777)
   uint32_t uid = 0, gid = 0;
   int64_t mtime = 0;  // seconds (SquashFS keeps no more)
@@ -67,6 +68,6 @@ struct CompareOptions {
 
 // Appends the differences to out, sorted like diff -r's (depth first, name order), and the paths left out
 // because something is mounted on them to mounts. Throws NativeError when a root cannot be read at all.
-void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<VerifyDifference>& out, std::vector<std::string>& mounts);
+void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<TreeDifference>& out, std::vector<std::string>& mounts);
 
 }  // namespace casper

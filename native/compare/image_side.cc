@@ -1,6 +1,6 @@
-#include "read/image_side.h"
+#include "compare/image_side.h"
 
-#include "fs/tree_side.h"
+#include "compare/tree_side.h"
 #include "util/paths.h"
 
 namespace casper {
@@ -29,7 +29,7 @@ int ImageSide::attrs(const SideEntry* e, EntryAttrs& out) {
 }
 
 void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir_in, const std::set<std::string>& ignore,
-                       const CancelFlag& cancel, std::vector<VerifyDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content, Fd& root_out) {
+                       const CancelFlag& cancel, std::vector<TreeDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content, Fd& root_out) {
   std::string dir = strip_trailing_slashes(dir_in);
   ImageSide a(img, printable(image_label));
   TreeSide b(dir, TreeSide::Label::kPath, dir, false);

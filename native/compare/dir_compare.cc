@@ -1,4 +1,4 @@
-#include "read/dir_compare.h"
+#include "compare/dir_compare.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,6 +11,7 @@
 
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/same_bytes.h"
 
 namespace casper {
 
@@ -23,12 +24,12 @@ namespace {
 
 const char* type_name(uint16_t basic) {
   switch (basic) {
-    case 1: return "directory";
-    case 2: return "regular file";
-    case 3: return "symbolic link";
-    case 4: return "block special file";
-    case 5: return "character special file";
-    case 6: return "fifo";
+    case kDir: return "directory";
+    case kFile: return "regular file";
+    case kSymlink: return "symbolic link";
+    case kBlockDev: return "block special file";
+    case kCharDev: return "character special file";
+    case kFifo: return "fifo";
     default: return "socket";
   }
 }
@@ -51,7 +52,7 @@ struct Comparer {
   CompareSide& a;
   CompareSide& b;
   const CompareOptions& o;
-  std::vector<VerifyDifference>& out;
+  std::vector<TreeDifference>& out;
   std::vector<std::string>& mounts;
   // Hard links: every non-directory present on both sides, with its identity on each.
   struct Linked { std::string rel; std::pair<uint64_t, uint64_t> ia, ib; };
@@ -59,7 +60,7 @@ struct Comparer {
 
   bool on(const char* field) const { return o.ignore.count(field) == 0; }
   void add(const std::string& rel, const std::string& kind, const std::string& va, const std::string& vb, const std::string& line) {
-    out.push_back(VerifyDifference{rel, kind, va, vb, line});
+    out.push_back(TreeDifference{rel, kind, va, vb, line});
   }
   void field(const std::string& rel, const char* kind, const char* label, const std::string& va, const std::string& vb) {
     if (va == vb) return;
@@ -75,15 +76,8 @@ struct Comparer {
     if (!fa.valid()) return unreadable(a, rel, "read", errno), true;
     Fd fb(b.open_file(eb));
     if (!fb.valid()) return unreadable(b, rel, "read", errno), true;
-    std::vector<uint8_t> ba(1 << 17), bb(1 << 17);
     try {
-      for (uint64_t off = 0;; off += ba.size()) {
-        o.cancel.check();
-        size_t na = pread_full(fa.get(), ba.data(), ba.size(), off, a.label(rel));
-        size_t nb = pread_full(fb.get(), bb.data(), bb.size(), off, b.label(rel));
-        if (na != nb || std::memcmp(ba.data(), bb.data(), na) != 0) return false;
-        if (na < ba.size()) return true;
-      }
+      return same_range(fa.get(), 0, a.label(rel), fb.get(), 0, b.label(rel), kToTheEnd, &o.cancel);
     } catch (const NativeError& e) {
       if (e.code == "ECANCELED") throw;
       add(rel, "unreadable", "", e.what(), std::string("Cannot read: ") + e.what());  // an I/O error: listed, the rest goes on
@@ -117,8 +111,8 @@ struct Comparer {
       add(rel, "xattrs", xattr_text(x.xattrs), xattr_text(y.xattrs), "Extended attributes differ (" + printable(keys) + "): " + a.label(rel) + ", " + b.label(rel));
     }
     switch (x.basic) {
-      case 1: return true;
-      case 2:
+      case kDir: return true;
+      case kFile:
         if (!on("content")) break;
         if (x.size != y.size) {
           add(rel, "content", std::to_string(x.size), std::to_string(y.size),
@@ -129,12 +123,12 @@ struct Comparer {
           add(rel, "content", "", "", "Files " + a.label(rel) + " and " + b.label(rel) + " differ");
         }
         break;
-      case 3:
+      case kSymlink:
         if (x.target != y.target)
           add(rel, "symlink", x.target, y.target, "Symbolic links " + a.label(rel) + " -> " + printable(x.target) + " and " + b.label(rel) + " -> " + printable(y.target) + " differ");
         break;
-      case 4:
-      case 5:
+      case kBlockDev:
+      case kCharDev:
         field(rel, "device", "Device numbers", std::to_string(x.dev_major) + ":" + std::to_string(x.dev_minor), std::to_string(y.dev_major) + ":" + std::to_string(y.dev_minor));
         break;
       default:
@@ -199,7 +193,7 @@ struct Comparer {
 
 }  // namespace
 
-void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<VerifyDifference>& out, std::vector<std::string>& mounts) {
+void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<TreeDifference>& out, std::vector<std::string>& mounts) {
   Comparer c{a, b, o, out, mounts, {}};
   if (!c.entry("/", nullptr, nullptr)) {
     c.links();

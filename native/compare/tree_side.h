@@ -1,4 +1,4 @@
-// A directory tree as one side of the tree comparer (read/dir_compare.h). It is read the way the walker reads:
+// A directory tree as one side of the tree comparer (compare/dir_compare.h). It is read the way the walker reads:
 // each directory is opened beneath the root's descriptor without following any symlink (fs/beneath.h), and
 // every name is examined with the *at calls on that directory, so a tree changing meanwhile (a live session)
 // never leads the comparison out of it.
@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "compare/dir_compare.h"
 #include "fs/mounts.h"
-#include "read/dir_compare.h"
 #include "util/fd.h"
 
 namespace casper {

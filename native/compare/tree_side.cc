@@ -1,4 +1,4 @@
-#include "fs/tree_side.h"
+#include "compare/tree_side.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -19,13 +19,13 @@ namespace casper {
 namespace {
 
 uint16_t basic_of(mode_t m) {
-  if (S_ISDIR(m)) return 1;
-  if (S_ISREG(m)) return 2;
-  if (S_ISLNK(m)) return 3;
-  if (S_ISBLK(m)) return 4;
-  if (S_ISCHR(m)) return 5;
-  if (S_ISFIFO(m)) return 6;
-  return 7;
+  if (S_ISDIR(m)) return kDir;
+  if (S_ISREG(m)) return kFile;
+  if (S_ISLNK(m)) return kSymlink;
+  if (S_ISBLK(m)) return kBlockDev;
+  if (S_ISCHR(m)) return kCharDev;
+  if (S_ISFIFO(m)) return kFifo;
+  return kSocket;
 }
 
 bool stored_namespace(const std::string& key) {

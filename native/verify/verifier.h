@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "compare/difference.h"
 #include "util/cancel.h"
 
 namespace casper {
@@ -44,18 +45,11 @@ struct VerifyProblem {
   std::string message;
 };
 
-struct VerifyDifference {
-  std::string path;  // relative to the root, starting with '/'
-  std::string kind;  // only-in-image only-in-dir type content size mode owner group mtime xattrs symlink device links unreadable
-  std::string image, dir;  // the two values, where the kind has values
-  std::string line;        // one line, like diff -r
-};
-
 struct VerifyReport {
   bool ok = false;
   std::vector<VerifyProblem> problems;
   bool problems_truncated = false;
-  std::vector<VerifyDifference> differences;
+  std::vector<TreeDifference> differences;
   // The image
   uint64_t image_size = 0, bytes_used = 0;
   uint32_t block_size = 0, mkfs_time = 0, inodes = 0, ids = 0, fragment_blocks = 0, xattr_ids = 0;
