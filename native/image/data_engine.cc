@@ -23,8 +23,7 @@ void DataEngine::work(Compressor& comp) {
       std::vector<ClosedFragment> closed;
       switch (job.kind) {
         case Job::Kind::kRead: {
-          std::vector<uint8_t> result = read_and_compress(job.task, comp, cancel_);
-          closed = writer_.add_result(std::move(result));
+          closed = writer_.add_result(read_and_compress(job.task, comp, cancel_));
           break;
         }
         case Job::Kind::kFragment: {

@@ -177,13 +177,13 @@ void DataWriter::read_again(uint32_t entry) {
   s.stamp = tree_.stamps[e.stamp];
   s.rel = tree_.data_rel(entry);
   task.segments.push_back(std::move(s));
-  std::vector<uint8_t> result = read_and_compress(task, *comp_, cancel_);
-  for (const SegmentResult& r : parse_result(result.data(), result.size())) add_segment(r);
+  const TaskResult result = read_and_compress(task, *comp_, cancel_);
+  for (const SegmentResult& r : result.segments) add_segment(r);
 }
 
-void DataWriter::add_result(const uint8_t* buf, size_t n) {
+void DataWriter::add_result(const TaskResult& result) {
   start();
-  for (const SegmentResult& s : parse_result(buf, n)) {
+  for (const SegmentResult& s : result.segments) {
     if (!in_file_) copy_from_base_until(s.file);
     add_segment(s);
   }
@@ -209,7 +209,7 @@ void DataWriter::add_segment(const SegmentResult& s) {
   } else if (!in_file_ || cur_file_ != s.file) {
     throw call_order_fault("a segment of file " + std::to_string(s.file) + " arrived out of order");
   }
-  write_at(pos_, s.data, size_t(s.data_len));
+  write_at(pos_, s.data.data(), s.data.size());
   if (s.stored_digests.size() != s.terms.size()) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
   uint64_t at = pos_;
   size_t k = 0;
@@ -220,8 +220,8 @@ void DataWriter::add_segment(const SegmentResult& s) {
     k++;
     at += stored_size(w);
   }
-  if (k != s.stored_digests.size() || at != pos_ + s.data_len) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
-  pos_ += s.data_len;
+  if (k != s.stored_digests.size() || at != pos_ + s.data.size()) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
+  pos_ += s.data.size();
   words_.insert(words_.end(), s.block_words.begin(), s.block_words.end());
   fdata.nblocks += uint32_t(s.block_words.size());
   fdata.sparse += s.sparse_bytes;
@@ -231,7 +231,7 @@ void DataWriter::add_segment(const SegmentResult& s) {
   stats_.bytes_read += s.length;
   stats_.blocks += s.block_words.size();
   for (uint32_t w : s.block_words) stats_.sparse_blocks += w == 0;
-  if (s.last) finish_file(s.file, s.tail, s.tail_len, s.tail_term);
+  if (s.last) finish_file(s.file, s.tail.data(), uint32_t(s.tail.size()), s.tail_term);
 }
 
 void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {

@@ -49,7 +49,7 @@ class DataWriter {
   // Results must arrive in task order. A file that could not be read whole from the walked inode (vanished,
   // replaced, or unreadable with ignore_errors) is dropped, even after some of its blocks were written:
   // they are taken back, and the file is left out of the image and listed in Tree::skipped.
-  void add_result(const uint8_t* buf, size_t n);
+  void add_result(const TaskResult& result);
   // The data phase is over (whatever its outcome): no more write-behind, the descriptor may be closed.
   void stop_write_behind();
   // The base is closed: nothing more may be copied from it.

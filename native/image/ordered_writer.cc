@@ -2,7 +2,6 @@
 
 #include <time.h>
 
-#include "data/task_format.h"
 #include "util/error.h"
 
 namespace casper {
@@ -45,13 +44,13 @@ void OrderedWriter::check_owner() const {
   if (owner_ != std::this_thread::get_id()) throw call_order_fault("the data writer used without its lock");
 }
 
-std::vector<ClosedFragment> OrderedWriter::add_result(std::vector<uint8_t>&& result) {
+std::vector<ClosedFragment> OrderedWriter::add_result(TaskResult&& result) {
   Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
-  ResultHeader h = parse_result_header(result.data(), result.size());
-  if (h.seq < next_seq_ || held_.count(h.seq) || (ended_ && h.seq >= planned_))
-    throw call_order_fault("result " + std::to_string(h.seq) + " given twice or beyond the plan");
+  const uint32_t seq = result.seq;
+  if (seq < next_seq_ || held_.count(seq) || (ended_ && seq >= planned_))
+    throw call_order_fault("result " + std::to_string(seq) + " given twice or beyond the plan");
   std::vector<ClosedFragment> closed;
-  pump(closed, &result, h.seq, h.starts_file);
+  pump(closed, &result);
   publish();
   return closed;
 }
@@ -67,7 +66,7 @@ std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t
   f->bytes = std::move(bytes);
   f->digest = digest;
   std::vector<ClosedFragment> closed;
-  pump(closed, nullptr, 0, false);
+  pump(closed, nullptr);
   publish();
   return closed;
 }
@@ -80,7 +79,7 @@ std::vector<ClosedFragment> OrderedWriter::end(uint32_t planned) {
   ended_ = true;
   planned_ = planned;
   std::vector<ClosedFragment> closed;
-  pump(closed, nullptr, 0, false);
+  pump(closed, nullptr);
   publish();
   return closed;
 }
@@ -132,28 +131,25 @@ void OrderedWriter::collect_closed(std::vector<ClosedFragment>& closed, uint32_t
   }
 }
 
-void OrderedWriter::pump(std::vector<ClosedFragment>& closed, std::vector<uint8_t>* current, uint32_t seq, bool starts_file) {
+void OrderedWriter::pump(std::vector<ClosedFragment>& closed, TaskResult* current) {
   check_owner();
   for (;;) {
-    const std::vector<uint8_t>* buf = nullptr;
-    bool starts = false;
+    const TaskResult* r = nullptr;
     auto held = held_.find(next_seq_);
-    if (current && seq == next_seq_) {
-      buf = current;
-      starts = starts_file;
-    } else if (held != held_.end()) {
-      buf = &held->second.buf;
-      starts = held->second.starts_file;
-    }
-    if (!buf) break;
-    if (starts && !write_due_fragments(next_seq_)) break;  // a due fragment is still being compressed
-    data_.add_result(buf->data(), buf->size());
+    if (current && current->seq == next_seq_) r = current;
+    else if (held != held_.end()) r = &held->second;
+    if (!r) break;
+    if (r->starts_file && !write_due_fragments(next_seq_)) break;  // a due fragment is still being compressed
+    data_.add_result(*r);
     collect_closed(closed, next_seq_ + kFragmentLag);
-    if (buf == current) current = nullptr;
+    if (r == current) current = nullptr;
     else held_.erase(held);
     next_seq_++;
   }
-  if (current) held_.emplace(seq, Held{starts_file, std::move(*current)});  // not its turn yet
+  if (current) {
+    const uint32_t seq = current->seq;
+    held_.emplace(seq, std::move(*current));  // not its turn yet
+  }
   if (!ended_ || next_seq_ != planned_) return;
   // Every task is written: the last fragment block closes, and every fragment goes out in index order.
   if (!last_closed_) {
