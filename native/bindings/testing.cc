@@ -204,7 +204,7 @@ Napi::Array closed_value(Napi::Env env, const std::vector<ClosedFragment>& close
   for (size_t i = 0; i < closed.size(); i++) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("index", closed[i].index);
-    o.Set("raw", Napi::Buffer<uint8_t>::Copy(env, closed[i].raw.data(), closed[i].raw.size()));
+    o.Set("raw", Napi::Buffer<uint8_t>::Copy(env, closed[i].raw->data(), closed[i].raw->size()));
     a.Set(uint32_t(i), o);
   }
   return a;
@@ -280,9 +280,9 @@ class OrderedWriterHarness : public Napi::ObjectWrap<OrderedWriterHarness> {
             while (!closed.empty()) {
               ClosedFragment f = std::move(closed.back());
               closed.pop_back();
-              uint32_t word = block_word(uint32_t(f.raw.size()), true);
-              const uint64_t digest = xxh64(f.raw.data(), f.raw.size());
-              for (auto& more : writer_->add_fragment(f.index, word, std::move(f.raw), digest)) closed.push_back(std::move(more));
+              uint32_t word = block_word(uint32_t(f.raw->size()), true);
+              const uint64_t digest = xxh64(f.raw->data(), f.raw->size());
+              for (auto& more : writer_->add_fragment(f.index, word, std::vector<uint8_t>(*f.raw), digest)) closed.push_back(std::move(more));
             }
           }
         } catch (...) {

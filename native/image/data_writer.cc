@@ -317,7 +317,7 @@ bool DataWriter::same_content(uint32_t cand, const FileData& cur, const uint8_t*
 const uint8_t* DataWriter::fragment_raw(uint32_t index) {
   if (index == frags_.size()) return open_frag_.data();
   auto it = pending_raw_.find(index);
-  if (it != pending_raw_.end()) return it->second.data();
+  if (it != pending_raw_.end()) return it->second->data();
   if (cached_frag_ != index) {
     const FragmentEntry& f = frags_[index];
     std::vector<uint8_t> stored(stored_size(f.word));
@@ -356,13 +356,15 @@ void DataWriter::seal_fragment() {
   frags_.push_back(FragmentEntry());
   frag_records_.push_back(RecordFragment{uint32_t(open_frag_.size()), pieces_tag(open_pieces_)});  // placed in order: already sorted
   open_pieces_.clear();
-  pending_raw_.emplace(index, open_frag_);
-  closed_.emplace_back(index, std::move(open_frag_));
-  open_frag_.clear();
+  // One copy of the bytes, shared by the thread that compresses the block and the duplicate checks.
+  auto raw = std::make_shared<const std::vector<uint8_t>>(std::move(open_frag_));
+  pending_raw_.emplace(index, raw);
+  closed_.emplace_back(index, std::move(raw));
+  open_frag_ = std::vector<uint8_t>();
   open_frag_.reserve(opts_.block_size);
 }
 
-std::vector<std::pair<uint32_t, std::vector<uint8_t>>> DataWriter::take_closed_fragments() {
+std::vector<std::pair<uint32_t, std::shared_ptr<const std::vector<uint8_t>>>> DataWriter::take_closed_fragments() {
   return std::exchange(closed_, {});
 }
 

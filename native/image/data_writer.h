@@ -55,7 +55,7 @@ class DataWriter {
   // The base is closed: nothing more may be copied from it.
   void forget_base() { base_ = nullptr; }
   // Fragment blocks filled since the last call: (index, raw bytes) to compress in the pool.
-  std::vector<std::pair<uint32_t, std::vector<uint8_t>>> take_closed_fragments();
+  std::vector<std::pair<uint32_t, std::shared_ptr<const std::vector<uint8_t>>>> take_closed_fragments();
   // Writes compressed fragment `index` (in index order, never inside a file's blocks); digest: XXH64 of the
   // stored bytes, taken by the thread that compressed them.
   void write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n, uint64_t digest);
@@ -134,8 +134,8 @@ class DataWriter {
   uint32_t last_dropped_ = kNone;
   // fragments
   std::vector<uint8_t> open_frag_;
-  std::map<uint32_t, std::vector<uint8_t>> pending_raw_;  // closed but not yet written
-  std::vector<std::pair<uint32_t, std::vector<uint8_t>>> closed_;
+  std::map<uint32_t, std::shared_ptr<const std::vector<uint8_t>>> pending_raw_;  // closed but not yet written
+  std::vector<std::pair<uint32_t, std::shared_ptr<const std::vector<uint8_t>>>> closed_;
   uint32_t next_frag_write_ = 0;
   uint32_t cached_frag_ = kNoFragment;
   std::vector<uint8_t> cached_raw_;

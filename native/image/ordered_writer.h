@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -19,9 +20,13 @@
 
 namespace casper {
 
+// A fragment block's uncompressed bytes, shared (not copied) by the thread that compresses it and the
+// writer, which keeps them for duplicate checks until the block is written.
+using FragmentBytes = std::shared_ptr<const std::vector<uint8_t>>;
+
 struct ClosedFragment {
   uint32_t index = 0;
-  std::vector<uint8_t> raw;  // uncompressed fragment block, to compress in the pool
+  FragmentBytes raw;  // uncompressed fragment block, to compress in the pool
 };
 
 struct WriterState {
