@@ -44,43 +44,59 @@ void OrderedWriter::check_owner() const {
   if (owner_ != std::this_thread::get_id()) throw call_order_fault("the data writer used without its lock");
 }
 
+// Each step decides under the lock and writes after releasing it (DataWriter::take_writes/issue).
 std::vector<ClosedFragment> OrderedWriter::add_result(TaskResult&& result) {
-  Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
-  const uint32_t seq = result.seq;
-  if (seq < next_seq_ || held_.count(seq) || (ended_ && seq >= planned_))
-    throw call_order_fault("result " + std::to_string(seq) + " given twice or beyond the plan");
   std::vector<ClosedFragment> closed;
-  pump(closed, &result);
-  publish();
+  std::vector<DataWriter::Write> writes;
+  {
+    Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
+    const uint32_t seq = result.seq;
+    if (seq < next_seq_ || held_.count(seq) || (ended_ && seq >= planned_))
+      throw call_order_fault("result " + std::to_string(seq) + " given twice or beyond the plan");
+    pump(closed, &result);
+    writes = data_.take_writes();
+    publish();
+  }
+  data_.issue(writes);
   return closed;
 }
 
 std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes, uint64_t digest) {
-  Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
-  Pending* f = nullptr;
-  for (auto& c : fragments_)
-    if (c.index == index) f = &c;
-  if (!f || f->ready) throw call_order_fault("fragment " + std::to_string(index) + " was not waiting");
-  f->ready = true;
-  f->word = word;
-  f->bytes = std::move(bytes);
-  f->digest = digest;
   std::vector<ClosedFragment> closed;
-  pump(closed, nullptr);
-  publish();
+  std::vector<DataWriter::Write> writes;
+  {
+    Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
+    Pending* f = nullptr;
+    for (auto& c : fragments_)
+      if (c.index == index) f = &c;
+    if (!f || f->ready) throw call_order_fault("fragment " + std::to_string(index) + " was not waiting");
+    f->ready = true;
+    f->word = word;
+    f->bytes = std::move(bytes);
+    f->digest = digest;
+    pump(closed, nullptr);
+    writes = data_.take_writes();
+    publish();
+  }
+  data_.issue(writes);
   return closed;
 }
 
 std::vector<ClosedFragment> OrderedWriter::end(uint32_t planned) {
-  Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
-  if (ended_) throw call_order_fault("the data phase ended twice");
-  if (planned < next_seq_ || (!held_.empty() && held_.rbegin()->first >= planned))
-    throw call_order_fault("results beyond the " + std::to_string(planned) + " planned tasks");
-  ended_ = true;
-  planned_ = planned;
   std::vector<ClosedFragment> closed;
-  pump(closed, nullptr);
-  publish();
+  std::vector<DataWriter::Write> writes;
+  {
+    Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
+    if (ended_) throw call_order_fault("the data phase ended twice");
+    if (planned < next_seq_ || (!held_.empty() && held_.rbegin()->first >= planned))
+      throw call_order_fault("results beyond the " + std::to_string(planned) + " planned tasks");
+    ended_ = true;
+    planned_ = planned;
+    pump(closed, nullptr);
+    writes = data_.take_writes();
+    publish();
+  }
+  data_.issue(writes);
   return closed;
 }
 
@@ -90,7 +106,8 @@ void OrderedWriter::publish() {
   tasks_written_.store(next_seq_, std::memory_order_relaxed);
   data_bytes_.store(data_.written_bytes(), std::memory_order_relaxed);
   entries_done_.store(data_.entries_done(), std::memory_order_relaxed);
-  // Release: a thread that sees done sees every write made before it.
+  // Release: a thread that sees done sees every decision made before it. The last steps' writes are made by
+  // their threads after this, before those return from the engine (the caller waits for every one).
   done_.store(ended_ && last_closed_ && next_seq_ == planned_ && fragments_.empty(), std::memory_order_release);
 }
 
@@ -114,7 +131,7 @@ bool OrderedWriter::write_due_fragments(uint32_t before_seq) {
   while (!fragments_.empty() && fragments_.front().due <= before_seq) {
     Pending& f = fragments_.front();
     if (!f.ready) return false;
-    data_.write_fragment(f.index, f.word, f.bytes.data(), f.bytes.size(), f.digest);
+    data_.write_fragment(f.index, f.word, std::move(f.bytes), f.digest);
     fragments_.pop_front();
   }
   return true;
@@ -134,7 +151,7 @@ void OrderedWriter::collect_closed(std::vector<ClosedFragment>& closed, uint32_t
 void OrderedWriter::pump(std::vector<ClosedFragment>& closed, TaskResult* current) {
   check_owner();
   for (;;) {
-    const TaskResult* r = nullptr;
+    TaskResult* r = nullptr;
     auto held = held_.find(next_seq_);
     if (current && current->seq == next_seq_) r = current;
     else if (held != held_.end()) r = &held->second;

@@ -5,7 +5,8 @@
 // number of workers and any timing.
 //
 // Thread ownership: every public method may be called from any thread; calls are serialised by the writer's
-// lock, and the DataWriter it drives is only ever touched with that lock held (checked on each use).
+// lock, and the DataWriter it drives is only ever touched with that lock held (checked on each use), but
+// for the writes each step decided, which the calling thread makes after releasing it.
 #pragma once
 #include <atomic>
 #include <cstdint>
