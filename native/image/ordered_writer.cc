@@ -1,17 +1,11 @@
 #include "image/ordered_writer.h"
 
-#include <time.h>
-
+#include "util/clock.h"
 #include "util/error.h"
 
 namespace casper {
 
 namespace {
-uint64_t clock_ns(clockid_t id) {
-  timespec t{};
-  clock_gettime(id, &t);
-  return uint64_t(t.tv_sec) * 1000000000u + uint64_t(t.tv_nsec);
-}
 
 // Holds the writer's lock and records the holding thread, so the DataWriter can be checked to be used only
 // under it; adds the thread's CPU time and the wall time spent holding it to the writer's totals (two clock
