@@ -489,6 +489,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     o.Set("metadataWaves", double(s.metadata_waves));
     o.Set("tablesCompressCpuMs", double(s.compress_cpu_ns) / 1e6);
     o.Set("tablesSerialCpuMs", double(s.serial_cpu_ns) / 1e6);
+    o.Set("tablesParallelCpuMs", double(s.parallel_cpu_ns) / 1e6);
     return o;
   }
 

@@ -150,6 +150,7 @@ class TableBuilder {
     summary_.compress_cpu_ns = st.cpu_ns;
     // What only this thread did (laying out, assembling, writing) plus each wave's longest compression.
     summary_.serial_cpu_ns = thread_cpu_ns() - cpu0 - st.caller_cpu_ns + st.critical_ns;
+    summary_.parallel_cpu_ns = st.cpu_ns - st.critical_ns;
     return summary_;
   }
 

@@ -21,6 +21,7 @@ struct ImageSummary {
   // CPU time compressing those blocks, and the phase's serial part: what the calling thread did alone plus
   // the longest compression of each wave (format/metadata_stream.h).
   uint64_t compress_cpu_ns = 0, serial_cpu_ns = 0;
+  uint64_t parallel_cpu_ns = 0;  // the compression CPU more threads share: all of it less each wave's longest
   uint32_t files = 0, dirs = 0, symlinks = 0, devices = 0, fifos = 0, sockets = 0, hardlinks = 0;
 };
 

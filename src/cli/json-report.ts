@@ -23,7 +23,7 @@ export function jsonReport(r: SnapshotReport, configFile: string | null): unknow
     times: r.times,
     pipeline: r.pipeline,
     // The table phase's metadata blocks (inode, directory, lookup tables) and the waves compressing them took.
-    tables: { metadataBlocks: r.image.metadataBlocks, metadataWaves: r.image.metadataWaves, compressCpuMs: r.image.tablesCompressCpuMs, serialCpuMs: r.image.tablesSerialCpuMs },
+    tables: { metadataBlocks: r.image.metadataBlocks, metadataWaves: r.image.metadataWaves, compressCpuMs: r.image.tablesCompressCpuMs, serialCpuMs: r.image.tablesSerialCpuMs, parallelCpuMs: r.image.tablesParallelCpuMs },
     verified: r.verified,
     base: r.base,
     restoreCheck: r.restoreCheck,

@@ -84,6 +84,8 @@ export interface NativeSummary {
   /** CPU ms compressing those blocks, and the table phase's serial part (the calling thread's own work plus each wave's longest compression). */
   tablesCompressCpuMs: number;
   tablesSerialCpuMs: number;
+  /** CPU ms of that compression that more threads share (all of it less each wave's longest block). */
+  tablesParallelCpuMs: number;
 }
 
 /** compareRestored()'s result: the differences (restored side first), the mount points left out, entries compared. */
