@@ -64,7 +64,9 @@ class TableBuilder {
     frags.write(frag_entries.buf);
     if (ids_.size() == 0) ids_.index_of(0);  // the kernel needs at least one id
     ids.write(ids_.entries());
-    ThreadTeam team(std::max(1u, threads));
+    // No more threads than blocks: a small image starts none.
+    const uint64_t blocks = uint64_t(inodes_.blocks()) + dirs_.blocks() + frags.blocks() + ids.blocks();
+    ThreadTeam team(unsigned(std::max<uint64_t>(1, std::min<uint64_t>(threads, blocks / 2))));
     const auto make = [this]() { return make_compressor(opts_.compressor); };
     const auto check = [this]() { cancel_.check(); };
     StreamStats st = compress_streams({&inodes_, &dirs_, &frags, &ids}, team, make, check);
