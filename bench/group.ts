@@ -32,8 +32,8 @@ export interface GroupOptions {
 /** Our --json report, reduced to where the time went (for the targets' profiles). */
 function profileOf(stdout: string): OurProfile | undefined {
   try {
-    const r = JSON.parse(stdout) as { times: OurProfile['times']; pipeline: OurProfile['pipeline']; counts: { entries: number } };
-    return { times: r.times, pipeline: r.pipeline, entries: r.counts.entries };
+    const r = JSON.parse(stdout) as { times: OurProfile['times']; pipeline: OurProfile['pipeline']; counts: { entries: number }; tables?: OurProfile['tables'] };
+    return { times: r.times, pipeline: r.pipeline, entries: r.counts.entries, ...(r.tables ? { tables: r.tables } : {}) };
   } catch {
     return undefined;
   }

@@ -24,6 +24,8 @@ export interface OurProfile {
   /** The data pipeline's figures: tasks, fragments, waitMs, cpuMs, mainCpuMs, writerCpuMs, writerHeldMs. */
   pipeline: { tasks: number; fragments: number; waitMs: number; cpuMs?: number; mainCpuMs?: number | null; writerCpuMs?: number; writerHeldMs?: number };
   entries: number;
+  /** The table phase's metadata compression (absent from older builds): CPU ms more threads share. */
+  tables?: { metadataBlocks: number; metadataWaves: number; compressCpuMs: number; serialCpuMs: number; parallelCpuMs?: number };
 }
 
 export interface RunRecord extends Measures {

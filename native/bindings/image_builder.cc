@@ -17,7 +17,8 @@
 //   dataProgress()                     main thread  data phase: bytes in and out, tasks, the writer's state
 //   wakeData()                         main thread  data phase: waiting pool threads look at the cancel flag now
 //   endData()                          main thread  once every runData call has returned: ends the data phase
-//   finish()               -> Promise  libuv pool   once the data section is complete: tables, superblock
+//   finish(jobs?)          -> Promise  libuv pool   once the data section is complete: tables, superblock
+//                                      (metadata blocks compressed on `jobs` threads)
 //   verifyWritten(path, jobs, progress?) -> Promise  libuv pool  after finish, once (--verify): reads the
 //                                      image at path back and checks each file's digest against the data phase's
 //   closeBase()                        main thread  any time no job or data phase runs: closes the base image's
@@ -271,15 +272,17 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // finish() -> Promise<summary>: tables, superblock, padding.
+  // finish(jobs?) -> Promise<summary>: tables, superblock, padding; the metadata blocks compressed on `jobs` threads.
   Napi::Value Finish(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kDataEnded, "finish");
       if (!ordered_->state().done) throw call_order_fault("finish() before every task and fragment was written");
+      int64_t jobs = info.Length() > 0 && info[0].IsNumber() ? info[0].ToNumber().Int64Value() : 1;
+      unsigned threads = unsigned(std::max<int64_t>(1, std::min<int64_t>(jobs, 256)));
       stage_ = Stage::kFinishing;
       auto summary = std::make_shared<ImageSummary>();
       return AsyncJob::start(
-          info.Env(), [this, summary]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_, &numbers_); },
+          info.Env(), [this, summary, threads]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_, &numbers_, threads); },
           [this, summary](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kFinished;
             return summary_object(env, *summary);
@@ -482,6 +485,11 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     for (size_t i = 0; i < d.base_damaged.size(); i++) damaged.Set(uint32_t(i), tree_->path(d.base_damaged[i]));
     o.Set("baseDamaged", damaged);
     o.Set("recordBytes", double(s.record_bytes));
+    o.Set("metadataBlocks", double(s.metadata_blocks));
+    o.Set("metadataWaves", double(s.metadata_waves));
+    o.Set("tablesCompressCpuMs", double(s.compress_cpu_ns) / 1e6);
+    o.Set("tablesSerialCpuMs", double(s.serial_cpu_ns) / 1e6);
+    o.Set("tablesParallelCpuMs", double(s.parallel_cpu_ns) / 1e6);
     return o;
   }
 

@@ -30,7 +30,6 @@
 #include "image/ordered_writer.h"
 #include "image/task_planner.h"
 #include "traverse/tree.h"
-#include "util/bytes.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/hash.h"
@@ -151,18 +150,16 @@ Napi::Value PlanTasks(const Napi::CallbackInfo& info) {
 // One task's result as the block reader would return it, from the segments' bytes given in JS and every block
 // stored raw (size word with bit 24): { seq, startsFile, segments: [{ file, offset, length, last, data?
 // (the segment's bytes), status? ('failed' | 'replaced'), error?, changed? }] }.
-std::vector<uint8_t> encode_result(const ImageOptions& opts, const Tree& tree, const Napi::Object& r) {
-  TaskSpec task;
-  task.seq = u32_of(r, "seq", 0);
-  task.starts_file = bool_of(r, "startsFile");
+TaskResult make_result(const ImageOptions& opts, const Tree& tree, const Napi::Object& r) {
+  TaskResult out;
+  out.seq = u32_of(r, "seq", 0);
+  out.starts_file = bool_of(r, "startsFile");
   Napi::Array segs = r.Get("segments").As<Napi::Array>();
-  task.segments.resize(segs.Length());
-  ByteWriter out;
-  encode_result_header(out, task);
+  out.segments.resize(segs.Length());
   const uint32_t bs = opts.block_size;
   for (uint32_t i = 0; i < segs.Length(); i++) {
     Napi::Object so = segs.Get(i).As<Napi::Object>();
-    SegmentResult s;
+    SegmentResult& s = out.segments[i];
     s.file = u32_of(so, "file", 0) + 1;
     if (s.file >= tree.entries.size()) throw NativeError("EINVAL", "test result names file " + std::to_string(s.file - 1) + ", not in the tree");
     s.offset = u64_of(so, "offset", 0);
@@ -173,37 +170,33 @@ std::vector<uint8_t> encode_result(const ImageOptions& opts, const Tree& tree, c
     if (status != "read") {
       s.status = status == "replaced" ? SegmentStatus::kReplaced : SegmentStatus::kFailed;
       s.error = int32_t(u32_of(so, "error", ENOENT));
-      encode_segment_result(out, s, nullptr, nullptr);
       continue;
     }
     auto [p, n] = bytes_of(so.Get("data"));
     if (n != s.length) throw NativeError("EINVAL", "test segment data is " + std::to_string(n) + " bytes, not its length");
     const bool tail_fragment = tail_in_fragment(opts, tree.entries[s.file].size);
-    std::vector<uint8_t> data, tail;
     for (uint64_t pos = 0; pos < n; pos += bs) {
       size_t len = size_t(std::min<uint64_t>(bs, n - pos));
       const uint64_t index = (s.offset + pos) / bs;
-      uint64_t h = block_content_hash(p + pos, len);
+      bool zero = false;
+      uint64_t h = block_content_hash(p + pos, len, &zero);
       s.hash = hash_combine(s.hash, h);
       s.digest += digest_term(h, index);
       if (s.last && tail_fragment && len < bs) {
-        tail.assign(p + pos, p + pos + len);
+        s.tail.assign(p + pos, p + pos + len);
         s.tail_term = content_term(h, index);
-      } else if (all_zero_bytes(p + pos, len)) {
+      } else if (zero) {
         s.block_words.push_back(0);
         s.sparse_bytes += len;
       } else {
         s.block_words.push_back(block_word(uint32_t(len), true));
-        data.insert(data.end(), p + pos, p + pos + len);
+        s.data.insert(s.data.end(), p + pos, p + pos + len);
         s.stored_digests.push_back(xxh64(p + pos, len));  // what a worker records for the integrity record
         s.terms.push_back(content_term(h, index));
       }
     }
-    s.data_len = data.size();
-    s.tail_len = uint32_t(tail.size());
-    encode_segment_result(out, s, data.data(), tail.data());
   }
-  return std::move(out.buf);
+  return out;
 }
 
 Napi::Array closed_value(Napi::Env env, const std::vector<ClosedFragment>& closed) {
@@ -211,7 +204,7 @@ Napi::Array closed_value(Napi::Env env, const std::vector<ClosedFragment>& close
   for (size_t i = 0; i < closed.size(); i++) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("index", closed[i].index);
-    o.Set("raw", Napi::Buffer<uint8_t>::Copy(env, closed[i].raw.data(), closed[i].raw.size()));
+    o.Set("raw", Napi::Buffer<uint8_t>::Copy(env, closed[i].raw->data(), closed[i].raw->size()));
     a.Set(uint32_t(i), o);
   }
   return a;
@@ -251,7 +244,7 @@ class OrderedWriterHarness : public Napi::ObjectWrap<OrderedWriterHarness> {
   // addResult(result) -> closed fragments [{ index, raw }]
   Napi::Value AddResult(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      return closed_value(info.Env(), writer_->add_result(encode_result(opts_, tree_, info[0].As<Napi::Object>())));
+      return closed_value(info.Env(), writer_->add_result(make_result(opts_, tree_, info[0].As<Napi::Object>())));
     });
   }
 
@@ -275,21 +268,21 @@ class OrderedWriterHarness : public Napi::ObjectWrap<OrderedWriterHarness> {
     return guarded(info.Env(), [&]() -> Napi::Value {
       Napi::Array results = info[0].As<Napi::Array>();
       uint32_t threads = std::max(1u, info[1].As<Napi::Number>().Uint32Value());
-      std::vector<std::vector<uint8_t>> encoded;
-      for (uint32_t i = 0; i < results.Length(); i++) encoded.push_back(encode_result(opts_, tree_, results.Get(i).As<Napi::Object>()));
+      std::vector<TaskResult> made;
+      for (uint32_t i = 0; i < results.Length(); i++) made.push_back(make_result(opts_, tree_, results.Get(i).As<Napi::Object>()));
       std::atomic<size_t> next{0};
       std::mutex mu;
       std::exception_ptr failure;
       auto work = [&]() {
         try {
-          for (size_t i = next++; i < encoded.size(); i = next++) {
-            std::vector<ClosedFragment> closed = writer_->add_result(std::move(encoded[i]));
+          for (size_t i = next++; i < made.size(); i = next++) {
+            std::vector<ClosedFragment> closed = writer_->add_result(std::move(made[i]));
             while (!closed.empty()) {
               ClosedFragment f = std::move(closed.back());
               closed.pop_back();
-              uint32_t word = block_word(uint32_t(f.raw.size()), true);
-              const uint64_t digest = xxh64(f.raw.data(), f.raw.size());
-              for (auto& more : writer_->add_fragment(f.index, word, std::move(f.raw), digest)) closed.push_back(std::move(more));
+              uint32_t word = block_word(uint32_t(f.raw->size()), true);
+              const uint64_t digest = xxh64(f.raw->data(), f.raw->size());
+              for (auto& more : writer_->add_fragment(f.index, word, std::vector<uint8_t>(*f.raw), digest)) closed.push_back(std::move(more));
             }
           }
         } catch (...) {

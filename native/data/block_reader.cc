@@ -6,12 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "format/block_word.h"
 #include "format/constants.h"
 #include "format/integrity_record.h"
 #include "fs/beneath.h"
-#include "util/bytes.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/hash.h"
@@ -47,21 +47,18 @@ Fd open_walked(const TaskSpec& task, const SegmentSpec& s, SegmentResult& r) {
   return f;
 }
 
-struct SegmentData {
-  std::vector<uint32_t> words;
-  std::vector<uint8_t> data, tail;
-  uint64_t hash = 0, sparse = 0;
-  uint64_t digest = 0;  // sum of digest_term over the segment's blocks (util/hash.h), absolute indices
-  std::vector<uint64_t> stored_digests;  // per stored block: XXH64 of its stored bytes (the integrity record's)
-  std::vector<uint32_t> terms;           // per stored block: content_term (format/integrity_record.h)
-  uint32_t tail_term = 0;
-  bool short_read = false;
-};
-
-// Reads and compresses the segment's blocks from fd.
-void read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, const CancelFlag& cancel, std::vector<uint8_t>& in,
-                 std::vector<uint8_t>& packed, SegmentData& d, const std::string& path) {
-  d = SegmentData();
+// Reads and compresses the segment's blocks from fd into r (block words, stored bytes, tail, hashes).
+// Returns false when the file turned out shorter than the walk saw (the missing bytes read as zeros).
+bool read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, const CancelFlag& cancel, std::vector<uint8_t>& in,
+                 std::vector<uint8_t>& packed, SegmentResult& r, const std::string& path) {
+  r.hash = r.digest = r.sparse_bytes = 0;
+  r.block_words.clear();
+  r.stored_digests.clear();
+  r.terms.clear();
+  r.tail_term = 0;
+  r.data.clear();
+  r.tail.clear();
+  bool whole = true;
   if (s.offset == 0 && s.length > 4u * bs) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   uint64_t end = s.offset + s.length;
   uint64_t next_data = 0;  // with maybe_sparse: no data before this offset
@@ -74,42 +71,37 @@ void read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, co
       next_data = nd < 0 ? UINT64_MAX : uint64_t(nd);  // ENXIO: only a hole up to the end of the file
     }
     const uint64_t index = pos / bs;
+    uint64_t content = 0;
+    bool zero = false;
     if (s.maybe_sparse && !is_tail && pos + len <= next_data) {
-      d.words.push_back(0);  // a hole: never read
-      d.sparse += len;
-      d.hash = hash_combine(d.hash, kZeroBlockMark ^ len);
-      d.digest += digest_term(kZeroBlockMark ^ len, index);
-      continue;
+      content = zero_block_hash(len);  // a hole: never read
+      zero = true;
+    } else {
+      size_t got = pread_full(fd, in.data(), len, pos, path);
+      if (got < len) {
+        whole = false;  // the file shrank while we read it: keep the walked size, zero-filled
+        std::memset(in.data() + got, 0, len - got);
+      }
+      content = block_content_hash(in.data(), len, &zero);
     }
-    size_t got = pread_full(fd, in.data(), len, pos, path);
-    if (got < len) {
-      d.short_read = true;  // the file shrank while we read it: keep the walked size, zero-filled
-      std::memset(in.data() + got, 0, len - got);
-    }
+    r.hash = hash_combine(r.hash, content);
+    r.digest += digest_term(content, index);
     if (is_tail) {
-      d.tail.assign(in.begin(), in.begin() + long(len));
-      uint64_t h = hash_bytes(in.data(), len);
-      d.hash = hash_combine(d.hash, h);
-      const uint64_t content = all_zero_bytes(in.data(), len) ? kZeroBlockMark ^ len : h;
-      d.digest += digest_term(content, index);
-      d.tail_term = content_term(content, index);
+      r.tail.assign(in.begin(), in.begin() + long(len));
+      r.tail_term = content_term(content, index);
       break;
     }
-    if (all_zero_bytes(in.data(), len)) {
-      d.words.push_back(0);
-      d.sparse += len;
-      d.hash = hash_combine(d.hash, kZeroBlockMark ^ len);
-      d.digest += digest_term(kZeroBlockMark ^ len, index);
+    if (zero) {
+      r.block_words.push_back(0);
+      r.sparse_bytes += len;
       continue;
     }
-    uint64_t h = hash_bytes(in.data(), len);
-    d.hash = hash_combine(d.hash, h);
-    d.digest += digest_term(h, index);
-    d.words.push_back(compress_block(comp, in.data(), len, packed));
-    d.data.insert(d.data.end(), packed.begin(), packed.end());
-    d.stored_digests.push_back(xxh64(packed.data(), packed.size()));  // while the stored bytes are in hand
-    d.terms.push_back(content_term(h, index));
+    r.block_words.push_back(compress_block(comp, in.data(), len, packed));
+    r.data.insert(r.data.end(), packed.begin(), packed.end());
+    r.stored_digests.push_back(xxh64(packed.data(), packed.size()));  // while the stored bytes are in hand
+    r.terms.push_back(content_term(content, index));
   }
+  return whole;
 }
 
 bool stat_now(int fd, FileStamp& out) {
@@ -132,51 +124,37 @@ uint32_t compress_block(Compressor& comp, const uint8_t* in, size_t len, std::ve
   return uint32_t(c);
 }
 
-std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, const CancelFlag& cancel) {
+TaskResult read_and_compress(const TaskSpec& task, Compressor& comp, const CancelFlag& cancel) {
   const uint32_t bs = task.block_size;
-  ByteWriter out;
-  // Room for the worst case (every block stored raw) up front: growing by doubling would copy it all again.
-  uint64_t room = 64;
-  for (const SegmentSpec& s : task.segments) room += s.length + 128 + (s.length / bs + 1) * 4;
-  out.buf.reserve(size_t(std::min<uint64_t>(room, uint64_t(64) << 20)));
-  encode_result_header(out, task);
+  TaskResult out;
+  out.seq = task.seq;
+  out.starts_file = task.starts_file;
+  out.segments.resize(task.segments.size());
   std::vector<uint8_t> in(bs), packed;
-  SegmentData d;
-  for (const SegmentSpec& s : task.segments) {
-    SegmentResult r;
+  for (size_t i = 0; i < task.segments.size(); i++) {
+    const SegmentSpec& s = task.segments[i];
+    SegmentResult& r = out.segments[i];
     r.file = s.file;
     r.offset = s.offset;
     r.length = s.length;
     r.last = s.last;
     Fd fd = open_walked(task, s, r);
-    if (!fd.valid()) {
-      encode_segment_result(out, r, nullptr, nullptr);
-      continue;
-    }
+    if (!fd.valid()) continue;
     const std::string path = s.rel;  // for read errors; the writer names the full path
     FileStamp before, after;
     bool whole_file = s.offset == 0 && s.last;
+    bool whole = true;
     for (int attempt = 0;; attempt++) {
       if (!stat_now(fd.get(), before)) before = FileStamp();
-      read_blocks(fd.get(), s, bs, comp, cancel, in, packed, d, path);
+      whole = read_blocks(fd.get(), s, bs, comp, cancel, in, packed, r, path);
       if (!stat_now(fd.get(), after)) after = FileStamp();
       // A whole file written to while it was read is read once more: a consistent copy of its newer
       // content beats a torn one (it is still reported if it differs from what the walk saw).
       if (!whole_file || attempt == 1 || after == before) break;
     }
-    r.changed = d.short_read || after != s.stamp;
-    r.hash = d.hash;
-    r.digest = d.digest;
-    r.sparse_bytes = d.sparse;
-    r.block_words = d.words;
-    r.stored_digests = d.stored_digests;
-    r.terms = d.terms;
-    r.tail_term = d.tail_term;
-    r.tail_len = uint32_t(d.tail.size());
-    r.data_len = d.data.size();
-    encode_segment_result(out, r, d.data.data(), d.tail.data());
+    r.changed = !whole || after != s.stamp;
   }
-  return std::move(out.buf);
+  return out;
 }
 
 }  // namespace casper

@@ -1,5 +1,5 @@
 // Runs in a pool worker: reads the file ranges of one task, finds sparse blocks, compresses full blocks and
-// returns one result buffer. A pure function of the files' bytes and the compressor settings.
+// returns its result. A pure function of the files' bytes and the compressor settings.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -15,7 +15,7 @@ namespace casper {
 // (same device and inode). A file that cannot be opened, or is now another inode, comes back as a failed or
 // replaced segment with no data; the writer decides what that means. Throws NativeError (with path) when a
 // read fails; ECANCELED when cancel is set.
-std::vector<uint8_t> read_and_compress(const TaskSpec& task, Compressor& comp, const CancelFlag& cancel);
+TaskResult read_and_compress(const TaskSpec& task, Compressor& comp, const CancelFlag& cancel);
 
 // Compresses one fragment block; returns the size word (bit 24 = raw) and fills out with the stored bytes.
 uint32_t compress_block(Compressor& comp, const uint8_t* in, size_t len, std::vector<uint8_t>& out);

@@ -1,6 +1,6 @@
-// A read task (which file ranges to read and compress), and its result as one buffer (block size words,
-// compressed bytes, raw tail ends for fragment packing), which the writer may hold until its turn. The
-// result's encoding is written and parsed only here.
+// A read task (which file ranges to read and compress) and its result (block size words, compressed bytes,
+// raw tail ends for fragment packing). Tasks and results never leave native code: plain structs, moved from
+// the thread that read to the writer.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,7 +37,8 @@ enum class SegmentStatus : uint32_t {
   kReplaced = 2,  // the name now leads to another inode, a symlink or a non-regular file: nothing read
 };
 
-// Result header per segment; followed by the stored bytes of each non-sparse block, then the raw tail.
+// What one segment gave: its block size words, stored bytes and raw tail, owned (the writer may hold a
+// result until its turn).
 struct SegmentResult {
   uint32_t file = 0;
   uint64_t offset = 0;
@@ -55,26 +56,16 @@ struct SegmentResult {
   // Per stored (non-sparse) block, for the integrity record: XXH64 of its stored bytes, its content term.
   std::vector<uint64_t> stored_digests;
   std::vector<uint32_t> terms;
-  uint32_t tail_term = 0;  // the tail's content term (when tail_len > 0)
-  uint32_t tail_len = 0;
-  const uint8_t* data = nullptr;  // stored block bytes back to back
-  uint64_t data_len = 0;
-  const uint8_t* tail = nullptr;
+  uint32_t tail_term = 0;       // the tail's content term (when tail is not empty)
+  std::vector<uint8_t> data;    // stored block bytes back to back
+  std::vector<uint8_t> tail;    // the raw final partial block, for a fragment block
 };
 
-// A result buffer starts with the task's seq and starts_file, then a u32 segment count.
-struct ResultHeader {
+// A read task's result: the task's place in the plan and its segments' results, in order.
+struct TaskResult {
   uint32_t seq = 0;
-  bool starts_file = false;
+  bool starts_file = false;  // as in TaskSpec
+  std::vector<SegmentResult> segments;
 };
-ResultHeader parse_result_header(const uint8_t* buf, size_t n);
-
-class ByteWriter;
-// Starts a result buffer for `task` with `segments` segments to follow.
-void encode_result_header(ByteWriter& w, const TaskSpec& task);
-// Appends one segment's result: the header fields of r, then data_len bytes of data and tail_len of tail.
-void encode_segment_result(ByteWriter& w, const SegmentResult& r, const uint8_t* data, const uint8_t* tail);
-// Parses a result buffer (header, u32 count, then that many segments); pointers in the records point into buf.
-std::vector<SegmentResult> parse_result(const uint8_t* buf, size_t n);
 
 }  // namespace casper

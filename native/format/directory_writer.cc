@@ -6,7 +6,7 @@
 
 namespace casper {
 
-DirListing write_directory(MetadataWriter& dw, const std::vector<DirEntryRef>& entries, bool with_index) {
+DirListing write_directory(MetadataStream& dw, const MetadataStream& inodes, const std::vector<DirEntryRef>& entries, bool with_index) {
   DirListing out;
   out.block = dw.block();
   out.offset = dw.offset();
@@ -34,7 +34,7 @@ DirListing write_directory(MetadataWriter& dw, const std::vector<DirEntryRef>& e
     }
     ByteWriter w;
     w.u32(uint32_t(j - i - 1));
-    w.u32(inode_block);
+    w.u32(0);  // the inode block's compressed start: a patch
     w.u32(uint32_t(base));
     for (size_t k = i; k < j; k++) {
       const DirEntryRef& e = entries[k];
@@ -44,7 +44,7 @@ DirListing write_directory(MetadataWriter& dw, const std::vector<DirEntryRef>& e
       w.u16(uint16_t(e.name_len - 1));
       w.bytes(e.name, e.name_len);
     }
-    dw.write(w.buf);
+    dw.write(w.buf, {StartField{4, inode_block}}, &inodes);
     i = j;
   }
   out.size = dw.upos() - listing_start;

@@ -40,7 +40,7 @@ uint16_t encode_file(ByteWriter& w, const InodeCommon& c, const FileInode& f) {
   return kFile;
 }
 
-uint16_t encode_dir(ByteWriter& w, const InodeCommon& c, const DirInode& d) {
+uint16_t encode_dir(ByteWriter& w, const InodeCommon& c, const DirInode& d, std::vector<StartField>& fields) {
   const DirListing& l = *d.listing;
   uint64_t file_size = l.size + 3;  // the kernel synthesises "." and ".."
   bool extended = d.extended || file_size > 0xFFFF || !l.index.empty() || has_xattr(c);
@@ -48,20 +48,23 @@ uint16_t encode_dir(ByteWriter& w, const InodeCommon& c, const DirInode& d) {
     header(w, kLDir, c);
     w.u32(c.nlink);
     w.u32(uint32_t(file_size));
-    w.u32(l.block);
+    fields.push_back(StartField{w.size(), l.block});
+    w.u32(0);
     w.u32(d.parent);
     w.u16(uint16_t(l.index.size()));
     w.u16(l.offset);
     w.u32(c.xattr);
     for (const auto& ix : l.index) {
       w.u32(ix.index);
-      w.u32(ix.start);
+      fields.push_back(StartField{w.size(), ix.start});
+      w.u32(0);
       w.u32(uint32_t(ix.name.size() - 1));
       w.str(ix.name);
     }
   } else {
     header(w, kDir, c);
-    w.u32(l.block);
+    fields.push_back(StartField{w.size(), l.block});
+    w.u32(0);
     w.u32(c.nlink);
     w.u16(uint16_t(file_size));
     w.u16(l.offset);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "format/directory_writer.h"
+#include "format/metadata_stream.h"
 #include "util/bytes.h"
 
 namespace casper {
@@ -37,7 +38,9 @@ inline bool is_large_directory(size_t count, uint64_t entry_bytes) { return coun
 
 // Each returns the basic type (for directory entries).
 uint16_t encode_file(ByteWriter& w, const InodeCommon& c, const FileInode& f);
-uint16_t encode_dir(ByteWriter& w, const InodeCommon& c, const DirInode& d);
+// The listing's start block and its index entries' blocks are stored as compressed starts in the directory
+// stream: fields gets where (patches for MetadataStream::write).
+uint16_t encode_dir(ByteWriter& w, const InodeCommon& c, const DirInode& d, std::vector<StartField>& fields);
 uint16_t encode_symlink(ByteWriter& w, const InodeCommon& c, const std::string& target);
 uint16_t encode_device(ByteWriter& w, const InodeCommon& c, bool block, uint32_t major, uint32_t minor);
 uint16_t encode_ipc(ByteWriter& w, const InodeCommon& c, bool socket);

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "compress/compressor.h"
+#include "format/metadata_stream.h"
 
 namespace casper {
 
@@ -13,7 +13,8 @@ struct EncodedTable {
   uint64_t index_offset;       // where the index list starts, relative to the table's first byte
 };
 
-// entries: the raw entries back to back. table_pos: the absolute image position the table will be written at.
-EncodedTable encode_lookup_table(Compressor& comp, const std::vector<uint8_t>& entries, uint64_t table_pos);
+// entries: a stream of the raw entries back to back, compressed (compress_streams). table_pos: the absolute
+// image position the table will be written at.
+EncodedTable encode_lookup_table(const MetadataStream& entries, uint64_t table_pos);
 
 }  // namespace casper

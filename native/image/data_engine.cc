@@ -23,13 +23,12 @@ void DataEngine::work(Compressor& comp) {
       std::vector<ClosedFragment> closed;
       switch (job.kind) {
         case Job::Kind::kRead: {
-          std::vector<uint8_t> result = read_and_compress(job.task, comp, cancel_);
-          closed = writer_.add_result(std::move(result));
+          closed = writer_.add_result(read_and_compress(job.task, comp, cancel_));
           break;
         }
         case Job::Kind::kFragment: {
           std::vector<uint8_t> stored;
-          const std::vector<uint8_t>& raw = job.fragment.raw;
+          const std::vector<uint8_t>& raw = *job.fragment.raw;
           uint32_t word = compress_block(comp, raw.data(), raw.size(), stored);
           const uint64_t digest = xxh64(stored.data(), stored.size());  // for the integrity record, while in hand
           closed = writer_.add_fragment(job.fragment.index, word, std::move(stored), digest);

@@ -33,12 +33,76 @@ DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_
 
 DataWriter::~DataWriter() = default;
 
-void DataWriter::write_at(uint64_t off, const uint8_t* p, size_t n) {
+// A write made at once, under the lock (copies from the base, from a reused buffer). Safe beside the writes
+// in flight: they all lie before pos_, and a rewind waits for them first.
+void DataWriter::write_now(uint64_t off, const uint8_t* p, size_t n) {
   pwrite_full(fd_, p, n, off, opts_.output_path);
   if (behind_) behind_->wrote_up_to(off + n);
 }
 
+void DataWriter::queue_write(uint64_t off, std::vector<uint8_t>&& bytes) {
+  if (bytes.empty()) return;
+  queued_.push_back(Write{off, std::move(bytes)});
+}
+
+std::vector<DataWriter::Write> DataWriter::take_writes() {
+  if (!queued_.empty()) {
+    std::lock_guard<std::mutex> l(flight_mu_);
+    for (const Write& w : queued_) in_flight_.emplace(w.off, w.off + w.bytes.size());
+    taken_end_ = std::max(taken_end_, queued_.back().off + queued_.back().bytes.size());
+  }
+  return std::exchange(queued_, {});
+}
+
+void DataWriter::done_in_flight(uint64_t off) {
+  uint64_t low = 0;
+  {
+    std::lock_guard<std::mutex> l(flight_mu_);
+    in_flight_.erase(off);
+    low = in_flight_.empty() ? taken_end_ : in_flight_.begin()->first;  // everything before it is written
+    flight_cv_.notify_all();
+  }
+  if (behind_) behind_->wrote_up_to(low);
+}
+
+void DataWriter::issue(std::vector<Write>& writes) {
+  size_t k = 0;
+  try {
+    for (; k < writes.size(); k++) {
+      pwrite_full(fd_, writes[k].bytes.data(), writes[k].bytes.size(), writes[k].off, opts_.output_path);
+      done_in_flight(writes[k].off);
+    }
+  } catch (...) {
+    for (; k < writes.size(); k++) done_in_flight(writes[k].off);  // given up: nobody may wait for them
+    throw;
+  }
+  writes.clear();
+}
+
+// Waits until no write in flight touches [from, to).
+void DataWriter::wait_in_flight(uint64_t from, uint64_t to) {
+  std::unique_lock<std::mutex> l(flight_mu_);
+  flight_cv_.wait(l, [&] {
+    auto it = in_flight_.lower_bound(from);
+    if (it != in_flight_.begin() && std::prev(it)->second > from) return false;
+    return it == in_flight_.end() || it->first >= to;
+  });
+}
+
+// [off, off + len) of the section is on disk (for reading it back): this step's queued writes are made now,
+// those of earlier steps waited for.
+void DataWriter::ensure_written(uint64_t off, uint64_t len) {
+  bool queued_here = false;
+  for (const Write& w : queued_) queued_here |= w.off < off + len && off < w.off + w.bytes.size();
+  if (queued_here) {
+    std::vector<Write> now = take_writes();
+    issue(now);
+  }
+  wait_in_flight(off, off + len);
+}
+
 void DataWriter::stop_write_behind() {
+  wait_in_flight(0, UINT64_MAX);  // every thread has returned by now: nothing is left in flight
   if (behind_) behind_->stop();
 }
 
@@ -59,7 +123,7 @@ void DataWriter::start() {
       copied_index_.push_back(kNoFragment);
       continue;
     }
-    write_at(pos_, copy_buf_.data(), n);
+    write_now(pos_, copy_buf_.data(), n);
     copied_index_.push_back(uint32_t(frags_.size()));
     frags_.push_back(FragmentEntry{pos_, c.word});
     frag_records_.push_back(c.record);
@@ -76,8 +140,13 @@ void DataWriter::copy_from_base_until(uint32_t entry) {
   while (next_reused_ < files.size() && files[next_reused_].entry < entry) add_from_base(files[next_reused_++]);
 }
 
-// Takes back everything written from pos on (the blocks of a file being dropped or re-read).
+// Takes back everything written from pos on (the blocks of a file being dropped or re-read): its queued
+// writes are forgotten, and those already in flight land before anything is written there again.
 void DataWriter::rewind_to(uint64_t pos) {
+  while (!queued_.empty() && queued_.back().off >= pos) queued_.pop_back();
+  if (!queued_.empty() && queued_.back().off + queued_.back().bytes.size() > pos)
+    throw NativeError("EINTERNAL", "internal: a rewind inside a queued write");
+  wait_in_flight(pos, UINT64_MAX);
   pos_ = pos;
   while (!blocks_.empty() && blocks_.back().pos >= pos) blocks_.pop_back();
 }
@@ -108,7 +177,7 @@ bool DataWriter::copy_checked(const ReusedFile& r, FileData& fdata) {
       blocks_.push_back(PlacedBlock{pos_ + at, want});
       at += n;
     }
-    write_at(pos_, copy_buf_.data(), size_t(len));
+    write_now(pos_, copy_buf_.data(), size_t(len));
     pos_ += len;
     from += len;
     k = end;
@@ -177,19 +246,19 @@ void DataWriter::read_again(uint32_t entry) {
   s.stamp = tree_.stamps[e.stamp];
   s.rel = tree_.data_rel(entry);
   task.segments.push_back(std::move(s));
-  std::vector<uint8_t> result = read_and_compress(task, *comp_, cancel_);
-  for (const SegmentResult& r : parse_result(result.data(), result.size())) add_segment(r);
+  TaskResult result = read_and_compress(task, *comp_, cancel_);
+  for (SegmentResult& r : result.segments) add_segment(r);
 }
 
-void DataWriter::add_result(const uint8_t* buf, size_t n) {
+void DataWriter::add_result(TaskResult& result) {
   start();
-  for (const SegmentResult& s : parse_result(buf, n)) {
+  for (SegmentResult& s : result.segments) {
     if (!in_file_) copy_from_base_until(s.file);
     add_segment(s);
   }
 }
 
-void DataWriter::add_segment(const SegmentResult& s) {
+void DataWriter::add_segment(SegmentResult& s) {
   if (s.file == last_dropped_) return;  // later parts of a dropped file
   if (s.status != SegmentStatus::kRead) {
     drop_file(s.file, s);
@@ -209,7 +278,8 @@ void DataWriter::add_segment(const SegmentResult& s) {
   } else if (!in_file_ || cur_file_ != s.file) {
     throw call_order_fault("a segment of file " + std::to_string(s.file) + " arrived out of order");
   }
-  write_at(pos_, s.data, size_t(s.data_len));
+  const uint64_t data_len = s.data.size();
+  queue_write(pos_, std::move(s.data));
   if (s.stored_digests.size() != s.terms.size()) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
   uint64_t at = pos_;
   size_t k = 0;
@@ -220,8 +290,8 @@ void DataWriter::add_segment(const SegmentResult& s) {
     k++;
     at += stored_size(w);
   }
-  if (k != s.stored_digests.size() || at != pos_ + s.data_len) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
-  pos_ += s.data_len;
+  if (k != s.stored_digests.size() || at != pos_ + data_len) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
+  pos_ += data_len;
   words_.insert(words_.end(), s.block_words.begin(), s.block_words.end());
   fdata.nblocks += uint32_t(s.block_words.size());
   fdata.sparse += s.sparse_bytes;
@@ -231,7 +301,7 @@ void DataWriter::add_segment(const SegmentResult& s) {
   stats_.bytes_read += s.length;
   stats_.blocks += s.block_words.size();
   for (uint32_t w : s.block_words) stats_.sparse_blocks += w == 0;
-  if (s.last) finish_file(s.file, s.tail, s.tail_len, s.tail_term);
+  if (s.last) finish_file(s.file, s.tail.data(), uint32_t(s.tail.size()), s.tail_term);
 }
 
 void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
@@ -305,7 +375,11 @@ bool DataWriter::same_content(uint32_t cand, const FileData& cur, const uint8_t*
     if (words_[c.first_word + i] != words_[cur.first_word + i]) return false;
     stored += stored_size(words_[c.first_word + i]);
   }
-  if (stored && !same_range(fd_, c.blocks_start, opts_.output_path, fd_, cur.blocks_start, opts_.output_path, stored)) return false;
+  if (stored) {
+    ensure_written(c.blocks_start, stored);
+    ensure_written(cur.blocks_start, stored);
+    if (!same_range(fd_, c.blocks_start, opts_.output_path, fd_, cur.blocks_start, opts_.output_path, stored)) return false;
+  }
   if (tail_len) {
     const uint8_t* raw = fragment_raw(c.fragment);
     if (std::memcmp(raw + c.fragment_offset, tail, tail_len) != 0) return false;
@@ -317,10 +391,11 @@ bool DataWriter::same_content(uint32_t cand, const FileData& cur, const uint8_t*
 const uint8_t* DataWriter::fragment_raw(uint32_t index) {
   if (index == frags_.size()) return open_frag_.data();
   auto it = pending_raw_.find(index);
-  if (it != pending_raw_.end()) return it->second.data();
+  if (it != pending_raw_.end()) return it->second->data();
   if (cached_frag_ != index) {
     const FragmentEntry& f = frags_[index];
     std::vector<uint8_t> stored(stored_size(f.word));
+    ensure_written(f.start, stored.size());
     pread_full(fd_, stored.data(), stored.size(), f.start, opts_.output_path);
     if (stored_raw(f.word)) {
       cached_raw_ = std::move(stored);
@@ -356,22 +431,25 @@ void DataWriter::seal_fragment() {
   frags_.push_back(FragmentEntry());
   frag_records_.push_back(RecordFragment{uint32_t(open_frag_.size()), pieces_tag(open_pieces_)});  // placed in order: already sorted
   open_pieces_.clear();
-  pending_raw_.emplace(index, open_frag_);
-  closed_.emplace_back(index, std::move(open_frag_));
-  open_frag_.clear();
+  // One copy of the bytes, shared by the thread that compresses the block and the duplicate checks.
+  auto raw = std::make_shared<const std::vector<uint8_t>>(std::move(open_frag_));
+  pending_raw_.emplace(index, raw);
+  closed_.emplace_back(index, std::move(raw));
+  open_frag_ = std::vector<uint8_t>();
   open_frag_.reserve(opts_.block_size);
 }
 
-std::vector<std::pair<uint32_t, std::vector<uint8_t>>> DataWriter::take_closed_fragments() {
+std::vector<std::pair<uint32_t, std::shared_ptr<const std::vector<uint8_t>>>> DataWriter::take_closed_fragments() {
   return std::exchange(closed_, {});
 }
 
-void DataWriter::write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n, uint64_t digest) {
+void DataWriter::write_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes, uint64_t digest) {
+  const size_t n = bytes.size();
   if (in_file_) throw call_order_fault("fragment written inside a file's blocks");
   if (index != next_frag_write_ || index >= frags_.size())
     throw call_order_fault("fragment " + std::to_string(index) + " written out of order");
   if (stored_size(word) != n) throw NativeError("EINTERNAL", "internal: fragment size word does not match its bytes");
-  write_at(pos_, p, n);
+  queue_write(pos_, std::move(bytes));
   frags_[index] = FragmentEntry{pos_, word};
   blocks_.push_back(PlacedBlock{pos_, RecordBlock{word, 0, digest}});
   pos_ += n;

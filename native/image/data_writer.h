@@ -1,11 +1,20 @@
 // The content rules of the data section: takes read results in plan order, writes data blocks, packs tail
 // ends into fragment blocks and shares identical files (verified byte for byte). Ordering and fragment
-// placement are the OrderedWriter's (image/ordered_writer.h), which alone calls these methods, under its lock.
+// placement are the OrderedWriter's (image/ordered_writer.h), which alone calls these methods, under its lock
+// (all but issue()).
+//
+// Decisions and I/O are apart: under the lock a step decides where each block goes and queues the write
+// (owning its bytes); take_writes() hands them over and issue() makes them after the lock is released, so
+// the copies into the page cache run on the threads in parallel. What reads the section back or writes a
+// range again waits for the writes in flight there first: a duplicate check (ensure_written) and a rewind
+// (a dropped file, a duplicate's blocks taken back).
 #pragma once
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -48,17 +57,30 @@ class DataWriter {
 
   // Results must arrive in task order. A file that could not be read whole from the walked inode (vanished,
   // replaced, or unreadable with ignore_errors) is dropped, even after some of its blocks were written:
-  // they are taken back, and the file is left out of the image and listed in Tree::skipped.
-  void add_result(const uint8_t* buf, size_t n);
+  // they are taken back, and the file is left out of the image and listed in Tree::skipped. The stored bytes
+  // are moved out of `result` into the queued writes.
+  void add_result(TaskResult& result);
+
+  // A write decided under the lock, made after it is released.
+  struct Write {
+    uint64_t off = 0;
+    std::vector<uint8_t> bytes;
+  };
+  // Under the lock: the writes queued since the last call, now counted as in flight; the caller must pass
+  // them to issue().
+  std::vector<Write> take_writes();
+  // Without the lock: makes the writes in order; each is counted done even when one fails (the first failure
+  // is thrown after the rest are given up).
+  void issue(std::vector<Write>& writes);
   // The data phase is over (whatever its outcome): no more write-behind, the descriptor may be closed.
   void stop_write_behind();
   // The base is closed: nothing more may be copied from it.
   void forget_base() { base_ = nullptr; }
   // Fragment blocks filled since the last call: (index, raw bytes) to compress in the pool.
-  std::vector<std::pair<uint32_t, std::vector<uint8_t>>> take_closed_fragments();
+  std::vector<std::pair<uint32_t, std::shared_ptr<const std::vector<uint8_t>>>> take_closed_fragments();
   // Writes compressed fragment `index` (in index order, never inside a file's blocks); digest: XXH64 of the
   // stored bytes, taken by the thread that compressed them.
-  void write_fragment(uint32_t index, uint32_t word, const uint8_t* p, size_t n, uint64_t digest);
+  void write_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes, uint64_t digest);
   // Closes the last, partly filled fragment block (call after the last result) and leaves the dropped files
   // out of the tree. Planning never looks at drops: the plan depends on the walk alone.
   void close_open_fragment();
@@ -91,7 +113,7 @@ class DataWriter {
     size_t operator()(const Key& k) const { return size_t(k.hash ^ (k.size * 0x9e3779b97f4a7c15ULL)); }
   };
   void start();
-  void add_segment(const SegmentResult& s);
+  void add_segment(SegmentResult& s);
   void copy_from_base_until(uint32_t entry);
   void add_from_base(const ReusedFile& r);
   bool copy_checked(const ReusedFile& r, FileData& fdata);
@@ -103,7 +125,11 @@ class DataWriter {
   const uint8_t* fragment_raw(uint32_t index);
   void seal_fragment();
   void place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len, uint32_t tail_term);
-  void write_at(uint64_t off, const uint8_t* p, size_t n);
+  void queue_write(uint64_t off, std::vector<uint8_t>&& bytes);
+  void write_now(uint64_t off, const uint8_t* p, size_t n);
+  void ensure_written(uint64_t off, uint64_t len);
+  void wait_in_flight(uint64_t from, uint64_t to);
+  void done_in_flight(uint64_t off);
 
   const ImageOptions& opts_;
   Tree& tree_;
@@ -112,6 +138,12 @@ class DataWriter {
   uint64_t pos_;
   uint32_t entries_done_ = 0;
   std::unique_ptr<WriteBehind> behind_;  // starts the disk writes of what is written (image/write_behind.h)
+  std::vector<Write> queued_;            // decided in this step, not yet taken
+  // Writes taken and not yet made (start -> end), under flight_mu_ (the only state issue() touches).
+  std::mutex flight_mu_;
+  std::condition_variable flight_cv_;
+  std::map<uint64_t, uint64_t> in_flight_;
+  uint64_t taken_end_ = 0;  // end of the last write taken: with nothing in flight, all before it is written
   std::unique_ptr<Compressor> comp_;  // for reading back written fragments when verifying duplicates
   std::vector<FileData> files_;
   std::vector<uint32_t> words_;
@@ -134,8 +166,8 @@ class DataWriter {
   uint32_t last_dropped_ = kNone;
   // fragments
   std::vector<uint8_t> open_frag_;
-  std::map<uint32_t, std::vector<uint8_t>> pending_raw_;  // closed but not yet written
-  std::vector<std::pair<uint32_t, std::vector<uint8_t>>> closed_;
+  std::map<uint32_t, std::shared_ptr<const std::vector<uint8_t>>> pending_raw_;  // closed but not yet written
+  std::vector<std::pair<uint32_t, std::shared_ptr<const std::vector<uint8_t>>>> closed_;
   uint32_t next_frag_write_ = 0;
   uint32_t cached_frag_ = kNoFragment;
   std::vector<uint8_t> cached_raw_;

@@ -1,18 +1,11 @@
 #include "image/ordered_writer.h"
 
-#include <time.h>
-
-#include "data/task_format.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 namespace casper {
 
 namespace {
-uint64_t clock_ns(clockid_t id) {
-  timespec t{};
-  clock_gettime(id, &t);
-  return uint64_t(t.tv_sec) * 1000000000u + uint64_t(t.tv_nsec);
-}
 
 // Holds the writer's lock and records the holding thread, so the DataWriter can be checked to be used only
 // under it; adds the thread's CPU time and the wall time spent holding it to the writer's totals (two clock
@@ -45,43 +38,59 @@ void OrderedWriter::check_owner() const {
   if (owner_ != std::this_thread::get_id()) throw call_order_fault("the data writer used without its lock");
 }
 
-std::vector<ClosedFragment> OrderedWriter::add_result(std::vector<uint8_t>&& result) {
-  Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
-  ResultHeader h = parse_result_header(result.data(), result.size());
-  if (h.seq < next_seq_ || held_.count(h.seq) || (ended_ && h.seq >= planned_))
-    throw call_order_fault("result " + std::to_string(h.seq) + " given twice or beyond the plan");
+// Each step decides under the lock and writes after releasing it (DataWriter::take_writes/issue).
+std::vector<ClosedFragment> OrderedWriter::add_result(TaskResult&& result) {
   std::vector<ClosedFragment> closed;
-  pump(closed, &result, h.seq, h.starts_file);
-  publish();
+  std::vector<DataWriter::Write> writes;
+  {
+    Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
+    const uint32_t seq = result.seq;
+    if (seq < next_seq_ || held_.count(seq) || (ended_ && seq >= planned_))
+      throw call_order_fault("result " + std::to_string(seq) + " given twice or beyond the plan");
+    pump(closed, &result);
+    writes = data_.take_writes();
+    publish();
+  }
+  data_.issue(writes);
   return closed;
 }
 
 std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes, uint64_t digest) {
-  Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
-  Pending* f = nullptr;
-  for (auto& c : fragments_)
-    if (c.index == index) f = &c;
-  if (!f || f->ready) throw call_order_fault("fragment " + std::to_string(index) + " was not waiting");
-  f->ready = true;
-  f->word = word;
-  f->bytes = std::move(bytes);
-  f->digest = digest;
   std::vector<ClosedFragment> closed;
-  pump(closed, nullptr, 0, false);
-  publish();
+  std::vector<DataWriter::Write> writes;
+  {
+    Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
+    Pending* f = nullptr;
+    for (auto& c : fragments_)
+      if (c.index == index) f = &c;
+    if (!f || f->ready) throw call_order_fault("fragment " + std::to_string(index) + " was not waiting");
+    f->ready = true;
+    f->word = word;
+    f->bytes = std::move(bytes);
+    f->digest = digest;
+    pump(closed, nullptr);
+    writes = data_.take_writes();
+    publish();
+  }
+  data_.issue(writes);
   return closed;
 }
 
 std::vector<ClosedFragment> OrderedWriter::end(uint32_t planned) {
-  Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
-  if (ended_) throw call_order_fault("the data phase ended twice");
-  if (planned < next_seq_ || (!held_.empty() && held_.rbegin()->first >= planned))
-    throw call_order_fault("results beyond the " + std::to_string(planned) + " planned tasks");
-  ended_ = true;
-  planned_ = planned;
   std::vector<ClosedFragment> closed;
-  pump(closed, nullptr, 0, false);
-  publish();
+  std::vector<DataWriter::Write> writes;
+  {
+    Locked l(mu_, owner_, held_cpu_ns_, held_wall_ns_);
+    if (ended_) throw call_order_fault("the data phase ended twice");
+    if (planned < next_seq_ || (!held_.empty() && held_.rbegin()->first >= planned))
+      throw call_order_fault("results beyond the " + std::to_string(planned) + " planned tasks");
+    ended_ = true;
+    planned_ = planned;
+    pump(closed, nullptr);
+    writes = data_.take_writes();
+    publish();
+  }
+  data_.issue(writes);
   return closed;
 }
 
@@ -91,7 +100,8 @@ void OrderedWriter::publish() {
   tasks_written_.store(next_seq_, std::memory_order_relaxed);
   data_bytes_.store(data_.written_bytes(), std::memory_order_relaxed);
   entries_done_.store(data_.entries_done(), std::memory_order_relaxed);
-  // Release: a thread that sees done sees every write made before it.
+  // Release: a thread that sees done sees every decision made before it. The last steps' writes are made by
+  // their threads after this, before those return from the engine (the caller waits for every one).
   done_.store(ended_ && last_closed_ && next_seq_ == planned_ && fragments_.empty(), std::memory_order_release);
 }
 
@@ -115,7 +125,7 @@ bool OrderedWriter::write_due_fragments(uint32_t before_seq) {
   while (!fragments_.empty() && fragments_.front().due <= before_seq) {
     Pending& f = fragments_.front();
     if (!f.ready) return false;
-    data_.write_fragment(f.index, f.word, f.bytes.data(), f.bytes.size(), f.digest);
+    data_.write_fragment(f.index, f.word, std::move(f.bytes), f.digest);
     fragments_.pop_front();
   }
   return true;
@@ -132,28 +142,25 @@ void OrderedWriter::collect_closed(std::vector<ClosedFragment>& closed, uint32_t
   }
 }
 
-void OrderedWriter::pump(std::vector<ClosedFragment>& closed, std::vector<uint8_t>* current, uint32_t seq, bool starts_file) {
+void OrderedWriter::pump(std::vector<ClosedFragment>& closed, TaskResult* current) {
   check_owner();
   for (;;) {
-    const std::vector<uint8_t>* buf = nullptr;
-    bool starts = false;
+    TaskResult* r = nullptr;
     auto held = held_.find(next_seq_);
-    if (current && seq == next_seq_) {
-      buf = current;
-      starts = starts_file;
-    } else if (held != held_.end()) {
-      buf = &held->second.buf;
-      starts = held->second.starts_file;
-    }
-    if (!buf) break;
-    if (starts && !write_due_fragments(next_seq_)) break;  // a due fragment is still being compressed
-    data_.add_result(buf->data(), buf->size());
+    if (current && current->seq == next_seq_) r = current;
+    else if (held != held_.end()) r = &held->second;
+    if (!r) break;
+    if (r->starts_file && !write_due_fragments(next_seq_)) break;  // a due fragment is still being compressed
+    data_.add_result(*r);
     collect_closed(closed, next_seq_ + kFragmentLag);
-    if (buf == current) current = nullptr;
+    if (r == current) current = nullptr;
     else held_.erase(held);
     next_seq_++;
   }
-  if (current) held_.emplace(seq, Held{starts_file, std::move(*current)});  // not its turn yet
+  if (current) {
+    const uint32_t seq = current->seq;
+    held_.emplace(seq, std::move(*current));  // not its turn yet
+  }
   if (!ended_ || next_seq_ != planned_) return;
   // Every task is written: the last fragment block closes, and every fragment goes out in index order.
   if (!last_closed_) {

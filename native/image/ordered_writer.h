@@ -5,12 +5,14 @@
 // number of workers and any timing.
 //
 // Thread ownership: every public method may be called from any thread; calls are serialised by the writer's
-// lock, and the DataWriter it drives is only ever touched with that lock held (checked on each use).
+// lock, and the DataWriter it drives is only ever touched with that lock held (checked on each use), but
+// for the writes each step decided, which the calling thread makes after releasing it.
 #pragma once
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -19,9 +21,13 @@
 
 namespace casper {
 
+// A fragment block's uncompressed bytes, shared (not copied) by the thread that compresses it and the
+// writer, which keeps them for duplicate checks until the block is written.
+using FragmentBytes = std::shared_ptr<const std::vector<uint8_t>>;
+
 struct ClosedFragment {
   uint32_t index = 0;
-  std::vector<uint8_t> raw;  // uncompressed fragment block, to compress in the pool
+  FragmentBytes raw;  // uncompressed fragment block, to compress in the pool
 };
 
 struct WriterState {
@@ -43,9 +49,9 @@ class OrderedWriter {
 
   explicit OrderedWriter(DataWriter& data) : data_(data) {}
 
-  // A task's result (see data/task_format.h); one that comes before its turn is kept (moved, not copied).
-  // Returns the fragment blocks that filled up meanwhile.
-  std::vector<ClosedFragment> add_result(std::vector<uint8_t>&& result);
+  // A task's result; one that comes before its turn is kept (moved, not copied). Returns the fragment
+  // blocks that filled up meanwhile.
+  std::vector<ClosedFragment> add_result(TaskResult&& result);
   // Fragment `index` compressed: its size word (bit 24 = stored raw), the stored bytes and their XXH64.
   std::vector<ClosedFragment> add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes, uint64_t digest);
   // No task beyond `planned` will come; the last, partly filled fragment block closes after the last task.
@@ -61,13 +67,9 @@ class OrderedWriter {
     std::vector<uint8_t> bytes;
     uint64_t digest = 0;
   };
-  struct Held {
-    bool starts_file = false;
-    std::vector<uint8_t> buf;
-  };
   // With the lock held: writes whatever is next in order. `current` (may be null) is the result just given,
-  // not yet copied: moved into held_ when it is not its turn yet.
-  void pump(std::vector<ClosedFragment>& closed, std::vector<uint8_t>* current, uint32_t seq, bool starts_file);
+  // kept in held_ when it is not its turn yet.
+  void pump(std::vector<ClosedFragment>& closed, TaskResult* current);
   bool write_due_fragments(uint32_t before_seq);
   void collect_closed(std::vector<ClosedFragment>& closed, uint32_t due);
   void publish();
@@ -76,7 +78,7 @@ class OrderedWriter {
   DataWriter& data_;
   std::mutex mu_;
   std::thread::id owner_;  // the thread holding mu_ (checked before touching data_)
-  std::map<uint32_t, Held> held_;  // results that arrived before their turn
+  std::map<uint32_t, TaskResult> held_;  // results that arrived before their turn
   std::deque<Pending> fragments_;  // closed fragment blocks in index order
   uint32_t next_seq_ = 0;
   uint32_t planned_ = 0;

@@ -60,8 +60,15 @@ inline bool all_zero_bytes(const uint8_t* p, size_t n) {
   return true;
 }
 
-// The content hash of one block as the digest sees it.
-inline uint64_t block_content_hash(const uint8_t* p, size_t n) { return all_zero_bytes(p, n) ? kZeroBlockMark ^ n : hash_bytes(p, n); }
+// The content hash of an all-zero block of n bytes (a hole never read hashes the same).
+inline uint64_t zero_block_hash(uint64_t n) { return kZeroBlockMark ^ n; }
+
+// The content hash of one block as the digest sees it; *zero (when given) says whether it is all zeros.
+inline uint64_t block_content_hash(const uint8_t* p, size_t n, bool* zero = nullptr) {
+  const bool z = all_zero_bytes(p, n);
+  if (zero) *zero = z;
+  return z ? zero_block_hash(n) : hash_bytes(p, n);
+}
 
 // One block's term in a file's digest: block_hash of the block with absolute index `index`.
 inline uint64_t digest_term(uint64_t block_hash, uint64_t index) { return mix64(block_hash + (index + 1) * 0xd6e8feb86659fd93ULL); }

@@ -665,7 +665,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     });
     clock.end('data');
     emit({ phase: 'tables', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: dataBytes });
-    const image = await builder.finish();
+    const image = await builder.finish(opts.jobs);
     builder.closeBase(); // a base on a stick must not stay open until the builder is collected
     if (options.signal?.aborted) throw toCasperError({ code: 'ECANCELED' });
     clock.end('tables');

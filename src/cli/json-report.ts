@@ -22,6 +22,8 @@ export function jsonReport(r: SnapshotReport, configFile: string | null): unknow
     bytes: { source: r.sourceBytes, image: r.image.imageSize, used: r.image.bytesUsed, duplicates: r.image.duplicateBytes },
     times: r.times,
     pipeline: r.pipeline,
+    // The table phase's metadata blocks (inode, directory, lookup tables) and the waves compressing them took.
+    tables: { metadataBlocks: r.image.metadataBlocks, metadataWaves: r.image.metadataWaves, compressCpuMs: r.image.tablesCompressCpuMs, serialCpuMs: r.image.tablesSerialCpuMs, parallelCpuMs: r.image.tablesParallelCpuMs },
     verified: r.verified,
     base: r.base,
     restoreCheck: r.restoreCheck,

@@ -78,6 +78,14 @@ export interface NativeSummary {
   baseDamaged: string[];
   /** Bytes of the integrity record written after bytes_used (part of imageSize). */
   recordBytes: number;
+  /** Metadata blocks of the inode, directory and lookup tables, and the waves their compression took (its critical path). */
+  metadataBlocks: number;
+  metadataWaves: number;
+  /** CPU ms compressing those blocks, and the table phase's serial part (the calling thread's own work plus each wave's longest compression). */
+  tablesCompressCpuMs: number;
+  tablesSerialCpuMs: number;
+  /** CPU ms of that compression that more threads share (all of it less each wave's longest block). */
+  tablesParallelCpuMs: number;
 }
 
 /** compareRestored()'s result: the differences (restored side first), the mount points left out, entries compared. */
@@ -180,7 +188,8 @@ export interface ImageBuilder {
   wakeData(): void;
   /** After every runData call has returned, whatever its outcome. */
   endData(): void;
-  finish(): Promise<NativeSummary>;
+  /** Tables, superblock, padding; jobs: threads that compress the metadata blocks (default 1). */
+  finish(jobs?: number): Promise<NativeSummary>;
   /**
    * After finish() (--verify): reads the image at `path` back (every table and block) and compares each regular
    * file's content digest with the one taken while its data was read. Mismatches are problems with code EDIGEST.
