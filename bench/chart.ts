@@ -113,7 +113,10 @@ export function writeChart(dir: string, r: Results): string | null {
   let y = 0;
   for (const make of [ratioPanel, scalingPanel]) {
     const p = make(r, y, width);
-    if (p) panels.push(p), (y += p.height);
+    if (p) {
+      panels.push(p);
+      y += p.height;
+    }
   }
   if (!panels.length) return null;
   const svg = [

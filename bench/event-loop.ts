@@ -51,8 +51,13 @@ async function child(src: string, out: string, jobs: number, comp: string, threa
     base: false,
     noSpaceCheck: true,
     onProgress: (p) => {
-      if (p.phase === 'data' && !inData) data.enable(), (inData = true);
-      else if (p.phase !== 'data' && inData) data.disable(), (inData = false);
+      if (p.phase === 'data' && !inData) {
+        data.enable();
+        inData = true;
+      } else if (p.phase !== 'data' && inData) {
+        data.disable();
+        inData = false;
+      }
     },
   });
   whole.disable();

@@ -44,7 +44,7 @@ function sha256(path: string): string {
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(4 << 20);
-    for (let n; (n = readSync(fd, buf)) > 0; ) h.update(buf.subarray(0, n));
+    for (let n: number; (n = readSync(fd, buf)) > 0; ) h.update(buf.subarray(0, n));
   } finally {
     closeSync(fd);
   }

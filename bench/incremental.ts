@@ -5,7 +5,7 @@
 // 5x faster than the full one with gzip and 20x with xz, with at most 10 % of its CPU time; the two images
 // must hold the same tree (sqfsdiff).
 import { Command } from 'commander';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';

@@ -1,7 +1,7 @@
 // Measuring one run of a program: wall time, CPU time (user + sys) and peak RSS of the child, plus helpers
 // for statistics and for sizing a tree.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { type Stats, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -168,7 +168,7 @@ export function treeStats(root: string): TreeStats {
     }
     for (const n of names) {
       const p = join(d, n);
-      let s;
+      let s: Stats;
       try {
         s = lstatSync(p, { bigint: false });
       } catch {

@@ -1,7 +1,7 @@
 // npm run bench -- [options]: casper-snapshot against mksquashfs and gensquashfs on the same inputs with the
 // same settings. See bench/README.md.
 import { Command, InvalidArgumentError } from 'commander';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, } from 'node:fs';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -22,7 +22,7 @@ import { killRunning, meter } from './measure.js';
 import { markdown, scalingOf, writeResults, type Group, type Results, type TargetLine } from './report.js';
 import { judgeTargets, needKey, parseTargets, planTargets, runTiny, TARGET_SETS, type TargetInputs, type TinyResult } from './targets.js';
 import { COMPRESSORS, discoverTools, executableTool, repoRoot } from './tools.js';
-import { eventLoopMarkdown, runEventLoop, type EventLoopResult } from './event-loop.js';
+import { runEventLoop, type EventLoopResult } from './event-loop.js';
 import { writeChart } from './chart.js';
 
 interface Options {

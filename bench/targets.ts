@@ -134,7 +134,10 @@ export async function runTiny(ours: Tool, src: string, outDir: string, s: Settin
     for (let i = 0; i <= runs; i++) {
       const x = await measure(bare[0], bare.slice(1), env);
       const y = await measure(cmd, args, env);
-      if (i > 0 && x.exitCode === 0 && y.exitCode === 0) a.push(x.wallS), b.push(y.wallS);
+      if (i > 0 && x.exitCode === 0 && y.exitCode === 0) {
+        a.push(x.wallS);
+        b.push(y.wallS);
+      }
     }
     [nodeS, oursS] = [median(a), median(b)];
   }

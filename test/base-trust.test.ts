@@ -72,7 +72,10 @@ test('1. a base another user could have written is not used: the image holds the
     const planted = join(t, 'planted.sqfs');
     await snapshot({ source: fake, output: planted, jobs: 1 }); // what the attacker built (with a valid integrity record)
     const cases: { name: string; setup: (dir: string, img: string) => void; reason: RegExp }[] = [
-      { name: 'a directory owned by another user', setup: (d, img) => (chownSync(d, NOBODY, NOBODY), chownSync(img, NOBODY, NOBODY)), reason: /directory is owned by uid 65534/ },
+      { name: 'a directory owned by another user', setup: (d, img) => {
+          chownSync(d, NOBODY, NOBODY);
+          chownSync(img, NOBODY, NOBODY);
+        }, reason: /directory is owned by uid 65534/ },
       { name: 'an image owned by another user', setup: (_d, img) => chownSync(img, NOBODY, NOBODY), reason: /owned by uid 65534, not by the user/ },
       { name: 'an image others can write', setup: (_d, img) => chmodSync(img, 0o666), reason: /other users can write it \(mode 0666\)/ },
       { name: 'a directory others can write (not sticky)', setup: (d) => chmodSync(d, 0o777), reason: /directory can be written by other users \(mode 0777/ },

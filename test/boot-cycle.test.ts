@@ -96,9 +96,12 @@ function stackView(w: string, layers: string[]): { path: string; cleanup: () => 
     mkdirSync(view);
     must('mount', ['-t', 'overlay', 'casper-next-boot', '-o', `ro,lowerdir=${paths.join(':')}`, view]);
     mounts.push(view);
-    return { path: view, cleanup: () => mounts.reverse().forEach((m) => run('umount', [m])) };
+    return { path: view, cleanup: () => {
+        for (const m of mounts.reverse()) run('umount', [m]);
+      },
+    };
   } catch (err) {
-    mounts.reverse().forEach((m) => run('umount', [m]));
+    for (const m of mounts.reverse()) run('umount', [m]);
     throw err;
   }
 }
@@ -245,7 +248,7 @@ async function cycle(kind: LayoutKind, root: string): Promise<void> {
     // Boot 2 from that stack: it sees A, deletes part of it, adds B; its shutdown saves to the same path. The
     // old image is replaced atomically: a reader of it (held open here) keeps reading it whole.
     const fd = openSync(image, 'r');
-    let view2;
+    let view2: Awaited<ReturnType<typeof savingBoot>>;
     try {
       const oldIno = statSync(image).ino;
       const oldHash = sha(image);
@@ -291,7 +294,7 @@ async function failingShutdown(root: string, cfg: MediumConfig, action: string, 
     const image = join(r.persist, 'live-session.squashfs');
     const before = oldImage(r.w, image);
     const stage = assemble('live-boot', join(r.w, 'stage'), r.medium, [join(r.medium, 'live', 'filesystem.squashfs')]);
-    let b;
+    let b: Awaited<ReturnType<typeof bootOnce>>;
     try {
       b = await bootOnce(r, stage, action);
       console.log(`# live-boot, ${action}: ready after ${b.bootMs} ms, halted in ${b.haltMs} ms`);

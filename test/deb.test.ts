@@ -49,7 +49,10 @@ test('the .deb installs on a bare bullseye, snapshots there (plain directory and
   const dir = tempDir('cs-deb-');
   const root = join(dir, 'root');
   const mounts: string[] = [];
-  const mount = (args: string[], at: string) => (must('mount', [...args, at]), mounts.push(at));
+  const mount = (args: string[], at: string) => {
+    must('mount', [...args, at]);
+    mounts.push(at);
+  };
   try {
     for (const d of ['u', 'w', 'root']) mkdirSync(join(dir, d));
     mount(['-t', 'overlay', 'overlay', '-o', `lowerdir=${base},upperdir=${dir}/u,workdir=${dir}/w`], root);

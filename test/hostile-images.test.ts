@@ -8,7 +8,7 @@ import { closeSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, unlink
 import { join } from 'node:path';
 import { tempDir } from './helpers/image-check.js';
 import { file } from './helpers/make-tree.js';
-import { cli, cliPath, must, repoRoot } from './helpers/tools.js';
+import { cliPath, must, repoRoot } from './helpers/tools.js';
 import { overlappingListingsImage, sharedListingImage, sparseFileImage } from './helpers/craft-image.js';
 import { needs } from './helpers/capabilities.js';
 
@@ -27,7 +27,10 @@ function verifyBounded(args: string[], deadlineMs: number): Promise<{ code: numb
     let hung = false;
     c.stdout.on('data', (d) => (stdout += d));
     c.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => ((hung = true), c.kill('SIGKILL')), deadlineMs);
+    const timer = setTimeout(() => {
+      hung = true;
+      c.kill('SIGKILL');
+    }, deadlineMs);
     c.on('exit', (code) => {
       clearTimeout(timer);
       const peak = /PEAK (\d+)/.exec(stderr);
@@ -144,7 +147,10 @@ test('point 7: verify IMAGE DIR never blocks on a FIFO nor follows a symlink swa
     });
     let stderr = '';
     c.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => ((hung = true), c.kill('SIGKILL')), 60_000);
+    const timer = setTimeout(() => {
+      hung = true;
+      c.kill('SIGKILL');
+    }, 60_000);
     const code = await new Promise<number | null>((r) => c.on('exit', (k) => r(k)));
     clearTimeout(timer);
     assert.ok(swapped, 'verify never reached its data phase');

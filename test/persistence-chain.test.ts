@@ -126,7 +126,10 @@ function mountSquashfs(img: string, at: string): void {
 function withMounts<T>(fn: (track: (m: string) => string) => T): T {
   const mounts: string[] = [];
   try {
-    return fn((m) => (mounts.push(m), m));
+    return fn((m) => {
+      mounts.push(m);
+      return m;
+    });
   } finally {
     for (const m of mounts.reverse()) run('umount', [m]);
   }

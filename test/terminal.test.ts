@@ -55,10 +55,10 @@ test('progressLine fits 60, 80 and 120 columns in every phase, dropping fields b
 
 test('the bar is full only when the work is: 98 % shows 29 of 30 cells', () => {
   const at = (frac: number) => progressLine(sample({ bytesIn: Math.round(2_000_000_000 * frac) }), 200);
-  assert.match(at(0.98), /\[#{29}-\]  98%/);
-  assert.match(at(0.999), /\[#{29}-\]  99%/);
+  assert.match(at(0.98), /\[#{29}-\] {2}98%/);
+  assert.match(at(0.999), /\[#{29}-\] {2}99%/);
   assert.match(at(1), /\[#{30}\] 100%/);
-  assert.match(at(0), /\[-{30}\]   0%/);
+  assert.match(at(0), /\[-{30}\] {3}0%/);
 });
 
 /** Runs a shell command line in a pseudo-terminal of `cols` columns; returns everything it wrote. */

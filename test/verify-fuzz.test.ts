@@ -131,7 +131,10 @@ test('verify stays bounded on crafted shared listings, overlapping listings and 
       c.stdout.on('data', (d) => (stdout += d));
       c.stderr.on('data', (d) => (stderr += d));
       const timer = setTimeout(() => c.kill('SIGKILL'), 30 * 60 * 1000);
-      c.on('exit', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
+      c.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
     });
     assert.equal(r.code, 0, `the fuzz child failed (FUZZ_SEED=${seed}): ${r.stderr.slice(-3000)}`);
     const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { cases: number; slowest: { ms: number; what: string }; failures: string[]; peakKiB: number };

@@ -27,7 +27,11 @@ function session(): Session & { mounted: string } {
   must('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mounted]);
   writeFileSync(join(mounted, 'on-another-fs'), 'not the session');
   const cleanup = s.cleanup;
-  return { ...s, mounted, cleanup: () => (run('umount', ['-l', mounted]), cleanup()) };
+  return { ...s, mounted, cleanup: () => {
+      run('umount', ['-l', mounted]);
+      cleanup();
+    },
+  };
 }
 
 async function snap(s: Session, mode: 'upper' | 'diff', name: string, drop?: string[]) {
@@ -35,7 +39,11 @@ async function snap(s: Session, mode: 'upper' | 'diff', name: string, drop?: str
   let restoreEntries = 0;
   const output = join(s.t, name);
   const report = await snapshotWith(
-    { root: s.merged, mode, output, verify: true, exclude: ['/home/user/secret'], onProgress: (p) => (phases.add(p.phase), (restoreEntries = Math.max(restoreEntries, p.restoreEntries ?? 0))) },
+    { root: s.merged, mode, output, verify: true, exclude: ['/home/user/secret'], onProgress: (p) => {
+        phases.add(p.phase);
+        restoreEntries = Math.max(restoreEntries, p.restoreEntries ?? 0);
+      },
+    },
     { dropAfterWalk: drop },
   );
   return { report, rc: report.restoreCheck as RestoreCheck, phases, restoreEntries, output };

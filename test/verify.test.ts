@@ -158,12 +158,19 @@ interface Breakage {
   make(b: Buffer): Buffer;
 }
 
-const put64 = (b: Buffer, at: number, v: number | bigint) => (b.writeBigUInt64LE(BigInt(v), at), b);
+const put64 = (b: Buffer, at: number, v: number | bigint) => {
+  b.writeBigUInt64LE(BigInt(v), at);
+  return b;
+};
 
 const BREAKAGES: Breakage[] = [
   { name: 'truncated', table: /superblock/, message: /truncated/, make: (b) => b.subarray(0, Math.floor(superblock(b).bytesUsed / 2)) },
   { name: 'empty file', table: /superblock/, message: /less than a superblock/, make: () => Buffer.alloc(0) },
-  { name: 'bad magic', table: /superblock/, message: /bad magic/, make: (b) => (b.write('hsqt', 0, 'latin1'), b) },
+  { name: 'bad magic', table: /superblock/, message: /bad magic/, make: (b) => {
+      b.write('hsqt', 0, 'latin1');
+      return b;
+    },
+  },
   { name: 'inode table offset past the end', table: /superblock/, message: /inode_table_start|out of order/, make: (b) => put64(b, SB_FIELD.inodeTable, superblock(b).bytesUsed + 4096) },
   {
     name: 'directory entry pointing past the inode table',
@@ -202,14 +209,24 @@ const BREAKAGES: Breakage[] = [
     name: 'block size word too large',
     table: /data block/,
     message: /more than the block size/,
-    make: (b) => (b.writeUInt32LE(0x00ffffff, fileInodeBySize(b, BIG) + 32), b),
+    make: (b) => {
+      b.writeUInt32LE(0x00ffffff, fileInodeBySize(b, BIG) + 32);
+      return b;
+    },
   },
-  { name: 'id index out of range', table: /inode table/, message: /uid index \d+ is past the id table/, make: (b) => (b.writeUInt16LE(200, fileInodeBySize(b, BIG) + 4), b) },
+  { name: 'id index out of range', table: /inode table/, message: /uid index \d+ is past the id table/, make: (b) => {
+      b.writeUInt16LE(200, fileInodeBySize(b, BIG) + 4);
+      return b;
+    },
+  },
   {
     name: 'fragment index out of range',
     table: /inode table/,
     message: /fragment index \d+ is past the fragment table/,
-    make: (b) => (b.writeUInt32LE(5000, fileInodeBySize(b, SMALL) + 20), b),
+    make: (b) => {
+      b.writeUInt32LE(5000, fileInodeBySize(b, SMALL) + 20);
+      return b;
+    },
   },
   {
     name: 'looping metadata (a directory listing that leads back to its parent)',

@@ -119,7 +119,9 @@ test('names: 255 bytes, not UTF-8, control characters, spaces; a 4,095-byte syml
       Buffer.from([0x61, 0x01]),
       Buffer.concat([Buffer.alloc(250, 0x78), Buffer.from([0xff, 0xfe, 0xfd, 0x0a, 0x20])]),
     ];
-    names.forEach((n, i) => writeFileSync(at(n), `file ${i}`));
+    names.forEach((n, i) => {
+      writeFileSync(at(n), `file ${i}`);
+    });
     // A directory with a non-UTF-8 name holding more odd names, and 300 names of 255 bytes (the listing
     // spans several metadata blocks, so index entries carry long names).
     mkdirSync(at(Buffer.from([0xfe, 0x0a, 0xff])));
@@ -248,7 +250,10 @@ test('deep nesting: 200 levels of long names, 1,000 levels of short ones', { ski
     let q = join(src, 's');
     for (let i = 0; i < 1000; i++) {
       q = join(q, 'd');
-      if (i % 100 === 99) mkdirSync(q, { recursive: true }), writeFileSync(join(q, 'f'), `depth ${i}`);
+      if (i % 100 === 99) {
+        mkdirSync(q, { recursive: true });
+        writeFileSync(join(q, 'f'), `depth ${i}`);
+      }
     }
     mkdirSync(q, { recursive: true });
     writeFileSync(join(q, 'bottom'), 'the bottom');

@@ -14,7 +14,7 @@ import { discardAllOutputs } from '../pipeline/output-file.js';
 import { cancelAll } from '../pipeline/stop.js';
 import { runStopCleanups } from '../pipeline/exit-cleanup.js';
 import { CONFIG_KEYS, loadCasperConf, type SnapshotConfig } from '../config/index.js';
-import { endProgressLine, jsonProgressReporter, plymouthReporter, progressReporter, say } from './progress.js';
+import { jsonProgressReporter, plymouthReporter, progressReporter, say } from './progress.js';
 import { persistenceName } from '../live/persistence-name.js';
 import { restoreAllMedia } from '../live/medium-write.js';
 import { detectLiveSystem } from '../mount/index.js';
@@ -337,8 +337,15 @@ function reporters(o: OptionValues) {
     plymouth,
     /** Aborted when the --progress=json reader has gone away. */
     signal: stop.signal,
-    update: (p: Progress) => (json?.update(p), bar?.update(p), plymouth?.update(p)),
-    done: () => (bar?.done(), plymouth?.done()),
+    update: (p: Progress) => {
+      json?.update(p);
+      bar?.update(p);
+      plymouth?.update(p);
+    },
+    done: () => {
+      bar?.done();
+      plymouth?.done();
+    },
   };
 }
 
@@ -439,7 +446,12 @@ export async function main(argv: string[]): Promise<number> {
     const options = snapshotOptions(o, conf.config, given, output);
     // -d: what is about to happen (layout, lower stack, policy) before the job, not after it.
     let planned: SnapshotPlan | null = null;
-    const onPlan = o.debug ? (plan: SnapshotPlan) => ((planned = plan), say(describePlan(plan))) : undefined;
+    const onPlan = o.debug
+      ? (plan: SnapshotPlan) => {
+          planned = plan;
+          say(describePlan(plan));
+        }
+      : undefined;
     // threadNice 0: the command has no event loop of its own to keep responsive (and runs as mksquashfs does).
     const report = await snapshot({ ...options, onProgress: progress.update, onPlan, signal: progress.signal, threadNice: 0 });
     progress.done();

@@ -87,7 +87,7 @@ export function formatRemasterSummary(r: RemasterReport): string {
     `${r.output}: ISO 9660 '${r.label.written}', ${size(r.isoBytes)}, a ${r.layout.family} medium remastered from ${base}`,
     `  squashfs       ${sq.path}: ${size(sq.bytes)} (was ${size(sq.replacedBytes)}), ${r.capture.options.compressorDescription}, ${r.capture.options.image.blockSize / 1024}K blocks; ${img.inodes} inodes from ${r.capture.source}`,
   ];
-  r.changes.forEach((c, i) => lines.push(`  ${i === 0 ? 'also changed   ' : '               '}${c.path} ${c.change}: ${c.why}`));
+  r.changes.forEach((c, i) => void lines.push(`  ${i === 0 ? 'also changed   ' : '               '}${c.path} ${c.change}: ${c.why}`));
   lines.push(`  kernel         ${r.kernel.verdict}: ${r.kernel.note}`);
   const entries = describeBootEntries(r.bootEntries);
   lines.push(`  boot records   replayed from the base: El Torito ${entries.join(', ') || 'none (the base has no El Torito boot records)'}`);

@@ -109,10 +109,18 @@ export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Set
     field: 'output',
     example: '/media/usb/snap.squashfs',
     doc: 'the image to write when none is given (an absolute path)',
-    set: (v, c) => (v.startsWith('/') && v.length > 1 ? ((c.output = v), null) : `must be an absolute path, got '${v}'`),
+    set: (v, c) => {
+      if (!(v.startsWith('/') && v.length > 1)) return `must be an absolute path, got '${v}'`;
+      c.output = v;
+      return null;
+    },
   },
   CASPER_SNAPSHOT_MODE: { field: 'mode', example: 'auto', doc: 'auto (default), upper, diff or full', set: oneOf(['auto', 'upper', 'diff', 'full'] as const, (v, c) => (c.mode = v)) },
-  CASPER_SNAPSHOT_EXCLUDES: { field: 'excludes', example: '"home/*/.cache /srv/tmp"', doc: 'exclude entries, blank-separated (added to -e)', set: (v, c) => ((c.excludes = splitWords(v)), null) },
+  CASPER_SNAPSHOT_EXCLUDES: { field: 'excludes', example: '"home/*/.cache /srv/tmp"', doc: 'exclude entries, blank-separated (added to -e)', set: (v, c) => {
+      c.excludes = splitWords(v);
+      return null;
+    },
+  },
   CASPER_SNAPSHOT_EXCLUDE_SYNTAX: {
     field: 'excludeSyntax',
     example: 'wildcards',
@@ -125,13 +133,21 @@ export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Set
     field: 'compressor',
     example: 'zstd',
     doc: 'as --compressor (-comp)',
-    set: (v, c) => (/^[a-z0-9]+$/.test(v) ? ((c.compressor = v), null) : `must be a compressor name like gzip or xz, got '${v}'`),
+    set: (v, c) => {
+      if (!(/^[a-z0-9]+$/.test(v))) return `must be a compressor name like gzip or xz, got '${v}'`;
+      c.compressor = v;
+      return null;
+    },
   },
   CASPER_SNAPSHOT_COMPRESSION_LEVEL: {
     field: 'compressionLevel',
     example: '19',
     doc: 'as --compression-level; ignored when the command line names a compressor or a level',
-    set: (v, c) => (/^\d{1,2}$/.test(v) ? ((c.compressionLevel = +v), null) : `must be a compression level (an integer such as 6 or 19), got '${v}'`),
+    set: (v, c) => {
+      if (!(/^\d{1,2}$/.test(v))) return `must be a compression level (an integer such as 6 or 19), got '${v}'`;
+      c.compressionLevel = +v;
+      return null;
+    },
   },
   CASPER_SNAPSHOT_BLOCK_SIZE: {
     field: 'blockSize',
@@ -153,14 +169,22 @@ export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Set
     field: 'jobs',
     example: '4',
     doc: 'worker threads, 1 to 1024 (as --jobs)',
-    set: (v, c) => (/^\d{1,4}$/.test(v) && +v >= 1 && +v <= 1024 ? ((c.jobs = +v), null) : `must be an integer from 1 to 1024, got '${v}'`),
+    set: (v, c) => {
+      if (!(/^\d{1,4}$/.test(v) && +v >= 1 && +v <= 1024)) return `must be an integer from 1 to 1024, got '${v}'`;
+      c.jobs = +v;
+      return null;
+    },
   },
   CASPER_SNAPSHOT_VERIFY: { field: 'verify', example: 'yes', doc: 'yes = --verify (read the new image back before it replaces the old one)', set: bool((v, c) => (c.verify = v)) },
   CASPER_SNAPSHOT_PERSISTENCE_NAME: {
     field: 'persistenceName',
     example: 'session',
     doc: 'as --persistence-name when no output is given on the command line (wins over CASPER_SNAPSHOT_OUTPUT)',
-    set: (v, c) => (/^[A-Za-z0-9_-]+$/.test(v) ? ((c.persistenceName = v), null) : `must be a tag of letters, digits, '-' or '_', got '${v}'`),
+    set: (v, c) => {
+      if (!(/^[A-Za-z0-9_-]+$/.test(v))) return `must be a tag of letters, digits, '-' or '_', got '${v}'`;
+      c.persistenceName = v;
+      return null;
+    },
   },
 };
 
@@ -200,7 +224,7 @@ export function parseCasperConf(data: string | Buffer, file = DEFAULT_CONFIG_FIL
     if (notUtf8 !== null && r.kind !== 'blank' && r.key?.startsWith('CASPER_SNAPSHOT_'))
       throw new ConfigError(file, n, r.key, `the value holds bytes that are not UTF-8 (0x${raw.charCodeAt(notUtf8).toString(16)}): casper-snapshot takes paths and names as UTF-8 (write the path in UTF-8, or rename it)`);
     if (r.kind === 'blank') return;
-    const ours = r.key !== null && r.key.startsWith('CASPER_SNAPSHOT_');
+    const ours = r.key?.startsWith('CASPER_SNAPSHOT_');
     if (r.kind === 'error') {
       if (ours) throw new ConfigError(file, n, r.key, r.why);
       if (r.key === null || !CASPER_KEYS.has(r.key)) result.warnings.push(`${file}:${n}: ignored (${r.why})`);

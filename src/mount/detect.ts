@@ -222,9 +222,9 @@ function placeLayers(layout: LiveLayout, shown: { upper: string | null; work: st
 /** The live system's own machinery: never captured. */
 function livePathsOf(layout: LiveLayout): string[] {
   const live = new Set<string>();
-  for (const p of [layout.medium, ...layout.base, layout.upper?.path ?? null, layout.work]) if (p && p.startsWith('/')) live.add(p);
+  for (const p of [layout.medium, ...layout.base, layout.upper?.path ?? null, layout.work]) if (p?.startsWith('/')) live.add(p);
   for (const l of layout.lowers) if (l.reachableAt) live.add(l.reachableAt);
-  if (layout.family) LIVE_PATHS[layout.family].forEach((p) => live.add(p));
+  if (layout.family) for (const p of LIVE_PATHS[layout.family]) live.add(p);
   return [...live].sort();
 }
 

@@ -9,7 +9,7 @@ export function familyOf(source: string, upper: string | null, lowers: string[])
   if (source === '/cow' || (upper !== null && /^\/cow(\/|$)/.test(upper))) return 'casper';
   if (any(/^\/(run\/live|lib\/live\/mount|usr\/lib\/live\/mount)\//)) return 'live-boot';
   if (upper !== null && /^(\/run\/initramfs)?\/memory\/changes(\/|$)/.test(upper)) return 'slax';
-  if (source === 'overlayroot' || (upper !== null && upper.startsWith('/media/root-rw/'))) return 'overlayroot';
+  if (source === 'overlayroot' || (upper?.startsWith('/media/root-rw/'))) return 'overlayroot';
   return null;
 }
 

@@ -55,7 +55,10 @@ export class MountNamespace {
     return new Promise((resolve) => {
       if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve();
       const kill = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-      this.child.once('exit', () => (clearTimeout(kill), resolve()));
+      this.child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
       this.child.stdin!.end();
     });
   }

@@ -41,7 +41,6 @@ export function splitLowerdir(value: string): { layers: string[]; dataLayers: st
         cur = '';
       }
       afterColon = true;
-      continue;
     } else {
       cur += c;
       afterColon = false;

@@ -59,7 +59,7 @@ function hasSquashfsMagic(path: string): boolean {
  */
 export function existingOutputFile(target: string, writer: string): Stats | null {
   const dir = dirname(target);
-  let dst;
+  let dst: Stats;
   try {
     dst = statSync(dir);
   } catch (err) {
@@ -67,7 +67,7 @@ export function existingOutputFile(target: string, writer: string): Stats | null
     throw new UsageError(code === 'ENOENT' ? `output directory '${dir}' does not exist` : `output directory '${dir}' cannot be used (${code ?? (err as Error).message})`);
   }
   if (!dst.isDirectory()) throw new UsageError(`output directory '${dir}' is not a directory`);
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(target);
   } catch {

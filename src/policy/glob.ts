@@ -138,7 +138,12 @@ export function compileGlob(pattern: string): (name: string) => boolean {
     const memo = new Map<string, boolean>();
     let ids = 0;
     const idOf = new Map<Tok[], number>();
-    const id = (ts: Tok[]) => idOf.get(ts) ?? (idOf.set(ts, ++ids), ids);
+    const id = (ts: Tok[]) => {
+      const known = idOf.get(ts);
+      if (known !== undefined) return known;
+      idOf.set(ts, ++ids);
+      return ids;
+    };
     // Does ts[ti..] match exactly name[si..end)?
     const seq = (ts: Tok[], ti: number, si: number, end: number): boolean => {
       const key = `${id(ts)},${ti},${si},${end}`;

@@ -91,7 +91,9 @@ export function buildExclusionPolicy(input: PolicyInput): ExclusionPolicy {
   // list scans: an -ef file of 60,000 entries costs what 60,000 hash look-ups cost.
   const rules: (PolicyRule | null)[] = [...defaults.rules];
   const exactAt = new Map<string, number>();
-  rules.forEach((r, i) => r && !r.pattern && exactAt.set(r.path, i));
+  rules.forEach((r, i) => {
+    if (r && !r.pattern) exactAt.set(r.path, i);
+  });
   const patterns: CompiledPattern[] = [];
   const truncate: string[] = [];
   const userExcludes: UserExclude[] = [];

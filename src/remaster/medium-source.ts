@@ -3,7 +3,7 @@
 // that mount (xorriso reads the ISO's boot records there, which a mounted directory does not show). A hybrid
 // ISO written to a USB stick may be mounted from its first partition: the boot records are on the whole
 // disk, which is read instead when it holds the same image. A remaster never writes to the live medium.
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { type Stats, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { findMount, parseMountinfo, type MountInfo } from '../mount/index.js';
 import { MEDIUM } from '../mount/families.js';
@@ -50,7 +50,7 @@ function parentDisk(dev: string): string | null {
 
 /** The base given as --from-iso: a readable ISO 9660 image (a file or a device). */
 export function isoFileSource(path: string): MediumSource {
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch (err) {

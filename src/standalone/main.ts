@@ -15,7 +15,6 @@ import { runtime, type Addon } from '../native/addon.js';
 import { main } from '../cli/main.js';
 
 declare const __CASPER_VERSION__: string;
-declare const globalThis: { __casperAssetDir?: string };
 
 const PREFIX = 'casper-snapshot-';
 const ADDON = 'casper_snapshot.node';
@@ -110,7 +109,7 @@ runtime.version = __CASPER_VERSION__;
 const unpacked = unpack();
 if ('dir' in unpacked) {
   // piscina finds its own worker shell as worker.js beside its code: the bundle's __dirname points here.
-  globalThis.__casperAssetDir = unpacked.dir;
+  (globalThis as { __casperAssetDir?: string }).__casperAssetDir = unpacked.dir;
   runtime.addon = unpacked.addon;
   runtime.addonPath = join(unpacked.dir, ADDON);
   runtime.workerFilename = join(unpacked.dir, 'worker.cjs');
@@ -122,7 +121,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(`casper-snapshot: ${err && err.message ? err.message : err}\n`);
+    process.stderr.write(`casper-snapshot: ${err?.message ? err.message : err}\n`);
     process.exitCode = 2;
   },
 );

@@ -10,7 +10,7 @@
 // works in the output's directory (test/chaos/planter.ts): nothing may be created where its links point, and
 // every line the run prints must be one of its own, escaped.
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,7 +136,7 @@ export async function chaosIteration(seed: number, opts: { deadlineMs?: number; 
     const before = control ? describeTree(src, { contents: true }) : undefined;
     const mutator = control ? undefined : spawn(process.execPath, [mutatorPath, String(seed), src, decoy, ...fuseArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
     let mutatorOut = '';
-    mutator?.stdout!.on('data', (d) => (mutatorOut += d));
+    mutator?.stdout?.on('data', (d) => (mutatorOut += d));
     const mutatorDone = mutator && new Promise<void>((r) => mutator.on('exit', () => r()));
     const env = { ...process.env, ...(fallback ? { CASPER_SNAPSHOT_NO_OPENAT2: '1' } : {}) };
     const child = spawn(process.execPath, [process.env.CASPER_TEST_CLI ?? cliPath, '--source', src, out, '-q', '--no-space-check', '--jobs', String(jobs), '-comp', compressor], { env });

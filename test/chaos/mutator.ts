@@ -193,7 +193,11 @@ const ops: Record<string, (t: { files: string[]; dirs: string[] }) => boolean> =
 const kinds = Object.keys(ops);
 
 async function main(): Promise<void> {
-  const stop = new Promise<void>((resolve) => process.on('SIGTERM', () => ((stopped = true), resolve())));
+  const stop = new Promise<void>((resolve) => process.on('SIGTERM', () => {
+        stopped = true;
+        resolve();
+      }),
+  );
   let n = 0;
   while (!stopped) {
     const t = { files: [] as string[], dirs: [] as string[] };

@@ -56,7 +56,11 @@ export async function attackerFuseMount(at: string, content: string, scratch: st
   const img = fuseImage(content, scratch);
   if (!img.startsWith('/')) return img;
   const unmount = await attackerFuseMountImage(at, img);
-  return typeof unmount === 'string' ? unmount : () => (unmount(), rmSync(img, { force: true }));
+  if (typeof unmount === 'string') return unmount;
+  return () => {
+    unmount();
+    rmSync(img, { force: true });
+  };
 }
 
 /** The image a FUSE mount serves (made once, mounted many times); or why it cannot be made. */

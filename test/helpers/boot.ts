@@ -7,7 +7,7 @@
 // session can reach (casper: /rofs and /cdrom; live-boot: /run/live/{medium,rootfs,overlay}) are bound
 // into the container at the same places.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { must, repoRoot, run, has, withoutSanitizer } from './tools.js';
 import { waitForFile } from './events.js';

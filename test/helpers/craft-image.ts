@@ -254,7 +254,7 @@ export function overlappingListingsImage(dirs: number, files: number): Buffer {
 
 /** One of the hostile shapes, its size drawn from next() (0..1): what it is, and the image (always under 1 MiB). */
 export function craftedHostileImage(next: () => number): { what: string; data: Buffer } {
-  const pick = (lo: number, hi: number) => Math.floor(lo * Math.pow(hi / lo, next())); // log-uniform
+  const pick = (lo: number, hi: number) => Math.floor(lo * (hi / lo) ** next()); // log-uniform
   switch (Math.floor(next() * 3)) {
     case 0: {
       const dirs = pick(2, 4000), files = pick(1, 4000);

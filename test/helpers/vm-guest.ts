@@ -193,10 +193,10 @@ say "INFO layers $(ls /run/live/medium/live | tr '\\n' ' ')"
   for (const [n, plan] of Object.entries(plans(config))) {
     out.push(`boot_${n}() {`);
     for (const [name, want, got] of plan.checks) out.push(`  check ${sq(name)} "${want}" "$(${got} 2>&1)"`);
-    plan.steps.forEach(([name], i) => out.push(`  step ${sq(name)} step_${n}_${i}`));
+    plan.steps.forEach(([name], i) => void out.push(`  step ${sq(name)} step_${n}_${i}`));
     for (const [name, want, got] of plan.after) out.push(`  check ${sq(name)} "${want}" "$(${got} 2>&1)"`);
     out.push('  :', '}');
-    plan.steps.forEach(([, body], i) => out.push(`step_${n}_${i}() {\n  ${body}\n}`));
+    plan.steps.forEach(([, body], i) => void out.push(`step_${n}_${i}() {\n  ${body}\n}`));
   }
   out.push(`case "$boot" in
 ${BOOTS.map((n) => `${n}) boot_${n} ;;`).join('\n')}

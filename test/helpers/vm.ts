@@ -141,7 +141,10 @@ export async function bootVm(opts: { vmlinuz: string; initrd: string; disk: stri
   let stderr = '';
   const errLog = createWriteStream(`${opts.log}.qemu`);
   child.stdout.on('data', (d) => errLog.write(d));
-  child.stderr.on('data', (d) => ((stderr += d), errLog.write(d)));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    errLog.write(d);
+  });
   const status = await new Promise<number | null>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null))));
   errLog.end();
   const seconds = (Date.now() - t0) / 1000;
@@ -170,7 +173,10 @@ export async function runQemu(qemuArgs: string[], log: string, limitS: number): 
   let stderr = '';
   const errLog = createWriteStream(`${log}.qemu`);
   child.stdout.on('data', (d) => errLog.write(d));
-  child.stderr.on('data', (d) => ((stderr += d), errLog.write(d)));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    errLog.write(d);
+  });
   const status = await new Promise<number | null>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null))));
   errLog.end();
   const seconds = (Date.now() - t0) / 1000;
