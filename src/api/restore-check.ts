@@ -135,7 +135,7 @@ export async function proveRestore(r: RestoreRequest): Promise<RestoreCheck> {
     const skip = own ? [...r.skip, own] : r.skip;
     const progress = new BigUint64Array(1);
     const timer = r.onProgress ? setInterval(() => r.onProgress!(Number(progress[0])), PROGRESS_MS) : null;
-    let res;
+    let res: Awaited<ReturnType<typeof r.addon.compareRestored>>;
     try {
       res = await r.addon.compareRestored(r.image, ns.path(join(dir, 'view')), root, { skip, ignore: r.ignore }, r.cancel, progress);
     } catch (err) {

@@ -1,6 +1,6 @@
 // snapshot(): the whole job — validate, walk, compress across the pool, write tables, commit atomically.
 import type { Piscina } from 'piscina';
-import { statSync, statfsSync } from 'node:fs';
+import { type Stats, statSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { planCapture, type CapturePlan, type Cumulative, type LowerStack } from './capture.js';
 import { proveRestore, type RestoreCheck } from './restore-check.js';
@@ -181,7 +181,7 @@ function threadNice(v: number | undefined): number {
 function checkSource(given: string | undefined): string | undefined {
   if (given === undefined) return undefined;
   const source = resolve(given);
-  let st;
+  let st: Stats;
   try {
     st = statSync(source);
   } catch (err) {
@@ -211,7 +211,7 @@ const VERIFY_PROGRESS_MS = 200;
 async function verifyWritten(builder: ImageBuilder, tempPath: string, jobs: number, onProgress: (done: number, total: number) => void): Promise<{ files: number; bytes: number }> {
   const progress = new BigUint64Array(4);
   const timer = setInterval(() => onProgress(Number(progress[2]), Number(progress[3])), VERIFY_PROGRESS_MS);
-  let r;
+  let r: Awaited<ReturnType<typeof builder.verifyWritten>>;
   try {
     r = await builder.verifyWritten(tempPath, jobs, progress);
   } finally {
@@ -256,7 +256,7 @@ function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string 
 function baseOf(opts: ResolvedOptions, existing: ExistingOutput): { path: string; byDefault: boolean } | null {
   if (opts.base === false) return null;
   if (opts.base === undefined) return existing === 'SquashFS image' ? { path: resolve(opts.output), byDefault: true } : null;
-  let st;
+  let st: Stats;
   try {
     st = statSync(opts.base);
   } catch (err) {
@@ -338,14 +338,16 @@ async function walk(
   const leftOut: number[] = [];
   const regex = patterns.map((p, k) => ({ p, k })).filter(({ p }) => p.syntax === 'regex');
   if (regex.length > 0) {
-    let r;
+    let r: Awaited<ReturnType<typeof builder.matchRegex>>;
     try {
       r = await builder.matchRegex(regex.map(({ p }) => ({ anchored: p.anchored, floating: p.floating, nonDirOnly: p.nonDirOnly })));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EINVAL') throw new UsageError(`-regex: ${(err as Error).message}`);
       throw err;
     }
-    r.hits.forEach((n, i) => (hits[regex[i].k] = n));
+    r.hits.forEach((n, i) => {
+      hits[regex[i].k] = n;
+    });
     leftOut.push(...r.entries);
     matched.push(...r.paths);
   }

@@ -75,7 +75,7 @@ export async function verify(image: string, options: VerifyOptions = {}): Promis
     });
   const timer = options.onProgress ? setInterval(report, 200) : null;
   const start = process.hrtime.bigint();
-  let r;
+  let r: Awaited<ReturnType<typeof addon.verifyImage>>;
   try {
     r = await addon.verifyImage(image, { dir: options.dir, jobs: options.jobs, data: options.data ?? true, ignore: options.ignore ?? [] }, cancel, progress);
   } catch (err) {

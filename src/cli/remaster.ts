@@ -4,7 +4,7 @@
 // 129/130/143 stopped by a signal.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { remaster, type RemasterProgress, type RemasterReport } from '../api/remaster.js';
-import { CasperError, UsageError } from '../errors.js';
+import { type CasperError, UsageError } from '../errors.js';
 import { loadAddon, packageVersion } from '../native/addon.js';
 import { discardAllOutputs } from '../pipeline/output-file.js';
 import { runStopCleanups } from '../pipeline/exit-cleanup.js';

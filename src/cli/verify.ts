@@ -3,7 +3,7 @@
 // 3 the image is sound but differs from DIR.
 import { Command, InvalidArgumentError } from 'commander';
 import { verify, VERIFY_IGNORE_FIELDS, type VerifyIgnoreField, type VerifyReport } from '../api/verify.js';
-import { CasperError, UsageError } from '../errors.js';
+import { type CasperError, UsageError } from '../errors.js';
 import { oneLine, printable } from '../printable.js';
 import { packageVersion } from '../native/addon.js';
 import { size } from './summary.js';

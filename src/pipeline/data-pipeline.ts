@@ -5,7 +5,7 @@
 // passes through the event loop: the main thread only reports progress and cancels.
 import type { Piscina } from 'piscina';
 import type { Addon, CompressorSpec, ImageBuilder } from '../native/addon.js';
-import { toCasperError, AbortError, CasperError } from '../errors.js';
+import { toCasperError, AbortError, type CasperError } from '../errors.js';
 import type { WorkerFailure, WorkerTask } from './worker.js';
 
 export interface DataProgress {
