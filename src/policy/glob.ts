@@ -193,7 +193,7 @@ export function compileGlob(pattern: string): (name: string) => boolean {
               return rest(si) || more(si);
             case '+':
               return (alt(si, si) && rest(si)) || more(si);
-            default:  // '!': any text the alternatives do not match (never a leading '.', as in bash)
+            default: // '!': any text the alternatives do not match (never a leading '.', as in bash)
               if (leadDot) return false;
               for (let e = si; e <= end; e++) if (!alt(si, e) && rest(e)) return true;
               return false;

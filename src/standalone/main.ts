@@ -71,7 +71,8 @@ function unpackIn(parent: string): { dir: string; addon: Addon } {
   const dir = mkdtempSync(join(parent, PREFIX));
   try {
     writeFileSync(join(dir, 'pid'), String(process.pid));
-    for (const name of [ADDON, 'worker.cjs', 'worker.js']) writeFileSync(join(dir, name), new Uint8Array(getAsset(name)), { mode: 0o700 });
+    for (const name of [ADDON, 'worker.cjs', 'worker.js'])
+      writeFileSync(join(dir, name), new Uint8Array(getAsset(name)), { mode: 0o700 });
     const m = { exports: {} as Addon };
     process.dlopen(m, join(dir, ADDON));
     return { dir, addon: m.exports };

@@ -25,10 +25,12 @@ export function runActingDuringData(
   return new Promise((resolve) => {
     const c = spawn(process.execPath, [process.env.CASPER_TEST_CLI ?? cliPath, ...args, '--progress']);
     let hung = false;
-    const timer = opts.deadlineMs ? setTimeout(() => {
+    const timer = opts.deadlineMs
+      ? setTimeout(() => {
           hung = true;
           c.kill('SIGKILL');
-        }, opts.deadlineMs) : undefined;
+        }, opts.deadlineMs)
+      : undefined;
     let stderr = '';
     let acted = false;
     c.stderr.on('data', (d) => {
@@ -53,7 +55,12 @@ export function runActingDuringData(
  * opened(pid): resolves when process pid (its threads included) is held in open(); other processes' opens
  * are let through. stop() lets everything through.
  */
-export function holdFirstOpen(path: string): { ready: Promise<void>; opened: (pid: number) => Promise<void>; release: () => void; stop: () => void } {
+export function holdFirstOpen(path: string): {
+  ready: Promise<void>;
+  opened: (pid: number) => Promise<void>;
+  release: () => void;
+  stop: () => void;
+} {
   const script = `
 import ctypes, os, struct, sys
 libc = ctypes.CDLL(None, use_errno=True)
