@@ -16,7 +16,12 @@ const colour = (name: string, i: number) => COLOURS[name] ?? ['#e15759', '#76b7b
 
 const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-function text(x: number, y: number, t: string, o: { size?: number; anchor?: string; rotate?: number; weight?: string } = {}): string {
+function text(
+  x: number,
+  y: number,
+  t: string,
+  o: { size?: number; anchor?: string; rotate?: number; weight?: string } = {},
+): string {
   const rot = o.rotate ? ` transform="rotate(${o.rotate} ${x} ${y})"` : '';
   return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" font-size="${o.size ?? 12}" text-anchor="${o.anchor ?? 'start'}"${o.weight ? ` font-weight="${o.weight}"` : ''}${rot}>${esc(t)}</text>`;
 }
@@ -48,18 +53,31 @@ function ratioPanel(r: Results, y0: number, width: number): Panel | null {
   const y = (v: number) => top + h - (v / yTop) * h;
   const slot = plotW / groups.length;
   const barW = Math.min(40, (slot * 0.8) / peers.length);
-  const parts: string[] = [text(width / 2, y0 + 20, 'Throughput ratio per compressor (peer wall / casper-snapshot wall; above 1: faster)', { size: 14, anchor: 'middle', weight: 'bold' })];
+  const parts: string[] = [
+    text(width / 2, y0 + 20, 'Throughput ratio per compressor (peer wall / casper-snapshot wall; above 1: faster)', {
+      size: 14,
+      anchor: 'middle',
+      weight: 'bold',
+    }),
+  ];
   for (let v = 0; v <= yTop + 1e-9; v += step) {
-    parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/>`, text(left - 6, y(v) + 4, v.toFixed(step < 1 ? 1 : 0), { anchor: 'end', size: 11 }));
+    parts.push(
+      `<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/>`,
+      text(left - 6, y(v) + 4, v.toFixed(step < 1 ? 1 : 0), { anchor: 'end', size: 11 }),
+    );
   }
-  parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${y(1).toFixed(1)}" y2="${y(1).toFixed(1)}" stroke="#333" stroke-dasharray="4 3"/>`);
+  parts.push(
+    `<line x1="${left}" x2="${left + plotW}" y1="${y(1).toFixed(1)}" y2="${y(1).toFixed(1)}" stroke="#333" stroke-dasharray="4 3"/>`,
+  );
   groups.forEach((g, i) => {
     const cx = left + slot * (i + 0.5);
     peers.forEach((peer, k) => {
       const v = g.ratios.find((x) => x.peer === peer)?.throughput;
       if (v === null || v === undefined) return;
       const x = cx - (peers.length * barW) / 2 + k * barW;
-      parts.push(`<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(top + h - y(v)).toFixed(1)}" fill="${colour(peer, k)}"><title>${esc(`${peer}: ${v.toFixed(3)}×`)}</title></rect>`);
+      parts.push(
+        `<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(top + h - y(v)).toFixed(1)}" fill="${colour(peer, k)}"><title>${esc(`${peer}: ${v.toFixed(3)}×`)}</title></rect>`,
+      );
       parts.push(text(x + (barW - 2) / 2, y(v) - 3, v.toFixed(2), { size: 10, anchor: 'middle' }));
     });
     const corpus = g.corpus.split('/').filter(Boolean).slice(-2).join('/') || g.corpus;
@@ -68,7 +86,10 @@ function ratioPanel(r: Results, y0: number, width: number): Panel | null {
   });
   peers.forEach((peer, k) => {
     const x = left + k * 190;
-    parts.push(`<rect x="${x}" y="${top + h + 95}" width="12" height="12" fill="${colour(peer, k)}"/>`, text(x + 16, top + h + 105, `vs ${peer}`, { size: 12 }));
+    parts.push(
+      `<rect x="${x}" y="${top + h + 95}" width="12" height="12" fill="${colour(peer, k)}"/>`,
+      text(x + 16, top + h + 105, `vs ${peer}`, { size: 12 }),
+    );
   });
   parts.push(text(16, top + h / 2, 'ratio ×', { rotate: -90, anchor: 'middle', size: 12 }));
   return { svg: parts.join('\n'), height: 40 + h + 120 };
@@ -87,20 +108,36 @@ function scalingPanel(r: Results, y0: number, width: number): Panel | null {
   const ya = axis(maxSpeed);
   const x = (j: number) => left + ((j - 1) / Math.max(1, maxJobs - 1)) * plotW;
   const y = (v: number) => top + h - (v / ya.top) * h;
-  const parts: string[] = [text(width / 2, y0 + 20, 'Thread scaling (speedup = wall at 1 job / wall at N jobs; dashed: ideal)', { size: 14, anchor: 'middle', weight: 'bold' })];
-  for (let v = 0; v <= ya.top + 1e-9; v += ya.step) parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/>`, text(left - 6, y(v) + 4, v.toFixed(ya.step < 1 ? 1 : 0), { anchor: 'end', size: 11 }));
+  const parts: string[] = [
+    text(width / 2, y0 + 20, 'Thread scaling (speedup = wall at 1 job / wall at N jobs; dashed: ideal)', {
+      size: 14,
+      anchor: 'middle',
+      weight: 'bold',
+    }),
+  ];
+  for (let v = 0; v <= ya.top + 1e-9; v += ya.step)
+    parts.push(
+      `<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/>`,
+      text(left - 6, y(v) + 4, v.toFixed(ya.step < 1 ? 1 : 0), { anchor: 'end', size: 11 }),
+    );
   const jobs = [...new Set(series.flatMap((s) => s.points.map((p) => p.jobs)))].sort((a, b) => a - b);
   for (const j of jobs) parts.push(text(x(j), top + h + 16, String(j), { anchor: 'middle', size: 11 }));
   parts.push(text(left + plotW / 2, top + h + 34, 'jobs (threads)', { anchor: 'middle', size: 12 }));
-  parts.push(`<line x1="${x(1)}" y1="${y(1)}" x2="${x(maxJobs)}" y2="${y(maxJobs)}" stroke="#999" stroke-dasharray="4 3"/>`);
+  parts.push(
+    `<line x1="${x(1)}" y1="${y(1)}" x2="${x(maxJobs)}" y2="${y(maxJobs)}" stroke="#999" stroke-dasharray="4 3"/>`,
+  );
   series.forEach((s, i) => {
-    const pts = s.points.filter((p) => p.speedup !== null).map((p) => `${x(p.jobs).toFixed(1)},${y(p.speedup!).toFixed(1)}`);
+    const pts = s.points
+      .filter((p) => p.speedup !== null)
+      .map((p) => `${x(p.jobs).toFixed(1)},${y(p.speedup!).toFixed(1)}`);
     const c = colour(s.tool, i);
     const dash = i % 2 ? ' stroke-dasharray="6 2"' : '';
     parts.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${c}" stroke-width="2"${dash}/>`);
     for (const p of pts) parts.push(`<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="3" fill="${c}"/>`);
     const corpus = s.corpus.split('/').filter(Boolean).slice(-2).join('/') || s.corpus;
-    parts.push(`<line x1="${left + plotW + 20}" x2="${left + plotW + 40}" y1="${top + 10 + i * 18}" y2="${top + 10 + i * 18}" stroke="${c}" stroke-width="2"${dash}/>`);
+    parts.push(
+      `<line x1="${left + plotW + 20}" x2="${left + plotW + 40}" y1="${top + 10 + i * 18}" y2="${top + 10 + i * 18}" stroke="${c}" stroke-width="2"${dash}/>`,
+    );
     parts.push(text(left + plotW + 45, top + 14 + i * 18, `${s.tool}, ${s.comp}, ${corpus}`, { size: 11 }));
   });
   return { svg: parts.join('\n'), height: 40 + h + 50 + Math.max(0, series.length * 18 - h) };
@@ -113,7 +150,10 @@ export function writeChart(dir: string, r: Results): string | null {
   let y = 0;
   for (const make of [ratioPanel, scalingPanel]) {
     const p = make(r, y, width);
-    if (p) panels.push(p), (y += p.height);
+    if (p) {
+      panels.push(p);
+      y += p.height;
+    }
   }
   if (!panels.length) return null;
   const svg = [

@@ -250,7 +250,26 @@ function mixedPlan(scale: number): MixedEntry[] {
   const rng = new Rng(0x313ed);
   const nFiles = Math.max(20, Math.round(10_000 * scale));
   const nDirs = Math.max(3, Math.round(nFiles / 25));
-  const syl = ['lib', 'share', 'doc', 'src', 'data', 'conf', 'bin', 'man', 'icons', 'locale', 'fonts', 'test', 'x86', 'gtk', 'py', 'perl', 'zone', 'pixmaps'];
+  const syl = [
+    'lib',
+    'share',
+    'doc',
+    'src',
+    'data',
+    'conf',
+    'bin',
+    'man',
+    'icons',
+    'locale',
+    'fonts',
+    'test',
+    'x86',
+    'gtk',
+    'py',
+    'perl',
+    'zone',
+    'pixmaps',
+  ];
   const entries: MixedEntry[] = [];
   const dirs = ['']; // relative paths; '' is the root
   for (let i = 1; i < nDirs; i++) {
@@ -275,15 +294,36 @@ function mixedPlan(scale: number): MixedEntry[] {
       continue;
     }
     if (files.length > 10 && r < 0.07) {
-      entries.push({ type: 'symlink', path, target: relative(dirname(path), files[rng.int(files.length)].path), mtime });
+      entries.push({
+        type: 'symlink',
+        path,
+        target: relative(dirname(path), files[rng.int(files.length)].path),
+        mtime,
+      });
       continue;
     }
     const s = rng.next();
     const size =
-      s < 0.03 ? 0 : s < 0.7 ? 1 + rng.int(8 * KiB) : s < 0.95 ? rng.logInt(8 * KiB, 128 * KiB) : s < 0.995 ? rng.logInt(128 * KiB, MiB) : rng.logInt(2 * MiB, 8 * MiB);
+      s < 0.03
+        ? 0
+        : s < 0.7
+          ? 1 + rng.int(8 * KiB)
+          : s < 0.95
+            ? rng.logInt(8 * KiB, 128 * KiB)
+            : s < 0.995
+              ? rng.logInt(128 * KiB, MiB)
+              : rng.logInt(2 * MiB, 8 * MiB);
     const k = rng.next();
     const kind: Content = k < 0.6 ? 'text' : k < 0.9 ? 'random' : 'zero';
-    const e: MixedEntry = { type: 'file', path, size, kind, seed: rng.u32(), mode: rng.next() < 0.1 ? 0o755 : 0o644, mtime };
+    const e: MixedEntry = {
+      type: 'file',
+      path,
+      size,
+      kind,
+      seed: rng.u32(),
+      mode: rng.next() < 0.1 ? 0o755 : 0o644,
+      mtime,
+    };
     files.push(e);
     entries.push(e);
   }
@@ -317,7 +357,8 @@ function generateMixed(dir: string, scale: number): void {
 
 export function describeGenerated(name: GeneratedName, scale: number): string {
   if (name === 'small') return `${smallCount(scale)} files of 1 KiB text in directories of 1000`;
-  if (name === 'many') return `${manyCount(scale)} entries: directories of about 100, 2 % of the files hold 1–64 bytes of text, the rest are empty`;
+  if (name === 'many')
+    return `${manyCount(scale)} entries: directories of about 100, 2 % of the files hold 1–64 bytes of text, the rest are empty`;
   if (name === 'large') {
     const s = largeSizes(scale);
     return `${s.length} files of ${(s[0] / MiB).toFixed(1)} MiB: runs of text (45 %), random (45 %), zeros (10 %)`;
@@ -397,7 +438,9 @@ export function realCorpus(path: string, log: (s: string) => void): Corpus {
 /** Reads every regular file of a tree once, so that the first timed run finds it in the page cache too. */
 export function warmCache(path: string, log: (s: string) => void): void {
   const t0 = process.hrtime.bigint();
-  spawnSync('sh', ['-c', 'find "$1" -type f -print0 | xargs -0 -r cat > /dev/null 2>&1', 'sh', path], { stdio: 'ignore' });
+  spawnSync('sh', ['-c', 'find "$1" -type f -print0 | xargs -0 -r cat > /dev/null 2>&1', 'sh', path], {
+    stdio: 'ignore',
+  });
   log(`corpus ${path}: read once into the page cache in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s`);
 }
 
@@ -422,11 +465,15 @@ export function mountTmpfs(dir: string, bytes: number): void {
   if (process.getuid?.() !== 0) throw new Error('--tmpfs needs root (it mounts a tmpfs)');
   const avail = memAvailable();
   if (bytes > avail * 0.8)
-    throw new Error(`--tmpfs needs ${(bytes / MiB).toFixed(0)} MiB but only ${(avail / MiB).toFixed(0)} MiB of memory is available; lower --scale or drop --tmpfs`);
+    throw new Error(
+      `--tmpfs needs ${(bytes / MiB).toFixed(0)} MiB but only ${(avail / MiB).toFixed(0)} MiB of memory is available; lower --scale or drop --tmpfs`,
+    );
   mkdirSync(dir, { recursive: true });
   if (isMountPoint(dir)) throw new Error(`${dir} is already a mount point (a previous run left it? umount ${dir})`);
   const size = Math.ceil(bytes / MiB);
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}m,mode=0755`, 'casper-bench', dir], { encoding: 'utf8' });
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}m,mode=0755`, 'casper-bench', dir], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`mount tmpfs at ${dir} failed: ${r.stderr.trim()}`);
 }
 

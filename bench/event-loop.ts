@@ -36,7 +36,9 @@ const self = fileURLToPath(import.meta.url);
 
 /** The measuring child: prints one JSON line. */
 async function child(src: string, out: string, jobs: number, comp: string, threadNice: number): Promise<void> {
-  const { snapshot } = (await import(join(repoRoot, 'dist', 'src', 'api', 'index.js'))) as typeof import('../src/api/index.js');
+  const { snapshot } = (await import(
+    join(repoRoot, 'dist', 'src', 'api', 'index.js')
+  )) as typeof import('../src/api/index.js');
   const whole = monitorEventLoopDelay({ resolution: 1 });
   const data = monitorEventLoopDelay({ resolution: 1 });
   whole.enable();
@@ -51,14 +53,25 @@ async function child(src: string, out: string, jobs: number, comp: string, threa
     base: false,
     noSpaceCheck: true,
     onProgress: (p) => {
-      if (p.phase === 'data' && !inData) data.enable(), (inData = true);
-      else if (p.phase !== 'data' && inData) data.disable(), (inData = false);
+      if (p.phase === 'data' && !inData) {
+        data.enable();
+        inData = true;
+      } else if (p.phase !== 'data' && inData) {
+        data.disable();
+        inData = false;
+      }
     },
   });
   whole.disable();
   const ms = (ns: number) => Math.round((ns / 1e6) * 10) / 10;
   process.stdout.write(
-    JSON.stringify({ wallS: (performance.now() - t0) / 1000, maxMs: ms(whole.max), p99Ms: ms(whole.percentile(99)), dataMaxMs: ms(data.max), dataP99Ms: ms(data.percentile(99)) }) + '\n',
+    JSON.stringify({
+      wallS: (performance.now() - t0) / 1000,
+      maxMs: ms(whole.max),
+      p99Ms: ms(whole.percentile(99)),
+      dataMaxMs: ms(data.max),
+      dataP99Ms: ms(data.percentile(99)),
+    }) + '\n',
   );
 }
 
@@ -67,22 +80,36 @@ function startHogs(n: number): ChildProcess[] {
   return Array.from({ length: n }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
 }
 
-export async function runEventLoop(o: { corpus: string; outDir: string; comp: string; reps: number; log: (s: string) => void }): Promise<EventLoopResult> {
+export async function runEventLoop(o: {
+  corpus: string;
+  outDir: string;
+  comp: string;
+  reps: number;
+  log: (s: string) => void;
+}): Promise<EventLoopResult> {
   const cores = availableParallelism();
   const cases: EventLoopCase[] = [];
   for (const hogs of [0, cores])
     for (const jobs of [...new Set([1, cores])])
-      for (const threadNice of [5, 0]) cases.push({ jobs, hogs, threadNice, comp: o.comp, runs: [], maxMs: null, p99Ms: null, dataMaxMs: null });
+      for (const threadNice of [5, 0])
+        cases.push({ jobs, hogs, threadNice, comp: o.comp, runs: [], maxMs: null, p99Ms: null, dataMaxMs: null });
   const out = join(o.outDir, 'event-loop.sqfs');
   for (let rep = 0; rep < o.reps; rep++)
     for (const c of cases) {
       const hogs = startHogs(c.hogs);
       try {
-        const r = spawnSync(process.execPath, [self, '--event-loop-child', o.corpus, out, String(c.jobs), c.comp, String(c.threadNice)], { encoding: 'utf8' });
-        if (r.status !== 0) throw new Error(`event-loop run failed: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+        const r = spawnSync(
+          process.execPath,
+          [self, '--event-loop-child', o.corpus, out, String(c.jobs), c.comp, String(c.threadNice)],
+          { encoding: 'utf8' },
+        );
+        if (r.status !== 0)
+          throw new Error(`event-loop run failed: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
         const run = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as EventLoopCase['runs'][number];
         c.runs.push(run);
-        o.log(`event loop: jobs ${c.jobs}, ${c.hogs} busy processes, pool nice +${c.threadNice}: max ${run.maxMs} ms (data phase ${run.dataMaxMs} ms), p99 ${run.p99Ms} ms, ${run.wallS.toFixed(2)} s`);
+        o.log(
+          `event loop: jobs ${c.jobs}, ${c.hogs} busy processes, pool nice +${c.threadNice}: max ${run.maxMs} ms (data phase ${run.dataMaxMs} ms), p99 ${run.p99Ms} ms, ${run.wallS.toFixed(2)} s`,
+        );
       } finally {
         for (const h of hogs) h.kill('SIGKILL');
         rmSync(out, { force: true });
@@ -97,7 +124,7 @@ export async function runEventLoop(o: { corpus: string; outDir: string; comp: st
 }
 
 export function eventLoopMarkdown(r: EventLoopResult): string[] {
-  const out = ['## Event loop (the library in the caller\'s process)', ''];
+  const out = ["## Event loop (the library in the caller's process)", ''];
   out.push(
     `Worst and 99th-percentile delay of a 1 ms timer on the caller's thread while \`snapshot()\` packs ${r.corpus} (median of the runs), ` +
       `${r.cores} cores; "busy processes": one busy loop per core at nice 0 besides the snapshot. Pool nice +5 is the library's default ` +
@@ -107,7 +134,10 @@ export function eventLoopMarkdown(r: EventLoopResult): string[] {
   out.push('| jobs | busy processes | pool nice | worst delay ms | worst in data phase ms | p99 ms | runs |');
   out.push('|---:|---:|---:|---:|---:|---:|---:|');
   const f = (x: number | null) => (x === null ? '—' : x.toFixed(1));
-  for (const c of r.cases) out.push(`| ${c.jobs} | ${c.hogs} | +${c.threadNice} | ${f(c.maxMs)} | ${f(c.dataMaxMs)} | ${f(c.p99Ms)} | ${c.runs.length} |`);
+  for (const c of r.cases)
+    out.push(
+      `| ${c.jobs} | ${c.hogs} | +${c.threadNice} | ${f(c.maxMs)} | ${f(c.dataMaxMs)} | ${f(c.p99Ms)} | ${c.runs.length} |`,
+    );
   out.push('');
   return out;
 }

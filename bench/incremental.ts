@@ -5,7 +5,7 @@
 // 5x faster than the full one with gzip and 20x with xz, with at most 10 % of its CPU time; the two images
 // must hold the same tree (sqfsdiff).
 import { Command } from 'commander';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -88,10 +88,19 @@ async function main(): Promise<void> {
     .option('-b, --block-size <size>', 'block size', '131072')
     .option('-j, --jobs <n>', 'jobs for every run', (v) => Number(v), availableParallelism())
     .option('--reps <n>', 'runs of each, alternating', (v) => Number(v), 2)
-    .option('--change <fraction>', 'share of files changed (as much again deleted and added, half each)', (v) => Number(v), 0.01)
+    .option(
+      '--change <fraction>',
+      'share of files changed (as much again deleted and added, half each)',
+      (v) => Number(v),
+      0.01,
+    )
     .option('--workdir <dir>', 'where the copy and the images go', '/var/tmp/casper-bench-incremental')
     .option('--tmpfs', 'put the copy and the images on a tmpfs (needs root)', false)
-    .option('--results-dir <dir>', 'where the markdown table goes (default bench/results/runs, ignored by git)', join(repoRoot, 'bench', 'results', 'runs'))
+    .option(
+      '--results-dir <dir>',
+      'where the markdown table goes (default bench/results/runs, ignored by git)',
+      join(repoRoot, 'bench', 'results', 'runs'),
+    )
     .parse()
     .opts<Options>();
   const work = resolve(o.workdir);
@@ -132,7 +141,9 @@ async function main(): Promise<void> {
           syncAll();
           const r = await run(['--source', src, out, ...common, ...extra]);
           if (r.exitCode !== 0) throw new Error(`${kind} snapshot failed (exit ${r.exitCode}): ${r.stderr}`);
-          log(`${comp} ${kind}: ${r.wallS.toFixed(2)} s wall, ${fmt(r.userS !== null && r.sysS !== null ? r.userS + r.sysS : null)} s CPU`);
+          log(
+            `${comp} ${kind}: ${r.wallS.toFixed(2)} s wall, ${fmt(r.userS !== null && r.sysS !== null ? r.userS + r.sysS : null)} s CPU`,
+          );
           list.push(r);
         }
       }
@@ -144,7 +155,11 @@ async function main(): Promise<void> {
       const share = fullCpu && incCpu !== null ? incCpu / fullCpu : null;
       const diff = sqfsdiff(incOut, fullOut);
       const t = TARGETS[comp];
-      const verdict = t ? (speedup >= t.speedup && share !== null && share <= t.cpuShare && diff.pass ? 'PASS' : 'MISS') : '–';
+      const verdict = t
+        ? speedup >= t.speedup && share !== null && share <= t.cpuShare && diff.pass
+          ? 'PASS'
+          : 'MISS'
+        : '–';
       rows.push(
         `| ${comp} | ${fmt(wall(full))} | ${fmt(fullCpu)} | ${fmt(wall(inc))} | ${fmt(incCpu)} | ${speedup.toFixed(1)}× | ${share === null ? '–' : (share * 100).toFixed(1) + ' %'} | ` +
           `${(statSync(incOut).size / statSync(fullOut).size).toFixed(4)} | ${diff.pass ? 'equal' : `DIFFERENT (${diff.differences})`} | ${t ? `≥ ${t.speedup}×, CPU ≤ ${t.cpuShare * 100} %` : '–'} | ${verdict} |`,

@@ -1,7 +1,7 @@
 // Measuring one run of a program: wall time, CPU time (user + sys) and peak RSS of the child, plus helpers
 // for statistics and for sizing a tree.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { type Stats, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,7 +34,8 @@ let meterCache: Meter | undefined;
 /** /usr/bin/time (GNU time, Debian package `time`) when present, else a python3 getrusage wrapper, else none. */
 export function meter(): Meter {
   if (meterCache) return meterCache;
-  if (existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%e', 'true'], { stdio: 'ignore' }).status === 0) meterCache = 'gnu-time';
+  if (existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%e', 'true'], { stdio: 'ignore' }).status === 0)
+    meterCache = 'gnu-time';
   else if (has('python3')) meterCache = 'python3-rusage';
   else meterCache = 'none';
   return meterCache;
@@ -84,7 +85,12 @@ export function machineBusyS(): number | null {
  * Runs cmd with args once and measures it. Never throws for a failing child: the exit code is recorded.
  * fullStdout: keep all of stdout (a JSON report), not only its last few KiB.
  */
-export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: { fullStdout?: boolean } = {}): Promise<Measurement> {
+export function measure(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { fullStdout?: boolean } = {},
+): Promise<Measurement> {
   const m = meter();
   const dir = mkdtempSync(join(tmpdir(), 'casper-bench-m-'));
   const statFile = join(dir, 'rusage');
@@ -100,7 +106,9 @@ export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv, opt
     // its own process group, so that stopping it reaches the measured program under the meter too
     const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     current = child;
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout = opts.fullStdout ? stdout + s : (stdout + s).slice(-TAIL)));
+    child.stdout
+      .setEncoding('utf8')
+      .on('data', (s: string) => (stdout = opts.fullStdout ? stdout + s : (stdout + s).slice(-TAIL)));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-TAIL)));
     child.on('error', (err) => {
       current = undefined;
@@ -168,7 +176,7 @@ export function treeStats(root: string): TreeStats {
     }
     for (const n of names) {
       const p = join(d, n);
-      let s;
+      let s: Stats;
       try {
         s = lstatSync(p, { bigint: false });
       } catch {

@@ -52,7 +52,13 @@ function regularFiles(dir: string): string[] {
 }
 
 /** Session k's changes through the merged view: share of the files appended to, addMib MiB of new text files. */
-function sessionChanges(merged: string, files: string[], k: number, share: number, addMib: number): { changed: number; added: number } {
+function sessionChanges(
+  merged: string,
+  files: string[],
+  k: number,
+  share: number,
+  addMib: number,
+): { changed: number; added: number } {
   const rng = new Rng(0x5e55 + k);
   let changed = 0;
   for (const f of files)
@@ -87,7 +93,8 @@ function phases(m: Measurement): string {
 /** What the base gave a save (from its --json report). */
 function baseOf(m: Measurement): { files: number; bytes: number; racy: number } | null {
   try {
-    const b = (JSON.parse(m.stdout) as { base: { used: boolean; files: number; bytes: number; racy: number } | null }).base;
+    const b = (JSON.parse(m.stdout) as { base: { used: boolean; files: number; bytes: number; racy: number } | null })
+      .base;
     return b?.used ? { files: b.files, bytes: b.bytes, racy: b.racy } : null;
   } catch {
     return null;
@@ -103,7 +110,9 @@ const fmt = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
 async function main(): Promise<void> {
   const o = new Command()
     .name('npm run bench:persistence --')
-    .description('Cumulative saves over a chain of live sessions: the last save vs a --no-base save of the same accumulated delta (issue 19 targets).')
+    .description(
+      'Cumulative saves over a chain of live sessions: the last save vs a --no-base save of the same accumulated delta (issue 19 targets).',
+    )
     .option('--corpus <dir>', 'tree squashed into the medium', '/usr/share')
     .option('--comp <name>', 'compressor', 'gzip')
     .option('-b, --block-size <size>', 'block size', '131072')
@@ -113,7 +122,11 @@ async function main(): Promise<void> {
     .option('--change <fraction>', 'share of the files changed per session', (v) => Number(v), 0.01)
     .option('--add-mib <n>', 'MiB of new files per session', (v) => Number(v), 20)
     .option('--workdir <dir>', 'where the medium, the sessions and the images go', '/var/tmp/casper-bench-persistence')
-    .option('--results-dir <dir>', 'where the markdown table goes (default bench/results/runs, ignored by git; give bench/results to commit a run)', join(repoRoot, 'bench', 'results', 'runs'))
+    .option(
+      '--results-dir <dir>',
+      'where the markdown table goes (default bench/results/runs, ignored by git; give bench/results to commit a run)',
+      join(repoRoot, 'bench', 'results', 'runs'),
+    )
     .parse()
     .opts<Options>();
   if (process.getuid?.() !== 0) throw new Error('needs root (loop and overlay mounts)');
@@ -153,7 +166,16 @@ async function main(): Promise<void> {
       mkdirSync(join(cow, 'work'));
       const lowers = k > 1 ? [layer, lm] : [lm];
       if (k > 1) mount(['-t', 'squashfs', '-o', 'ro,loop', out], layer);
-      mount(['-t', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${cow}/upper,workdir=${cow}/work`, 'casper-bench'], merged);
+      mount(
+        [
+          '-t',
+          'overlay',
+          '-o',
+          `lowerdir=${lowers.join(':')},upperdir=${cow}/upper,workdir=${cow}/work`,
+          'casper-bench',
+        ],
+        merged,
+      );
       const c = sessionChanges(merged, files, k, o.change, o.addMib);
       changes = { changed: changes.changed + c.changed, added: changes.added + c.added };
       log(`session ${k}: ${c.changed} files changed, ${c.added} MiB added`);

@@ -45,14 +45,21 @@ function defaultInputs(work: string): { base: string; source: string; unmount: (
   const dir = r.stdout.trim().split('\n').pop()!;
   const root = join(work, 'root');
   mkdirSync(root, { recursive: true });
-  sh('mount', ['-t', 'overlay', 'bench-remaster', '-o', `ro,lowerdir=${join(dir, 'root-extra')}:${join(dir, 'vm-root')}`, root]);
+  sh('mount', [
+    '-t',
+    'overlay',
+    'bench-remaster',
+    '-o',
+    `ro,lowerdir=${join(dir, 'root-extra')}:${join(dir, 'vm-root')}`,
+    root,
+  ]);
   return { base: join(dir, 'base.iso'), source: root, unmount: () => sh('umount', [root]) };
 }
 
 async function main(): Promise<void> {
   const o = new Command()
-    .option('--base <iso>', 'the base ISO (default: the remaster test\'s live ISO, scripts/live-iso.sh)')
-    .option('--source <dir>', 'the new root (default: that ISO\'s own root)')
+    .option('--base <iso>', "the base ISO (default: the remaster test's live ISO, scripts/live-iso.sh)")
+    .option('--source <dir>', "the new root (default: that ISO's own root)")
     .option('--reps <n>', 'runs of each route', (v) => Number(v), 3)
     .option('--jobs <n>', 'threads for both routes', (v) => Number(v), availableParallelism())
     .option('--workdir <dir>', 'where the images and ISOs are written', '/var/tmp')
@@ -70,15 +77,20 @@ async function main(): Promise<void> {
       unmount = d.unmount;
     }
     const medium = await readBaseMedium('xorriso', base);
-    const squashfsPath = medium.files.has('/casper/filesystem.squashfs') ? '/casper/filesystem.squashfs' : '/live/filesystem.squashfs';
+    const squashfsPath = medium.files.has('/casper/filesystem.squashfs')
+      ? '/casper/filesystem.squashfs'
+      : '/live/filesystem.squashfs';
     const dir = squashfsPath.replace(/\/filesystem\.squashfs$/, '');
     const small = mkdtempSync(join(work, 'small-'));
     const sumsPath = ['/md5sum.txt', '/sha256sum.txt'].find((p) => medium.files.has(p)) ?? null;
-    const manifestPath = [`${dir}/filesystem.manifest`, `${dir}/filesystem.packages`].find((p) => medium.files.has(p)) ?? null;
+    const manifestPath =
+      [`${dir}/filesystem.manifest`, `${dir}/filesystem.packages`].find((p) => medium.files.has(p)) ?? null;
     const got = await extractFiles(medium, sumsPath ? [sumsPath] : [], small);
     const head = await readHead(medium, squashfsPath, 96, small);
     const codec = squashfsCodec(head) ?? { compressor: 'gzip', blockSize: 131072 };
-    log(`base ${base} (${(medium.bytes / 2 ** 20).toFixed(0)} MiB, ${squashfsPath} ${codec.compressor} ${codec.blockSize / 1024}K); root ${source}; ${o.jobs} jobs, ${o.reps} reps`);
+    log(
+      `base ${base} (${(medium.bytes / 2 ** 20).toFixed(0)} MiB, ${squashfsPath} ${codec.compressor} ${codec.blockSize / 1024}K); root ${source}; ${o.jobs} jobs, ${o.reps} reps`,
+    );
 
     const auto: Measurement[] = [];
     const manual: { total: number; mksquashfs: number; files: number; xorriso: number }[] = [];
@@ -86,7 +98,14 @@ async function main(): Promise<void> {
       const out = join(work, 'remaster.iso');
       rmSync(out, { force: true });
       syncAll();
-      const m = ok(await measure(process.execPath, [cli, 'remaster', '--from-iso', base!, '--source', source!, '--no-scrub', '-j', String(o.jobs), '-q', out], process.env), 'casper-snapshot remaster');
+      const m = ok(
+        await measure(
+          process.execPath,
+          [cli, 'remaster', '--from-iso', base!, '--source', source!, '--no-scrub', '-j', String(o.jobs), '-q', out],
+          process.env,
+        ),
+        'casper-snapshot remaster',
+      );
       auto.push(m);
       return statSync(out).size;
     };
@@ -96,7 +115,26 @@ async function main(): Promise<void> {
       rmSync(out, { force: true });
       syncAll();
       // 1. The image: mksquashfs with the base image's codec and block size, the same threads.
-      const a = ok(await measure('mksquashfs', [source!, sq, '-noappend', '-quiet', '-no-progress', '-comp', codec.compressor, '-b', String(codec.blockSize), '-processors', String(o.jobs)], process.env), 'mksquashfs');
+      const a = ok(
+        await measure(
+          'mksquashfs',
+          [
+            source!,
+            sq,
+            '-noappend',
+            '-quiet',
+            '-no-progress',
+            '-comp',
+            codec.compressor,
+            '-b',
+            String(codec.blockSize),
+            '-processors',
+            String(o.jobs),
+          ],
+          process.env,
+        ),
+        'mksquashfs',
+      );
       // 2. The size, the package list, the checksum lines of the changed files.
       const files = new Map<string, string>([[squashfsPath, sq]]);
       const script = [
@@ -112,7 +150,10 @@ async function main(): Promise<void> {
       if (sumsPath) files.set(sumsPath, join(work, 'sums'));
       // 3. xorriso with the remaster's own options.
       const args = isoWriteArgs({ base: medium, output: out, files, remove: [], label: null, fileTime: null });
-      const c = ok(await measure('xorriso', ['-iso_rr_pattern', 'off', '-disk_pattern', 'off', ...args], process.env), 'xorriso');
+      const c = ok(
+        await measure('xorriso', ['-iso_rr_pattern', 'off', '-disk_pattern', 'off', ...args], process.env),
+        'xorriso',
+      );
       manual.push({ total: a.wallS + b.wallS + c.wallS, mksquashfs: a.wallS, files: b.wallS, xorriso: c.wallS });
       rmSync(sq, { force: true });
       return statSync(out).size;

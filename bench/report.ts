@@ -22,10 +22,24 @@ export interface OurProfile {
   /** Milliseconds per phase (walk, data, tables, verify, commit) and in all, from the job's own clock. */
   times: { walk: number; data: number; tables: number; verify: number; commit: number; total: number };
   /** The data pipeline's figures: tasks, fragments, waitMs, cpuMs, mainCpuMs, writerCpuMs, writerHeldMs. */
-  pipeline: { tasks: number; fragments: number; waitMs: number; cpuMs?: number; mainCpuMs?: number | null; writerCpuMs?: number; writerHeldMs?: number };
+  pipeline: {
+    tasks: number;
+    fragments: number;
+    waitMs: number;
+    cpuMs?: number;
+    mainCpuMs?: number | null;
+    writerCpuMs?: number;
+    writerHeldMs?: number;
+  };
   entries: number;
   /** The table phase's metadata compression (absent from older builds): CPU ms more threads share. */
-  tables?: { metadataBlocks: number; metadataWaves: number; compressCpuMs: number; serialCpuMs: number; parallelCpuMs?: number };
+  tables?: {
+    metadataBlocks: number;
+    metadataWaves: number;
+    compressCpuMs: number;
+    serialCpuMs: number;
+    parallelCpuMs?: number;
+  };
 }
 
 export interface RunRecord extends Measures {
@@ -180,9 +194,14 @@ export function scalingOf(groups: Group[]): Scaling[] {
   const keys = new Set(groups.map((g) => `${g.corpus}\0${compLabel(g.settings)}`));
   for (const key of keys) {
     const [corpus, comp] = key.split('\0');
-    const gs = groups.filter((g) => g.corpus === corpus && compLabel(g.settings) === comp).sort((a, b) => a.settings.jobs - b.settings.jobs);
+    const gs = groups
+      .filter((g) => g.corpus === corpus && compLabel(g.settings) === comp)
+      .sort((a, b) => a.settings.jobs - b.settings.jobs);
     for (const tool of gs[0].tools) {
-      const walls = gs.map((g) => ({ jobs: g.settings.jobs, wallS: g.summary.find((s) => s.tool === tool)?.wallS ?? null }));
+      const walls = gs.map((g) => ({
+        jobs: g.settings.jobs,
+        wallS: g.summary.find((s) => s.tool === tool)?.wallS ?? null,
+      }));
       const base = walls.find((w) => w.jobs === 1)?.wallS ?? null;
       out.push({
         corpus,
@@ -205,7 +224,15 @@ const mib = (b: number | null, d = 1) => (b === null ? '—' : (b / MiB).toFixed
 
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map((h) => (/^(corpus|tool|peer|comp|level|sqfsdiff|set|target|goal|measured|verdict)/.test(h) ? '---' : '---:'))), ...rows.map(line)].join('\n');
+  return [
+    line(head),
+    line(
+      head.map((h) =>
+        /^(corpus|tool|peer|comp|level|sqfsdiff|set|target|goal|measured|verdict)/.test(h) ? '---' : '---:',
+      ),
+    ),
+    ...rows.map(line),
+  ].join('\n');
 }
 
 function levelText(l: Level): string {
@@ -217,7 +244,8 @@ export function diffText(d: DiffResult | null, sameAsReference?: boolean): strin
   if (d.exitCode === null) return 'not run (no sqfsdiff)';
   if (d.pass) return 'pass (exit 0)';
   // The same tree, each inode in the basic or the extended form: a harmless difference of encoding.
-  if (d.inodeFormOnly) return `same tree (exit ${d.exitCode}: ${d.differences} inodes stored in the other basic/extended form)`;
+  if (d.inodeFormOnly)
+    return `same tree (exit ${d.exitCode}: ${d.differences} inodes stored in the other basic/extended form)`;
   const first = d.output.split('\n')[0] ?? '';
   return `**FAIL** (exit ${d.exitCode}, ${d.differences} lines; first: \`${first.replace(/\|/g, '\\|').replace(/`/g, "'")}\`${sameAsReference ? '; same report as mksquashfs vs this peer' : ''})`;
 }
@@ -263,7 +291,9 @@ function headlineMarkdown(r: Results): string[] {
   for (const g of sorted) {
     const x = g.ratios.find((q) => q.peer === 'mksquashfs');
     if (!x) continue;
-    const levels = g.summary.map((s) => `${s.tool.replace('casper-snapshot', 'ours')} ${s.level.level ?? '—'}`).join(', ');
+    const levels = g.summary
+      .map((s) => `${s.tool.replace('casper-snapshot', 'ours')} ${s.level.level ?? '—'}`)
+      .join(', ');
     rows.push([
       corpusLabel(g, r.corpora),
       compLabel(g.settings),
@@ -306,7 +336,26 @@ function groupTables(r: Results): string[] {
         fmt(s.otherCpuS, 1),
         s.failures ? `${s.runs} ok, ${s.failures} failed` : String(s.runs),
       ]);
-  out.push(table(['corpus', 'input MiB', 'comp', 'jobs', 'tool', 'level', 'wall s', 'CPU s', 'peak RSS MiB', 'image MiB', 'MiB/s', 'other CPU s', 'runs'], rows));
+  out.push(
+    table(
+      [
+        'corpus',
+        'input MiB',
+        'comp',
+        'jobs',
+        'tool',
+        'level',
+        'wall s',
+        'CPU s',
+        'peak RSS MiB',
+        'image MiB',
+        'MiB/s',
+        'other CPU s',
+        'runs',
+      ],
+      rows,
+    ),
+  );
   out.push('');
   out.push(
     "`other CPU s`: CPU time that other processes on the machine used while the tool ran (from /proc/stat, the tool's own CPU time subtracted); well above 0, the machine was not quiet and wall times are inflated.",
@@ -315,16 +364,44 @@ function groupTables(r: Results): string[] {
   const rrows: string[][] = [];
   for (const g of r.groups) {
     for (const x of g.ratios)
-      rrows.push([corpusLabel(g, r.corpora), compLabel(g.settings), String(g.settings.jobs), x.peer, fmt(x.throughput, 3), fmt(x.size, 4), fmt(x.cpu, 3), fmt(x.rss, 3), diffText(x.sqfsdiff, x.sameAsReference)]);
-    if (g.reference) rrows.push([corpusLabel(g, r.corpora), compLabel(g.settings), String(g.settings.jobs), `(reference: ${g.reference.a.split('/').pop()} vs ${g.reference.b.split('/').pop()})`, '', '', '', '', diffText(g.reference)]);
+      rrows.push([
+        corpusLabel(g, r.corpora),
+        compLabel(g.settings),
+        String(g.settings.jobs),
+        x.peer,
+        fmt(x.throughput, 3),
+        fmt(x.size, 4),
+        fmt(x.cpu, 3),
+        fmt(x.rss, 3),
+        diffText(x.sqfsdiff, x.sameAsReference),
+      ]);
+    if (g.reference)
+      rrows.push([
+        corpusLabel(g, r.corpora),
+        compLabel(g.settings),
+        String(g.settings.jobs),
+        `(reference: ${g.reference.a.split('/').pop()} vs ${g.reference.b.split('/').pop()})`,
+        '',
+        '',
+        '',
+        '',
+        diffText(g.reference),
+      ]);
   }
   // No peer ran (a run of ours alone): no ratio table.
   if (rrows.length) {
     out.push('## casper-snapshot against each peer');
     out.push('');
-    out.push('Throughput ratio = peer wall / our wall (above 1: we are faster). Size ratio = our image / peer image (below 1: ours is smaller). CPU and RSS ratios are ours / peer.');
+    out.push(
+      'Throughput ratio = peer wall / our wall (above 1: we are faster). Size ratio = our image / peer image (below 1: ours is smaller). CPU and RSS ratios are ours / peer.',
+    );
     out.push('');
-    out.push(table(['corpus', 'comp', 'jobs', 'peer', 'throughput ×', 'size ×', 'CPU ×', 'RSS ×', 'sqfsdiff -a ours -b peer'], rrows));
+    out.push(
+      table(
+        ['corpus', 'comp', 'jobs', 'peer', 'throughput ×', 'size ×', 'CPU ×', 'RSS ×', 'sqfsdiff -a ours -b peer'],
+        rrows,
+      ),
+    );
   }
   if (r.scaling.length && (r.options.jobsList as number[]).length > 1) {
     out.push('');
@@ -333,7 +410,9 @@ function groupTables(r: Results): string[] {
     out.push('Speedup = wall at 1 job / wall at N jobs; efficiency = speedup / N.');
     out.push('');
     const srows: string[][] = [];
-    for (const s of r.scaling) for (const p of s.points) srows.push([s.corpus, s.comp, s.tool, String(p.jobs), fmt(p.wallS), fmt(p.speedup), fmt(p.efficiency)]);
+    for (const s of r.scaling)
+      for (const p of s.points)
+        srows.push([s.corpus, s.comp, s.tool, String(p.jobs), fmt(p.wallS), fmt(p.speedup), fmt(p.efficiency)]);
     out.push(table(['corpus', 'comp', 'tool', 'jobs', 'wall s', 'speedup', 'efficiency'], srows));
   }
   return out;
@@ -341,19 +420,28 @@ function groupTables(r: Results): string[] {
 
 function notesMarkdown(r: Results): string[] {
   const out: string[] = [];
-  const failures = r.groups.flatMap((g) => g.runs.filter((x) => x.exitCode !== 0 || x.signal !== null).map((x) => ({ g, x })));
+  const failures = r.groups.flatMap((g) =>
+    g.runs.filter((x) => x.exitCode !== 0 || x.signal !== null).map((x) => ({ g, x })),
+  );
   const diffs = r.groups.flatMap((g) =>
     [...g.ratios.map((x) => ({ d: x.sqfsdiff, same: x.sameAsReference ?? false })), { d: g.reference, same: false }]
       .filter((x): x is { d: DiffResult; same: boolean } => !!x.d && !x.d.pass && x.d.exitCode !== null)
       .map((x) => ({ g, ...x })),
   );
-  const notes = [...r.notes, ...r.groups.flatMap((g) => g.notes.map((n) => `${g.corpus}, ${compLabel(g.settings)}, jobs ${g.settings.jobs}: ${n}`))];
+  const notes = [
+    ...r.notes,
+    ...r.groups.flatMap((g) =>
+      g.notes.map((n) => `${g.corpus}, ${compLabel(g.settings)}, jobs ${g.settings.jobs}: ${n}`),
+    ),
+  ];
   if (notes.length || failures.length || diffs.length) {
     out.push('');
     out.push('## Notes and errors');
     for (const n of notes) out.push(`- ${n}`);
     for (const { g, x } of failures) {
-      out.push(`- ${x.tool} failed on ${g.corpus} (${compLabel(g.settings)}, jobs ${g.settings.jobs}, ${x.warmup ? 'warm-up' : `rep ${x.rep}`}): exit ${x.exitCode}${x.signal ? `, signal ${x.signal}` : ''}; \`${x.command}\``);
+      out.push(
+        `- ${x.tool} failed on ${g.corpus} (${compLabel(g.settings)}, jobs ${g.settings.jobs}, ${x.warmup ? 'warm-up' : `rep ${x.rep}`}): exit ${x.exitCode}${x.signal ? `, signal ${x.signal}` : ''}; \`${x.command}\``,
+      );
       out.push('');
       out.push('  ```');
       for (const l of (x.output ?? '').trim().split('\n').slice(-20)) out.push(`  ${l}`);
@@ -380,7 +468,18 @@ const cell = (t: string) => t.replace(/\|/g, '\\|');
 /** The targets table (one line per target: goal, figure, PASS/MISS), then each miss's profile. */
 export function targetsMarkdown(lines: TargetLine[]): string[] {
   const out: string[] = ['## Targets', ''];
-  out.push(table(['set', 'target', 'goal', 'measured', 'verdict'], lines.map((l) => [l.set, cell(l.what), cell(l.goal), cell(l.measured), l.verdict === 'MISS' ? '**MISS**' : l.verdict])));
+  out.push(
+    table(
+      ['set', 'target', 'goal', 'measured', 'verdict'],
+      lines.map((l) => [
+        l.set,
+        cell(l.what),
+        cell(l.goal),
+        cell(l.measured),
+        l.verdict === 'MISS' ? '**MISS**' : l.verdict,
+      ]),
+    ),
+  );
   out.push('');
   const missed = lines.filter((l) => l.verdict === 'MISS' && (l.profile || l.close));
   if (missed.length) {

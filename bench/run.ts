@@ -1,7 +1,7 @@
 // npm run bench -- [options]: casper-snapshot against mksquashfs and gensquashfs on the same inputs with the
 // same settings. See bench/README.md.
 import { Command, InvalidArgumentError } from 'commander';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -20,9 +20,18 @@ import {
 import { Interrupted, interrupt, log, runGroup, type GroupOptions } from './group.js';
 import { killRunning, meter } from './measure.js';
 import { markdown, scalingOf, writeResults, type Group, type Results, type TargetLine } from './report.js';
-import { judgeTargets, needKey, parseTargets, planTargets, runTiny, TARGET_SETS, type TargetInputs, type TinyResult } from './targets.js';
+import {
+  judgeTargets,
+  needKey,
+  parseTargets,
+  planTargets,
+  runTiny,
+  TARGET_SETS,
+  type TargetInputs,
+  type TinyResult,
+} from './targets.js';
 import { COMPRESSORS, discoverTools, executableTool, repoRoot } from './tools.js';
-import { eventLoopMarkdown, runEventLoop, type EventLoopResult } from './event-loop.js';
+import { runEventLoop, type EventLoopResult } from './event-loop.js';
 import { writeChart } from './chart.js';
 
 interface Options {
@@ -60,7 +69,8 @@ function posInt(name: string) {
 function parseBlockSize(v: string): number {
   const m = /^(\d+)([KM]?)$/i.exec(v.trim());
   const n = m ? Number(m[1]) * (m[2].toUpperCase() === 'K' ? 1024 : m[2].toUpperCase() === 'M' ? 1048576 : 1) : NaN;
-  if (!(n >= 4096 && n <= 1048576 && (n & (n - 1)) === 0)) throw new InvalidArgumentError(`block size must be a power of two from 4K to 1M, got ${v}`);
+  if (!(n >= 4096 && n <= 1048576 && (n & (n - 1)) === 0))
+    throw new InvalidArgumentError(`block size must be a power of two from 4K to 1M, got ${v}`);
   return n;
 }
 
@@ -68,36 +78,89 @@ function program(): Command {
   const cores = availableParallelism();
   return new Command()
     .name('npm run bench --')
-    .description('Benchmark casper-snapshot against mksquashfs (squashfs-tools) and gensquashfs (squashfs-tools-ng) on the same inputs with matched settings.')
-    .option('--corpus <dir>', 'a real tree to pack; repeatable (default /usr/share; "none" for generated corpora only)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--generated <list>', `generated corpora: comma list of ${GENERATED.join(', ')}, or none`, GENERATED.join(','))
+    .description(
+      'Benchmark casper-snapshot against mksquashfs (squashfs-tools) and gensquashfs (squashfs-tools-ng) on the same inputs with matched settings.',
+    )
+    .option(
+      '--corpus <dir>',
+      'a real tree to pack; repeatable (default /usr/share; "none" for generated corpora only)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
+      '--generated <list>',
+      `generated corpora: comma list of ${GENERATED.join(', ')}, or none`,
+      GENERATED.join(','),
+    )
     .option('--comp <list>', `compressors, comma list of ${COMPRESSORS.join(', ')}`, 'gzip')
     .option('--block-size <size>', 'data block size for every tool (mksquashfs -b)', '128K')
-    .option('--jobs <n>', `threads for every tool (mksquashfs -processors, gensquashfs -j, casper-snapshot --jobs); default ${cores}`, posInt('jobs'))
-    .option('--reps <n>', 'timed runs per tool, interleaved across tools, after one warm-up each (default 3; --quick: 1)', posInt('reps'))
-    .option('--level <n>', "force this compression level on every tool (default: mksquashfs's default level for the compressor, on every tool)", posInt('level'))
-    .option('--own-levels', "each tool at its own default level (casper-snapshot's gzip default is 6, mksquashfs's 9): figures that are not level-matched")
-    .option('--event-loop', "measure the caller's event-loop delay during a library snapshot (jobs 1 and all cores, with and without busy processes) instead of the grid")
-    .option('--executable <path>', 'also run this casper-snapshot executable (dist-bin/casper-snapshot, the shipped build) beside the source build')
+    .option(
+      '--jobs <n>',
+      `threads for every tool (mksquashfs -processors, gensquashfs -j, casper-snapshot --jobs); default ${cores}`,
+      posInt('jobs'),
+    )
+    .option(
+      '--reps <n>',
+      'timed runs per tool, interleaved across tools, after one warm-up each (default 3; --quick: 1)',
+      posInt('reps'),
+    )
+    .option(
+      '--level <n>',
+      "force this compression level on every tool (default: mksquashfs's default level for the compressor, on every tool)",
+      posInt('level'),
+    )
+    .option(
+      '--own-levels',
+      "each tool at its own default level (casper-snapshot's gzip default is 6, mksquashfs's 9): figures that are not level-matched",
+    )
+    .option(
+      '--event-loop',
+      "measure the caller's event-loop delay during a library snapshot (jobs 1 and all cores, with and without busy processes) instead of the grid",
+    )
+    .option(
+      '--executable <path>',
+      'also run this casper-snapshot executable (dist-bin/casper-snapshot, the shipped build) beside the source build',
+    )
     .option('--workdir <dir>', 'generated corpora (kept and reused) and output images', '/var/tmp/casper-bench')
-    .option('--tmpfs', 'mount a tmpfs under the work directory for generated corpora and images (root; unmounted afterwards)')
-    .option('--scale <x>', 'size factor for generated corpora (1: small = 100,000 files, large = 4 × 256 MiB; --quick: 0.01)', (v: string) => {
-      const n = Number(v);
-      if (!(n > 0 && n <= 100)) throw new InvalidArgumentError('scale must be a number above 0 and at most 100');
-      return n;
-    })
+    .option(
+      '--tmpfs',
+      'mount a tmpfs under the work directory for generated corpora and images (root; unmounted afterwards)',
+    )
+    .option(
+      '--scale <x>',
+      'size factor for generated corpora (1: small = 100,000 files, large = 4 × 256 MiB; --quick: 0.01)',
+      (v: string) => {
+        const n = Number(v);
+        if (!(n > 0 && n <= 100)) throw new InvalidArgumentError('scale must be a number above 0 and at most 100');
+        return n;
+      },
+    )
     .option('--scaling', `run every tool at 1, 2, 4, … up to --jobs threads and report speedup and efficiency`)
     .option('--quick', 'small generated corpora (--scale 0.01) and 1 rep, for a smoke test')
-    .option('--warmups <n>', 'untimed runs per tool before the timed ones (default 1); 0 after a warm page cache', (v: string) => {
-      if (!/^\d+$/.test(v)) throw new InvalidArgumentError('warmups must be 0 or a positive integer');
-      return Number(v);
-    })
-    .option('--targets <list>', `the speed targets' option sets instead of the comparison grid: comma list of ${TARGET_SETS.join(', ')}, or all (see bench/README.md)`)
+    .option(
+      '--warmups <n>',
+      'untimed runs per tool before the timed ones (default 1); 0 after a warm page cache',
+      (v: string) => {
+        if (!/^\d+$/.test(v)) throw new InvalidArgumentError('warmups must be 0 or a positive integer');
+        return Number(v);
+      },
+    )
+    .option(
+      '--targets <list>',
+      `the speed targets' option sets instead of the comparison grid: comma list of ${TARGET_SETS.join(', ')}, or all (see bench/README.md)`,
+    )
     .option('--locale <dir>', '--targets: the smaller real tree (serial part, lz4, lzo)', '/usr/share/locale')
-    .option('--tiny <dir>', '--targets tiny: the tiny job\'s source', '/etc/apt')
-    .option('--tiny-runs <n>', '--targets tiny: timed runs of each command (default 20; --quick: 5)', posInt('tiny-runs'))
+    .option('--tiny <dir>', "--targets tiny: the tiny job's source", '/etc/apt')
+    .option(
+      '--tiny-runs <n>',
+      '--targets tiny: timed runs of each command (default 20; --quick: 5)',
+      posInt('tiny-runs'),
+    )
     .option('--json-only', 'write only the JSON results, and print the JSON instead of the tables')
-    .option('--results-dir <dir>', 'where results go (default bench/results/runs, ignored by git; give bench/results to commit a run)', join(repoRoot, 'bench', 'results', 'runs'))
+    .option(
+      '--results-dir <dir>',
+      'where results go (default bench/results/runs, ignored by git; give bench/results to commit a run)',
+      join(repoRoot, 'bench', 'results', 'runs'),
+    )
     .addHelpText(
       'after',
       `
@@ -148,10 +211,23 @@ async function main(argv: string[]): Promise<number> {
   const scale = o.scale ?? (o.quick ? 0.01 : 1);
   const maxJobs = o.jobs ?? cores;
   const blockSize = parseBlockSize(o.blockSize);
-  const comps = o.comp.split(',').map((c) => c.trim()).filter(Boolean);
-  for (const c of comps) if (!(COMPRESSORS as readonly string[]).includes(c)) return usage(`unknown compressor '${c}' (one of ${COMPRESSORS.join(', ')})`);
-  const gens = o.generated === 'none' ? [] : (o.generated ?? '').split(',').map((g) => g.trim()).filter(Boolean);
-  for (const g of gens) if (!(GENERATED as readonly string[]).includes(g)) return usage(`unknown generated corpus '${g}' (one of ${GENERATED.join(', ')}, or none)`);
+  const comps = o.comp
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  for (const c of comps)
+    if (!(COMPRESSORS as readonly string[]).includes(c))
+      return usage(`unknown compressor '${c}' (one of ${COMPRESSORS.join(', ')})`);
+  const gens =
+    o.generated === 'none'
+      ? []
+      : (o.generated ?? '')
+          .split(',')
+          .map((g) => g.trim())
+          .filter(Boolean);
+  for (const g of gens)
+    if (!(GENERATED as readonly string[]).includes(g))
+      return usage(`unknown generated corpus '${g}' (one of ${GENERATED.join(', ')}, or none)`);
   const sets = o.targets === undefined ? undefined : parseTargets(o.targets);
   if (typeof sets === 'string') return usage(sets);
   const reals = (o.corpus ?? ['/usr/share']).filter((c) => c !== 'none').map((c) => resolve(c));
@@ -160,7 +236,8 @@ async function main(argv: string[]): Promise<number> {
   const needBig = !!sets && sets.some((x) => x !== 'tiny');
   const needLocale = !!sets && sets.some((x) => x === 'serial' || x === 'codecs');
   if (sets) {
-    if (needBig && reals.length === 0) return usage('--targets needs a large real tree: --corpus DIR (default /usr/share)');
+    if (needBig && reals.length === 0)
+      return usage('--targets needs a large real tree: --corpus DIR (default /usr/share)');
     reals.splice(0, reals.length, ...(needBig ? [reals[0]] : []), ...(needLocale ? [resolve(o.locale)] : []));
     gens.splice(0, gens.length, ...(sets.includes('rss') ? ['small', 'many'] : []));
   }
@@ -169,7 +246,8 @@ async function main(argv: string[]): Promise<number> {
     reals.splice(1);
     gens.splice(0);
   }
-  if (reals.length + gens.length === 0 && !sets?.includes('tiny')) return usage('nothing to benchmark: give --corpus DIR or --generated');
+  if (reals.length + gens.length === 0 && !sets?.includes('tiny'))
+    return usage('nothing to benchmark: give --corpus DIR or --generated');
   const workdir = resolve(o.workdir);
   const env = { ...process.env, SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH || '1700000000' };
   const notes: string[] = [];
@@ -191,7 +269,8 @@ async function main(argv: string[]): Promise<number> {
     log(notes[notes.length - 1]);
     return false;
   });
-  if (meter() === 'none') notes.push('no CPU/RSS meter (install the `time` package or python3): CPU time and RSS are not measured');
+  if (meter() === 'none')
+    notes.push('no CPU/RSS meter (install the `time` package or python3): CPU time and RSS are not measured');
 
   mkdirSync(workdir, { recursive: true });
   const tmpfsDir = join(workdir, 'tmpfs');
@@ -209,9 +288,15 @@ async function main(argv: string[]): Promise<number> {
     const realCorpora = reals.map((p) => realCorpus(p, log));
     if (sets) for (const c of realCorpora) warmCache(c.path, log); // every run of a target is warm-cache, the first too
     if (o.tmpfs) {
-      const inputs = [...realCorpora.map((c) => c.stats.bytes), ...gens.map((g) => plannedBytes(g as GeneratedName, scale))];
+      const inputs = [
+        ...realCorpora.map((c) => c.stats.bytes),
+        ...gens.map((g) => plannedBytes(g as GeneratedName, scale)),
+      ];
       // generated trees + one image per tool (at most the largest input, plus metadata) + slack
-      const need = gens.reduce((a, g) => a + footprint(g as GeneratedName, scale), 0) + 3 * Math.ceil(Math.max(0, ...inputs) * 1.05) + 256 * 1024 * 1024;
+      const need =
+        gens.reduce((a, g) => a + footprint(g as GeneratedName, scale), 0) +
+        3 * Math.ceil(Math.max(0, ...inputs) * 1.05) +
+        256 * 1024 * 1024;
       mountTmpfs(tmpfsDir, need);
       base = tmpfsDir;
       log(`tmpfs of ${(need / 1048576).toFixed(0)} MiB mounted at ${tmpfsDir}`);
@@ -243,22 +328,38 @@ async function main(argv: string[]): Promise<number> {
       log(`targets ${sets.join(', ')}: ${plan.length} groups of runs`);
       const byKey = new Map<string, Group>();
       for (const n of plan) {
-        const g = await runGroup(n.corpus, tools.filter((t) => n.tools.includes(t.name)), n.s, go);
+        const g = await runGroup(
+          n.corpus,
+          tools.filter((t) => n.tools.includes(t.name)),
+          n.s,
+          go,
+        );
         groups.push(g);
         byKey.set(needKey(n.corpus, n.s), g);
       }
       let tiny: TinyResult | undefined;
-      if (sets.includes('tiny')) tiny = await runTiny(ours, inputs.tiny, outDir, { comp: 'gzip', blockSize, jobs: maxJobs }, o.tinyRuns ?? (o.quick ? 5 : 20), env);
+      if (sets.includes('tiny'))
+        tiny = await runTiny(
+          ours,
+          inputs.tiny,
+          outDir,
+          { comp: 'gzip', blockSize, jobs: maxJobs },
+          o.tinyRuns ?? (o.quick ? 5 : 20),
+          env,
+        );
       targets = judgeTargets(sets, { find: (c, s) => byKey.get(needKey(c, s)), inputs, base: tb, tiny });
       jl = [...new Set([...groups.map((g) => g.settings.jobs), ...(tiny ? [maxJobs] : [])])].sort((a, b) => a - b);
       if (tiny) notes.push(`tiny job: \`${tiny.command}\` against \`node -e 0\`, ${tiny.method}`);
-      notes.push('--targets: a 2-core machine shared with other work gives noisy wall times (see `other CPU s`); ratios near a goal need reruns with more --reps');
+      notes.push(
+        '--targets: a 2-core machine shared with other work gives noisy wall times (see `other CPU s`); ratios near a goal need reruns with more --reps',
+      );
     } else
       for (const c of corpora)
         for (const comp of runComps) {
           const level = o.level ?? (o.ownLevels ? undefined : matchedLevel(tools, comp, blockSize));
           const levelMatched = o.level === undefined && level !== undefined;
-          for (const jobs of jl) groups.push(await runGroup(c, tools, { comp, level, levelMatched, blockSize, jobs }, go));
+          for (const jobs of jl)
+            groups.push(await runGroup(c, tools, { comp, level, levelMatched, blockSize, jobs }, go));
         }
     if (!sets && !o.eventLoop && o.level === undefined)
       notes.push(
@@ -280,7 +381,12 @@ async function main(argv: string[]): Promise<number> {
         workdirFs: fsType(outDir),
       },
       node: process.version,
-      tools: tools.map((t) => ({ name: t.name, version: t.version, available: t.available, compressors: t.compressors })),
+      tools: tools.map((t) => ({
+        name: t.name,
+        version: t.version,
+        available: t.available,
+        compressors: t.compressors,
+      })),
       options: {
         corpus: reals,
         generated: gens,
@@ -323,7 +429,10 @@ async function main(argv: string[]): Promise<number> {
   if (o.jsonOnly) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   else process.stdout.write(markdown(results));
   log(`results: ${written.json}${written.md ? `, ${written.md}` : ''}${chart ? `, ${chart}` : ''}`);
-  const failed = results.groups.reduce((n, g) => n + g.runs.filter((x) => x.exitCode !== 0 || x.signal !== null).length, 0);
+  const failed = results.groups.reduce(
+    (n, g) => n + g.runs.filter((x) => x.exitCode !== 0 || x.signal !== null).length,
+    0,
+  );
   if (failed) log(`${failed} run(s) failed; see "Notes and errors"`);
   return failed ? 3 : 0;
 }

@@ -49,7 +49,13 @@ const SERIAL_COMPS = ['gzip', 'xz', 'zstd', 'lz4', 'lzo'];
 
 /** The large and the smaller real tree, once each (both may be one tree in a quick run). */
 const realTrees = (inp: TargetInputs) => (inp.locale!.path === inp.big!.path ? [inp.big!] : [inp.big!, inp.locale!]);
-const settings = (b: Base, comp: string, extra: Partial<Settings> = {}): Settings => ({ comp, blockSize: b.blockSize, jobs: b.jobs, report: true, ...extra });
+const settings = (b: Base, comp: string, extra: Partial<Settings> = {}): Settings => ({
+  comp,
+  blockSize: b.blockSize,
+  jobs: b.jobs,
+  report: true,
+  ...extra,
+});
 const key = (c: Corpus, s: Settings) => JSON.stringify([c.path, s.comp, s.level ?? null, !!s.hc, s.blockSize, s.jobs]);
 
 function needsOf(set: TargetSet, inp: TargetInputs, b: Base): Need[] {
@@ -57,12 +63,18 @@ function needsOf(set: TargetSet, inp: TargetInputs, b: Base): Need[] {
   switch (set) {
     case 'serial':
       return SERIAL_COMPS.filter(has).flatMap((comp) =>
-        realTrees(inp).flatMap((corpus) => [1, 2].map((jobs) => ({ corpus, s: settings(b, comp, { jobs }), tools: OURS }))),
+        realTrees(inp).flatMap((corpus) =>
+          [1, 2].map((jobs) => ({ corpus, s: settings(b, comp, { jobs }), tools: OURS })),
+        ),
       );
     case 'codecs':
       return [
         ...['zstd', 'xz'].filter(has).map((comp) => ({ corpus: inp.big!, s: settings(b, comp), tools: ALL })),
-        ...(has('lz4') ? [settings(b, 'lz4'), settings(b, 'lz4', { hc: true })] : []).map((s) => ({ corpus: inp.locale!, s, tools: ALL })),
+        ...(has('lz4') ? [settings(b, 'lz4'), settings(b, 'lz4', { hc: true })] : []).map((s) => ({
+          corpus: inp.locale!,
+          s,
+          tools: ALL,
+        })),
         ...(has('lzo') ? [{ corpus: inp.locale!, s: settings(b, 'lzo'), tools: ALL }] : []),
       ];
     case 'gzip9':
@@ -74,7 +86,9 @@ function needsOf(set: TargetSet, inp: TargetInputs, b: Base): Need[] {
         .filter((c): c is Corpus => !!c)
         .map((corpus) => ({ corpus, s: settings(b, 'gzip'), tools: ['casper-snapshot', 'mksquashfs'] as ToolName[] }));
     case 'efficiency':
-      return ['gzip', 'zstd', 'xz'].filter(has).map((comp) => ({ corpus: inp.big!, s: settings(b, comp), tools: OURS }));
+      return ['gzip', 'zstd', 'xz']
+        .filter(has)
+        .map((comp) => ({ corpus: inp.big!, s: settings(b, comp), tools: OURS }));
   }
 }
 
@@ -105,7 +119,14 @@ export interface TinyResult {
 }
 
 /** A tiny job against a bare `node -e 0`, in the same run: hyperfine when installed, else interleaved runs. */
-export async function runTiny(ours: Tool, src: string, outDir: string, s: Settings, runs: number, env: NodeJS.ProcessEnv): Promise<TinyResult> {
+export async function runTiny(
+  ours: Tool,
+  src: string,
+  outDir: string,
+  s: Settings,
+  runs: number,
+  env: NodeJS.ProcessEnv,
+): Promise<TinyResult> {
   const out = join(outDir, 'tiny.sqfs');
   const { cmd, args } = ours.argv(src, out, { ...s, report: false });
   const bare = [process.execPath, '-e', '0'];
@@ -118,10 +139,26 @@ export async function runTiny(ours: Tool, src: string, outDir: string, s: Settin
     method = `${hf.stdout.trim()}, -N, 3 warm-up runs, ${runs} runs each, medians`;
     const dir = mkdtempSync(join(outDir, 'hf-'));
     const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
-    const r = spawnSync('hyperfine', ['-N', '--warmup', '3', '--runs', String(runs), '--style', 'none', '--export-json', join(dir, 'h.json'), bare.map(quote).join(' '), [cmd, ...args].map(quote).join(' ')], {
-      encoding: 'utf8',
-      env,
-    });
+    const r = spawnSync(
+      'hyperfine',
+      [
+        '-N',
+        '--warmup',
+        '3',
+        '--runs',
+        String(runs),
+        '--style',
+        'none',
+        '--export-json',
+        join(dir, 'h.json'),
+        bare.map(quote).join(' '),
+        [cmd, ...args].map(quote).join(' '),
+      ],
+      {
+        encoding: 'utf8',
+        env,
+      },
+    );
     if (r.status === 0 && existsSync(join(dir, 'h.json'))) {
       const j = JSON.parse(readFileSync(join(dir, 'h.json'), 'utf8')) as { results: { median: number }[] };
       [nodeS, oursS] = j.results.map((x) => x.median);
@@ -134,7 +171,10 @@ export async function runTiny(ours: Tool, src: string, outDir: string, s: Settin
     for (let i = 0; i <= runs; i++) {
       const x = await measure(bare[0], bare.slice(1), env);
       const y = await measure(cmd, args, env);
-      if (i > 0 && x.exitCode === 0 && y.exitCode === 0) a.push(x.wallS), b.push(y.wallS);
+      if (i > 0 && x.exitCode === 0 && y.exitCode === 0) {
+        a.push(x.wallS);
+        b.push(y.wallS);
+      }
     }
     [nodeS, oursS] = [median(a), median(b)];
   }
@@ -144,7 +184,11 @@ export async function runTiny(ours: Tool, src: string, outDir: string, s: Settin
   rmSync(out, { force: true });
   let profile: OurProfile | undefined;
   try {
-    const j = JSON.parse(p.stdout) as { times: OurProfile['times']; pipeline: OurProfile['pipeline']; counts: { entries: number } };
+    const j = JSON.parse(p.stdout) as {
+      times: OurProfile['times'];
+      pipeline: OurProfile['pipeline'];
+      counts: { entries: number };
+    };
     profile = { times: j.times, pipeline: j.pipeline, entries: j.counts.entries };
   } catch {
     /* a failed run: no profile */
@@ -164,7 +208,9 @@ function medianRun(g: Group, tool: string): RunRecord | undefined {
   const s = g.summary.find((x) => x.tool === tool);
   const rs = g.runs.filter((r) => r.tool === tool && !r.warmup && r.exitCode === 0 && r.signal === null);
   if (!s?.wallS || !rs.length) return undefined;
-  return rs.reduce((a, r) => (Math.abs(r.wallS - (s.wallS as number)) < Math.abs(a.wallS - (s.wallS as number)) ? r : a));
+  return rs.reduce((a, r) =>
+    Math.abs(r.wallS - (s.wallS as number)) < Math.abs(a.wallS - (s.wallS as number)) ? r : a,
+  );
 }
 
 interface Shares {
@@ -181,7 +227,15 @@ interface Shares {
 
 function sharesOf(r: RunRecord): Shares | null {
   const p = r.profile?.pipeline;
-  if (!p || r.cpuS === null || p.cpuMs === undefined || p.mainCpuMs === undefined || p.mainCpuMs === null || p.writerCpuMs === undefined) return null;
+  if (
+    !p ||
+    r.cpuS === null ||
+    p.cpuMs === undefined ||
+    p.mainCpuMs === undefined ||
+    p.mainCpuMs === null ||
+    p.writerCpuMs === undefined
+  )
+    return null;
   const cpuS = r.cpuS;
   const mainS = p.mainCpuMs / 1000;
   const writerS = p.writerCpuMs / 1000;
@@ -214,7 +268,8 @@ export function profileText(r: RunRecord | undefined, jobs: number): string {
   }
   if (r.cpuS !== null) parts.push(`process CPU ${f2(r.cpuS)} s (user ${f2(r.userS ?? NaN)}, sys ${f2(r.sysS ?? NaN)})`);
   if (r.maxRssKiB !== null) parts.push(`peak RSS ${mib(r.maxRssKiB)}`);
-  if (r.otherCpuS !== null && r.otherCpuS > 0.5) parts.push(`other processes used ${f2(r.otherCpuS)} s CPU meanwhile (noise)`);
+  if (r.otherCpuS !== null && r.otherCpuS > 0.5)
+    parts.push(`other processes used ${f2(r.otherCpuS)} s CPU meanwhile (noise)`);
   return parts.join('; ');
 }
 
@@ -246,15 +301,34 @@ export interface Judge {
   tiny?: TinyResult;
 }
 
-function lineOf(set: TargetSet, what: string, goal: string, value: number | null, ok: (v: number) => boolean, measured: (v: number) => string, miss?: () => Pick<TargetLine, 'profile' | 'close'>): TargetLine {
-  if (value === null || !Number.isFinite(value)) return { set, what, goal, measured: 'not measured (see notes)', verdict: 'n/a' };
+function lineOf(
+  set: TargetSet,
+  what: string,
+  goal: string,
+  value: number | null,
+  ok: (v: number) => boolean,
+  measured: (v: number) => string,
+  miss?: () => Pick<TargetLine, 'profile' | 'close'>,
+): TargetLine {
+  if (value === null || !Number.isFinite(value))
+    return { set, what, goal, measured: 'not measured (see notes)', verdict: 'n/a' };
   const pass = ok(value);
-  return { set, what, goal, measured: measured(value), verdict: pass ? 'PASS' : 'MISS', ...(pass || !miss ? {} : miss()) };
+  return {
+    set,
+    what,
+    goal,
+    measured: measured(value),
+    verdict: pass ? 'PASS' : 'MISS',
+    ...(pass || !miss ? {} : miss()),
+  };
 }
 
 const sum = (g: Group | undefined, tool: string) => g?.summary.find((x) => x.tool === tool);
 const ratioOf = (g: Group | undefined, peer: string) => g?.ratios.find((x) => x.peer === peer);
-const short = (c: Corpus) => (c.kind === 'generated' ? `${c.name} (generated, ${c.stats.files + c.stats.dirs + c.stats.symlinks + c.stats.other} entries)` : c.name);
+const short = (c: Corpus) =>
+  c.kind === 'generated'
+    ? `${c.name} (generated, ${c.stats.files + c.stats.dirs + c.stats.symlinks + c.stats.other} entries)`
+    : c.name;
 
 function throughputLine(set: TargetSet, j: Judge, corpus: Corpus, s: Settings, peer: string, goal: number): TargetLine {
   const g = j.find(corpus, s);
@@ -299,7 +373,9 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
               () => ({
                 profile: `--jobs 2: ${profileText(r2, 2)}. --jobs 1: ${profileText(r1, 1)}`,
                 close:
-                  (sh ? `with the serial share f = ${pct(sh.f)} measured at --jobs 1, Amdahl allows ${f2(2 / (1 + sh.f))}× at 2 jobs; ` : '') +
+                  (sh
+                    ? `with the serial share f = ${pct(sh.f)} measured at --jobs 1, Amdahl allows ${f2(2 / (1 + sh.f))}× at 2 jobs; `
+                    : '') +
                   `2 jobs must finish in ${f2((w1 ?? NaN) / 1.8)} s (now ${f2(w2 ?? NaN)} s): the data phase at --jobs 2 must keep both cores busy (see its busy share and the main thread's wait)`,
               }),
             ),
@@ -325,7 +401,12 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
             set,
             what: `${comp} on ${short(corpus)}: image identical at --jobs 1 and --jobs 2`,
             goal: 'same bytes',
-            measured: d1 && d2 ? (d1 === d2 ? `same sha256 ${d1.slice(0, 12)}…` : `differ: ${d1.slice(0, 12)}… vs ${d2.slice(0, 12)}…`) : 'not measured (see notes)',
+            measured:
+              d1 && d2
+                ? d1 === d2
+                  ? `same sha256 ${d1.slice(0, 12)}…`
+                  : `differ: ${d1.slice(0, 12)}… vs ${d2.slice(0, 12)}…`
+                : 'not measured (see notes)',
             verdict: d1 && d2 ? (d1 === d2 ? 'PASS' : 'MISS') : 'n/a',
           });
         }
@@ -344,8 +425,11 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
             '≤ 1.002×',
             r?.size ?? null,
             (v) => v <= 1.002,
-            (v) => `${v.toFixed(4)}× (${sum(g, 'casper-snapshot')?.imageBytes} vs ${sum(g, 'mksquashfs')?.imageBytes} bytes)`,
-            () => ({ close: `our image must lose ${(((r?.size ?? 1) - 1.002) * (sum(g, 'mksquashfs')?.imageBytes ?? NaN)).toFixed(0)} bytes: compare block by block where ours is larger (level and options per block)` }),
+            (v) =>
+              `${v.toFixed(4)}× (${sum(g, 'casper-snapshot')?.imageBytes} vs ${sum(g, 'mksquashfs')?.imageBytes} bytes)`,
+            () => ({
+              close: `our image must lose ${(((r?.size ?? 1) - 1.002) * (sum(g, 'mksquashfs')?.imageBytes ?? NaN)).toFixed(0)} bytes: compare block by block where ours is larger (level and options per block)`,
+            }),
           ),
         );
       }
@@ -365,7 +449,13 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
       const st = s('gzip', { level: 9 });
       lines.push(throughputLine(set, j, inp.big!, st, 'mksquashfs', 1.5));
       const r = ratioOf(j.find(inp.big!, st), 'gensquashfs');
-      lines.push({ set, what: `gzip level 9 on ${short(inp.big!)}: throughput vs gensquashfs`, goal: '(for information)', measured: r?.throughput != null ? `${r.throughput.toFixed(3)}×` : 'not measured', verdict: 'info' });
+      lines.push({
+        set,
+        what: `gzip level 9 on ${short(inp.big!)}: throughput vs gensquashfs`,
+        goal: '(for information)',
+        measured: r?.throughput != null ? `${r.throughput.toFixed(3)}×` : 'not measured',
+        verdict: 'info',
+      });
       break;
     }
     case 'tiny': {
@@ -378,7 +468,8 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
           '≤ 1.60×',
           t?.oursS != null && t.nodeS ? t.oursS / t.nodeS : null,
           (v) => v <= 1.6,
-          (v) => `${v.toFixed(3)}× (${((t?.oursS ?? NaN) * 1000).toFixed(0)} ms vs ${((t?.nodeS ?? NaN) * 1000).toFixed(0)} ms; ${t?.method})`,
+          (v) =>
+            `${v.toFixed(3)}× (${((t?.oursS ?? NaN) * 1000).toFixed(0)} ms vs ${((t?.nodeS ?? NaN) * 1000).toFixed(0)} ms; ${t?.method})`,
           () => {
             const jobMs = pr ? pr.times.total : NaN;
             const startMs = (t?.oursS ?? NaN) * 1000 - jobMs;
@@ -400,7 +491,8 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
         const ours = sum(g, 'casper-snapshot');
         const mk = sum(g, 'mksquashfs');
         const entries = corpus.stats.files + corpus.stats.dirs + corpus.stats.symlinks + corpus.stats.other;
-        const perEntry = (kib: number | null | undefined) => (kib ? `${((kib * 1024) / entries).toFixed(0)} B/entry` : '?');
+        const perEntry = (kib: number | null | undefined) =>
+          kib ? `${((kib * 1024) / entries).toFixed(0)} B/entry` : '?';
         const isMany = corpus === inp.many;
         const goal = isMany ? 1 : 0.75;
         lines.push(
@@ -410,10 +502,11 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
             isMany ? '≤ 1.00× (bytes per entry)' : '≤ 0.75×',
             ratioOf(g, 'mksquashfs')?.rss ?? null,
             (v) => v <= goal,
-            (v) => `${v.toFixed(3)}× (ours ${mib(ours?.maxRssKiB ?? NaN)}, ${perEntry(ours?.maxRssKiB)}; mksquashfs ${mib(mk?.maxRssKiB ?? NaN)}, ${perEntry(mk?.maxRssKiB)})`,
+            (v) =>
+              `${v.toFixed(3)}× (ours ${mib(ours?.maxRssKiB ?? NaN)}, ${perEntry(ours?.maxRssKiB)}; mksquashfs ${mib(mk?.maxRssKiB ?? NaN)}, ${perEntry(mk?.maxRssKiB)})`,
             () => ({
               profile: profileText(g && medianRun(g, 'casper-snapshot'), b.jobs),
-              close: `peak RSS must drop to ${mib(goal * (mk?.maxRssKiB ?? NaN))} (−${mib((ours?.maxRssKiB ?? NaN) - goal * (mk?.maxRssKiB ?? NaN))}${isMany ? `, ${(((ours?.maxRssKiB ?? NaN) - (mk?.maxRssKiB ?? NaN)) * 1024 / entries).toFixed(0)} B per entry` : ''}): fewer or lighter isolates (each worker thread is a V8 isolate), compact per-entry records in the native tree, walk-only data released before the data phase`,
+              close: `peak RSS must drop to ${mib(goal * (mk?.maxRssKiB ?? NaN))} (−${mib((ours?.maxRssKiB ?? NaN) - goal * (mk?.maxRssKiB ?? NaN))}${isMany ? `, ${((((ours?.maxRssKiB ?? NaN) - (mk?.maxRssKiB ?? NaN)) * 1024) / entries).toFixed(0)} B per entry` : ''}): fewer or lighter isolates (each worker thread is a V8 isolate), compact per-entry records in the native tree, walk-only data released before the data phase`,
             }),
           ),
         );
@@ -433,7 +526,8 @@ function judgeSet(set: TargetSet, j: Judge): TargetLine[] {
             '≤ 1.10×',
             o?.wallS != null && ideal ? o.wallS / ideal : null,
             (v) => v <= 1.1,
-            (v) => `${v.toFixed(3)}× (wall ${f2(o?.wallS ?? NaN)} s, CPU ${f2(o?.cpuS ?? NaN)} s ÷ ${st.jobs} = ${f2(ideal ?? NaN)} s)`,
+            (v) =>
+              `${v.toFixed(3)}× (wall ${f2(o?.wallS ?? NaN)} s, CPU ${f2(o?.cpuS ?? NaN)} s ÷ ${st.jobs} = ${f2(ideal ?? NaN)} s)`,
             () => ({ profile: profileText(r, st.jobs), close: closeWall(r, 1.1 * (ideal ?? NaN), st.jobs) }),
           ),
         );
@@ -449,9 +543,14 @@ export function judgeTargets(sets: TargetSet[], j: Judge): TargetLine[] {
 
 /** --targets LIST: "all" or a comma list of the sets. */
 export function parseTargets(v: string): TargetSet[] | string {
-  const names = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const names = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   if (names.includes('all')) return [...TARGET_SETS];
-  for (const n of names) if (!(TARGET_SETS as readonly string[]).includes(n)) return `unknown target set '${n}' (one of ${TARGET_SETS.join(', ')}, or all)`;
+  for (const n of names)
+    if (!(TARGET_SETS as readonly string[]).includes(n))
+      return `unknown target set '${n}' (one of ${TARGET_SETS.join(', ')}, or all)`;
   return names.length ? (names as TargetSet[]) : `--targets needs one of ${TARGET_SETS.join(', ')}, or all`;
 }
 

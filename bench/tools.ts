@@ -106,10 +106,24 @@ function casperTool(mksquashfsDefaults: Map<string, number>): Tool {
       const d = c?.defaultLevel ?? c?.levels?.default;
       if (d !== undefined) return { level: d, source: 'default (addon)' };
       const m = mksquashfsDefaults.get(s.comp) ?? (s.comp === 'xz' ? KNOWN_DEFAULTS.xz : undefined);
-      return m === undefined ? { level: null, source: 'unknown' } : { level: m, source: 'default (assumed mksquashfs-compatible; the addon does not report it)' };
+      return m === undefined
+        ? { level: null, source: 'unknown' }
+        : { level: m, source: 'default (assumed mksquashfs-compatible; the addon does not report it)' };
     },
     argv(src, out, s) {
-      const args = [cli, '--source', src, out, '-comp', s.comp, '-b', String(s.blockSize), '--jobs', String(s.jobs), '-q'];
+      const args = [
+        cli,
+        '--source',
+        src,
+        out,
+        '-comp',
+        s.comp,
+        '-b',
+        String(s.blockSize),
+        '--jobs',
+        String(s.jobs),
+        '-q',
+      ];
       if (s.hc && s.comp === 'lz4') args.push('--lz4-hc');
       if (s.level !== undefined && (s.comp !== 'lz4' || s.hc)) args.push('--compression-level', String(s.level));
       if (s.report) args.push('--json');
@@ -162,13 +176,30 @@ function mksquashfsTool(): { tool: Tool; defaults: Map<string, number> } {
     level(s) {
       if (s.hc && s.comp === 'lz4') return { level: null, source: '-Xhc (LZ4HC default level 9, no level option)' };
       if (!MKSQ_LEVELED.has(s.comp))
-        return { level: s.comp === 'xz' ? KNOWN_DEFAULTS.xz : null, source: s.comp === 'xz' ? 'no level option (xz preset 6 built in)' : `${s.comp} has no level` };
+        return {
+          level: s.comp === 'xz' ? KNOWN_DEFAULTS.xz : null,
+          source: s.comp === 'xz' ? 'no level option (xz preset 6 built in)' : `${s.comp} has no level`,
+        };
       if (s.level !== undefined) return { level: s.level, source: s.levelMatched ? 'matched' : 'forced' };
       const d = defaults.get(s.comp);
-      return d !== undefined ? { level: d, source: 'default (mksquashfs -help)' } : { level: KNOWN_DEFAULTS[s.comp] ?? null, source: 'default (4.5.1)' };
+      return d !== undefined
+        ? { level: d, source: 'default (mksquashfs -help)' }
+        : { level: KNOWN_DEFAULTS[s.comp] ?? null, source: 'default (4.5.1)' };
     },
     argv(src, out, s) {
-      const args = [src, out, '-noappend', '-comp', s.comp, '-b', String(s.blockSize), '-processors', String(s.jobs), '-no-progress', '-quiet'];
+      const args = [
+        src,
+        out,
+        '-noappend',
+        '-comp',
+        s.comp,
+        '-b',
+        String(s.blockSize),
+        '-processors',
+        String(s.jobs),
+        '-no-progress',
+        '-quiet',
+      ];
       if (s.level !== undefined && MKSQ_LEVELED.has(s.comp)) args.push('-Xcompression-level', String(s.level));
       if (s.hc && s.comp === 'lz4') args.push('-Xhc');
       return { cmd: 'mksquashfs', args };
@@ -204,12 +235,29 @@ function gensquashfsTool(): Tool {
       if (!GEN_LEVELED.has(s.comp)) return { level: null, source: `${s.comp} has no level` };
       if (s.level !== undefined) return { level: s.level, source: s.levelMatched ? 'matched' : 'forced' };
       const d = defaults.get(s.comp);
-      return d !== undefined ? { level: d, source: 'default (gensquashfs -X help)' } : { level: KNOWN_DEFAULTS[s.comp] ?? null, source: 'default (1.2.0)' };
+      return d !== undefined
+        ? { level: d, source: 'default (gensquashfs -X help)' }
+        : { level: KNOWN_DEFAULTS[s.comp] ?? null, source: 'default (1.2.0)' };
     },
     argv(src, out, s) {
       // -k keep mtimes, -x keep xattrs, -e export table: what mksquashfs and casper-snapshot store by default.
       // -T no tail-end packing: mksquashfs's and casper-snapshot's default (-no-tailends).
-      const args = ['-D', src, '-c', s.comp, '-b', String(s.blockSize), '-j', String(s.jobs), '-q', '-f', '-k', '-x', '-e', '-T'];
+      const args = [
+        '-D',
+        src,
+        '-c',
+        s.comp,
+        '-b',
+        String(s.blockSize),
+        '-j',
+        String(s.jobs),
+        '-q',
+        '-f',
+        '-k',
+        '-x',
+        '-e',
+        '-T',
+      ];
       if (s.level !== undefined && GEN_LEVELED.has(s.comp)) args.push('-X', `level=${s.level}`);
       if (s.hc && s.comp === 'lz4') args.push('-X', 'hc');
       args.push(out);
@@ -230,7 +278,15 @@ export function executableTool(path: string): Tool {
   return {
     name: 'casper-snapshot (executable)',
     available,
-    version: available === true ? v.out.trim().split('\n').filter((l) => /casper-snapshot|^\s+(gzip|xz|lz4|zstd|lzo)\s/.test(l)).map((l) => l.trim()).join('; ') : 'not run',
+    version:
+      available === true
+        ? v.out
+            .trim()
+            .split('\n')
+            .filter((l) => /casper-snapshot|^\s+(gzip|xz|lz4|zstd|lzo)\s/.test(l))
+            .map((l) => l.trim())
+            .join('; ')
+        : 'not run',
     compressors: available === true ? [...v.out.matchAll(/^\s+(gzip|xz|lz4|zstd|lzo)\s/gm)].map((m) => m[1]) : [],
     level: source.level,
     argv(src, out, st) {
@@ -261,10 +317,30 @@ export interface DiffResult {
 }
 
 export function sqfsdiff(a: string, b: string): DiffResult {
-  if (!has('sqfsdiff')) return { a, b, exitCode: null, pass: false, output: 'sqfsdiff is not installed (apt install squashfs-tools-ng)', differences: 0, inodeFormOnly: false, digest: '' };
+  if (!has('sqfsdiff'))
+    return {
+      a,
+      b,
+      exitCode: null,
+      pass: false,
+      output: 'sqfsdiff is not installed (apt install squashfs-tools-ng)',
+      differences: 0,
+      inodeFormOnly: false,
+      digest: '',
+    };
   const r = spawnSync('sqfsdiff', ['-a', a, '-b', b], { encoding: 'utf8', maxBuffer: 256 << 20 });
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   const lines = out.split('\n').filter((l) => l.trim() !== '');
-  const inodeFormOnly = r.status === 1 && lines.length > 0 && lines.every((l) => / has an? (basic|extended) type$/.test(l));
-  return { a, b, exitCode: r.status, pass: r.status === 0, output: lines.slice(0, 20).join('\n'), differences: lines.length, inodeFormOnly, digest: createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16) };
+  const inodeFormOnly =
+    r.status === 1 && lines.length > 0 && lines.every((l) => / has an? (basic|extended) type$/.test(l));
+  return {
+    a,
+    b,
+    exitCode: r.status,
+    pass: r.status === 0,
+    output: lines.slice(0, 20).join('\n'),
+    differences: lines.length,
+    inodeFormOnly,
+    digest: createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16),
+  };
 }

@@ -39,7 +39,9 @@ if (what === 'cli') {
     outdir: 'dist/cli',
     external: ['piscina', '@napi-rs/nice'],
     // commander is CommonJS: its require() calls of built-ins need a require in an ES module.
-    banner: { js: "import { createRequire as __casperRequire } from 'node:module'; const require = __casperRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __casperRequire } from 'node:module'; const require = __casperRequire(import.meta.url);",
+    },
     logLevel: 'warning',
   });
 } else if (what === 'cjs') {
@@ -51,7 +53,11 @@ if (what === 'cli') {
     entryPoints: ['src/standalone/main.ts'],
     outfile: `${dir}/main.cjs`,
     // piscina starts its worker shell from resolve(__dirname, 'worker.js'): the unpacked assets' directory.
-    define: { ...common.define, __dirname: 'globalThis.__casperAssetDir', __CASPER_VERSION__: JSON.stringify(pkg.version) },
+    define: {
+      ...common.define,
+      __dirname: 'globalThis.__casperAssetDir',
+      __CASPER_VERSION__: JSON.stringify(pkg.version),
+    },
   });
   // piscina marks moved results with a symbol private to its own copy: the worker shell (worker.js) and our
   // worker must share one. The shell's bundle carries piscina and leaves it on globalThis; in the worker's
@@ -59,7 +65,8 @@ if (what === 'cli') {
   await build({
     ...common,
     stdin: {
-      contents: "globalThis.__casperPiscina = require('./node_modules/piscina/dist/index.js');\nrequire('./node_modules/piscina/dist/worker.js');\n",
+      contents:
+        "globalThis.__casperPiscina = require('./node_modules/piscina/dist/index.js');\nrequire('./node_modules/piscina/dist/worker.js');\n",
       resolveDir: process.cwd(),
       loader: 'js',
     },
@@ -69,10 +76,18 @@ if (what === 'cli') {
     name: 'shared-piscina',
     setup(b) {
       b.onResolve({ filter: /^piscina$/ }, () => ({ path: 'piscina', namespace: 'shared-piscina' }));
-      b.onLoad({ filter: /.*/, namespace: 'shared-piscina' }, () => ({ contents: 'module.exports = globalThis.__casperPiscina;', loader: 'js' }));
+      b.onLoad({ filter: /.*/, namespace: 'shared-piscina' }, () => ({
+        contents: 'module.exports = globalThis.__casperPiscina;',
+        loader: 'js',
+      }));
     },
   };
-  await build({ ...common, entryPoints: ['src/pipeline/worker.ts'], outfile: `${dir}/worker.cjs`, plugins: [sharedPiscina] });
+  await build({
+    ...common,
+    entryPoints: ['src/pipeline/worker.ts'],
+    outfile: `${dir}/worker.cjs`,
+    plugins: [sharedPiscina],
+  });
 } else {
   console.error('usage: node scripts/build-bundles.mjs cjs|cli|sea');
   process.exit(64);

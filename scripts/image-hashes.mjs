@@ -6,7 +6,16 @@
 //   node scripts/image-hashes.mjs --cli /tmp/before/bin/casper-snapshot.js --cli bin/casper-snapshot.js [--trees 12] [--dir /usr/share/doc]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +24,12 @@ import { parseArgs } from 'node:util';
 const here = dirname(fileURLToPath(import.meta.url));
 const { makeRandomTree } = await import(join(here, '..', 'dist', 'test', 'helpers', 'random-tree.js'));
 const { values } = parseArgs({
-  options: { cli: { type: 'string', multiple: true }, trees: { type: 'string', default: '12' }, dir: { type: 'string', multiple: true }, depth: { type: 'string', default: '1000' } },
+  options: {
+    cli: { type: 'string', multiple: true },
+    trees: { type: 'string', default: '12' },
+    dir: { type: 'string', multiple: true },
+    depth: { type: 'string', default: '1000' },
+  },
 });
 const clis = (values.cli ?? []).map((c) => resolve(c));
 if (clis.length === 0) throw new Error('give --cli PATH at least once');
@@ -33,7 +47,11 @@ function sh(cmd, args) {
 function snap(name, args) {
   const hashes = clis.map((c, k) => {
     const out = join(work, `${name}.${k}.sqfs`);
-    const r = spawnSync(process.execPath, [c, '-q', '--no-space-check', ...args, out], { encoding: 'utf8', env, maxBuffer: 1 << 26 });
+    const r = spawnSync(process.execPath, [c, '-q', '--no-space-check', ...args, out], {
+      encoding: 'utf8',
+      env,
+      maxBuffer: 1 << 26,
+    });
     if (r.status !== 0 && r.status !== 3) throw new Error(`${name} (${c}): exit ${r.status}\n${r.stderr}`);
     const h = createHash('sha256').update(readFileSync(out)).digest('hex');
     rmSync(out);
@@ -59,7 +77,14 @@ function deepTree(root, depth) {
 function overlay(name, lower) {
   const base = join(work, name);
   for (const d of ['upper', 'work', 'merged']) mkdirSync(join(base, d), { recursive: true });
-  sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${base}/upper,workdir=${base}/work`, `${base}/merged`]);
+  sh('mount', [
+    '-t',
+    'overlay',
+    'overlay',
+    '-o',
+    `lowerdir=${lower},upperdir=${base}/upper,workdir=${base}/work`,
+    `${base}/merged`,
+  ]);
   mounts.unshift(`${base}/merged`);
   return join(base, 'merged');
 }
@@ -75,7 +100,8 @@ try {
     const t = makeRandomTree(root, seed, scratch);
     trees.push(root);
     const comp = comps[seed % comps.length];
-    for (const jobs of ['1', '2']) snap(`tree${seed}-${comp}-j${jobs}`, ['--source', root, ...t.args, '-comp', comp, '--jobs', jobs]);
+    for (const jobs of ['1', '2'])
+      snap(`tree${seed}-${comp}-j${jobs}`, ['--source', root, ...t.args, '-comp', comp, '--jobs', jobs]);
   }
   const deep = join(work, 'deep');
   mkdirSync(deep);
@@ -88,10 +114,16 @@ try {
   // base, by the quick check and by the content check. The last trees: the overlays below use the first.
   for (const [k, root] of trees.slice(-3).entries()) {
     const base = join(work, `base${k}.sqfs`);
-    const r = spawnSync(process.execPath, [clis[0], '-q', '--no-space-check', '--source', root, base], { encoding: 'utf8', env });
+    const r = spawnSync(process.execPath, [clis[0], '-q', '--no-space-check', '--source', root, base], {
+      encoding: 'utf8',
+      env,
+    });
     if (r.status !== 0 && r.status !== 3) throw new Error(`base${k}: exit ${r.status}\n${r.stderr}`);
-    sh('sh', ['-c', `cd '${root}' && find . -type f -size +0 | LC_ALL=C sort | head -2 | while read f; do echo more >> "$f"; done; ` +
-      `f=$(find . -type f -size +0 | LC_ALL=C sort | tail -1); [ -z "$f" ] || { printf X | dd of="$f" conv=notrunc status=none; touch -d @1000000000 "$f"; }; echo new > added-file`]);
+    sh('sh', [
+      '-c',
+      `cd '${root}' && find . -type f -size +0 | LC_ALL=C sort | head -2 | while read f; do echo more >> "$f"; done; ` +
+        `f=$(find . -type f -size +0 | LC_ALL=C sort | tail -1); [ -z "$f" ] || { printf X | dd of="$f" conv=notrunc status=none; touch -d @1000000000 "$f"; }; echo new > added-file`,
+    ]);
     snap(`base${k}-quick`, ['--source', root, '--base', base]);
     snap(`base${k}-content`, ['--source', root, '--base', base, '--base-check', 'content', '--jobs', '2']);
     rmSync(base);
@@ -104,7 +136,10 @@ try {
       const m = overlay(`ov${k}`, lower);
       mkdirSync(join(m, 'new-dir/inner'), { recursive: true });
       writeFileSync(join(m, 'new-dir/inner/file'), `session ${k}\n`);
-      spawnSync('sh', ['-c', `cd '${m}' && find . -type f | sort | head -3 | while read f; do echo more >> "$f"; done; find . -mindepth 1 -maxdepth 1 | sort | tail -1 | xargs -r rm -rf`]);
+      spawnSync('sh', [
+        '-c',
+        `cd '${m}' && find . -type f | sort | head -3 | while read f; do echo more >> "$f"; done; find . -mindepth 1 -maxdepth 1 | sort | tail -1 | xargs -r rm -rf`,
+      ]);
       snap(`diff-tree${k + 1}`, ['--root', m, '--mode', 'diff']);
       snap(`full-tree${k + 1}`, ['--root', m, '--mode', 'full', '--one-file-system', '--no-default-excludes']);
       snap(`upper-tree${k + 1}`, ['--root', m, '--mode', 'upper']);
@@ -115,7 +150,7 @@ try {
     const mid = rel.split('/').slice(0, 500).join('/');
     writeFileSync(join(m, mid, 'new'), 'new at level 500\n');
     linkSync(join(m, mid, 'new'), join(m, 'd0', 'link-to-new'));
-    linkSync(join(m, 'd0', 'f'), join(m, 'd0', 'f-link'));  // a link to an unchanged lower file: the second walk
+    linkSync(join(m, 'd0', 'f'), join(m, 'd0', 'f-link')); // a link to an unchanged lower file: the second walk
     unlinkSync(join(m, rel.split('/').slice(0, 99).join('/'), 'f'));
     snap('diff-deep', ['--root', m, '--mode', 'diff']);
     snap('full-deep', ['--root', m, '--mode', 'full', '--one-file-system', '--no-default-excludes']);

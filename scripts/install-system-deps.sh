@@ -20,6 +20,7 @@ PKGS=(
   grub-pc-bin grub-efi-amd64-bin mtools ovmf      # the remaster test: grub-mkrescue makes a BIOS+EFI live ISO (mtools for its
                                                   # EFI image), QEMU boots it with SeaBIOS and with OVMF (UEFI)
   squashfuse                                      # hostile-input tests: another user's FUSE mount (test/helpers/attacker.ts)
+  clang-format                                    # the C++ formatter (scripts/format.sh, npm run lint in CI)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -18,7 +18,9 @@ function loads(path) {
     process.dlopen(m, path);
     return typeof m.exports.versions === 'function' ? m.exports.versions().addon : false;
   } catch (err) {
-    process.stderr.write(`casper-snapshot: the prebuilt addon does not load here (${err.message}); building from source\n`);
+    process.stderr.write(
+      `casper-snapshot: the prebuilt addon does not load here (${err.message}); building from source\n`,
+    );
     return false;
   }
 }

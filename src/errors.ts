@@ -62,8 +62,15 @@ export class CasperError extends Error {
   /** The message without its remedy; the remedy, when an option would let the job through. */
   reason?: string;
   remedy?: Remedy;
-  constructor(message: string, code: CasperErrorCode, extra: { path?: string; syscall?: string; cause?: unknown; remedy?: Remedy } = {}) {
-    super(extra.remedy ? `${message}; ${remedyText(extra.remedy)}` : message, extra.cause === undefined ? undefined : { cause: extra.cause });
+  constructor(
+    message: string,
+    code: CasperErrorCode,
+    extra: { path?: string; syscall?: string; cause?: unknown; remedy?: Remedy } = {},
+  ) {
+    super(
+      extra.remedy ? `${message}; ${remedyText(extra.remedy)}` : message,
+      extra.cause === undefined ? undefined : { cause: extra.cause },
+    );
     this.name = 'CasperError';
     this.code = code;
     if (extra.path !== undefined) this.path = extra.path;

@@ -6,7 +6,9 @@
 const octal = (c: number) => `\\${c.toString(8).padStart(3, '0')}`;
 
 export function printable(s: string): string {
-  return s.replace(/[\\\x00-\x1f\x7f-\x9f]/g, (ch) => (ch === '\\' ? '\\\\' : ch === '\n' ? '\\n' : ch === '\t' ? '\\t' : octal(ch.charCodeAt(0))));
+  return s.replace(/[\\\x00-\x1f\x7f-\x9f]/g, (ch) =>
+    ch === '\\' ? '\\\\' : ch === '\n' ? '\\n' : ch === '\t' ? '\\t' : octal(ch.charCodeAt(0)),
+  );
 }
 
 /**
@@ -14,5 +16,7 @@ export function printable(s: string): string {
  * escaped, backslashes left alone (so text escaped already is not escaped twice).
  */
 export function oneLine(s: string): string {
-  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (ch) => (ch === '\n' ? '\\n' : ch === '\t' ? '\\t' : octal(ch.charCodeAt(0))));
+  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (ch) =>
+    ch === '\n' ? '\\n' : ch === '\t' ? '\\t' : octal(ch.charCodeAt(0)),
+  );
 }

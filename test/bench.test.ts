@@ -39,12 +39,18 @@ test('bench --quick on a tiny tree writes JSON and markdown with ratios and a pa
     const files = readdirSync(results);
     const json = files.find((f) => /^results-.*\.json$/.test(f));
     assert.ok(json, `no results-*.json in ${files.join(', ')}`);
-    assert.ok(files.some((f) => /^results-.*\.md$/.test(f)) && files.includes('latest.md') && files.includes('latest.json'), files.join(', '));
+    assert.ok(
+      files.some((f) => /^results-.*\.md$/.test(f)) && files.includes('latest.md') && files.includes('latest.json'),
+      files.join(', '),
+    );
 
     const doc = JSON.parse(readFileSync(join(results, json), 'utf8'));
     assert.equal(doc.schema, 1);
     assert.equal(doc.options.reps, 1);
-    assert.deepEqual(doc.tools.map((x: { name: string }) => x.name), ['casper-snapshot', 'mksquashfs', 'gensquashfs']);
+    assert.deepEqual(
+      doc.tools.map((x: { name: string }) => x.name),
+      ['casper-snapshot', 'mksquashfs', 'gensquashfs'],
+    );
     assert.equal(doc.groups.length, 1);
     const g = doc.groups[0];
     assert.equal(g.corpus, src);
@@ -56,7 +62,10 @@ test('bench --quick on a tiny tree writes JSON and markdown with ratios and a pa
       assert.ok(x.wallS > 0 && x.imageBytes > 0, JSON.stringify(x));
     }
     for (const s of g.summary) assert.ok(s.wallS > 0 && s.imageBytes > 0 && s.throughputMiBs > 0, JSON.stringify(s));
-    assert.deepEqual(g.ratios.map((x: { peer: string }) => x.peer), ['mksquashfs', 'gensquashfs']);
+    assert.deepEqual(
+      g.ratios.map((x: { peer: string }) => x.peer),
+      ['mksquashfs', 'gensquashfs'],
+    );
     for (const x of g.ratios) {
       assert.ok(x.throughput > 0 && x.size > 0, JSON.stringify(x));
       assert.equal(x.sqfsdiff.exitCode, 0, `sqfsdiff against ${x.peer}: ${x.sqfsdiff.output}`);
@@ -64,7 +73,10 @@ test('bench --quick on a tiny tree writes JSON and markdown with ratios and a pa
     }
     // Level-matched by default: every tool at mksquashfs's gzip level, 9.
     assert.equal(doc.options.level, 'matched');
-    assert.deepEqual(g.summary.map((s: { level: { level: number } }) => s.level.level), [9, 9, 9]);
+    assert.deepEqual(
+      g.summary.map((s: { level: { level: number } }) => s.level.level),
+      [9, 9, 9],
+    );
     const md = readFileSync(join(results, 'latest.md'), 'utf8');
     assert.match(md, /## Headline: casper-snapshot against mksquashfs[\s\S]*\| gzip \| \d+ \| matched \(9\) \|/);
     assert.ok(md.indexOf('## Headline') < md.indexOf('## Results (medians)'), 'the level-matched headline leads');
@@ -73,7 +85,12 @@ test('bench --quick on a tiny tree writes JSON and markdown with ratios and a pa
     const svg = readFileSync(join(results, 'latest.svg'), 'utf8');
     assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     assert.match(svg, /Throughput ratio per compressor/);
-    assert.equal((svg.match(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="#(4e79a7|f28e2b)"><title>/g) ?? []).length, 2, 'one bar per peer');
+    assert.equal(
+      (svg.match(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="#(4e79a7|f28e2b)"><title>/g) ?? [])
+        .length,
+      2,
+      'one bar per peer',
+    );
     assert.ok(files.some((f) => /^results-.*\.svg$/.test(f)));
     assert.match(md, /## casper-snapshot against each peer/);
     assert.match(md, /\| mksquashfs \| \d+\.\d+ \| \d+\.\d+ \|.*pass \(exit 0\)/);
@@ -121,7 +138,14 @@ test('bench --targets all prints every target line with its goal and a verdict',
     assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
     assert.match(r.stdout, /## Targets/);
     const row = (set: string, what: RegExp, goal: string) =>
-      assert.match(r.stdout, new RegExp(`^\\| ${set} \\| ${what.source}[^|]* \\| ${goal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\| [^|]+ \\| (PASS|\\*\\*MISS\\*\\*|info) \\|$`, 'm'), `no ${set} line for ${what}`);
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `^\\| ${set} \\| ${what.source}[^|]* \\| ${goal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\| [^|]+ \\| (PASS|\\*\\*MISS\\*\\*|info) \\|$`,
+          'm',
+        ),
+        `no ${set} line for ${what}`,
+      );
     for (const comp of ['gzip', 'xz', 'zstd', 'lz4', 'lzo']) {
       row('serial', new RegExp(`${comp} on .*: --jobs 2 vs --jobs 1 throughput`), '≥ 1.80×');
       row('serial', new RegExp(`${comp} on .*: serial share at --jobs 1 → Amdahl efficiency at 16 threads`), '≥ 85 %');
@@ -132,27 +156,39 @@ test('bench --targets all prints every target line with its goal and a verdict',
       row('codecs', new RegExp(`${comp} on .*: throughput vs gensquashfs`), '≥ 1.15×');
       row('codecs', new RegExp(`${comp} on .*: image size vs mksquashfs`), '≤ 1.002×');
     }
-    for (const comp of ['lz4', 'lz4 -Xhc', 'lzo']) row('codecs', new RegExp(`${comp} on .*: throughput vs mksquashfs`), '≥ 1.20×');
+    for (const comp of ['lz4', 'lz4 -Xhc', 'lzo'])
+      row('codecs', new RegExp(`${comp} on .*: throughput vs mksquashfs`), '≥ 1.20×');
     row('gzip9', /gzip level 9 on .*: throughput vs mksquashfs/, '≥ 1.50×');
     row('tiny', /--source .*: wall vs a bare `node -e 0`/, '≤ 1.60×');
     row('rss', /gzip on .*src: peak RSS vs mksquashfs/, '≤ 0.75×');
     row('rss', /gzip on small \(generated, \d+ entries\): peak RSS vs mksquashfs/, '≤ 0.75×');
-    row('rss', /gzip on many \(generated, \d+ entries\): peak RSS per entry vs mksquashfs/, '≤ 1.00× (bytes per entry)');
-    for (const comp of ['gzip', 'zstd', 'xz']) row('efficiency', new RegExp(`${comp} on .*, \\d+ jobs: wall vs CPU ÷ jobs`), '≤ 1.10×');
+    row(
+      'rss',
+      /gzip on many \(generated, \d+ entries\): peak RSS per entry vs mksquashfs/,
+      '≤ 1.00× (bytes per entry)',
+    );
+    for (const comp of ['gzip', 'zstd', 'xz'])
+      row('efficiency', new RegExp(`${comp} on .*, \\d+ jobs: wall vs CPU ÷ jobs`), '≤ 1.10×');
 
     const doc = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8'));
     assert.deepEqual(doc.options.targets, ['serial', 'codecs', 'gzip9', 'tiny', 'rss', 'efficiency']);
     assert.ok(doc.targets.length >= 30, `${doc.targets.length} target lines`);
     // our runs carry the pipeline's own figures (phase times, main-thread and writer CPU) for the profiles
-    const ours = doc.groups.flatMap((g: { runs: { tool: string; profile?: unknown }[] }) => g.runs.filter((x) => x.tool === 'casper-snapshot'));
+    const ours = doc.groups.flatMap((g: { runs: { tool: string; profile?: unknown }[] }) =>
+      g.runs.filter((x) => x.tool === 'casper-snapshot'),
+    );
     assert.ok(ours.length > 0, 'no casper-snapshot runs');
     for (const x of ours) {
-      const p = x.profile as { times: { total: number }; pipeline: Record<'cpuMs' | 'mainCpuMs' | 'writerCpuMs' | 'writerHeldMs', unknown> };
+      const p = x.profile as {
+        times: { total: number };
+        pipeline: Record<'cpuMs' | 'mainCpuMs' | 'writerCpuMs' | 'writerHeldMs', unknown>;
+      };
       assert.ok(p && p.times.total > 0, JSON.stringify(x));
       const pl = p.pipeline;
       const why = JSON.stringify(pl);
       // Each figure is measured (a number, not null or missing: the efficiency target needs all four) …
-      for (const k of ['cpuMs', 'mainCpuMs', 'writerCpuMs', 'writerHeldMs'] as const) assert.ok(typeof pl[k] === 'number' && Number.isFinite(pl[k]) && pl[k] >= 0, `${k}: ${why}`);
+      for (const k of ['cpuMs', 'mainCpuMs', 'writerCpuMs', 'writerHeldMs'] as const)
+        assert.ok(typeof pl[k] === 'number' && Number.isFinite(pl[k]) && pl[k] >= 0, `${k}: ${why}`);
       const { cpuMs, mainCpuMs, writerCpuMs, writerHeldMs } = pl as Record<keyof typeof pl, number>;
       // … and they are parts of one another, not their values: the main thread's CPU and the lock holders' CPU
       // are within the process's (a small allowance for the clocks being read a few instructions apart), and a
@@ -168,18 +204,42 @@ test('bench --targets all prints every target line with its goal and a verdict',
   }
 });
 
-test('bench results go to an ignored folder by default: a run leaves the tracked tree clean', { skip: !has('git') && 'git not installed' }, () => {
-  const r = run('git', ['-C', repoRoot, 'check-ignore', 'bench/results/runs/results-x.md', 'bench/results/runs/latest.svg']);
-  assert.equal(r.status, 0, 'bench/results/runs/ is not ignored');
-  const help = run(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), '--help']).stdout;
-  assert.match(help, /--results-dir <dir>[\s\S]*default[\s\S]*bench\/results\/runs/);
-});
+test(
+  'bench results go to an ignored folder by default: a run leaves the tracked tree clean',
+  { skip: !has('git') && 'git not installed' },
+  () => {
+    const r = run('git', [
+      '-C',
+      repoRoot,
+      'check-ignore',
+      'bench/results/runs/results-x.md',
+      'bench/results/runs/latest.svg',
+    ]);
+    assert.equal(r.status, 0, 'bench/results/runs/ is not ignored');
+    const help = run(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), '--help']).stdout;
+    assert.match(help, /--results-dir <dir>[\s\S]*default[\s\S]*bench\/results\/runs/);
+  },
+);
 
 test('a harmless inode-form difference is not a FAIL; a real difference is', () => {
-  const base = { a: '/x/ours.sqfs', b: '/x/peer.sqfs', exitCode: 1, pass: false, output: '/etc/x has a basic type', differences: 3, digest: '' };
+  const base = {
+    a: '/x/ours.sqfs',
+    b: '/x/peer.sqfs',
+    exitCode: 1,
+    pass: false,
+    output: '/etc/x has a basic type',
+    differences: 3,
+    digest: '',
+  };
   assert.doesNotMatch(diffText({ ...base, inodeFormOnly: true }), /FAIL/);
-  assert.match(diffText({ ...base, inodeFormOnly: true }), /^same tree \(exit 1: 3 inodes stored in the other basic\/extended form\)$/);
-  assert.match(diffText({ ...base, inodeFormOnly: false, output: '/etc/x: regular file contents differ' }), /^\*\*FAIL\*\*/);
+  assert.match(
+    diffText({ ...base, inodeFormOnly: true }),
+    /^same tree \(exit 1: 3 inodes stored in the other basic\/extended form\)$/,
+  );
+  assert.match(
+    diffText({ ...base, inodeFormOnly: false, output: '/etc/x: regular file contents differ' }),
+    /^\*\*FAIL\*\*/,
+  );
 });
 
 test('bench --targets tiny sizes no tree it does not use, prints its jobs, and no empty table', { skip }, () => {
@@ -188,34 +248,70 @@ test('bench --targets tiny sizes no tree it does not use, prints its jobs, and n
     const src = join(t, 'src');
     file(join(src, 'a'), 'a\n');
     const results = join(t, 'results');
-    const r = run(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), '--targets', 'tiny', '--tiny', src, '--tiny-runs', '2', '--jobs', '2', '--corpus', join(t, 'never-sized'), '--workdir', join(t, 'work'), '--results-dir', results]);
+    const r = run(process.execPath, [
+      join(repoRoot, 'dist', 'bench', 'run.js'),
+      '--targets',
+      'tiny',
+      '--tiny',
+      src,
+      '--tiny-runs',
+      '2',
+      '--jobs',
+      '2',
+      '--corpus',
+      join(t, 'never-sized'),
+      '--workdir',
+      join(t, 'work'),
+      '--results-dir',
+      results,
+    ]);
     assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
     assert.doesNotMatch(r.stderr, /sizing/, 'a corpus was sized');
     assert.match(r.stdout, /- Settings: block size 131072, jobs 2,/);
     assert.doesNotMatch(r.stdout, /jobs ,/);
     assert.match(r.stdout, /^\| tiny \| --source /m);
-    for (const heading of ['## Results (medians)', '## casper-snapshot against each peer', '## Headline']) assert.ok(!r.stdout.includes(heading), `${heading}: an empty table`);
+    for (const heading of ['## Results (medians)', '## casper-snapshot against each peer', '## Headline'])
+      assert.ok(!r.stdout.includes(heading), `${heading}: an empty table`);
   } finally {
     rmSync(t, { recursive: true, force: true });
   }
 });
 
-test('bench --event-loop reports the caller\'s worst event-loop delay with the pool at nice +5 and +0', { skip: process.getuid?.() !== 0 && 'needs root (snapshots)' }, () => {
-  const t = tempDir('cs-bench-el-');
-  try {
-    const src = join(t, 'src');
-    for (let i = 0; i < 5; i++) file(join(src, `f${i}`), Buffer.alloc(300_000, i));
-    const results = join(t, 'results');
-    const r = run(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), '--event-loop', '--reps', '1', '--corpus', src, '--workdir', join(t, 'work'), '--results-dir', results]);
-    assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
-    assert.match(r.stdout, /## Event loop/);
-    for (const nice of ['+5', '+0']) assert.match(r.stdout, new RegExp(`^\\| \\d+ \\| \\d+ \\| \\${nice} \\| \\d+\\.\\d \\| [\\d.—]+ \\| \\d+\\.\\d \\| 1 \\|$`, 'm'));
-    const doc = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8'));
-    assert.equal(doc.eventLoop.cases.length, doc.eventLoop.cores > 1 ? 8 : 4);
-  } finally {
-    rmSync(t, { recursive: true, force: true });
-  }
-});
+test(
+  "bench --event-loop reports the caller's worst event-loop delay with the pool at nice +5 and +0",
+  { skip: process.getuid?.() !== 0 && 'needs root (snapshots)' },
+  () => {
+    const t = tempDir('cs-bench-el-');
+    try {
+      const src = join(t, 'src');
+      for (let i = 0; i < 5; i++) file(join(src, `f${i}`), Buffer.alloc(300_000, i));
+      const results = join(t, 'results');
+      const r = run(process.execPath, [
+        join(repoRoot, 'dist', 'bench', 'run.js'),
+        '--event-loop',
+        '--reps',
+        '1',
+        '--corpus',
+        src,
+        '--workdir',
+        join(t, 'work'),
+        '--results-dir',
+        results,
+      ]);
+      assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
+      assert.match(r.stdout, /## Event loop/);
+      for (const nice of ['+5', '+0'])
+        assert.match(
+          r.stdout,
+          new RegExp(`^\\| \\d+ \\| \\d+ \\| \\${nice} \\| \\d+\\.\\d \\| [\\d.—]+ \\| \\d+\\.\\d \\| 1 \\|$`, 'm'),
+        );
+      const doc = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8'));
+      assert.equal(doc.eventLoop.cases.length, doc.eventLoop.cores > 1 ? 8 : 4);
+    } finally {
+      rmSync(t, { recursive: true, force: true });
+    }
+  },
+);
 
 test('bench --executable adds the shipped executable as a row beside the source build', { skip }, () => {
   const t = tempDir('cs-bench-exe-');
@@ -226,10 +322,26 @@ test('bench --executable adds the shipped executable as a row beside the source 
     const exe = join(t, 'casper-snapshot');
     file(exe, `#!/bin/sh\nexec ${process.execPath} ${join(repoRoot, 'bin', 'casper-snapshot.js')} "$@"\n`, 0o755);
     const results = join(t, 'results');
-    const r = run(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), '--quick', '--generated', 'none', '--corpus', src, '--executable', exe, '--workdir', join(t, 'work'), '--results-dir', results]);
+    const r = run(process.execPath, [
+      join(repoRoot, 'dist', 'bench', 'run.js'),
+      '--quick',
+      '--generated',
+      'none',
+      '--corpus',
+      src,
+      '--executable',
+      exe,
+      '--workdir',
+      join(t, 'work'),
+      '--results-dir',
+      results,
+    ]);
     assert.equal(r.status, 0, `bench failed:\n${r.stderr}\n${r.stdout}`);
     const doc = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8'));
-    assert.deepEqual(doc.groups[0].ratios.map((x: { peer: string }) => x.peer), ['mksquashfs', 'gensquashfs', 'casper-snapshot (executable)']);
+    assert.deepEqual(
+      doc.groups[0].ratios.map((x: { peer: string }) => x.peer),
+      ['mksquashfs', 'gensquashfs', 'casper-snapshot (executable)'],
+    );
     const exeRow = doc.groups[0].ratios[2];
     assert.equal(exeRow.sqfsdiff.pass, true, 'the executable wrote another image');
   } finally {

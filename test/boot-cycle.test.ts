@@ -10,10 +10,35 @@
 // Run alone: scripts/boot-cycle.sh.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { assemble, bookwormRoot, bootAndHalt, bootCapability, casperLayers, liveBootLayers, makeMedium, nspawnProbe, removeTree, WORK, type LayoutKind, type Stage } from './helpers/boot.js';
+import {
+  assemble,
+  bookwormRoot,
+  bootAndHalt,
+  bootCapability,
+  casperLayers,
+  liveBootLayers,
+  makeMedium,
+  nspawnProbe,
+  removeTree,
+  WORK,
+  type LayoutKind,
+  type Stage,
+} from './helpers/boot.js';
 import { writeMediumExtra, BIND_EXCLUDES, SEEN_PATHS, SHARED, type MediumConfig } from './helpers/boot-medium.js';
 import { kernelMounts } from './helpers/capabilities.js';
 import { describeTree, describeView, diffTrees, ghostLines } from './helpers/tree-compare.js';
@@ -35,7 +60,25 @@ function bookworm(): { root: string } | { skip: string } {
  * (the tool and node bound in from the host; the shared and persistent directories), API filesystems, the
  * live machinery, and casper-snapshot's default excludes (README "What is never captured"), which keep the
  * medium's content at the next boot. */
-const VOLATILE = ['var/log/journal', 'opt/node', 'opt/casper-snapshot', 'proc', 'sys', 'dev', 'run', 'tmp', 'var/tmp', 'var/cache', 'mnt', 'media', 'cdrom', 'rofs', 'persist', SHARED.slice(1), 'lost+found'];
+const VOLATILE = [
+  'var/log/journal',
+  'opt/node',
+  'opt/casper-snapshot',
+  'proc',
+  'sys',
+  'dev',
+  'run',
+  'tmp',
+  'var/tmp',
+  'var/cache',
+  'mnt',
+  'media',
+  'cdrom',
+  'rofs',
+  'persist',
+  SHARED.slice(1),
+  'lost+found',
+];
 const skipVolatile = (rel: string) => VOLATILE.some((v) => rel === '/' + v || rel.startsWith('/' + v + '/'));
 
 function sha(path: string): string {
@@ -96,9 +139,14 @@ function stackView(w: string, layers: string[]): { path: string; cleanup: () => 
     mkdirSync(view);
     must('mount', ['-t', 'overlay', 'casper-next-boot', '-o', `ro,lowerdir=${paths.join(':')}`, view]);
     mounts.push(view);
-    return { path: view, cleanup: () => mounts.reverse().forEach((m) => run('umount', [m])) };
+    return {
+      path: view,
+      cleanup: () => {
+        for (const m of mounts.reverse()) run('umount', [m]);
+      },
+    };
   } catch (err) {
-    mounts.reverse().forEach((m) => run('umount', [m]));
+    for (const m of mounts.reverse()) run('umount', [m]);
     throw err;
   }
 }
@@ -125,7 +173,11 @@ function expectedSeen(after: 1 | 2): string[] {
     ['/var/lib/b-state/state', two],
     ['/etc/shells', !two], // a medium file deleted in session 2
   ];
-  assert.deepEqual(presence.map(([p]) => p), SEEN_PATHS, 'the expectations list the paths record_seen prints');
+  assert.deepEqual(
+    presence.map(([p]) => p),
+    SEEN_PATHS,
+    'the expectations list the paths record_seen prints',
+  );
   return [
     ...presence.map(([p, present]) => `${present ? 'present' : 'absent'} ${p}`),
     'nlink 2',
@@ -179,9 +231,15 @@ async function cycle(kind: LayoutKind, root: string): Promise<void> {
   const cfg: MediumConfig = casper
     ? {
         casperConf: '# casper-snapshot boot test\nCASPER_SNAPSHOT_MODE=auto\n' + BIND_EXCLUDES,
-        dropIn: '[Unit]\nRequiresMountsFor=/cdrom\n[Service]\nExecStop=\nExecStop=/usr/bin/casper-snapshot --config /etc/casper.conf --plymouth --persistence-name boot\n',
+        dropIn:
+          '[Unit]\nRequiresMountsFor=/cdrom\n[Service]\nExecStop=\nExecStop=/usr/bin/casper-snapshot --config /etc/casper.conf --plymouth --persistence-name boot\n',
       }
-    : { casperConf: '# casper-snapshot boot test\nCASPER_SNAPSHOT_OUTPUT=/run/live/medium/live/zz-session.squashfs\n' + BIND_EXCLUDES, dropIn: '[Unit]\nRequiresMountsFor=/run/live/medium\n' };
+    : {
+        casperConf:
+          '# casper-snapshot boot test\nCASPER_SNAPSHOT_OUTPUT=/run/live/medium/live/zz-session.squashfs\n' +
+          BIND_EXCLUDES,
+        dropIn: '[Unit]\nRequiresMountsFor=/run/live/medium\n',
+      };
   // No Plymouth on this medium: the unit's --plymouth must then be silent, not a failure.
   assert.ok(!existsSync(join(root, 'usr/bin/plymouth')), 'the test medium is meant to have no Plymouth');
   const r = prepare(kind, root, cfg);
@@ -204,14 +262,27 @@ async function cycle(kind: LayoutKind, root: string): Promise<void> {
         assert.match(b.units, /TimeoutStopUSec=1h/, 'the unit raises the stop timeout');
         assert.match(b.units, new RegExp(`RequiresMountsFor=.*${casper ? '/cdrom' : '/run/live/medium'}`));
         // The journal (forwarded to the console) shows the tool's summary line, and no failure of the unit.
-        const tool = b.console.split('\n').filter((l) => /casper-snapshot(\[\d+\]|\.service)/.test(l)).join('\n');
-        assert.doesNotMatch(b.console, /casper-snapshot\.service: (Failed|Main process exited|Control process exited)/, `${where}: the save at shutdown failed:\n${tool}`);
-        assert.ok(b.console.includes(`${shownAs}: SquashFS 4.0`), `${where}: no summary line for ${shownAs} in the journal; casper-snapshot's lines:\n${tool}`);
+        const tool = b.console
+          .split('\n')
+          .filter((l) => /casper-snapshot(\[\d+\]|\.service)/.test(l))
+          .join('\n');
+        assert.doesNotMatch(
+          b.console,
+          /casper-snapshot\.service: (Failed|Main process exited|Control process exited)/,
+          `${where}: the save at shutdown failed:\n${tool}`,
+        );
+        assert.ok(
+          b.console.includes(`${shownAs}: SquashFS 4.0`),
+          `${where}: no summary line for ${shownAs} in the journal; casper-snapshot's lines:\n${tool}`,
+        );
         assert.ok(existsSync(image), `${where}: ${image} was not written`);
         // Stop order: the snapshot finished before the output's filesystem and the live mounts went away.
         const stopped = b.console.indexOf('Stopped casper-snapshot.service');
         for (const m of [outputMount, casper ? 'rofs.mount' : 'run-live-overlay.mount'])
-          assert.ok(stopped >= 0 && stopped < b.console.indexOf(`Unmounted ${m}`), `${where}: casper-snapshot.service must stop before ${m} is unmounted`);
+          assert.ok(
+            stopped >= 0 && stopped < b.console.indexOf(`Unmounted ${m}`),
+            `${where}: casper-snapshot.service must stop before ${m} is unmounted`,
+          );
         noTempFiles(join(image, '..'));
         // The session's view at shutdown: the overlay, still mounted here after the container halted.
         return describeTree(stage.merged, { skip: skipVolatile });
@@ -223,12 +294,20 @@ async function cycle(kind: LayoutKind, root: string): Promise<void> {
     /** The stack the boot after `n` gets, mounted outside: it must show what session `n` showed at shutdown. */
     const stackMatches = (n: number, viewAtShutdown: ReturnType<typeof describeTree>) => {
       const layers = stackNow();
-      assert.deepEqual(layers.map((l) => l.split('/').pop()), casper ? ['zz-boot.squashfs', 'filesystem.squashfs'] : ['zz-session.squashfs', 'filesystem.squashfs'], `${kind}: the saved image is stacked on top of the medium`);
+      assert.deepEqual(
+        layers.map((l) => l.split('/').pop()),
+        casper ? ['zz-boot.squashfs', 'filesystem.squashfs'] : ['zz-session.squashfs', 'filesystem.squashfs'],
+        `${kind}: the saved image is stacked on top of the medium`,
+      );
       const stack = stackView(r.w, layers);
       try {
         const next = describeView(stack.path, { skip: skipVolatile });
         const diffs = [...ghostLines(next.ghosts), ...diffTrees(viewAtShutdown, next.tree)];
-        assert.deepEqual(diffs.slice(0, 60), [], `${kind} boot ${n + 1}'s stack [${layers.map((l) => l.split('/').pop()).join(', ')}] differs from boot ${n}'s view at shutdown (first: boot ${n} at shutdown, second: boot ${n + 1}'s stack; ${diffs.length} difference(s))`);
+        assert.deepEqual(
+          diffs.slice(0, 60),
+          [],
+          `${kind} boot ${n + 1}'s stack [${layers.map((l) => l.split('/').pop()).join(', ')}] differs from boot ${n}'s view at shutdown (first: boot ${n} at shutdown, second: boot ${n + 1}'s stack; ${diffs.length} difference(s))`,
+        );
       } finally {
         stack.cleanup();
       }
@@ -238,19 +317,27 @@ async function cycle(kind: LayoutKind, root: string): Promise<void> {
     const view1 = await savingBoot(1, 'session');
     // Deleted medium files are 0:0 whiteouts in the image (diff mode rebuilds them, upper mode copies them).
     const listing = must('unsquashfs', ['-lls', '-d', '', image]);
-    assert.match(listing, /^c-+ root\/root +0, +0 .* \/etc\/motd$/m, `no whiteout for /etc/motd in the image:\n${listing.slice(0, 3000)}`);
+    assert.match(
+      listing,
+      /^c-+ root\/root +0, +0 .* \/etc\/motd$/m,
+      `no whiteout for /etc/motd in the image:\n${listing.slice(0, 3000)}`,
+    );
     assert.doesNotMatch(listing, / \/opt\/node\/node$/m, 'the bound-in node binary must not be captured');
     stackMatches(1, view1);
 
     // Boot 2 from that stack: it sees A, deletes part of it, adds B; its shutdown saves to the same path. The
     // old image is replaced atomically: a reader of it (held open here) keeps reading it whole.
     const fd = openSync(image, 'r');
-    let view2;
+    let view2: Awaited<ReturnType<typeof savingBoot>>;
     try {
       const oldIno = statSync(image).ino;
       const oldHash = sha(image);
       view2 = await savingBoot(2, 'second');
-      assertSeen(readFileSync(join(r.shared, 'seen'), 'utf8'), expectedSeen(1), `${kind} boot 2 (before its own changes)`);
+      assertSeen(
+        readFileSync(join(r.shared, 'seen'), 'utf8'),
+        expectedSeen(1),
+        `${kind} boot 2 (before its own changes)`,
+      );
       assert.notEqual(statSync(image).ino, oldIno, 'the image is a new file renamed over the old one');
       assert.equal(fdHash(fd), oldHash, 'the old image, still open, is unchanged');
     } finally {
@@ -284,14 +371,19 @@ function oldImage(w: string, path: string): string {
  * One boot of the live-boot layout whose shutdown snapshot must fail: the previous image at
  * /persist/live-session.squashfs stays as it was, nothing is left beside it, the failure is in the journal.
  */
-async function failingShutdown(root: string, cfg: MediumConfig, action: string, persistOpts: string | null): Promise<string> {
+async function failingShutdown(
+  root: string,
+  cfg: MediumConfig,
+  action: string,
+  persistOpts: string | null,
+): Promise<string> {
   const r = prepare('live-boot', root, cfg);
   try {
     if (persistOpts) must('mount', ['-t', 'tmpfs', '-o', persistOpts, 'casper-small-output', r.persist]);
     const image = join(r.persist, 'live-session.squashfs');
     const before = oldImage(r.w, image);
     const stage = assemble('live-boot', join(r.w, 'stage'), r.medium, [join(r.medium, 'live', 'filesystem.squashfs')]);
-    let b;
+    let b: Awaited<ReturnType<typeof bootOnce>>;
     try {
       b = await bootOnce(r, stage, action);
       console.log(`# live-boot, ${action}: ready after ${b.bootMs} ms, halted in ${b.haltMs} ms`);
@@ -301,7 +393,11 @@ async function failingShutdown(root: string, cfg: MediumConfig, action: string, 
     assert.equal(b.exitCode, 0, 'the container still halts in order');
     assert.equal(sha(image), before, 'the previous image is untouched');
     noTempFiles(r.persist);
-    assert.doesNotMatch(b.console, /\/persist\/live-session\.squashfs: SquashFS 4\.0/, 'no summary: the snapshot failed');
+    assert.doesNotMatch(
+      b.console,
+      /\/persist\/live-session\.squashfs: SquashFS 4\.0/,
+      'no summary: the snapshot failed',
+    );
     return b.console;
   } finally {
     removeTree(r.w);
@@ -310,46 +406,94 @@ async function failingShutdown(root: string, cfg: MediumConfig, action: string, 
 
 const skip = capability || false;
 
-test('boot cycle, casper layout: three boots, each shutdown saved (diff mode, --persistence-name) to the image the next boot stacks on top: every kept change survives', { skip, timeout: 600_000 }, async (t) => {
-  const b = bookworm();
-  if ('skip' in b) return t.skip(b.skip);
-  await cycle('casper', b.root);
-});
+test(
+  'boot cycle, casper layout: three boots, each shutdown saved (diff mode, --persistence-name) to the image the next boot stacks on top: every kept change survives',
+  { skip, timeout: 600_000 },
+  async (t) => {
+    const b = bookworm();
+    if ('skip' in b) return t.skip(b.skip);
+    await cycle('casper', b.root);
+  },
+);
 
-test('boot cycle, live-boot layout: three boots, each shutdown saved (upper mode) to live/zz-session.squashfs, stacked on top: every kept change survives', { skip, timeout: 600_000 }, async (t) => {
-  const b = bookworm();
-  if ('skip' in b) return t.skip(b.skip);
-  await cycle('live-boot', b.root);
-});
+test(
+  'boot cycle, live-boot layout: three boots, each shutdown saved (upper mode) to live/zz-session.squashfs, stacked on top: every kept change survives',
+  { skip, timeout: 600_000 },
+  async (t) => {
+    const b = bookworm();
+    if ('skip' in b) return t.skip(b.skip);
+    await cycle('live-boot', b.root);
+  },
+);
 
-test('boot cycle, shutdown realities: a full output filesystem keeps the previous image, the error is in the journal', { skip, timeout: 600_000 }, async (t) => {
-  const b = bookworm();
-  if ('skip' in b) return t.skip(b.skip);
-  // /persist is a 4 MiB tmpfs holding the previous image; the session made 24 MiB of incompressible data.
-  const cfg = { casperConf: '# casper-snapshot boot test\nCASPER_SNAPSHOT_OUTPUT=/persist/live-session.squashfs\n' + BIND_EXCLUDES, dropIn: '[Unit]\nRequiresMountsFor=/persist\n' };
-  const out = await failingShutdown(b.root, cfg, 'full', 'size=4m,mode=755');
-  // The failure is said plainly at shutdown (the unit's stderr goes to the console too).
-  assert.match(out, /casper-snapshot\[\d+\]: casper-snapshot: THE LIVE SESSION WAS NOT SAVED: not enough free space for '\/persist\/live-session\.squashfs'/, `the tool's error is not in the journal:\n${out.slice(-5000)}`);
-  assert.match(out, /casper-snapshot\.service: Control process exited, code=exited, status=2/, 'the unit records the failure (exit status 2)');
-  // Past the estimate (--no-space-check), the write itself meets ENOSPC: same outcome, the cause named.
-  const noCheck = {
-    ...cfg,
-    dropIn: cfg.dropIn + '[Service]\nExecStop=\nExecStop=/usr/bin/casper-snapshot --config /etc/casper.conf --plymouth --no-space-check\n',
-  };
-  const out2 = await failingShutdown(b.root, noCheck, 'full', 'size=4m,mode=755');
-  assert.match(out2, /casper-snapshot\[\d+\]: casper-snapshot: THE LIVE SESSION WAS NOT SAVED: .*(No space left on device|ENOSPC)/, `the tool's ENOSPC error is not in the journal:\n${out2.slice(-5000)}`);
-  assert.match(out2, /casper-snapshot\.service: Control process exited, code=exited, status=2/, 'the unit records the failure (exit status 2)');
-});
+test(
+  'boot cycle, shutdown realities: a full output filesystem keeps the previous image, the error is in the journal',
+  { skip, timeout: 600_000 },
+  async (t) => {
+    const b = bookworm();
+    if ('skip' in b) return t.skip(b.skip);
+    // /persist is a 4 MiB tmpfs holding the previous image; the session made 24 MiB of incompressible data.
+    const cfg = {
+      casperConf:
+        '# casper-snapshot boot test\nCASPER_SNAPSHOT_OUTPUT=/persist/live-session.squashfs\n' + BIND_EXCLUDES,
+      dropIn: '[Unit]\nRequiresMountsFor=/persist\n',
+    };
+    const out = await failingShutdown(b.root, cfg, 'full', 'size=4m,mode=755');
+    // The failure is said plainly at shutdown (the unit's stderr goes to the console too).
+    assert.match(
+      out,
+      /casper-snapshot\[\d+\]: casper-snapshot: THE LIVE SESSION WAS NOT SAVED: not enough free space for '\/persist\/live-session\.squashfs'/,
+      `the tool's error is not in the journal:\n${out.slice(-5000)}`,
+    );
+    assert.match(
+      out,
+      /casper-snapshot\.service: Control process exited, code=exited, status=2/,
+      'the unit records the failure (exit status 2)',
+    );
+    // Past the estimate (--no-space-check), the write itself meets ENOSPC: same outcome, the cause named.
+    const noCheck = {
+      ...cfg,
+      dropIn:
+        cfg.dropIn +
+        '[Service]\nExecStop=\nExecStop=/usr/bin/casper-snapshot --config /etc/casper.conf --plymouth --no-space-check\n',
+    };
+    const out2 = await failingShutdown(b.root, noCheck, 'full', 'size=4m,mode=755');
+    assert.match(
+      out2,
+      /casper-snapshot\[\d+\]: casper-snapshot: THE LIVE SESSION WAS NOT SAVED: .*(No space left on device|ENOSPC)/,
+      `the tool's ENOSPC error is not in the journal:\n${out2.slice(-5000)}`,
+    );
+    assert.match(
+      out2,
+      /casper-snapshot\.service: Control process exited, code=exited, status=2/,
+      'the unit records the failure (exit status 2)',
+    );
+  },
+);
 
-test('boot cycle, shutdown realities: the stop timeout stops the tool, the previous image is kept', { skip, timeout: 600_000 }, async (t) => {
-  const b = bookworm();
-  if ('skip' in b) return t.skip(b.skip);
-  // A 2 s stop timeout (a drop-in) against 96 MiB of random data compressed with xz: systemd SIGTERMs the tool.
-  const cfg = {
-    casperConf: '# casper-snapshot boot test\nCASPER_SNAPSHOT_OUTPUT=/persist/live-session.squashfs\nCASPER_SNAPSHOT_COMPRESSOR=xz\n' + BIND_EXCLUDES,
-    dropIn: '[Unit]\nRequiresMountsFor=/persist\n[Service]\nTimeoutStopSec=2s\n',
-  };
-  const out = await failingShutdown(b.root, cfg, 'big', null);
-  assert.match(out, /casper-snapshot\.service: Stopping timed out\. Terminating\./, `no stop timeout in the journal:\n${out.slice(-5000)}`);
-  assert.match(out, /casper-snapshot\.service: Control process exited, code=exited, status=143/, 'the tool exits 143 on SIGTERM (after removing its temporary file)');
-});
+test(
+  'boot cycle, shutdown realities: the stop timeout stops the tool, the previous image is kept',
+  { skip, timeout: 600_000 },
+  async (t) => {
+    const b = bookworm();
+    if ('skip' in b) return t.skip(b.skip);
+    // A 2 s stop timeout (a drop-in) against 96 MiB of random data compressed with xz: systemd SIGTERMs the tool.
+    const cfg = {
+      casperConf:
+        '# casper-snapshot boot test\nCASPER_SNAPSHOT_OUTPUT=/persist/live-session.squashfs\nCASPER_SNAPSHOT_COMPRESSOR=xz\n' +
+        BIND_EXCLUDES,
+      dropIn: '[Unit]\nRequiresMountsFor=/persist\n[Service]\nTimeoutStopSec=2s\n',
+    };
+    const out = await failingShutdown(b.root, cfg, 'big', null);
+    assert.match(
+      out,
+      /casper-snapshot\.service: Stopping timed out\. Terminating\./,
+      `no stop timeout in the journal:\n${out.slice(-5000)}`,
+    );
+    assert.match(
+      out,
+      /casper-snapshot\.service: Control process exited, code=exited, status=143/,
+      'the tool exits 143 on SIGTERM (after removing its temporary file)',
+    );
+  },
+);

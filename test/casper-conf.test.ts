@@ -9,7 +9,8 @@ import { UsageError } from '../src/errors.js';
 import { tempDir } from './helpers/image-check.js';
 import { fuzzCases } from './helpers/fuzz.js';
 
-const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/casper-conf/${name}.conf`, import.meta.url), 'utf8');
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../test/fixtures/casper-conf/${name}.conf`, import.meta.url), 'utf8');
 
 test("Ubuntu's stock casper.conf: casper's own keys, no settings, no warnings", () => {
   const r = parseCasperConf(fixture('ubuntu'));
@@ -45,9 +46,17 @@ test('shell-style values are read, never executed', () => {
   assert.deepEqual(v('A='), { kind: 'assign', key: 'A', value: '' });
   assert.deepEqual(v('   # comment'), { kind: 'blank' });
   for (const [line, why] of [
-    ['A=$(reboot)', /expansion/], ['A="`id`"', /expansion/], ['A=$HOME', /expansion/], ['A=x; rm -rf /', /';'/],
-    ['A=one two', /unquoted space/], ["A='open", /unterminated single/], ['A="open', /unterminated double/], ['A=x\\', /backslash at the end/],
-    ['A = b', /no spaces are allowed around '='/], ['echo hi', /not a KEY=VALUE/], ['A=(x)', /'\('/],
+    ['A=$(reboot)', /expansion/],
+    ['A="`id`"', /expansion/],
+    ['A=$HOME', /expansion/],
+    ['A=x; rm -rf /', /';'/],
+    ['A=one two', /unquoted space/],
+    ["A='open", /unterminated single/],
+    ['A="open', /unterminated double/],
+    ['A=x\\', /backslash at the end/],
+    ['A = b', /no spaces are allowed around '='/],
+    ['echo hi', /not a KEY=VALUE/],
+    ['A=(x)', /'\('/],
   ] as const) {
     const r = v(line);
     assert.equal(r.kind, 'error', line);
@@ -56,7 +65,10 @@ test('shell-style values are read, never executed', () => {
 });
 
 test('unknown keys and stray lines are warnings; casper keys are quiet', () => {
-  const r = parseCasperConf('export USERNAME=u\nFOO=bar\nif [ -x /x ]; then\nexport FLAVOUR\nCASPER_SNAPSHOT_MODE=full\n', 'c.conf');
+  const r = parseCasperConf(
+    'export USERNAME=u\nFOO=bar\nif [ -x /x ]; then\nexport FLAVOUR\nCASPER_SNAPSHOT_MODE=full\n',
+    'c.conf',
+  );
   assert.equal(r.config.mode, 'full');
   assert.deepEqual(r.warnings, ['c.conf:2: unknown key FOO ignored', 'c.conf:3: ignored (not a KEY=VALUE assignment)']);
   // a typo in one of our keys is unknown too, not silently dropped
@@ -79,11 +91,18 @@ test('bad values are ConfigErrors naming the file, line and key', () => {
     ['CASPER_SNAPSHOT_MODE = full', /x.conf:2: CASPER_SNAPSHOT_MODE: no spaces are allowed around '='/],
   ];
   for (const [line, re] of cases)
-    assert.throws(() => parseCasperConf(`# settings\n${line}\n`, 'x.conf'), (e: unknown) => e instanceof ConfigError && e instanceof UsageError && e.line === 2 && re.test((e as Error).message), line);
+    assert.throws(
+      () => parseCasperConf(`# settings\n${line}\n`, 'x.conf'),
+      (e: unknown) =>
+        e instanceof ConfigError && e instanceof UsageError && e.line === 2 && re.test((e as Error).message),
+      line,
+    );
 });
 
 test('empty values unset, later lines win, CRLF and a BOM are tolerated', () => {
-  const r = parseCasperConf('\uFEFFCASPER_SNAPSHOT_JOBS=3\r\nCASPER_SNAPSHOT_JOBS=\r\nCASPER_SNAPSHOT_MODE=diff\r\nCASPER_SNAPSHOT_MODE=full\r\n');
+  const r = parseCasperConf(
+    '\uFEFFCASPER_SNAPSHOT_JOBS=3\r\nCASPER_SNAPSHOT_JOBS=\r\nCASPER_SNAPSHOT_MODE=diff\r\nCASPER_SNAPSHOT_MODE=full\r\n',
+  );
   assert.deepEqual(r.config, { mode: 'full' });
   assert.equal(r.lines.mode, 4);
 });
@@ -94,7 +113,11 @@ test('loading: the default file may be missing, an explicit --config may not', (
     const f = join(t, 'c.conf');
     writeFileSync(f, 'CASPER_SNAPSHOT_MODE=diff\n');
     assert.equal(loadCasperConf(f).config.mode, 'diff');
-    assert.throws(() => loadCasperConf(join(t, 'missing.conf')), (e: unknown) => e instanceof UsageError && /config file '.*missing.conf' cannot be read/.test((e as Error).message));
+    assert.throws(
+      () => loadCasperConf(join(t, 'missing.conf')),
+      (e: unknown) =>
+        e instanceof UsageError && /config file '.*missing.conf' cannot be read/.test((e as Error).message),
+    );
     const dflt = loadCasperConf();
     assert.equal(dflt.file, '/etc/casper.conf');
   } finally {

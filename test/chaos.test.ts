@@ -13,18 +13,25 @@ import { chaosIteration } from './chaos/iteration.js';
 const iterations = Number(process.env.CASPER_CHAOS_ITERATIONS ?? 50);
 const firstSeed = Number(process.env.CASPER_CHAOS_SEED ?? 1);
 
-test(`chaos: ${iterations} snapshots of a tree changing under them (seeds ${firstSeed}…)`, { skip: needs('root', 'loop', 'squashfs-tools'), timeout: 60 * 60 * 1000 }, async () => {
-  const failures: string[] = [];
-  let exit3 = 0;
-  let ops = 0;
-  for (let i = 0; i < iterations; i++) {
-    const r = await chaosIteration(firstSeed + i);
-    if (r.problems.length) failures.push(`seed ${r.seed} (${r.compressor}, ${r.jobs} jobs${r.fallback ? ', no openat2' : ''}): ${r.problems.join(' || ')}`);
-    exit3 += r.exitCode === 3 ? 1 : 0;
-    ops += r.ops;
-  }
-  assert.deepEqual(failures, []);
-  // The mutator must really have raced the snapshots, or the test proves nothing.
-  assert.ok(ops > iterations, `only ${ops} mutations in ${iterations} iterations`);
-  assert.ok(exit3 > 0, 'no run saw a change under it');
-});
+test(
+  `chaos: ${iterations} snapshots of a tree changing under them (seeds ${firstSeed}…)`,
+  { skip: needs('root', 'loop', 'squashfs-tools'), timeout: 60 * 60 * 1000 },
+  async () => {
+    const failures: string[] = [];
+    let exit3 = 0;
+    let ops = 0;
+    for (let i = 0; i < iterations; i++) {
+      const r = await chaosIteration(firstSeed + i);
+      if (r.problems.length)
+        failures.push(
+          `seed ${r.seed} (${r.compressor}, ${r.jobs} jobs${r.fallback ? ', no openat2' : ''}): ${r.problems.join(' || ')}`,
+        );
+      exit3 += r.exitCode === 3 ? 1 : 0;
+      ops += r.ops;
+    }
+    assert.deepEqual(failures, []);
+    // The mutator must really have raced the snapshots, or the test proves nothing.
+    assert.ok(ops > iterations, `only ${ops} mutations in ${iterations} iterations`);
+    assert.ok(exit3 > 0, 'no run saw a change under it');
+  },
+);

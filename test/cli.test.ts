@@ -2,7 +2,17 @@
 // spellings and the closing summary, with the exit codes that --help documents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
 import { checkImage, tempDir, withMount, withTmpfs } from './helpers/image-check.js';
@@ -108,7 +118,10 @@ test('usage errors exit 1 with a clear message and write nothing', () => {
       assert.equal(r.status, 1, `${args.join(' ')}: exit status (stderr: ${r.stderr})`);
       assert.match(r.stderr, message, args.join(' '));
       assert.equal(r.stdout, '', `${args.join(' ')}: nothing on stdout`);
-      assert.ok(r.stderr.split('\n').filter(Boolean).length <= 3, `${args.join(' ')}: a short message, not a stack:\n${r.stderr}`);
+      assert.ok(
+        r.stderr.split('\n').filter(Boolean).length <= 3,
+        `${args.join(' ')}: a short message, not a stack:\n${r.stderr}`,
+      );
       assert.deepEqual(entries(t), ['not-a-dir', 'src'], `${args.join(' ')}: nothing written`);
     }
     // An existing image is left alone by a usage error.
@@ -126,63 +139,71 @@ function cliAsNobody(args: string[]): Run {
   return run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath, ...args]);
 }
 
-test('runtime failures exit 2, name the path and cause, keep an existing image and leave no temporary file', { skip: needs('root') || (!has('setpriv') && 'setpriv not installed') }, () => {
-  const { t, src } = scratch();
-  try {
-    chmodSync(t, 0o755);
-    const outDir = join(t, 'out');
-    mkdirSync(outDir);
-    chownSync(outDir, 65534, 65534);
-    chownSync(src, 65534, 65534);
-    const out = join(outDir, 'image.sqfs');
-    writeFileSync(out, 'hsqs: previous image');
-    chownSync(out, 65534, 65534);
+test(
+  'runtime failures exit 2, name the path and cause, keep an existing image and leave no temporary file',
+  { skip: needs('root') || (!has('setpriv') && 'setpriv not installed') },
+  () => {
+    const { t, src } = scratch();
+    try {
+      chmodSync(t, 0o755);
+      const outDir = join(t, 'out');
+      mkdirSync(outDir);
+      chownSync(outDir, 65534, 65534);
+      chownSync(src, 65534, 65534);
+      const out = join(outDir, 'image.sqfs');
+      writeFileSync(out, 'hsqs: previous image');
+      chownSync(out, 65534, 65534);
 
-    // 1. A directory that cannot be listed: kept empty, named in a warning (exit 3), as mksquashfs ignores what it
-    // cannot stat; the walk goes on (another user's FUSE mount refuses even root this way).
-    dir(join(src, 'locked'), 0o000);
-    file(join(src, 'locked/inside'), 'x');
-    chmodSync(join(src, 'locked'), 0o000);
-    const other = join(outDir, 'other.sqfs');
-    let r = cliAsNobody(['--source', src, other, '-q']);
-    assert.equal(r.status, 3, `exit status (stderr: ${r.stderr})`);
-    assert.match(r.stderr, /warning: unreadable \(EACCES\), left out: .*\/locked\n/, 'the warning names the path and the cause');
-    assert.equal(r.stdout, '');
-    assert.equal(readFileSync(other).toString('latin1', 0, 4), 'hsqs');
-    rmSync(other);
-    assert.deepEqual(entries(outDir), ['image.sqfs'], 'no temporary file');
-    rmSync(join(src, 'locked'), { recursive: true, force: true });
+      // 1. A directory that cannot be listed: kept empty, named in a warning (exit 3), as mksquashfs ignores what it
+      // cannot stat; the walk goes on (another user's FUSE mount refuses even root this way).
+      dir(join(src, 'locked'), 0o000);
+      file(join(src, 'locked/inside'), 'x');
+      chmodSync(join(src, 'locked'), 0o000);
+      const other = join(outDir, 'other.sqfs');
+      let r = cliAsNobody(['--source', src, other, '-q']);
+      assert.equal(r.status, 3, `exit status (stderr: ${r.stderr})`);
+      assert.match(
+        r.stderr,
+        /warning: unreadable \(EACCES\), left out: .*\/locked\n/,
+        'the warning names the path and the cause',
+      );
+      assert.equal(r.stdout, '');
+      assert.equal(readFileSync(other).toString('latin1', 0, 4), 'hsqs');
+      rmSync(other);
+      assert.deepEqual(entries(outDir), ['image.sqfs'], 'no temporary file');
+      rmSync(join(src, 'locked'), { recursive: true, force: true });
 
-    // 2. A file that cannot be read: a pool worker fails during the data phase.
-    file(join(src, 'big-readable'), Buffer.alloc(3 << 20, 7));
-    file(join(src, 'secret'), 'top secret', 0o000);
-    r = cliAsNobody(['--source', src, out, '-q']);
-    assert.equal(r.status, 2, `exit status (stderr: ${r.stderr})`);
-    assert.match(r.stderr, /secret/);
-    assert.match(r.stderr, /EACCES|permission denied/i);
-    assert.equal(readFileSync(out, 'utf8'), 'hsqs: previous image');
-    assert.deepEqual(entries(outDir), ['image.sqfs']);
+      // 2. A file that cannot be read: a pool worker fails during the data phase.
+      file(join(src, 'big-readable'), Buffer.alloc(3 << 20, 7));
+      file(join(src, 'secret'), 'top secret', 0o000);
+      r = cliAsNobody(['--source', src, out, '-q']);
+      assert.equal(r.status, 2, `exit status (stderr: ${r.stderr})`);
+      assert.match(r.stderr, /secret/);
+      assert.match(r.stderr, /EACCES|permission denied/i);
+      assert.equal(readFileSync(out, 'utf8'), 'hsqs: previous image');
+      assert.deepEqual(entries(outDir), ['image.sqfs']);
 
-    // 3. An output directory we may not write to: a usage error before anything starts (as a missing one).
-    rmSync(join(src, 'secret'));
-    const rootOwned = join(t, 'root-only');
-    mkdirSync(rootOwned, { mode: 0o755 });
-    r = cliAsNobody(['--source', src, join(rootOwned, 'x.sqfs'), '-q']);
-    assert.equal(r.status, 1, `exit status (stderr: ${r.stderr})`);
-    assert.match(r.stderr, /root-only/);
-    assert.match(r.stderr, /EACCES|permission denied/i);
-    assert.deepEqual(entries(rootOwned), []);
+      // 3. An output directory we may not write to: a usage error before anything starts (as a missing one).
+      rmSync(join(src, 'secret'));
+      const rootOwned = join(t, 'root-only');
+      mkdirSync(rootOwned, { mode: 0o755 });
+      r = cliAsNobody(['--source', src, join(rootOwned, 'x.sqfs'), '-q']);
+      assert.equal(r.status, 1, `exit status (stderr: ${r.stderr})`);
+      assert.match(r.stderr, /root-only/);
+      assert.match(r.stderr, /EACCES|permission denied/i);
+      assert.deepEqual(entries(rootOwned), []);
 
-    // And the same user succeeds once everything is readable, replacing the old image.
-    r = cliAsNobody(['--source', src, out, '-q']);
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(readFileSync(out).toString('latin1', 0, 4), 'hsqs');
-    assert.equal(statSync(out).uid, 65534);
-    assert.deepEqual(entries(outDir), ['image.sqfs']);
-  } finally {
-    rmSync(t, { recursive: true, force: true });
-  }
-});
+      // And the same user succeeds once everything is readable, replacing the old image.
+      r = cliAsNobody(['--source', src, out, '-q']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(readFileSync(out).toString('latin1', 0, 4), 'hsqs');
+      assert.equal(statSync(out).uid, 65534);
+      assert.deepEqual(entries(outDir), ['image.sqfs']);
+    } finally {
+      rmSync(t, { recursive: true, force: true });
+    }
+  },
+);
 
 // Signals (130, 143, 129; the existing image kept, no temporary file): test/reliability.test.ts.
 
@@ -203,17 +224,50 @@ test('the mksquashfs spellings are accepted and take effect', { skip: loopSkip }
     const img = join(t, 'a.sqfs');
     writeFileSync(img, 'an older image: -noappend replaces it');
     let r = cli([
-      '--source', src, img,
-      '-comp', 'gzip', '-b', '64K', '-noappend', '-no-xattrs', '-no-fragments', '-no-exports', '-no-duplicates',
-      '-all-root', '-processors', '1', '-mem', '64M', '-Xcompression-level', '1', '-e', 'excluded', '-quiet',
+      '--source',
+      src,
+      img,
+      '-comp',
+      'gzip',
+      '-b',
+      '64K',
+      '-noappend',
+      '-no-xattrs',
+      '-no-fragments',
+      '-no-exports',
+      '-no-duplicates',
+      '-all-root',
+      '-processors',
+      '1',
+      '-mem',
+      '64M',
+      '-Xcompression-level',
+      '1',
+      '-e',
+      'excluded',
+      '-quiet',
     ]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, '', '-quiet prints nothing');
     let sb = must('unsquashfs', ['-s', img]);
-    for (const line of ['Compression gzip', 'compression-level 1', 'Block size 65536', 'Filesystem is not exportable via NFS', 'Fragments are not stored', 'Xattrs are not stored', 'Duplicates are not removed', 'Number of fragments 0', 'Number of ids 1'])
+    for (const line of [
+      'Compression gzip',
+      'compression-level 1',
+      'Block size 65536',
+      'Filesystem is not exportable via NFS',
+      'Fragments are not stored',
+      'Xattrs are not stored',
+      'Duplicates are not removed',
+      'Number of fragments 0',
+      'Number of ids 1',
+    ])
       assert.ok(sb.includes(line), `unsquashfs -s: ${line}\n${sb}`);
     const skip = (rel: string) => rel === '/excluded';
-    checkImage(img, src, { ignore: ['uid', 'gid', 'xattrs'], skip, mksquashfsArgs: ['-b', '64K', '-all-root', '-no-xattrs', '-e', 'excluded'] });
+    checkImage(img, src, {
+      ignore: ['uid', 'gid', 'xattrs'],
+      skip,
+      mksquashfsArgs: ['-b', '64K', '-all-root', '-no-xattrs', '-e', 'excluded'],
+    });
     withMount(img, (mnt) => {
       assert.equal(existsSync(join(mnt, 'excluded')), false);
       assert.equal(readFileSync(join(mnt, 'keep/excluded'), 'utf8'), 'kept: -e paths are relative to the source');
@@ -222,10 +276,30 @@ test('the mksquashfs spellings are accepted and take effect', { skip: loopSkip }
     });
 
     const img2 = join(t, 'b.sqfs');
-    r = cli(['--source', src, img2, '-b', '4K', '-always-use-fragments', '-force-uid', '1', '-force-gid', '2', '-xattrs', '-one-file-system', '-q']);
+    r = cli([
+      '--source',
+      src,
+      img2,
+      '-b',
+      '4K',
+      '-always-use-fragments',
+      '-force-uid',
+      '1',
+      '-force-gid',
+      '2',
+      '-xattrs',
+      '-one-file-system',
+      '-q',
+    ]);
     assert.equal(r.status, 0, r.stderr);
     sb = must('unsquashfs', ['-s', img2]);
-    for (const line of ['Block size 4096', 'Filesystem is exportable via NFS', 'Always-use-fragments option is specified', 'Duplicates are removed', 'Number of ids 2'])
+    for (const line of [
+      'Block size 4096',
+      'Filesystem is exportable via NFS',
+      'Always-use-fragments option is specified',
+      'Duplicates are removed',
+      'Number of ids 2',
+    ])
       assert.ok(sb.includes(line), `unsquashfs -s: ${line}\n${sb}`);
     // The tail of 'big' is packed into a fragment: 73 full blocks are listed, not 74.
     const big = must('rdsquashfs', ['--stat', '/big', img2]);
@@ -237,7 +311,10 @@ test('the mksquashfs spellings are accepted and take effect', { skip: loopSkip }
         assert.deepEqual([st.uid, st.gid], [1, 2], `owner of /${p}`);
       }
     });
-    checkImage(img2, src, { ignore: ['uid', 'gid'], mksquashfsArgs: ['-b', '4K', '-force-uid', '1', '-force-gid', '2'] });
+    checkImage(img2, src, {
+      ignore: ['uid', 'gid'],
+      mksquashfsArgs: ['-b', '4K', '-force-uid', '1', '-force-gid', '2'],
+    });
   });
 });
 
@@ -256,7 +333,10 @@ test('-q prints nothing; otherwise a summary with the image size, entries and ti
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
     const size = statSync(out).size;
-    assert.match(r.stdout, new RegExp(`^${out.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: SquashFS 4\\.0, gzip level 6, 128K blocks$`, 'm'));
+    assert.match(
+      r.stdout,
+      new RegExp(`^${out.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: SquashFS 4\\.0, gzip level 6, 128K blocks$`, 'm'),
+    );
     assert.match(r.stdout, /^ +image size +\d+(\.\d+)? (bytes|KiB|MiB) \(\d+ bytes used/m);
     assert.ok(size % 4096 === 0, 'padded to 4 KiB');
     assert.match(r.stdout, new RegExp(`image size +${(size / 1024).toFixed(2)} KiB`));

@@ -4,11 +4,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, ftruncateSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+  ftruncateSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './helpers/image-check.js';
 import { file } from './helpers/make-tree.js';
-import { cli, cliPath, must, repoRoot } from './helpers/tools.js';
+import { cliPath, must, repoRoot } from './helpers/tools.js';
 import { overlappingListingsImage, sharedListingImage, sparseFileImage } from './helpers/craft-image.js';
 import { needs } from './helpers/capabilities.js';
 
@@ -16,7 +26,10 @@ import { needs } from './helpers/capabilities.js';
 const measured = process.env.CASPER_SANITIZE !== '1';
 
 /** Runs `verify ARGS` in a child under a deadline; its peak RSS (KiB) from /proc when it ends. */
-function verifyBounded(args: string[], deadlineMs: number): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean; peakKiB: number }> {
+function verifyBounded(
+  args: string[],
+  deadlineMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean; peakKiB: number }> {
   return new Promise((resolve) => {
     // The child reports its own high-water mark at exit, so the figure is the verify's, whatever the harness.
     const script = `process.on('exit', () => { const m = /VmHWM:\\s*(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8')); process.stderr.write('PEAK ' + m[1] + '\\n'); });
@@ -27,7 +40,10 @@ function verifyBounded(args: string[], deadlineMs: number): Promise<{ code: numb
     let hung = false;
     c.stdout.on('data', (d) => (stdout += d));
     c.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => ((hung = true), c.kill('SIGKILL')), deadlineMs);
+    const timer = setTimeout(() => {
+      hung = true;
+      c.kill('SIGKILL');
+    }, deadlineMs);
     c.on('exit', (code) => {
       clearTimeout(timer);
       const peak = /PEAK (\d+)/.exec(stderr);
@@ -97,64 +113,82 @@ test('point 7: a 16 TiB file of holes in a 270 KiB image: verified without mater
   }
 });
 
-test('point 7: an image path that is a FIFO (swapped in by whoever can write its directory) is refused at once, never waited on', { skip: needs('squashfs-tools') }, async () => {
-  const t = tempDir('cs-hostile-img-');
-  try {
-    must('mkfifo', [join(t, 'image.sqfs')]);
-    const r = await verifyBounded([join(t, 'image.sqfs')], 30_000);
-    assert.equal(r.hung, false, 'verify waited on the FIFO');
-    assert.equal(r.code, 2, r.stdout + r.stderr);
-    assert.match(r.stderr, /not a regular file or a block device/);
-  } finally {
-    rmSync(t, { recursive: true, force: true });
-  }
-});
+test(
+  'point 7: an image path that is a FIFO (swapped in by whoever can write its directory) is refused at once, never waited on',
+  { skip: needs('squashfs-tools') },
+  async () => {
+    const t = tempDir('cs-hostile-img-');
+    try {
+      must('mkfifo', [join(t, 'image.sqfs')]);
+      const r = await verifyBounded([join(t, 'image.sqfs')], 30_000);
+      assert.equal(r.hung, false, 'verify waited on the FIFO');
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /not a regular file or a block device/);
+    } finally {
+      rmSync(t, { recursive: true, force: true });
+    }
+  },
+);
 
-test('point 7: verify IMAGE DIR never blocks on a FIFO nor follows a symlink swapped into DIR', { skip: needs('squashfs-tools') }, async () => {
-  const t = tempDir('cs-hostile-img-');
-  try {
-    const src = join(t, 'src');
-    // Many small files first (the data phase reads them one by one), the two targets last.
-    for (let i = 0; i < 30000; i++) file(join(src, 'bulk', `f${String(i).padStart(5, '0')}`), `bulk file ${i}\n`.repeat(8));
-    file(join(src, 'zz-fifo'), 'a regular file, soon a FIFO\n');
-    file(join(src, 'zz-dir/inner'), 'the real inner file\n');
-    const decoy = join(t, 'decoy');
-    file(join(decoy, 'inner'), 'the real inner file\n'); // same bytes: following the link would hide the swap
-    const img = join(t, 'img.sqfs');
-    must(process.execPath, [cliPath, '-q', '--source', src, img]);
-    // The swap happens once verify is past the tree comparison (phase "data"), before it reads the two files.
-    const script = `import(${JSON.stringify(join(repoRoot, 'dist/src/api/index.js'))}).then(async (m) => {
+test(
+  'point 7: verify IMAGE DIR never blocks on a FIFO nor follows a symlink swapped into DIR',
+  { skip: needs('squashfs-tools') },
+  async () => {
+    const t = tempDir('cs-hostile-img-');
+    try {
+      const src = join(t, 'src');
+      // Many small files first (the data phase reads them one by one), the two targets last.
+      for (let i = 0; i < 30000; i++)
+        file(join(src, 'bulk', `f${String(i).padStart(5, '0')}`), `bulk file ${i}\n`.repeat(8));
+      file(join(src, 'zz-fifo'), 'a regular file, soon a FIFO\n');
+      file(join(src, 'zz-dir/inner'), 'the real inner file\n');
+      const decoy = join(t, 'decoy');
+      file(join(decoy, 'inner'), 'the real inner file\n'); // same bytes: following the link would hide the swap
+      const img = join(t, 'img.sqfs');
+      must(process.execPath, [cliPath, '-q', '--source', src, img]);
+      // The swap happens once verify is past the tree comparison (phase "data"), before it reads the two files.
+      const script = `import(${JSON.stringify(join(repoRoot, 'dist/src/api/index.js'))}).then(async (m) => {
       let told = false;
       const r = await m.verify(${JSON.stringify(img)}, { dir: ${JSON.stringify(src)}, jobs: 1, onProgress: (p) => { if (p.phase === 'data' && !told) { told = true; process.stdout.write('DATA\\n'); } } });
       process.stdout.write('REPORT ' + JSON.stringify(r.differences) + '\\n');
     });`;
-    const c = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let hung = false;
-    let swapped = false;
-    c.stdout.on('data', (d) => {
-      out += d;
-      if (!swapped && out.includes('DATA\n')) {
-        swapped = true;
-        unlinkSync(join(src, 'zz-fifo'));
-        must('mkfifo', [join(src, 'zz-fifo')]);
-        renameSync(join(src, 'zz-dir'), join(src, 'zz-dir.real'));
-        symlinkSync(decoy, join(src, 'zz-dir'));
-      }
-    });
-    let stderr = '';
-    c.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => ((hung = true), c.kill('SIGKILL')), 60_000);
-    const code = await new Promise<number | null>((r) => c.on('exit', (k) => r(k)));
-    clearTimeout(timer);
-    assert.ok(swapped, 'verify never reached its data phase');
-    assert.equal(hung, false, 'verify hung on the FIFO swapped into the directory');
-    assert.equal(code, 0, stderr);
-    const diffs = JSON.parse(/REPORT (.*)/.exec(out)![1]) as { path: string; kind: string }[];
-    const paths = diffs.map((d) => `${d.kind} ${d.path}`);
-    assert.ok(paths.some((p) => /\/zz-fifo$/.test(p)), `the FIFO is not reported: ${paths.join(', ')}`);
-    assert.ok(paths.some((p) => /\/zz-dir\/inner$/.test(p)), `the file read through the swapped-in symlink is not reported: ${paths.join(', ')}`);
-  } finally {
-    rmSync(t, { recursive: true, force: true });
-  }
-});
+      const c = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let hung = false;
+      let swapped = false;
+      c.stdout.on('data', (d) => {
+        out += d;
+        if (!swapped && out.includes('DATA\n')) {
+          swapped = true;
+          unlinkSync(join(src, 'zz-fifo'));
+          must('mkfifo', [join(src, 'zz-fifo')]);
+          renameSync(join(src, 'zz-dir'), join(src, 'zz-dir.real'));
+          symlinkSync(decoy, join(src, 'zz-dir'));
+        }
+      });
+      let stderr = '';
+      c.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => {
+        hung = true;
+        c.kill('SIGKILL');
+      }, 60_000);
+      const code = await new Promise<number | null>((r) => c.on('exit', (k) => r(k)));
+      clearTimeout(timer);
+      assert.ok(swapped, 'verify never reached its data phase');
+      assert.equal(hung, false, 'verify hung on the FIFO swapped into the directory');
+      assert.equal(code, 0, stderr);
+      const diffs = JSON.parse(/REPORT (.*)/.exec(out)![1]) as { path: string; kind: string }[];
+      const paths = diffs.map((d) => `${d.kind} ${d.path}`);
+      assert.ok(
+        paths.some((p) => /\/zz-fifo$/.test(p)),
+        `the FIFO is not reported: ${paths.join(', ')}`,
+      );
+      assert.ok(
+        paths.some((p) => /\/zz-dir\/inner$/.test(p)),
+        `the file read through the swapped-in symlink is not reported: ${paths.join(', ')}`,
+      );
+    } finally {
+      rmSync(t, { recursive: true, force: true });
+    }
+  },
+);

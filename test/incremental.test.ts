@@ -4,7 +4,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { snapshot, type SnapshotReport } from '../src/api/snapshot.js';
 import { checkImage, tempDir } from './helpers/image-check.js';
@@ -40,14 +51,17 @@ function filesUnder(dir: Buffer | string): Buffer[] {
 /** sqfsdiff between two images: '' when their contents are equal. */
 function sqfsdiff(a: string, b: string): string {
   const r = spawnSync('sqfsdiff', ['-a', a, '-b', b], { maxBuffer: 1 << 26 });
-  return r.status === 0 ? '' : `exit ${r.status}: ${r.stdout.toString().slice(0, 2000)}${r.stderr.toString().slice(0, 500)}`;
+  return r.status === 0
+    ? ''
+    : `exit ${r.status}: ${r.stdout.toString().slice(0, 2000)}${r.stderr.toString().slice(0, 500)}`;
 }
 
 /** A tree of text and random files, small and large, with old mtimes (not racy). */
 function makeTree(root: string): void {
   // Never changed: their tails fill the first fragment block on their own, which is then copied whole.
   for (let i = 0; i < 40; i++) file(join(root, 'keep', `k${String(i).padStart(2, '0')}`), bytes(4000 + i, 300 + i, 16));
-  for (let i = 0; i < 60; i++) file(join(root, 'small', `f${String(i).padStart(3, '0')}`), `small file ${i} `.repeat(50 + i * 7));
+  for (let i = 0; i < 60; i++)
+    file(join(root, 'small', `f${String(i).padStart(3, '0')}`), `small file ${i} `.repeat(50 + i * 7));
   for (let i = 0; i < 6; i++) file(join(root, 'big', `b${i}`), bytes(3 * BS + 1000 * i, 100 + i, i % 2 ? 256 : 16));
   file(join(root, 'big', 'whole-blocks'), bytes(4 * BS, 7, 16));
   file(join(root, 'dup', 'one'), bytes(2 * BS + 500, 9, 16));
@@ -84,13 +98,19 @@ test('an incremental snapshot copies unchanged files and equals a full snapshot 
     assert.ok(inc.base.repackedTails > 0, 'the tails around the deleted files are packed again');
     assert.ok(inc.base.copiedFragments > 0, 'a fragment block holding only unchanged files (keep/) is copied whole');
     assert.equal(inc.image.reusedFiles, inc.base.files);
-    assert.ok(inc.image.bytesRead < 3 * BS + 777 + 4 * 5000, `only changed files are read (${inc.image.bytesRead} bytes)`);
+    assert.ok(
+      inc.image.bytesRead < 3 * BS + 777 + 4 * 5000,
+      `only changed files are read (${inc.image.bytesRead} bytes)`,
+    );
     checkImage(out, src, { contents: true });
     const full = join(t, 'full.sqfs');
     const f = await snapshot({ source: src, output: full, base: false, jobs: 2 });
     assert.equal(f.base, null);
     assert.equal(sqfsdiff(out, full), '', 'the incremental image holds what a full snapshot holds');
-    assert.ok(statSync(out).size <= statSync(full).size * 1.02, `no bloat: ${statSync(out).size} vs ${statSync(full).size}`);
+    assert.ok(
+      statSync(out).size <= statSync(full).size * 1.02,
+      `no bloat: ${statSync(out).size} vs ${statSync(full).size}`,
+    );
     // The duplicate in the base stays shared.
     assert.equal(inc.image.dataBlocks, f.image.dataBlocks, 'the same number of data blocks as the full snapshot');
     // The verifier reads it all back; --verify checks the copied blocks decompress.
@@ -132,7 +152,7 @@ test('incremental images are byte-identical for any number of jobs, and --verify
   }
 });
 
-test('a file modified within the base\'s creation second is read again (racily clean)', async () => {
+test("a file modified within the base's creation second is read again (racily clean)", async () => {
   const t = tempDir('cs-inc-');
   try {
     const src = join(t, 'src');
@@ -165,7 +185,10 @@ test('a base that does not fit or does not read gives a warning and a full snaps
     const other = await snapshot({ source: src, output: out, compressor: 'lz4', jobs: 1 });
     assert.equal(other.base?.used, false);
     assert.match(other.base.reason, /compressed with gzip/);
-    assert.ok(other.warnings.some((w) => /not used as the base .*a full snapshot/.test(w)), other.warnings.join('; '));
+    assert.ok(
+      other.warnings.some((w) => /not used as the base .*a full snapshot/.test(w)),
+      other.warnings.join('; '),
+    );
     checkImage(out, src, { noReference: true });
     const bs = await snapshot({ source: src, output: out, compressor: 'lz4', blockSize: 65536, jobs: 1 });
     assert.match(bs.base!.reason, /block size is 131072/);
@@ -176,11 +199,28 @@ test('a base that does not fit or does not read gives a warning and a full snaps
     const inodeTable = Number(b.readBigUInt64LE(64));
     b.fill(0xa5, inodeTable, inodeTable + 64);
     writeFileSync(broken, b);
-    const r = await snapshot({ source: src, output: join(t, 'x.sqfs'), base: broken, compressor: 'lz4', blockSize: 65536, jobs: 1 });
+    const r = await snapshot({
+      source: src,
+      output: join(t, 'x.sqfs'),
+      base: broken,
+      compressor: 'lz4',
+      blockSize: 65536,
+      jobs: 1,
+    });
     assert.equal(r.base?.used, false);
-    assert.ok(r.warnings.some((w) => w.includes(broken)), r.warnings.join('; '));
+    assert.ok(
+      r.warnings.some((w) => w.includes(broken)),
+      r.warnings.join('; '),
+    );
     checkImage(join(t, 'x.sqfs'), src, { noReference: true });
-    const none = await snapshot({ source: src, output: out, compressor: 'lz4', blockSize: 65536, base: false, jobs: 1 });
+    const none = await snapshot({
+      source: src,
+      output: out,
+      compressor: 'lz4',
+      blockSize: 65536,
+      base: false,
+      jobs: 1,
+    });
     assert.equal(none.base, null);
     const c = cli(['--source', src, out, '-comp', 'lz4', '-b', '65536', '-noappend', '--json', '-q']);
     assert.equal(c.status, 0, c.stderr);
@@ -273,9 +313,16 @@ test('mutated base images: a snapshot never crashes or fails because of its base
         assert.fail(`FUZZ_SEED=${seed} case ${i} (${what}): the snapshot failed: ${(err as Error).message}`);
       }
       if (r.base?.used) used++;
-      else assert.ok(r.warnings.some((w) => w.includes('not used as the base')), `case ${i} (${what}): a base not used is a warning`);
+      else
+        assert.ok(
+          r.warnings.some((w) => w.includes('not used as the base')),
+          `case ${i} (${what}): a base not used is a warning`,
+        );
       const v = await verify(out, { data: false });
-      assert.ok(v.ok, `FUZZ_SEED=${seed} case ${i} (${what}): the new image's tables: ${JSON.stringify(v.problems.slice(0, 2))}`);
+      assert.ok(
+        v.ok,
+        `FUZZ_SEED=${seed} case ${i} (${what}): the new image's tables: ${JSON.stringify(v.problems.slice(0, 2))}`,
+      );
     }
     assert.ok(used > 0, 'some mutations leave the base usable (a flipped data byte)');
   } finally {
@@ -299,13 +346,37 @@ test('--base-check content: equal data is copied whatever the mtime, and a rewri
     const quick = join(t, 'quick.sqfs');
     const q = await snapshot({ source: src, output: quick, base: out, jobs: 2 });
     assert.equal(q.base?.compared, 0);
-    assert.notEqual(must('unsquashfs', ['-cat', quick, '/small/f008']), 'Q'.repeat(st.size), 'the quick check takes the rewrite for unchanged (documented)');
-    const c = cli(['--source', src, join(t, 'content.sqfs'), '--base', out, '--base-check', 'content', '--json', '-q', '-j', '2']);
+    assert.notEqual(
+      must('unsquashfs', ['-cat', quick, '/small/f008']),
+      'Q'.repeat(st.size),
+      'the quick check takes the rewrite for unchanged (documented)',
+    );
+    const c = cli([
+      '--source',
+      src,
+      join(t, 'content.sqfs'),
+      '--base',
+      out,
+      '--base-check',
+      'content',
+      '--json',
+      '-q',
+      '-j',
+      '2',
+    ]);
     assert.equal(c.status, 0, c.stderr);
     const rep = JSON.parse(c.stdout) as { base: NonNullable<SnapshotReport['base']> };
     assert.ok(rep.base.used && rep.base.compared > 0, JSON.stringify(rep.base));
-    assert.equal(rep.base.files, q.base!.files + 1, 'the two touched files are copied, the rewritten one is read (quick: the touched read, the rewrite copied)');
-    assert.equal(must('unsquashfs', ['-cat', join(t, 'content.sqfs'), '/small/f008']), 'Q'.repeat(st.size), 'content comparison reads the rewrite');
+    assert.equal(
+      rep.base.files,
+      q.base!.files + 1,
+      'the two touched files are copied, the rewritten one is read (quick: the touched read, the rewrite copied)',
+    );
+    assert.equal(
+      must('unsquashfs', ['-cat', join(t, 'content.sqfs'), '/small/f008']),
+      'Q'.repeat(st.size),
+      'content comparison reads the rewrite',
+    );
     const full = join(t, 'full.sqfs');
     await snapshot({ source: src, output: full, base: false, jobs: 2 });
     assert.equal(sqfsdiff(join(t, 'content.sqfs'), full), '');

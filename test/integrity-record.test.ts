@@ -53,7 +53,11 @@ test('the record lists every stored block with the XXH64 of its bytes, and cover
       pos += b.size;
     }
     assert.equal(pos, rec.dataEnd);
-    assert.equal(xxh64(img.subarray(rec.at, rec.at + rec.size - 8)), img.readBigUInt64LE(rec.at + rec.size - 8), 'the record\'s own digest');
+    assert.equal(
+      xxh64(img.subarray(rec.at, rec.at + rec.size - 8)),
+      img.readBigUInt64LE(rec.at + rec.size - 8),
+      "the record's own digest",
+    );
     assert.equal(r.image.recordBytes, rec.size);
     assert.equal(r.image.imageSize % 4096, 0);
     const v = await verify(out);
@@ -71,7 +75,8 @@ test('verify detects a flipped byte anywhere in the data of an image it wrote: 2
     const src = join(t, 'src');
     file(join(src, 'text'), Buffer.from('some text that compresses well, over and over; '.repeat(12000)));
     file(join(src, 'random'), bytes(3 * BS + 500, 9)); // stored raw
-    for (let i = 0; i < 40; i++) file(join(src, 'small', `s${i}`), i % 2 ? bytes(2000 + i, i) : Buffer.from(`small ${i} `.repeat(300)));
+    for (let i = 0; i < 40; i++)
+      file(join(src, 'small', `s${i}`), i % 2 ? bytes(2000 + i, i) : Buffer.from(`small ${i} `.repeat(300)));
     const out = join(t, 'out.sqfs');
     await snapshot({ source: src, output: out, jobs: 2 });
     const clean = readFileSync(out);
@@ -104,20 +109,24 @@ test('verify detects a flipped byte anywhere in the data of an image it wrote: 2
   }
 });
 
-test('every reader reads an image whose record runs past the 4 KiB padding', { skip: needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') }, async () => {
-  const t = tempDir('cs-record-read-');
-  try {
-    const src = join(t, 'src');
-    for (let i = 0; i < 3000; i++) file(join(src, `d${i % 30}`, `f${i}`), `file ${i}\n`);
-    file(join(src, 'big'), bytes(5 * BS, 4));
-    for (const compressor of ['gzip', 'xz'] as const) {
-      const out = join(t, `out-${compressor}.sqfs`);
-      const r = await snapshot({ source: src, output: out, compressor, jobs: 2 });
-      assert.ok(r.image.recordBytes > 8192, `a record of ${r.image.recordBytes} bytes`);
-      assert.ok(r.image.imageSize >= r.image.bytesUsed + r.image.recordBytes);
-      checkImage(out, src, { contents: true });
+test(
+  'every reader reads an image whose record runs past the 4 KiB padding',
+  { skip: needs('root', 'loop', 'squashfs-tools', 'squashfs-tools-ng') },
+  async () => {
+    const t = tempDir('cs-record-read-');
+    try {
+      const src = join(t, 'src');
+      for (let i = 0; i < 3000; i++) file(join(src, `d${i % 30}`, `f${i}`), `file ${i}\n`);
+      file(join(src, 'big'), bytes(5 * BS, 4));
+      for (const compressor of ['gzip', 'xz'] as const) {
+        const out = join(t, `out-${compressor}.sqfs`);
+        const r = await snapshot({ source: src, output: out, compressor, jobs: 2 });
+        assert.ok(r.image.recordBytes > 8192, `a record of ${r.image.recordBytes} bytes`);
+        assert.ok(r.image.imageSize >= r.image.bytesUsed + r.image.recordBytes);
+        checkImage(out, src, { contents: true });
+      }
+    } finally {
+      rmSync(t, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(t, { recursive: true, force: true });
-  }
-});
+  },
+);

@@ -12,7 +12,12 @@ import { join } from 'node:path';
 import { tempDir } from './helpers/image-check.js';
 import { cliPath, has, must, run } from './helpers/tools.js';
 
-const cannot = process.getuid?.() !== 0 ? 'needs root (mounts, loop devices)' : !has('unshare') || !has('mke2fs') ? 'unshare or mke2fs is not installed' : false;
+const cannot =
+  process.getuid?.() !== 0
+    ? 'needs root (mounts, loop devices)'
+    : !has('unshare') || !has('mke2fs')
+      ? 'unshare or mke2fs is not installed'
+      : false;
 
 interface Boot {
   rc: number;
@@ -108,10 +113,20 @@ function threeBoots(t: string, dev: string, expectFirstLowers: string[]): void {
   const b2 = boot(t, dev, session2, 2);
   assert.equal(b2.rc, 0, `save 2 failed: ${b2.stderr}`);
   assert.match(b2.lowerdir, /^\/run\/live\/rootfs\/zz-session\.squashfs\//, 'the saved image is stacked on top');
-  for (const line of ['./etc/motd f 644 session 1 motd|', './home/u/one f 644 one|', './home/u/kept f 600 kept|', './d1/c f 644 c|', './d2/b f 644 b|'])
+  for (const line of [
+    './etc/motd f 644 session 1 motd|',
+    './home/u/one f 644 one|',
+    './home/u/kept f 600 kept|',
+    './d1/c f 644 c|',
+    './d2/b f 644 b|',
+  ])
     assert.ok(b2.before.includes(line), `boot 2 lacks ${line}`);
-  for (const gone of ['./etc/issue.net', './d1/a']) assert.ok(!b2.before.some((l) => l.startsWith(gone + ' ')), `boot 2 still has ${gone}`);
-  assert.match(b2.stderr, /cumulative save: the image replaces the lower layer \/run\/live\/rootfs\/zz-session\.squashfs\//);
+  for (const gone of ['./etc/issue.net', './d1/a'])
+    assert.ok(!b2.before.some((l) => l.startsWith(gone + ' ')), `boot 2 still has ${gone}`);
+  assert.match(
+    b2.stderr,
+    /cumulative save: the image replaces the lower layer \/run\/live\/rootfs\/zz-session\.squashfs\//,
+  );
   assert.match(b2.mediumOptions, /^ro\b/);
 
   const b3 = boot(t, dev, session3, 3);
@@ -136,20 +151,24 @@ function threeBoots(t: string, dev: string, expectFirstLowers: string[]): void {
   ]);
 }
 
-test('live-boot, as the README says: every save keeps every earlier session; the medium is read-only again after each', { skip: cannot }, () => {
-  const t = tempDir('cs-lbroute-');
-  let dev = '';
-  try {
-    dev = medium(t);
-    threeBoots(t, dev, ['filesystem.squashfs']);
-    const live = run('debugfs', ['-R', 'ls -l /live', join(t, 'disk.img')]).stdout;
-    // Replaced images that were loop-mounted are kept only until a later save finds them unused.
-    assert.ok((live.match(/\.zz-session\.squashfs\.prev-/g) ?? []).length <= 1, live);
-  } finally {
-    if (dev) run('losetup', ['-d', dev]);
-    if (!process.env.CS_KEEP) run("rm", ["-rf", t]);
-  }
-});
+test(
+  'live-boot, as the README says: every save keeps every earlier session; the medium is read-only again after each',
+  { skip: cannot },
+  () => {
+    const t = tempDir('cs-lbroute-');
+    let dev = '';
+    try {
+      dev = medium(t);
+      threeBoots(t, dev, ['filesystem.squashfs']);
+      const live = run('debugfs', ['-R', 'ls -l /live', join(t, 'disk.img')]).stdout;
+      // Replaced images that were loop-mounted are kept only until a later save finds them unused.
+      assert.ok((live.match(/\.zz-session\.squashfs\.prev-/g) ?? []).length <= 1, live);
+    } finally {
+      if (dev) run('losetup', ['-d', dev]);
+      if (!process.env.CS_KEEP) run('rm', ['-rf', t]);
+    }
+  },
+);
 
 test('live-boot with a module file: the image is made its last (topmost) entry', { skip: cannot }, () => {
   const t = tempDir('cs-lbmodule-');
@@ -161,29 +180,36 @@ test('live-boot with a module file: the image is made its last (topmost) entry',
     assert.equal(r.stdout, 'filesystem.squashfs\nzz-session.squashfs\n');
   } finally {
     if (dev) run('losetup', ['-d', dev]);
-    if (!process.env.CS_KEEP) run("rm", ["-rf", t]);
+    if (!process.env.CS_KEEP) run('rm', ['-rf', t]);
   }
 });
 
-test('a live medium that cannot be remounted read-write fails the save loudly, and nothing is written', { skip: cannot }, () => {
-  const t = tempDir('cs-lbro-');
-  try {
-    // A squashfs medium (like an ISO 9660 disc) cannot be made writable.
-    const tree = join(t, 'medium-tree');
-    const root = join(t, 'root');
-    mkdirSync(join(root, 'etc'), { recursive: true });
-    writeFileSync(join(root, 'etc/motd'), 'm\n');
-    mkdirSync(join(tree, 'live'), { recursive: true });
-    must('mksquashfs', [root, join(tree, 'live/filesystem.squashfs'), '-noappend', '-quiet', '-no-progress']);
-    must('mksquashfs', [tree, join(t, 'medium.sqfs'), '-noappend', '-quiet', '-no-progress']);
-    writeFileSync(join(t, 'casper.conf'), 'CASPER_SNAPSHOT_PERSISTENCE_NAME=session\n');
-    const b = boot(t, join(t, 'medium.sqfs'), 'echo x > etc/x', 1);
-    assert.equal(b.rc, 2);
-    assert.match(b.stderr, /the live medium at '\/run\/live\/medium' is mounted read-only and cannot be remounted read-write/);
-    assert.doesNotMatch(b.stderr, /\n\s+at /, 'no stack trace for an expected failure under -d');
-    assert.match(b.mediumOptions, /^ro\b/);
-    assert.deepEqual(b.live, ['.', '..', 'filesystem.squashfs']);
-  } finally {
-    if (!process.env.CS_KEEP) run("rm", ["-rf", t]);
-  }
-});
+test(
+  'a live medium that cannot be remounted read-write fails the save loudly, and nothing is written',
+  { skip: cannot },
+  () => {
+    const t = tempDir('cs-lbro-');
+    try {
+      // A squashfs medium (like an ISO 9660 disc) cannot be made writable.
+      const tree = join(t, 'medium-tree');
+      const root = join(t, 'root');
+      mkdirSync(join(root, 'etc'), { recursive: true });
+      writeFileSync(join(root, 'etc/motd'), 'm\n');
+      mkdirSync(join(tree, 'live'), { recursive: true });
+      must('mksquashfs', [root, join(tree, 'live/filesystem.squashfs'), '-noappend', '-quiet', '-no-progress']);
+      must('mksquashfs', [tree, join(t, 'medium.sqfs'), '-noappend', '-quiet', '-no-progress']);
+      writeFileSync(join(t, 'casper.conf'), 'CASPER_SNAPSHOT_PERSISTENCE_NAME=session\n');
+      const b = boot(t, join(t, 'medium.sqfs'), 'echo x > etc/x', 1);
+      assert.equal(b.rc, 2);
+      assert.match(
+        b.stderr,
+        /the live medium at '\/run\/live\/medium' is mounted read-only and cannot be remounted read-write/,
+      );
+      assert.doesNotMatch(b.stderr, /\n\s+at /, 'no stack trace for an expected failure under -d');
+      assert.match(b.mediumOptions, /^ro\b/);
+      assert.deepEqual(b.live, ['.', '..', 'filesystem.squashfs']);
+    } finally {
+      if (!process.env.CS_KEEP) run('rm', ['-rf', t]);
+    }
+  },
+);

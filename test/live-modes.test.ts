@@ -56,7 +56,11 @@ test('upper mode: the upper layer re-layers over the medium to the live view', {
     must('unsquashfs', ['-lls', '-n', '-d', '', img]);
     must('rdsquashfs', ['--describe', img]);
     const listing = must('unsquashfs', ['-lls', '-n', '-d', '', img]);
-    assert.match(listing, /crw-r--r-- .* 0,\s*0 .*etc\/to-delete|c--------- .* 0,\s*0 .*etc\/to-delete|0,\s+0 .*\/etc\/to-delete/, 'whiteout kept');
+    assert.match(
+      listing,
+      /crw-r--r-- .* 0,\s*0 .*etc\/to-delete|c--------- .* 0,\s*0 .*etc\/to-delete|0,\s+0 .*\/etc\/to-delete/,
+      'whiteout kept',
+    );
     relayerMatchesLive(s, img);
   } finally {
     s.cleanup();
@@ -83,88 +87,121 @@ test('diff mode: the same delta rebuilt from the merged and lower views re-layer
   }
 });
 
-test('full mode: the merged system as a new live filesystem, excluded dirs kept empty; matches mksquashfs', { skip }, () => {
-  const s = liveSession();
-  try {
-    sessionChanges(s.merged);
-    const img = join(s.t, 'full.squashfs');
-    const r = cli(['--root', s.merged, '--mode', 'full', img, '-q']);
-    assert.equal(r.status, 0, r.stderr);
-    const ref = join(s.t, 'ref.squashfs');
-    must('mksquashfs', [s.merged, ref, '-noappend', '-quiet', '-no-progress', '-wildcards', ...excludedBelow.flatMap((p) => ['-e', `${p.slice(1)}/*`])]);
-    const d = run('sqfsdiff', ['-a', ref, '-b', img]);
-    assert.equal(d.status, 0, `sqfsdiff: ${d.stdout}${d.stderr}`);
-  } finally {
-    s.cleanup();
-  }
-});
+test(
+  'full mode: the merged system as a new live filesystem, excluded dirs kept empty; matches mksquashfs',
+  { skip },
+  () => {
+    const s = liveSession();
+    try {
+      sessionChanges(s.merged);
+      const img = join(s.t, 'full.squashfs');
+      const r = cli(['--root', s.merged, '--mode', 'full', img, '-q']);
+      assert.equal(r.status, 0, r.stderr);
+      const ref = join(s.t, 'ref.squashfs');
+      must('mksquashfs', [
+        s.merged,
+        ref,
+        '-noappend',
+        '-quiet',
+        '-no-progress',
+        '-wildcards',
+        ...excludedBelow.flatMap((p) => ['-e', `${p.slice(1)}/*`]),
+      ]);
+      const d = run('sqfsdiff', ['-a', ref, '-b', img]);
+      assert.equal(d.status, 0, `sqfsdiff: ${d.stdout}${d.stderr}`);
+    } finally {
+      s.cleanup();
+    }
+  },
+);
 
-test('default mode is diff when the upper is unreachable (its mount detached in a private namespace)', { skip: skip || (run('sh', ['-c', 'command -v unshare']).status === 0 ? false : 'unshare (util-linux) is missing') }, () => {
-  const s = liveSession();
-  try {
-    sessionChanges(s.merged);
-    const img = join(s.t, 'auto.squashfs');
-    const cow = join(s.t, 'cow');
-    // In a new mount namespace the tmpfs holding the upper is detached, as casper's /cow is after boot.
-    const script = `umount -l '${cow}' && exec '${process.execPath}' '${cliPath}' --root '${s.merged}' '${img}' -q -d`;
-    const r = run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script]);
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /mode: diff/);
-    relayerMatchesLive(s, img);
-  } finally {
-    s.cleanup();
-  }
-});
+test(
+  'default mode is diff when the upper is unreachable (its mount detached in a private namespace)',
+  { skip: skip || (run('sh', ['-c', 'command -v unshare']).status === 0 ? false : 'unshare (util-linux) is missing') },
+  () => {
+    const s = liveSession();
+    try {
+      sessionChanges(s.merged);
+      const img = join(s.t, 'auto.squashfs');
+      const cow = join(s.t, 'cow');
+      // In a new mount namespace the tmpfs holding the upper is detached, as casper's /cow is after boot.
+      const script = `umount -l '${cow}' && exec '${process.execPath}' '${cliPath}' --root '${s.merged}' '${img}' -q -d`;
+      const r = run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /mode: diff/);
+      relayerMatchesLive(s, img);
+    } finally {
+      s.cleanup();
+    }
+  },
+);
 
-test('aufs: .wh. whiteouts and opaque markers are translated to the overlayfs form, bookkeeping dropped', { skip: needs('root', 'loop', 'squashfs-tools') }, async () => {
-  const { snapshotWith } = await import('../src/api/snapshot.js');
-  const { withMount } = await import('./helpers/image-check.js');
-  const t = tempDir('cs-aufs-');
-  try {
-    const rw = join(t, 'rw');
-    const merged = join(t, 'merged');
-    dir(merged);
-    file(join(rw, 'home/user/new.txt'), 'new');
-    file(join(rw, 'etc/.wh.removed.conf'), '');
-    file(join(rw, 'opt/app/.wh..wh..opq'), '');
-    file(join(rw, 'opt/app/fresh'), 'only this');
-    file(join(rw, '.wh..wh.aufs'), '');
-    dir(join(rw, '.wh..wh.plnk'));
-    dir(join(rw, '.wh..wh.orph'));
-    const mountinfo = `1 0 0:1 / / rw - ext4 /dev/vda rw\n90 1 0:90 / ${merged} rw,relatime - aufs none rw,si=4f2a,br:${rw}=rw:${join(t, 'ro')}=rr\n`;
-    const img = join(t, 'aufs.squashfs');
-    const report = await snapshotWith({ root: merged, mode: 'upper', filesystem: 'aufs', output: img }, { mountinfo });
-    assert.equal(report.mode, 'upper');
-    withMount(img, (mnt) => {
-      assert.deepEqual(readdirSync(mnt).sort(), ['etc', 'home', 'opt']);
-      const wh = describeTree(mnt).nodes.get('/etc/removed.conf');
-      assert.equal(wh?.type, 'chardev');
-      assert.equal(wh?.rdev, 0);
-      assert.deepEqual(readdirSync(join(mnt, 'opt/app')), ['fresh']);
-      assert.equal(describeTree(mnt).nodes.get('/opt/app')?.xattrs['trusted.overlay.opaque'], '0x79');
-    });
-  } finally {
-    rmSync(t, { recursive: true, force: true });
-  }
-});
+test(
+  'aufs: .wh. whiteouts and opaque markers are translated to the overlayfs form, bookkeeping dropped',
+  { skip: needs('root', 'loop', 'squashfs-tools') },
+  async () => {
+    const { snapshotWith } = await import('../src/api/snapshot.js');
+    const { withMount } = await import('./helpers/image-check.js');
+    const t = tempDir('cs-aufs-');
+    try {
+      const rw = join(t, 'rw');
+      const merged = join(t, 'merged');
+      dir(merged);
+      file(join(rw, 'home/user/new.txt'), 'new');
+      file(join(rw, 'etc/.wh.removed.conf'), '');
+      file(join(rw, 'opt/app/.wh..wh..opq'), '');
+      file(join(rw, 'opt/app/fresh'), 'only this');
+      file(join(rw, '.wh..wh.aufs'), '');
+      dir(join(rw, '.wh..wh.plnk'));
+      dir(join(rw, '.wh..wh.orph'));
+      const mountinfo = `1 0 0:1 / / rw - ext4 /dev/vda rw\n90 1 0:90 / ${merged} rw,relatime - aufs none rw,si=4f2a,br:${rw}=rw:${join(t, 'ro')}=rr\n`;
+      const img = join(t, 'aufs.squashfs');
+      const report = await snapshotWith(
+        { root: merged, mode: 'upper', filesystem: 'aufs', output: img },
+        { mountinfo },
+      );
+      assert.equal(report.mode, 'upper');
+      withMount(img, (mnt) => {
+        assert.deepEqual(readdirSync(mnt).sort(), ['etc', 'home', 'opt']);
+        const wh = describeTree(mnt).nodes.get('/etc/removed.conf');
+        assert.equal(wh?.type, 'chardev');
+        assert.equal(wh?.rdev, 0);
+        assert.deepEqual(readdirSync(join(mnt, 'opt/app')), ['fresh']);
+        assert.equal(describeTree(mnt).nodes.get('/opt/app')?.xattrs['trusted.overlay.opaque'], '0x79');
+      });
+    } finally {
+      rmSync(t, { recursive: true, force: true });
+    }
+  },
+);
 
-test("xattrs SquashFS cannot store: journald's ACLs on /var/log/journal are a -d note, any other is a warning naming the path", { skip: skip || (has('setfacl') ? false : 'setfacl is not installed (package acl)') }, () => {
-  const s = liveSession();
-  try {
-    mkdirSync(join(s.merged, 'var/log/journal/abc'), { recursive: true });
-    file(join(s.merged, 'var/log/journal/abc/system.journal'), 'journal');
-    must('setfacl', ['-m', 'g:adm:rx', join(s.merged, 'var/log/journal'), join(s.merged, 'var/log/journal/abc')]);
-    must('setfacl', ['-m', 'g:adm:r', join(s.merged, 'var/log/journal/abc/system.journal')]);
-    const quiet = cli(['--root', s.merged, '--mode', 'upper', join(s.t, 'a.squashfs'), '-q', '-d']);
-    assert.equal(quiet.status, 0, quiet.stderr);
-    assert.doesNotMatch(quiet.stderr, /warning: .*xattr/);
-    assert.match(quiet.stderr, /3 xattr\(s\) SquashFS cannot store .* skipped where they are expected \(\/var\/log\/journal/);
-    file(join(s.merged, 'home/user/shared.txt'), 'x');
-    must('setfacl', ['-m', 'u:nobody:r', join(s.merged, 'home/user/shared.txt')]);
-    const loud = cli(['--root', s.merged, '--mode', 'upper', join(s.t, 'b.squashfs'), '-q']);
-    assert.equal(loud.status, 0, loud.stderr);
-    assert.match(loud.stderr, /warning: 1 xattr\(s\) outside the user, trusted and security namespaces .* skipped \(on '\/home\/user\/shared.txt'\)/);
-  } finally {
-    s.cleanup();
-  }
-});
+test(
+  "xattrs SquashFS cannot store: journald's ACLs on /var/log/journal are a -d note, any other is a warning naming the path",
+  { skip: skip || (has('setfacl') ? false : 'setfacl is not installed (package acl)') },
+  () => {
+    const s = liveSession();
+    try {
+      mkdirSync(join(s.merged, 'var/log/journal/abc'), { recursive: true });
+      file(join(s.merged, 'var/log/journal/abc/system.journal'), 'journal');
+      must('setfacl', ['-m', 'g:adm:rx', join(s.merged, 'var/log/journal'), join(s.merged, 'var/log/journal/abc')]);
+      must('setfacl', ['-m', 'g:adm:r', join(s.merged, 'var/log/journal/abc/system.journal')]);
+      const quiet = cli(['--root', s.merged, '--mode', 'upper', join(s.t, 'a.squashfs'), '-q', '-d']);
+      assert.equal(quiet.status, 0, quiet.stderr);
+      assert.doesNotMatch(quiet.stderr, /warning: .*xattr/);
+      assert.match(
+        quiet.stderr,
+        /3 xattr\(s\) SquashFS cannot store .* skipped where they are expected \(\/var\/log\/journal/,
+      );
+      file(join(s.merged, 'home/user/shared.txt'), 'x');
+      must('setfacl', ['-m', 'u:nobody:r', join(s.merged, 'home/user/shared.txt')]);
+      const loud = cli(['--root', s.merged, '--mode', 'upper', join(s.t, 'b.squashfs'), '-q']);
+      assert.equal(loud.status, 0, loud.stderr);
+      assert.match(
+        loud.stderr,
+        /warning: 1 xattr\(s\) outside the user, trusted and security namespaces .* skipped \(on '\/home\/user\/shared.txt'\)/,
+      );
+    } finally {
+      s.cleanup();
+    }
+  },
+);

@@ -62,7 +62,9 @@ test("native calls: a corrupt image's error keeps its table and offset across th
   try {
     writeFileSync(join(t, 'bad.sqfs'), Buffer.alloc(8192)); // no SquashFS magic
     mkdirSync(join(t, 'a'));
-    const err = await rejection(addon.compareRestored(join(t, 'bad.sqfs'), join(t, 'a'), join(t, 'a'), { skip: [], ignore: [] }));
+    const err = await rejection(
+      addon.compareRestored(join(t, 'bad.sqfs'), join(t, 'a'), join(t, 'a'), { skip: [], ignore: [] }),
+    );
     assert.ok(err instanceof Error);
     assert.equal(err.code, 'ESQUASH_CORRUPT');
     assert.equal(err.table, 'superblock');
@@ -74,20 +76,41 @@ test("native calls: a corrupt image's error keeps its table and offset across th
 });
 
 test('native calls: typed-array arguments of another type or length are TypeErrors', () => {
-  assert.throws(() => new addon.ImageBuilder(imageOptions, new Uint8Array(1) as unknown as Int32Array), { name: 'TypeError', message: /cancel must be an Int32Array/ });
-  assert.throws(() => new addon.ImageBuilder(imageOptions, [0] as unknown as Int32Array), { name: 'TypeError', message: /cancel must be an Int32Array/ });
-  assert.throws(() => addon.verifyImage('/x', {}, new Int32Array(1), new BigUint64Array(2)), { name: 'TypeError', message: /progress must be a BigUint64Array of at least 4/ });
-  assert.throws(() => addon.compareRestored('/x', '/y', '/z', { skip: [], ignore: [] }, new Float64Array(1) as unknown as Int32Array), {
+  assert.throws(() => new addon.ImageBuilder(imageOptions, new Uint8Array(1) as unknown as Int32Array), {
     name: 'TypeError',
     message: /cancel must be an Int32Array/,
   });
+  assert.throws(() => new addon.ImageBuilder(imageOptions, [0] as unknown as Int32Array), {
+    name: 'TypeError',
+    message: /cancel must be an Int32Array/,
+  });
+  assert.throws(() => addon.verifyImage('/x', {}, new Int32Array(1), new BigUint64Array(2)), {
+    name: 'TypeError',
+    message: /progress must be a BigUint64Array of at least 4/,
+  });
+  assert.throws(
+    () =>
+      addon.compareRestored('/x', '/y', '/z', { skip: [], ignore: [] }, new Float64Array(1) as unknown as Int32Array),
+    {
+      name: 'TypeError',
+      message: /cancel must be an Int32Array/,
+    },
+  );
   const t = tempDir();
   try {
     const builder = new addon.ImageBuilder(imageOptions, new Int32Array(new SharedArrayBuffer(4)));
-    assert.throws(() => builder.walk(t, { xattrs: false, oneFileSystem: false, exclude: [], emptyDirs: [], excludeInodes: [], ignoreErrors: false }, new BigUint64Array(1)), {
-      name: 'TypeError',
-      message: /progress must be a BigUint64Array of at least 2/,
-    });
+    assert.throws(
+      () =>
+        builder.walk(
+          t,
+          { xattrs: false, oneFileSystem: false, exclude: [], emptyDirs: [], excludeInodes: [], ignoreErrors: false },
+          new BigUint64Array(1),
+        ),
+      {
+        name: 'TypeError',
+        message: /progress must be a BigUint64Array of at least 2/,
+      },
+    );
   } finally {
     rmSync(t, { recursive: true, force: true });
   }
@@ -115,7 +138,14 @@ test('native calls: a failed data phase on libuv rejects runDataAsync with the t
     writeFileSync(join(t, 'src', 'f'), Buffer.alloc(300_000, 7));
     const cancel = new Int32Array(new SharedArrayBuffer(4));
     const builder = new addon.ImageBuilder(imageOptions, cancel);
-    await builder.walk(join(t, 'src'), { xattrs: false, oneFileSystem: false, exclude: [], emptyDirs: [], excludeInodes: [], ignoreErrors: false });
+    await builder.walk(join(t, 'src'), {
+      xattrs: false,
+      oneFileSystem: false,
+      exclude: [],
+      emptyDirs: [],
+      excludeInodes: [],
+      ignoreErrors: false,
+    });
     const fd = openSync(join(t, 'out.sqfs'), 'w');
     try {
       builder.begin(fd);

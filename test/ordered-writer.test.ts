@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { Rng } from './helpers/random-tree.js';
 import { bytes } from './helpers/make-tree.js';
 import {
-  nativeTesting, STORED_RAW, type ClosedFragment, type DataSection, type OrderedWriterHarness, type PlannedTask, type TestFile, type TestImageOptions, type TestResult,
+  nativeTesting,
+  STORED_RAW,
+  type ClosedFragment,
+  type DataSection,
+  type OrderedWriterHarness,
+  type PlannedTask,
+  type TestFile,
+  type TestImageOptions,
+  type TestResult,
 } from './helpers/native-testing.js';
 
 const KiB = 1024;
@@ -28,7 +36,13 @@ function resultsOf(plan: PlannedTask[], contents: Buffer[]): TestResult[] {
   return plan.map((t) => ({
     seq: t.seq,
     startsFile: t.startsFile,
-    segments: t.segments.map((s) => ({ file: s.file, offset: s.offset, length: s.length, last: s.last, data: contents[s.file].subarray(s.offset, s.offset + s.length) })),
+    segments: t.segments.map((s) => ({
+      file: s.file,
+      offset: s.offset,
+      length: s.length,
+      last: s.last,
+      data: contents[s.file].subarray(s.offset, s.offset + s.length),
+    })),
   }));
 }
 
@@ -36,16 +50,24 @@ function resultsOf(plan: PlannedTask[], contents: Buffer[]): TestResult[] {
  * A random tree of small files: tails for fragment blocks, files split over tasks, all-zero blocks (stored as
  * sparse words) and, unless minBlocks is set, duplicates of earlier files.
  */
-function randomCase(seed: number, opts: { fragments?: TestImageOptions['fragments']; dedup?: boolean; minBlocks?: number } = {}): Case {
+function randomCase(
+  seed: number,
+  opts: { fragments?: TestImageOptions['fragments']; dedup?: boolean; minBlocks?: number } = {},
+): Case {
   const rng = new Rng(seed);
-  const o: TestImageOptions = { blockSize: rng.pick([4, 8]) * KiB, fragments: opts.fragments ?? rng.pick(['default', 'always'] as const), dedup: opts.dedup ?? true };
+  const o: TestImageOptions = {
+    blockSize: rng.pick([4, 8]) * KiB,
+    fragments: opts.fragments ?? rng.pick(['default', 'always'] as const),
+    dedup: opts.dedup ?? true,
+  };
   const bs = o.blockSize;
   const files: TestFile[] = [];
   const contents: Buffer[] = [];
   for (let i = rng.int(20, 80); i > 0; i--) {
     const r = rng.next();
     let c: Buffer;
-    if (opts.minBlocks === undefined && contents.length && r < 0.15) c = Buffer.from(rng.pick(contents)); // a duplicate
+    if (opts.minBlocks === undefined && contents.length && r < 0.15)
+      c = Buffer.from(rng.pick(contents)); // a duplicate
     else {
       const blocks = rng.int(opts.minBlocks ?? 0, 4);
       c = bytes(blocks * bs + rng.int(opts.minBlocks ? 1 : 0, bs - 1), seed * 1000 + i, rng.pick([4, 256]));
@@ -56,7 +78,14 @@ function randomCase(seed: number, opts: { fragments?: TestImageOptions['fragment
   }
   const taskBytes = rng.pick([1, bs, 3 * bs, 10 * bs]);
   const plan = native.planTasks(o, files, taskBytes);
-  return { what: `seed ${seed} (bs ${bs}, fragments ${o.fragments}, dedup ${o.dedup}, task ${taskBytes}, ${plan.length} tasks)`, o, files, contents, plan, results: resultsOf(plan, contents) };
+  return {
+    what: `seed ${seed} (bs ${bs}, fragments ${o.fragments}, dedup ${o.dedup}, task ${taskBytes}, ${plan.length} tasks)`,
+    o,
+    files,
+    contents,
+    plan,
+    results: resultsOf(plan, contents),
+  };
 }
 
 /** Stores a closed fragment block raw, as the pool does when compression does not pay. */
@@ -146,7 +175,8 @@ test('ordered writer: in plan order, every file reads back from the data section
     const { section } = inOrder(c);
     readBack(c, section);
     // Fragment blocks are written in index order.
-    for (let k = 1; k < section.fragments.length; k++) assert.ok(section.fragments[k].start > section.fragments[k - 1].start, `${c.what}: fragment ${k}`);
+    for (let k = 1; k < section.fragments.length; k++)
+      assert.ok(section.fragments[k].start > section.fragments[k - 1].start, `${c.what}: fragment ${k}`);
   }
 });
 
@@ -154,7 +184,8 @@ test('ordered writer: any arrival order of results and compressed fragments give
   for (let seed = 1; seed <= 40; seed++) {
     const c = randomCase(seed);
     const ref = inOrder(c).section;
-    for (let order = 1; order <= 5; order++) assert.deepEqual(shuffled(c, seed * 100 + order), ref, `${c.what}: arrival order ${order}`);
+    for (let order = 1; order <= 5; order++)
+      assert.deepEqual(shuffled(c, seed * 100 + order), ref, `${c.what}: arrival order ${order}`);
   }
 });
 
@@ -162,7 +193,10 @@ test('ordered writer: results from several threads at once give the same data se
   for (let seed = 1; seed <= 20; seed++) {
     const c = randomCase(seed);
     const ref = inOrder(c).section;
-    for (const [threads, results] of [[4, c.results], [3, [...c.results].reverse()]] as const) {
+    for (const [threads, results] of [
+      [4, c.results],
+      [3, [...c.results].reverse()],
+    ] as const) {
       const w = new native.OrderedWriterHarness(c.o, c.files);
       w.addAllThreaded([...results], threads);
       drain(w, w.end(c.plan.length));
@@ -179,20 +213,36 @@ test(`ordered writer: a fragment block closed during task s goes just before the
     const c = randomCase(seed, { fragments: 'always', dedup: false, minBlocks: 1 });
     const { section: s, closedAt } = inOrder(c);
     const bs = c.o.blockSize;
-    const stored = (i: number) => s.files[i].nblocks && s.words.slice(s.files[i].firstWord, s.files[i].firstWord + s.files[i].nblocks).reduce((n, w) => n + (w & 0xffffff), 0);
+    const stored = (i: number) =>
+      s.files[i].nblocks &&
+      s.words
+        .slice(s.files[i].firstWord, s.files[i].firstWord + s.files[i].nblocks)
+        .reduce((n, w) => n + (w & 0xffffff), 0);
     // Where task t's first file's blocks begin, and where the blocks of every file begun before task t end.
     const startOf = (t: number) => s.files[c.plan[t].segments[0].file].blocksStart;
     const endBefore = (t: number) => {
       let end = 0;
-      for (const task of c.plan.slice(0, t)) for (const seg of task.segments) if (seg.offset === 0) end = Math.max(end, s.files[seg.file].blocksStart + stored(seg.file));
+      for (const task of c.plan.slice(0, t))
+        for (const seg of task.segments)
+          if (seg.offset === 0) end = Math.max(end, s.files[seg.file].blocksStart + stored(seg.file));
       return end;
     };
-    assert.ok(c.files.every((f) => f.size! > bs), 'every file has a block');
+    assert.ok(
+      c.files.every((f) => f.size! > bs),
+      'every file has a block',
+    );
     closedAt.forEach((closed, k) => {
       const due = c.plan.find((t) => t.seq >= closed + LAG && t.startsFile)?.seq ?? c.plan.length;
       const at = s.fragments[k].start;
-      assert.ok(at >= endBefore(due), `${c.what}: fragment ${k} (closed in task ${closed}) at ${at}, inside the data of tasks before ${due}`);
-      if (due < c.plan.length) assert.ok(at < startOf(due), `${c.what}: fragment ${k} (closed in task ${closed}) at ${at}, not before task ${due} at ${startOf(due)}`);
+      assert.ok(
+        at >= endBefore(due),
+        `${c.what}: fragment ${k} (closed in task ${closed}) at ${at}, inside the data of tasks before ${due}`,
+      );
+      if (due < c.plan.length)
+        assert.ok(
+          at < startOf(due),
+          `${c.what}: fragment ${k} (closed in task ${closed}) at ${at}, not before task ${due} at ${startOf(due)}`,
+        );
       checked++;
     });
   }
@@ -271,7 +321,9 @@ test('ordered writer: a file that vanishes after its first blocks were written i
   const plan = native.planTasks(o, files, bs); // one block per task: file 1 spans five tasks
   const results = resultsOf(plan, contents);
   const third = results.find((r) => r.segments.some((s) => s.file === 1 && s.offset === 2 * bs))!;
-  third.segments = third.segments.map((s) => (s.file === 1 ? { file: 1, offset: s.offset, length: s.length, last: s.last, status: 'failed', error: 2 } : s));
+  third.segments = third.segments.map((s) =>
+    s.file === 1 ? { file: 1, offset: s.offset, length: s.length, last: s.last, status: 'failed', error: 2 } : s,
+  );
   const w = new native.OrderedWriterHarness(o, files);
   for (const r of results) drain(w, w.addResult(r));
   drain(w, w.end(plan.length));
@@ -296,7 +348,11 @@ test('ordered writer: drops and duplicates from several threads at once give the
     const dropped = new Set([...spanning].filter(() => rng.chance(0.5)));
     const results = c.results.map((r) => ({
       ...r,
-      segments: r.segments.map((s) => (dropped.has(s.file) && s.offset > 0 ? { file: s.file, offset: s.offset, length: s.length, last: s.last, status: 'failed' as const, error: 2 } : s)),
+      segments: r.segments.map((s) =>
+        dropped.has(s.file) && s.offset > 0
+          ? { file: s.file, offset: s.offset, length: s.length, last: s.last, status: 'failed' as const, error: 2 }
+          : s,
+      ),
     }));
     const ref = new native.OrderedWriterHarness(c.o, c.files);
     for (const r of results) drain(ref, ref.addResult(r));
@@ -306,7 +362,10 @@ test('ordered writer: drops and duplicates from several threads at once give the
     for (const threads of [2, 4, 8]) {
       for (let round = 0; round < 3; round++) {
         const w = new native.OrderedWriterHarness(c.o, c.files);
-        w.addAllThreaded(results.map((r) => ({ ...r })), threads);
+        w.addAllThreaded(
+          results.map((r) => ({ ...r })),
+          threads,
+        );
         drain(w, w.end(c.plan.length));
         assert.deepEqual(w.section(), want, `${c.what}: ${dropped.size} dropped, ${threads} threads, round ${round}`);
       }

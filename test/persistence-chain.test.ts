@@ -9,7 +9,18 @@
 // again in session 3.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, chmodSync, chownSync, existsSync, linkSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers/capabilities.js';
 import { tempDir } from './helpers/image-check.js';
@@ -22,7 +33,9 @@ const SESSIONS = 5;
 const skip = needs('root', 'loop', 'squashfs-tools') || overlaySupport();
 
 function overlaySupport(): string | false {
-  return run('sh', ['-c', 'grep -qw overlay /proc/filesystems || modprobe overlay']).status === 0 ? false : 'the kernel has no overlayfs';
+  return run('sh', ['-c', 'grep -qw overlay /proc/filesystems || modprobe overlay']).status === 0
+    ? false
+    : 'the kernel has no overlayfs';
 }
 
 /** The medium's tree: what the sessions edit, delete, rename and make again. */
@@ -126,7 +139,10 @@ function mountSquashfs(img: string, at: string): void {
 function withMounts<T>(fn: (track: (m: string) => string) => T): T {
   const mounts: string[] = [];
   try {
-    return fn((m) => (mounts.push(m), m));
+    return fn((m) => {
+      mounts.push(m);
+      return m;
+    });
   } finally {
     for (const m of mounts.reverse()) run('umount', [m]);
   }
@@ -161,11 +177,22 @@ function session(c: Chain, k: number, mode: 'diff' | 'upper'): TreeDescription {
     must('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', track(cow)]);
     mkdirSync(join(cow, 'upper'));
     mkdirSync(join(cow, 'work'));
-    must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${cow}/upper,workdir=${cow}/work`, track(merged)]);
+    must('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${lowers.join(':')},upperdir=${cow}/upper,workdir=${cow}/work`,
+      track(merged),
+    ]);
     sessionChanges(k, merged, true);
     const atSave = describeTree(merged, { skip: skipExcluded });
     const r = cli(['--root', merged, '--mode', mode, c.image, '-q']);
-    assert.equal(r.status, 0, `session ${k} of ${SESSIONS} (${mode} mode): casper-snapshot exited ${r.status}:\n${r.stderr}`);
+    assert.equal(
+      r.status,
+      0,
+      `session ${k} of ${SESSIONS} (${mode} mode): casper-snapshot exited ${r.status}:\n${r.stderr}`,
+    );
     return atSave;
   });
 }
@@ -191,10 +218,21 @@ function chain(mode: 'diff' | 'upper'): void {
         nextBootView(c, k, (view) => {
           const { tree: got, ghosts } = describeView(view, { skip: skipExcluded });
           const listedOnly = ghostLines(ghosts);
-          const vsModel = [...listedOnly, ...diffTrees(describeTree(model, { skip: skipExcluded }), got, { ignore: ['mtime'] })];
-          assert.deepEqual(vsModel.slice(0, 40), [], `${where} differs from every session's kept changes (first: expected, second: seen; ${vsModel.length} difference(s))`);
+          const vsModel = [
+            ...listedOnly,
+            ...diffTrees(describeTree(model, { skip: skipExcluded }), got, { ignore: ['mtime'] }),
+          ];
+          assert.deepEqual(
+            vsModel.slice(0, 40),
+            [],
+            `${where} differs from every session's kept changes (first: expected, second: seen; ${vsModel.length} difference(s))`,
+          );
           const vsSession = [...listedOnly, ...diffTrees(atSave, got, { ignore: ['mtime'] })];
-          assert.deepEqual(vsSession.slice(0, 40), [], `${where} differs from the session's view at save time (${vsSession.length} difference(s))`);
+          assert.deepEqual(
+            vsSession.slice(0, 40),
+            [],
+            `${where} differs from the session's view at save time (${vsSession.length} difference(s))`,
+          );
         });
       }
     } finally {
@@ -205,10 +243,18 @@ function chain(mode: 'diff' | 'upper'): void {
   }
 }
 
-test('five sessions in diff mode, each saved over the image it booted from: every boot sees every kept change', { skip }, () => {
-  chain('diff');
-});
+test(
+  'five sessions in diff mode, each saved over the image it booted from: every boot sees every kept change',
+  { skip },
+  () => {
+    chain('diff');
+  },
+);
 
-test('five sessions in upper mode, each saved over the image it booted from: every boot sees every kept change', { skip }, () => {
-  chain('upper');
-});
+test(
+  'five sessions in upper mode, each saved over the image it booted from: every boot sees every kept change',
+  { skip },
+  () => {
+    chain('upper');
+  },
+);

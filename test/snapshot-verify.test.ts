@@ -52,7 +52,17 @@ test('verify: true passes on a good snapshot and reports every regular file, at 
     for (const jobs of [1, 3]) {
       const out = join(t, `good-${jobs}.sqfs`);
       const phases = new Set<string>();
-      const r = await snapshotWith({ source: src, output: out, jobs, verify: true, sourceDateEpoch: 1_700_000_000, onProgress: (p) => phases.add(p.phase) }, {});
+      const r = await snapshotWith(
+        {
+          source: src,
+          output: out,
+          jobs,
+          verify: true,
+          sourceDateEpoch: 1_700_000_000,
+          onProgress: (p) => phases.add(p.phase),
+        },
+        {},
+      );
       assert.ok(r.verified, 'verified is reported');
       assert.equal(r.verified.files, r.image.types.files);
       assert.equal(r.verified.bytes, 40 * BS + 3000 + 7 * 20000 + 3 * BS + 17 + 3 + 2 * BS + 100);
@@ -110,7 +120,10 @@ test('a data block changed after it was written fails the snapshot, naming the f
     assert.deepEqual(readFileSync(out), before, 'the existing image is untouched');
     assert.deepEqual(noTemps(t), []);
     // The same break without verify goes unnoticed: the check above is what caught it.
-    const r = await snapshotWith({ source: src, output: join(t, 'unchecked.sqfs') }, { afterTables: (tmp) => flipWhere(tmp, needle) });
+    const r = await snapshotWith(
+      { source: src, output: join(t, 'unchecked.sqfs') },
+      { afterTables: (tmp) => flipWhere(tmp, needle) },
+    );
     assert.equal(r.verified, null);
   } finally {
     rmSync(t, { recursive: true, force: true });
@@ -127,7 +140,10 @@ test('a fragment tail changed after it was written fails the snapshot, naming th
     file(join(src, 'other'), bytes(5000, 13)); // shares the fragment block
     const out = join(t, 'out.sqfs');
     await assert.rejects(
-      snapshotWith({ source: src, output: out, verify: true }, { afterTables: (tmp) => flipWhere(tmp, tail.subarray(100, 164)) }),
+      snapshotWith(
+        { source: src, output: out, verify: true },
+        { afterTables: (tmp) => flipWhere(tmp, tail.subarray(100, 164)) },
+      ),
       (err: unknown) => {
         assert.ok(err instanceof CasperError);
         assert.equal(err.code, 'EDIGEST');
@@ -151,13 +167,16 @@ test('a broken table fails --verify too (the structural checks of verify)', asyn
     makeSource(src);
     const out = join(t, 'out.sqfs');
     await assert.rejects(
-      snapshotWith({ source: src, output: out, verify: true }, {
-        afterTables: (tmp) => {
-          const b = load(tmp);
-          b.writeBigUInt64LE(BigInt(b.length + 4096), SB_FIELD.directoryTable); // the directory table beyond the end
-          writeFileSync(tmp, b);
+      snapshotWith(
+        { source: src, output: out, verify: true },
+        {
+          afterTables: (tmp) => {
+            const b = load(tmp);
+            b.writeBigUInt64LE(BigInt(b.length + 4096), SB_FIELD.directoryTable); // the directory table beyond the end
+            writeFileSync(tmp, b);
+          },
         },
-      }),
+      ),
       (err: unknown) => err instanceof CasperError && /--verify/.test(err.message),
     );
     assert.equal(existsSync(out), false);
@@ -177,7 +196,10 @@ test('casper-snapshot --verify: a summary line, report.verified in --json; exit 
     assert.match(r.stdout, /verified +6 files \(.*\) read back from the image match what was read/);
     const j = cli(['--source', src, '--verify', '--json', join(t, 'b.sqfs')]);
     assert.equal(j.status, 0, j.stderr);
-    const rep = JSON.parse(j.stdout) as { verified: { files: number; bytes: number; ms: number }; times: { verify: number } };
+    const rep = JSON.parse(j.stdout) as {
+      verified: { files: number; bytes: number; ms: number };
+      times: { verify: number };
+    };
     assert.equal(rep.verified.files, 6);
     assert.equal(typeof rep.verified.ms, 'number');
     const n = cli(['--source', src, '--json', join(t, 'c.sqfs')]);

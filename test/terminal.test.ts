@@ -19,7 +19,16 @@ import { progressLine } from '../src/cli/progress.js';
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 function sample(over: Partial<Progress>): Progress {
-  return { phase: 'data', entriesDone: 1234, entriesTotal: 98765, bytesTotal: 2_000_000_000, bytesIn: 1_000_000_000, bytesOut: 400_000_000, rate: 50_000_000, ...over };
+  return {
+    phase: 'data',
+    entriesDone: 1234,
+    entriesTotal: 98765,
+    bytesTotal: 2_000_000_000,
+    bytesIn: 1_000_000_000,
+    bytesOut: 400_000_000,
+    rate: 50_000_000,
+    ...over,
+  };
 }
 
 test('progressLine fits 60, 80 and 120 columns in every phase, dropping fields before the bar', () => {
@@ -42,7 +51,8 @@ test('progressLine fits 60, 80 and 120 columns in every phase, dropping fields b
   }
   // At 120 columns the data line has every field; at 60 the ETA stays, MiB out goes first.
   const wide = progressLine(sample({}), 120);
-  for (const f of ['MiB in', 'MiB out', 'entries', 'MiB/s', 'ETA']) assert.ok(wide.includes(f), `${f} missing at 120 columns: ${wide}`);
+  for (const f of ['MiB in', 'MiB out', 'entries', 'MiB/s', 'ETA'])
+    assert.ok(wide.includes(f), `${f} missing at 120 columns: ${wide}`);
   const narrow = progressLine(sample({}), 60);
   assert.match(narrow, /ETA \d+:\d\d$/);
   assert.doesNotMatch(narrow, /MiB out/);
@@ -55,14 +65,18 @@ test('progressLine fits 60, 80 and 120 columns in every phase, dropping fields b
 
 test('the bar is full only when the work is: 98 % shows 29 of 30 cells', () => {
   const at = (frac: number) => progressLine(sample({ bytesIn: Math.round(2_000_000_000 * frac) }), 200);
-  assert.match(at(0.98), /\[#{29}-\]  98%/);
-  assert.match(at(0.999), /\[#{29}-\]  99%/);
+  assert.match(at(0.98), /\[#{29}-\] {2}98%/);
+  assert.match(at(0.999), /\[#{29}-\] {2}99%/);
   assert.match(at(1), /\[#{30}\] 100%/);
-  assert.match(at(0), /\[-{30}\]   0%/);
+  assert.match(at(0), /\[-{30}\] {3}0%/);
 });
 
 /** Runs a shell command line in a pseudo-terminal of `cols` columns; returns everything it wrote. */
-function inPty(cols: number, commandLine: string, env: NodeJS.ProcessEnv = {}): Promise<{ out: string; status: number | null }> {
+function inPty(
+  cols: number,
+  commandLine: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ out: string; status: number | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-q', '-e', '-c', `stty cols ${cols} rows 24; ${commandLine}`, '/dev/null'], {
       env: { ...process.env, NO_COLOR: '', ...env },
@@ -84,36 +98,59 @@ function bigTree(): { t: string; src: string } {
   return { t, src };
 }
 
-const ptySkip = needs('root') || (!has('script') && 'util-linux script (a pseudo-terminal) is not installed') || (!has('stty') && 'stty is not installed');
+const ptySkip =
+  needs('root') ||
+  (!has('script') && 'util-linux script (a pseudo-terminal) is not installed') ||
+  (!has('stty') && 'stty is not installed');
 
-test('through a pseudo-terminal of 60, 80 and 120 columns: every redraw fits and is made in place', { skip: ptySkip }, async () => {
-  const { t, src } = bigTree();
-  for (const cols of [60, 80, 120]) {
-    const out = join(t, `o${cols}.sqfs`);
-    const r = await inPty(cols, `exec ${process.execPath} ${cliPath} --source ${src} ${out} --compressor xz --jobs 1 --no-space-check`);
-    assert.equal(r.status, 0, r.out);
-    const text = r.out.replace(ANSI, '');
-    // Redraws are \r-separated; the summary comes after the line is ended.
-    const redraws = text.split(/\r\n|\n/)[0].split('\r').filter(Boolean);
-    assert.ok(redraws.length >= 3, `${cols} columns: too few redraws:\n${JSON.stringify(text.slice(0, 2000))}`);
-    for (const l of redraws) assert.ok(l.length <= cols - 1, `${cols} columns: a redraw of ${l.length} characters: ${l}`);
-    assert.ok(redraws.some((l) => l.startsWith('data')), `${cols} columns: no data line`);
-    assert.ok(redraws.some((l) => /^walk +\d+ entries/.test(l)), `${cols} columns: no walk line with entries`);
-    // The bar's line ends before the summary: the summary starts a line of its own.
-    assert.match(text, new RegExp(`\\n${out.replace(/[/.]/g, '\\$&')}: SquashFS 4\\.0`));
-    // 100 % (and a full bar) only once every byte is in.
-    for (const l of redraws.filter((x) => x.startsWith('data') && / 100%/.test(x))) {
-      const m = /([\d.]+)\/([\d.]+) MiB in/.exec(l);
-      if (m) assert.equal(m[1], m[2], l);
+test(
+  'through a pseudo-terminal of 60, 80 and 120 columns: every redraw fits and is made in place',
+  { skip: ptySkip },
+  async () => {
+    const { t, src } = bigTree();
+    for (const cols of [60, 80, 120]) {
+      const out = join(t, `o${cols}.sqfs`);
+      const r = await inPty(
+        cols,
+        `exec ${process.execPath} ${cliPath} --source ${src} ${out} --compressor xz --jobs 1 --no-space-check`,
+      );
+      assert.equal(r.status, 0, r.out);
+      const text = r.out.replace(ANSI, '');
+      // Redraws are \r-separated; the summary comes after the line is ended.
+      const redraws = text
+        .split(/\r\n|\n/)[0]
+        .split('\r')
+        .filter(Boolean);
+      assert.ok(redraws.length >= 3, `${cols} columns: too few redraws:\n${JSON.stringify(text.slice(0, 2000))}`);
+      for (const l of redraws)
+        assert.ok(l.length <= cols - 1, `${cols} columns: a redraw of ${l.length} characters: ${l}`);
+      assert.ok(
+        redraws.some((l) => l.startsWith('data')),
+        `${cols} columns: no data line`,
+      );
+      assert.ok(
+        redraws.some((l) => /^walk +\d+ entries/.test(l)),
+        `${cols} columns: no walk line with entries`,
+      );
+      // The bar's line ends before the summary: the summary starts a line of its own.
+      assert.match(text, new RegExp(`\\n${out.replace(/[/.]/g, '\\$&')}: SquashFS 4\\.0`));
+      // 100 % (and a full bar) only once every byte is in.
+      for (const l of redraws.filter((x) => x.startsWith('data') && / 100%/.test(x))) {
+        const m = /([\d.]+)\/([\d.]+) MiB in/.exec(l);
+        if (m) assert.equal(m[1], m[2], l);
+      }
     }
-  }
-});
+  },
+);
 
 test('a message printed while the bar is drawn starts on a line of its own (SIGINT)', { skip: ptySkip }, async () => {
   const { t, src } = bigTree();
   const out = join(t, 'o.sqfs');
   const script = join(t, 'interrupt.sh');
-  writeFileSync(script, `${process.execPath} ${cliPath} --source ${src} ${out} --compressor xz --jobs 1 --no-space-check & pid=$!\nsleep 1.5\nkill -INT $pid\nwait $pid\n`);
+  writeFileSync(
+    script,
+    `${process.execPath} ${cliPath} --source ${src} ${out} --compressor xz --jobs 1 --no-space-check & pid=$!\nsleep 1.5\nkill -INT $pid\nwait $pid\n`,
+  );
   chmodSync(script, 0o755);
   const r = await inPty(80, `sh ${script}`);
   const text = r.out.replace(ANSI, '');
@@ -123,59 +160,130 @@ test('a message printed while the bar is drawn starts on a line of its own (SIGI
   assert.ok(!existsSync(out));
 });
 
-test('progress figures: MiB out counts a fragment tail once, entriesDone advances, bytesOut stays up in tables', { skip: needs('root') }, async () => {
-  const t = tempDir('cs-fig-');
-  const src = join(t, 'src');
-  // Many small files (all tails in fragment blocks) and a few large ones: 64-symbol data compresses to ~75 %.
-  for (let i = 0; i < 3000; i++) file(join(src, `d${i % 30}`, `f${i}`), bytes(2000 + (i % 500), i + 1, 64));
-  for (let i = 0; i < 4; i++) file(join(src, `big${i}`), bytes(3 * 1024 * 1024, 9000 + i, 64));
-  const events: Progress[] = [];
-  const r = await snapshot({ source: src, output: join(t, 'o.sqfs'), compressor: 'gzip', jobs: 2, onProgress: (p) => events.push({ ...p }) });
-  const walk = events.filter((e) => e.phase === 'walk');
-  assert.ok(walk.some((e) => e.entriesDone === r.sourceEntries && e.bytesTotal === r.sourceBytes), `the walk never showed what it found: ${JSON.stringify(walk.at(-1))}`);
-  const data = events.filter((e) => e.phase === 'data');
-  const maxOut = Math.max(...data.map((e) => e.bytesOut));
-  // The image's data section is at most bytesUsed; tails counted twice (raw in the task, again in their block) went past it.
-  assert.ok(maxOut <= r.image.bytesUsed, `MiB out during the data phase ${maxOut} > image bytes used ${r.image.bytesUsed}`);
-  assert.ok(data.some((e) => e.entriesDone > 0 && e.entriesDone < e.entriesTotal) || data.at(-1)!.entriesDone > 0, `entriesDone never advanced: ${data.map((e) => e.entriesDone).join(' ')}`);
-  const tables = events.find((e) => e.phase === 'tables');
-  assert.ok(tables && tables.bytesOut > 0 && tables.bytesOut >= maxOut, `bytesOut in the tables phase: ${tables?.bytesOut}`);
-  assert.equal(tables.entriesDone, tables.entriesTotal);
-});
+test(
+  'progress figures: MiB out counts a fragment tail once, entriesDone advances, bytesOut stays up in tables',
+  { skip: needs('root') },
+  async () => {
+    const t = tempDir('cs-fig-');
+    const src = join(t, 'src');
+    // Many small files (all tails in fragment blocks) and a few large ones: 64-symbol data compresses to ~75 %.
+    for (let i = 0; i < 3000; i++) file(join(src, `d${i % 30}`, `f${i}`), bytes(2000 + (i % 500), i + 1, 64));
+    for (let i = 0; i < 4; i++) file(join(src, `big${i}`), bytes(3 * 1024 * 1024, 9000 + i, 64));
+    const events: Progress[] = [];
+    const r = await snapshot({
+      source: src,
+      output: join(t, 'o.sqfs'),
+      compressor: 'gzip',
+      jobs: 2,
+      onProgress: (p) => events.push({ ...p }),
+    });
+    const walk = events.filter((e) => e.phase === 'walk');
+    assert.ok(
+      walk.some((e) => e.entriesDone === r.sourceEntries && e.bytesTotal === r.sourceBytes),
+      `the walk never showed what it found: ${JSON.stringify(walk.at(-1))}`,
+    );
+    const data = events.filter((e) => e.phase === 'data');
+    const maxOut = Math.max(...data.map((e) => e.bytesOut));
+    // The image's data section is at most bytesUsed; tails counted twice (raw in the task, again in their block) went past it.
+    assert.ok(
+      maxOut <= r.image.bytesUsed,
+      `MiB out during the data phase ${maxOut} > image bytes used ${r.image.bytesUsed}`,
+    );
+    assert.ok(
+      data.some((e) => e.entriesDone > 0 && e.entriesDone < e.entriesTotal) || data.at(-1)!.entriesDone > 0,
+      `entriesDone never advanced: ${data.map((e) => e.entriesDone).join(' ')}`,
+    );
+    const tables = events.find((e) => e.phase === 'tables');
+    assert.ok(
+      tables && tables.bytesOut > 0 && tables.bytesOut >= maxOut,
+      `bytesOut in the tables phase: ${tables?.bytesOut}`,
+    );
+    assert.equal(tables.entriesDone, tables.entriesTotal);
+  },
+);
 
-test('mksquashfs habits: harmless flags accepted, others refused with the reason; errors in the tool\'s words', { skip: needs('root', 'squashfs-tools') }, () => {
-  const t = tempDir('cs-habits-');
-  const src = join(t, 'src');
-  file(join(src, 'a'), 'a\n');
-  const out = join(t, 'o.sqfs');
-  // Accepted: same meaning, or no effect (said so).
-  const ok = cli(['--source', src, out, '-no-progress', '-progress', '-no-progress', '-no-recovery', '-exports', '-no-tailends', '-reproducible', '-processors', '1', '-mem', '64M', '-info', '-noappend']);
-  assert.equal(ok.status, 0, ok.stderr);
-  assert.match(ok.stderr, /-info ignored: casper-snapshot does not list the files/);
-  assert.doesNotMatch(ok.stderr, /\[[#-]+\]/, '-no-progress left a bar');
-  const q = cli(['--source', src, out, '-tailends', '-root-owned', '-quiet', '-recovery-path', '/tmp', '-exit-on-error', '-noappend']);
-  assert.equal(q.status, 0, q.stderr);
-  assert.equal(q.stderr, '');
-  // Refused with the reason.
-  for (const [flag, why] of [['-noI', /always compresses/], ['-noD', /always compresses/], ['-sort', /directory order/], ['-mkfs-time', /SOURCE_DATE_EPOCH/], ['-keep-as-directory', /root/], ['-Xhelp', /--help/]] as const) {
-    const r = cli(['--source', src, out, flag]);
-    assert.equal(r.status, 1, `${flag}: ${r.stderr}`);
-    assert.match(r.stderr, new RegExp(`^casper-snapshot: ${flag} \\(a mksquashfs option\\) is not supported: `), r.stderr);
-    assert.match(r.stderr, why);
-  }
-  // commander's errors: prefixed, with the pointer to -h.
-  const unknown = cli(['--source', src, out, '--bogus']);
-  assert.equal(unknown.status, 1);
-  assert.match(unknown.stderr, /^casper-snapshot: unknown option '--bogus'.*\(casper-snapshot -h lists the options\)\n$/);
-  // SOURCE DEST: the hint comes alone, first, and keeps every other option.
-  const sd = cli([src, out, '-comp', 'xz', '-b', '256K', '--jobs', '1']);
-  assert.equal(sd.status, 1);
-  assert.equal(sd.stderr, `casper-snapshot: '${src}' is a directory: to capture it as mksquashfs would, type casper-snapshot --source ${src} ${out} -comp xz -b 256K --jobs 1\n`);
-  // -b echoes what was typed.
-  const b = cli(['--source', src, out, '-b', '3M']);
-  assert.equal(b.status, 1);
-  assert.match(b.stderr, /block size must be a power of two from 4K to 1M, got '3M'/);
-});
+test(
+  "mksquashfs habits: harmless flags accepted, others refused with the reason; errors in the tool's words",
+  { skip: needs('root', 'squashfs-tools') },
+  () => {
+    const t = tempDir('cs-habits-');
+    const src = join(t, 'src');
+    file(join(src, 'a'), 'a\n');
+    const out = join(t, 'o.sqfs');
+    // Accepted: same meaning, or no effect (said so).
+    const ok = cli([
+      '--source',
+      src,
+      out,
+      '-no-progress',
+      '-progress',
+      '-no-progress',
+      '-no-recovery',
+      '-exports',
+      '-no-tailends',
+      '-reproducible',
+      '-processors',
+      '1',
+      '-mem',
+      '64M',
+      '-info',
+      '-noappend',
+    ]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stderr, /-info ignored: casper-snapshot does not list the files/);
+    assert.doesNotMatch(ok.stderr, /\[[#-]+\]/, '-no-progress left a bar');
+    const q = cli([
+      '--source',
+      src,
+      out,
+      '-tailends',
+      '-root-owned',
+      '-quiet',
+      '-recovery-path',
+      '/tmp',
+      '-exit-on-error',
+      '-noappend',
+    ]);
+    assert.equal(q.status, 0, q.stderr);
+    assert.equal(q.stderr, '');
+    // Refused with the reason.
+    for (const [flag, why] of [
+      ['-noI', /always compresses/],
+      ['-noD', /always compresses/],
+      ['-sort', /directory order/],
+      ['-mkfs-time', /SOURCE_DATE_EPOCH/],
+      ['-keep-as-directory', /root/],
+      ['-Xhelp', /--help/],
+    ] as const) {
+      const r = cli(['--source', src, out, flag]);
+      assert.equal(r.status, 1, `${flag}: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        new RegExp(`^casper-snapshot: ${flag} \\(a mksquashfs option\\) is not supported: `),
+        r.stderr,
+      );
+      assert.match(r.stderr, why);
+    }
+    // commander's errors: prefixed, with the pointer to -h.
+    const unknown = cli(['--source', src, out, '--bogus']);
+    assert.equal(unknown.status, 1);
+    assert.match(
+      unknown.stderr,
+      /^casper-snapshot: unknown option '--bogus'.*\(casper-snapshot -h lists the options\)\n$/,
+    );
+    // SOURCE DEST: the hint comes alone, first, and keeps every other option.
+    const sd = cli([src, out, '-comp', 'xz', '-b', '256K', '--jobs', '1']);
+    assert.equal(sd.status, 1);
+    assert.equal(
+      sd.stderr,
+      `casper-snapshot: '${src}' is a directory: to capture it as mksquashfs would, type casper-snapshot --source ${src} ${out} -comp xz -b 256K --jobs 1\n`,
+    );
+    // -b echoes what was typed.
+    const b = cli(['--source', src, out, '-b', '3M']);
+    assert.equal(b.status, 1);
+    assert.match(b.stderr, /block size must be a power of two from 4K to 1M, got '3M'/);
+  },
+);
 
 test('-d prints the layout and the policy before the summary', { skip: needs('root', 'squashfs-tools') }, () => {
   const t = tempDir('cs-debug-');
@@ -196,78 +304,139 @@ test('-d prints the layout and the policy before the summary', { skip: needs('ro
 
 test('verify --help | head -1 and --help | head -1 end quietly (EPIPE)', () => {
   for (const args of ['verify --help', '--help', '-v']) {
-    const r = run("sh", ["-c", `${process.execPath} ${cliPath} ${args} | head -1`]);
+    const r = run('sh', ['-c', `${process.execPath} ${cliPath} ${args} | head -1`]);
     assert.equal(r.stderr, '', `${args}: ${r.stderr}`);
     assert.match(r.stdout, /^\S.*\n$/);
   }
 });
 
-test('a read-only output directory and a missing one are both usage errors (exit 1), named as such', { skip: needs('root') }, () => {
-  const t = tempDir('cs-outdir-');
-  const src = join(t, 'src');
-  file(join(src, 'a'), 'a\n');
-  const missing = cli(['--json', '--source', src, join(t, 'nope', 'o.sqfs')]);
-  assert.equal(missing.status, 1, missing.stderr);
-  assert.match(missing.stderr, /output directory '.*nope' does not exist/);
-  const ro = join(t, 'ro');
-  mkdirSync(ro);
-  must('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
-  try {
-    const r = cli(['--json', '--source', src, join(ro, 'o.sqfs')]);
-    assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /output directory '.*ro' is not writable \(a read-only file system\)/);
-    const doc = JSON.parse(r.stdout) as { error: { code: string; exitCode: number } };
-    assert.deepEqual([doc.error.code, doc.error.exitCode], ['EUSAGE', 1]);
-    assert.deepEqual(JSON.parse(missing.stdout).error.exitCode, 1);
-  } finally {
-    must('umount', [ro]);
-  }
-});
+test(
+  'a read-only output directory and a missing one are both usage errors (exit 1), named as such',
+  { skip: needs('root') },
+  () => {
+    const t = tempDir('cs-outdir-');
+    const src = join(t, 'src');
+    file(join(src, 'a'), 'a\n');
+    const missing = cli(['--json', '--source', src, join(t, 'nope', 'o.sqfs')]);
+    assert.equal(missing.status, 1, missing.stderr);
+    assert.match(missing.stderr, /output directory '.*nope' does not exist/);
+    const ro = join(t, 'ro');
+    mkdirSync(ro);
+    must('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
+    try {
+      const r = cli(['--json', '--source', src, join(ro, 'o.sqfs')]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /output directory '.*ro' is not writable \(a read-only file system\)/);
+      const doc = JSON.parse(r.stdout) as { error: { code: string; exitCode: number } };
+      assert.deepEqual([doc.error.code, doc.error.exitCode], ['EUSAGE', 1]);
+      assert.deepEqual(JSON.parse(missing.stdout).error.exitCode, 1);
+    } finally {
+      must('umount', [ro]);
+    }
+  },
+);
 
-test('--progress=json: JSON lines on stderr or on --progress-fd, ending with the result or the error', { skip: needs('root') }, () => {
-  const t = tempDir('cs-pjson-');
-  const src = join(t, 'src');
-  for (let i = 0; i < 20; i++) file(join(src, `f${i}`), bytes(100_000, i + 1, 64));
-  const out = join(t, 'o.sqfs');
-  const r = cli(['--source', src, out, '--progress=json', '-q']);
-  assert.equal(r.status, 0, r.stderr);
-  const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; phase?: string; exitCode?: number; entriesDone?: number; imageSize?: number });
-  assert.deepEqual([...new Set(lines.filter((l) => l.type === 'progress').map((l) => l.phase))], ['walk', 'data', 'tables', 'commit', 'done']);
-  assert.deepEqual(lines.at(-1), { type: 'result', exitCode: 0, output: out, imageSize: lines.at(-1)!.imageSize, warnings: 0 });
-  // On a descriptor of its own (stderr keeps the plain messages), and an error as the last line.
-  const fd = spawnSync(process.execPath, [cliPath, '--source', join(t, 'missing'), out, '--progress=json', '--progress-fd', '3'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], encoding: 'utf8' });
-  assert.equal(fd.status, 1);
-  assert.match(String(fd.stderr), /^casper-snapshot: source '.*missing' cannot be read/);
-  const err = JSON.parse(String(fd.output[3]).trim().split('\n').at(-1)!) as { type: string; code: string; exitCode: number };
-  assert.deepEqual([err.type, err.code, err.exitCode], ['error', 'EUSAGE', 1]);
-  const bad = cli(['--source', src, out, '--progress=xml']);
-  assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /the progress format is bar or json/);
-});
+test(
+  '--progress=json: JSON lines on stderr or on --progress-fd, ending with the result or the error',
+  { skip: needs('root') },
+  () => {
+    const t = tempDir('cs-pjson-');
+    const src = join(t, 'src');
+    for (let i = 0; i < 20; i++) file(join(src, `f${i}`), bytes(100_000, i + 1, 64));
+    const out = join(t, 'o.sqfs');
+    const r = cli(['--source', src, out, '--progress=json', '-q']);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            type: string;
+            phase?: string;
+            exitCode?: number;
+            entriesDone?: number;
+            imageSize?: number;
+          },
+      );
+    assert.deepEqual(
+      [...new Set(lines.filter((l) => l.type === 'progress').map((l) => l.phase))],
+      ['walk', 'data', 'tables', 'commit', 'done'],
+    );
+    assert.deepEqual(lines.at(-1), {
+      type: 'result',
+      exitCode: 0,
+      output: out,
+      imageSize: lines.at(-1)!.imageSize,
+      warnings: 0,
+    });
+    // On a descriptor of its own (stderr keeps the plain messages), and an error as the last line.
+    const fd = spawnSync(
+      process.execPath,
+      [cliPath, '--source', join(t, 'missing'), out, '--progress=json', '--progress-fd', '3'],
+      { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], encoding: 'utf8' },
+    );
+    assert.equal(fd.status, 1);
+    assert.match(String(fd.stderr), /^casper-snapshot: source '.*missing' cannot be read/);
+    const err = JSON.parse(String(fd.output[3]).trim().split('\n').at(-1)!) as {
+      type: string;
+      code: string;
+      exitCode: number;
+    };
+    assert.deepEqual([err.type, err.code, err.exitCode], ['error', 'EUSAGE', 1]);
+    const bad = cli(['--source', src, out, '--progress=xml']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /the progress format is bar or json/);
+  },
+);
 
-test('--progress=json: the job stops when the reader of the lines goes away (the pkexec route cannot signal root)', { skip: needs('root') }, async () => {
-  const { t, src } = bigTree();
-  const out = join(t, 'o.sqfs');
-  writeFileSync(out, 'hsqs: old image');
-  const child = spawn(process.execPath, [cliPath, '--source', src, out, '--compressor', 'xz', '--jobs', '1', '--progress=json', '--progress-fd', '3', '--no-space-check'], {
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = child.stdio[3] as NodeJS.ReadableStream & { destroy: () => void };
-  let seen = '';
-  await new Promise<void>((resolve) =>
-    lines.on('data', (d: Buffer) => {
-      seen += d.toString();
-      if (/"phase":"data"/.test(seen)) {
-        lines.destroy();
-        resolve();
-      }
-    }),
-  );
-  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(status, 2, stderr);
-  assert.match(stderr, /stopped: the reader of the --progress=json lines went away; no image written/);
-  assert.equal(readFileSync(out, 'utf8'), 'hsqs: old image');
-  assert.deepEqual(readdirSync(t).filter((n) => n.startsWith('.')), []);
-});
+test(
+  '--progress=json: the job stops when the reader of the lines goes away (the pkexec route cannot signal root)',
+  { skip: needs('root') },
+  async () => {
+    const { t, src } = bigTree();
+    const out = join(t, 'o.sqfs');
+    writeFileSync(out, 'hsqs: old image');
+    const child = spawn(
+      process.execPath,
+      [
+        cliPath,
+        '--source',
+        src,
+        out,
+        '--compressor',
+        'xz',
+        '--jobs',
+        '1',
+        '--progress=json',
+        '--progress-fd',
+        '3',
+        '--no-space-check',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const lines = child.stdio[3] as NodeJS.ReadableStream & { destroy: () => void };
+    let seen = '';
+    await new Promise<void>((resolve) =>
+      lines.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (/"phase":"data"/.test(seen)) {
+          lines.destroy();
+          resolve();
+        }
+      }),
+    );
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(status, 2, stderr);
+    assert.match(stderr, /stopped: the reader of the --progress=json lines went away; no image written/);
+    assert.equal(readFileSync(out, 'utf8'), 'hsqs: old image');
+    assert.deepEqual(
+      readdirSync(t).filter((n) => n.startsWith('.')),
+      [],
+    );
+  },
+);

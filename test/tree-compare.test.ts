@@ -34,7 +34,11 @@ test('tree compare: files of the same size that differ anywhere (first byte, pas
     writeFileSync(join(restored, 'big-last'), last);
     must('mksquashfs', [restored, join(t, 'img.sqfs'), '-quiet', '-no-progress']);
     const r = await addon.compareRestored(join(t, 'img.sqfs'), restored, live, { skip: [], ignore: ['mtime'] });
-    assert.deepEqual(r.differences.map((d) => `${d.kind} ${d.path}`).sort(), ['content /big-last', 'content /big-middle', 'content /first.txt']);
+    assert.deepEqual(r.differences.map((d) => `${d.kind} ${d.path}`).sort(), [
+      'content /big-last',
+      'content /big-middle',
+      'content /first.txt',
+    ]);
   } finally {
     rmSync(t, { recursive: true, force: true });
   }

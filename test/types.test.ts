@@ -19,14 +19,33 @@ test('the generated .d.ts describe the API and the README example type-checks ag
     copyFileSync(join(repoRoot, 'examples', 'embed.ts'), join(t, 'embed.ts'));
     writeFileSync(
       join(t, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: ['node'], skipLibCheck: false }, files: ['embed.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          types: ['node'],
+          skipLibCheck: false,
+        },
+        files: ['embed.ts'],
+      }),
     );
     writeFileSync(join(t, 'package.json'), '{"type":"module"}');
-    const r = run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(t, 'tsconfig.json')]);
+    const r = run(process.execPath, [
+      join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      join(t, 'tsconfig.json'),
+    ]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     // …and a wrong use is caught.
     writeFileSync(join(t, 'embed.ts'), "import { snapshot } from 'casper-snapshot';\nsnapshot({ output: 1 });\n");
-    const bad = run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(t, 'tsconfig.json')]);
+    const bad = run(process.execPath, [
+      join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      join(t, 'tsconfig.json'),
+    ]);
     assert.notEqual(bad.status, 0);
   } finally {
     rmSync(t, { recursive: true, force: true });

@@ -39,7 +39,11 @@ test('verify survives hundreds of mutated images with typed errors only', async 
       must(process.execPath, [join(process.cwd(), 'bin', 'casper-snapshot.js'), '--source', src, img, '-q', ...args]);
       seeds.push(load(img));
     }
-    for (const [name, args] of [['mk-xz', ['-comp', 'xz', '-b', '8K']], ['mk-lz4', ['-comp', 'lz4']], ['mk-lzo', ['-comp', 'lzo', '-noI']]] as const) {
+    for (const [name, args] of [
+      ['mk-xz', ['-comp', 'xz', '-b', '8K']],
+      ['mk-lz4', ['-comp', 'lz4']],
+      ['mk-lzo', ['-comp', 'lzo', '-noI']],
+    ] as const) {
       const img = join(dir, `${name}.sqfs`);
       must('mksquashfs', [src, img, '-noappend', '-quiet', '-no-progress', ...args]);
       seeds.push(load(img));
@@ -61,7 +65,8 @@ test('verify survives hundreds of mutated images with typed errors only', async 
           }
         }
       } catch (err) {
-        const fail = (e: unknown) => assert.fail(`verify fuzz failed (FUZZ_SEED=${seed}, case ${i}: ${what}): ${(e as Error)?.stack ?? e}`);
+        const fail = (e: unknown) =>
+          assert.fail(`verify fuzz failed (FUZZ_SEED=${seed}, case ${i}: ${what}): ${(e as Error)?.stack ?? e}`);
         if (!(err instanceof CasperError) || !['ENOMEM', 'EIO'].includes(err.code)) fail(err);
       }
     }
@@ -131,18 +136,31 @@ test('verify stays bounded on crafted shared listings, overlapping listings and 
       c.stdout.on('data', (d) => (stdout += d));
       c.stderr.on('data', (d) => (stderr += d));
       const timer = setTimeout(() => c.kill('SIGKILL'), 30 * 60 * 1000);
-      c.on('exit', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
+      c.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
     });
     assert.equal(r.code, 0, `the fuzz child failed (FUZZ_SEED=${seed}): ${r.stderr.slice(-3000)}`);
-    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { cases: number; slowest: { ms: number; what: string }; failures: string[]; peakKiB: number };
+    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      cases: number;
+      slowest: { ms: number; what: string };
+      failures: string[];
+      peakKiB: number;
+    };
     if (process.env.CASPER_FUZZ_VERBOSE) console.log(JSON.stringify(res));
     assert.deepEqual(res.failures, [], `FUZZ_SEED=${seed}`);
     assert.equal(res.cases, count);
     assert.ok(biggest < 1 << 20, `an image of ${biggest} bytes: the bound is stated for images under 1 MiB`);
     // Peak RSS means nothing under ASan (shadow memory, quarantine).
-    if (process.env.CASPER_SANITIZE !== '1') assert.ok(res.peakKiB <= 256 * 1024, `peak RSS ${res.peakKiB} KiB (FUZZ_SEED=${seed})`);
+    if (process.env.CASPER_SANITIZE !== '1')
+      assert.ok(res.peakKiB <= 256 * 1024, `peak RSS ${res.peakKiB} KiB (FUZZ_SEED=${seed})`);
     // A hang detector, not a benchmark: the slowest case takes well under a second on a quiet machine.
-    if (process.env.CASPER_SANITIZE !== '1') assert.ok(res.slowest.ms < 60_000, `case ${res.slowest.what} took ${Math.round(res.slowest.ms)} ms (FUZZ_SEED=${seed})`);
+    if (process.env.CASPER_SANITIZE !== '1')
+      assert.ok(
+        res.slowest.ms < 60_000,
+        `case ${res.slowest.what} took ${Math.round(res.slowest.ms)} ms (FUZZ_SEED=${seed})`,
+      );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

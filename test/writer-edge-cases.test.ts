@@ -52,7 +52,8 @@ test('a directory of 10,000 entries: many headers, a directory index, kernel loo
       else writeFileSync(join(big, name), i % 3 === 0 ? `content ${i}` : '');
     }
     // Directories around mksquashfs's extended-inode thresholds: 256/257 entries.
-    for (const n of [255, 256, 257]) for (let i = 0; i < n; i++) writeFileSync(join(mkdirp(join(src, `d${n}`)), `f${i}`), '');
+    for (const n of [255, 256, 257])
+      for (let i = 0; i < n; i++) writeFileSync(join(mkdirp(join(src, `d${n}`)), `f${i}`), '');
     const img = join(t, 'big.sqfs');
     snap(src, img);
     checkImage(img, src);
@@ -62,7 +63,10 @@ test('a directory of 10,000 entries: many headers, a directory index, kernel loo
       const listed = readdirSync(m, { encoding: 'buffer' });
       assert.equal(listed.length, names.length);
       const sorted = [...listed].sort(Buffer.compare);
-      assert.ok(listed.every((b, i) => b.equals(sorted[i])), 'the kernel lists the directory in bytewise order');
+      assert.ok(
+        listed.every((b, i) => b.equals(sorted[i])),
+        'the kernel lists the directory in bytewise order',
+      );
       // Every name found by lookup (through the directory index), with the right type.
       for (let i = 0; i < names.length; i++) {
         const st = lstatSync(join(m, names[i]));
@@ -73,7 +77,16 @@ test('a directory of 10,000 entries: many headers, a directory index, kernel loo
       assert.equal(readFileSync(join(m, names[9000], 'inside'), 'utf8'), 'dir 9000');
       assert.equal(readFileSync(join(m, names[9999]), 'utf8'), 'content 9999');
       // Names that are not there: before the first, after the last, between neighbours, and prefixes.
-      for (const absent of ['a', 'e', 'e0000', 'e00000y', `e05000${'x'.repeat(40)}`, 'e09999xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 'f', 'zzz']) {
+      for (const absent of [
+        'a',
+        'e',
+        'e0000',
+        'e00000y',
+        `e05000${'x'.repeat(40)}`,
+        'e09999xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+        'f',
+        'zzz',
+      ]) {
         assert.throws(() => lstatSync(join(m, absent)), { code: 'ENOENT' }, `lookup of absent name ${absent}`);
       }
     });
@@ -95,7 +108,8 @@ test('names: 255 bytes, not UTF-8, control characters, spaces; a 4,095-byte syml
     const src = join(t, 'src');
     dir(src);
     const s = Buffer.from(src);
-    const at = (...parts: (string | Buffer)[]) => Buffer.concat([s, ...parts.flatMap((p) => [Buffer.from('/'), Buffer.from(p)])]);
+    const at = (...parts: (string | Buffer)[]) =>
+      Buffer.concat([s, ...parts.flatMap((p) => [Buffer.from('/'), Buffer.from(p)])]);
     const names: Buffer[] = [
       Buffer.from('n'.repeat(255)),
       Buffer.concat([Buffer.from('é'.repeat(127)), Buffer.from('z')]), // 255 bytes of UTF-8
@@ -119,7 +133,9 @@ test('names: 255 bytes, not UTF-8, control characters, spaces; a 4,095-byte syml
       Buffer.from([0x61, 0x01]),
       Buffer.concat([Buffer.alloc(250, 0x78), Buffer.from([0xff, 0xfe, 0xfd, 0x0a, 0x20])]),
     ];
-    names.forEach((n, i) => writeFileSync(at(n), `file ${i}`));
+    names.forEach((n, i) => {
+      writeFileSync(at(n), `file ${i}`);
+    });
     // A directory with a non-UTF-8 name holding more odd names, and 300 names of 255 bytes (the listing
     // spans several metadata blocks, so index entries carry long names).
     mkdirSync(at(Buffer.from([0xfe, 0x0a, 0xff])));
@@ -143,7 +159,11 @@ test('names: 255 bytes, not UTF-8, control characters, spaces; a 4,095-byte syml
         assert.ok(readFileSync(inMnt(Buffer.from([0xfe, 0x0a, 0xff]), n)).equals(n));
       });
       assert.equal(readlinkSync(inMnt(Buffer.from('long-link')), 'utf8'), longTarget);
-      assert.ok(readlinkSync(inMnt(Buffer.from('odd-link')), { encoding: 'buffer' }).equals(Buffer.from([0x2e, 0x2f, 0xff, 0x0a, 0x20])));
+      assert.ok(
+        readlinkSync(inMnt(Buffer.from('odd-link')), { encoding: 'buffer' }).equals(
+          Buffer.from([0x2e, 0x2f, 0xff, 0x0a, 0x20]),
+        ),
+      );
       assert.throws(() => lstatSync(inMnt(Buffer.from([0xff, 0xfd]))), { code: 'ENOENT' });
     });
   });
@@ -166,74 +186,82 @@ test('3,000 owners and 3,000 groups: the id table spans several metadata blocks'
   });
 });
 
-test('65,535 distinct ids fit; one more fails with a clear error and leaves the old image and no temporary file', { skip }, () => {
-  withTmpfs((t) => {
-    const src = join(t, 'src');
-    dir(src);
-    // 32,767 files with their own uid and gid, plus root's 0: 65,535 ids, the most a superblock can count.
-    const n = 32767;
-    for (let i = 0; i < n; i++) {
-      const fd = openSync(join(src, `${i}`), 'w');
-      fchownSync(fd, 100000 + i, 200000 + i);
-      closeSync(fd);
-    }
-    owner(src, 0, 0);
-    const img = join(t, 'ids.sqfs');
-    snap(src, img);
-    assert.match(superblock(img), /Number of ids 65535\n/);
-    withMount(img, (mnt) => {
+test(
+  '65,535 distinct ids fit; one more fails with a clear error and leaves the old image and no temporary file',
+  { skip },
+  () => {
+    withTmpfs((t) => {
+      const src = join(t, 'src');
+      dir(src);
+      // 32,767 files with their own uid and gid, plus root's 0: 65,535 ids, the most a superblock can count.
+      const n = 32767;
       for (let i = 0; i < n; i++) {
-        const st = lstatSync(join(mnt, `${i}`));
-        if (st.uid !== 100000 + i || st.gid !== 200000 + i) assert.fail(`file ${i}: uid/gid ${st.uid}/${st.gid}`);
+        const fd = openSync(join(src, `${i}`), 'w');
+        fchownSync(fd, 100000 + i, 200000 + i);
+        closeSync(fd);
       }
+      owner(src, 0, 0);
+      const img = join(t, 'ids.sqfs');
+      snap(src, img);
+      assert.match(superblock(img), /Number of ids 65535\n/);
+      withMount(img, (mnt) => {
+        for (let i = 0; i < n; i++) {
+          const st = lstatSync(join(mnt, `${i}`));
+          if (st.uid !== 100000 + i || st.gid !== 200000 + i) assert.fail(`file ${i}: uid/gid ${st.uid}/${st.gid}`);
+        }
+      });
+      const before = readFileSync(img);
+
+      const fd = openSync(join(src, 'one-more'), 'w');
+      fchownSync(fd, 100000 + n, 0);
+      closeSync(fd);
+      const t0 = performance.now();
+      const r = cli(['--source', src, img, '-q']);
+      const ms = performance.now() - t0;
+      assert.equal(r.status, 2, `exit status (stderr: ${r.stderr})`);
+      assert.match(r.stderr, /65535/, 'the message names the limit');
+      assert.match(r.stderr, /uid|gid/i);
+      assert.equal(r.stdout, '');
+      assert.ok(readFileSync(img).equals(before), 'the existing image is untouched');
+      assert.deepEqual(readdirSync(t).sort(), ['ids.sqfs', 'src'], 'no temporary file is left');
+      assert.ok(ms < 60000, `the failure comes quickly (${ms.toFixed(0)} ms)`);
     });
-    const before = readFileSync(img);
+  },
+);
 
-    const fd = openSync(join(src, 'one-more'), 'w');
-    fchownSync(fd, 100000 + n, 0);
-    closeSync(fd);
-    const t0 = performance.now();
-    const r = cli(['--source', src, img, '-q']);
-    const ms = performance.now() - t0;
-    assert.equal(r.status, 2, `exit status (stderr: ${r.stderr})`);
-    assert.match(r.stderr, /65535/, 'the message names the limit');
-    assert.match(r.stderr, /uid|gid/i);
-    assert.equal(r.stdout, '');
-    assert.ok(readFileSync(img).equals(before), 'the existing image is untouched');
-    assert.deepEqual(readdirSync(t).sort(), ['ids.sqfs', 'src'], 'no temporary file is left');
-    assert.ok(ms < 60000, `the failure comes quickly (${ms.toFixed(0)} ms)`);
-  });
-});
-
-test('20,000 inodes and 8+ KiB of xattr sets: inode, export and xattr tables span many metadata blocks', { skip }, () => {
-  withTmpfs((t) => {
-    const src = join(t, 'src');
-    dir(src);
-    const big = [bytes(3000, 1, 256), bytes(2500, 2, 256), Buffer.alloc(3500, 'v'), bytes(2048, 3, 16)];
-    const xs: XattrSpec[] = [];
-    for (let i = 0; i < 20000; i++) {
-      const p = join(src, `d${i % 40}`, `f${i}`);
-      if (i < 40) dir(join(src, `d${i}`));
-      writeFileSync(p, i % 5 === 0 ? `small ${i % 100}` : '');
-      if (i % 3 === 0) xs.push({ path: p, key: 'user.id', value: `${i % 1500}` }); // ~1,500 distinct sets
-      if (i % 10 === 0) xs.push({ path: p, key: 'user.big', value: big[(i / 10) % big.length] }); // repeated: out of line
-      if (i % 7 === 0) xs.push({ path: p, key: 'trusted.t', value: 'T'.repeat(20) });
-      if (i % 11 === 0) xs.push({ path: p, key: 'security.label', value: '12345678' }); // 8 bytes: the out-of-line threshold
-      if (i % 13 === 0) xs.push({ path: p, key: 'user.nine', value: '123456789' });
-      if (i % 17 === 0) xs.push({ path: p, key: 'user.empty', value: '' });
-      if (i % 1000 === 1) xs.push({ path: p, key: 'user.unique', value: bytes(3900, i, 256) }); // large, never repeated
-    }
-    for (let i = 0; i < 20; i++) hardlink(join(src, 'd0', `f${i * 40}`), join(src, `link${i}`));
-    xs.push({ path: src, key: 'user.root', value: 'on the root' });
-    xs.push({ path: join(src, 'd1'), key: 'trusted.overlay.opaque', value: 'y' });
-    setXattrs(xs, t);
-    const img = join(t, 'x.sqfs');
-    snap(src, img);
-    const sb = superblock(img);
-    assert.match(sb, /Number of inodes 20041\n/);
-    checkImage(img, src);
-  });
-});
+test(
+  '20,000 inodes and 8+ KiB of xattr sets: inode, export and xattr tables span many metadata blocks',
+  { skip },
+  () => {
+    withTmpfs((t) => {
+      const src = join(t, 'src');
+      dir(src);
+      const big = [bytes(3000, 1, 256), bytes(2500, 2, 256), Buffer.alloc(3500, 'v'), bytes(2048, 3, 16)];
+      const xs: XattrSpec[] = [];
+      for (let i = 0; i < 20000; i++) {
+        const p = join(src, `d${i % 40}`, `f${i}`);
+        if (i < 40) dir(join(src, `d${i}`));
+        writeFileSync(p, i % 5 === 0 ? `small ${i % 100}` : '');
+        if (i % 3 === 0) xs.push({ path: p, key: 'user.id', value: `${i % 1500}` }); // ~1,500 distinct sets
+        if (i % 10 === 0) xs.push({ path: p, key: 'user.big', value: big[(i / 10) % big.length] }); // repeated: out of line
+        if (i % 7 === 0) xs.push({ path: p, key: 'trusted.t', value: 'T'.repeat(20) });
+        if (i % 11 === 0) xs.push({ path: p, key: 'security.label', value: '12345678' }); // 8 bytes: the out-of-line threshold
+        if (i % 13 === 0) xs.push({ path: p, key: 'user.nine', value: '123456789' });
+        if (i % 17 === 0) xs.push({ path: p, key: 'user.empty', value: '' });
+        if (i % 1000 === 1) xs.push({ path: p, key: 'user.unique', value: bytes(3900, i, 256) }); // large, never repeated
+      }
+      for (let i = 0; i < 20; i++) hardlink(join(src, 'd0', `f${i * 40}`), join(src, `link${i}`));
+      xs.push({ path: src, key: 'user.root', value: 'on the root' });
+      xs.push({ path: join(src, 'd1'), key: 'trusted.overlay.opaque', value: 'y' });
+      setXattrs(xs, t);
+      const img = join(t, 'x.sqfs');
+      snap(src, img);
+      const sb = superblock(img);
+      assert.match(sb, /Number of inodes 20041\n/);
+      checkImage(img, src);
+    });
+  },
+);
 
 test('deep nesting: 200 levels of long names, 1,000 levels of short ones', { skip }, () => {
   withTmpfs((t) => {
@@ -248,7 +276,10 @@ test('deep nesting: 200 levels of long names, 1,000 levels of short ones', { ski
     let q = join(src, 's');
     for (let i = 0; i < 1000; i++) {
       q = join(q, 'd');
-      if (i % 100 === 99) mkdirSync(q, { recursive: true }), writeFileSync(join(q, 'f'), `depth ${i}`);
+      if (i % 100 === 99) {
+        mkdirSync(q, { recursive: true });
+        writeFileSync(join(q, 'f'), `depth ${i}`);
+      }
     }
     mkdirSync(q, { recursive: true });
     writeFileSync(join(q, 'bottom'), 'the bottom');
@@ -257,43 +288,54 @@ test('deep nesting: 200 levels of long names, 1,000 levels of short ones', { ski
     checkImage(img, src);
     withMount(img, (mnt) => {
       assert.equal(readFileSync(join(mnt, 's', 'd/'.repeat(1000), 'bottom'), 'utf8'), 'the bottom');
-      assert.equal(statSync(join(mnt, 'long', ...Array.from({ length: 200 }, (_, i) => `level${String(i).padStart(4, '0')}`), 'bottom')).size, 70000);
+      assert.equal(
+        statSync(
+          join(mnt, 'long', ...Array.from({ length: 200 }, (_, i) => `level${String(i).padStart(4, '0')}`), 'bottom'),
+        ).size,
+        70000,
+      );
     });
   });
 });
 
-test('an empty source directory, and a tree of only empty files and directories (no data, no fragments)', { skip }, () => {
-  withTmpfs((t) => {
-    const src = join(t, 'src');
-    dir(src, 0o711);
-    owner(src, 123, 456);
-    mtime(src, 1500000000);
-    const img = join(t, 'empty.sqfs');
-    snap(src, img);
-    checkImage(img, src);
-    assert.match(superblock(img), /Number of inodes 1\n/);
-    // No fragment or export table at all.
-    snap(src, join(t, 'bare.sqfs'), ['-no-fragments', '-no-exports']);
-    checkImage(join(t, 'bare.sqfs'), src);
+test(
+  'an empty source directory, and a tree of only empty files and directories (no data, no fragments)',
+  { skip },
+  () => {
+    withTmpfs((t) => {
+      const src = join(t, 'src');
+      dir(src, 0o711);
+      owner(src, 123, 456);
+      mtime(src, 1500000000);
+      const img = join(t, 'empty.sqfs');
+      snap(src, img);
+      checkImage(img, src);
+      assert.match(superblock(img), /Number of inodes 1\n/);
+      // No fragment or export table at all.
+      snap(src, join(t, 'bare.sqfs'), ['-no-fragments', '-no-exports']);
+      checkImage(join(t, 'bare.sqfs'), src);
 
-    const src2 = join(t, 'src2');
-    dir(src2);
-    file(join(src2, 'empty'), '');
-    file(join(src2, 'd/also-empty'), '');
-    dir(join(src2, 'e'));
-    linkSync(join(src2, 'empty'), join(src2, 'e/link'));
-    const img3 = join(t, 'only-empty.sqfs');
-    snap(src2, img3);
-    checkImage(img3, src2);
-    assert.match(superblock(img3), /Number of fragments 0\n/);
-  });
-});
+      const src2 = join(t, 'src2');
+      dir(src2);
+      file(join(src2, 'empty'), '');
+      file(join(src2, 'd/also-empty'), '');
+      dir(join(src2, 'e'));
+      linkSync(join(src2, 'empty'), join(src2, 'e/link'));
+      const img3 = join(t, 'only-empty.sqfs');
+      snap(src2, img3);
+      checkImage(img3, src2);
+      assert.match(superblock(img3), /Number of fragments 0\n/);
+    });
+  },
+);
 
 const propertySkip = skip || (Number(process.env.CASPER_PROPERTY_TREES ?? 4) === 0 ? 'CASPER_PROPERTY_TREES=0' : false);
 
 test('random trees (property test; CASPER_TEST_SEED and CASPER_PROPERTY_TREES)', { skip: propertySkip }, (tc) => {
   const count = Number(process.env.CASPER_PROPERTY_TREES ?? 4);
-  const base = process.env.CASPER_TEST_SEED ? Number(process.env.CASPER_TEST_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
+  const base = process.env.CASPER_TEST_SEED
+    ? Number(process.env.CASPER_TEST_SEED) >>> 0
+    : (Date.now() ^ (process.pid << 16)) >>> 0;
   assert.ok(Number.isInteger(count) && count > 0, 'CASPER_PROPERTY_TREES must be a positive integer');
   tc.diagnostic(`seed ${base}, ${count} trees`);
   for (let i = 0; i < count; i++) {

@@ -2,7 +2,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { rmSync, chmodSync, readFileSync, statSync, writeFileSync, truncateSync, openSync, writeSync, closeSync } from 'node:fs';
+import {
+  rmSync,
+  chmodSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  truncateSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { needs } from './helpers/capabilities.js';
 import { checkImage, tempDir } from './helpers/image-check.js';
 import { bytes, dir, file, hardlink, mknod, mtime, owner, setXattr, socket, symlink } from './helpers/make-tree.js';
@@ -96,7 +106,10 @@ test('xattrs in user, trusted and security namespaces; -no-xattrs leaves them ou
     checkImage(join(t, 'x.sqfs'), src);
     // Kernels before 6.13 (no listxattrat): the names are listed through /proc/self/fd; the same image.
     snap(src, join(t, 'x-proc.sqfs'), [], { ...sde, CASPER_SNAPSHOT_NO_LISTXATTRAT: '1' });
-    assert.ok(readFileSync(join(t, 'x.sqfs')).equals(readFileSync(join(t, 'x-proc.sqfs'))), 'listxattrat and the /proc route give the same image');
+    assert.ok(
+      readFileSync(join(t, 'x.sqfs')).equals(readFileSync(join(t, 'x-proc.sqfs'))),
+      'listxattrat and the /proc route give the same image',
+    );
     snap(src, join(t, 'nx.sqfs'), ['-no-xattrs']);
     checkImage(join(t, 'nx.sqfs'), src, { ignore: ['xattrs'], mksquashfsArgs: ['-no-xattrs'] });
   } finally {
@@ -148,7 +161,10 @@ test('sparse files: holes and zero blocks are stored as sparse blocks, including
     file(join(src, 'zeros'), Buffer.alloc(4 * 131072));
     const img = join(t, 's.sqfs');
     snap(src, img);
-    assert.ok(statSync(img).size < 1024 * 1024, `sparse data must not be stored (image is ${statSync(img).size} bytes)`);
+    assert.ok(
+      statSync(img).size < 1024 * 1024,
+      `sparse data must not be stored (image is ${statSync(img).size} bytes)`,
+    );
     checkImage(img, src);
   } finally {
     rmSync(t, { recursive: true, force: true });
@@ -204,35 +220,51 @@ test('the same tree and options give byte-identical images', { skip: needs('root
   }
 });
 
-test('inode and directory tables over many metadata blocks, compressed on several threads: one image for 1, 3 and 8 jobs, read back whole', { skip }, () => {
-  const t = tempDir();
-  const src = join(t, 'src');
-  try {
-    dir(src);
-    // ~3,000 inodes and long names: many inode and directory blocks, and a directory large enough for an
-    // index (its listing spans several directory blocks), so blocks of each table wait for the other's.
-    for (let d = 0; d < 60; d++) for (let i = 0; i < 40; i++) file(join(src, `dir-${d}-${'n'.repeat(40)}`, `file-${i}-${'x'.repeat(60)}`), i % 7 === 0 ? `${d}/${i}\n` : '');
-    for (let i = 0; i < 600; i++) file(join(src, 'big-dir', `entry-${String(i).padStart(4, '0')}-${'y'.repeat(80)}`), '');
-    chmodSync(src, 0o755);
-    // A fixed superblock time after every file's mtime (an earlier one would clamp them, and the kernel's view
-    // would differ from the source).
-    const env = { SOURCE_DATE_EPOCH: String(Math.floor(Date.now() / 1000) + 86400) };
-    for (const comp of ['gzip', 'xz']) {
-      const images = ['1', '3', '8'].map((jobs) => {
-        const img = join(t, `${comp}-${jobs}.sqfs`);
-        const r = cli(['--source', src, img, '-q', '--json', '-comp', comp, '-j', jobs], env);
-        assert.equal(r.status, 0, `casper-snapshot failed: ${r.stderr}`);
-        const tables = (JSON.parse(r.stdout) as { tables: { metadataBlocks: number; metadataWaves: number } }).tables;
-        assert.ok(tables.metadataBlocks >= 20, `only ${tables.metadataBlocks} metadata blocks: the tree does not exercise the waves`);
-        assert.ok(tables.metadataWaves > 1 && tables.metadataWaves < tables.metadataBlocks, `${tables.metadataWaves} waves for ${tables.metadataBlocks} blocks`);
-        return img;
-      });
-      const a = readFileSync(images[0]);
-      assert.ok(a.equals(readFileSync(images[1])), `${comp}: 1 and 3 jobs differ`);
-      assert.ok(a.equals(readFileSync(images[2])), `${comp}: 1 and 8 jobs differ`);
-      checkImage(images[2], src, { noReference: comp !== 'gzip' });
+test(
+  'inode and directory tables over many metadata blocks, compressed on several threads: one image for 1, 3 and 8 jobs, read back whole',
+  { skip },
+  () => {
+    const t = tempDir();
+    const src = join(t, 'src');
+    try {
+      dir(src);
+      // ~3,000 inodes and long names: many inode and directory blocks, and a directory large enough for an
+      // index (its listing spans several directory blocks), so blocks of each table wait for the other's.
+      for (let d = 0; d < 60; d++)
+        for (let i = 0; i < 40; i++)
+          file(
+            join(src, `dir-${d}-${'n'.repeat(40)}`, `file-${i}-${'x'.repeat(60)}`),
+            i % 7 === 0 ? `${d}/${i}\n` : '',
+          );
+      for (let i = 0; i < 600; i++)
+        file(join(src, 'big-dir', `entry-${String(i).padStart(4, '0')}-${'y'.repeat(80)}`), '');
+      chmodSync(src, 0o755);
+      // A fixed superblock time after every file's mtime (an earlier one would clamp them, and the kernel's view
+      // would differ from the source).
+      const env = { SOURCE_DATE_EPOCH: String(Math.floor(Date.now() / 1000) + 86400) };
+      for (const comp of ['gzip', 'xz']) {
+        const images = ['1', '3', '8'].map((jobs) => {
+          const img = join(t, `${comp}-${jobs}.sqfs`);
+          const r = cli(['--source', src, img, '-q', '--json', '-comp', comp, '-j', jobs], env);
+          assert.equal(r.status, 0, `casper-snapshot failed: ${r.stderr}`);
+          const tables = (JSON.parse(r.stdout) as { tables: { metadataBlocks: number; metadataWaves: number } }).tables;
+          assert.ok(
+            tables.metadataBlocks >= 20,
+            `only ${tables.metadataBlocks} metadata blocks: the tree does not exercise the waves`,
+          );
+          assert.ok(
+            tables.metadataWaves > 1 && tables.metadataWaves < tables.metadataBlocks,
+            `${tables.metadataWaves} waves for ${tables.metadataBlocks} blocks`,
+          );
+          return img;
+        });
+        const a = readFileSync(images[0]);
+        assert.ok(a.equals(readFileSync(images[1])), `${comp}: 1 and 3 jobs differ`);
+        assert.ok(a.equals(readFileSync(images[2])), `${comp}: 1 and 8 jobs differ`);
+        checkImage(images[2], src, { noReference: comp !== 'gzip' });
+      }
+    } finally {
+      rmSync(t, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(t, { recursive: true, force: true });
-  }
-});
+  },
+);

@@ -53,9 +53,7 @@ Napi::Value ThreadCpuMs(const Napi::CallbackInfo& info) {
 // exitNow(code): ends the process at once (_exit), for the CLI's signal handlers once they have removed what the
 // run made. process.exit() first joins libuv's pool and the worker threads, so it waits for whatever native work is
 // under way (a walk, a regexec, a comparison), for seconds or for ever; a stop signal must not.
-Napi::Value ExitNow(const Napi::CallbackInfo& info) {
-  ::_exit(info[0].ToNumber().Int32Value());
-}
+Napi::Value ExitNow(const Napi::CallbackInfo& info) { ::_exit(info[0].ToNumber().Int32Value()); }
 
 }  // namespace
 

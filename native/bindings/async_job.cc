@@ -7,7 +7,10 @@
 namespace casper {
 
 AsyncJob::AsyncJob(Napi::Env env, Work work, Done done)
-    : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)), done_(std::move(done)) {}
+    : Napi::AsyncWorker(env),
+      deferred_(Napi::Promise::Deferred::New(env)),
+      work_(std::move(work)),
+      done_(std::move(done)) {}
 
 Napi::Promise AsyncJob::start(Napi::Env env, Work work, Done done, const std::vector<Napi::Value>& held) {
   auto* job = new AsyncJob(env, std::move(work), std::move(done));

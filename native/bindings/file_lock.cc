@@ -23,6 +23,8 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
 }
 }  // namespace
 
-void define_file_lock(Napi::Env env, Napi::Object exports) { exports.Set("lockFile", Napi::Function::New(env, LockFile, "lockFile")); }
+void define_file_lock(Napi::Env env, Napi::Object exports) {
+  exports.Set("lockFile", Napi::Function::New(env, LockFile, "lockFile"));
+}
 
 }  // namespace casper

@@ -55,22 +55,17 @@ namespace {
 class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "ImageBuilder",
-                       {InstanceMethod<&ImageBuilder::Walk>("walk"),
-                        InstanceMethod<&ImageBuilder::OpenBase>("openBase"),
-                        InstanceMethod<&ImageBuilder::UseBase>("useBase"),
-                        InstanceMethod<&ImageBuilder::Begin>("begin"),
-                        InstanceMethod<&ImageBuilder::StartData>("startData"),
-                        InstanceMethod<&ImageBuilder::DataProgress>("dataProgress"),
-                        InstanceMethod<&ImageBuilder::WakeData>("wakeData"),
-                        InstanceMethod<&ImageBuilder::EndData>("endData"),
-                        InstanceMethod<&ImageBuilder::Finish>("finish"),
-                        InstanceMethod<&ImageBuilder::VerifyWritten>("verifyWritten"),
-                        InstanceMethod<&ImageBuilder::TreeInfo>("treeInfo"),
-                        InstanceMethod<&ImageBuilder::ImagePaths>("imagePaths"),
-                        InstanceMethod<&ImageBuilder::MatchRegex>("matchRegex"),
-                        InstanceMethod<&ImageBuilder::LeaveOut>("leaveOut"),
-                        InstanceMethod<&ImageBuilder::CloseBase>("closeBase")});
+    return DefineClass(
+        env, "ImageBuilder",
+        {InstanceMethod<&ImageBuilder::Walk>("walk"), InstanceMethod<&ImageBuilder::OpenBase>("openBase"),
+         InstanceMethod<&ImageBuilder::UseBase>("useBase"), InstanceMethod<&ImageBuilder::Begin>("begin"),
+         InstanceMethod<&ImageBuilder::StartData>("startData"),
+         InstanceMethod<&ImageBuilder::DataProgress>("dataProgress"),
+         InstanceMethod<&ImageBuilder::WakeData>("wakeData"), InstanceMethod<&ImageBuilder::EndData>("endData"),
+         InstanceMethod<&ImageBuilder::Finish>("finish"), InstanceMethod<&ImageBuilder::VerifyWritten>("verifyWritten"),
+         InstanceMethod<&ImageBuilder::TreeInfo>("treeInfo"), InstanceMethod<&ImageBuilder::ImagePaths>("imagePaths"),
+         InstanceMethod<&ImageBuilder::MatchRegex>("matchRegex"), InstanceMethod<&ImageBuilder::LeaveOut>("leaveOut"),
+         InstanceMethod<&ImageBuilder::CloseBase>("closeBase")});
   }
 
   // new ImageBuilder(options, cancelInt32Array?)
@@ -140,7 +135,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value UseBase(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "useBase");
-      if (base_ || base_tried_ || !base_open_ || !base_open_->refused.empty()) throw call_order_fault("useBase() called twice or without an open base");
+      if (base_ || base_tried_ || !base_open_ || !base_open_->refused.empty())
+        throw call_order_fault("useBase() called twice or without an open base");
       base_tried_ = true;
       Napi::Object bo = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(info.Env());
       bool content = bo.Has("content") && bo.Get("content").ToBoolean().Value();
@@ -159,8 +155,10 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
               *reason = b->incompatibility(opts_);  // the superblock alone decides this, before any table is read
               if (!reason->empty()) return;
               b->load();
-              if (!content && !base_open_->content_only.empty()) *check_reason = base_open_->content_only;
-              else if (!content && !b->has_record()) *check_reason = "it has no integrity record (made by another tool or an older casper-snapshot)";
+              if (!content && !base_open_->content_only.empty())
+                *check_reason = base_open_->content_only;
+              else if (!content && !b->has_record())
+                *check_reason = "it has no integrity record (made by another tool or an older casper-snapshot)";
               *checked_content = content || !check_reason->empty();
               b->plan(*tree_, opts_, *checked_content, threads);
               *base = std::move(b);
@@ -199,7 +197,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   // closeBase(): the base's descriptor is closed (when nothing can still read it: no job running, not in the
   // data phase, whose writer copies from it). Returns whether it was.
   Napi::Value CloseBase(const Napi::CallbackInfo& info) {
-    if (stage_ == Stage::kWalking || stage_ == Stage::kData || stage_ == Stage::kFinishing || stage_ == Stage::kVerifying)
+    if (stage_ == Stage::kWalking || stage_ == Stage::kData || stage_ == Stage::kFinishing ||
+        stage_ == Stage::kVerifying)
       return Napi::Boolean::New(info.Env(), false);
     if (data_) data_->forget_base();
     base_.reset();
@@ -228,14 +227,17 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       if (engine_) throw call_order_fault("startData() called twice");
       uint64_t task_bytes = uint64_t(std::max<int64_t>(1, info[0].ToNumber().Int64Value()));
       uint32_t window = uint32_t(std::max<int64_t>(1, info[1].ToNumber().Int64Value()));
-      int nice = info.Length() > 2 && info[2].IsNumber() ? int(std::max<int64_t>(0, std::min<int64_t>(19, info[2].ToNumber().Int64Value()))) : 0;
+      int nice = info.Length() > 2 && info[2].IsNumber()
+                     ? int(std::max<int64_t>(0, std::min<int64_t>(19, info[2].ToNumber().Int64Value())))
+                     : 0;
       engine_ = std::make_shared<DataEngine>(*planner_, *ordered_, task_bytes, window, cancel_, nice);
       engine_id_ = register_engine(engine_);
       return Napi::Number::New(info.Env(), engine_id_);
     });
   }
 
-  // dataProgress() -> { bytesIn, bytesOut, tasks, fragments, tasksWritten, entriesDone, done, writerCpuMs, writerHeldMs }
+  // dataProgress() -> { bytesIn, bytesOut, tasks, fragments, tasksWritten, entriesDone, done, writerCpuMs, writerHeldMs
+  // }
   Napi::Value DataProgress(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       if (!engine_) throw call_order_fault("dataProgress() called out of order");
@@ -282,7 +284,10 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       stage_ = Stage::kFinishing;
       auto summary = std::make_shared<ImageSummary>();
       return AsyncJob::start(
-          info.Env(), [this, summary, threads]() { *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_, &numbers_, threads); },
+          info.Env(),
+          [this, summary, threads]() {
+            *summary = write_tables(opts_, *tree_, *data_, fd_, cancel_, &numbers_, threads);
+          },
           [this, summary](Napi::Env env) -> Napi::Value {
             stage_ = Stage::kFinished;
             return summary_object(env, *summary);
@@ -336,7 +341,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       for (auto& e : tree_->entries)
         if (S_ISREG(e.mode) && e.link_primary == kNone && !e.skipped) {
           files++;
-          if (!e.from_base) bytes += e.size;           // what the data phase reads
+          if (!e.from_base) bytes += e.size;         // what the data phase reads
           stored += std::min(e.size, e.disk_bytes);  // holes of sparse files are not stored
         }
       Napi::Object o = Napi::Object::New(env);
@@ -359,7 +364,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // imagePaths() -> { paths[], dirs, fromBase }: for exclusion patterns matched in JS (only called when there are some).
+  // imagePaths() -> { paths[], dirs, fromBase }: for exclusion patterns matched in JS (only called when there are
+  // some).
   Napi::Value ImagePaths(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       if (!tree_ || stage_ == Stage::kWalking) throw call_order_fault("imagePaths() called out of order");
@@ -470,7 +476,8 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     o.Set("sparseBlocks", double(d.sparse_blocks));
     o.Set("dataBytes", double(data_->data_end()));
     Napi::Array changed = Napi::Array::New(env, d.changed.size());
-    for (size_t i = 0; i < d.changed.size(); i++) changed.Set(uint32_t(i), printable(tree_->path(d.changed[i])));  // for messages: escaped
+    for (size_t i = 0; i < d.changed.size(); i++)
+      changed.Set(uint32_t(i), printable(tree_->path(d.changed[i])));  // for messages: escaped
     o.Set("changedFiles", changed);
     Napi::Array skipped = Napi::Array::New(env, tree_->skipped.size());
     for (size_t i = 0; i < tree_->skipped.size(); i++) {

@@ -14,7 +14,9 @@ void set_error_fields(Napi::Object target, const NativeError& err) {
   if (!err.syscall.empty()) target.Set("syscall", err.syscall);
   if (!err.table.empty()) {
     target.Set("table", err.table);
-    target.Set("offset", err.offset == NativeError::kNoOffset ? target.Env().Null() : Napi::Value(Napi::Number::New(target.Env(), double(err.offset))));
+    target.Set("offset", err.offset == NativeError::kNoOffset
+                             ? target.Env().Null()
+                             : Napi::Value(Napi::Number::New(target.Env(), double(err.offset))));
   }
 }
 }  // namespace

@@ -59,7 +59,9 @@ ImageOptions image_options(const Napi::Object& o) {
   io.compressor = compressor_config(o);
   io.block_size = io.compressor.block_size;  // checked by compressor_config
   std::string frag = get(o, "fragments").IsString() ? get(o, "fragments").ToString().Utf8Value() : "default";
-  io.fragments = frag == "none" ? FragmentMode::kNone : frag == "always" ? FragmentMode::kAlways : FragmentMode::kDefault;
+  io.fragments = frag == "none"     ? FragmentMode::kNone
+                 : frag == "always" ? FragmentMode::kAlways
+                                    : FragmentMode::kDefault;
   io.dedup = bool_or(o, "dedup", true);
   io.exports = bool_or(o, "exports", true);
   io.all_root = bool_or(o, "allRoot", false);
@@ -80,7 +82,10 @@ WalkOptions walk_options(const Napi::Object& o) {
   w.ignore_errors = bool_or(o, "ignoreErrors", false);
   w.drop_xattr_prefixes = strings(o, "dropXattrPrefixes");
   w.expected_system_xattrs = strings(o, "expectedSystemXattrs");
-  auto str = [&](const char* key) { Napi::Value v = get(o, key); return v.IsString() ? v.ToString().Utf8Value() : std::string(); };
+  auto str = [&](const char* key) {
+    Napi::Value v = get(o, key);
+    return v.IsString() ? v.ToString().Utf8Value() : std::string();
+  };
   w.opaque_xattr = str("opaqueXattr");
   w.redirect_xattr = str("redirectXattr");
   w.merged_root = str("mergedRoot");
@@ -98,7 +103,8 @@ WalkOptions walk_options(const Napi::Object& o) {
     Napi::Array a = inodes.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) {
       Napi::Object p = a.Get(i).As<Napi::Object>();
-      w.exclude_inodes.emplace_back(uint64_t(p.Get("dev").ToNumber().Int64Value()), uint64_t(p.Get("ino").ToNumber().Int64Value()));
+      w.exclude_inodes.emplace_back(uint64_t(p.Get("dev").ToNumber().Int64Value()),
+                                    uint64_t(p.Get("ino").ToNumber().Int64Value()));
     }
   }
   return w;
@@ -122,20 +128,23 @@ std::pair<const uint8_t*, size_t> bytes_of(const Napi::Value& v) {
   throw Napi::TypeError::New(v.Env(), "expected an ArrayBuffer or a typed array");
 }
 
-void* typed_array_arg(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type, size_t min_elements, const char* what, size_t* length_out) {
+void* typed_array_arg(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type, size_t min_elements,
+                      const char* what, size_t* length_out) {
   if (length_out) *length_out = 0;
   if (info.Length() <= index || info[index].IsUndefined() || info[index].IsNull()) return nullptr;
-  const char* wanted = type == napi_int32_array    ? "an Int32Array"
-                       : type == napi_uint32_array ? "a Uint32Array"
+  const char* wanted = type == napi_int32_array       ? "an Int32Array"
+                       : type == napi_uint32_array    ? "a Uint32Array"
                        : type == napi_biguint64_array ? "a BigUint64Array"
                                                       : "a typed array";
-  const std::string need = std::string(what) + " must be " + wanted + " of at least " + std::to_string(min_elements) + " element(s)";
+  const std::string need =
+      std::string(what) + " must be " + wanted + " of at least " + std::to_string(min_elements) + " element(s)";
   if (!info[index].IsTypedArray()) throw Napi::TypeError::New(info.Env(), need);
   napi_typedarray_type got;
   size_t length = 0, offset = 0;
   void* data = nullptr;
   napi_value ab;
-  if (napi_get_typedarray_info(info.Env(), info[index], &got, &length, &data, &ab, &offset) != napi_ok || got != type || length < min_elements)
+  if (napi_get_typedarray_info(info.Env(), info[index], &got, &length, &data, &ab, &offset) != napi_ok || got != type ||
+      length < min_elements)
     throw Napi::TypeError::New(info.Env(), need);
   if (length_out) *length_out = length;
   return data;

@@ -21,8 +21,8 @@ std::pair<const uint8_t*, size_t> bytes_of(const Napi::Value& v);
 // undefined or null. Anything else (another value, another element type, fewer than min_elements) is a
 // TypeError naming `what`. The caller keeps the array alive (AsyncJob's `held`, an ObjectReference) for as
 // long as the pointer is used.
-void* typed_array_arg(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type, size_t min_elements, const char* what,
-                      size_t* length = nullptr);
+void* typed_array_arg(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type, size_t min_elements,
+                      const char* what, size_t* length = nullptr);
 Napi::ArrayBuffer to_array_buffer(Napi::Env env, const uint8_t* p, size_t n);
 
 }  // namespace casper

@@ -43,7 +43,8 @@ Napi::Value OpenDir(const Napi::CallbackInfo& info) {
 Napi::Value CreateAt(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     std::string name = str_arg(info, 1);
-    int fd = ::openat(fd_arg(info, 0), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(info[2].ToNumber().Uint32Value()));
+    int fd = ::openat(fd_arg(info, 0), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      mode_t(info[2].ToNumber().Uint32Value()));
     if (fd < 0) throw sys_error(errno, "open", name);
     return Napi::Number::New(info.Env(), fd);
   });
@@ -86,7 +87,8 @@ Napi::Value OpenOwnAt(const Napi::CallbackInfo& info) {
       }
       std::string kind = foreign_kind(st);
       if (S_ISDIR(st.st_mode) || (::unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT))
-        throw NativeError("EFOREIGN", "'" + printable(name) + "' is " + kind + ": not used as a lock (remove it)", "open", name);
+        throw NativeError("EFOREIGN", "'" + printable(name) + "' is " + kind + ": not used as a lock (remove it)",
+                          "open", name);
     }
     throw NativeError("ELOCKED", "'" + printable(name) + "' keeps changing", "open", name);
   });

@@ -25,7 +25,8 @@ struct RestoreResult {
 
 // Contents are read where the restored view takes a file from the new image; a file it does not hold comes from
 // the same lower layers the live view reads, and its size, mtime and the rest are compared.
-RestoreResult compare_restored(const std::string& image, const std::string& restored_root, const std::string& live_root, CompareOptions o) {
+RestoreResult compare_restored(const std::string& image, const std::string& restored_root, const std::string& live_root,
+                               CompareOptions o) {
   RestoreResult r;
   Image img(image);
   img.read_tree(o.cancel, nullptr);
@@ -55,7 +56,8 @@ Napi::Value CompareRestored(const Napi::CallbackInfo& info) {
     o.ignore = string_set(opts, "ignore");
     o.cancel.p = static_cast<const int32_t*>(typed_array_arg(info, 4, napi_int32_array, 1, "cancel"));
     o.progress = static_cast<uint64_t*>(typed_array_arg(info, 5, napi_biguint64_array, 1, "progress"));
-    std::string image = info[0].As<Napi::String>().Utf8Value(), restored = info[1].As<Napi::String>().Utf8Value(), live = info[2].As<Napi::String>().Utf8Value();
+    std::string image = info[0].As<Napi::String>().Utf8Value(), restored = info[1].As<Napi::String>().Utf8Value(),
+                live = info[2].As<Napi::String>().Utf8Value();
     auto r = std::make_shared<RestoreResult>();
     return AsyncJob::start(
         env, [image, restored, live, o, r]() { *r = compare_restored(image, restored, live, o); },

@@ -161,7 +161,8 @@ TaskResult make_result(const ImageOptions& opts, const Tree& tree, const Napi::O
     Napi::Object so = segs.Get(i).As<Napi::Object>();
     SegmentResult& s = out.segments[i];
     s.file = u32_of(so, "file", 0) + 1;
-    if (s.file >= tree.entries.size()) throw NativeError("EINVAL", "test result names file " + std::to_string(s.file - 1) + ", not in the tree");
+    if (s.file >= tree.entries.size())
+      throw NativeError("EINVAL", "test result names file " + std::to_string(s.file - 1) + ", not in the tree");
     s.offset = u64_of(so, "offset", 0);
     s.length = u64_of(so, "length", 0);
     s.last = bool_of(so, "last");
@@ -173,7 +174,8 @@ TaskResult make_result(const ImageOptions& opts, const Tree& tree, const Napi::O
       continue;
     }
     auto [p, n] = bytes_of(so.Get("data"));
-    if (n != s.length) throw NativeError("EINVAL", "test segment data is " + std::to_string(n) + " bytes, not its length");
+    if (n != s.length)
+      throw NativeError("EINVAL", "test segment data is " + std::to_string(n) + " bytes, not its length");
     const bool tail_fragment = tail_in_fragment(opts, tree.entries[s.file].size);
     for (uint64_t pos = 0; pos < n; pos += bs) {
       size_t len = size_t(std::min<uint64_t>(bs, n - pos));
@@ -252,14 +254,17 @@ class OrderedWriterHarness : public Napi::ObjectWrap<OrderedWriterHarness> {
   Napi::Value AddFragment(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto [p, n] = bytes_of(info[2]);
-      return closed_value(info.Env(), writer_->add_fragment(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
+      return closed_value(info.Env(), writer_->add_fragment(info[0].As<Napi::Number>().Uint32Value(),
+                                                            info[1].As<Napi::Number>().Uint32Value(),
                                                             std::vector<uint8_t>(p, p + n), xxh64(p, n)));
     });
   }
 
   // end(planned) -> closed fragments
   Napi::Value End(const Napi::CallbackInfo& info) {
-    return guarded(info.Env(), [&]() -> Napi::Value { return closed_value(info.Env(), writer_->end(info[0].As<Napi::Number>().Uint32Value())); });
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      return closed_value(info.Env(), writer_->end(info[0].As<Napi::Number>().Uint32Value()));
+    });
   }
 
   // addAllThreaded(results, threads): `threads` threads take the results in array order, as the data engine's
@@ -269,7 +274,8 @@ class OrderedWriterHarness : public Napi::ObjectWrap<OrderedWriterHarness> {
       Napi::Array results = info[0].As<Napi::Array>();
       uint32_t threads = std::max(1u, info[1].As<Napi::Number>().Uint32Value());
       std::vector<TaskResult> made;
-      for (uint32_t i = 0; i < results.Length(); i++) made.push_back(make_result(opts_, tree_, results.Get(i).As<Napi::Object>()));
+      for (uint32_t i = 0; i < results.Length(); i++)
+        made.push_back(make_result(opts_, tree_, results.Get(i).As<Napi::Object>()));
       std::atomic<size_t> next{0};
       std::mutex mu;
       std::exception_ptr failure;
@@ -282,7 +288,8 @@ class OrderedWriterHarness : public Napi::ObjectWrap<OrderedWriterHarness> {
               closed.pop_back();
               uint32_t word = block_word(uint32_t(f.raw->size()), true);
               const uint64_t digest = xxh64(f.raw->data(), f.raw->size());
-              for (auto& more : writer_->add_fragment(f.index, word, std::vector<uint8_t>(*f.raw), digest)) closed.push_back(std::move(more));
+              for (auto& more : writer_->add_fragment(f.index, word, std::vector<uint8_t>(*f.raw), digest))
+                closed.push_back(std::move(more));
             }
           }
         } catch (...) {
@@ -347,7 +354,8 @@ class OrderedWriterHarness : public Napi::ObjectWrap<OrderedWriterHarness> {
       }
       o.Set("files", fa);
       Napi::Array sk = Napi::Array::New(env, tree_.skipped.size());
-      for (size_t i = 0; i < tree_.skipped.size(); i++) sk.Set(uint32_t(i), tree_.skipped[i].path + " " + tree_.skipped[i].code);
+      for (size_t i = 0; i < tree_.skipped.size(); i++)
+        sk.Set(uint32_t(i), tree_.skipped[i].path + " " + tree_.skipped[i].code);
       o.Set("skipped", sk);
       return o;
     });

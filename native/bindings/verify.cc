@@ -81,7 +81,8 @@ Napi::Object verify_report_object(Napi::Env env, const VerifyReport& r) {
   return o;
 }
 
-Napi::Array differences_array(Napi::Env env, const std::vector<TreeDifference>& diffs, const char* a_key, const char* b_key) {
+Napi::Array differences_array(Napi::Env env, const std::vector<TreeDifference>& diffs, const char* a_key,
+                              const char* b_key) {
   Napi::Array out = Napi::Array::New(env, diffs.size());
   for (size_t i = 0; i < diffs.size(); i++) {
     const TreeDifference& d = diffs[i];

@@ -55,19 +55,25 @@ struct Comparer {
   std::vector<TreeDifference>& out;
   std::vector<std::string>& mounts;
   // Hard links: every non-directory present on both sides, with its identity on each.
-  struct Linked { std::string rel; std::pair<uint64_t, uint64_t> ia, ib; };
+  struct Linked {
+    std::string rel;
+    std::pair<uint64_t, uint64_t> ia, ib;
+  };
   std::vector<Linked> linked;
 
   bool on(const char* field) const { return o.ignore.count(field) == 0; }
-  void add(const std::string& rel, const std::string& kind, const std::string& va, const std::string& vb, const std::string& line) {
+  void add(const std::string& rel, const std::string& kind, const std::string& va, const std::string& vb,
+           const std::string& line) {
     out.push_back(TreeDifference{rel, kind, va, vb, line});
   }
-  void field(const std::string& rel, const char* kind, const char* label, const std::string& va, const std::string& vb) {
+  void field(const std::string& rel, const char* kind, const char* label, const std::string& va,
+             const std::string& vb) {
     if (va == vb) return;
     add(rel, kind, va, vb, std::string(label) + " differ: " + a.label(rel) + " " + va + ", " + b.label(rel) + " " + vb);
   }
   void unreadable(CompareSide& s, const std::string& rel, const char* what, int err) {
-    add(rel, "unreadable", "", std::strerror(err), std::string("Cannot ") + what + " " + s.label(rel) + ": " + std::strerror(err));
+    add(rel, "unreadable", "", std::strerror(err),
+        std::string("Cannot ") + what + " " + s.label(rel) + ": " + std::strerror(err));
   }
 
   // Reads a regular file on both sides; false at the first byte that differs (or when one cannot be read).
@@ -80,7 +86,8 @@ struct Comparer {
       return same_range(fa.get(), 0, a.label(rel), fb.get(), 0, b.label(rel), kToTheEnd, &o.cancel);
     } catch (const NativeError& e) {
       if (e.code == "ECANCELED") throw;
-      add(rel, "unreadable", "", e.what(), std::string("Cannot read: ") + e.what());  // an I/O error: listed, the rest goes on
+      add(rel, "unreadable", "", e.what(),
+          std::string("Cannot read: ") + e.what());  // an I/O error: listed, the rest goes on
       return true;
     }
   }
@@ -93,7 +100,8 @@ struct Comparer {
     if (int err = b.attrs(eb, y)) return unreadable(b, rel, "stat", err), false;
     if (x.basic != y.basic) {
       add(rel, "type", type_name(x.basic), type_name(y.basic),
-          "File " + a.label(rel) + " is a " + type_name(x.basic) + " while file " + b.label(rel) + " is a " + type_name(y.basic));
+          "File " + a.label(rel) + " is a " + type_name(x.basic) + " while file " + b.label(rel) + " is a " +
+              type_name(y.basic));
       return false;
     }
     if (on("mode")) field(rel, "mode", "Modes", octal(x.mode), octal(y.mode));
@@ -108,7 +116,8 @@ struct Comparer {
         if (!y.xattrs.count(k) || y.xattrs[k] != v) keys += (keys.empty() ? "" : ",") + k;
       for (auto& [k, v] : y.xattrs)
         if (!x.xattrs.count(k)) keys += (keys.empty() ? "" : ",") + k;
-      add(rel, "xattrs", xattr_text(x.xattrs), xattr_text(y.xattrs), "Extended attributes differ (" + printable(keys) + "): " + a.label(rel) + ", " + b.label(rel));
+      add(rel, "xattrs", xattr_text(x.xattrs), xattr_text(y.xattrs),
+          "Extended attributes differ (" + printable(keys) + "): " + a.label(rel) + ", " + b.label(rel));
     }
     switch (x.basic) {
       case kDir: return true;
@@ -116,7 +125,8 @@ struct Comparer {
         if (!on("content")) break;
         if (x.size != y.size) {
           add(rel, "content", std::to_string(x.size), std::to_string(y.size),
-              "Files " + a.label(rel) + " and " + b.label(rel) + " differ (" + std::to_string(x.size) + " and " + std::to_string(y.size) + " bytes)");
+              "Files " + a.label(rel) + " and " + b.label(rel) + " differ (" + std::to_string(x.size) + " and " +
+                  std::to_string(y.size) + " bytes)");
         } else if (o.defer_content) {
           o.defer_content(rel, *ea, *eb, y.identity);
         } else if ((!o.content_filter || o.content_filter->count(rel)) && !same_content(rel, *ea, *eb)) {
@@ -125,14 +135,16 @@ struct Comparer {
         break;
       case kSymlink:
         if (x.target != y.target)
-          add(rel, "symlink", x.target, y.target, "Symbolic links " + a.label(rel) + " -> " + printable(x.target) + " and " + b.label(rel) + " -> " + printable(y.target) + " differ");
+          add(rel, "symlink", x.target, y.target,
+              "Symbolic links " + a.label(rel) + " -> " + printable(x.target) + " and " + b.label(rel) + " -> " +
+                  printable(y.target) + " differ");
         break;
       case kBlockDev:
       case kCharDev:
-        field(rel, "device", "Device numbers", std::to_string(x.dev_major) + ":" + std::to_string(x.dev_minor), std::to_string(y.dev_major) + ":" + std::to_string(y.dev_minor));
+        field(rel, "device", "Device numbers", std::to_string(x.dev_major) + ":" + std::to_string(x.dev_minor),
+              std::to_string(y.dev_major) + ":" + std::to_string(y.dev_minor));
         break;
-      default:
-        break;
+      default: break;
     }
     linked.push_back({rel, x.identity, y.identity});
     return false;
@@ -161,12 +173,15 @@ struct Comparer {
       auto na = names(by_a[l.ia], l.rel);
       auto nb = names(by_b[l.ib], l.rel);
       if (na == nb) continue;
-      add(l.rel, "links", join(na), join(nb), "Hard links differ: " + a.label(l.rel) + " is linked to " + join(na) + ", " + b.label(l.rel) + " to " + join(nb));
+      add(l.rel, "links", join(na), join(nb),
+          "Hard links differ: " + a.label(l.rel) + " is linked to " + join(na) + ", " + b.label(l.rel) + " to " +
+              join(nb));
     }
   }
 
   // One directory present on both sides: its names merged in order; subdirectories are returned, in order.
-  void directory(const std::string& rel, uint64_t ha, uint64_t hb, std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>>& subdirs) {
+  void directory(const std::string& rel, uint64_t ha, uint64_t hb,
+                 std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>>& subdirs) {
     std::vector<SideEntry> la, lb;
     if (int err = a.enter(rel, ha, la)) return unreadable(a, rel, "read directory", err);
     if (int err = b.enter(rel, hb, lb)) return unreadable(b, rel, "read directory", err);
@@ -184,16 +199,20 @@ struct Comparer {
         mounts.push_back(path);
         continue;
       }
-      if (!in_b) add(path, o.only_a, "", "", "Only in " + a.label(rel) + ": " + printable(name));
-      else if (!in_a) add(path, o.only_b, "", "", "Only in " + b.label(rel) + ": " + printable(name));
-      else if (entry(path, ea, eb)) subdirs.push_back({path, {ea->handle, eb->handle}});
+      if (!in_b)
+        add(path, o.only_a, "", "", "Only in " + a.label(rel) + ": " + printable(name));
+      else if (!in_a)
+        add(path, o.only_b, "", "", "Only in " + b.label(rel) + ": " + printable(name));
+      else if (entry(path, ea, eb))
+        subdirs.push_back({path, {ea->handle, eb->handle}});
     }
   }
 };
 
 }  // namespace
 
-void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<TreeDifference>& out, std::vector<std::string>& mounts) {
+void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<TreeDifference>& out,
+                   std::vector<std::string>& mounts) {
   Comparer c{a, b, o, out, mounts, {}};
   if (!c.entry("/", nullptr, nullptr)) {
     c.links();

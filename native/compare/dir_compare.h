@@ -26,8 +26,8 @@ struct EntryAttrs {
   int64_t mtime = 0;  // seconds (SquashFS keeps no more)
   uint64_t size = 0;  // regular files
   uint32_t dev_major = 0, dev_minor = 0;
-  std::string target;                          // symlinks
-  std::map<std::string, std::string> xattrs;   // user., trusted. and security. (what SquashFS stores)
+  std::string target;                            // symlinks
+  std::map<std::string, std::string> xattrs;     // user., trusted. and security. (what SquashFS stores)
   std::pair<uint64_t, uint64_t> identity{0, 0};  // equal for two names of one inode (hard links)
 };
 
@@ -62,12 +62,15 @@ struct CompareOptions {
   // Regular files of the same size: with this, handed over (an image's data is read later, with the data
   // phase); without it, both sides are read now. content_filter (may be null): only these paths are read.
   // b_identity: the (device, inode) b's attrs gave, so only that file is read later.
-  std::function<void(const std::string& rel, const SideEntry& a, const SideEntry& b, std::pair<uint64_t, uint64_t> b_identity)> defer_content;
+  std::function<void(const std::string& rel, const SideEntry& a, const SideEntry& b,
+                     std::pair<uint64_t, uint64_t> b_identity)>
+      defer_content;
   const std::set<std::string>* content_filter = nullptr;
 };
 
 // Appends the differences to out, sorted like diff -r's (depth first, name order), and the paths left out
 // because something is mounted on them to mounts. Throws NativeError when a root cannot be read at all.
-void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<TreeDifference>& out, std::vector<std::string>& mounts);
+void compare_trees(CompareSide& a, CompareSide& b, const CompareOptions& o, std::vector<TreeDifference>& out,
+                   std::vector<std::string>& mounts);
 
 }  // namespace casper

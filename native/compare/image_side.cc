@@ -28,15 +28,17 @@ int ImageSide::attrs(const SideEntry* e, EntryAttrs& out) {
   return 0;
 }
 
-void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir_in, const std::set<std::string>& ignore,
-                       const CancelFlag& cancel, std::vector<TreeDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content, Fd& root_out) {
+void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir_in,
+                       const std::set<std::string>& ignore, const CancelFlag& cancel, std::vector<TreeDifference>& out,
+                       std::unordered_map<uint32_t, ContentCheck>& content, Fd& root_out) {
   std::string dir = strip_trailing_slashes(dir_in);
   ImageSide a(img, printable(image_label));
   TreeSide b(dir, TreeSide::Label::kPath, dir, false);
   CompareOptions o;
   o.ignore = ignore;
   o.cancel = cancel;
-  o.defer_content = [&](const std::string& rel, const SideEntry& ea, const SideEntry&, std::pair<uint64_t, uint64_t> tree_identity) {
+  o.defer_content = [&](const std::string& rel, const SideEntry& ea, const SideEntry&,
+                        std::pair<uint64_t, uint64_t> tree_identity) {
     uint32_t number = img.inode.at(img.nodes[ea.handle].ino).number;
     if (!content.count(number)) content.emplace(number, ContentCheck{rel, tree_identity});
   };

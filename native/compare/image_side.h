@@ -26,14 +26,14 @@ class ImageSide : public CompareSide {
 };
 
 struct ContentCheck {
-  std::string rel;                           // the file's path below the tree's root ("/etc/x")
-  std::pair<uint64_t, uint64_t> identity;    // its (device, inode) when it was compared: only that inode is read
+  std::string rel;                         // the file's path below the tree's root ("/etc/x")
+  std::pair<uint64_t, uint64_t> identity;  // its (device, inode) when it was compared: only that inode is read
 };
 
 // Appends differences to out; content_checks receives, per file inode, the tree's file to compare its data
 // with (the data is read later, with the data phase, opened beneath root_out: the tree's root, held open).
-void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir, const std::set<std::string>& ignore,
-                       const CancelFlag& cancel, std::vector<TreeDifference>& out, std::unordered_map<uint32_t, ContentCheck>& content_checks,
-                       Fd& root_out);
+void compare_with_tree(Image& img, const std::string& image_label, const std::string& dir,
+                       const std::set<std::string>& ignore, const CancelFlag& cancel, std::vector<TreeDifference>& out,
+                       std::unordered_map<uint32_t, ContentCheck>& content_checks, Fd& root_out);
 
 }  // namespace casper

@@ -40,7 +40,8 @@ TreeSide::TreeSide(const std::string& root, Label style, std::string shown, bool
   if (!root_.valid()) throw sys_error(errno, "open", root_path_);
   struct stat st;
   if (::fstat(root_.get(), &st) != 0) throw sys_error(errno, "fstat", root_path_);
-  if (!S_ISDIR(st.st_mode)) throw NativeError("ENOTDIR", "'" + printable(root_path_) + "' is not a directory", "open", root_path_);
+  if (!S_ISDIR(st.st_mode))
+    throw NativeError("ENOTDIR", "'" + printable(root_path_) + "' is not a directory", "open", root_path_);
   if (mounts) mounts_ = std::make_unique<MountPoints>(root_.get());
 }
 
@@ -53,7 +54,8 @@ std::string TreeSide::label(const std::string& rel) const {
 int TreeSide::enter(const std::string& rel, uint64_t, std::vector<SideEntry>& out) {
   cur_.reset();
   cur_rel_ = rel;
-  int fd = rel == "/" ? ::openat(root_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : open_beneath(root_.get(), rel.substr(1), O_RDONLY | O_DIRECTORY);
+  int fd = rel == "/" ? ::openat(root_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                      : open_beneath(root_.get(), rel.substr(1), O_RDONLY | O_DIRECTORY);
   if (fd < 0) return errno;
   cur_ = Fd(fd);
   std::vector<std::string> names;
@@ -87,7 +89,8 @@ int TreeSide::attrs(const SideEntry* e, EntryAttrs& out) {
   // The l* calls through /proc/self/fd: the held directory, then one name never followed.
   std::string fallback = root_path_ + (e ? path_prefix(cur_rel_) + "/" + e->name : "");
   std::vector<std::pair<std::string, std::string>> xs;
-  if (int err = e ? read_xattrs(cur_.get(), e->name, fallback, xs) : read_xattrs(root_.get(), "", fallback, xs)) return err;
+  if (int err = e ? read_xattrs(cur_.get(), e->name, fallback, xs) : read_xattrs(root_.get(), "", fallback, xs))
+    return err;
   for (auto& [k, v] : xs)
     if (stored_namespace(k)) out.xattrs[k] = v;
   return 0;

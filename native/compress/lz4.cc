@@ -12,7 +12,7 @@
 namespace casper {
 namespace {
 
-constexpr uint32_t kVersion = 1;     // LZ4_LEGACY: the only version SquashFS knows
+constexpr uint32_t kVersion = 1;  // LZ4_LEGACY: the only version SquashFS knows
 constexpr uint32_t kFlagHc = 0x01;
 
 class Lz4 final : public Compressor {

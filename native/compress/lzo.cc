@@ -77,8 +77,9 @@ std::unique_ptr<Compressor> make(const CompressorConfig& cfg) {
   for (const auto& a : kAlgorithms)
     if (name == a.name) algo = &a;
   if (!algo)
-    throw NativeError("EINVAL", "lzo algorithm '" + name +
-                                    "' is unknown (algorithms: lzo1x_1, lzo1x_1_11, lzo1x_1_12, lzo1x_1_15, lzo1x_999)");
+    throw NativeError(
+        "EINVAL",
+        "lzo algorithm '" + name + "' is unknown (algorithms: lzo1x_1, lzo1x_1_11, lzo1x_1_12, lzo1x_1_15, lzo1x_999)");
   if (algo->compress && cfg.options.count("level"))
     throw NativeError("EINVAL", "lzo level applies only to the lzo1x_999 algorithm, not " + name);
   return std::make_unique<Lzo>(*algo, option_int(cfg, "level", kDefaultLevel, 1, 9));

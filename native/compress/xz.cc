@@ -20,9 +20,8 @@ struct BcjFilter {
 };
 
 constexpr BcjFilter kBcjFilters[] = {
-    {"x86", 0x01, LZMA_FILTER_X86},     {"powerpc", 0x02, LZMA_FILTER_POWERPC},
-    {"ia64", 0x04, LZMA_FILTER_IA64},   {"arm", 0x08, LZMA_FILTER_ARM},
-    {"armthumb", 0x10, LZMA_FILTER_ARMTHUMB}, {"sparc", 0x20, LZMA_FILTER_SPARC},
+    {"x86", 0x01, LZMA_FILTER_X86}, {"powerpc", 0x02, LZMA_FILTER_POWERPC},   {"ia64", 0x04, LZMA_FILTER_IA64},
+    {"arm", 0x08, LZMA_FILTER_ARM}, {"armthumb", 0x10, LZMA_FILTER_ARMTHUMB}, {"sparc", 0x20, LZMA_FILTER_SPARC},
 };
 
 constexpr uint32_t kMinDictSize = 8192;  // mksquashfs's lower bound for an explicit dictionary size
@@ -44,9 +43,12 @@ uint32_t parse_dict_size(const std::string& s, uint32_t block_size) {
     size_t digits = 0, dots = 0;
     bool ok = !num.empty();
     for (char c : num) {
-      if (c >= '0' && c <= '9') digits++;
-      else if (c == '.') dots++;
-      else ok = false;
+      if (c >= '0' && c <= '9')
+        digits++;
+      else if (c == '.')
+        dots++;
+      else
+        ok = false;
     }
     if (!ok || digits == 0 || dots > 1)
       throw bad("dict-size must be bytes (65536, 64K, 1M) or a percentage of the block size (50%), got '" + s + "'");
@@ -57,8 +59,10 @@ uint32_t parse_dict_size(const std::string& s, uint32_t block_size) {
     size_t i = 0;
     while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i < 12) bytes = bytes * 10 + uint64_t(s[i++] - '0');
     uint64_t mult = 1;
-    if (i < s.size() && (s[i] == 'k' || s[i] == 'K')) mult = 1024, i++;
-    else if (i < s.size() && (s[i] == 'm' || s[i] == 'M')) mult = 1024 * 1024, i++;
+    if (i < s.size() && (s[i] == 'k' || s[i] == 'K'))
+      mult = 1024, i++;
+    else if (i < s.size() && (s[i] == 'm' || s[i] == 'M'))
+      mult = 1024 * 1024, i++;
     if (i == 0 || i != s.size())
       throw bad("dict-size must be bytes (65536, 64K, 1M) or a percentage of the block size (50%), got '" + s + "'");
     bytes *= mult;
@@ -66,10 +70,12 @@ uint32_t parse_dict_size(const std::string& s, uint32_t block_size) {
   if (bytes > block_size)
     throw bad("dict-size " + s + " (" + std::to_string(bytes) + " bytes) is larger than the block size (" +
               std::to_string(block_size) + ")");
-  if (bytes < kMinDictSize) throw bad("dict-size " + s + " (" + std::to_string(bytes) + " bytes) is below the minimum of 8K");
+  if (bytes < kMinDictSize)
+    throw bad("dict-size " + s + " (" + std::to_string(bytes) + " bytes) is below the minimum of 8K");
   if (!storable_dict_size(uint32_t(bytes)))
     throw bad("dict-size " + s + " (" + std::to_string(bytes) +
-              " bytes) must be 2^n or 2^n+2^(n-1) bytes, e.g. 8K, 12K, 16K, 24K, 32K, or 25%, 37.5%, 50%, 75%, 100% of the block size");
+              " bytes) must be 2^n or 2^n+2^(n-1) bytes, e.g. 8K, 12K, 16K, 24K, 32K, or 25%, 37.5%, 50%, 75%, 100% of "
+              "the block size");
   return uint32_t(bytes);
 }
 
@@ -83,7 +89,8 @@ uint32_t parse_bcj(const std::string& s) {
     for (const auto& f : kBcjFilters)
       if (name == f.name) mask |= f.bit, found = true;
     if (!found)
-      throw bad("bcj filter '" + name + "' is unknown (filters: x86, powerpc, ia64, arm, armthumb, sparc; comma-separated)");
+      throw bad("bcj filter '" + name +
+                "' is unknown (filters: x86, powerpc, ia64, arm, armthumb, sparc; comma-separated)");
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -164,7 +171,8 @@ class Xz final : public Compressor {
     lzma_stream& s = streams_[i];
     lzma_ret r = lzma_stream_encoder(&s, chain, LZMA_CHECK_CRC32);
     if (r == LZMA_MEM_ERROR) throw NativeError("ENOMEM", "out of memory for the xz encoder");
-    if (r != LZMA_OK) throw NativeError("EINTERNAL", "liblzma refused the encoder settings (error " + std::to_string(int(r)) + ")");
+    if (r != LZMA_OK)
+      throw NativeError("EINTERNAL", "liblzma refused the encoder settings (error " + std::to_string(int(r)) + ")");
     s.next_in = in;
     s.avail_in = len;
     s.next_out = out;

@@ -28,8 +28,10 @@ Fd open_walked(const TaskSpec& task, const SegmentSpec& s, SegmentResult& r) {
   if (fd < 0) {
     int err = errno;
     // ELOOP: a symlink on the way or at the end; ENOTDIR: a parent swapped for a file; ENXIO: a socket.
-    if (err == ELOOP || err == ENOTDIR || err == ENXIO) r.status = SegmentStatus::kReplaced;
-    else r.status = SegmentStatus::kFailed;
+    if (err == ELOOP || err == ENOTDIR || err == ENXIO)
+      r.status = SegmentStatus::kReplaced;
+    else
+      r.status = SegmentStatus::kFailed;
     r.error = err;
     return Fd();
   }
@@ -49,8 +51,8 @@ Fd open_walked(const TaskSpec& task, const SegmentSpec& s, SegmentResult& r) {
 
 // Reads and compresses the segment's blocks from fd into r (block words, stored bytes, tail, hashes).
 // Returns false when the file turned out shorter than the walk saw (the missing bytes read as zeros).
-bool read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, const CancelFlag& cancel, std::vector<uint8_t>& in,
-                 std::vector<uint8_t>& packed, SegmentResult& r, const std::string& path) {
+bool read_blocks(int fd, const SegmentSpec& s, uint32_t bs, Compressor& comp, const CancelFlag& cancel,
+                 std::vector<uint8_t>& in, std::vector<uint8_t>& packed, SegmentResult& r, const std::string& path) {
   r.hash = r.digest = r.sparse_bytes = 0;
   r.block_words.clear();
   r.stored_digests.clear();

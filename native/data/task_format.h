@@ -11,14 +11,14 @@
 namespace casper {
 
 struct SegmentSpec {
-  uint32_t file = 0;        // entry index of the inode's primary name
-  uint64_t offset = 0;      // first byte of the file to read (a multiple of the block size)
-  uint64_t length = 0;      // bytes to read
-  bool last = false;        // this segment ends the file
+  uint32_t file = 0;           // entry index of the inode's primary name
+  uint64_t offset = 0;         // first byte of the file to read (a multiple of the block size)
+  uint64_t length = 0;         // bytes to read
+  bool last = false;           // this segment ends the file
   bool tail_fragment = false;  // the final partial block goes to a fragment (returned raw)
   bool maybe_sparse = false;   // fewer disk blocks than size: look for holes with SEEK_DATA
-  FileStamp stamp;          // the inode and times the walk saw: the data must come from that inode
-  std::string rel;          // path beneath the task's root descriptor
+  FileStamp stamp;             // the inode and times the walk saw: the data must come from that inode
+  std::string rel;             // path beneath the task's root descriptor
 };
 
 struct TaskSpec {
@@ -49,16 +49,16 @@ struct SegmentResult {
   bool changed = false;
   SegmentStatus status = SegmentStatus::kRead;
   int32_t error = 0;
-  uint64_t hash = 0;     // fingerprint of this segment's uncompressed content
-  uint64_t digest = 0;   // this segment's part of the file's content digest (util/hash.h, for --verify)
+  uint64_t hash = 0;    // fingerprint of this segment's uncompressed content
+  uint64_t digest = 0;  // this segment's part of the file's content digest (util/hash.h, for --verify)
   uint64_t sparse_bytes = 0;
   std::vector<uint32_t> block_words;  // size word per block: 0 = sparse, bit 24 = stored raw
   // Per stored (non-sparse) block, for the integrity record: XXH64 of its stored bytes, its content term.
   std::vector<uint64_t> stored_digests;
   std::vector<uint32_t> terms;
-  uint32_t tail_term = 0;       // the tail's content term (when tail is not empty)
-  std::vector<uint8_t> data;    // stored block bytes back to back
-  std::vector<uint8_t> tail;    // the raw final partial block, for a fragment block
+  uint32_t tail_term = 0;     // the tail's content term (when tail is not empty)
+  std::vector<uint8_t> data;  // stored block bytes back to back
+  std::vector<uint8_t> tail;  // the raw final partial block, for a fragment block
 };
 
 // A read task's result: the task's place in the plan and its segments' results, in order.

@@ -12,8 +12,20 @@ constexpr uint32_t kSuperblockSize = 96;
 constexpr uint32_t kMinBlockSize = 4096, kMaxBlockSize = 1048576, kDefaultBlockSize = 131072;
 
 enum InodeType : uint16_t {
-  kDir = 1, kFile = 2, kSymlink = 3, kBlockDev = 4, kCharDev = 5, kFifo = 6, kSocket = 7,
-  kLDir = 8, kLFile = 9, kLSymlink = 10, kLBlockDev = 11, kLCharDev = 12, kLFifo = 13, kLSocket = 14,
+  kDir = 1,
+  kFile = 2,
+  kSymlink = 3,
+  kBlockDev = 4,
+  kCharDev = 5,
+  kFifo = 6,
+  kSocket = 7,
+  kLDir = 8,
+  kLFile = 9,
+  kLSymlink = 10,
+  kLBlockDev = 11,
+  kLCharDev = 12,
+  kLFifo = 13,
+  kLSocket = 14,
 };
 // Each basic type's extended form (larger fields, an xattr index) is its number + 7.
 inline uint16_t extended_type(uint16_t basic) { return uint16_t(basic + (kLDir - kDir)); }

@@ -6,7 +6,8 @@
 
 namespace casper {
 
-DirListing write_directory(MetadataStream& dw, const MetadataStream& inodes, const std::vector<DirEntryRef>& entries, bool with_index) {
+DirListing write_directory(MetadataStream& dw, const MetadataStream& inodes, const std::vector<DirEntryRef>& entries,
+                           bool with_index) {
   DirListing out;
   out.block = dw.block();
   out.offset = dw.offset();
@@ -30,7 +31,8 @@ DirListing write_directory(MetadataStream& dw, const MetadataStream& inodes, con
     }
     if (with_index && hdr_pos / kMetadataSize != indexed_block) {
       indexed_block = hdr_pos / kMetadataSize;
-      out.index.push_back({uint32_t(hdr_pos - listing_start), dw.block(), std::string(entries[i].name, entries[i].name_len)});
+      out.index.push_back(
+          {uint32_t(hdr_pos - listing_start), dw.block(), std::string(entries[i].name, entries[i].name_len)});
     }
     ByteWriter w;
     w.u32(uint32_t(j - i - 1));

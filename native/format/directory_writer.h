@@ -25,14 +25,15 @@ struct DirIndexEntry {
 };
 
 struct DirListing {
-  uint32_t block = 0;   // directory-stream block (index) where the listing starts; stored as its compressed start
+  uint32_t block = 0;  // directory-stream block (index) where the listing starts; stored as its compressed start
   uint16_t offset = 0;
-  uint64_t size = 0;    // listing bytes, without the kernel's +3
+  uint64_t size = 0;  // listing bytes, without the kernel's +3
   std::vector<DirIndexEntry> index;
 };
 
 // entries must be sorted bytewise by name. with_index: record a directory index (extended inodes only).
 // Each run's header holds the compressed start of its inodes' block in `inodes` (a patch).
-DirListing write_directory(MetadataStream& dw, const MetadataStream& inodes, const std::vector<DirEntryRef>& entries, bool with_index);
+DirListing write_directory(MetadataStream& dw, const MetadataStream& inodes, const std::vector<DirEntryRef>& entries,
+                           bool with_index);
 
 }  // namespace casper

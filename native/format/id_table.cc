@@ -12,9 +12,10 @@ uint16_t IdTable::index_of(uint32_t id) {
   // the image ("unable to read id index table"): 65,535 is the real limit, although the u16 indexes in the
   // inodes could address one more.
   if (ids_.size() >= kMaxIds)
-    throw NativeError("ESQUASH_LIMIT",
-                      "65536 or more distinct uids/gids: a SquashFS image holds at most 65535 (its superblock counts them "
-                      "in 16 bits); use -all-root or -force-uid/-force-gid");
+    throw NativeError(
+        "ESQUASH_LIMIT",
+        "65536 or more distinct uids/gids: a SquashFS image holds at most 65535 (its superblock counts them "
+        "in 16 bits); use -all-root or -force-uid/-force-gid");
   uint16_t idx = uint16_t(ids_.size());
   ids_.push_back(id);
   index_.emplace(id, idx);

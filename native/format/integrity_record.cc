@@ -44,7 +44,8 @@ uint64_t tables_digest_step(uint64_t so_far, const uint8_t* p, size_t n) { retur
 
 std::vector<uint8_t> encode_integrity_record(const IntegrityRecord& r) {
   ByteWriter w;
-  const uint64_t size = kRecordHeaderSize + kBlockEntry * r.blocks.size() + kFragmentEntry * r.fragments.size() + kFileEntry * r.file_tags.size() + kTrailer;
+  const uint64_t size = kRecordHeaderSize + kBlockEntry * r.blocks.size() + kFragmentEntry * r.fragments.size() +
+                        kFileEntry * r.file_tags.size() + kTrailer;
   w.buf.reserve(size_t(size));
   w.bytes(kMagic, sizeof kMagic);
   w.u16(kRecordVersion);
@@ -82,7 +83,8 @@ uint64_t integrity_record_size(const uint8_t* p, size_t n, std::string& why) {
     return 0;
   }
   const uint64_t size = load_u64(p + 16);
-  const uint64_t want = kRecordHeaderSize + kBlockEntry * load_u32(p + 56) + kFragmentEntry * load_u32(p + 60) + kFileEntry * load_u32(p + 64) + kTrailer;
+  const uint64_t want = kRecordHeaderSize + kBlockEntry * load_u32(p + 56) + kFragmentEntry * load_u32(p + 60) +
+                        kFileEntry * load_u32(p + 64) + kTrailer;
   if (size != want) {
     why = "its size " + std::to_string(size) + " does not match its counts (" + std::to_string(want) + ")";
     return 0;

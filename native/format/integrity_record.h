@@ -61,12 +61,16 @@ struct IntegrityRecord {
 // One tail in a fragment block.
 struct FragmentPiece {
   uint32_t offset = 0, length = 0, term = 0;
-  bool operator<(const FragmentPiece& o) const { return offset < o.offset || (offset == o.offset && length < o.length); }
+  bool operator<(const FragmentPiece& o) const {
+    return offset < o.offset || (offset == o.offset && length < o.length);
+  }
   bool operator==(const FragmentPiece& o) const { return offset == o.offset && length == o.length && term == o.term; }
 };
 
 // The low half of a block's or a tail's term in a file's content digest.
-inline uint32_t content_term(uint64_t content_hash, uint64_t index) { return uint32_t(digest_term(content_hash, index)); }
+inline uint32_t content_term(uint64_t content_hash, uint64_t index) {
+  return uint32_t(digest_term(content_hash, index));
+}
 
 // The pieces tag of a fragment block: pieces sorted by offset, duplicates (shared tails) removed.
 uint32_t pieces_tag(const std::vector<FragmentPiece>& pieces);

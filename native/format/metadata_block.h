@@ -11,6 +11,8 @@ constexpr size_t kMetadataSize = 8192;              // the most a block holds, u
 constexpr uint16_t kMetadataUncompressed = 0x8000;  // header: stored raw
 constexpr uint16_t kMetadataLengthMask = 0x7FFF;    // header: the stored length
 
-inline uint16_t metadata_header(size_t stored, bool raw) { return uint16_t(stored | (raw ? kMetadataUncompressed : 0)); }
+inline uint16_t metadata_header(size_t stored, bool raw) {
+  return uint16_t(stored | (raw ? kMetadataUncompressed : 0));
+}
 
 }  // namespace casper

@@ -14,7 +14,8 @@ void MetadataStream::write(const void* p, size_t n) {
   raw_.insert(raw_.end(), b, b + n);
 }
 
-void MetadataStream::write(const std::vector<uint8_t>& rec, const std::vector<StartField>& fields, const MetadataStream* target) {
+void MetadataStream::write(const std::vector<uint8_t>& rec, const std::vector<StartField>& fields,
+                           const MetadataStream* target) {
   for (const StartField& f : fields) patches_.push_back(Patch{raw_.size() + f.at, target, f.block});
   write(rec);
 }
@@ -22,7 +23,8 @@ void MetadataStream::write(const std::vector<uint8_t>& rec, const std::vector<St
 // The schedule of compress_streams(): which blocks each wave holds, and the bookkeeping of what is done.
 class StreamCompressor {
  public:
-  explicit StreamCompressor(const std::vector<MetadataStream*>& s) : s_(s), next_(s.size(), 0), need_(s.size()), patches_(s.size()) {
+  explicit StreamCompressor(const std::vector<MetadataStream*>& s)
+      : s_(s), next_(s.size(), 0), need_(s.size()), patches_(s.size()) {
     for (size_t i = 0; i < s_.size(); i++) {
       MetadataStream& m = *s_[i];
       m.out_.clear();
@@ -33,7 +35,8 @@ class StreamCompressor {
       for (size_t p = 0; p < m.patches_.size(); p++) {
         const MetadataStream::Patch& pt = m.patches_[p];
         const size_t t = index_of(pt.target);
-        if (pt.at + 4 > m.raw_.size()) throw NativeError("EINVAL", "internal: a metadata patch past the end of its stream");
+        if (pt.at + 4 > m.raw_.size())
+          throw NativeError("EINVAL", "internal: a metadata patch past the end of its stream");
         for (uint64_t k = pt.at / kMetadataSize; k <= (pt.at + 3) / kMetadataSize; k++) {
           uint32_t& want = need_[i][k * s_.size() + t];
           want = std::max(want, pt.block);
@@ -42,7 +45,8 @@ class StreamCompressor {
       }
       // Blocks are taken in order: a block waits for whatever any block before it waits for.
       for (uint32_t k = 1; k < n; k++)
-        for (size_t t = 0; t < s_.size(); t++) need_[i][k * s_.size() + t] = std::max(need_[i][k * s_.size() + t], need_[i][(k - 1) * s_.size() + t]);
+        for (size_t t = 0; t < s_.size(); t++)
+          need_[i][k * s_.size() + t] = std::max(need_[i][k * s_.size() + t], need_[i][(k - 1) * s_.size() + t]);
     }
   }
 
@@ -55,7 +59,8 @@ class StreamCompressor {
       while (next_[i] < n && ready(i, next_[i])) w.emplace_back(i, next_[i]++);
       left |= next_[i] < n;
     }
-    if (w.empty() && left) throw NativeError("EINVAL", "internal: metadata references that no order of compression can fill in");
+    if (w.empty() && left)
+      throw NativeError("EINVAL", "internal: metadata references that no order of compression can fill in");
     return w;
   }
 
@@ -110,13 +115,15 @@ class StreamCompressor {
   }
 
   const std::vector<MetadataStream*>& s_;
-  std::vector<uint32_t> next_;                          // per stream: the next block to take
-  std::vector<std::vector<uint32_t>> need_;             // [stream][block * streams + target]: blocks of target that must be done first
+  std::vector<uint32_t> next_;  // per stream: the next block to take
+  std::vector<std::vector<uint32_t>>
+      need_;  // [stream][block * streams + target]: blocks of target that must be done first
   std::vector<std::vector<std::vector<size_t>>> patches_;  // [stream][block]: the patches touching it
 };
 
 StreamStats compress_streams(const std::vector<MetadataStream*>& streams, ThreadTeam& team,
-                             const std::function<std::unique_ptr<Compressor>()>& make, const std::function<void()>& between_waves) {
+                             const std::function<std::unique_ptr<Compressor>()>& make,
+                             const std::function<void()>& between_waves) {
   StreamCompressor sc(streams);
   std::vector<std::unique_ptr<Compressor>> comps(team.size());
   StreamStats st;

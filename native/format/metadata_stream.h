@@ -83,6 +83,7 @@ struct StreamStats {
 // starts it holds are known. Throws NativeError EINVAL when the references make that impossible (a cycle: an
 // internal fault). cancel (may be null) is polled between waves.
 StreamStats compress_streams(const std::vector<MetadataStream*>& streams, ThreadTeam& team,
-                             const std::function<std::unique_ptr<Compressor>()>& make, const std::function<void()>& between_waves = {});
+                             const std::function<std::unique_ptr<Compressor>()>& make,
+                             const std::function<void()>& between_waves = {});
 
 }  // namespace casper

@@ -33,9 +33,21 @@ std::vector<uint8_t> encode_superblock(const Superblock& sb) {
 
 void decode_superblock(const uint8_t* b, Superblock& sb, SuperblockCheck& check) {
   size_t at = 0;
-  auto u16 = [&]() { uint16_t v = uint16_t(b[at] | b[at + 1] << 8); at += 2; return v; };
-  auto u32 = [&]() { uint32_t v = load_u32(b + at); at += 4; return v; };
-  auto u64 = [&]() { uint64_t v = load_u64(b + at); at += 8; return v; };
+  auto u16 = [&]() {
+    uint16_t v = uint16_t(b[at] | b[at + 1] << 8);
+    at += 2;
+    return v;
+  };
+  auto u32 = [&]() {
+    uint32_t v = load_u32(b + at);
+    at += 4;
+    return v;
+  };
+  auto u64 = [&]() {
+    uint64_t v = load_u64(b + at);
+    at += 8;
+    return v;
+  };
   check.magic = u32();
   sb.inode_count = u32();
   sb.mkfs_time = u32();

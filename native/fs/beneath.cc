@@ -84,7 +84,8 @@ int open_beneath(int root_fd, const std::string& rel, int flags) {
     // limit but the kernel's per-name one.
     if (errno == ENAMETOOLONG) return open_by_components(root_fd, rel, flags);
     // ENOSYS: kernel before 5.6. EPERM/EINVAL at the first call: a seccomp filter or an old struct size.
-    bool unsupported = errno == ENOSYS || (g_openat2.load(std::memory_order_relaxed) == 0 && (errno == EPERM || errno == E2BIG));
+    bool unsupported =
+        errno == ENOSYS || (g_openat2.load(std::memory_order_relaxed) == 0 && (errno == EPERM || errno == E2BIG));
     if (!unsupported) return -1;
     g_openat2.store(-1, std::memory_order_relaxed);
   }

@@ -28,7 +28,8 @@ std::atomic<bool> g_no_listxattrat{[] {
 
 // The name list: listxattrat where the kernel has it (about 0.6 us a name against 3.5 us for a /proc path
 // lookup on the walk's hot path), else llistxattr on at_path() (made on first use into lpath).
-ssize_t list_names(int dir_fd, const std::string& name, const std::string& fallback, std::string& lpath, char* buf, size_t size) {
+ssize_t list_names(int dir_fd, const std::string& name, const std::string& fallback, std::string& lpath, char* buf,
+                   size_t size) {
   if (!g_no_listxattrat.load(std::memory_order_relaxed)) {
     unsigned flags = AT_SYMLINK_NOFOLLOW | (name.empty() ? AT_EMPTY_PATH : 0);
     ssize_t n = ::syscall(SYS_listxattrat, dir_fd, name.c_str(), flags, buf, size);
@@ -41,7 +42,8 @@ ssize_t list_names(int dir_fd, const std::string& name, const std::string& fallb
 
 }  // namespace
 
-int read_xattrs(int dir_fd, const std::string& name, const std::string& fallback_path, std::vector<std::pair<std::string, std::string>>& out) {
+int read_xattrs(int dir_fd, const std::string& name, const std::string& fallback_path,
+                std::vector<std::pair<std::string, std::string>>& out) {
   out.clear();
   std::string list, lpath;
   for (int attempt = 0;; attempt++) {  // the list can grow between sizing and reading it: ERANGE, again

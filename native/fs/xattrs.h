@@ -12,6 +12,7 @@ namespace casper {
 // fallback_path). Returns 0, or the errno of the failing call (ENOTSUP: the filesystem has no xattrs; the
 // list is empty). An attribute removed between listing and reading is left out.
 // CASPER_SNAPSHOT_NO_LISTXATTRAT=1 in the environment forces the at_path() route (how tests cover old kernels).
-int read_xattrs(int dir_fd, const std::string& name, const std::string& fallback_path, std::vector<std::pair<std::string, std::string>>& out);
+int read_xattrs(int dir_fd, const std::string& name, const std::string& fallback_path,
+                std::vector<std::pair<std::string, std::string>>& out);
 
 }  // namespace casper

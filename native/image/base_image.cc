@@ -53,7 +53,9 @@ struct BaseImage::Impl {
   // none in memory: read/block_words.h); the comparing threads have their own (Reading::inodes).
   mutable std::unique_ptr<MetadataReader> words_in;
   std::vector<uint32_t> words_of(const Inode& b) const {
-    if (!words_in) words_in = std::make_unique<MetadataReader>(img->file, *img->comp, "inode table", img->sb.inode_table, img->sb.directory_table);
+    if (!words_in)
+      words_in = std::make_unique<MetadataReader>(img->file, *img->comp, "inode table", img->sb.inode_table,
+                                                  img->sb.directory_table);
     return all_block_words(*words_in, b);
   }
   ImageRecord record;
@@ -110,7 +112,8 @@ struct BaseImage::Compared {
   uint32_t tag = 0, tail_term = 0;
 };
 
-BaseImage::BaseImage(Fd fd, const std::string& path, const CancelFlag& cancel) : impl_(std::make_unique<Impl>()), cancel_(cancel), path_(path) {
+BaseImage::BaseImage(Fd fd, const std::string& path, const CancelFlag& cancel)
+    : impl_(std::make_unique<Impl>()), cancel_(cancel), path_(path) {
   impl_->file = std::make_unique<ImageFile>(std::move(fd), path);
   impl_->sb = read_superblock(*impl_->file);
 }
@@ -119,12 +122,17 @@ BaseImage::~BaseImage() = default;
 
 std::string BaseImage::incompatibility(const ImageOptions& o) const {
   const ReadSuperblock& sb = impl_->sb;
-  if (sb.compressor_name != o.compressor.name) return "it is compressed with " + sb.compressor_name + ", this snapshot with " + o.compressor.name;
-  if (sb.block_size != o.block_size) return "its block size is " + std::to_string(sb.block_size) + ", this snapshot's " + std::to_string(o.block_size);
-  if (sb.comp_options != make_compressor(o.compressor)->options_block()) return "its " + sb.compressor_name + " options differ from this snapshot's";
+  if (sb.compressor_name != o.compressor.name)
+    return "it is compressed with " + sb.compressor_name + ", this snapshot with " + o.compressor.name;
+  if (sb.block_size != o.block_size)
+    return "its block size is " + std::to_string(sb.block_size) + ", this snapshot's " + std::to_string(o.block_size);
+  if (sb.comp_options != make_compressor(o.compressor)->options_block())
+    return "its " + sb.compressor_name + " options differ from this snapshot's";
   const uint16_t frag_flags = kFlagNoFragments | kFlagAlwaysFragments;
-  const uint16_t want = uint16_t(kFlagNoFragments * (o.fragments == FragmentMode::kNone) | kFlagAlwaysFragments * (o.fragments == FragmentMode::kAlways));
-  if ((sb.flags & frag_flags) != want) return "it packs tail ends into fragments differently (-no-fragments / -always-use-fragments)";
+  const uint16_t want = uint16_t(kFlagNoFragments * (o.fragments == FragmentMode::kNone) |
+                                 kFlagAlwaysFragments * (o.fragments == FragmentMode::kAlways));
+  if ((sb.flags & frag_flags) != want)
+    return "it packs tail ends into fragments differently (-no-fragments / -always-use-fragments)";
   return "";
 }
 
@@ -133,7 +141,8 @@ void BaseImage::load() {
   impl_->file.reset();
   Image& img = *impl_->img;
   impl_->record = read_image_record(img.file, img.sb);
-  if (impl_->record.status == RecordStatus::kBroken) img.file.corrupt("integrity record", img.sb.bytes_used, impl_->record.why);
+  if (impl_->record.status == RecordStatus::kBroken)
+    img.file.corrupt("integrity record", img.sb.bytes_used, impl_->record.why);
   cancel_.check();
   img.read_tree(cancel_, nullptr);
   impl_->reader = std::make_unique<DataReader>(img.file, img.sb);
@@ -144,15 +153,21 @@ void BaseImage::load() {
     if (n.is_file()) numbers.push_back(number);
   std::sort(numbers.begin(), numbers.end());
   if (numbers.size() != rec.file_tags.size())
-    img.file.corrupt("integrity record", img.sb.bytes_used, "it lists " + std::to_string(rec.file_tags.size()) + " files, the image holds " + std::to_string(numbers.size()));
+    img.file.corrupt("integrity record", img.sb.bytes_used,
+                     "it lists " + std::to_string(rec.file_tags.size()) + " files, the image holds " +
+                         std::to_string(numbers.size()));
   if (rec.fragments.size() != img.tables.fragments.size())
-    img.file.corrupt("integrity record", img.sb.bytes_used, "it lists " + std::to_string(rec.fragments.size()) + " fragment blocks, the image holds " + std::to_string(img.tables.fragments.size()));
+    img.file.corrupt("integrity record", img.sb.bytes_used,
+                     "it lists " + std::to_string(rec.fragments.size()) + " fragment blocks, the image holds " +
+                         std::to_string(img.tables.fragments.size()));
   for (uint32_t i = 0; i < numbers.size(); i++) impl_->file_rank.emplace(numbers[i], i);
 }
 
 bool BaseImage::has_record() const { return impl_->has_record(); }
 
-void BaseImage::read_stored(uint64_t pos, void* out, size_t n) const { impl_->img->file.read(pos, out, n, "data block"); }
+void BaseImage::read_stored(uint64_t pos, void* out, size_t n) const {
+  impl_->img->file.read(pos, out, n, "data block");
+}
 
 void BaseImage::reject(const Tree& tree, uint32_t entry) {
   stats_.rejected++;
@@ -172,12 +187,15 @@ struct BaseImage::Planning {
 
 // Four steps, each a loop over the result of the one before.
 void BaseImage::plan(Tree& tree, const ImageOptions& o, bool check_content, unsigned threads) {
-  if (!impl_->has_record() && !check_content) throw call_order_fault("a base without an integrity record planned without the content check");
+  if (!impl_->has_record() && !check_content)
+    throw call_order_fault("a base without an integrity record planned without the content check");
   Planning p{tree, o, check_content, {}, {}, {}, {}};
   match_candidates(p);
   p.found.resize(p.matched.size());
-  if (check_content) compare_contents(p, threads);
-  else check_against_record(p);
+  if (check_content)
+    compare_contents(p, threads);
+  else
+    check_against_record(p);
   choose_fragments(p);
   record_reused(p);
 }
@@ -216,10 +234,13 @@ void BaseImage::match_candidates(Planning& p) {
       if (!e.skipped) {
         if (S_ISDIR(e.mode) && b.is_dir()) {
           stack.emplace_back(i, j);
-        } else if (check_content && has_data(e) && b.is_file() && b.size == e.size && (b.fragment != kNoFragment) == tail_in_fragment(o, e.size)) {
+        } else if (check_content && has_data(e) && b.is_file() && b.size == e.size &&
+                   (b.fragment != kNoFragment) == tail_in_fragment(o, e.size)) {
           matched.emplace_back(i, &b);  // compared below
-        } else if (!check_content && has_data(e) && b.is_file() && b.size == e.size && uint16_t(e.mode & 07777) == b.mode) {
-          bool same = b.uid_idx < img.tables.ids.size() && b.gid_idx < img.tables.ids.size() && img.tables.ids[b.uid_idx] == stored_uid(o, e.uid) &&
+        } else if (!check_content && has_data(e) && b.is_file() && b.size == e.size &&
+                   uint16_t(e.mode & 07777) == b.mode) {
+          bool same = b.uid_idx < img.tables.ids.size() && b.gid_idx < img.tables.ids.size() &&
+                      img.tables.ids[b.uid_idx] == stored_uid(o, e.uid) &&
                       img.tables.ids[b.gid_idx] == stored_gid(o, e.gid) && stored_mtime(o, e.mtime) == b.mtime &&
                       (b.fragment != kNoFragment) == tail_in_fragment(o, e.size);
           if (same) {
@@ -256,8 +277,10 @@ void BaseImage::check_against_record(Planning& p) {
     uint32_t sum = 0;
     c.same = impl_->layout_of(b, &c.stored, sum);
     c.tag = c.same ? impl_->tag_of(b) : 0;
-    if (c.same && b.fragment != kNoFragment) c.tail_term = c.tag - sum;  // checked with the fragment block
-    else if (c.same) c.same = sum == c.tag;
+    if (c.same && b.fragment != kNoFragment)
+      c.tail_term = c.tag - sum;  // checked with the fragment block
+    else if (c.same)
+      c.same = sum == c.tag;
     if (!c.same) reject(p.tree, p.matched[k].first);  // the tables point it at data that is not its own
   }
 }
@@ -268,7 +291,8 @@ void BaseImage::compare_contents(Planning& p, unsigned threads) {
   auto reading = [&]() {
     Reading r;
     r.comp = make_compressor(img.comp_config);
-    r.inodes = std::make_unique<MetadataReader>(img.file, *r.comp, "inode table", img.sb.inode_table, img.sb.directory_table);
+    r.inodes =
+        std::make_unique<MetadataReader>(img.file, *r.comp, "inode table", img.sb.inode_table, img.sb.directory_table);
     return r;
   };
   parallel_for(p.matched.size(), threads, reading, [&](Reading& r, size_t k) {
@@ -301,9 +325,11 @@ void BaseImage::choose_fragments(Planning& p) {
     const Inode& b = *matched[k].second;
     if (!found[k].same || b.fragment == kNoFragment) continue;
     if (b.fragment >= nfrag)
-      img.file.corrupt("inode table", sb.inode_table + (b.ref >> 16), "inode " + std::to_string(b.number) + " names a fragment block past the table");
+      img.file.corrupt("inode table", sb.inode_table + (b.ref >> 16),
+                       "inode " + std::to_string(b.number) + " names a fragment block past the table");
     if (b.size % bs == 0 || uint64_t(b.frag_offset) + b.size % bs > bs)
-      img.file.corrupt("inode table", sb.inode_table + (b.ref >> 16), "the tail of inode " + std::to_string(b.number) + " runs past the block size");
+      img.file.corrupt("inode table", sb.inode_table + (b.ref >> 16),
+                       "the tail of inode " + std::to_string(b.number) + " runs past the block size");
     claims[b.fragment].push_back(k);
   }
   std::map<uint32_t, std::vector<FragmentPiece>> all_pieces;  // record mode: every piece of the claimed blocks
@@ -336,7 +362,9 @@ void BaseImage::choose_fragments(Planning& p) {
     cancel_.check();
     const FragmentRecord& fe = img.tables.fragments[f];
     std::vector<FragmentPiece> claimed;
-    for (size_t k : who) claimed.push_back(FragmentPiece{matched[k].second->frag_offset, uint32_t(matched[k].second->size % bs), found[k].tail_term});
+    for (size_t k : who)
+      claimed.push_back(
+          FragmentPiece{matched[k].second->frag_offset, uint32_t(matched[k].second->size % bs), found[k].tail_term});
     const bool claims_agree = normalise_pieces(claimed);
     CopiedFragment cf;
     cf.start = fe.start;
@@ -350,7 +378,8 @@ void BaseImage::choose_fragments(Planning& p) {
       known = idx != ImageRecord::npos && rec.blocks[idx].word == fe.word;
       if (known) want = rec.blocks[idx].digest;
       std::vector<FragmentPiece>& all = all_pieces[f];
-      const bool consistent = known && !poisoned[f] && normalise_pieces(all) && pieces_tile(all, rec.fragments[f].raw_len) &&
+      const bool consistent = known && !poisoned[f] && normalise_pieces(all) &&
+                              pieces_tile(all, rec.fragments[f].raw_len) &&
                               pieces_tag(all) == rec.fragments[f].pieces_tag;
       if (consistent && claims_agree && claimed == all) {  // every byte belongs to a file kept in the new image
         cf.digest = want;
@@ -469,7 +498,8 @@ bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_ino
   auto matches_record = [&](uint64_t pos, uint32_t word, uint64_t digest) {
     if (!record) return true;
     size_t idx = impl_->record.block_at(pos);
-    return idx != ImageRecord::npos && impl_->record.rec.blocks[idx].word == word && impl_->record.rec.blocks[idx].digest == digest;
+    return idx != ImageRecord::npos && impl_->record.rec.blocks[idx].word == word &&
+           impl_->record.rec.blocks[idx].digest == digest;
   };
   uint64_t digest = 0;
   try {
@@ -496,7 +526,8 @@ bool BaseImage::same_data(const Tree& tree, uint32_t entry, const void* base_ino
     if (b.fragment != kNoFragment) {
       const uint32_t tail = uint32_t(b.size % bs);
       if (b.fragment >= img.tables.fragments.size())
-        img.file.corrupt("inode table", img.sb.inode_table + (b.ref >> 16), "inode " + std::to_string(b.number) + " names a fragment block past the table");
+        img.file.corrupt("inode table", img.sb.inode_table + (b.ref >> 16),
+                         "inode " + std::to_string(b.number) + " names a fragment block past the table");
       const auto& fe = img.tables.fragments[b.fragment];
       if (r.frag_index != b.fragment) {
         r.frag_index = kNoFragment;

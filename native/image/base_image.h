@@ -38,15 +38,16 @@ namespace casper {
 
 struct ReusedFile {
   uint32_t entry = 0;
-  uint64_t blocks_start = 0;     // in the base
-  std::vector<uint32_t> words;   // size words of its blocks, as stored
-  std::vector<RecordBlock> stored;  // each stored (non-sparse) block: its word, content term, and the digest its bytes must have
+  uint64_t blocks_start = 0;    // in the base
+  std::vector<uint32_t> words;  // size words of its blocks, as stored
+  std::vector<RecordBlock>
+      stored;  // each stored (non-sparse) block: its word, content term, and the digest its bytes must have
   uint64_t sparse = 0;
-  uint32_t tag = 0;              // its content tag (the integrity record's)
-  uint32_t tail_len = 0;         // bytes in a fragment (0: none)
+  uint32_t tag = 0;       // its content tag (the integrity record's)
+  uint32_t tail_len = 0;  // bytes in a fragment (0: none)
   uint32_t tail_term = 0;
-  uint32_t base_fragment = 0;    // the base fragment block holding the tail
-  uint32_t fragment_offset = 0;  // within it
+  uint32_t base_fragment = 0;           // the base fragment block holding the tail
+  uint32_t fragment_offset = 0;         // within it
   uint32_t new_fragment = kNoFragment;  // index in copied_fragments(), or none: repack the tail
   std::vector<uint8_t> tail;            // the tail to repack, taken out of its base block when planning
 };
@@ -60,9 +61,9 @@ struct CopiedFragment {
 };
 
 struct BaseStats {
-  uint64_t files = 0, bytes = 0;           // unchanged files and their size
-  uint64_t racy = 0;                       // passed the quick check but read again (mtime not older than the base)
-  uint64_t clamped = 0;                    // passed the quick check but read again (an mtime SquashFS cannot hold)
+  uint64_t files = 0, bytes = 0;              // unchanged files and their size
+  uint64_t racy = 0;                          // passed the quick check but read again (mtime not older than the base)
+  uint64_t clamped = 0;                       // passed the quick check but read again (an mtime SquashFS cannot hold)
   uint64_t compared = 0, compared_bytes = 0;  // content check: files read and compared with the base
   uint64_t copied_fragments = 0, repacked_tails = 0;
   // Files that looked unchanged but whose data in the base did not check out (its tables or record disagree,

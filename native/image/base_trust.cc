@@ -20,15 +20,15 @@ struct FsType {
   const char* name;
 };
 constexpr FsType kKeepsOwnership[] = {
-    {0xEF53, "ext4"},           {0x9123683E, "btrfs"},    {0x58465342, "xfs"},    {0xF2F52010, "f2fs"},
-    {0x01021994, "tmpfs"},      {0x858458F6, "ramfs"},    {0x794C7630, "overlay"}, {0x2FC12FC1, "zfs"},
-    {0xCA451A4E, "bcachefs"},   {0x3153464A, "jfs"},      {0x52654973, "reiserfs"}, {0x3434, "nilfs2"},
+    {0xEF53, "ext4"},         {0x9123683E, "btrfs"}, {0x58465342, "xfs"},      {0xF2F52010, "f2fs"},
+    {0x01021994, "tmpfs"},    {0x858458F6, "ramfs"}, {0x794C7630, "overlay"},  {0x2FC12FC1, "zfs"},
+    {0xCA451A4E, "bcachefs"}, {0x3153464A, "jfs"},   {0x52654973, "reiserfs"}, {0x3434, "nilfs2"},
 };
 constexpr FsType kOthers[] = {
-    {0x4D44, "FAT (vfat/msdos)"}, {0x2011BAB0, "exFAT"}, {0x5346544E, "NTFS"},  {0x7366746E, "NTFS (ntfs3)"},
-    {0x65735546, "FUSE"},        {0x4244, "HFS"},       {0x482B, "HFS+"},      {0x9660, "ISO 9660"},
-    {0x15013346, "UDF"},         {0x6969, "NFS"},       {0xFF534D42, "CIFS"},  {0xFE534D42, "SMB"},
-    {0x01021997, "9p"},          {0x786F4256, "vboxsf"},
+    {0x4D44, "FAT (vfat/msdos)"}, {0x2011BAB0, "exFAT"},  {0x5346544E, "NTFS"}, {0x7366746E, "NTFS (ntfs3)"},
+    {0x65735546, "FUSE"},         {0x4244, "HFS"},        {0x482B, "HFS+"},     {0x9660, "ISO 9660"},
+    {0x15013346, "UDF"},          {0x6969, "NFS"},        {0xFF534D42, "CIFS"}, {0xFE534D42, "SMB"},
+    {0x01021997, "9p"},           {0x786F4256, "vboxsf"},
 };
 
 std::string octal(mode_t m) {
@@ -78,7 +78,8 @@ BaseOpen open_base(const std::string& path) {
   // Another user who can write the directory can put any image there (or rename ours away): only a
   // directory nobody else can write, or a sticky one of ours (others cannot replace what we own), will do.
   if (!trusted_owner(ds.st_uid)) {
-    r.refused = "its directory is owned by " + who(ds.st_uid) + ", who could have put it there (the snapshot runs as " + who(me) + ")";
+    r.refused = "its directory is owned by " + who(ds.st_uid) + ", who could have put it there (the snapshot runs as " +
+                who(me) + ")";
     return r;
   }
   if ((ds.st_mode & (S_IWGRP | S_IWOTH)) && !(ds.st_mode & S_ISVTX)) {
@@ -88,7 +89,8 @@ BaseOpen open_base(const std::string& path) {
   int fd = ::openat(d.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     int err = errno;
-    r.refused = err == ELOOP ? "it is a symbolic link" : std::string("it cannot be opened (") + std::strerror(err) + ")";
+    r.refused =
+        err == ELOOP ? "it is a symbolic link" : std::string("it cannot be opened (") + std::strerror(err) + ")";
     return r;
   }
   Fd f(fd);
@@ -98,7 +100,9 @@ BaseOpen open_base(const std::string& path) {
     return r;
   }
   if (!S_ISREG(st.st_mode)) {
-    r.refused = S_ISFIFO(st.st_mode) ? "it is a FIFO" : S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file";
+    r.refused = S_ISFIFO(st.st_mode)  ? "it is a FIFO"
+                : S_ISDIR(st.st_mode) ? "it is a directory"
+                                      : "it is not a regular file";
     return r;
   }
   if (!trusted_owner(st.st_uid)) {

@@ -11,8 +11,8 @@
 namespace casper {
 
 struct BaseOpen {
-  Fd fd;                 // the image, open read-only (invalid when refused)
-  std::string refused;   // why the base is not used at all (empty: it may be used)
+  Fd fd;                // the image, open read-only (invalid when refused)
+  std::string refused;  // why the base is not used at all (empty: it may be used)
   // Non-empty: the filesystem does not keep file ownership (FAT, exFAT, NTFS, FUSE, network filesystems…),
   // so the checks above prove nothing; every file taken from the base must be compared with the source.
   std::string content_only;

@@ -34,11 +34,8 @@ void DataEngine::work(Compressor& comp) {
           closed = writer_.add_fragment(job.fragment.index, word, std::move(stored), digest);
           break;
         }
-        case Job::Kind::kEnd:
-          closed = writer_.end(planner_.planned());
-          break;
-        case Job::Kind::kStop:
-          break;
+        case Job::Kind::kEnd: closed = writer_.end(planner_.planned()); break;
+        case Job::Kind::kStop: break;
       }
       handed_over(std::move(closed));
     });

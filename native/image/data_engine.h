@@ -27,8 +27,9 @@
 namespace casper {
 
 struct DataProgress {
-  uint64_t bytes_in = 0;   // file bytes of the tasks written so far
-  uint64_t bytes_out = 0;  // bytes of the data section written so far (the writer's; tails counted once, in their fragment block)
+  uint64_t bytes_in = 0;  // file bytes of the tasks written so far
+  uint64_t bytes_out =
+      0;  // bytes of the data section written so far (the writer's; tails counted once, in their fragment block)
   uint32_t tasks = 0;      // tasks planned
   uint32_t fragments = 0;  // fragment blocks closed
   WriterState writer;
@@ -38,7 +39,8 @@ class DataEngine {
  public:
   // task_bytes: file bytes per read task; window: most tasks planned and not yet written (memory bound);
   // nice: how much lower than the caller's the priority of the threads running work() is (util/thread_nice.h).
-  DataEngine(TaskPlanner& planner, OrderedWriter& writer, uint64_t task_bytes, uint32_t window, CancelFlag cancel, int nice = 0)
+  DataEngine(TaskPlanner& planner, OrderedWriter& writer, uint64_t task_bytes, uint32_t window, CancelFlag cancel,
+             int nice = 0)
       : planner_(planner), writer_(writer), task_bytes_(task_bytes), window_(window), cancel_(cancel), nice_(nice) {}
 
   // Runs jobs until the data section is complete. Throws the first failure of any thread (each thread

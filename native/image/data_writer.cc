@@ -23,8 +23,16 @@ namespace {
 constexpr uint64_t kCopyChunk = uint64_t(4) << 20;
 }  // namespace
 
-DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base, CancelFlag cancel)
-    : opts_(opts), tree_(tree), fd_(out_fd), data_start_(data_start), pos_(data_start), comp_(make_compressor(opts.compressor)), cancel_(cancel), base_(base) {
+DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base,
+                       CancelFlag cancel)
+    : opts_(opts),
+      tree_(tree),
+      fd_(out_fd),
+      data_start_(data_start),
+      pos_(data_start),
+      comp_(make_compressor(opts.compressor)),
+      cancel_(cancel),
+      base_(base) {
   files_.resize(tree.entries.size());
   digests_.resize(tree.entries.size());
   tags_.resize(tree.entries.size());
@@ -162,7 +170,8 @@ bool DataWriter::copy_checked(const ReusedFile& r, FileData& fdata) {
     cancel_.check();
     uint64_t len = 0;
     size_t end = k;
-    while (end < r.stored.size() && (end == k || len + stored_size(r.stored[end].word) <= kCopyChunk)) len += stored_size(r.stored[end++].word);
+    while (end < r.stored.size() && (end == k || len + stored_size(r.stored[end].word) <= kCopyChunk))
+      len += stored_size(r.stored[end++].word);
     copy_buf_.resize(size_t(len));
     base_->read_stored(from, copy_buf_.data(), size_t(len));
     uint64_t at = 0;
@@ -197,7 +206,8 @@ void DataWriter::add_from_base(const ReusedFile& r) {
   if (copied && !r.words.empty()) {
     auto shared = copied_runs_.find(r.blocks_start);
     const FileData* other = shared == copied_runs_.end() ? nullptr : &files_[shared->second];
-    if (other && other->nblocks == fdata.nblocks && std::equal(r.words.begin(), r.words.end(), words_.begin() + other->first_word)) {
+    if (other && other->nblocks == fdata.nblocks &&
+        std::equal(r.words.begin(), r.words.end(), words_.begin() + other->first_word)) {
       fdata.blocks_start = other->blocks_start;  // the base shared these blocks (a duplicate): so does the new image
       fdata.first_word = other->first_word;
     } else if (copy_checked(r, fdata)) {
@@ -280,17 +290,20 @@ void DataWriter::add_segment(SegmentResult& s) {
   }
   const uint64_t data_len = s.data.size();
   queue_write(pos_, std::move(s.data));
-  if (s.stored_digests.size() != s.terms.size()) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
+  if (s.stored_digests.size() != s.terms.size())
+    throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
   uint64_t at = pos_;
   size_t k = 0;
   for (uint32_t w : s.block_words) {
     if (w == 0) continue;
-    if (k >= s.stored_digests.size()) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
+    if (k >= s.stored_digests.size())
+      throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
     blocks_.push_back(PlacedBlock{at, RecordBlock{w, s.terms[k], s.stored_digests[k]}});
     k++;
     at += stored_size(w);
   }
-  if (k != s.stored_digests.size() || at != pos_ + data_len) throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
+  if (k != s.stored_digests.size() || at != pos_ + data_len)
+    throw NativeError("EINTERNAL", "internal: a result's block digests do not match its blocks");
   pos_ += data_len;
   words_.insert(words_.end(), s.block_words.begin(), s.block_words.end());
   fdata.nblocks += uint32_t(s.block_words.size());
@@ -378,7 +391,8 @@ bool DataWriter::same_content(uint32_t cand, const FileData& cur, const uint8_t*
   if (stored) {
     ensure_written(c.blocks_start, stored);
     ensure_written(cur.blocks_start, stored);
-    if (!same_range(fd_, c.blocks_start, opts_.output_path, fd_, cur.blocks_start, opts_.output_path, stored)) return false;
+    if (!same_range(fd_, c.blocks_start, opts_.output_path, fd_, cur.blocks_start, opts_.output_path, stored))
+      return false;
   }
   if (tail_len) {
     const uint8_t* raw = fragment_raw(c.fragment);
@@ -429,7 +443,8 @@ void DataWriter::seal_fragment() {
   if (open_frag_.empty()) return;
   uint32_t index = uint32_t(frags_.size());
   frags_.push_back(FragmentEntry());
-  frag_records_.push_back(RecordFragment{uint32_t(open_frag_.size()), pieces_tag(open_pieces_)});  // placed in order: already sorted
+  frag_records_.push_back(
+      RecordFragment{uint32_t(open_frag_.size()), pieces_tag(open_pieces_)});  // placed in order: already sorted
   open_pieces_.clear();
   // One copy of the bytes, shared by the thread that compresses the block and the duplicate checks.
   auto raw = std::make_shared<const std::vector<uint8_t>>(std::move(open_frag_));

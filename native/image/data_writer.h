@@ -52,7 +52,8 @@ class DataWriter {
   // between the files that are read (image/base_image.h). Each copied block is checked against its digest
   // with its bytes in hand; a file whose blocks do not match is read from the source instead (on the
   // writer's thread, with the writer's compressor; cancel is polled there).
-  DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base = nullptr, CancelFlag cancel = {});
+  DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_t data_start, BaseImage* base = nullptr,
+             CancelFlag cancel = {});
   ~DataWriter();
 
   // Results must arrive in task order. A file that could not be read whole from the walked inode (vanished,
@@ -143,7 +144,7 @@ class DataWriter {
   std::mutex flight_mu_;
   std::condition_variable flight_cv_;
   std::map<uint64_t, uint64_t> in_flight_;
-  uint64_t taken_end_ = 0;  // end of the last write taken: with nothing in flight, all before it is written
+  uint64_t taken_end_ = 0;            // end of the last write taken: with nothing in flight, all before it is written
   std::unique_ptr<Compressor> comp_;  // for reading back written fragments when verifying duplicates
   std::vector<FileData> files_;
   std::vector<uint32_t> words_;
@@ -162,7 +163,7 @@ class DataWriter {
   std::vector<PlacedBlock> blocks_;
   std::vector<RecordFragment> frag_records_;  // by fragment index, once sealed (or copied)
   std::vector<FragmentPiece> open_pieces_;    // tails in the open fragment block
-  std::vector<uint32_t> dropped_;  // files dropped during the data phase (applied at the end)
+  std::vector<uint32_t> dropped_;             // files dropped during the data phase (applied at the end)
   uint32_t last_dropped_ = kNone;
   // fragments
   std::vector<uint8_t> open_frag_;
@@ -175,9 +176,10 @@ class DataWriter {
   // --base
   BaseImage* base_;
   bool started_ = false;
-  size_t next_reused_ = 0;  // in base_->files()
+  size_t next_reused_ = 0;                              // in base_->files()
   std::unordered_map<uint64_t, uint32_t> copied_runs_;  // base blocks_start -> a file whose blocks are that copy
-  std::vector<uint32_t> copied_index_;  // base_->copied_fragments()[k] -> its index in this image, or kNoFragment (damaged)
+  std::vector<uint32_t>
+      copied_index_;  // base_->copied_fragments()[k] -> its index in this image, or kNoFragment (damaged)
   std::vector<uint8_t> copy_buf_;
 };
 

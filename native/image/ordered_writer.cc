@@ -55,7 +55,8 @@ std::vector<ClosedFragment> OrderedWriter::add_result(TaskResult&& result) {
   return closed;
 }
 
-std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes, uint64_t digest) {
+std::vector<ClosedFragment> OrderedWriter::add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes,
+                                                        uint64_t digest) {
   std::vector<ClosedFragment> closed;
   std::vector<DataWriter::Write> writes;
   {
@@ -147,14 +148,18 @@ void OrderedWriter::pump(std::vector<ClosedFragment>& closed, TaskResult* curren
   for (;;) {
     TaskResult* r = nullptr;
     auto held = held_.find(next_seq_);
-    if (current && current->seq == next_seq_) r = current;
-    else if (held != held_.end()) r = &held->second;
+    if (current && current->seq == next_seq_)
+      r = current;
+    else if (held != held_.end())
+      r = &held->second;
     if (!r) break;
     if (r->starts_file && !write_due_fragments(next_seq_)) break;  // a due fragment is still being compressed
     data_.add_result(*r);
     collect_closed(closed, next_seq_ + kFragmentLag);
-    if (r == current) current = nullptr;
-    else held_.erase(held);
+    if (r == current)
+      current = nullptr;
+    else
+      held_.erase(held);
     next_seq_++;
   }
   if (current) {

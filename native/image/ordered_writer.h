@@ -32,9 +32,9 @@ struct ClosedFragment {
 
 struct WriterState {
   uint32_t tasks_written = 0;
-  bool done = false;               // every task and fragment is in the image
-  uint64_t data_bytes = 0;         // bytes of the data section written so far (what the image holds)
-  uint32_t entries_done = 0;       // entries before the next file still to be written
+  bool done = false;          // every task and fragment is in the image
+  uint64_t data_bytes = 0;    // bytes of the data section written so far (what the image holds)
+  uint32_t entries_done = 0;  // entries before the next file still to be written
   // Where the writer's time goes (the bench's serial-part figures): the CPU time of the threads holding the
   // lock (CLOCK_THREAD_CPUTIME_ID) and the wall time it was held, summed over every step.
   uint64_t held_cpu_ns = 0;
@@ -53,7 +53,8 @@ class OrderedWriter {
   // blocks that filled up meanwhile.
   std::vector<ClosedFragment> add_result(TaskResult&& result);
   // Fragment `index` compressed: its size word (bit 24 = stored raw), the stored bytes and their XXH64.
-  std::vector<ClosedFragment> add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes, uint64_t digest);
+  std::vector<ClosedFragment> add_fragment(uint32_t index, uint32_t word, std::vector<uint8_t>&& bytes,
+                                           uint64_t digest);
   // No task beyond `planned` will come; the last, partly filled fragment block closes after the last task.
   std::vector<ClosedFragment> end(uint32_t planned);
   // Lock-free: what the last step published (every step publishes before releasing the lock).
@@ -77,9 +78,9 @@ class OrderedWriter {
 
   DataWriter& data_;
   std::mutex mu_;
-  std::thread::id owner_;  // the thread holding mu_ (checked before touching data_)
+  std::thread::id owner_;                // the thread holding mu_ (checked before touching data_)
   std::map<uint32_t, TaskResult> held_;  // results that arrived before their turn
-  std::deque<Pending> fragments_;  // closed fragment blocks in index order
+  std::deque<Pending> fragments_;        // closed fragment blocks in index order
   uint32_t next_seq_ = 0;
   uint32_t planned_ = 0;
   std::atomic<uint64_t> held_cpu_ns_{0}, held_wall_ns_{0};  // added to by each holder, with the lock held

@@ -45,7 +45,7 @@ class TableBuilder {
     type_.assign(t.entries.size(), 0);
   }
 
-// Long: the tables in the fixed on-disk order the kernel requires, one short step each. The inode,
+  // Long: the tables in the fixed on-disk order the kernel requires, one short step each. The inode,
   // directory, fragment and id streams are laid out first, then compressed together on `threads` threads
   // (format/metadata_stream.h); the export table, which holds inode references, after them.
   ImageSummary run(int fd, unsigned threads) {
@@ -157,24 +157,30 @@ class TableBuilder {
   }
 
   // The record of what the data writer placed (format/integrity_record.h): tables = [inode table, bytes_used).
-  IntegrityRecord integrity_record(const Superblock& sb, const std::vector<uint8_t>& head, const std::vector<uint8_t>& tables) const {
+  IntegrityRecord integrity_record(const Superblock& sb, const std::vector<uint8_t>& head,
+                                   const std::vector<uint8_t>& tables) const {
     IntegrityRecord r;
     r.bytes_used = sb.bytes_used;
     r.data_start = head.size();
     r.data_end = sb.inode_table;
     r.tables_digest = tables_digest_step(0, head.data(), head.size());
     for (uint64_t off = 0; off < tables.size(); off += kTablesDigestChunk)
-      r.tables_digest = tables_digest_step(r.tables_digest, tables.data() + off, size_t(std::min<uint64_t>(kTablesDigestChunk, tables.size() - off)));
+      r.tables_digest = tables_digest_step(r.tables_digest, tables.data() + off,
+                                           size_t(std::min<uint64_t>(kTablesDigestChunk, tables.size() - off)));
     uint64_t at = r.data_start;
     r.blocks.reserve(data_.blocks().size());
     for (const PlacedBlock& b : data_.blocks()) {
-      if (b.pos != at) throw NativeError("EINTERNAL", "internal: the data section has a gap or overlap at byte " + std::to_string(at));
+      if (b.pos != at)
+        throw NativeError("EINTERNAL", "internal: the data section has a gap or overlap at byte " + std::to_string(at));
       r.blocks.push_back(b.rec);
       at += stored_size(b.rec.word);
     }
-    if (at != r.data_end) throw NativeError("EINTERNAL", "internal: the data blocks end at byte " + std::to_string(at) + ", the data section at " + std::to_string(r.data_end));
+    if (at != r.data_end)
+      throw NativeError("EINTERNAL", "internal: the data blocks end at byte " + std::to_string(at) +
+                                         ", the data section at " + std::to_string(r.data_end));
     r.fragments = data_.fragment_records();
-    if (r.fragments.size() != data_.fragments().size()) throw NativeError("EINTERNAL", "internal: fragment records do not match the fragment table");
+    if (r.fragments.size() != data_.fragments().size())
+      throw NativeError("EINTERNAL", "internal: fragment records do not match the fragment table");
     for (uint32_t i : order_)
       if (S_ISREG(tree_.entries[i].mode)) r.file_tags.push_back(data_.tags()[i]);
     return r;
@@ -205,8 +211,10 @@ class TableBuilder {
       const Entry& e = tree_.entries[i];
       if (S_ISDIR(e.mode)) nlink_[i] += 2;
       if (i == 0 || gone(i)) continue;
-      if (S_ISDIR(e.mode)) nlink_[e.parent]++;
-      else nlink_[primary(i)]++;
+      if (S_ISDIR(e.mode))
+        nlink_[e.parent]++;
+      else
+        nlink_[primary(i)]++;
     }
   }
 
@@ -281,8 +289,8 @@ class TableBuilder {
       if (S_ISREG(e.mode)) {
         const FileData& f = data_.files()[i];
         uint64_t sparse = e.disk_bytes < e.size ? f.sparse : 0;
-        FileInode fi{f.blocks_start, e.size, sparse, f.fragment, f.fragment_offset,
-                     data_.words().data() + f.first_word, f.nblocks};
+        FileInode fi{f.blocks_start, e.size, sparse, f.fragment, f.fragment_offset, data_.words().data() + f.first_word,
+                     f.nblocks};
         type_[i] = encode_file(w, c, fi);
         summary_.files++;
       } else if (S_ISLNK(e.mode)) {
@@ -321,8 +329,8 @@ uint64_t data_section_start(const ImageOptions& opts) {
   return kSuperblockSize + options_metadata_block(*make_compressor(opts.compressor)).size();
 }
 
-ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd, const CancelFlag& cancel,
-                          std::vector<uint32_t>* numbers, unsigned threads) {
+ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd,
+                          const CancelFlag& cancel, std::vector<uint32_t>* numbers, unsigned threads) {
   TableBuilder b(opts, tree, data, cancel);
   ImageSummary s = b.run(fd, threads);
   if (numbers) *numbers = b.numbers();

@@ -31,7 +31,7 @@ uint64_t data_section_start(const ImageOptions& opts);
 // numbers (may be null): filled with each entry's inode number in the image (0: not in the image; every
 // name of a hard-linked inode has its number), for --verify to find the walked file behind an image inode.
 // threads: how many threads compress the metadata blocks.
-ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd, const CancelFlag& cancel,
-                          std::vector<uint32_t>* numbers = nullptr, unsigned threads = 1);
+ImageSummary write_tables(const ImageOptions& opts, const Tree& tree, const DataWriter& data, int fd,
+                          const CancelFlag& cancel, std::vector<uint32_t>* numbers = nullptr, unsigned threads = 1);
 
 }  // namespace casper

@@ -18,10 +18,14 @@ void DataReader::read_block(Compressor& comp, uint64_t pos, uint32_t word, size_
   const uint32_t len = stored_size(word);
   const bool raw = stored_raw(word);
   if (len == 0) f_.corrupt(table, pos, "block of on-disk size 0 marked uncompressed");
-  if (len > bs) f_.corrupt(table, pos, "block size word says " + std::to_string(len) + " bytes, more than the block size " + std::to_string(bs));
+  if (len > bs)
+    f_.corrupt(
+        table, pos,
+        "block size word says " + std::to_string(len) + " bytes, more than the block size " + std::to_string(bs));
   if (pos < sb_.data_start || pos > sb_.inode_table || len > sb_.inode_table - pos)
-    f_.corrupt(table, pos, std::to_string(len) + "-byte block outside the data area (" + std::to_string(sb_.data_start) + ".." +
-                               std::to_string(sb_.inode_table) + ")");
+    f_.corrupt(table, pos,
+               std::to_string(len) + "-byte block outside the data area (" + std::to_string(sb_.data_start) + ".." +
+                   std::to_string(sb_.inode_table) + ")");
   if (raw) {
     out.resize(len);
     f_.read(pos, out.data(), len, table);
@@ -41,7 +45,8 @@ void DataReader::read_block(Compressor& comp, uint64_t pos, uint32_t word, size_
     out.resize(n);
   }
   if (expected != 0 && out.size() != expected)
-    f_.corrupt(table, pos, "block holds " + std::to_string(out.size()) + " bytes, " + std::to_string(expected) + " declared");
+    f_.corrupt(table, pos,
+               "block holds " + std::to_string(out.size()) + " bytes, " + std::to_string(expected) + " declared");
   if (out.empty()) f_.corrupt(table, pos, "block decompresses to nothing");
 }
 

@@ -12,12 +12,13 @@ namespace casper {
 
 struct DirEntryRead {
   std::string name;
-  uint64_t inode_ref;   // inode-table block << 16 | offset
+  uint64_t inode_ref;  // inode-table block << 16 | offset
   uint32_t inode_number;
-  uint16_t type;        // basic type, 1..7
+  uint16_t type;  // basic type, 1..7
 };
 
 // dir must be a directory inode. Throws CorruptError (table "directory table") on any fault.
-std::vector<DirEntryRead> read_directory(MetadataReader& dirs, const ReadSuperblock& sb, uint64_t inode_table_size, const Inode& dir);
+std::vector<DirEntryRead> read_directory(MetadataReader& dirs, const ReadSuperblock& sb, uint64_t inode_table_size,
+                                         const Inode& dir);
 
 }  // namespace casper

@@ -21,9 +21,11 @@ void ImageFile::measure() {
   const std::string& path = path_;
   struct stat st;
   if (::fstat(fd, &st) != 0) throw sys_error(errno, "fstat", path);
-  if (S_ISDIR(st.st_mode)) throw NativeError("EISDIR", "'" + printable(path) + "' is a directory, not an image", "open", path);
+  if (S_ISDIR(st.st_mode))
+    throw NativeError("EISDIR", "'" + printable(path) + "' is a directory, not an image", "open", path);
   if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-    throw NativeError("EINVAL", "'" + printable(path) + "' is not a regular file or a block device, not an image", "open", path);
+    throw NativeError("EINVAL", "'" + printable(path) + "' is not a regular file or a block device, not an image",
+                      "open", path);
   if (S_ISBLK(st.st_mode)) {
     off_t end = ::lseek(fd, 0, SEEK_END);
     if (end < 0) throw sys_error(errno, "lseek", path);
@@ -36,12 +38,14 @@ void ImageFile::measure() {
 
 void ImageFile::check_range(uint64_t off, uint64_t n, const char* table) const {
   if (off > limit_ || n > limit_ - off)
-    corrupt(table, off, std::to_string(n) + " bytes would run past the end of the image (" + std::to_string(limit_) + " bytes)");
+    corrupt(table, off,
+            std::to_string(n) + " bytes would run past the end of the image (" + std::to_string(limit_) + " bytes)");
 }
 
 void ImageFile::read(uint64_t off, void* out, size_t n, const char* table) const {
   check_range(off, n, table);
-  if (pread_full(fd_.get(), out, n, off, path_) != n) corrupt(table, off, "the file is shorter than its superblock says");
+  if (pread_full(fd_.get(), out, n, off, path_) != n)
+    corrupt(table, off, "the file is shorter than its superblock says");
 }
 
 void ImageFile::corrupt(const std::string& table, uint64_t offset, const std::string& what) const {

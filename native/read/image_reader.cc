@@ -14,7 +14,8 @@ Image::Image(ImageFile f) : file(std::move(f)), sb(read_superblock(file)) {
   comp = make_compressor(comp_config);
   tables = read_lookup_tables(file, *comp, sb);
   inodes = std::make_unique<MetadataReader>(file, *comp, "inode table", sb.inode_table, sb.directory_table);
-  dirs = std::make_unique<MetadataReader>(file, *comp, "directory table", sb.directory_table, tables.directory_table_end);
+  dirs =
+      std::make_unique<MetadataReader>(file, *comp, "directory table", sb.directory_table, tables.directory_table_end);
   if (sb.has(sb.xattr_id_table))
     xattr_kv = std::make_unique<MetadataReader>(file, *comp, "xattr table", tables.xattr_kv_start, tables.xattr_kv_end);
 }
@@ -47,10 +48,13 @@ const std::vector<XattrKV>& Image::xattrs_of(const Inode& n) {
   if (n.xattr == kNoXattr) return none;
   auto it = xattr_cache_.find(n.xattr);
   if (it != xattr_cache_.end()) return it->second;
-  if (!xattr_kv) inodes->corrupt(inodes->start() + (n.ref >> 16), "inode " + std::to_string(n.number) + " has xattr index " + std::to_string(n.xattr) + " but the image has no xattr table");
+  if (!xattr_kv)
+    inodes->corrupt(inodes->start() + (n.ref >> 16), "inode " + std::to_string(n.number) + " has xattr index " +
+                                                         std::to_string(n.xattr) + " but the image has no xattr table");
   if (n.xattr >= tables.xattr_ids.size())
-    inodes->corrupt(inodes->start() + (n.ref >> 16), "inode " + std::to_string(n.number) + ": xattr index " + std::to_string(n.xattr) + " is past the xattr id table (" +
-                                                       std::to_string(tables.xattr_ids.size()) + " ids)");
+    inodes->corrupt(inodes->start() + (n.ref >> 16), "inode " + std::to_string(n.number) + ": xattr index " +
+                                                         std::to_string(n.xattr) + " is past the xattr id table (" +
+                                                         std::to_string(tables.xattr_ids.size()) + " ids)");
   return xattr_cache_.emplace(n.xattr, read_xattr_set(*xattr_kv, tables.xattr_ids[n.xattr], n.xattr)).first->second;
 }
 
@@ -62,7 +66,9 @@ void Image::read_tree(const CancelFlag& cancel, uint64_t* progress) {
   inode.clear();
   names.clear();
   Inode root = read_inode(*inodes, sb, sb.root_inode);
-  if (!root.is_dir()) inodes->corrupt(sb.inode_table + (sb.root_inode >> 16), "the root inode is not a directory (type " + std::to_string(root.type) + ")");
+  if (!root.is_dir())
+    inodes->corrupt(sb.inode_table + (sb.root_inode >> 16),
+                    "the root inode is not a directory (type " + std::to_string(root.type) + ")");
   nodes.push_back(ImageNode{"", 0, 0, 0, root.number});
   inode.emplace(root.number, root);
   names[root.number] = 1;
@@ -83,12 +89,15 @@ void Image::read_tree(const CancelFlag& cancel, uint64_t* progress) {
     if (d.dir_listing > 0) {
       auto [owner, first] = listing_owner.emplace((uint64_t(d.dir_block) << 16) | d.dir_offset, d.number);
       if (!first)
-        dirs->corrupt(dirs->start() + d.dir_block, "directory inode " + std::to_string(d.number) + " shares the listing of directory inode " +
-                                                     std::to_string(owner->second) + " (a listing belongs to one directory)");
+        dirs->corrupt(dirs->start() + d.dir_block,
+                      "directory inode " + std::to_string(d.number) + " shares the listing of directory inode " +
+                          std::to_string(owner->second) + " (a listing belongs to one directory)");
       listing_bytes += d.dir_listing;
       if (listing_bytes > table_bytes)
-        dirs->corrupt(dirs->start() + d.dir_block, "the listings up to directory inode " + std::to_string(d.number) + " hold " + std::to_string(listing_bytes) +
-                                                     " bytes, more than the directory table's " + std::to_string(table_bytes) + ": listings overlap");
+        dirs->corrupt(dirs->start() + d.dir_block, "the listings up to directory inode " + std::to_string(d.number) +
+                                                       " hold " + std::to_string(listing_bytes) +
+                                                       " bytes, more than the directory table's " +
+                                                       std::to_string(table_bytes) + ": listings overlap");
     }
     std::vector<DirEntryRead> entries = read_directory(*dirs, sb, inode_table_size, d);
     nodes[qi].first_child = uint32_t(nodes.size());
@@ -100,28 +109,37 @@ void Image::read_tree(const CancelFlag& cancel, uint64_t* progress) {
       auto seen = inode.find(e.inode_number);
       if (seen != inode.end()) {
         if (seen->second.ref != e.inode_ref)
-          dirs->corrupt(dirs->start() + d.dir_block, "entry " + where(child) + " has inode number " + std::to_string(e.inode_number) + " at reference " +
-                                                       std::to_string(e.inode_ref) + ", another entry has it at " + std::to_string(seen->second.ref));
+          dirs->corrupt(dirs->start() + d.dir_block, "entry " + where(child) + " has inode number " +
+                                                         std::to_string(e.inode_number) + " at reference " +
+                                                         std::to_string(e.inode_ref) + ", another entry has it at " +
+                                                         std::to_string(seen->second.ref));
         if (seen->second.is_dir())
-          dirs->corrupt(dirs->start() + d.dir_block, "entry " + where(child) + " names directory inode " + std::to_string(e.inode_number) +
-                                                       " a second time (a directory loop or a hard link to a directory)");
+          dirs->corrupt(dirs->start() + d.dir_block,
+                        "entry " + where(child) + " names directory inode " + std::to_string(e.inode_number) +
+                            " a second time (a directory loop or a hard link to a directory)");
         if (seen->second.basic != e.type)
-          dirs->corrupt(dirs->start() + d.dir_block, "entry " + where(child) + " has type " + std::to_string(e.type) + ", its inode type " + std::to_string(seen->second.type));
+          dirs->corrupt(dirs->start() + d.dir_block, "entry " + where(child) + " has type " + std::to_string(e.type) +
+                                                         ", its inode type " + std::to_string(seen->second.type));
         names[e.inode_number]++;
         continue;
       }
       Inode n = read_inode(*inodes, sb, e.inode_ref);
       if (progress) __atomic_add_fetch(progress, 1, __ATOMIC_RELAXED);
       if (n.number != e.inode_number)
-        inodes->corrupt(sb.inode_table + (e.inode_ref >> 16), "entry " + where(child) + " says inode " + std::to_string(e.inode_number) + ", the inode at reference " +
-                                                               std::to_string(e.inode_ref) + " is number " + std::to_string(n.number));
+        inodes->corrupt(sb.inode_table + (e.inode_ref >> 16),
+                        "entry " + where(child) + " says inode " + std::to_string(e.inode_number) +
+                            ", the inode at reference " + std::to_string(e.inode_ref) + " is number " +
+                            std::to_string(n.number));
       if (n.basic != e.type)
-        inodes->corrupt(sb.inode_table + (e.inode_ref >> 16), "entry " + where(child) + " has type " + std::to_string(e.type) + ", its inode type " + std::to_string(n.type));
+        inodes->corrupt(sb.inode_table + (e.inode_ref >> 16), "entry " + where(child) + " has type " +
+                                                                  std::to_string(e.type) + ", its inode type " +
+                                                                  std::to_string(n.type));
       if (n.is_dir()) {
         subdirs++;
         if (n.parent != d.number)
-          inodes->corrupt(sb.inode_table + (e.inode_ref >> 16), "directory " + where(child) + " names parent inode " + std::to_string(n.parent) + ", it is in inode " +
-                                                                 std::to_string(d.number));
+          inodes->corrupt(sb.inode_table + (e.inode_ref >> 16), "directory " + where(child) + " names parent inode " +
+                                                                    std::to_string(n.parent) + ", it is in inode " +
+                                                                    std::to_string(d.number));
       }
       xattrs_of(n);  // checks the xattr index and its set
       names[n.number] = 1;
@@ -132,7 +150,9 @@ void Image::read_tree(const CancelFlag& cancel, uint64_t* progress) {
   xattrs_of(root);
   // Every inode number 1..inode_count is used exactly once.
   if (inode.size() != sb.inode_count)
-    file.corrupt("superblock", 4, "inode count is " + std::to_string(sb.inode_count) + " but the directory tree reaches " + std::to_string(inode.size()) + " inodes");
+    file.corrupt("superblock", 4,
+                 "inode count is " + std::to_string(sb.inode_count) + " but the directory tree reaches " +
+                     std::to_string(inode.size()) + " inodes");
   // Link counts. Directories: 2 + subdirectories (mksquashfs, the kernel's view) or 2 + entries (gensquashfs).
   for (size_t i = 0; i < nodes.size(); i++) {
     const Inode& n = inode.at(nodes[i].ino);
@@ -141,18 +161,22 @@ void Image::read_tree(const CancelFlag& cancel, uint64_t* progress) {
       for (uint32_t k = 0; k < nodes[i].nchildren; k++)
         if (inode.at(nodes[nodes[i].first_child + k].ino).is_dir()) subdirs++;
       if (n.nlink != 2 + subdirs && n.nlink != 2 + nodes[i].nchildren)
-        inodes->corrupt(sb.inode_table + (n.ref >> 16), "directory " + where(uint32_t(i)) + " has link count " + std::to_string(n.nlink) + " with " +
-                                                         std::to_string(subdirs) + " subdirectories and " + std::to_string(nodes[i].nchildren) + " entries");
+        inodes->corrupt(sb.inode_table + (n.ref >> 16), "directory " + where(uint32_t(i)) + " has link count " +
+                                                            std::to_string(n.nlink) + " with " +
+                                                            std::to_string(subdirs) + " subdirectories and " +
+                                                            std::to_string(nodes[i].nchildren) + " entries");
     } else if (n.nlink != names.at(n.number)) {
-      inodes->corrupt(sb.inode_table + (n.ref >> 16), where(uint32_t(i)) + " (inode " + std::to_string(n.number) + ") has link count " + std::to_string(n.nlink) + " but " +
-                                                       std::to_string(names.at(n.number)) + " names in the tree");
+      inodes->corrupt(sb.inode_table + (n.ref >> 16), where(uint32_t(i)) + " (inode " + std::to_string(n.number) +
+                                                          ") has link count " + std::to_string(n.nlink) + " but " +
+                                                          std::to_string(names.at(n.number)) + " names in the tree");
     }
   }
   if (tables.has_exports) {
     for (const auto& [number, n] : inode) {
       if (tables.exports[number - 1] != n.ref)
-        file.corrupt("export table", sb.export_table, "inode " + std::to_string(number) + " is at reference " + std::to_string(n.ref) + ", the export table says " +
-                                                          std::to_string(tables.exports[number - 1]));
+        file.corrupt("export table", sb.export_table,
+                     "inode " + std::to_string(number) + " is at reference " + std::to_string(n.ref) +
+                         ", the export table says " + std::to_string(tables.exports[number - 1]));
     }
   }
 }

@@ -41,7 +41,7 @@ class Image {
 
   // Filled by read_tree(): nodes[0] is the root; children of a node are contiguous and sorted.
   std::vector<ImageNode> nodes;
-  std::unordered_map<uint32_t, Inode> inode;   // by inode number
+  std::unordered_map<uint32_t, Inode> inode;     // by inode number
   std::unordered_map<uint32_t, uint32_t> names;  // inode number -> directory entries naming it
   uint64_t metadata_blocks_read() const;
   // The directory table's bytes, uncompressed (every block read once).

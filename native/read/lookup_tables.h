@@ -24,7 +24,7 @@ struct XattrIdEntry {
 };
 
 struct XattrKV {
-  std::string key;    // full name, prefix included ("user.x")
+  std::string key;  // full name, prefix included ("user.x")
   std::string value;
 };
 

@@ -28,7 +28,8 @@ std::shared_ptr<const MetaBlock> MetadataReader::block(uint64_t pos) {
   bool raw = (hdr & kMetadataUncompressed) != 0;
   if (len == 0) corrupt(pos, "metadata block of size 0");
   if (len > kMetadataSize) corrupt(pos, "metadata block size " + std::to_string(len) + " exceeds 8192");
-  if (len > end_ - pos - 2) corrupt(pos, "metadata block of " + std::to_string(len) + " bytes runs past the end of the table");
+  if (len > end_ - pos - 2)
+    corrupt(pos, "metadata block of " + std::to_string(len) + " bytes runs past the end of the table");
   auto b = std::make_shared<MetaBlock>();
   b->next = pos + 2 + len;
   if (raw) {
@@ -58,7 +59,8 @@ void MetadataReader::read(MetaCursor& c, void* out, size_t n) {
   while (n > 0) {
     auto b = block(c.block);
     if (c.offset > b->data.size())
-      corrupt(c.block, "offset " + std::to_string(c.offset) + " is past the end of a " + std::to_string(b->data.size()) + "-byte metadata block");
+      corrupt(c.block, "offset " + std::to_string(c.offset) + " is past the end of a " +
+                           std::to_string(b->data.size()) + "-byte metadata block");
     if (c.offset == b->data.size()) {
       // The record continues in the next block; blocks only move forward, so this ends at the table's end.
       if (b->next >= end_) corrupt(c.block, "a record runs past the end of the table");

@@ -30,31 +30,35 @@ ImageRecord read_image_record(const ImageFile& f, const ReadSuperblock& sb) {
   };
   if (len > size - at) return broken("it runs past the end of the file");
   std::vector<uint8_t> bytes(static_cast<size_t>(len));
-  if (pread_full(f.fd(), bytes.data(), bytes.size(), at, f.path()) != bytes.size()) return broken("it runs past the end of the file");
+  if (pread_full(f.fd(), bytes.data(), bytes.size(), at, f.path()) != bytes.size())
+    return broken("it runs past the end of the file");
   r.status = decode_integrity_record(bytes.data(), bytes.size(), r.rec, r.why);
   if (r.status != RecordStatus::kValid) return r;
   const IntegrityRecord& rec = r.rec;
   if (rec.bytes_used != sb.bytes_used || rec.data_start != sb.data_start || rec.data_end != sb.inode_table)
-    return broken("it was written for another image (bytes_used " + std::to_string(rec.bytes_used) + ", data " + std::to_string(rec.data_start) + ".." +
-                  std::to_string(rec.data_end) + ")");
+    return broken("it was written for another image (bytes_used " + std::to_string(rec.bytes_used) + ", data " +
+                  std::to_string(rec.data_start) + ".." + std::to_string(rec.data_end) + ")");
   // Its blocks cover the data section, back to back.
   r.block_pos.reserve(rec.blocks.size());
   uint64_t pos = rec.data_start;
   for (const RecordBlock& b : rec.blocks) {
     const uint32_t n = stored_size(b.word);
-    if (n == 0 || (b.word & ~0x01FFFFFFu) || n > sb.block_size || n > rec.data_end - pos) return broken("its blocks do not cover the data section");
+    if (n == 0 || (b.word & ~0x01FFFFFFu) || n > sb.block_size || n > rec.data_end - pos)
+      return broken("its blocks do not cover the data section");
     r.block_pos.push_back(pos);
     pos += n;
   }
   if (pos != rec.data_end) return broken("its blocks do not cover the data section");
   // The tables as written: superblock and options, then every table up to bytes_used.
   std::vector<uint8_t> buf(static_cast<size_t>(rec.data_start));
-  if (pread_full(f.fd(), buf.data(), buf.size(), 0, f.path()) != buf.size()) return broken("the image is shorter than its superblock says");
+  if (pread_full(f.fd(), buf.data(), buf.size(), 0, f.path()) != buf.size())
+    return broken("the image is shorter than its superblock says");
   uint64_t digest = tables_digest_step(0, buf.data(), buf.size());
   buf.resize(size_t(kTablesDigestChunk));
   for (uint64_t off = rec.data_end; off < rec.bytes_used; off += kTablesDigestChunk) {
     size_t n = size_t(std::min<uint64_t>(kTablesDigestChunk, rec.bytes_used - off));
-    if (pread_full(f.fd(), buf.data(), n, off, f.path()) != n) return broken("the image is shorter than its superblock says");
+    if (pread_full(f.fd(), buf.data(), n, off, f.path()) != n)
+      return broken("the image is shorter than its superblock says");
     digest = tables_digest_step(digest, buf.data(), n);
   }
   if (digest != rec.tables_digest) return broken("the superblock or a table is not as it was written (tables digest)");

@@ -13,10 +13,10 @@ namespace casper {
 struct ReadSuperblock : Superblock {
   uint16_t block_log = 0;
   uint16_t version_major = 0, version_minor = 0;
-  std::string compressor_name;        // "gzip", "xz", …
-  std::vector<uint8_t> comp_options;  // payload of the options block, when flag 0x0400 is set
+  std::string compressor_name;            // "gzip", "xz", …
+  std::vector<uint8_t> comp_options;      // payload of the options block, when flag 0x0400 is set
   uint64_t data_start = kSuperblockSize;  // first byte after the superblock and options block
-  bool has(uint64_t table) const;     // an optional table that is present (not 0xFFFF…)
+  bool has(uint64_t table) const;         // an optional table that is present (not 0xFFFF…)
 };
 
 // Reads the superblock of f and checks it against the file; sets f's limit to bytes_used.

@@ -87,8 +87,10 @@ PatternMatches match_regex(const Tree& tree, const std::vector<RegexPattern>& pa
         hit = true;
       }
     if (hit) out.entries.push_back(idx);
-    if (S_ISDIR(e.mode) && e.child_count > 0 && e.first_child != kNone) stack.push_back({idx, 0});  // its name stays on comps
-    else comps.pop_back();
+    if (S_ISDIR(e.mode) && e.child_count > 0 && e.first_child != kNone)
+      stack.push_back({idx, 0});  // its name stays on comps
+    else
+      comps.pop_back();
   }
   return out;
 }

@@ -51,7 +51,7 @@ struct Entry {
   uint32_t xattr_set = kNone;     // index into Tree::xattr_sets
   uint32_t target_off = 0;        // symlink target in the arena
   uint32_t target_len = 0;
-  uint32_t stamp = kNone;         // regular files with data: index into Tree::stamps
+  uint32_t stamp = kNone;  // regular files with data: index into Tree::stamps
   mode_t mode = 0;
   uint32_t uid = 0, gid = 0;
   int64_t mtime = 0;
@@ -64,7 +64,9 @@ struct Entry {
 };
 
 // A regular file whose bytes are read in the data phase (hard links share their primary's).
-inline bool has_data(const Entry& e) { return S_ISREG(e.mode) && e.link_primary == kNone && e.size > 0 && !e.skipped && e.stamp != kNone; }
+inline bool has_data(const Entry& e) {
+  return S_ISREG(e.mode) && e.link_primary == kNone && e.size > 0 && !e.skipped && e.stamp != kNone;
+}
 
 struct SkippedPath {
   std::string path;
@@ -83,7 +85,7 @@ struct Tree {
   std::string data_root;  // when set, file data is read from here (an overlay's merged view), not root_path
   Fd data_fd;             // the directory file data is read beneath (data_root, or root_path)
   std::vector<std::string> warnings;
-  std::vector<SkippedPath> skipped;  // entries left out (vanished, or unreadable with ignore_errors)
+  std::vector<SkippedPath> skipped;   // entries left out (vanished, or unreadable with ignore_errors)
   std::vector<std::string> excluded;  // image paths an exact exclude left out (an exclude never met is warned about)
 
   std::string name(const Entry& e) const { return arena.substr(e.name_off, e.name_len); }

@@ -36,12 +36,11 @@ struct DevInoHash {
 };
 
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-constexpr size_t kMaxTarget = 4096;  // SquashFS and Linux symlink target limit
+constexpr size_t kMaxTarget = 4096;      // SquashFS and Linux symlink target limit
 constexpr size_t kSystemXattrPaths = 5;  // image paths named in the warning about xattrs SquashFS cannot store
 // A failure code for an entry that is no longer what the walk saw (swapped for a symlink, another type or
 // another inode): left out, named in a warning.
 const char* const kReplaced = "EREPLACED";
-
 
 // A symlink's target read from its parent's descriptor; -1 with errno on failure.
 ssize_t read_target(int dir_fd, const std::string& name, size_t expected, std::string& out) {
@@ -56,7 +55,8 @@ using InodeSet = std::set<std::pair<uint64_t, uint64_t>>;
 class Walker {
  public:
   // force_links: diff mode's second pass, the inodes whose every name must be captured.
-  Walker(const WalkOptions& o, Tree& t, InodeSet force_links = {}) : opts_(o), tree_(t), force_links_(std::move(force_links)) {
+  Walker(const WalkOptions& o, Tree& t, InodeSet force_links = {})
+      : opts_(o), tree_(t), force_links_(std::move(force_links)) {
     exclude_.insert(o.exclude.begin(), o.exclude.end());
     empty_.insert(o.empty_dirs.begin(), o.empty_dirs.end());
     truncate_.insert(o.truncate.begin(), o.truncate.end());
@@ -67,14 +67,16 @@ class Walker {
     // The root itself is the one path followed as given: the user named it.
     Fd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root_fd.valid()) {
-      if (errno == ENOTDIR) throw NativeError("ENOTDIR", "source '" + printable(root) + "' is not a directory", "open", root);
+      if (errno == ENOTDIR)
+        throw NativeError("ENOTDIR", "source '" + printable(root) + "' is not a directory", "open", root);
       throw sys_error(errno, "open", root);
     }
     struct stat st;
     if (::fstat(root_fd.get(), &st) != 0) throw sys_error(errno, "fstat", root);
     tree_.root_path = strip_trailing_slashes(root);
     tree_.data_root = opts_.data_root;
-    tree_.data_fd = opts_.data_root.empty() ? Fd(::fcntl(root_fd.get(), F_DUPFD_CLOEXEC, 0)) : open_dir(opts_.data_root);
+    tree_.data_fd =
+        opts_.data_root.empty() ? Fd(::fcntl(root_fd.get(), F_DUPFD_CLOEXEC, 0)) : open_dir(opts_.data_root);
     if (!tree_.data_fd.valid()) throw sys_error(errno, "open", opts_.data_root.empty() ? root : opts_.data_root);
     if (!opts_.merged_root.empty()) merged_fd_ = open_dir(opts_.merged_root);
     Fd lower_fd;
@@ -99,9 +101,11 @@ class Walker {
     top.key = {uint64_t(st.st_dev), uint64_t(st.st_ino)};
     walk(std::move(top));
     if (out_of_range_mtimes_ > 0)
-      tree_.warnings.push_back(std::to_string(out_of_range_mtimes_) +
-                               " entries have modification times before 1970 or after 2106, which SquashFS cannot store; "
-                               "stored clamped to that range (first: '" + printable(first_out_of_range_) + "')");
+      tree_.warnings.push_back(
+          std::to_string(out_of_range_mtimes_) +
+          " entries have modification times before 1970 or after 2106, which SquashFS cannot store; "
+          "stored clamped to that range (first: '" +
+          printable(first_out_of_range_) + "')");
   }
 
   // Diff mode: inodes with a captured name and an unchanged name left out. Non-empty means the walk must
@@ -152,8 +156,8 @@ class Walker {
   // A child of the directory being walked, as the first pass found it.
   struct Child {
     std::string path, ipath;
-    bool in_lower = false;  // diff mode: a directory in both views (walked in both)
-    bool prunable = false;  // diff mode: equal attributes in both views (dropped if nothing below differs)
+    bool in_lower = false;      // diff mode: a directory in both views (walked in both)
+    bool prunable = false;      // diff mode: equal attributes in both views (dropped if nothing below differs)
     bool from_fold = false;     // cumulative upper mode: read from the replaced image, not the upper
     bool fold_dir = false;      // cumulative upper mode: an upper directory the replaced image also has
     bool force_opaque = false;  // cumulative upper mode: an upper directory over a non-directory of the image
@@ -201,7 +205,8 @@ class Walker {
     }
   }
 
-  std::vector<Name> read_names(uint32_t dir, int dfd, const std::string& dpath, int lfd, std::set<std::string>& lower_names, int ffd = -1) {
+  std::vector<Name> read_names(uint32_t dir, int dfd, const std::string& dpath, int lfd,
+                               std::set<std::string>& lower_names, int ffd = -1) {
     std::vector<std::string> raw;
     if (int err = list_dir(dfd, raw)) {
       if (tolerate(err, dpath)) return {};  // kept as an empty directory
@@ -211,9 +216,11 @@ class Walker {
     bool aufs_opaque = false;
     for (auto& name : raw) {
       if (opts_.aufs && name.rfind(".wh.", 0) == 0) {
-        if (name == ".wh..wh..opq") aufs_opaque = true;
-        else if (name.rfind(".wh..wh.", 0) != 0) names.push_back({name.substr(4), name});  // whiteout
-        continue;  // other .wh..wh.* entries are aufs bookkeeping
+        if (name == ".wh..wh..opq")
+          aufs_opaque = true;
+        else if (name.rfind(".wh..wh.", 0) != 0)
+          names.push_back({name.substr(4), name});  // whiteout
+        continue;                                   // other .wh..wh.* entries are aufs bookkeeping
       }
       names.push_back({name, name});
     }
@@ -250,7 +257,8 @@ class Walker {
   void list_children(Frame& f) {
     check_cancel();
     std::set<std::string> lower_names;
-    std::vector<Name> names = read_names(f.dir, f.fd.get(), f.path.empty() ? "/" : f.path, f.lower.get(), lower_names, f.fold.get());
+    std::vector<Name> names =
+        read_names(f.dir, f.fd.get(), f.path.empty() ? "/" : f.path, f.lower.get(), lower_names, f.fold.get());
     f.first = uint32_t(tree_.entries.size());
     for (auto& nm : names) admit(f, nm, lower_names);
     uint32_t count = uint32_t(tree_.entries.size()) - f.first;
@@ -260,7 +268,8 @@ class Walker {
       uint32_t idx = f.first + k;
       if (tree_.entries[idx].link_primary == kNone && !whiteouts_.count(idx)) {
         const std::string& path = f.children[k].path;
-        read_entry_xattrs(idx, f.children[k].from_fold ? f.fold.get() : f.fd.get(), path.substr(path.rfind('/') + 1), path, f.children[k].ipath);
+        read_entry_xattrs(idx, f.children[k].from_fold ? f.fold.get() : f.fd.get(), path.substr(path.rfind('/') + 1),
+                          path, f.children[k].ipath);
       }
       if (++seen_ % 4096 == 0) check_cancel();
     }
@@ -296,7 +305,8 @@ class Walker {
     if (mounts_ && !S_ISDIR(st.st_mode) && mounts_->is_mount_point(dfd, nm.disk)) {
       // A file mounted over this name: what lies under it cannot be read from this mount namespace, and the
       // mounted file belongs to another filesystem (mksquashfs -one-file-system ignores it too).
-      tree_.warnings.push_back("'" + printable(c.path) + "' has a file mounted over it: what lies under the mount cannot be read here, left out");
+      tree_.warnings.push_back("'" + printable(c.path) +
+                               "' has a file mounted over it: what lies under the mount cannot be read here, left out");
       return;
     }
     if (lower_names.count(nm.image) && !differs_from_lower(st, dfd, f.lower.get(), nm.image, c)) return;
@@ -322,8 +332,10 @@ class Walker {
     if (!S_ISDIR(st.st_mode) || !f.fold.valid()) return true;
     struct stat fst;
     if (::fstatat(f.fold.get(), nm.disk.c_str(), &fst, AT_SYMLINK_NOFOLLOW) != 0) return true;  // new in this session
-    if (S_ISDIR(fst.st_mode)) c.fold_dir = true;
-    else c.force_opaque = true;  // over a file or whiteout of the image: what lies beneath stays hidden
+    if (S_ISDIR(fst.st_mode))
+      c.fold_dir = true;
+    else
+      c.force_opaque = true;  // over a file or whiteout of the image: what lies beneath stays hidden
     return true;
   }
 
@@ -375,7 +387,8 @@ class Walker {
         throw sys_error(errno, "readlink", c.path);
       }
       if (target.size() > kMaxTarget)
-        throw NativeError("ENAMETOOLONG", "symlink target of '" + printable(c.path) + "' is longer than 4096 bytes", "readlink", c.path);
+        throw NativeError("ENAMETOOLONG", "symlink target of '" + printable(c.path) + "' is longer than 4096 bytes",
+                          "readlink", c.path);
       tree_.arena += nm.image;
       e.target_off = uint32_t(tree_.arena.size());
       e.target_len = uint32_t(target.size());
@@ -399,7 +412,8 @@ class Walker {
     if (mounts_ && (e.dev != root_dev_ || mounts_->is_mount_point(parent.fd.get(), disk))) return false;
     DevIno key{e.dev, e.ino};
     if (std::any_of(frames.begin(), frames.end(), [&](const Frame& f) { return f.key == key; })) {
-      tree_.warnings.push_back("directory loop at '" + printable(c.path) + "' (a bind mount of an ancestor): kept empty");
+      tree_.warnings.push_back("directory loop at '" + printable(c.path) +
+                               "' (a bind mount of an ancestor): kept empty");
       return false;
     }
     bool redirected = redirected_.count(idx) > 0;
@@ -497,7 +511,8 @@ class Walker {
       return;
     }
     const LinkSeen& p = it->second;
-    if (p.stamp == stamp_of(st) && p.mode == st.st_mode && p.uid == st.st_uid && p.gid == st.st_gid) e.link_primary = p.index;
+    if (p.stamp == stamp_of(st) && p.mode == st.st_mode && p.uid == st.st_uid && p.gid == st.st_gid)
+      e.link_primary = p.index;
   }
 
   uint32_t live_children(uint32_t idx) const {
@@ -521,7 +536,8 @@ class Walker {
 
   // Diff mode: equal type, permissions, owner, size, mtime, device, link target, xattrs (and contents
   // when asked) means the merged entry is the lower one: nothing to capture.
-  bool same_attributes(const struct stat& m, const struct stat& l, int mfd, int lfd, const std::string& name, const std::string& mpath) {
+  bool same_attributes(const struct stat& m, const struct stat& l, int mfd, int lfd, const std::string& name,
+                       const std::string& mpath) {
     if ((m.st_mode & S_IFMT) != (l.st_mode & S_IFMT) || (m.st_mode & 07777) != (l.st_mode & 07777)) return false;
     if (m.st_uid != l.st_uid || m.st_gid != l.st_gid) return false;
     if (m.st_mtim.tv_sec != l.st_mtim.tv_sec || m.st_mtim.tv_nsec != l.st_mtim.tv_nsec) return false;
@@ -529,21 +545,24 @@ class Walker {
     if ((S_ISCHR(m.st_mode) || S_ISBLK(m.st_mode)) && m.st_rdev != l.st_rdev) return false;
     if (S_ISLNK(m.st_mode)) {
       std::string mt, lt;
-      if (read_target(mfd, name, size_t(m.st_size), mt) < 0 || read_target(lfd, name, size_t(l.st_size), lt) < 0) return false;
+      if (read_target(mfd, name, size_t(m.st_size), mt) < 0 || read_target(lfd, name, size_t(l.st_size), lt) < 0)
+        return false;
       if (mt != lt) return false;
     }
-    if (opts_.xattrs && comparable_xattrs(mfd, name, mpath) != comparable_xattrs(lfd, name, ""))
-      return false;
+    if (opts_.xattrs && comparable_xattrs(mfd, name, mpath) != comparable_xattrs(lfd, name, "")) return false;
     if (S_ISREG(m.st_mode) && opts_.compare_contents && !same_file_content(mfd, lfd, name, m, l)) return false;
     return true;
   }
 
   // The xattrs diff mode compares: overlay bookkeeping and system.* left out, sorted by name.
-  static std::vector<std::pair<std::string, std::string>> comparable_xattrs(int dir_fd, const std::string& name, const std::string& path) {
+  static std::vector<std::pair<std::string, std::string>> comparable_xattrs(int dir_fd, const std::string& name,
+                                                                            const std::string& path) {
     std::vector<std::pair<std::string, std::string>> all;
     if (read_xattrs(dir_fd, name, path, all) != 0) return {};
     all.erase(std::remove_if(all.begin(), all.end(),
-                             [](const auto& p) { return p.first.rfind("trusted.overlay.", 0) == 0 || p.first.rfind("system.", 0) == 0; }),
+                             [](const auto& p) {
+                               return p.first.rfind("trusted.overlay.", 0) == 0 || p.first.rfind("system.", 0) == 0;
+                             }),
               all.end());
     std::sort(all.begin(), all.end());
     return all;
@@ -569,12 +588,14 @@ class Walker {
     return true;
   }
 
-  void read_entry_xattrs(uint32_t idx, int dir_fd, const std::string& disk_name, const std::string& path, const std::string& ipath) {
+  void read_entry_xattrs(uint32_t idx, int dir_fd, const std::string& disk_name, const std::string& path,
+                         const std::string& ipath) {
     if (!opts_.xattrs) return;
     std::vector<std::pair<std::string, std::string>> all;
     if (int err = read_xattrs(dir_fd, disk_name, path, all)) {
       if (err == ENOENT) return;  // vanished: its data read reports it
-      if (opts_.ignore_errors && tolerate(err, path)) return;  // the entry is kept: only --ignore-errors goes on without its xattrs
+      if (opts_.ignore_errors && tolerate(err, path))
+        return;  // the entry is kept: only --ignore-errors goes on without its xattrs
       throw sys_error(err, "llistxattr", path);
     }
     std::vector<XattrPair> set;
@@ -601,7 +622,8 @@ class Walker {
         tree_.expected_system_xattrs++;
         return;
       }
-    if (tree_.system_xattr_paths.size() < kSystemXattrPaths && (tree_.system_xattr_paths.empty() || tree_.system_xattr_paths.back() != ipath))
+    if (tree_.system_xattr_paths.size() < kSystemXattrPaths &&
+        (tree_.system_xattr_paths.empty() || tree_.system_xattr_paths.back() != ipath))
       tree_.system_xattr_paths.push_back(ipath);
   }
 
@@ -619,7 +641,8 @@ class Walker {
     }
     std::sort(set.begin(), set.end(), [](const XattrPair& a, const XattrPair& b) { return a.key < b.key; });
     std::string sig;
-    for (auto& p : set) sig += std::to_string(p.key.size()) + ":" + p.key + std::to_string(p.value.size()) + ":" + p.value;
+    for (auto& p : set)
+      sig += std::to_string(p.key.size()) + ":" + p.key + std::to_string(p.value.size()) + ":" + p.value;
     auto [it, inserted] = xattr_index_.emplace(sig, uint32_t(tree_.xattr_sets.size()));
     if (inserted) tree_.xattr_sets.push_back(std::move(set));
     tree_.entries[idx].xattr_set = it->second;

@@ -23,18 +23,24 @@ struct NativeError : std::runtime_error {
   std::string table;            // empty for other errors
   uint64_t offset = kNoOffset;  // kNoOffset when the fault is not at one place
   NativeError(std::string code_, std::string message, std::string syscall_ = "", std::string path_ = "")
-      : std::runtime_error(std::move(message)), code(std::move(code_)), syscall(std::move(syscall_)), path(std::move(path_)) {}
+      : std::runtime_error(std::move(message)),
+        code(std::move(code_)),
+        syscall(std::move(syscall_)),
+        path(std::move(path_)) {}
 };
 
 // A bug, never bad input: native code called in an order its contract forbids (a stage machine's method out of
 // turn, a task's result given twice). Its own code, so no caller mistakes it for a bad option (EINVAL).
-inline NativeError call_order_fault(const std::string& what) { return NativeError("EINTERNAL_ORDER", "internal: " + what); }
+inline NativeError call_order_fault(const std::string& what) {
+  return NativeError("EINTERNAL_ORDER", "internal: " + what);
+}
 
 const char* errno_name(int err);
 
 // A failed syscall on `path`: message like "open '/x': Permission denied" (the path escaped for a terminal).
 inline NativeError sys_error(int err, const char* syscall, const std::string& path) {
-  std::string msg = std::string(syscall) + (path.empty() ? "" : " '" + printable(path) + "'") + ": " + std::strerror(err);
+  std::string msg =
+      std::string(syscall) + (path.empty() ? "" : " '" + printable(path) + "'") + ": " + std::strerror(err);
   return NativeError(errno_name(err), msg, syscall, path);
 }
 

@@ -9,8 +9,10 @@
 namespace casper {
 
 inline uint64_t mix64(uint64_t x) {
-  x ^= x >> 31; x *= 0x7fb5d329728ea185ULL;
-  x ^= x >> 27; x *= 0x81dadef4bc2dd44dULL;
+  x ^= x >> 31;
+  x *= 0x7fb5d329728ea185ULL;
+  x ^= x >> 27;
+  x *= 0x81dadef4bc2dd44dULL;
   x ^= x >> 33;
   return x;
 }
@@ -21,10 +23,14 @@ inline uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t seed = 0x243f6a8
   for (; i + 32 <= n; i += 32) {
     uint64_t w[4];
     std::memcpy(w, p + i, 32);
-    a = (a ^ w[0]) * 0x9e3779b97f4a7c15ULL; a = (a << 29) | (a >> 35);
-    b = (b ^ w[1]) * 0xc2b2ae3d27d4eb4fULL; b = (b << 31) | (b >> 33);
-    c = (c ^ w[2]) * 0x165667b19e3779f9ULL; c = (c << 27) | (c >> 37);
-    d = (d ^ w[3]) * 0x27d4eb2f165667c5ULL; d = (d << 33) | (d >> 31);
+    a = (a ^ w[0]) * 0x9e3779b97f4a7c15ULL;
+    a = (a << 29) | (a >> 35);
+    b = (b ^ w[1]) * 0xc2b2ae3d27d4eb4fULL;
+    b = (b << 31) | (b >> 33);
+    c = (c ^ w[2]) * 0x165667b19e3779f9ULL;
+    c = (c << 27) | (c >> 37);
+    d = (d ^ w[3]) * 0x27d4eb2f165667c5ULL;
+    d = (d << 33) | (d >> 31);
   }
   uint64_t h = mix64(a) ^ mix64(b + 1) ^ mix64(c + 2) ^ mix64(d + 3);
   for (; i + 8 <= n; i += 8) {
@@ -37,7 +43,9 @@ inline uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t seed = 0x243f6a8
   return mix64(h ^ tail ^ (uint64_t(n - i) << 56));
 }
 
-inline uint64_t hash_combine(uint64_t h, uint64_t v) { return mix64(h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2))); }
+inline uint64_t hash_combine(uint64_t h, uint64_t v) {
+  return mix64(h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)));
+}
 
 // The end-to-end content digest of a regular file (--verify): the sum, mod 2^64, of one term per block,
 // each a function of the block's uncompressed bytes and its absolute index in the file (offset / block
@@ -71,6 +79,8 @@ inline uint64_t block_content_hash(const uint8_t* p, size_t n, bool* zero = null
 }
 
 // One block's term in a file's digest: block_hash of the block with absolute index `index`.
-inline uint64_t digest_term(uint64_t block_hash, uint64_t index) { return mix64(block_hash + (index + 1) * 0xd6e8feb86659fd93ULL); }
+inline uint64_t digest_term(uint64_t block_hash, uint64_t index) {
+  return mix64(block_hash + (index + 1) * 0xd6e8feb86659fd93ULL);
+}
 
 }  // namespace casper

@@ -7,9 +7,12 @@ namespace casper {
 namespace {
 
 void escape(std::string& o, unsigned char ch) {
-  if (ch == '\\') o += "\\\\";
-  else if (ch == '\n') o += "\\n";
-  else if (ch == '\t') o += "\\t";
+  if (ch == '\\')
+    o += "\\\\";
+  else if (ch == '\n')
+    o += "\\n";
+  else if (ch == '\t')
+    o += "\\t";
   else {
     char b[8];
     std::snprintf(b, sizeof b, "\\%03o", ch);

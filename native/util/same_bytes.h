@@ -15,7 +15,8 @@
 namespace casper {
 
 // Whether the len bytes at off in fd are p's. buf: the caller's, reused from call to call.
-inline bool file_holds(int fd, uint64_t off, const uint8_t* p, size_t len, std::vector<uint8_t>& buf, const std::string& path) {
+inline bool file_holds(int fd, uint64_t off, const uint8_t* p, size_t len, std::vector<uint8_t>& buf,
+                       const std::string& path) {
   if (len == 0) return true;  // nothing to read (and memcmp must not see an empty vector's null data())
   buf.resize(len);
   return pread_full(fd, buf.data(), len, off, path) == len && std::memcmp(buf.data(), p, len) == 0;
@@ -25,8 +26,8 @@ constexpr uint64_t kToTheEnd = ~uint64_t(0);
 
 // Whether n bytes at a in fa equal n bytes at b in fb, read 1 MiB at a time; n = kToTheEnd: both files from
 // there to their ends (so of the same length too). cancel, when given, is checked between reads.
-inline bool same_range(int fa, uint64_t a, const std::string& path_a, int fb, uint64_t b, const std::string& path_b, uint64_t n,
-                       const CancelFlag* cancel = nullptr) {
+inline bool same_range(int fa, uint64_t a, const std::string& path_a, int fb, uint64_t b, const std::string& path_b,
+                       uint64_t n, const CancelFlag* cancel = nullptr) {
   std::vector<uint8_t> x(size_t(std::min<uint64_t>(n, 1 << 20))), y;
   for (uint64_t off = 0; off < n; off += x.size()) {
     if (cancel) cancel->check();

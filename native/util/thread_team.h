@@ -33,8 +33,8 @@ class ThreadTeam {
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable start_cv_, done_cv_;
-  uint64_t round_ = 0;       // bumped by run(): the helpers start on a new value
-  unsigned busy_ = 0;        // helpers still in the current round
+  uint64_t round_ = 0;  // bumped by run(): the helpers start on a new value
+  unsigned busy_ = 0;   // helpers still in the current round
   bool quit_ = false;
   // The current round (set before round_ is bumped, read by the members).
   const std::function<void(size_t, unsigned)>* fn_ = nullptr;

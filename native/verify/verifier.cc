@@ -69,7 +69,9 @@ bool zero_range(int fd, uint64_t off, uint64_t len, std::vector<uint8_t>& buf, c
 }
 
 // A CorruptError names its table and offset; other errors leave them empty.
-VerifyProblem problem_of(const NativeError& e, const std::string& path) { return VerifyProblem{e.code, e.table, e.offset, path, e.what()}; }
+VerifyProblem problem_of(const NativeError& e, const std::string& path) {
+  return VerifyProblem{e.code, e.table, e.offset, path, e.what()};
+}
 
 // Shared state of the data phase; each thread has its own compressor and buffers.
 struct DataPhase {
@@ -109,7 +111,8 @@ struct DataPhase {
   void parallel(size_t n, unsigned threads, Fn fn) {
     auto make_worker = [&]() {
       Worker w{make_compressor(img.comp_config), nullptr, {}, {}, {}, ~uint32_t(0)};
-      w.inodes = std::make_unique<MetadataReader>(img.file, *w.comp, "inode table", img.sb.inode_table, img.sb.directory_table);
+      w.inodes = std::make_unique<MetadataReader>(img.file, *w.comp, "inode table", img.sb.inode_table,
+                                                  img.sb.directory_table);
       return w;
     };
     parallel_for(n, std::min(threads, 64u), make_worker, [&](Worker& w, size_t i) {
@@ -142,7 +145,8 @@ struct DataPhase {
     img.file.read(pos, w.scratch.data(), n, "data block");
     if (xxh64(w.scratch.data(), n) != b.digest)
       img.file.corrupt(b.term == 0 && is_fragment_start(pos) ? "fragment block" : "data block", pos,
-                       "its " + std::to_string(n) + " stored bytes do not match the integrity record's digest (the block is damaged)");
+                       "its " + std::to_string(n) +
+                           " stored bytes do not match the integrity record's digest (the block is damaged)");
     record_blocks++;
   }
   bool is_fragment_start(uint64_t pos) const {
@@ -153,11 +157,13 @@ struct DataPhase {
 
   void check_fragment(Worker& w, size_t i) {
     const FragmentRecord& fe = img.tables.fragments[i];
-    if (fe.word == 0) img.file.corrupt("fragment table", img.sb.fragment_table, "fragment block " + std::to_string(i) + " has size 0");
+    if (fe.word == 0)
+      img.file.corrupt("fragment table", img.sb.fragment_table, "fragment block " + std::to_string(i) + " has size 0");
     reader.read_block(*w.comp, fe.start, fe.word, 0, w.buf, w.scratch, "fragment block");
     if (rec && w.buf.size() != rec->rec.fragments[i].raw_len) {
-      img.file.corrupt("fragment block", fe.start, "fragment block " + std::to_string(i) + " holds " + std::to_string(w.buf.size()) + " bytes, the integrity record says " +
-                                                      std::to_string(rec->rec.fragments[i].raw_len));
+      img.file.corrupt("fragment block", fe.start,
+                       "fragment block " + std::to_string(i) + " holds " + std::to_string(w.buf.size()) +
+                           " bytes, the integrity record says " + std::to_string(rec->rec.fragments[i].raw_len));
     }
     fragment_sizes[i] = uint32_t(w.buf.size());
     blocks++;
@@ -205,10 +211,13 @@ struct DataPhase {
       struct stat st;
       if (fd < 0) {
         int err = errno;
-        cannot_read(err == ELOOP || err == ENOTDIR ? "replaced by a symbolic link or another file type since it was compared" : std::strerror(err));
+        cannot_read(err == ELOOP || err == ENOTDIR
+                        ? "replaced by a symbolic link or another file type since it was compared"
+                        : std::strerror(err));
       } else {
         src = Fd(fd);
-        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || uint64_t(st.st_dev) != cc->identity.first || uint64_t(st.st_ino) != cc->identity.second)
+        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || uint64_t(st.st_dev) != cc->identity.first ||
+            uint64_t(st.st_ino) != cc->identity.second)
           cannot_read("replaced by another file since it was compared");
       }
     }
@@ -216,7 +225,9 @@ struct DataPhase {
     if (o.expected) {
       auto it = o.expected->find(n.number);
       if (it == o.expected->end()) {
-        problem(NativeError("EDIGEST", "--verify: '" + printable(path) + "' is in the image but was not written by this snapshot"), path);
+        problem(NativeError("EDIGEST",
+                            "--verify: '" + printable(path) + "' is in the image but was not written by this snapshot"),
+                path);
         return;
       }
       want = &it->second;
@@ -257,9 +268,16 @@ struct DataPhase {
             if (rec) {
               const size_t idx = rec->block_at(pos);
               if (idx == ImageRecord::npos || rec->rec.blocks[idx].word != word)
-                img.file.corrupt("data block", pos, "block " + std::to_string(b) + " of '" + printable(path) + "' is not a block of the integrity record");
-              if (rec->rec.blocks[idx].term != content_term(h, b))  // a problem, but the file's digest is still worth checking
-                problem(CorruptError("data block", pos, "block " + std::to_string(b) + " of '" + printable(path) + "' does not hold what the integrity record says", img.file.path()), path);
+                img.file.corrupt("data block", pos,
+                                 "block " + std::to_string(b) + " of '" + printable(path) +
+                                     "' is not a block of the integrity record");
+              if (rec->rec.blocks[idx].term !=
+                  content_term(h, b))  // a problem, but the file's digest is still worth checking
+                problem(CorruptError("data block", pos,
+                                     "block " + std::to_string(b) + " of '" + printable(path) +
+                                         "' does not hold what the integrity record says",
+                                     img.file.path()),
+                        path);
             }
           }
           pos += stored_size(word);
@@ -276,11 +294,13 @@ struct DataPhase {
         uint32_t fsize = fragment_sizes[n.fragment];
         if (fsize != 0 && (uint64_t(n.frag_offset) + tail > fsize))
           img.file.corrupt("fragment block", img.tables.fragments[n.fragment].start,
-                           "the tail of " + std::to_string(tail) + " bytes at offset " + std::to_string(n.frag_offset) + " runs past the " + std::to_string(fsize) +
-                               "-byte fragment block " + std::to_string(n.fragment));
+                           "the tail of " + std::to_string(tail) + " bytes at offset " + std::to_string(n.frag_offset) +
+                               " runs past the " + std::to_string(fsize) + "-byte fragment block " +
+                               std::to_string(n.fragment));
         if (want && fsize == 0)
           img.file.corrupt("fragment block", img.tables.fragments[n.fragment].start,
-                           "--verify: the fragment block " + std::to_string(n.fragment) + " holding the tail of '" + printable(path) + "' cannot be read");
+                           "--verify: the fragment block " + std::to_string(n.fragment) + " holding the tail of '" +
+                               printable(path) + "' cannot be read");
         if ((same || sum) && fsize != 0) {
           if (w.frag_index != n.fragment) {
             const FragmentRecord& fe = img.tables.fragments[n.fragment];
@@ -304,7 +324,11 @@ struct DataPhase {
       return;
     }
     if (want && want->from_base && uint32_t(digest) != want->tag) {
-      problem(NativeError("EDIGEST", "--verify: the data of '" + printable(path) + "', copied from the base image, differs from what the base's integrity record says it holds"), path);
+      problem(
+          NativeError("EDIGEST",
+                      "--verify: the data of '" + printable(path) +
+                          "', copied from the base image, differs from what the base's integrity record says it holds"),
+          path);
       return;
     }
     if (want && want->from_base) {
@@ -312,7 +336,9 @@ struct DataPhase {
       digest_bytes += n.size;
     } else if (want) {
       if (digest != want->digest) {
-        problem(NativeError("EDIGEST", "--verify: the data of '" + printable(path) + "' in the image differs from what was read from " + printable(want->path)), path);
+        problem(NativeError("EDIGEST", "--verify: the data of '" + printable(path) +
+                                           "' in the image differs from what was read from " + printable(want->path)),
+                path);
       } else {
         digest_files++;
         digest_bytes += n.size;
@@ -321,7 +347,10 @@ struct DataPhase {
     if (rec) {
       auto t = tag_index.find(n.number);
       if (t == tag_index.end() || rec->rec.file_tags[t->second] != uint32_t(digest)) {
-        problem(CorruptError("data block", n.blocks_start, "the content of '" + printable(path) + "' does not match its tag in the integrity record", img.file.path()), path);
+        problem(CorruptError("data block", n.blocks_start,
+                             "the content of '" + printable(path) + "' does not match its tag in the integrity record",
+                             img.file.path()),
+                path);
       } else {
         record_files++;
       }
@@ -342,11 +371,22 @@ void summarise(Image& img, VerifyReport& r) {
   r.entries = img.nodes.size();
   for (auto& [number, n] : img.inode) {
     switch (n.basic) {
-      case kDir: r.directories++; r.installed_bytes += in_blocks(std::max<uint64_t>(n.dir_listing, 1)); break;
-      case kFile: r.files++; r.file_bytes += n.size; r.installed_bytes += in_blocks(n.size - std::min(n.sparse, n.size)); break;
+      case kDir:
+        r.directories++;
+        r.installed_bytes += in_blocks(std::max<uint64_t>(n.dir_listing, 1));
+        break;
+      case kFile:
+        r.files++;
+        r.file_bytes += n.size;
+        r.installed_bytes += in_blocks(n.size - std::min(n.sparse, n.size));
+        break;
       // A target of 60 bytes or more does not fit in the inode (ext4's fast symlinks): one block.
-      case kSymlink: r.symlinks++; r.installed_bytes += n.target.size() >= 60 ? 4096 : 0; break;
-      case kBlockDev: case kCharDev: r.devices++; break;
+      case kSymlink:
+        r.symlinks++;
+        r.installed_bytes += n.target.size() >= 60 ? 4096 : 0;
+        break;
+      case kBlockDev:
+      case kCharDev: r.devices++; break;
       case kFifo: r.fifos++; break;
       default: r.sockets++; break;
     }
@@ -394,12 +434,21 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
     uint64_t files = 0;
     for (auto& [number, n] : img->inode) files += n.is_file();
     if (files != record.rec.file_tags.size())
-      record = ImageRecord{RecordStatus::kBroken, "it lists " + std::to_string(record.rec.file_tags.size()) + " files, the image holds " + std::to_string(files), {}, {}};
+      record = ImageRecord{RecordStatus::kBroken,
+                           "it lists " + std::to_string(record.rec.file_tags.size()) + " files, the image holds " +
+                               std::to_string(files),
+                           {},
+                           {}};
     else if (record.rec.fragments.size() != img->tables.fragments.size())
-      record = ImageRecord{RecordStatus::kBroken, "it lists " + std::to_string(record.rec.fragments.size()) + " fragment blocks, the image holds " +
-                                                      std::to_string(img->tables.fragments.size()), {}, {}};
+      record = ImageRecord{RecordStatus::kBroken,
+                           "it lists " + std::to_string(record.rec.fragments.size()) +
+                               " fragment blocks, the image holds " + std::to_string(img->tables.fragments.size()),
+                           {},
+                           {}};
   }
-  r.record = record.status == RecordStatus::kValid ? "valid" : record.status == RecordStatus::kBroken ? "broken" : "absent";
+  r.record = record.status == RecordStatus::kValid    ? "valid"
+             : record.status == RecordStatus::kBroken ? "broken"
+                                                      : "absent";
   if (record.status == RecordStatus::kBroken)
     r.problems.push_back(problem_of(CorruptError("integrity record", img->sb.bytes_used, record.why, path), ""));
 
@@ -440,7 +489,9 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
     for (auto& fe : img->tables.fragments) total += stored_size(fe.word);
     const bool with_record = o.data && record.status == RecordStatus::kValid;
     if (with_record) total += record.rec.data_end - record.rec.data_start;
-    std::sort(files.begin(), files.end(), [](const Inode* a, const Inode* b) { return a->blocks_start < b->blocks_start || (a->blocks_start == b->blocks_start && a->ref < b->ref); });
+    std::sort(files.begin(), files.end(), [](const Inode* a, const Inode* b) {
+      return a->blocks_start < b->blocks_start || (a->blocks_start == b->blocks_start && a->ref < b->ref);
+    });
     set_progress(o.progress, 3, total);
     set_progress(o.progress, 0, 2);
     unsigned threads = o.jobs ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
@@ -482,9 +533,12 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
         std::vector<FragmentPiece>& p = dp.pieces[i];
         const RecordFragment& want = record.rec.fragments[i];
         if (!normalise_pieces(p) || !pieces_tile(p, want.raw_len) || pieces_tag(p) != want.pieces_tag) {
-          dp.add(problem_of(CorruptError("fragment block", img->tables.fragments[i].start,
-                                         "the tails in fragment block " + std::to_string(i) + " do not match the integrity record (bytes of no file, or tails out of place)", path),
-                            ""));
+          dp.add(problem_of(
+              CorruptError("fragment block", img->tables.fragments[i].start,
+                           "the tails in fragment block " + std::to_string(i) +
+                               " do not match the integrity record (bytes of no file, or tails out of place)",
+                           path),
+              ""));
         } else {
           r.record_fragments++;
         }
@@ -512,11 +566,14 @@ VerifyReport verify_image(const std::string& path, const VerifyOptions& o) {
         r.problems_truncated = true;
         break;
       }
-      r.problems.push_back({"EDIGEST", "inode table", NativeError::kNoOffset, p, "--verify: '" + printable(p) + "', written by this snapshot, is not a regular file in the image"});
+      r.problems.push_back(
+          {"EDIGEST", "inode table", NativeError::kNoOffset, p,
+           "--verify: '" + printable(p) + "', written by this snapshot, is not a regular file in the image"});
     }
   }
   r.metadata_blocks = img->metadata_blocks_read();
-  std::stable_sort(r.differences.begin(), r.differences.end(), [](const TreeDifference& a, const TreeDifference& b) { return a.path < b.path; });
+  std::stable_sort(r.differences.begin(), r.differences.end(),
+                   [](const TreeDifference& a, const TreeDifference& b) { return a.path < b.path; });
   r.ok = r.problems.empty();
   return r;
 }

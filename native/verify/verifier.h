@@ -23,10 +23,10 @@ struct ExpectedFile {
 };
 
 struct VerifyOptions {
-  std::string dir;                 // empty: no comparison with a tree
-  unsigned jobs = 0;               // data-phase threads; 0: the machine's cores
-  bool data = true;                // read and decompress every data and fragment block
-  std::set<std::string> ignore;    // comparison fields left out: mode owner mtime xattrs content links
+  std::string dir;               // empty: no comparison with a tree
+  unsigned jobs = 0;             // data-phase threads; 0: the machine's cores
+  bool data = true;              // read and decompress every data and fragment block
+  std::set<std::string> ignore;  // comparison fields left out: mode owner mtime xattrs content links
   CancelFlag cancel;
   // Optional progress counters written with relaxed atomics: [0] phase (1 tables, 2 data),
   // [1] inodes read, [2] data bytes (on disk) checked, [3] data bytes (on disk) in all.
@@ -38,10 +38,10 @@ struct VerifyOptions {
 };
 
 struct VerifyProblem {
-  std::string code;     // ESQUASH_CORRUPT, or an errno-style code for a read failure
-  std::string table;    // the table or block kind
-  uint64_t offset;      // byte offset in the image, or ~0
-  std::string path;     // the image path of the file concerned, when one is
+  std::string code;   // ESQUASH_CORRUPT, or an errno-style code for a read failure
+  std::string table;  // the table or block kind
+  uint64_t offset;    // byte offset in the image, or ~0
+  std::string path;   // the image path of the file concerned, when one is
   std::string message;
 };
 
@@ -58,7 +58,8 @@ struct VerifyReport {
   bool export_table = false;
   // What was read
   uint64_t entries = 0, directories = 0, files = 0, symlinks = 0, devices = 0, fifos = 0, sockets = 0, hardlinks = 0;
-  uint64_t file_bytes = 0, data_blocks = 0, sparse_blocks = 0, data_bytes_read = 0, fragment_tails = 0, metadata_blocks = 0;
+  uint64_t file_bytes = 0, data_blocks = 0, sparse_blocks = 0, data_bytes_read = 0, fragment_tails = 0,
+           metadata_blocks = 0;
   // The tree's size once unpacked with 4 KiB blocks (each file, hard-linked ones once, and directory rounded up to
   // whole blocks; symlinks too long for the inode one block): casper's filesystem.size (src/remaster/).
   uint64_t installed_bytes = 0;

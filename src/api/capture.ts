@@ -5,10 +5,22 @@ import { mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NativeWalkOptions } from '../native/addon.js';
-import { detectLiveSystem, lowerdirOption, type CaptureMode, type LiveLayout, type LowerLayer } from '../mount/index.js';
+import {
+  detectLiveSystem,
+  lowerdirOption,
+  type CaptureMode,
+  type LiveLayout,
+  type LowerLayer,
+} from '../mount/index.js';
 import { MountNamespace, NamespaceUnavailable } from '../mount/namespace.js';
 import { findReplacedLayer } from '../live/replaced-layer.js';
-import { buildExclusionPolicy, readExcludeFile, EXPECTED_SYSTEM_XATTRS, type ExclusionPolicy, type ExcludeSyntax } from '../policy/index.js';
+import {
+  buildExclusionPolicy,
+  readExcludeFile,
+  EXPECTED_SYSTEM_XATTRS,
+  type ExclusionPolicy,
+  type ExcludeSyntax,
+} from '../policy/index.js';
 import { CasperError, UsageError } from '../errors.js';
 
 export interface CaptureRequest {
@@ -92,7 +104,10 @@ const OVERLAY_BOOKKEEPING = ['origin', 'impure', 'uuid', 'nlink', 'upper', 'meta
  * run); the walker reads the view through /proc/PID/root. The mount points stay until the namespace is closed:
  * removing one here would detach its mount there.
  */
-async function lowerView(lowers: LowerLayer[], notes: string[]): Promise<{ stack: LowerStack; namespace: MountNamespace | null; cleanup: () => Promise<void> }> {
+async function lowerView(
+  lowers: LowerLayer[],
+  notes: string[],
+): Promise<{ stack: LowerStack; namespace: MountNamespace | null; cleanup: () => Promise<void> }> {
   if (lowers.length === 0) throw new UsageError('diff mode needs the lower layers, and this root has none');
   let ns: MountNamespace | null = null;
   const dirs: string[] = [];
@@ -110,7 +125,8 @@ async function lowerView(lowers: LowerLayer[], notes: string[]): Promise<{ stack
     try {
       ns ??= await MountNamespace.open();
     } catch (err) {
-      if (err instanceof NamespaceUnavailable) throw new CasperError(`diff mode cannot mount the lower layers: ${err.message}`, 'EMOUNT');
+      if (err instanceof NamespaceUnavailable)
+        throw new CasperError(`diff mode cannot mount the lower layers: ${err.message}`, 'EMOUNT');
       throw err;
     }
     await ns.mount(args, what);
@@ -130,16 +146,25 @@ async function lowerView(lowers: LowerLayer[], notes: string[]): Promise<{ stack
         described.push({ shownAs: l.shownAs, path: dir, image: l.image, loopMounted: true });
         notes.push(`mounted lower layer ${l.image} at ${dir} (private mount namespace)`);
       } else {
-        throw new UsageError(`diff mode needs every lower layer, but ${l.shownAs} is not reachable and no image of it was found`);
+        throw new UsageError(
+          `diff mode needs every lower layer, but ${l.shownAs} is not reachable and no image of it was found`,
+        );
       }
     }
     if (layers.length === 1) {
       const view = layers[0];
-      return { stack: { layers: described, stacked: 'single', view, readAt: ns ? (ns as MountNamespace).path(view) : view }, namespace: ns, cleanup };
+      return {
+        stack: { layers: described, stacked: 'single', view, readAt: ns ? (ns as MountNamespace).path(view) : view },
+        namespace: ns,
+        cleanup,
+      };
     }
     const view = mkdtempSync(join(tmpdir(), 'casper-lowerview-'));
     dirs.push(view);
-    await mountIn(['-t', 'overlay', 'casper-lowerview', '-o', `ro,lowerdir=${lowerdirOption(layers)}`, view], 'the lower view');
+    await mountIn(
+      ['-t', 'overlay', 'casper-lowerview', '-o', `ro,lowerdir=${lowerdirOption(layers)}`, view],
+      'the lower view',
+    );
     notes.push(`lower view: overlay of ${layers.join(', ')} at ${view} (private mount namespace)`);
     return { stack: { layers: described, stacked: 'overlay', view, readAt: ns!.path(view) }, namespace: ns, cleanup };
   } catch (err) {
@@ -162,7 +187,12 @@ function readSwaps(): string {
  * that image's tree (fold; only this session's changes and the image are read); otherwise diff mode against the
  * layers beneath it (the whole merged view is walked). Upper mode alone would hold only this session's changes.
  */
-function cumulativeSave(layout: LiveLayout, r: CaptureRequest, mode: CaptureMode, notes: string[]): { mode: CaptureMode; cumulative: Cumulative | null; lowers: LowerLayer[] } {
+function cumulativeSave(
+  layout: LiveLayout,
+  r: CaptureRequest,
+  mode: CaptureMode,
+  notes: string[],
+): { mode: CaptureMode; cumulative: Cumulative | null; lowers: LowerLayer[] } {
   if (mode === 'full') return { mode, cumulative: null, lowers: layout.lowers };
   const found = findReplacedLayer(layout, [r.output, r.base]);
   if (!found) return { mode, cumulative: null, lowers: layout.lowers };
@@ -172,7 +202,12 @@ function cumulativeSave(layout: LiveLayout, r: CaptureRequest, mode: CaptureMode
       `'${found.matched}' is the live system's bottom layer (${found.layer.shownAs}): a session delta written there would have nothing beneath it; ` +
         'to rewrite the whole system as a new image, use --mode full',
     );
-  const canFold = mode === 'upper' && found.index === 0 && !!found.layer.reachableAt && layout.kind !== 'aufs' && !!layout.upper?.reachable;
+  const canFold =
+    mode === 'upper' &&
+    found.index === 0 &&
+    !!found.layer.reachableAt &&
+    layout.kind !== 'aufs' &&
+    !!layout.upper?.reachable;
   const cumulative: Cumulative = {
     replaces: { shownAs: found.layer.shownAs, image: found.image, by: found.by },
     how: canFold ? 'fold' : 'diff',
@@ -191,7 +226,8 @@ function cumulativeSave(layout: LiveLayout, r: CaptureRequest, mode: CaptureMode
       `${r.mode === 'upper' ? 'upper mode was asked for' : 'the upper layer is reachable'}, but it holds only this session's changes: ` +
         `diff mode against the layers beneath ${found.layer.shownAs} instead`,
     );
-  if (cumulative.above.length > 0) notes.push(`layer(s) above the replaced one stay above it: ${cumulative.above.join(', ')}`);
+  if (cumulative.above.length > 0)
+    notes.push(`layer(s) above the replaced one stay above it: ${cumulative.above.join(', ')}`);
   return { mode: canFold ? 'upper' : 'diff', cumulative, lowers: beneath };
 }
 
@@ -206,12 +242,23 @@ export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
     tempOutput: r.tempOutput,
     hostRoot: r.source, // -e's host paths (mksquashfs's forms) are resolved against the tree captured
   };
-  const base = { xattrs: r.xattrs, ignoreErrors: r.ignoreErrors, oneFileSystem: r.oneFileSystem ?? false, compareContents: r.compareContents ?? false };
+  const base = {
+    xattrs: r.xattrs,
+    ignoreErrors: r.ignoreErrors,
+    oneFileSystem: r.oneFileSystem ?? false,
+    compareContents: r.compareContents ?? false,
+  };
   const nothing = { lowerStack: null, cumulative: null, namespace: null, cleanup: async () => {} };
 
   if (r.source !== undefined) {
     // A plain directory: only the caller's excludes (and never the output itself).
-    const policy = buildExclusionPolicy({ ...policyInput, layout: null, mode: 'full', defaults: false, scrub: r.scrub });
+    const policy = buildExclusionPolicy({
+      ...policyInput,
+      layout: null,
+      mode: 'full',
+      defaults: false,
+      scrub: r.scrub,
+    });
     return {
       mode: 'directory',
       layout: null,
@@ -224,13 +271,21 @@ export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
   }
 
   if (process.getuid?.() !== 0)
-    throw new UsageError('capturing a live system needs root: without it xattrs read back empty and whiteouts cannot be read', { option: 'source' });
+    throw new UsageError(
+      'capturing a live system needs root: without it xattrs read back empty and whiteouts cannot be read',
+      { option: 'source' },
+    );
   const layout = detectLiveSystem({ mountinfo: r.mountinfo, root: r.root ?? '/', filesystem: r.filesystem });
   if (r.mode === undefined && layout.kind === 'none') {
     // Full mode on an installed system is an 18 GiB, many-minute job: only when asked for by name.
     const root = r.root ?? '/';
-    const what = layout.fsType ? `its filesystem is ${layout.fsType}, not an overlay or aufs union` : 'no overlay or aufs union is mounted there';
-    throw new UsageError(`'${root}' is not a live system (${what}), so there is no session layer to capture`, { option: 'sourceOrFullMode', root });
+    const what = layout.fsType
+      ? `its filesystem is ${layout.fsType}, not an overlay or aufs union`
+      : 'no overlay or aufs union is mounted there';
+    throw new UsageError(`'${root}' is not a live system (${what}), so there is no session layer to capture`, {
+      option: 'sourceOrFullMode',
+      root,
+    });
   }
   const notes = [...layout.notes];
   const { mode, cumulative, lowers } = cumulativeSave(layout, r, r.mode ?? layout.defaultMode ?? 'full', notes); // null only for kind 'none', refused above without a mode
@@ -248,7 +303,10 @@ export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
 
   if (mode === 'upper') {
     if (!layout.upper?.reachable || !layout.upper.path)
-      throw new UsageError(`upper mode needs the upper layer, which is not reachable here${layout.upper ? ` (${layout.upper.shownAs})` : ''}`, { option: 'mode', value: 'diff' });
+      throw new UsageError(
+        `upper mode needs the upper layer, which is not reachable here${layout.upper ? ` (${layout.upper.shownAs})` : ''}`,
+        { option: 'mode', value: 'diff' },
+      );
     const prefix = layout.xattrPrefix;
     // A cumulative save by folding: the replaced image's tree under the upper, the layers beneath for whiteouts.
     const fold = cumulative ? await lowerView(lowers, notes) : null;
@@ -266,7 +324,12 @@ export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
         mergedRoot: layout.root,
         dataRoot: layout.kind === 'aufs' ? '' : layout.root,
         aufs: layout.kind === 'aufs',
-        ...(fold ? { foldRoot: layout.lowers.find((l) => l.shownAs === cumulative!.replaces.shownAs)!.reachableAt!, beneathRoot: fold.stack.readAt } : {}),
+        ...(fold
+          ? {
+              foldRoot: layout.lowers.find((l) => l.shownAs === cumulative!.replaces.shownAs)!.reachableAt!,
+              beneathRoot: fold.stack.readAt,
+            }
+          : {}),
       },
       policy,
       notes,
@@ -289,5 +352,13 @@ export async function planCapture(r: CaptureRequest): Promise<CapturePlan> {
       cleanup: view.cleanup,
     };
   }
-  return { mode, layout, walkRoot: layout.root, walk: { ...base, ...lists, oneFileSystem: true }, policy, notes, ...nothing };
+  return {
+    mode,
+    layout,
+    walkRoot: layout.root,
+    walk: { ...base, ...lists, oneFileSystem: true },
+    policy,
+    notes,
+    ...nothing,
+  };
 }

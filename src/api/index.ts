@@ -12,8 +12,23 @@ export { CasperError, UsageError, AbortError, type CasperErrorCode, type Remedy 
 export { loadAddon } from '../native/addon.js';
 export { defaultWorkerFilename } from '../pipeline/pool.js';
 export { verify, VERIFY_IGNORE_FIELDS } from './verify.js';
-export type { VerifyOptions, VerifyReport, VerifyProblem, VerifyDifference, VerifyProgress, VerifyIgnoreField } from './verify.js';
+export type {
+  VerifyOptions,
+  VerifyReport,
+  VerifyProblem,
+  VerifyDifference,
+  VerifyProgress,
+  VerifyIgnoreField,
+} from './verify.js';
 export { remaster } from './remaster.js';
-export type { RemasterOptions, RemasterRunOptions, RemasterReport, RemasterProgress, RemasterPhase, RemasterCaptureOptions, MediumChange } from './remaster.js';
+export type {
+  RemasterOptions,
+  RemasterRunOptions,
+  RemasterReport,
+  RemasterProgress,
+  RemasterPhase,
+  RemasterCaptureOptions,
+  MediumChange,
+} from './remaster.js';
 export type { KernelCheck, MediumKernel, RootKernel } from '../remaster/kernel.js';
 export type { MediumSource } from '../remaster/medium-source.js';

@@ -131,7 +131,8 @@ export function parseSize(value: number | string, what: string): number {
 
 function intIn(value: number | undefined, what: string, lo: number, hi: number): number | undefined {
   if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value < lo || value > hi) throw new UsageError(`${what} must be an integer from ${lo} to ${hi}, got ${value}`);
+  if (!Number.isInteger(value) || value < lo || value > hi)
+    throw new UsageError(`${what} must be an integer from ${lo} to ${hi}, got ${value}`);
   return value;
 }
 
@@ -139,13 +140,15 @@ function sourceDateEpoch(opt: number | undefined): number | undefined {
   if (opt !== undefined) return intIn(opt, 'sourceDateEpoch', 0, 0xffffffff);
   const env = process.env.SOURCE_DATE_EPOCH;
   if (env === undefined || env === '') return undefined;
-  if (!/^\d+$/.test(env) || Number(env) > 0xffffffff) throw new UsageError(`SOURCE_DATE_EPOCH must be seconds from 0 to 4294967295, got '${env}'`);
+  if (!/^\d+$/.test(env) || Number(env) > 0xffffffff)
+    throw new UsageError(`SOURCE_DATE_EPOCH must be seconds from 0 to 4294967295, got '${env}'`);
   return Number(env);
 }
 
 function compressorOptionStrings(opts: SnapshotOptions['compressorOptions']): Record<string, string> {
   if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new UsageError('compressorOptions must be an object of option names to values');
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts))
+    throw new UsageError('compressorOptions must be an object of option names to values');
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts)) {
     if (v === undefined) continue;
@@ -166,7 +169,8 @@ function checkCompressor(addon: Addon, spec: CompressorSpec, typedBlockSize: unk
   } catch (err) {
     const e = err as { code?: string; message?: string };
     let message = e.message ?? String(err);
-    if (typeof typedBlockSize === 'string' && message.startsWith('block size ')) message = message.replace(new RegExp(`got ${spec.blockSize}$`), `got '${typedBlockSize}'`);
+    if (typeof typedBlockSize === 'string' && message.startsWith('block size '))
+      message = message.replace(new RegExp(`got ${spec.blockSize}$`), `got '${typedBlockSize}'`);
     if (e.code === 'EINVAL') throw new UsageError(message);
     throw err;
   }
@@ -175,10 +179,14 @@ function checkCompressor(addon: Addon, spec: CompressorSpec, typedBlockSize: unk
 /** Validates everything that can be checked before a byte is written. */
 export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOptions {
   if (!o || typeof o !== 'object') throw new UsageError('options are required');
-  if (o.source !== undefined && (typeof o.source !== 'string' || o.source === '')) throw new UsageError('source must be a directory path');
-  if (o.mode !== undefined && !['upper', 'diff', 'full'].includes(o.mode)) throw new UsageError(`mode must be upper, diff or full, got '${o.mode}'`);
-  if (o.source !== undefined && o.mode !== undefined) throw new UsageError('source captures a plain directory; mode applies to a live root', { option: 'root' });
-  if (o.filesystem !== undefined && !['overlay', 'aufs'].includes(o.filesystem)) throw new UsageError(`filesystem must be overlay or aufs, got '${o.filesystem}'`);
+  if (o.source !== undefined && (typeof o.source !== 'string' || o.source === ''))
+    throw new UsageError('source must be a directory path');
+  if (o.mode !== undefined && !['upper', 'diff', 'full'].includes(o.mode))
+    throw new UsageError(`mode must be upper, diff or full, got '${o.mode}'`);
+  if (o.source !== undefined && o.mode !== undefined)
+    throw new UsageError('source captures a plain directory; mode applies to a live root', { option: 'root' });
+  if (o.filesystem !== undefined && !['overlay', 'aufs'].includes(o.filesystem))
+    throw new UsageError(`filesystem must be overlay or aufs, got '${o.filesystem}'`);
   if (typeof o.output !== 'string' || o.output === '') throw new UsageError('an output image path is required');
   // Block size range, compressor names (lzma refused) and codec options are checked once, natively
   // (checkCompressor below); only the size syntax is read here.
@@ -186,13 +194,17 @@ export function resolveOptions(o: SnapshotOptions, addon: Addon): ResolvedOption
   const compressor = o.compressor ?? 'gzip';
   const compressorOptions = compressorOptionStrings(o.compressorOptions);
   if (o.compressionLevel !== undefined) {
-    if (!Number.isInteger(o.compressionLevel)) throw new UsageError(`compression level must be an integer, got ${o.compressionLevel}`);
+    if (!Number.isInteger(o.compressionLevel))
+      throw new UsageError(`compression level must be an integer, got ${o.compressionLevel}`);
     if (compressorOptions.level !== undefined && compressorOptions.level !== String(o.compressionLevel))
-      throw new UsageError(`compression level given twice: ${o.compressionLevel} and compressorOptions.level ${compressorOptions.level}`);
+      throw new UsageError(
+        `compression level given twice: ${o.compressionLevel} and compressorOptions.level ${compressorOptions.level}`,
+      );
     compressorOptions.level = String(o.compressionLevel);
   }
   const compressorDescription = checkCompressor(addon, { compressor, blockSize, compressorOptions }, o.blockSize);
-  if (o.fragments === false && o.alwaysUseFragments) throw new UsageError('fragments off and always-use-fragments contradict each other');
+  if (o.fragments === false && o.alwaysUseFragments)
+    throw new UsageError('fragments off and always-use-fragments contradict each other');
   const sde = sourceDateEpoch(o.sourceDateEpoch);
   const jobs = intIn(o.jobs, 'jobs', 1, 1024) ?? availableParallelism();
   const mem = parseSize(o.mem ?? '256M', 'mem');
@@ -235,6 +247,7 @@ function baseCheckOption(v: SnapshotOptions['baseCheck']): 'quick' | 'content' {
 
 function baseOption(base: SnapshotOptions['base']): string | false | undefined {
   if (base === undefined || base === false) return base;
-  if (typeof base !== 'string' || base === '') throw new UsageError('base must be the path of a SquashFS image, or false');
+  if (typeof base !== 'string' || base === '')
+    throw new UsageError('base must be the path of a SquashFS image, or false');
   return base;
 }

@@ -3,7 +3,17 @@
 // image, its size, manifest and checksum files (and the kernel and initrd, when the root's are newer) put
 // in place of the base's, the session's persistence layers left out, and the ISO written by xorriso with
 // the base's boot records replayed, to a temporary name that is renamed over the output when complete.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +24,13 @@ import { loadAddon } from '../native/addon.js';
 import { OutputFile } from '../pipeline/output-file.js';
 import { AbortError, CasperError, UsageError, toCasperError } from '../errors.js';
 import { findXorriso } from '../remaster/xorriso.js';
-import { bootEntrySignature, extractFiles, readBaseMedium, readHead, type BaseMedium } from '../remaster/base-medium.js';
+import {
+  bootEntrySignature,
+  extractFiles,
+  readBaseMedium,
+  readHead,
+  type BaseMedium,
+} from '../remaster/base-medium.js';
 import { recogniseLayout, type MediumLayout } from '../remaster/layout.js';
 import { checkNotOnMedium, isoFileSource, liveMediumSource, type MediumSource } from '../remaster/medium-source.js';
 import { checkIsoTarget, type ExistingIso } from '../remaster/output-iso.js';
@@ -22,7 +38,14 @@ import { checkSpaceBefore, checkSpaceForIso } from '../remaster/space.js';
 import { squashfsCodec, SUPERBLOCK_BYTES } from '../remaster/squashfs-codec.js';
 import { keepInstalled, readManifest } from '../remaster/manifest.js';
 import { bootFiles } from '../remaster/boot-config.js';
-import { checkKernel, kernelVersionOf, rootKernels, KERNEL_HEAD_BYTES, type KernelCheck, type MediumKernel } from '../remaster/kernel.js';
+import {
+  checkKernel,
+  kernelVersionOf,
+  rootKernels,
+  KERNEL_HEAD_BYTES,
+  type KernelCheck,
+  type MediumKernel,
+} from '../remaster/kernel.js';
 import { editChecksums, hashFile, type Algorithm } from '../remaster/checksums.js';
 import { hfsPlusOverlap, writeIso } from '../remaster/iso-write.js';
 import { checkVolumeId } from '../remaster/iso9660.js';
@@ -87,7 +110,9 @@ export interface RemasterProgress {
   isoBytesTotal: number;
 }
 
-export interface RemasterRunOptions extends RemasterOptions, Pick<RunOptions, 'pool' | 'workerFilename' | 'nativeBinding'> {
+export interface RemasterRunOptions
+  extends RemasterOptions,
+    Pick<RunOptions, 'pool' | 'workerFilename' | 'nativeBinding'> {
   signal?: AbortSignal;
   onProgress?: (p: RemasterProgress) => void;
 }
@@ -147,12 +172,14 @@ function removeStaleImages(dir: string, prefix: string): void {
 function checkOptions(o: RemasterRunOptions): void {
   if (!o || typeof o !== 'object') throw new UsageError('options are required');
   if (typeof o.output !== 'string' || o.output === '') throw new UsageError('an output ISO path is required');
-  if (o.fromIso !== undefined && (typeof o.fromIso !== 'string' || o.fromIso === '')) throw new UsageError('fromIso must be the path of an ISO image');
+  if (o.fromIso !== undefined && (typeof o.fromIso !== 'string' || o.fromIso === ''))
+    throw new UsageError('fromIso must be the path of an ISO image');
   if (o.label !== undefined) {
     const bad = typeof o.label === 'string' ? checkVolumeId(o.label) : 'the label must be a string';
     if (bad) throw new UsageError(`--label: ${bad}`);
   }
-  if (o.source !== undefined && o.root !== undefined) throw new UsageError('--source captures a directory; --root a live root: give one of them');
+  if (o.source !== undefined && o.root !== undefined)
+    throw new UsageError('--source captures a directory; --root a live root: give one of them');
 }
 
 function sourceDateEpoch(o: RemasterRunOptions): number | null {
@@ -162,7 +189,12 @@ function sourceDateEpoch(o: RemasterRunOptions): number | null {
 }
 
 /** What the boot configuration loads, and the medium's kernels with their version strings. */
-async function mediumKernels(base: BaseMedium, configs: Map<string, string>, tmp: string, signal?: AbortSignal): Promise<{ kernels: MediumKernel[]; initrds: string[] }> {
+async function mediumKernels(
+  base: BaseMedium,
+  configs: Map<string, string>,
+  tmp: string,
+  signal?: AbortSignal,
+): Promise<{ kernels: MediumKernel[]; initrds: string[] }> {
   const boot = bootFiles(configs);
   const kernels: MediumKernel[] = [];
   for (const path of [...boot.kernels.keys()].filter((p) => base.files.has(p)).sort())
@@ -171,7 +203,8 @@ async function mediumKernels(base: BaseMedium, configs: Map<string, string>, tmp
 }
 
 /** The text of a base file copied out, or null. */
-const textOf = (extracted: Map<string, string>, path: string | null) => (path && extracted.has(path) ? readFileSync(extracted.get(path)!, 'utf8') : null);
+const textOf = (extracted: Map<string, string>, path: string | null) =>
+  path && extracted.has(path) ? readFileSync(extracted.get(path)!, 'utf8') : null;
 
 /**
  * Makes a bootable ISO from the running live session (or `source`, a directory) and a base medium (`fromIso`, or
@@ -203,7 +236,8 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
   const sde = sourceDateEpoch(options);
   const warnings: string[] = [];
   let isoTotal = 0;
-  const emit = (phase: RemasterPhase, extra: Partial<RemasterProgress> = {}) => options.onProgress?.({ phase, isoBytes: 0, isoBytesTotal: isoTotal, ...extra });
+  const emit = (phase: RemasterPhase, extra: Partial<RemasterProgress> = {}) =>
+    options.onProgress?.({ phase, isoBytes: 0, isoBytesTotal: isoTotal, ...extra });
   const times = { medium: 0, capture: 0, iso: 0, commit: 0, total: 0 };
   let mark = performance.now();
   const lap = (k: keyof typeof times) => {
@@ -217,14 +251,23 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
   const tmp = mkdtempSync(join(tmpdir(), 'casper-remaster-'));
   try {
     const base = await readBaseMedium(xorriso, source.iso, signal);
-    const where = source.from === 'live medium' ? `the live medium ${source.mountPoint} (${source.iso})` : `'${source.iso}'`;
+    const where =
+      source.from === 'live medium' ? `the live medium ${source.mountPoint} (${source.iso})` : `'${source.iso}'`;
     const layout = recogniseLayout(base.files, where);
-    const wanted = [...layout.bootConfigs, ...layout.checksums.map((c) => c.path), ...layout.removeLists, ...layout.moduleFiles];
+    const wanted = [
+      ...layout.bootConfigs,
+      ...layout.checksums.map((c) => c.path),
+      ...layout.removeLists,
+      ...layout.moduleFiles,
+    ];
     for (const p of [layout.size, layout.manifest]) if (p && base.files.has(p)) wanted.push(p);
     const extracted = await extractFiles(base, wanted, tmp, signal);
     const configs = new Map(layout.bootConfigs.map((p) => [p, textOf(extracted, p) ?? '']));
     const codec = squashfsCodec(await readHead(base, layout.squashfs, SUPERBLOCK_BYTES, tmp, signal));
-    if (!codec) warnings.push(`${layout.squashfs} on the base is not a SquashFS 4.0 image: the new one uses the defaults (gzip, 128K blocks)`);
+    if (!codec)
+      warnings.push(
+        `${layout.squashfs} on the base is not a SquashFS 4.0 image: the new one uses the defaults (gzip, 128K blocks)`,
+      );
     const onMedium = await mediumKernels(base, configs, tmp, signal);
     const oldSquashfs = base.files.get(layout.squashfs)!;
     if (!options.noSpaceCheck) checkSpaceBefore(dir, output, base.bytes, oldSquashfs);
@@ -239,8 +282,12 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
       removeStaleImages(dir, imagePrefix);
       keepTemporary(image);
       const walkRoot = resolve(options.source ?? options.root ?? '/');
-      const compressor = options.compressor ?? (codec && codec.compressor !== 'lzma' ? (codec.compressor as CompressorName) : undefined);
-      if (codec?.compressor === 'lzma' && options.compressor === undefined) warnings.push(`${layout.squashfs} on the base uses lzma, which casper-snapshot does not write: the new image uses gzip`);
+      const compressor =
+        options.compressor ?? (codec && codec.compressor !== 'lzma' ? (codec.compressor as CompressorName) : undefined);
+      if (codec?.compressor === 'lzma' && options.compressor === undefined)
+        warnings.push(
+          `${layout.squashfs} on the base uses lzma, which casper-snapshot does not write: the new image uses gzip`,
+        );
       emit('capture');
       const capture = await snapshot({
         source: options.source,
@@ -273,7 +320,12 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
         },
       });
       // The image is a temporary file: the capture's word about its place is said of the ISO instead.
-      for (const w of capture.warnings) warnings.push(w.startsWith(`'${image}' is on a tmpfs`) ? `'${options.output}' is on a tmpfs (memory): it will not survive a reboot` : w);
+      for (const w of capture.warnings)
+        warnings.push(
+          w.startsWith(`'${image}' is on a tmpfs`)
+            ? `'${options.output}' is on a tmpfs (memory): it will not survive a reboot`
+            : w,
+        );
       aborted();
       lap('capture');
 
@@ -293,30 +345,56 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
       const needed = layout.manifest !== null || layout.removeLists.length > 0;
       const manifest = needed || existsSync(join(root, 'var/lib/dpkg/status')) ? readManifest(root) : null;
       const tree = await verify(image, { data: false, signal });
-      if (!tree.ok) throw new CasperError(`the new image '${image}' does not read back: ${tree.problems[0]?.message ?? 'corrupt'}`, 'ESQUASH_CORRUPT', { path: image });
+      if (!tree.ok)
+        throw new CasperError(
+          `the new image '${image}' does not read back: ${tree.problems[0]?.message ?? 'corrupt'}`,
+          'ESQUASH_CORRUPT',
+          { path: image },
+        );
       const installed = tree.counts.installedBytes;
       if (layout.size) {
         const old = textOf(extracted, layout.size);
-        put(layout.size, `${installed}${old === null || old.endsWith('\n') ? '\n' : ''}`, `the new root's size unpacked (4 KiB blocks): ${installed} bytes${old !== null ? `, was ${old.trim()}` : ''}`);
+        put(
+          layout.size,
+          `${installed}${old === null || old.endsWith('\n') ? '\n' : ''}`,
+          `the new root's size unpacked (4 KiB blocks): ${installed} bytes${old !== null ? `, was ${old.trim()}` : ''}`,
+        );
       }
-      if (layout.manifest && manifest) put(layout.manifest, manifest.text, `the new root's packages, from its var/lib/dpkg/status: ${manifest.packages}`);
+      if (layout.manifest && manifest)
+        put(
+          layout.manifest,
+          manifest.text,
+          `the new root's packages, from its var/lib/dpkg/status: ${manifest.packages}`,
+        );
       for (const list of layout.removeLists) {
         const kept = keepInstalled(textOf(extracted, list) ?? '', manifest!.names);
-        if (kept.dropped.length) put(list, kept.text, `packages the new root no longer has taken off: ${kept.dropped.join(', ')}`);
+        if (kept.dropped.length)
+          put(list, kept.text, `packages the new root no longer has taken off: ${kept.dropped.join(', ')}`);
       }
       const left = new Set(layout.leftOut.map((l) => basename(l.path)));
       for (const mod of layout.moduleFiles) {
         const names = (textOf(extracted, mod) ?? '').split(/\s+/).filter(Boolean);
         const kept = names.filter((n) => !left.has(n));
-        if (kept.length !== names.length) put(mod, kept.map((n) => n + '\n').join(''), `the layers left out are no longer listed: ${names.filter((n) => left.has(n)).join(', ')}`);
+        if (kept.length !== names.length)
+          put(
+            mod,
+            kept.map((n) => n + '\n').join(''),
+            `the layers left out are no longer listed: ${names.filter((n) => left.has(n)).join(', ')}`,
+          );
       }
       const kernel = checkKernel(onMedium.kernels, onMedium.initrds, rootKernels(root));
       for (const c of kernel.copies) {
         files.set(c.to, c.from);
         changes.push({ path: c.to, change: 'replaced', why: `the new root's ${basename(c.from)}` });
       }
-      if (kernel.verdict === 'updated' && manifest && !manifest.names.has(layout.family === 'casper' ? 'casper' : 'live-boot'))
-        warnings.push(`the new root's initrd comes from a root without the ${layout.family === 'casper' ? 'casper' : 'live-boot'} package: it may not boot the live medium`);
+      if (
+        kernel.verdict === 'updated' &&
+        manifest &&
+        !manifest.names.has(layout.family === 'casper' ? 'casper' : 'live-boot')
+      )
+        warnings.push(
+          `the new root's initrd comes from a root without the ${layout.family === 'casper' ? 'casper' : 'live-boot'} package: it may not boot the live medium`,
+        );
       if (kernel.verdict === 'kept' || kernel.verdict === 'unknown') warnings.push(`kernel: ${kernel.note}`);
       for (const l of layout.leftOut) changes.push({ path: l.path, change: 'removed', why: l.why });
       const removed = new Set(layout.leftOut.map((l) => l.path));
@@ -325,7 +403,11 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
         const hashes = new Map<string, Record<Algorithm, string>>();
         for (const [path, disk] of files) hashes.set(path, await hashFile(disk, algorithms, signal));
         for (const c of layout.checksums) {
-          const edit = editChecksums(textOf(extracted, c.path) ?? '', new Map([...hashes].map(([p, h]) => [p, h[c.algorithm]])), removed);
+          const edit = editChecksums(
+            textOf(extracted, c.path) ?? '',
+            new Map([...hashes].map(([p, h]) => [p, h[c.algorithm]])),
+            removed,
+          );
           const what = [
             edit.updated.length && `${edit.updated.length} line(s) with new hashes`,
             edit.dropped.length && `${edit.dropped.length} dropped`,
@@ -336,9 +418,16 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
       }
       const label = options.label ?? base.volume.volumeId;
       if (label !== base.volume.volumeId) {
-        changes.push({ path: '(volume label)', change: 'rewritten', why: `'${base.volume.volumeId}' became '${label}'` });
+        changes.push({
+          path: '(volume label)',
+          change: 'rewritten',
+          why: `'${base.volume.volumeId}' became '${label}'`,
+        });
         const mentions = [...configs].filter(([, text]) => text.includes(base.volume.volumeId)).map(([p]) => p);
-        if (mentions.length) warnings.push(`the boot configuration names the old label '${base.volume.volumeId}' (${mentions.join(', ')}): a boot that looks for it will not find the new medium`);
+        if (mentions.length)
+          warnings.push(
+            `the boot configuration names the old label '${base.volume.volumeId}' (${mentions.join(', ')}): a boot that looks for it will not find the new medium`,
+          );
       }
       // The ISO: the base less what is replaced or left out, plus the new files.
       let size = base.bytes;
@@ -350,14 +439,25 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
 
       // 4. The ISO, then a look at what was written: the same boot entries as the base.
       emit('iso');
-      const write = { base, output: iso.tempPath, files, remove: [...removed], label: label === base.volume.volumeId ? null : label, fileTime: sde, signal, onProgress: (b: number) => emit('iso', { isoBytes: b }) };
+      const write = {
+        base,
+        output: iso.tempPath,
+        files,
+        remove: [...removed],
+        label: label === base.volume.volumeId ? null : label,
+        fileTime: sde,
+        signal,
+        onProgress: (b: number) => emit('iso', { isoBytes: b }),
+      };
       try {
         await writeIso(write);
       } catch (err) {
         if (!hfsPlusOverlap(base, err)) throw err;
         truncateSync(iso.tempPath, 0); // xorriso would take a written file for a medium to append to
         await writeIso({ ...write, hfsplus: false });
-        warnings.push(`the base's HFS+ hybrid (for Intel Macs) cannot be replayed by this xorriso (${(err as Error).message.replace(/^.*?(GPT partitions[^;]*).*$/, '$1')}): the new ISO has none; its El Torito, MBR and GPT boot records are the base's`);
+        warnings.push(
+          `the base's HFS+ hybrid (for Intel Macs) cannot be replayed by this xorriso (${(err as Error).message.replace(/^.*?(GPT partitions[^;]*).*$/, '$1')}): the new ISO has none; its El Torito, MBR and GPT boot records are the base's`,
+        );
         changes.push({ path: '(HFS+ hybrid)', change: 'removed', why: 'this xorriso cannot replay it' });
       }
       aborted();
@@ -365,7 +465,11 @@ export async function remaster(options: RemasterRunOptions): Promise<RemasterRep
       const want = bootEntrySignature(base.bootEntries);
       const got = bootEntrySignature(written.bootEntries);
       if (want.join('\n') !== got.join('\n'))
-        throw new CasperError(`the new ISO's boot entries differ from the base's (base: ${want.join('; ') || 'none'}; new: ${got.join('; ') || 'none'}): not written`, 'EBOOTRECORDS', { path: output });
+        throw new CasperError(
+          `the new ISO's boot entries differ from the base's (base: ${want.join('; ') || 'none'}; new: ${got.join('; ') || 'none'}): not written`,
+          'EBOOTRECORDS',
+          { path: output },
+        );
       lap('iso');
       emit('commit', { isoBytes: written.bytes });
       await iso.commit();

@@ -18,7 +18,19 @@ import { MountNamespace, NamespaceUnavailable } from '../mount/namespace.js';
 import { onStop } from '../pipeline/exit-cleanup.js';
 
 export type RestoreDifferenceKind =
-  'missing' | 'extra' | 'type' | 'content' | 'mode' | 'owner' | 'group' | 'mtime' | 'xattrs' | 'symlink' | 'device' | 'links' | 'unreadable';
+  | 'missing'
+  | 'extra'
+  | 'type'
+  | 'content'
+  | 'mode'
+  | 'owner'
+  | 'group'
+  | 'mtime'
+  | 'xattrs'
+  | 'symlink'
+  | 'device'
+  | 'links'
+  | 'unreadable';
 
 export interface RestoreDifference {
   /** Path from the session's root ('/etc/hosts'). */
@@ -68,7 +80,14 @@ export function restoreSkipReason(plan: CapturePlan): string | null {
   return null;
 }
 
-const skipped = (reason: string): RestoreCheck => ({ skipped: reason, differences: [], layers: [], mountPoints: [], entries: 0, ms: 0 });
+const skipped = (reason: string): RestoreCheck => ({
+  skipped: reason,
+  differences: [],
+  layers: [],
+  mountPoints: [],
+  entries: 0,
+  ms: 0,
+});
 
 /** The lower layer named cannot be had: the proof is skipped (with the reason), not failed. */
 class CannotProve extends Error {}
@@ -127,17 +146,28 @@ export async function proveRestore(r: RestoreRequest): Promise<RestoreCheck> {
         throw Object.assign(e, { message: `--verify: ${e.message} (to prove that the snapshot restores the session)` });
       });
     await mount(['-t', 'squashfs', '-o', 'ro,loop', r.image, join(dir, 'image')], 'the new image');
-    for (const m of toMount) await mount(['-t', 'squashfs', '-o', 'ro,loop', m.image, m.at], `the lower layer ${m.image}`);
+    for (const m of toMount)
+      await mount(['-t', 'squashfs', '-o', 'ro,loop', m.image, m.at], `the lower layer ${m.image}`);
     const lowerdir = lowerdirOption([join(dir, 'image'), ...layers]);
-    await mount(['-t', 'overlay', '-o', `ro,lowerdir=${lowerdir}`, 'casper-restore', join(dir, 'view')], 'the image over the lower layers');
+    await mount(
+      ['-t', 'overlay', '-o', `ro,lowerdir=${lowerdir}`, 'casper-restore', join(dir, 'view')],
+      'the image over the lower layers',
+    );
     // Our own directory is in the live view (when the temporary directory is inside the root), never in the image.
     const own = toImagePath(dir, root);
     const skip = own ? [...r.skip, own] : r.skip;
     const progress = new BigUint64Array(1);
     const timer = r.onProgress ? setInterval(() => r.onProgress!(Number(progress[0])), PROGRESS_MS) : null;
-    let res;
+    let res: Awaited<ReturnType<typeof r.addon.compareRestored>>;
     try {
-      res = await r.addon.compareRestored(r.image, ns.path(join(dir, 'view')), root, { skip, ignore: r.ignore }, r.cancel, progress);
+      res = await r.addon.compareRestored(
+        r.image,
+        ns.path(join(dir, 'view')),
+        root,
+        { skip, ignore: r.ignore },
+        r.cancel,
+        progress,
+      );
     } catch (err) {
       throw toCasperError(err); // ECANCELED: an AbortError
     } finally {

@@ -1,12 +1,19 @@
 // snapshot(): the whole job — validate, walk, compress across the pool, write tables, commit atomically.
 import type { Piscina } from 'piscina';
-import { statSync, statfsSync } from 'node:fs';
+import { type Stats, statSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { planCapture, type CapturePlan, type Cumulative, type LowerStack } from './capture.js';
 import { proveRestore, type RestoreCheck } from './restore-check.js';
 import { toImagePath } from '../mount/paths.js';
 import type { CaptureMode, LiveLayout } from '../mount/index.js';
-import { loadAddon, type Addon, type BaseUse, type ImageBuilder, type NativeSummary, type TreeInfo } from '../native/addon.js';
+import {
+  loadAddon,
+  type Addon,
+  type BaseUse,
+  type ImageBuilder,
+  type NativeSummary,
+  type TreeInfo,
+} from '../native/addon.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
 import { createPool } from '../pipeline/pool.js';
 import { inlineRunner, poolRunner, runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
@@ -151,7 +158,8 @@ const TMPFS_MAGIC = 0x01021994;
 /** Why an entry found by the walk is not in the image. */
 function skippedWarning(code: string, path: string): string {
   if (code === 'ENOENT') return `vanished while being captured, left out: ${path}`;
-  if (code === 'EREPLACED') return `replaced while being captured (now another file, a symlink, a FIFO or a directory; never followed or read), left out: ${path}`;
+  if (code === 'EREPLACED')
+    return `replaced while being captured (now another file, a symlink, a FIFO or a directory; never followed or read), left out: ${path}`;
   return `unreadable (${code}), left out: ${path}`;
 }
 /** File data up to which a job runs on libuv's threads rather than starting the worker pool. */
@@ -173,7 +181,8 @@ type Emit = (p: Omit<Progress, 'rate' | 'bytesTotal'> & { rate?: number; bytesTo
 
 function threadNice(v: number | undefined): number {
   if (v === undefined) return DEFAULT_THREAD_NICE;
-  if (!Number.isInteger(v) || v < 0 || v > 19) throw new UsageError(`threadNice must be an integer from 0 to 19, got ${v}`);
+  if (!Number.isInteger(v) || v < 0 || v > 19)
+    throw new UsageError(`threadNice must be an integer from 0 to 19, got ${v}`);
   return v;
 }
 
@@ -181,7 +190,7 @@ function threadNice(v: number | undefined): number {
 function checkSource(given: string | undefined): string | undefined {
   if (given === undefined) return undefined;
   const source = resolve(given);
-  let st;
+  let st: Stats;
   try {
     st = statSync(source);
   } catch (err) {
@@ -208,10 +217,15 @@ const VERIFY_PROGRESS_MS = 200;
  * verify: true — the new image read back natively (off the JS thread), every table and block checked and each
  * file's digest compared with the data phase's. Any problem fails the snapshot, naming the paths.
  */
-async function verifyWritten(builder: ImageBuilder, tempPath: string, jobs: number, onProgress: (done: number, total: number) => void): Promise<{ files: number; bytes: number }> {
+async function verifyWritten(
+  builder: ImageBuilder,
+  tempPath: string,
+  jobs: number,
+  onProgress: (done: number, total: number) => void,
+): Promise<{ files: number; bytes: number }> {
   const progress = new BigUint64Array(4);
   const timer = setInterval(() => onProgress(Number(progress[2]), Number(progress[3])), VERIFY_PROGRESS_MS);
-  let r;
+  let r: Awaited<ReturnType<typeof builder.verifyWritten>>;
   try {
     r = await builder.verifyWritten(tempPath, jobs, progress);
   } finally {
@@ -219,18 +233,30 @@ async function verifyWritten(builder: ImageBuilder, tempPath: string, jobs: numb
   }
   onProgress(Number(progress[2]), Number(progress[3]));
   if (!r.ok) {
-    const shown = r.problems.slice(0, 5).map((p) => p.message + (p.path && !p.message.includes(p.path) ? ` (${p.path})` : ''));
+    const shown = r.problems
+      .slice(0, 5)
+      .map((p) => p.message + (p.path && !p.message.includes(p.path) ? ` (${p.path})` : ''));
     const more = r.problems.length - shown.length;
     const rest = more > 0 || r.problemsTruncated ? `; and ${r.problemsTruncated ? 'more than ' : ''}${more} more` : '';
     const digest = r.problems.some((p) => p.code === 'EDIGEST');
-    throw new CasperError(`--verify: the image read back does not hold what was read: ${shown.join('; ')}${rest}; no image written`, digest ? 'EDIGEST' : 'ESQUASH_CORRUPT', {
-      path: r.problems.find((p) => p.path)?.path,
-    });
+    throw new CasperError(
+      `--verify: the image read back does not hold what was read: ${shown.join('; ')}${rest}; no image written`,
+      digest ? 'EDIGEST' : 'ESQUASH_CORRUPT',
+      {
+        path: r.problems.find((p) => p.path)?.path,
+      },
+    );
   }
   return r.digests;
 }
 
-function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string | undefined, output: OutputFile, internals: Internals): Promise<CapturePlan> {
+function capturePlan(
+  options: RunOptions,
+  opts: ResolvedOptions,
+  source: string | undefined,
+  output: OutputFile,
+  internals: Internals,
+): Promise<CapturePlan> {
   return planCapture({
     source,
     root: options.root,
@@ -255,8 +281,9 @@ function capturePlan(options: RunOptions, opts: ResolvedOptions, source: string 
 /** The base image to try: the one given, or by default the output when it is a SquashFS image; null for none. */
 function baseOf(opts: ResolvedOptions, existing: ExistingOutput): { path: string; byDefault: boolean } | null {
   if (opts.base === false) return null;
-  if (opts.base === undefined) return existing === 'SquashFS image' ? { path: resolve(opts.output), byDefault: true } : null;
-  let st;
+  if (opts.base === undefined)
+    return existing === 'SquashFS image' ? { path: resolve(opts.output), byDefault: true } : null;
+  let st: Stats;
   try {
     st = statSync(opts.base);
   } catch (err) {
@@ -279,19 +306,42 @@ function openBase(builder: ImageBuilder, base: BaseTarget | null): OpenedBase | 
 
 /** What a base that is not used at all reports. */
 function unusedBase(reason: string): BaseUse {
-  return { used: false, reason, check: 'quick', checkReason: '', files: 0, bytes: 0, racy: 0, clamped: 0, compared: 0, comparedBytes: 0, copiedFragments: 0, repackedTails: 0, rejected: 0, rejectedPaths: [] };
+  return {
+    used: false,
+    reason,
+    check: 'quick',
+    checkReason: '',
+    files: 0,
+    bytes: 0,
+    racy: 0,
+    clamped: 0,
+    compared: 0,
+    comparedBytes: 0,
+    copiedFragments: 0,
+    repackedTails: 0,
+    rejected: 0,
+    rejectedPaths: [],
+  };
 }
 
 /** Reads the base and marks the unchanged files; a base that cannot be used gives a warning and a full snapshot. */
-async function useBase(builder: ImageBuilder, base: OpenedBase | null, opts: ResolvedOptions, warnings: string[]): Promise<SnapshotReport['base']> {
+async function useBase(
+  builder: ImageBuilder,
+  base: OpenedBase | null,
+  opts: ResolvedOptions,
+  warnings: string[],
+): Promise<SnapshotReport['base']> {
   if (!base) return null;
   const { path, byDefault } = base;
   const what = `${byDefault ? 'the existing image' : 'base image'} '${path}'`;
   const t0 = performance.now();
-  const use = base.refused ? unusedBase(base.refused) : await builder.useBase({ content: opts.baseCheck === 'content', jobs: opts.jobs });
+  const use = base.refused
+    ? unusedBase(base.refused)
+    : await builder.useBase({ content: opts.baseCheck === 'content', jobs: opts.jobs });
   const ms = Math.round(performance.now() - t0);
   if (!use.used) warnings.push(`${what} not used as the base (${use.reason}): a full snapshot`);
-  else if (use.checkReason) warnings.push(`${what}: every file is compared with the source before its data is taken (${use.checkReason})`);
+  else if (use.checkReason)
+    warnings.push(`${what}: every file is compared with the source before its data is taken (${use.checkReason})`);
   return { path, byDefault, ...use, ms };
 }
 
@@ -338,18 +388,24 @@ async function walk(
   const leftOut: number[] = [];
   const regex = patterns.map((p, k) => ({ p, k })).filter(({ p }) => p.syntax === 'regex');
   if (regex.length > 0) {
-    let r;
+    let r: Awaited<ReturnType<typeof builder.matchRegex>>;
     try {
-      r = await builder.matchRegex(regex.map(({ p }) => ({ anchored: p.anchored, floating: p.floating, nonDirOnly: p.nonDirOnly })));
+      r = await builder.matchRegex(
+        regex.map(({ p }) => ({ anchored: p.anchored, floating: p.floating, nonDirOnly: p.nonDirOnly })),
+      );
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EINVAL') throw new UsageError(`-regex: ${(err as Error).message}`);
       throw err;
     }
-    r.hits.forEach((n, i) => (hits[regex[i].k] = n));
+    r.hits.forEach((n, i) => {
+      hits[regex[i].k] = n;
+    });
     leftOut.push(...r.entries);
     matched.push(...r.paths);
   }
-  const globs = patterns.map((p, k) => ({ k, test: compilePattern(p) })).filter(({ k }) => patterns[k].syntax !== 'regex');
+  const globs = patterns
+    .map((p, k) => ({ k, test: compilePattern(p) }))
+    .filter(({ k }) => patterns[k].syntax !== 'regex');
   if (globs.length > 0 || drop.length > 0) {
     const { paths, dirs } = builder.imagePaths();
     const dropped = new Set(drop);
@@ -386,7 +442,10 @@ function unmatchedExcludes(policy: CapturePlan['policy'], excluded: string[], hi
       u.kind === 'pattern' ? hits[u.index] > 0 : u.kind === 'path' && (met.has(u.path) || !rules.has(u.path)); // inside another rule: covered by it
     if (quiet) continue;
     if (out.length === UNMATCHED_SHOWN) more++;
-    else out.push(`exclude '${printable(u.text)}' (${printable(u.origin)}) matched nothing${u.kind === 'outside' ? ' (a path outside the tree captured)' : ''}`);
+    else
+      out.push(
+        `exclude '${printable(u.text)}' (${printable(u.origin)}) matched nothing${u.kind === 'outside' ? ' (a path outside the tree captured)' : ''}`,
+      );
   }
   if (more > 0) out.push(`and ${more} more exclude entries matched nothing`);
   return out;
@@ -394,8 +453,16 @@ function unmatchedExcludes(policy: CapturePlan['policy'], excluded: string[], hi
 
 /** What the restore proof leaves out: what the capture left out, and the output's own files. */
 function restoreSkips(plan: CapturePlan, output: OutputFile, matched: string[]): string[] {
-  const own = [output.tempPath, output.lockPath, resolve(output.target)].map((p) => plan.layout && toImagePath(p, plan.layout.root));
-  return [...plan.policy.exclude, ...plan.policy.emptyDirs, ...plan.policy.truncate, ...matched, ...own.filter((p): p is string => !!p)];
+  const own = [output.tempPath, output.lockPath, resolve(output.target)].map(
+    (p) => plan.layout && toImagePath(p, plan.layout.root),
+  );
+  return [
+    ...plan.policy.exclude,
+    ...plan.policy.emptyDirs,
+    ...plan.policy.truncate,
+    ...matched,
+    ...own.filter((p): p is string => !!p),
+  ];
 }
 
 /** Fields the options make differ on purpose between the image and the tree it was taken from. */
@@ -443,7 +510,9 @@ function restoreWarnings(r: RestoreCheck): string[] {
 /** What -d says about the tree beside the warnings: xattrs skipped where the policy expects them. */
 function noteOf(info: TreeInfo): string[] {
   return info.expectedSystemXattrs > 0
-    ? [`${info.expectedSystemXattrs} xattr(s) SquashFS cannot store (system.*, POSIX ACLs) skipped where they are expected (${EXPECTED_SYSTEM_XATTRS.join(', ')}: journald's ACLs)`]
+    ? [
+        `${info.expectedSystemXattrs} xattr(s) SquashFS cannot store (system.*, POSIX ACLs) skipped where they are expected (${EXPECTED_SYSTEM_XATTRS.join(', ')}: journald's ACLs)`,
+      ]
     : [];
 }
 
@@ -562,19 +631,21 @@ async function verifyOutput(a: {
 }
 
 /** The report of a committed snapshot: what was captured, how, the image's figures and every warning. */
-function reportOf(r: {
-  opts: ResolvedOptions;
-  plan: CapturePlan;
-  medium: MediumWrite | null | undefined;
-  mediumWarnings: string[];
-  info: TreeInfo;
-  image: NativeSummary;
-  base: SnapshotReport['base'];
-  spaceWarnings: string[];
-  existing: ExistingOutput;
-  clock: PhaseClock;
-  pipeline: PipelineStats;
-} & Verification): SnapshotReport {
+function reportOf(
+  r: {
+    opts: ResolvedOptions;
+    plan: CapturePlan;
+    medium: MediumWrite | null | undefined;
+    mediumWarnings: string[];
+    info: TreeInfo;
+    image: NativeSummary;
+    base: SnapshotReport['base'];
+    spaceWarnings: string[];
+    existing: ExistingOutput;
+    clock: PhaseClock;
+    pipeline: PipelineStats;
+  } & Verification,
+): SnapshotReport {
   const { opts, plan, medium, info, image, base, restoreCheck } = r;
   return {
     output: opts.output,
@@ -590,12 +661,22 @@ function reportOf(r: {
     image,
     sourceEntries: info.entries,
     sourceBytes: info.bytes + (base?.used ? base.bytes : 0),
-    warnings: [...r.spaceWarnings, ...warningsOf(info, image), ...baseWarnings(base, image), ...(restoreCheck ? restoreWarnings(restoreCheck) : []), ...r.mediumWarnings],
+    warnings: [
+      ...r.spaceWarnings,
+      ...warningsOf(info, image),
+      ...baseWarnings(base, image),
+      ...(restoreCheck ? restoreWarnings(restoreCheck) : []),
+      ...r.mediumWarnings,
+    ],
     replaced: r.existing,
     times: r.clock.times,
     pipeline: r.pipeline,
     verified: r.verified,
-    base: base && { ...base, rejected: base.rejected + image.baseDamaged.length, rejectedPaths: [...base.rejectedPaths, ...image.baseDamaged].slice(0, 20) },
+    base: base && {
+      ...base,
+      rejected: base.rejected + image.baseDamaged.length,
+      rejectedPaths: [...base.rejectedPaths, ...image.baseDamaged].slice(0, 20),
+    },
     restoreCheck,
   };
 }
@@ -634,7 +715,10 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     const builder = (built = new addon.ImageBuilder(opts.image, cancel));
     const openedBase = openBase(builder, baseImage);
     emit({ phase: 'walk', entriesDone: 0, entriesTotal: 0, bytesIn: 0, bytesOut: 0 });
-    const onFound = options.onProgress && ((entries: number, bytes: number) => emit({ phase: 'walk', entriesDone: entries, entriesTotal: 0, bytesTotal: bytes, bytesIn: 0, bytesOut: 0 }));
+    const onFound =
+      options.onProgress &&
+      ((entries: number, bytes: number) =>
+        emit({ phase: 'walk', entriesDone: entries, entriesTotal: 0, bytesTotal: bytes, bytesIn: 0, bytesOut: 0 }));
     const { matched, hits } = await walk(builder, plan, output, internals.dropAfterWalk ?? [], onFound);
     const spaceWarnings: string[] = [];
     const base = await useBase(builder, openedBase, opts, spaceWarnings);
@@ -671,7 +755,27 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     clock.end('tables');
     internals.afterTables?.(output.tempPath);
     const { verified, restoreCheck } = opts.verify
-      ? await verifyOutput({ addon, builder, plan, output, opts, matched, base, cancel, signal: options.signal, clock, onProgress: (v) => emit({ phase: 'verify', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed, ...v }) })
+      ? await verifyOutput({
+          addon,
+          builder,
+          plan,
+          output,
+          opts,
+          matched,
+          base,
+          cancel,
+          signal: options.signal,
+          clock,
+          onProgress: (v) =>
+            emit({
+              phase: 'verify',
+              ...totals,
+              entriesDone: info.entries,
+              bytesIn: info.bytes,
+              bytesOut: image.bytesUsed,
+              ...v,
+            }),
+        })
       : { verified: null, restoreCheck: null };
     emit({ phase: 'commit', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.bytesUsed });
     await output.commit(() => medium?.keepReplaced(resolve(opts.output)));
@@ -680,7 +784,21 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     medium?.close();
     clock.end('commit');
     emit({ phase: 'done', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: image.imageSize });
-    return reportOf({ opts, plan, medium, mediumWarnings, info, image, base, spaceWarnings, existing, clock, pipeline, verified, restoreCheck });
+    return reportOf({
+      opts,
+      plan,
+      medium,
+      mediumWarnings,
+      info,
+      image,
+      base,
+      spaceWarnings,
+      existing,
+      clock,
+      pipeline,
+      verified,
+      restoreCheck,
+    });
   } catch (err) {
     output.discard();
     throw err instanceof CasperError ? err : toCasperError(err);

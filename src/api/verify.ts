@@ -2,7 +2,13 @@
 // optionally compares it with a directory tree. The work runs in the addon on libuv's pool, off the JS thread.
 import { loadAddon, type Addon } from '../native/addon.js';
 import { AbortError, UsageError, toCasperError } from '../errors.js';
-import type { ImageCounts, ImageSuperblock, IntegrityCheck, VerifyDifference, VerifyProblem } from '../native/verify-report.js';
+import type {
+  ImageCounts,
+  ImageSuperblock,
+  IntegrityCheck,
+  VerifyDifference,
+  VerifyProblem,
+} from '../native/verify-report.js';
 
 export type { VerifyDifference, VerifyProblem } from '../native/verify-report.js';
 
@@ -58,8 +64,10 @@ export interface VerifyReport {
 export async function verify(image: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   if (typeof image !== 'string' || image === '') throw new UsageError('verify needs an image path');
   for (const f of options.ignore ?? [])
-    if (!(VERIFY_IGNORE_FIELDS as readonly string[]).includes(f)) throw new UsageError(`unknown field '${f}' to ignore (known: ${VERIFY_IGNORE_FIELDS.join(', ')})`);
-  if (options.jobs !== undefined && (!Number.isInteger(options.jobs) || options.jobs < 1)) throw new UsageError('jobs must be a positive integer');
+    if (!(VERIFY_IGNORE_FIELDS as readonly string[]).includes(f))
+      throw new UsageError(`unknown field '${f}' to ignore (known: ${VERIFY_IGNORE_FIELDS.join(', ')})`);
+  if (options.jobs !== undefined && (!Number.isInteger(options.jobs) || options.jobs < 1))
+    throw new UsageError('jobs must be a positive integer');
   if (options.signal?.aborted) throw new AbortError('verify aborted');
   const addon = loadAddon(options.nativeBinding);
   const cancel = new Int32Array(new SharedArrayBuffer(4));
@@ -75,9 +83,14 @@ export async function verify(image: string, options: VerifyOptions = {}): Promis
     });
   const timer = options.onProgress ? setInterval(report, 200) : null;
   const start = process.hrtime.bigint();
-  let r;
+  let r: Awaited<ReturnType<typeof addon.verifyImage>>;
   try {
-    r = await addon.verifyImage(image, { dir: options.dir, jobs: options.jobs, data: options.data ?? true, ignore: options.ignore ?? [] }, cancel, progress);
+    r = await addon.verifyImage(
+      image,
+      { dir: options.dir, jobs: options.jobs, data: options.data ?? true, ignore: options.ignore ?? [] },
+      cancel,
+      progress,
+    );
   } catch (err) {
     if ((err as { code?: unknown }).code === 'ECANCELED') throw new AbortError('verify aborted');
     throw toCasperError(err);
@@ -101,5 +114,3 @@ export async function verify(image: string, options: VerifyOptions = {}): Promis
     seconds,
   };
 }
-
-

@@ -44,12 +44,19 @@ const ACCEPTED: Record<string, { value: boolean; note: string | null }> = {
   '-no-recovery': { value: false, note: null }, // no recovery file is ever written: the output is replaced atomically
   '-recovery-path': { value: true, note: null },
   '-exit-on-error': { value: false, note: null }, // an unreadable file always fails the job (unless --ignore-errors)
-  '-not-reproducible': { value: false, note: '-not-reproducible ignored: images are always reproducible (same tree, options and SOURCE_DATE_EPOCH: same bytes)' },
+  '-not-reproducible': {
+    value: false,
+    note: '-not-reproducible ignored: images are always reproducible (same tree, options and SOURCE_DATE_EPOCH: same bytes)',
+  },
   '-nopad': { value: false, note: '-nopad ignored: the image is always padded to a multiple of 4K' },
-  '-info': { value: false, note: '-info ignored: casper-snapshot does not list the files as it writes them (-d prints the policy and timings)' },
+  '-info': {
+    value: false,
+    note: '-info ignored: casper-snapshot does not list the files as it writes them (-d prints the policy and timings)',
+  },
 };
 
-const UNCOMPRESSED = 'casper-snapshot always compresses data, fragments and tables (a block that does not shrink is stored as it is anyway); leave it out';
+const UNCOMPRESSED =
+  'casper-snapshot always compresses data, fragments and tables (a block that does not shrink is stored as it is anyway); leave it out';
 const NOT_A_DIRECTORY = 'casper-snapshot reads a directory tree only (--source DIR, or a live root)';
 
 /** mksquashfs options casper-snapshot does not offer, with the reason and what to use instead. */
@@ -70,7 +77,8 @@ const REFUSED: Record<string, string> = {
   '-tarstyle': NOT_A_DIRECTORY,
   '-cpiostyle': NOT_A_DIRECTORY,
   '-cpiostyle0': NOT_A_DIRECTORY,
-  '-keep-as-directory': "the source directory's contents are the image's root; to keep the directory itself, capture its parent and -e the rest",
+  '-keep-as-directory':
+    "the source directory's contents are the image's root; to keep the directory itself, capture its parent and -e the rest",
   '-no-hardlinks': 'hard links are always stored as one inode',
   '-no-sparse': 'sparse blocks are always detected (they cost nothing to store)',
   '-mkfs-time': 'set SOURCE_DATE_EPOCH=<time> instead (it sets the image time and clamps file times)',
@@ -109,7 +117,8 @@ const REFUSED: Record<string, string> = {
   '-log-action-file': 'actions are not supported; use -e, -ef, -wildcards or -regex to leave files out',
   '-true-action-file': 'actions are not supported; use -e, -ef, -wildcards or -regex to leave files out',
   '-false-action-file': 'actions are not supported; use -e, -ef, -wildcards or -regex to leave files out',
-  '-Xhelp': 'the compressor options are listed in casper-snapshot --help (--compression-level, --dict-size, --bcj, --xz-extreme, --lz4-hc, --lzo-algorithm)',
+  '-Xhelp':
+    'the compressor options are listed in casper-snapshot --help (--compression-level, --dict-size, --bcj, --xz-extreme, --lz4-hc, --lzo-algorithm)',
 };
 
 /**
@@ -136,7 +145,10 @@ export interface RewrittenArgs {
  * every argument that follows it up to the next option is an exclude (`OUT -e a b c`). Before one, `-e` takes
  * exactly one path, as `--exclude` does (`--source S -e x OUT`).
  */
-export function rewriteMksquashfsArgs(argv: string[], takesValue: (flag: string) => boolean = () => false): RewrittenArgs {
+export function rewriteMksquashfsArgs(
+  argv: string[],
+  takesValue: (flag: string) => boolean = () => false,
+): RewrittenArgs {
   const out: string[] = [];
   const notes: string[] = [];
   let positionals = 0;
@@ -150,7 +162,8 @@ export function rewriteMksquashfsArgs(argv: string[], takesValue: (flag: string)
       for (; i + 1 < argv.length && !argv[i + 1].startsWith('-'); i++) out.push('--exclude', argv[i + 1]);
       continue;
     }
-    if (Object.hasOwn(REFUSED, a)) return { args: out, notes, refused: `${a} (a mksquashfs option) is not supported: ${REFUSED[a]}` };
+    if (Object.hasOwn(REFUSED, a))
+      return { args: out, notes, refused: `${a} (a mksquashfs option) is not supported: ${REFUSED[a]}` };
     if (Object.hasOwn(ACCEPTED, a)) {
       const { value, note } = ACCEPTED[a];
       if (note) notes.push(note);
@@ -161,9 +174,10 @@ export function rewriteMksquashfsArgs(argv: string[], takesValue: (flag: string)
       return {
         args: out,
         notes,
-        refused: a.startsWith('-e') && !a.includes('-', 1)
-          ? `unknown option '${a}' (to exclude a path, write -e PATH with a space)`
-          : `unknown option '${a}': a mksquashfs spelling casper-snapshot does not take (see casper-snapshot --help)`,
+        refused:
+          a.startsWith('-e') && !a.includes('-', 1)
+            ? `unknown option '${a}' (to exclude a path, write -e PATH with a space)`
+            : `unknown option '${a}': a mksquashfs spelling casper-snapshot does not take (see casper-snapshot --help)`,
       };
     // --progress=json|bar (a value of a flag that otherwise takes none: the output could follow it)
     const progress = /^--progress=(.*)$/.exec(a);

@@ -40,7 +40,11 @@ interface Field {
 }
 
 function fieldsOf(p: Progress): Field[] {
-  if (p.phase === 'walk') return [{ text: `${p.entriesDone} entries`, rank: 0 }, { text: `${mib(p.bytesTotal)} MiB found`, rank: 1 }];
+  if (p.phase === 'walk')
+    return [
+      { text: `${p.entriesDone} entries`, rank: 0 },
+      { text: `${mib(p.bytesTotal)} MiB found`, rank: 1 },
+    ];
   if (p.phase === 'data')
     return [
       { text: `${mib(p.bytesIn)}/${mib(p.bytesTotal)} MiB in`, rank: 1 },
@@ -74,7 +78,10 @@ export function progressLine(p: Progress, columns?: number, color = false): stri
   const fields = fieldsOf(p);
   const withBar = p.phase !== 'walk';
   const render = (bar: number, keep: number) => {
-    const kept = fields.filter((f) => f.rank < keep).map((f) => f.text).join(', ');
+    const kept = fields
+      .filter((f) => f.rank < keep)
+      .map((f) => f.text)
+      .join(', ');
     const head = !withBar ? phase : bar > 0 ? `${phase} [${'#'.repeat(bar)}] ${pct}` : `${phase} ${pct}`;
     return kept ? `${head} ${kept}` : head;
   };
@@ -98,7 +105,9 @@ function paint(line: string, frac: number, width: number, color: boolean): strin
   const at = line.indexOf('[');
   if (at < 0) return line;
   const fill = Math.floor(frac * width);
-  const bar = color ? `\x1b[32m${'█'.repeat(fill)}\x1b[0m${'░'.repeat(width - fill)}` : `${'#'.repeat(fill)}${'-'.repeat(width - fill)}`;
+  const bar = color
+    ? `\x1b[32m${'█'.repeat(fill)}\x1b[0m${'░'.repeat(width - fill)}`
+    : `${'#'.repeat(fill)}${'-'.repeat(width - fill)}`;
   return line.slice(0, at + 1) + bar + line.slice(at + 1 + width);
 }
 
@@ -117,7 +126,10 @@ export function say(text: string): void {
   process.stderr.write(text);
 }
 
-export function progressReporter(o: { quiet?: boolean; progress?: boolean }, stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
+export function progressReporter(
+  o: { quiet?: boolean; progress?: boolean },
+  stream: NodeJS.WriteStream = process.stderr,
+): ProgressReporter {
   const on = !o.quiet && (o.progress === true || (stream.isTTY && o.progress !== false));
   if (!on) return { update: () => {}, done: () => {} };
   const color = !process.env.NO_COLOR && stream.isTTY;
@@ -155,7 +167,10 @@ export function progressReporter(o: { quiet?: boolean; progress?: boolean }, str
  * the library's Progress fields, at most every 200 ms within a phase and at each phase change. The CLI adds
  * {"type":"warning"}, {"type":"error"} and a closing {"type":"result"} (see README, "Embedding").
  */
-export function jsonProgressReporter(fd: number, onReaderGone: () => void = () => {}): ProgressReporter & { event: (o: object) => void } {
+export function jsonProgressReporter(
+  fd: number,
+  onReaderGone: () => void = () => {},
+): ProgressReporter & { event: (o: object) => void } {
   let last = 0;
   let lastPhase = '';
   let gone = false;
@@ -197,7 +212,8 @@ export function plymouthReporter(): ProgressReporter & { failed(message: string)
       if ((p.phase === 'data' || p.phase === 'verify') && now - last < 2000) return;
       last = now;
       if (p.phase === 'walk') say('Saving the live session: scanning files…');
-      else if (p.phase === 'data') say(`Saving the live session: ${mib(p.bytesIn)} of ${mib(p.bytesTotal)} MiB, ${eta(p)} left…`);
+      else if (p.phase === 'data')
+        say(`Saving the live session: ${mib(p.bytesIn)} of ${mib(p.bytesTotal)} MiB, ${eta(p)} left…`);
       else if (p.phase === 'tables') say('Saving the live session: finishing…');
       else if (p.phase === 'verify') say('Saving the live session: checking the new image…');
       else if (p.phase === 'done') say(`Live session saved (${mib(total)} MiB of files).`);

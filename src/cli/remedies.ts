@@ -40,5 +40,10 @@ export function cliMessage(e: Pick<CasperError, 'message' | 'reason' | 'remedy'>
  */
 export function expectedFailure(err: unknown): boolean {
   const code = (err as CasperError).code;
-  return err instanceof CasperError && typeof code === 'string' && /^(E[A-Z0-9_]+|ABORT_ERR)$/.test(code) && !code.startsWith('EINTERNAL');
+  return (
+    err instanceof CasperError &&
+    typeof code === 'string' &&
+    /^(E[A-Z0-9_]+|ABORT_ERR)$/.test(code) &&
+    !code.startsWith('EINTERNAL')
+  );
 }

@@ -33,11 +33,15 @@ export function formatSummary(r: SnapshotReport): string {
     lines.push(
       `  base           ${r.base.path}: ${r.base.files} unchanged files (${size(r.base.bytes)}) copied, ${r.base.copiedFragments} fragment blocks whole, ` +
         `${r.base.repackedTails} tails repacked; ` +
-        (r.base.compared ? `${r.base.compared} files (${size(r.base.comparedBytes)}) compared with it` : `${r.base.racy + r.base.clamped} read again (modified too close to the base's creation, or an mtime stored clamped)`) +
+        (r.base.compared
+          ? `${r.base.compared} files (${size(r.base.comparedBytes)}) compared with it`
+          : `${r.base.racy + r.base.clamped} read again (modified too close to the base's creation, or an mtime stored clamped)`) +
         (r.base.rejected ? `; ${r.base.rejected} whose data in it did not check out read again` : ''),
     );
   if (r.verified)
-    lines.push(`  verified       ${r.verified.files} files (${size(r.verified.bytes)}) read back from the image match what was read, in ${(r.verified.ms / 1000).toFixed(2)} s`);
+    lines.push(
+      `  verified       ${r.verified.files} files (${size(r.verified.bytes)}) read back from the image match what was read, in ${(r.verified.ms / 1000).toFixed(2)} s`,
+    );
   const rc = r.restoreCheck;
   if (rc?.skipped) lines.push(`  restore proof  skipped: ${rc.skipped}`);
   else if (rc)

@@ -3,7 +3,7 @@
 // 3 the image is sound but differs from DIR.
 import { Command, InvalidArgumentError } from 'commander';
 import { verify, VERIFY_IGNORE_FIELDS, type VerifyIgnoreField, type VerifyReport } from '../api/verify.js';
-import { CasperError, UsageError } from '../errors.js';
+import { type CasperError, UsageError } from '../errors.js';
 import { oneLine, printable } from '../printable.js';
 import { packageVersion } from '../native/addon.js';
 import { size } from './summary.js';
@@ -16,7 +16,13 @@ export const VERIFY_SCHEMA_VERSION = 1;
 export function formatVerifySummary(r: VerifyReport): string {
   const s = r.superblock;
   const c = r.counts;
-  const verdict = !r.ok ? 'CORRUPT' : r.identical === false ? `sound, differs from ${r.dir}` : r.identical ? `sound, same as ${r.dir}` : 'sound';
+  const verdict = !r.ok
+    ? 'CORRUPT'
+    : r.identical === false
+      ? `sound, differs from ${r.dir}`
+      : r.identical
+        ? `sound, same as ${r.dir}`
+        : 'sound';
   const lines = [`${r.image}: ${verdict}`];
   if (s) {
     lines.push(
@@ -31,7 +37,9 @@ export function formatVerifySummary(r: VerifyReport): string {
   }
   if (r.problems.length) lines.push(`  problems       ${r.problems.length}${r.problemsTruncated ? '+' : ''}`);
   if (r.dir !== null) lines.push(`  differences    ${r.differences.length}`);
-  lines.push(`  time           ${r.seconds.toFixed(2)} s, ${(c.dataBytesRead / 1048576 / Math.max(r.seconds, 1e-3)).toFixed(1)} MiB/s`);
+  lines.push(
+    `  time           ${r.seconds.toFixed(2)} s, ${(c.dataBytesRead / 1048576 / Math.max(r.seconds, 1e-3)).toFixed(1)} MiB/s`,
+  );
   return lines.join('\n');
 }
 
@@ -43,7 +51,10 @@ function integrityLine(g: VerifyReport['integrity']): string {
 
 function ignoreList(v: string, prev: VerifyIgnoreField[] | undefined): VerifyIgnoreField[] {
   const out = [...(prev ?? [])];
-  for (const f of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const f of v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     if (!(VERIFY_IGNORE_FIELDS as readonly string[]).includes(f))
       throw new InvalidArgumentError(`unknown field '${f}' (known: ${VERIFY_IGNORE_FIELDS.join(', ')})`);
     out.push(f as VerifyIgnoreField);
@@ -69,14 +80,25 @@ function buildVerifyProgram(): Command {
     .argument('<image>', 'the image to check')
     .argument('[dir]', 'a directory tree to compare the image with')
     .option('--json', 'print a machine-readable JSON report on stdout')
-    .option('--ignore <fields>', `leave these out of the comparison, comma-separated: ${VERIFY_IGNORE_FIELDS.join(', ')}`, ignoreList)
+    .option(
+      '--ignore <fields>',
+      `leave these out of the comparison, comma-separated: ${VERIFY_IGNORE_FIELDS.join(', ')}`,
+      ignoreList,
+    )
     .option('--no-data', 'check the tables only, not the data and fragment blocks')
     .option('-j, --jobs <n>', 'threads reading data blocks (default: available cores)', positiveInt)
     .option('-q, --quiet', 'print only problems and differences, no summary')
     .helpOption('-h, --help', 'show this help')
-    .addHelpText('after', '\nExit codes: 0 the image is sound (and the same as DIR); 1 usage error; 2 the image is corrupt or cannot be read;\n3 the image is sound but differs from DIR.')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 the image is sound (and the same as DIR); 1 usage error; 2 the image is corrupt or cannot be read;\n3 the image is sound but differs from DIR.',
+    )
     .exitOverride()
-    .configureOutput({ writeOut: (s) => writeHelp(s), writeErr: (s) => process.stderr.write(s), outputError: () => {} });
+    .configureOutput({
+      writeOut: (s) => writeHelp(s),
+      writeErr: (s) => process.stderr.write(s),
+      outputError: () => {},
+    });
 }
 
 const out = writeAllStdout;
@@ -89,8 +111,20 @@ export async function verifyMain(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as { code?: string; message?: string };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help') return VERIFY_EXIT.ok;
-    process.stderr.write(`casper-snapshot verify: ${String(e.message ?? err).replace(/^error: /, '')} (casper-snapshot verify -h lists the options)\n`);
-    if (json) out(JSON.stringify({ schemaVersion: VERIFY_SCHEMA_VERSION, error: { code: 'EUSAGE', message: String(e.message ?? err).replace(/^error: /, ''), exitCode: 1 } }, null, 2) + '\n');
+    process.stderr.write(
+      `casper-snapshot verify: ${String(e.message ?? err).replace(/^error: /, '')} (casper-snapshot verify -h lists the options)\n`,
+    );
+    if (json)
+      out(
+        JSON.stringify(
+          {
+            schemaVersion: VERIFY_SCHEMA_VERSION,
+            error: { code: 'EUSAGE', message: String(e.message ?? err).replace(/^error: /, ''), exitCode: 1 },
+          },
+          null,
+          2,
+        ) + '\n',
+      );
     return VERIFY_EXIT.usage;
   }
   const o = program.opts();
@@ -99,11 +133,24 @@ export async function verifyMain(argv: string[]): Promise<number> {
     const r = await verify(image, { dir, jobs: o.jobs, data: o.data, ignore: o.ignore });
     const code = !r.ok ? VERIFY_EXIT.corrupt : r.identical === false ? VERIFY_EXIT.differ : VERIFY_EXIT.ok;
     if (o.json) {
-      out(JSON.stringify({ schemaVersion: VERIFY_SCHEMA_VERSION, tool: { name: 'casper-snapshot', version: packageVersion() }, exitCode: code, ...r }, null, 2) + '\n');
+      out(
+        JSON.stringify(
+          {
+            schemaVersion: VERIFY_SCHEMA_VERSION,
+            tool: { name: 'casper-snapshot', version: packageVersion() },
+            exitCode: code,
+            ...r,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
     } else {
       const lines: string[] = [];
-      for (const p of r.problems) lines.push(oneLine(`${printable(image)}: ${p.message}${p.path ? ` (file ${printable(p.path)})` : ''}`));
-      if (r.problemsTruncated) lines.push(`${printable(image)}: more problems were found; only the first ${r.problems.length} are listed`);
+      for (const p of r.problems)
+        lines.push(oneLine(`${printable(image)}: ${p.message}${p.path ? ` (file ${printable(p.path)})` : ''}`));
+      if (r.problemsTruncated)
+        lines.push(`${printable(image)}: more problems were found; only the first ${r.problems.length} are listed`);
       for (const d of r.differences) lines.push(oneLine(d.line));
       if (!o.quiet) lines.push(formatVerifySummary(r));
       if (lines.length) out(lines.join('\n') + '\n');
@@ -112,8 +159,20 @@ export async function verifyMain(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as CasperError;
     const usage = err instanceof UsageError;
-    process.stderr.write(`casper-snapshot verify: ${oneLine(`${e.message}${e.path && !e.message.includes(e.path) && !e.message.includes(printable(e.path)) ? ` (${printable(e.path)})` : ''}`)}\n`);
-    if (o.json) out(JSON.stringify({ schemaVersion: VERIFY_SCHEMA_VERSION, error: { code: e.code ?? 'EFAILED', message: e.message, exitCode: usage ? 1 : 2 } }, null, 2) + '\n');
+    process.stderr.write(
+      `casper-snapshot verify: ${oneLine(`${e.message}${e.path && !e.message.includes(e.path) && !e.message.includes(printable(e.path)) ? ` (${printable(e.path)})` : ''}`)}\n`,
+    );
+    if (o.json)
+      out(
+        JSON.stringify(
+          {
+            schemaVersion: VERIFY_SCHEMA_VERSION,
+            error: { code: e.code ?? 'EFAILED', message: e.message, exitCode: usage ? 1 : 2 },
+          },
+          null,
+          2,
+        ) + '\n',
+      );
     return usage ? VERIFY_EXIT.usage : VERIFY_EXIT.corrupt;
   }
 }

@@ -65,21 +65,34 @@ export class ConfigError extends UsageError {
   }
 }
 
-type Setter = (value: string, c: SnapshotConfig) => string | null;  // null = fine, else the reason
+type Setter = (value: string, c: SnapshotConfig) => string | null; // null = fine, else the reason
 
-const oneOf = <T extends string>(values: readonly T[], set: (v: T, c: SnapshotConfig) => void): Setter => (v, c) => {
-  if (!(values as readonly string[]).includes(v)) return `must be one of ${values.join(', ')}, got '${v}'`;
-  set(v as T, c);
-  return null;
-};
+const oneOf =
+  <T extends string>(values: readonly T[], set: (v: T, c: SnapshotConfig) => void): Setter =>
+  (v, c) => {
+    if (!(values as readonly string[]).includes(v)) return `must be one of ${values.join(', ')}, got '${v}'`;
+    set(v as T, c);
+    return null;
+  };
 
-const BOOL: Record<string, boolean> = { yes: true, true: true, on: true, '1': true, no: false, false: false, off: false, '0': false };
-const bool = (set: (v: boolean, c: SnapshotConfig) => void): Setter => (v, c) => {
-  const b = BOOL[v.toLowerCase()];
-  if (b === undefined) return `must be yes or no, got '${v}'`;
-  set(b, c);
-  return null;
+const BOOL: Record<string, boolean> = {
+  yes: true,
+  true: true,
+  on: true,
+  '1': true,
+  no: false,
+  false: false,
+  off: false,
+  '0': false,
 };
+const bool =
+  (set: (v: boolean, c: SnapshotConfig) => void): Setter =>
+  (v, c) => {
+    const b = BOOL[v.toLowerCase()];
+    if (b === undefined) return `must be yes or no, got '${v}'`;
+    set(b, c);
+    return null;
+  };
 
 /** Splits EXCLUDES on blanks; a backslash keeps the next character (a blank too). */
 function splitWords(v: string): string[] {
@@ -109,29 +122,59 @@ export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Set
     field: 'output',
     example: '/media/usb/snap.squashfs',
     doc: 'the image to write when none is given (an absolute path)',
-    set: (v, c) => (v.startsWith('/') && v.length > 1 ? ((c.output = v), null) : `must be an absolute path, got '${v}'`),
+    set: (v, c) => {
+      if (!(v.startsWith('/') && v.length > 1)) return `must be an absolute path, got '${v}'`;
+      c.output = v;
+      return null;
+    },
   },
-  CASPER_SNAPSHOT_MODE: { field: 'mode', example: 'auto', doc: 'auto (default), upper, diff or full', set: oneOf(['auto', 'upper', 'diff', 'full'] as const, (v, c) => (c.mode = v)) },
-  CASPER_SNAPSHOT_EXCLUDES: { field: 'excludes', example: '"home/*/.cache /srv/tmp"', doc: 'exclude entries, blank-separated (added to -e)', set: (v, c) => ((c.excludes = splitWords(v)), null) },
+  CASPER_SNAPSHOT_MODE: {
+    field: 'mode',
+    example: 'auto',
+    doc: 'auto (default), upper, diff or full',
+    set: oneOf(['auto', 'upper', 'diff', 'full'] as const, (v, c) => (c.mode = v)),
+  },
+  CASPER_SNAPSHOT_EXCLUDES: {
+    field: 'excludes',
+    example: '"home/*/.cache /srv/tmp"',
+    doc: 'exclude entries, blank-separated (added to -e)',
+    set: (v, c) => {
+      c.excludes = splitWords(v);
+      return null;
+    },
+  },
   CASPER_SNAPSHOT_EXCLUDE_SYNTAX: {
     field: 'excludeSyntax',
     example: 'wildcards',
     doc: 'exact, wildcards or regex: how EXCLUDES are read',
     set: oneOf(['exact', 'wildcards', 'regex'] as const, (v, c) => (c.excludeSyntax = v)),
   },
-  CASPER_SNAPSHOT_DEFAULT_EXCLUDES: { field: 'defaultExcludes', example: 'yes', doc: 'no = --no-default-excludes', set: bool((v, c) => (c.defaultExcludes = v)) },
+  CASPER_SNAPSHOT_DEFAULT_EXCLUDES: {
+    field: 'defaultExcludes',
+    example: 'yes',
+    doc: 'no = --no-default-excludes',
+    set: bool((v, c) => (c.defaultExcludes = v)),
+  },
   CASPER_SNAPSHOT_SCRUB: { field: 'scrub', example: 'no', doc: 'yes = --scrub', set: bool((v, c) => (c.scrub = v)) },
   CASPER_SNAPSHOT_COMPRESSOR: {
     field: 'compressor',
     example: 'zstd',
     doc: 'as --compressor (-comp)',
-    set: (v, c) => (/^[a-z0-9]+$/.test(v) ? ((c.compressor = v), null) : `must be a compressor name like gzip or xz, got '${v}'`),
+    set: (v, c) => {
+      if (!/^[a-z0-9]+$/.test(v)) return `must be a compressor name like gzip or xz, got '${v}'`;
+      c.compressor = v;
+      return null;
+    },
   },
   CASPER_SNAPSHOT_COMPRESSION_LEVEL: {
     field: 'compressionLevel',
     example: '19',
     doc: 'as --compression-level; ignored when the command line names a compressor or a level',
-    set: (v, c) => (/^\d{1,2}$/.test(v) ? ((c.compressionLevel = +v), null) : `must be a compression level (an integer such as 6 or 19), got '${v}'`),
+    set: (v, c) => {
+      if (!/^\d{1,2}$/.test(v)) return `must be a compression level (an integer such as 6 or 19), got '${v}'`;
+      c.compressionLevel = +v;
+      return null;
+    },
   },
   CASPER_SNAPSHOT_BLOCK_SIZE: {
     field: 'blockSize',
@@ -153,14 +196,27 @@ export const CONFIG_KEYS: Record<string, { field: keyof SnapshotConfig; set: Set
     field: 'jobs',
     example: '4',
     doc: 'worker threads, 1 to 1024 (as --jobs)',
-    set: (v, c) => (/^\d{1,4}$/.test(v) && +v >= 1 && +v <= 1024 ? ((c.jobs = +v), null) : `must be an integer from 1 to 1024, got '${v}'`),
+    set: (v, c) => {
+      if (!(/^\d{1,4}$/.test(v) && +v >= 1 && +v <= 1024)) return `must be an integer from 1 to 1024, got '${v}'`;
+      c.jobs = +v;
+      return null;
+    },
   },
-  CASPER_SNAPSHOT_VERIFY: { field: 'verify', example: 'yes', doc: 'yes = --verify (read the new image back before it replaces the old one)', set: bool((v, c) => (c.verify = v)) },
+  CASPER_SNAPSHOT_VERIFY: {
+    field: 'verify',
+    example: 'yes',
+    doc: 'yes = --verify (read the new image back before it replaces the old one)',
+    set: bool((v, c) => (c.verify = v)),
+  },
   CASPER_SNAPSHOT_PERSISTENCE_NAME: {
     field: 'persistenceName',
     example: 'session',
     doc: 'as --persistence-name when no output is given on the command line (wins over CASPER_SNAPSHOT_OUTPUT)',
-    set: (v, c) => (/^[A-Za-z0-9_-]+$/.test(v) ? ((c.persistenceName = v), null) : `must be a tag of letters, digits, '-' or '_', got '${v}'`),
+    set: (v, c) => {
+      if (!/^[A-Za-z0-9_-]+$/.test(v)) return `must be a tag of letters, digits, '-' or '_', got '${v}'`;
+      c.persistenceName = v;
+      return null;
+    },
   },
 };
 
@@ -175,7 +231,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * written under another name).
  */
 function linesOf(data: Buffer | string): { text: string; notUtf8: number | null }[] {
-  if (typeof data === 'string') return data.replace(/^\uFEFF/, '').split('\n').map((text) => ({ text, notUtf8: null }));
+  if (typeof data === 'string')
+    return data
+      .replace(/^\uFEFF/, '')
+      .split('\n')
+      .map((text) => ({ text, notUtf8: null }));
   const out: { text: string; notUtf8: number | null }[] = [];
   let start = data.length >= 3 && data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf ? 3 : 0;
   for (;;) {
@@ -198,9 +258,14 @@ export function parseCasperConf(data: string | Buffer, file = DEFAULT_CONFIG_FIL
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     const r = parseAssignment(line);
     if (notUtf8 !== null && r.kind !== 'blank' && r.key?.startsWith('CASPER_SNAPSHOT_'))
-      throw new ConfigError(file, n, r.key, `the value holds bytes that are not UTF-8 (0x${raw.charCodeAt(notUtf8).toString(16)}): casper-snapshot takes paths and names as UTF-8 (write the path in UTF-8, or rename it)`);
+      throw new ConfigError(
+        file,
+        n,
+        r.key,
+        `the value holds bytes that are not UTF-8 (0x${raw.charCodeAt(notUtf8).toString(16)}): casper-snapshot takes paths and names as UTF-8 (write the path in UTF-8, or rename it)`,
+      );
     if (r.kind === 'blank') return;
-    const ours = r.key !== null && r.key.startsWith('CASPER_SNAPSHOT_');
+    const ours = r.key?.startsWith('CASPER_SNAPSHOT_');
     if (r.kind === 'error') {
       if (ours) throw new ConfigError(file, n, r.key, r.why);
       if (r.key === null || !CASPER_KEYS.has(r.key)) result.warnings.push(`${file}:${n}: ignored (${r.why})`);
@@ -212,7 +277,7 @@ export function parseCasperConf(data: string | Buffer, file = DEFAULT_CONFIG_FIL
       return;
     }
     if (r.value === '') {
-      delete result.config[known.field];  // KEY= unsets, as a template leaves it
+      delete result.config[known.field]; // KEY= unsets, as a template leaves it
       delete result.lines[known.field];
       return;
     }

@@ -15,7 +15,10 @@ export function parseAssignment(line: string): AssignResult {
   const m = ASSIGN.exec(line);
   if (!m) {
     const key = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)/.exec(line)?.[1] ?? null;
-    const why = key && /^\s*(?:export\s+)?[A-Za-z_]\w*\s+=/.test(line) ? "no spaces are allowed around '='" : 'not a KEY=VALUE assignment';
+    const why =
+      key && /^\s*(?:export\s+)?[A-Za-z_]\w*\s+=/.test(line)
+        ? "no spaces are allowed around '='"
+        : 'not a KEY=VALUE assignment';
     return { kind: 'error', key, why };
   }
   const key = m[1];

@@ -23,7 +23,8 @@ export function bootModule(cmdline?: string): string {
 
 /** The module file live-boot reads in `dir`, or null when it stacks by sort order. */
 export function moduleFile(dir: string, module = bootModule()): string | null {
-  for (const name of [`filesystem.${module}.module`, `${module}.module`]) if (existsSync(join(dir, name))) return join(dir, name);
+  for (const name of [`filesystem.${module}.module`, `${module}.module`])
+    if (existsSync(join(dir, name))) return join(dir, name);
   return null;
 }
 

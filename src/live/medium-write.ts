@@ -134,6 +134,9 @@ export class MediumWrite {
     this.closed = true;
     open.delete(this);
     const err = remount(this.mountPoint, 'ro');
-    if (err) this.warnings.push(`the live medium at '${this.mountPoint}' could not be remounted read-only again (${err}); it stays writable until shutdown`);
+    if (err)
+      this.warnings.push(
+        `the live medium at '${this.mountPoint}' could not be remounted read-only again (${err}); it stays writable until shutdown`,
+      );
   }
 }

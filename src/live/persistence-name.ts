@@ -38,7 +38,9 @@ function listNames(dir: string): string[] {
 
 /** Refuses a name that some other layer image sorts after (it would be stacked above the snapshot). */
 function checkSortsLast(dir: string, name: string, layerTypes: RegExp, names: string[], how: string): void {
-  const after = names.filter((n) => n !== name && layerTypes.test(n) && Buffer.compare(Buffer.from(n), Buffer.from(name)) > 0).sort();
+  const after = names
+    .filter((n) => n !== name && layerTypes.test(n) && Buffer.compare(Buffer.from(n), Buffer.from(name)) > 0)
+    .sort();
   if (after.length > 0)
     throw new UsageError(
       `${how}: '${after[after.length - 1]}' in ${dir} sorts after '${name}' and would be stacked above the snapshot, hiding its changes; choose a tag that sorts later`,
@@ -46,13 +48,17 @@ function checkSortsLast(dir: string, name: string, layerTypes: RegExp, names: st
 }
 
 export function persistenceName(layout: LiveLayout, tag: string, readers: NamingReaders = {}): PersistenceName {
-  if (!/^[A-Za-z0-9_-]+$/.test(tag)) throw new UsageError(`persistence tag must be letters, digits, '-' or '_', got '${tag}'`);
+  if (!/^[A-Za-z0-9_-]+$/.test(tag))
+    throw new UsageError(`persistence tag must be letters, digits, '-' or '_', got '${tag}'`);
   const list = readers.list ?? listNames;
   if (layout.family === 'casper') {
     const top = layout.lowers[0];
-    if (!top?.image) throw new UsageError('persistence naming needs the medium: the top layer image was not found on it');
+    if (!top?.image)
+      throw new UsageError('persistence naming needs the medium: the top layer image was not found on it');
     const dir = dirname(top.image);
-    const stems = layout.lowers.map((l) => basename(l.image ?? l.shownAs.replace(/\/+$/, '')).replace(/\.squashfs$/, ''));
+    const stems = layout.lowers.map((l) =>
+      basename(l.image ?? l.shownAs.replace(/\/+$/, '')).replace(/\.squashfs$/, ''),
+    );
     // Layered media: each layer's name extends the one beneath it by a .component (a snapshot's included).
     const layered = stems.length > 1 && stems.every((s, i) => i === 0 || stems[i - 1].startsWith(s + '.'));
     if (layered) {
@@ -61,16 +67,32 @@ export function persistenceName(layout: LiveLayout, tag: string, readers: Naming
       return { output: join(dir, named), bootOption: `layerfs-path=${named}` };
     }
     const own = `zz-${tag}.squashfs`;
-    checkSortsLast(dir, own, /\.squashfs$/, list(dir), 'casper stacks casper/*.squashfs in sort order, the last on top');
+    checkSortsLast(
+      dir,
+      own,
+      /\.squashfs$/,
+      list(dir),
+      'casper stacks casper/*.squashfs in sort order, the last on top',
+    );
     return { output: join(dir, own), bootOption: null };
   }
   if (layout.family === 'live-boot') {
-    if (!layout.medium) throw new UsageError('persistence naming needs the live medium (/run/live/medium), which is not mounted here');
+    if (!layout.medium)
+      throw new UsageError('persistence naming needs the live medium (/run/live/medium), which is not mounted here');
     const dir = join(layout.medium, 'live');
     const own = `zz-${tag}.squashfs`;
     const listed = (readers.moduleFile ?? ((d: string) => moduleFile(d, bootModule())))(dir);
-    if (!listed) checkSortsLast(dir, own, /\.(squashfs|ext[234]|xfs|jffs2|dir)$/, list(dir), 'live-boot stacks the live/ images in sort order, the last on top');
+    if (!listed)
+      checkSortsLast(
+        dir,
+        own,
+        /\.(squashfs|ext[234]|xfs|jffs2|dir)$/,
+        list(dir),
+        'live-boot stacks the live/ images in sort order, the last on top',
+      );
     return { output: join(dir, own), bootOption: null };
   }
-  throw new UsageError(`persistence naming is for casper (Ubuntu) and live-boot (Debian) media; this root is ${layout.kind}`);
+  throw new UsageError(
+    `persistence naming is for casper (Ubuntu) and live-boot (Debian) media; this root is ${layout.kind}`,
+  );
 }

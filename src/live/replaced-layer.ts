@@ -56,7 +56,9 @@ function layerFiles(l: LowerLayer): { path: string; live: boolean }[] {
 
 /** The topmost lower layer whose image is one of `paths` (the output, the base), or null. */
 export function findReplacedLayer(layout: LiveLayout, paths: (string | undefined | null)[]): ReplacedLayer | null {
-  const targets = paths.filter((p): p is string => !!p).map((p) => ({ given: p, path: canonical(p), inode: inodeOf(p) }));
+  const targets = paths
+    .filter((p): p is string => !!p)
+    .map((p) => ({ given: p, path: canonical(p), inode: inodeOf(p) }));
   if (targets.length === 0) return null;
   for (let index = 0; index < layout.lowers.length; index++) {
     const layer = layout.lowers[index];

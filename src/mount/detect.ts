@@ -106,7 +106,7 @@ function defaultLoopBacking(major: number, minor: number): string | null {
 }
 
 function defaultAufsBranches(si: string): string[] | null {
-  if (!/^[0-9a-f]+$/.test(si)) return null;  // the kernel prints hex; anything else is not a sysfs name
+  if (!/^[0-9a-f]+$/.test(si)) return null; // the kernel prints hex; anything else is not a sysfs name
   const out: string[] = [];
   for (let i = 0; ; i++) {
     try {
@@ -142,12 +142,23 @@ function emptyLayout(root: string, mount: MountInfo | null, within: string, note
 }
 
 /** The union's layers as its mount options show them (paths as the mounter saw them), and its flags. */
-function shownLayers(mount: MountInfo, layout: LiveLayout, opts: DetectOptions): { upper: string | null; work: string | null; lowers: string[] } {
+function shownLayers(
+  mount: MountInfo,
+  layout: LiveLayout,
+  opts: DetectOptions,
+): { upper: string | null; work: string | null; lowers: string[] } {
   if (mount.fsType === 'overlay') {
     const o = parseOverlayOptions(mount.superOptions);
-    layout.flags = { userxattr: o.userxattr, redirectDir: o.redirectDir, metacopy: o.metacopy ?? false, index: o.index ?? false, xino: o.xino };
+    layout.flags = {
+      userxattr: o.userxattr,
+      redirectDir: o.redirectDir,
+      metacopy: o.metacopy ?? false,
+      index: o.index ?? false,
+      xino: o.xino,
+    };
     if (o.userxattr) layout.xattrPrefix = 'user.overlay.';
-    if (o.dataLowerdirs.length > 0) layout.notes.push(`data-only lower layers (${o.dataLowerdirs.join(', ')}) hold metacopy file data`);
+    if (o.dataLowerdirs.length > 0)
+      layout.notes.push(`data-only lower layers (${o.dataLowerdirs.join(', ')}) hold metacopy file data`);
     return { upper: o.upperdir, work: o.workdir, lowers: o.lowerdirs };
   }
   const a = parseAufsOptions(mount.superOptions);
@@ -163,7 +174,11 @@ function shownLayers(mount: MountInfo, layout: LiveLayout, opts: DetectOptions):
 }
 
 /** Where a layer path can be read: the first candidate that is a mount point or an existing path, not the union itself. */
-function reacher(mounts: MountInfo[], union: MountInfo, exists: (p: string) => boolean): (candidates: string[]) => string | null {
+function reacher(
+  mounts: MountInfo[],
+  union: MountInfo,
+  exists: (p: string) => boolean,
+): (candidates: string[]) => string | null {
   return (candidates) => {
     for (const c of candidates) {
       if (!c.startsWith('/')) continue;
@@ -182,7 +197,12 @@ function mountAt(mounts: MountInfo[], p: string): MountInfo | null {
 const norm = (p: string) => (p.startsWith('/') ? normalizePath(p) : p);
 
 /** Upper, work and lower layers resolved to paths readable from here (after switch_root relocations). */
-function placeLayers(layout: LiveLayout, shown: { upper: string | null; work: string | null; lowers: string[] }, mounts: MountInfo[], opts: DetectOptions): void {
+function placeLayers(
+  layout: LiveLayout,
+  shown: { upper: string | null; work: string | null; lowers: string[] },
+  mounts: MountInfo[],
+  opts: DetectOptions,
+): void {
   const exists = opts.exists ?? existsSync;
   const loopBacking = opts.readLoopBacking ?? defaultLoopBacking;
   const { within, family: fam, notes } = layout;
@@ -190,14 +210,21 @@ function placeLayers(layout: LiveLayout, shown: { upper: string | null; work: st
   if (shown.upper !== null) {
     const p = joinWithin(norm(shown.upper), within);
     const at = p.startsWith('/') ? reach([p, ...relocations(fam, p)]) : null;
-    if (!p.startsWith('/')) notes.push(`upper dir '${shown.upper}' is relative to the mounter's working directory: not resolvable`);
+    if (!p.startsWith('/'))
+      notes.push(`upper dir '${shown.upper}' is relative to the mounter's working directory: not resolvable`);
     layout.upper = { shownAs: shown.upper, path: at, reachable: at !== null };
     if (at) {
       const holder = findMount(mounts, at);
-      layout.persistence = fam === 'live-boot' ? at.startsWith('/run/live/persistence/') : holder ? !/^(tmpfs|ramfs)$/.test(holder.fsType) : null;
+      layout.persistence =
+        fam === 'live-boot'
+          ? at.startsWith('/run/live/persistence/')
+          : holder
+            ? !/^(tmpfs|ramfs)$/.test(holder.fsType)
+            : null;
     }
   }
-  if (shown.work !== null) layout.work = reach([norm(shown.work), ...relocations(fam, norm(shown.work))]) ?? norm(shown.work);
+  if (shown.work !== null)
+    layout.work = reach([norm(shown.work), ...relocations(fam, norm(shown.work))]) ?? norm(shown.work);
   const medium = fam ? (MEDIUM[fam].find((m) => mountAt(mounts, m) !== null) ?? null) : null;
   layout.medium = medium;
   const imageDir = fam && medium && IMAGE_DIR[fam] ? `${medium}/${IMAGE_DIR[fam]}` : null;
@@ -213,18 +240,22 @@ function placeLayers(layout: LiveLayout, shown: { upper: string | null; work: st
   });
   // casper moves the first-mounted (bottom) squashfs to /rofs; the other layers stay in the initramfs.
   const bottom = layout.lowers[layout.lowers.length - 1];
-  if (fam === 'casper' && bottom && !bottom.reachableAt && mountAt(mounts, '/rofs')) bottom.reachableAt = joinWithin('/rofs', within);
+  if (fam === 'casper' && bottom && !bottom.reachableAt && mountAt(mounts, '/rofs'))
+    bottom.reachableAt = joinWithin('/rofs', within);
   if (fam === 'overlayroot' && mountAt(mounts, '/media/root-ro')) layout.base.push('/media/root-ro');
   if (fam === 'casper' && mountAt(mounts, '/rofs')) layout.base.push('/rofs');
-  for (const l of layout.lowers) if (l.reachableAt && !layout.base.includes(l.reachableAt) && l.reachableAt !== '/rofs') layout.base.push(l.reachableAt);
+  for (const l of layout.lowers)
+    if (l.reachableAt && !layout.base.includes(l.reachableAt) && l.reachableAt !== '/rofs')
+      layout.base.push(l.reachableAt);
 }
 
 /** The live system's own machinery: never captured. */
 function livePathsOf(layout: LiveLayout): string[] {
   const live = new Set<string>();
-  for (const p of [layout.medium, ...layout.base, layout.upper?.path ?? null, layout.work]) if (p && p.startsWith('/')) live.add(p);
+  for (const p of [layout.medium, ...layout.base, layout.upper?.path ?? null, layout.work])
+    if (p?.startsWith('/')) live.add(p);
   for (const l of layout.lowers) if (l.reachableAt) live.add(l.reachableAt);
-  if (layout.family) LIVE_PATHS[layout.family].forEach((p) => live.add(p));
+  if (layout.family) for (const p of LIVE_PATHS[layout.family]) live.add(p);
   return [...live].sort();
 }
 
@@ -239,7 +270,9 @@ function chooseDefaultMode(layout: LiveLayout): void {
   if (layout.upper)
     notes.push(
       `upper dir '${layout.upper.shownAs}' is not reachable from this namespace` +
-        (layout.family === 'casper' ? ' (casper keeps /cow in the initramfs; mount the writable partition again or use diff/full)' : ''),
+        (layout.family === 'casper'
+          ? ' (casper keeps /cow in the initramfs; mount the writable partition again or use diff/full)'
+          : ''),
     );
   const missing = layout.lowers.filter((l) => !l.reachableAt && !l.image);
   if (layout.lowers.length > 0 && missing.length === 0) {
@@ -256,20 +289,30 @@ export function detectLiveSystem(opts: DetectOptions = {}): LiveLayout {
   const mounts = parseMountinfo(text, opts.mountinfo === undefined ? '/proc/self/mountinfo' : 'mountinfo');
   const root = normalizePath(posix.resolve(opts.root ?? '/')); // relative: from the working directory
   const mount = findMount(mounts, root);
-  const within = mount ? normalizePath(posix.join(mount.root.startsWith('/') ? mount.root : '/', posix.relative(mount.mountPoint, root))) : '/';
+  const within = mount
+    ? normalizePath(posix.join(mount.root.startsWith('/') ? mount.root : '/', posix.relative(mount.mountPoint, root)))
+    : '/';
   const layout = emptyLayout(root, mount, within, []);
   const isUnion = mount !== null && (mount.fsType === 'overlay' || mount.fsType === 'aufs');
   if (opts.filesystem && mount?.fsType !== opts.filesystem)
-    throw new UsageError(`${root} is on ${mount ? `a ${mount.fsType} mount` : 'no listed mount'}, not ${opts.filesystem}`);
+    throw new UsageError(
+      `${root} is on ${mount ? `a ${mount.fsType} mount` : 'no listed mount'}, not ${opts.filesystem}`,
+    );
   if (!mount || !isUnion) {
-    layout.notes.push(mount ? `${root} is on ${mount.fsType} (${mount.source || 'no source'}), not a union mount: only full mode applies` : `no mount in mountinfo covers ${root}`);
+    layout.notes.push(
+      mount
+        ? `${root} is on ${mount.fsType} (${mount.source || 'no source'}), not a union mount: only full mode applies`
+        : `no mount in mountinfo covers ${root}`,
+    );
     return layout;
   }
   const shown = shownLayers(mount, layout, opts);
   layout.family = familyOf(mount.source, shown.upper === null ? null : norm(shown.upper), shown.lowers.map(norm));
   layout.kind = mount.fsType === 'aufs' ? 'aufs' : (layout.family ?? 'generic-overlay');
   placeLayers(layout, shown, mounts, opts);
-  layout.bindMounts = mounts.filter((m) => m !== mount && sameFs(m, mount)).map((m) => ({ mountPoint: m.mountPoint, root: m.root }));
+  layout.bindMounts = mounts
+    .filter((m) => m !== mount && sameFs(m, mount))
+    .map((m) => ({ mountPoint: m.mountPoint, root: m.root }));
   layout.livePaths = livePathsOf(layout);
   chooseDefaultMode(layout);
   return layout;

@@ -9,14 +9,15 @@ export function familyOf(source: string, upper: string | null, lowers: string[])
   if (source === '/cow' || (upper !== null && /^\/cow(\/|$)/.test(upper))) return 'casper';
   if (any(/^\/(run\/live|lib\/live\/mount|usr\/lib\/live\/mount)\//)) return 'live-boot';
   if (upper !== null && /^(\/run\/initramfs)?\/memory\/changes(\/|$)/.test(upper)) return 'slax';
-  if (source === 'overlayroot' || (upper !== null && upper.startsWith('/media/root-rw/'))) return 'overlayroot';
+  if (source === 'overlayroot' || upper?.startsWith('/media/root-rw/')) return 'overlayroot';
   return null;
 }
 
 /** Other places an initramfs path may be reachable at after switch_root. */
 export function relocations(fam: LiveFamily | null, p: string): string[] {
-  if (fam === 'slax' && p.startsWith('/memory/')) return ['/run/initramfs' + p];  // linux-live keeps /memory there
-  if (fam === 'live-boot' && p.startsWith('/lib/live/mount/')) return ['/run/live/' + p.slice('/lib/live/mount/'.length)];
+  if (fam === 'slax' && p.startsWith('/memory/')) return ['/run/initramfs' + p]; // linux-live keeps /memory there
+  if (fam === 'live-boot' && p.startsWith('/lib/live/mount/'))
+    return ['/run/live/' + p.slice('/lib/live/mount/'.length)];
   return [];
 }
 
@@ -28,7 +29,12 @@ export const MEDIUM: Record<LiveFamily, string[]> = {
 };
 
 /** Directory on the medium where each family keeps its layer images. */
-export const IMAGE_DIR: Record<LiveFamily, string | null> = { casper: 'casper', 'live-boot': 'live', slax: null, overlayroot: null };
+export const IMAGE_DIR: Record<LiveFamily, string | null> = {
+  casper: 'casper',
+  'live-boot': 'live',
+  slax: null,
+  overlayroot: null,
+};
 
 /** Where each family keeps its own machinery in the running system (never part of a capture). */
 export const LIVE_PATHS: Record<LiveFamily, string[]> = {

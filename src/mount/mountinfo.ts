@@ -29,7 +29,9 @@ export class MountinfoError extends CasperError {
   line: number;
   text: string;
   constructor(line: number, text: string, why: string, file = 'mountinfo') {
-    super(`${file} line ${line}: ${why}: '${text.length > 120 ? text.slice(0, 117) + '...' : text}'`, 'EMOUNTINFO', { path: file });
+    super(`${file} line ${line}: ${why}: '${text.length > 120 ? text.slice(0, 117) + '...' : text}'`, 'EMOUNTINFO', {
+      path: file,
+    });
     this.name = 'MountinfoError';
     this.line = line;
     this.text = text;

@@ -20,7 +20,11 @@ export class MountNamespace {
   static open(): Promise<MountNamespace> {
     return new Promise((resolve, reject) => {
       // The shell says when unshare has made the namespace, then waits for the end of stdin (our close, or our death).
-      const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'echo ready && exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(
+        'unshare',
+        ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'echo ready && exec cat >/dev/null'],
+        { stdio: ['pipe', 'pipe', 'pipe'] },
+      );
       let out = '';
       let err = '';
       child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -29,8 +33,15 @@ export class MountNamespace {
         if (out.includes('ready\n')) resolve(new MountNamespace(child, child.pid!));
       });
       child.on('error', (e: NodeJS.ErrnoException) =>
-        reject(e.code === 'ENOENT' ? new NamespaceUnavailable("util-linux's unshare is not installed") : toCasperError(e)));
-      child.on('exit', (code) => reject(new NamespaceUnavailable(`cannot make a private mount namespace (unshare exited ${code}: ${err.trim()})`)));
+        reject(
+          e.code === 'ENOENT' ? new NamespaceUnavailable("util-linux's unshare is not installed") : toCasperError(e),
+        ),
+      );
+      child.on('exit', (code) =>
+        reject(
+          new NamespaceUnavailable(`cannot make a private mount namespace (unshare exited ${code}: ${err.trim()})`),
+        ),
+      );
     });
   }
 
@@ -42,11 +53,25 @@ export class MountNamespace {
   /** Runs mount(8) inside the namespace; a failure is an EMOUNT error naming what was mounted. */
   mount(args: string[], what: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const c = spawn('nsenter', ['--target', String(this.pid), '--mount', '--', 'mount', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn('nsenter', ['--target', String(this.pid), '--mount', '--', 'mount', ...args], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let err = '';
       c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      c.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new NamespaceUnavailable("util-linux's nsenter is not installed") : toCasperError(e)));
-      c.on('exit', (code) => (code === 0 ? resolve() : reject(new CasperError(`cannot mount ${what}: ${err.trim() || `mount exited ${code}`}`, 'EMOUNT', { syscall: 'mount' }))));
+      c.on('error', (e: NodeJS.ErrnoException) =>
+        reject(
+          e.code === 'ENOENT' ? new NamespaceUnavailable("util-linux's nsenter is not installed") : toCasperError(e),
+        ),
+      );
+      c.on('exit', (code) =>
+        code === 0
+          ? resolve()
+          : reject(
+              new CasperError(`cannot mount ${what}: ${err.trim() || `mount exited ${code}`}`, 'EMOUNT', {
+                syscall: 'mount',
+              }),
+            ),
+      );
     });
   }
 
@@ -55,7 +80,10 @@ export class MountNamespace {
     return new Promise((resolve) => {
       if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve();
       const kill = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-      this.child.once('exit', () => (clearTimeout(kill), resolve()));
+      this.child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
       this.child.stdin!.end();
     });
   }

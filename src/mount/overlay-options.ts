@@ -35,13 +35,12 @@ export function splitLowerdir(value: string): { layers: string[]; dataLayers: st
       afterColon = false;
     } else if (c === ':') {
       if (afterColon && cur === '' && groups.length === 1) {
-        groups.push([]);  // "::" — what follows are data-only layers
+        groups.push([]); // "::" — what follows are data-only layers
       } else {
         groups[groups.length - 1].push(cur);
         cur = '';
       }
       afterColon = true;
-      continue;
     } else {
       cur += c;
       afterColon = false;
@@ -94,7 +93,7 @@ export function parseOverlayOptions(options: readonly string[]): OverlayOptions 
         o.dataLowerdirs.push(...dataLayers);
         break;
       }
-      case 'lowerdir+':  // new mount API spellings, one layer each (not escaped)
+      case 'lowerdir+': // new mount API spellings, one layer each (not escaped)
         if (val) o.lowerdirs.push(val);
         break;
       case 'datadir+':

@@ -62,7 +62,15 @@ export interface NativeSummary {
   xattrIds: number;
   inodeTableBytes: number;
   directoryTableBytes: number;
-  types: { files: number; directories: number; symlinks: number; devices: number; fifos: number; sockets: number; hardlinks: number };
+  types: {
+    files: number;
+    directories: number;
+    symlinks: number;
+    devices: number;
+    fifos: number;
+    sockets: number;
+    hardlinks: number;
+  };
   duplicates: number;
   /** Files whose data was copied from the --base image. */
   reusedFiles: number;
@@ -200,7 +208,9 @@ export interface ImageBuilder {
    * -regex excludes matched with glibc's regexec on libuv's pool (after walk, before leaveOut): the entries matched,
    * their image paths, and per pattern how many entries it matched. Rejects EINVAL when regcomp refuses one.
    */
-  matchRegex(patterns: { anchored: string[]; floating: string[] | null; nonDirOnly: boolean }[]): Promise<{ entries: Uint32Array; paths: string[]; hits: number[] }>;
+  matchRegex(
+    patterns: { anchored: string[]; floating: string[] | null; nonDirOnly: boolean }[],
+  ): Promise<{ entries: Uint32Array; paths: string[]; hits: number[] }>;
   /** Image paths of every entry (and which are directories), for exclusion patterns matched in JS. */
   /** Every entry's image path, whether it is a directory, and whether its data is copied from the base. */
   imagePaths(): { paths: string[]; dirs: Uint8Array; fromBase: Uint8Array };
@@ -224,7 +234,10 @@ export interface Addon {
   openDir(path: string): number;
   createAt(dirFd: number, name: string, mode: number): number;
   openOwnAt(dirFd: number, name: string): number;
-  statAt(dirFd: number, name: string): { dev: number; ino: number; mode: number; uid: number; gid: number; nlink: number; size: number } | null;
+  statAt(
+    dirFd: number,
+    name: string,
+  ): { dev: number; ino: number; mode: number; uid: number; gid: number; nlink: number; size: number } | null;
   renameAt(dirFd: number, from: string, to: string): void;
   unlinkAt(dirFd: number, name: string): void;
   listAt(dirFd: number): string[];
@@ -255,7 +268,11 @@ export interface Addon {
   /** CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in ms. */
   threadCpuMs(): number;
   versions(): {
-    defaultBlockSize: number; addon: string; napi: number; compressors: { name: string; id: number; library: string; defaultLevel?: number }[] };
+    defaultBlockSize: number;
+    addon: string;
+    napi: number;
+    compressors: { name: string; id: number; library: string; defaultLevel?: number }[];
+  };
 }
 
 /**
@@ -297,7 +314,12 @@ export function packageVersion(): string {
 }
 
 /** The prebuilt addon shipped in the npm package (built in a Debian bullseye root: glibc 2.31, codecs static). */
-export const prebuiltPath = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'casper_snapshot.node');
+export const prebuiltPath = join(
+  packageRoot,
+  'prebuilds',
+  `${process.platform}-${process.arch}`,
+  'casper_snapshot.node',
+);
 
 let cached: Addon | undefined;
 let cachedPath: string | undefined;
@@ -314,7 +336,11 @@ function dlopenGiven(path: string): Addon {
   try {
     return dlopen(path);
   } catch (err) {
-    throw new CasperError(`the native addon given as nativeBinding cannot be loaded: ${(err as Error).message}`, 'EADDON', { path, syscall: 'dlopen', cause: err });
+    throw new CasperError(
+      `the native addon given as nativeBinding cannot be loaded: ${(err as Error).message}`,
+      'EADDON',
+      { path, syscall: 'dlopen', cause: err },
+    );
   }
 }
 
@@ -342,7 +368,11 @@ export function loadAddon(binding?: string | Addon): Addon {
   // The standalone executable carries its addon: nothing to build, only somewhere to map it from (and no
   // package around it whose builds could stand in).
   if (runtime.standalone)
-    throw new CasperError(`the executable's built-in native addon cannot be loaded: ${runtime.addonProblem ?? 'it was not unpacked'}`, 'EADDON', { syscall: 'dlopen' });
+    throw new CasperError(
+      `the executable's built-in native addon cannot be loaded: ${runtime.addonProblem ?? 'it was not unpacked'}`,
+      'EADDON',
+      { syscall: 'dlopen' },
+    );
   const candidates = [
     process.env.CASPER_SNAPSHOT_ADDON,
     runtime.addonPath,

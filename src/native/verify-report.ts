@@ -17,7 +17,20 @@ export interface VerifyProblem {
 export interface VerifyDifference {
   /** Path in the image, from its root ('/etc/hosts'). */
   path: string;
-  kind: 'only-in-image' | 'only-in-dir' | 'type' | 'content' | 'mode' | 'owner' | 'group' | 'mtime' | 'xattrs' | 'symlink' | 'device' | 'links' | 'unreadable';
+  kind:
+    | 'only-in-image'
+    | 'only-in-dir'
+    | 'type'
+    | 'content'
+    | 'mode'
+    | 'owner'
+    | 'group'
+    | 'mtime'
+    | 'xattrs'
+    | 'symlink'
+    | 'device'
+    | 'links'
+    | 'unreadable';
   image?: string;
   dir?: string;
   /** One line, like diff -r's. */

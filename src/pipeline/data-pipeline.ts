@@ -5,7 +5,7 @@
 // passes through the event loop: the main thread only reports progress and cancels.
 import type { Piscina } from 'piscina';
 import type { Addon, CompressorSpec, ImageBuilder } from '../native/addon.js';
-import { toCasperError, AbortError, CasperError } from '../errors.js';
+import { toCasperError, AbortError, type CasperError } from '../errors.js';
 import type { WorkerFailure, WorkerTask } from './worker.js';
 
 export interface DataProgress {
@@ -104,7 +104,9 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
     // Every share is awaited, whatever happens to the others: a thread still writing could otherwise write
     // to an output descriptor the caller has closed (and the process may have reused).
     // A share's failure stops the others (the engine does so too, for one of its own).
-    const shares = Array.from({ length: o.jobs }, () => runner.run(task).catch((err: unknown) => stop(toCasperError(err))));
+    const shares = Array.from({ length: o.jobs }, () =>
+      runner.run(task).catch((err: unknown) => stop(toCasperError(err))),
+    );
     await Promise.all(shares);
   } finally {
     clearInterval(timer);
@@ -113,7 +115,11 @@ export async function runDataPipeline(o: DataPipelineOptions): Promise<PipelineS
   }
   if (failure) throw failure;
   const p = report();
-  if (!p.done) throw toCasperError({ code: 'EINTERNAL', message: 'internal: the data phase ended before every task and fragment block was written' });
+  if (!p.done)
+    throw toCasperError({
+      code: 'EINTERNAL',
+      message: 'internal: the data phase ended before every task and fragment block was written',
+    });
   const cpu = process.cpuUsage(cpu0);
   return {
     tasks: p.tasks,

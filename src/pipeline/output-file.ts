@@ -11,7 +11,22 @@
 // inode and the output's name in /run/casper-snapshot (root's own directory: nobody can plant, hold or link
 // it); otherwise, or where /run cannot be used, on `.NAME.lock` beside the output, used only when it is a
 // plain file of ours (a symlink, another user's file or a hard link there is removed, never opened).
-import { type Stats, accessSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, fsync, lstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import {
+  type Stats,
+  accessSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -59,21 +74,26 @@ function hasSquashfsMagic(path: string): boolean {
  */
 export function existingOutputFile(target: string, writer: string): Stats | null {
   const dir = dirname(target);
-  let dst;
+  let dst: Stats;
   try {
     dst = statSync(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(code === 'ENOENT' ? `output directory '${dir}' does not exist` : `output directory '${dir}' cannot be used (${code ?? (err as Error).message})`);
+    throw new UsageError(
+      code === 'ENOENT'
+        ? `output directory '${dir}' does not exist`
+        : `output directory '${dir}' cannot be used (${code ?? (err as Error).message})`,
+    );
   }
   if (!dst.isDirectory()) throw new UsageError(`output directory '${dir}' is not a directory`);
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(target);
   } catch {
     return null;
   }
-  if (!st.isFile()) throw new UsageError(`output '${target}' is ${kindOf(st)}: ${writer} writes only regular files (name a file path)`);
+  if (!st.isFile())
+    throw new UsageError(`output '${target}' is ${kindOf(st)}: ${writer} writes only regular files (name a file path)`);
   return st;
 }
 
@@ -107,19 +127,33 @@ export function checkOutputWritable(target: string): void {
     accessSync(dir, constants.W_OK | constants.X_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`output directory '${dir}' is not writable (${code === 'EROFS' ? 'a read-only file system' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message)})`);
+    throw new UsageError(
+      `output directory '${dir}' is not writable (${code === 'EROFS' ? 'a read-only file system' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message)})`,
+    );
   }
 }
 
 /** Names an fs error on a file inside the output directory by the directory the user gave. */
 function directoryError(err: unknown, dir: string, what: string): CasperError {
   const e = toCasperError(err);
-  const cause = (err as NodeJS.ErrnoException).code ? `${(err as Error).message.replace(/,.*$/, '').replace(/^[A-Z]+: /, '').replace(/^[a-z]+ '.*?': /, '')}` : e.message;
-  return new CasperError(`cannot ${what} in output directory '${dir}': ${cause}`, e.code, { path: dir, syscall: e.syscall, cause: err });
+  const cause = (err as NodeJS.ErrnoException).code
+    ? `${(err as Error).message
+        .replace(/,.*$/, '')
+        .replace(/^[A-Z]+: /, '')
+        .replace(/^[a-z]+ '.*?': /, '')}`
+    : e.message;
+  return new CasperError(`cannot ${what} in output directory '${dir}': ${cause}`, e.code, {
+    path: dir,
+    syscall: e.syscall,
+    cause: err,
+  });
 }
 
 /** What OutputFile needs of the addon. */
-export type OutputOps = Pick<Addon, 'lockFile' | 'openDir' | 'createAt' | 'openOwnAt' | 'statAt' | 'renameAt' | 'unlinkAt' | 'listAt'>;
+export type OutputOps = Pick<
+  Addon,
+  'lockFile' | 'openDir' | 'createAt' | 'openOwnAt' | 'statAt' | 'renameAt' | 'unlinkAt' | 'listAt'
+>;
 
 /** Root's directory for output locks: only root can create, hold or link anything in it. */
 export const RUNTIME_LOCK_DIR = '/run/casper-snapshot';
@@ -246,14 +280,22 @@ export class OutputFile {
         this.lockDirFd = -1;
         if (runDir >= 0) closeSync(runDir);
         if ((err as NodeJS.ErrnoException).code === 'EFOREIGN')
-          throw new CasperError(`cannot lock output '${this.target}': ${lockPath} ${(err as Error).message.replace(/^'.*?' is /, 'is ')}`, 'ELOCKED', { path: lockPath });
+          throw new CasperError(
+            `cannot lock output '${this.target}': ${lockPath} ${(err as Error).message.replace(/^'.*?' is /, 'is ')}`,
+            'ELOCKED',
+            { path: lockPath },
+          );
         throw err;
       }
       if (!this.ops.lockFile(fd)) {
         closeSync(fd);
         if (runDir >= 0) closeSync(runDir);
         this.lockDirFd = -1;
-        throw new CasperError(`output '${this.target}' is being written by another casper-snapshot (lock ${lockPath})`, 'ELOCKED', { path: this.target });
+        throw new CasperError(
+          `output '${this.target}' is being written by another casper-snapshot (lock ${lockPath})`,
+          'ELOCKED',
+          { path: this.target },
+        );
       }
       // The lock file may be unlinked by a writer finishing just as we opened it: ours must be the one there.
       const a = fstatSync(fd);
@@ -266,7 +308,9 @@ export class OutputFile {
     }
     if (runDir >= 0) closeSync(runDir);
     this.lockDirFd = -1;
-    throw new CasperError(`cannot lock output '${this.target}' (${lockPath} keeps changing)`, 'ELOCKED', { path: this.target });
+    throw new CasperError(`cannot lock output '${this.target}' (${lockPath} keeps changing)`, 'ELOCKED', {
+      path: this.target,
+    });
   }
 
   /** RUNTIME_LOCK_DIR held by a descriptor, made if missing; -1 when it cannot be used (no /run, read-only). */
@@ -365,7 +409,11 @@ export class OutputFile {
       this.discard();
       // fd-based calls (fsync) name no path: say which image could not be written.
       const e = toCasperError(err);
-      throw new CasperError(`cannot write '${this.target}': ${e.message}`, e.code, { path: this.target, syscall: e.syscall, cause: err });
+      throw new CasperError(`cannot write '${this.target}': ${e.message}`, e.code, {
+        path: this.target,
+        syscall: e.syscall,
+        cause: err,
+      });
     }
   }
 

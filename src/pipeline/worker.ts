@@ -24,6 +24,8 @@ export default function run(t: WorkerTask): WorkerFailure | undefined {
     return undefined;
   } catch (err) {
     const e = err as { message?: string; code?: string; path?: string; syscall?: string };
-    return { error: { message: e.message ?? String(err), code: e.code ?? 'EINTERNAL', path: e.path, syscall: e.syscall } };
+    return {
+      error: { message: e.message ?? String(err), code: e.code ?? 'EINTERNAL', path: e.path, syscall: e.syscall },
+    };
   }
 }

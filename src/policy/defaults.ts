@@ -43,7 +43,12 @@ export const SYSTEM_DIRS: readonly SystemDir[] = [
   { path: '/cow', why: 'casper writable layer', keepEmpty: false, family: 'casper' },
   { path: '/run/live', why: 'live-boot medium and layers', keepEmpty: false, family: 'live-boot' },
   { path: '/lib/live/mount', why: 'live-boot rbind of /run/live', keepEmpty: false, family: 'live-boot' },
-  { path: '/usr/lib/live/mount', why: 'live-boot rbind of /run/live (merged /usr)', keepEmpty: false, family: 'live-boot' },
+  {
+    path: '/usr/lib/live/mount',
+    why: 'live-boot rbind of /run/live (merged /usr)',
+    keepEmpty: false,
+    family: 'live-boot',
+  },
 ];
 
 /**
@@ -72,7 +77,11 @@ export interface DefaultExcludes {
 }
 
 /** The default rules for a layout and mode (layout null: a plain directory captured from "/"). */
-export function defaultExcludes(layout: LiveLayout | null, mode: CaptureMode, extras: DefaultExtras = {}): DefaultExcludes {
+export function defaultExcludes(
+  layout: LiveLayout | null,
+  mode: CaptureMode,
+  extras: DefaultExtras = {},
+): DefaultExcludes {
   const root = layout?.root ?? '/';
   const rules: PolicyRule[] = [];
   const add = (path: string | null, action: RuleAction, origin: string, why: string) => {
@@ -83,18 +92,28 @@ export function defaultExcludes(layout: LiveLayout | null, mode: CaptureMode, ex
     // A recognised live system gets its own machinery's paths only; anything else gets them all (harmless).
     const family = layout?.family ?? null;
     for (const d of SYSTEM_DIRS)
-      if (!d.family || !family || d.family === family) add(d.path, mode === 'full' && d.keepEmpty ? 'empty-dir' : 'exclude', 'default', d.why);
-    for (const p of layout?.livePaths ?? []) add(toImagePath(p, root), 'exclude', 'live system', `${layout?.kind} layer or medium`);
+      if (!d.family || !family || d.family === family)
+        add(d.path, mode === 'full' && d.keepEmpty ? 'empty-dir' : 'exclude', 'default', d.why);
+    for (const p of layout?.livePaths ?? [])
+      add(toImagePath(p, root), 'exclude', 'live system', `${layout?.kind} layer or medium`);
     if (mode !== 'upper')
       for (const b of layout?.bindMounts ?? []) {
         // Same filesystem as the root: one-file-system would not stop the walk from copying it twice.
-        add(toImagePath(b.mountPoint, root), mode === 'full' ? 'empty-dir' : 'exclude', 'live system', `bind mount of the root union (${b.root})`);
+        add(
+          toImagePath(b.mountPoint, root),
+          mode === 'full' ? 'empty-dir' : 'exclude',
+          'live system',
+          `bind mount of the root union (${b.root})`,
+        );
       }
-    for (const s of swapFiles(extras.swaps ?? '')) add(toImagePath(s, root), 'exclude', 'default', 'swap file (from /proc/swaps)');
+    for (const s of swapFiles(extras.swaps ?? ''))
+      add(toImagePath(s, root), 'exclude', 'default', 'swap file (from /proc/swaps)');
   }
   if (extras.output) add(toImagePath(extras.output, root), 'exclude', 'output', 'the image being written');
-  if (extras.tempOutput) add(toImagePath(extras.tempOutput, root), 'exclude', 'output', 'temporary file of the image being written');
-  if (mode === 'upper' && layout?.kind === 'aufs') for (const p of AUFS_METADATA) add(p, 'exclude', 'live system', 'aufs branch metadata');
+  if (extras.tempOutput)
+    add(toImagePath(extras.tempOutput, root), 'exclude', 'output', 'temporary file of the image being written');
+  if (mode === 'upper' && layout?.kind === 'aufs')
+    for (const p of AUFS_METADATA) add(p, 'exclude', 'live system', 'aufs branch metadata');
   return { ...minimalLists(rules), rules };
 }
 
@@ -108,6 +127,7 @@ export function minimalLists(rules: readonly PolicyRule[]): { exclude: string[];
     for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) if (all.has(p.slice(0, i))) return true;
     return false;
   };
-  const pick = (a: RuleAction) => [...new Set(exact.filter((r) => r.action === a && !covered(r.path)).map((r) => r.path))].sort();
+  const pick = (a: RuleAction) =>
+    [...new Set(exact.filter((r) => r.action === a && !covered(r.path)).map((r) => r.path))].sort();
   return { exclude: pick('exclude'), emptyDirs: pick('empty-dir') };
 }

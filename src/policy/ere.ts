@@ -3,8 +3,18 @@
 // matches "x.gz"; write ^…$ to anchor. The native walker can pass the same text to regcomp instead.
 
 const CLASSES: Record<string, string> = {
-  alpha: 'A-Za-z', digit: '0-9', alnum: 'A-Za-z0-9', upper: 'A-Z', lower: 'a-z', space: ' \\t\\n\\r\\f\\v',
-  blank: ' \\t', punct: '!-\\/:-@\\[-`{-~', xdigit: '0-9A-Fa-f', cntrl: '\\x00-\\x1f\\x7f', print: ' -~', graph: '!-~',
+  alpha: 'A-Za-z',
+  digit: '0-9',
+  alnum: 'A-Za-z0-9',
+  upper: 'A-Z',
+  lower: 'a-z',
+  space: ' \\t\\n\\r\\f\\v',
+  blank: ' \\t',
+  punct: '!-\\/:-@\\[-`{-~',
+  xdigit: '0-9A-Fa-f',
+  cntrl: '\\x00-\\x1f\\x7f',
+  print: ' -~',
+  graph: '!-~',
 };
 
 /** Compiles one ERE; throws Error with the reason when it is not a valid expression. */
@@ -15,11 +25,14 @@ export function compileEre(src: string): RegExp {
     if (c === '\\') {
       if (i + 1 >= src.length) throw new Error('trailing backslash');
       const n = src[++i];
-      if (n === '<' || n === '>') out += '\\b';  // GNU word boundaries
+      if (n === '<' || n === '>')
+        out += '\\b'; // GNU word boundaries
       else if (n === '`') out += '^';
       else if (n === "'") out += '$';
-      else if (/[wWsSbB1-9]/.test(n)) out += '\\' + n;  // GNU classes, boundaries, back-references
-      else if (/[A-Za-z0-9]/.test(n)) out += n;  // other escaped letters are the letter itself
+      else if (/[wWsSbB1-9]/.test(n))
+        out += '\\' + n; // GNU classes, boundaries, back-references
+      else if (/[A-Za-z0-9]/.test(n))
+        out += n; // other escaped letters are the letter itself
       else out += '\\' + n;
     } else if (c === '[') {
       let j = i + 1;

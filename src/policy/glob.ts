@@ -138,7 +138,12 @@ export function compileGlob(pattern: string): (name: string) => boolean {
     const memo = new Map<string, boolean>();
     let ids = 0;
     const idOf = new Map<Tok[], number>();
-    const id = (ts: Tok[]) => idOf.get(ts) ?? (idOf.set(ts, ++ids), ids);
+    const id = (ts: Tok[]) => {
+      const known = idOf.get(ts);
+      if (known !== undefined) return known;
+      idOf.set(ts, ++ids);
+      return ids;
+    };
     // Does ts[ti..] match exactly name[si..end)?
     const seq = (ts: Tok[], ti: number, si: number, end: number): boolean => {
       const key = `${id(ts)},${ti},${si},${end}`;
@@ -188,7 +193,7 @@ export function compileGlob(pattern: string): (name: string) => boolean {
               return rest(si) || more(si);
             case '+':
               return (alt(si, si) && rest(si)) || more(si);
-            default:  // '!': any text the alternatives do not match (never a leading '.', as in bash)
+            default: // '!': any text the alternatives do not match (never a leading '.', as in bash)
               if (leadDot) return false;
               for (let e = si; e <= end; e++) if (!alt(si, e) && rest(e)) return true;
               return false;

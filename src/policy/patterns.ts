@@ -35,7 +35,9 @@ export interface CompiledPattern {
   origin: string;
 }
 
-export type ParsedExclude = { kind: 'path'; path: string; origin: string } | { kind: 'pattern'; pattern: CompiledPattern };
+export type ParsedExclude =
+  | { kind: 'path'; path: string; origin: string }
+  | { kind: 'pattern'; pattern: CompiledPattern };
 
 /** A bad exclude entry; `origin` names the option or FILE:LINE. */
 export class ExcludeError extends UsageError {
@@ -50,7 +52,10 @@ export class ExcludeError extends UsageError {
 // Empty components always go; '.' components only from exact paths and a leading "./" (in a regex
 // '.' is any character, and as a wildcard it matches nothing, as in mksquashfs).
 function components(text: string, origin: string, exact: boolean): string[] {
-  const parts = text.replace(/^(\.\/+)+/, '').split('/').filter((c) => c !== '' && !(exact && c === '.'));
+  const parts = text
+    .replace(/^(\.\/+)+/, '')
+    .split('/')
+    .filter((c) => c !== '' && !(exact && c === '.'));
   if (parts.includes('..')) throw new ExcludeError(origin, `'${text}' leaves the source ('..' is not allowed)`);
   if (parts.length === 0) throw new ExcludeError(origin, `'${text}' names the whole source`);
   return parts;
@@ -62,10 +67,12 @@ export function exactPath(text: string, origin: string): string {
 }
 
 export function parseExclude(text: string, syntax: ExcludeSyntax, origin: string): ParsedExclude {
-  if (syntax === 'exact') return { kind: 'path', path: exactPath(text.startsWith('\\#') ? text.slice(1) : text, origin), origin };
+  if (syntax === 'exact')
+    return { kind: 'path', path: exactPath(text.startsWith('\\#') ? text.slice(1) : text, origin), origin };
   const floating = text.startsWith('... ');
   const comps = components(floating ? text.slice(4) : text, origin, false);
-  if (syntax === 'wildcards' && !floating && !comps.some(hasGlobMagic)) return { kind: 'path', path: '/' + comps.join('/'), origin };
+  if (syntax === 'wildcards' && !floating && !comps.some(hasGlobMagic))
+    return { kind: 'path', path: '/' + comps.join('/'), origin };
   if (syntax === 'regex') {
     for (const c of comps) {
       try {

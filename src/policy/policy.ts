@@ -6,7 +6,15 @@ import type { CaptureMode, LiveLayout } from '../mount/detect.js';
 import { normalizePath, toImagePath } from '../mount/paths.js';
 import { defaultExcludes, minimalLists, type DefaultExtras, type PolicyRule } from './defaults.js';
 import type { ExcludeLine } from './exclude-file.js';
-import { ExcludeError, compileMatcher, exactPath, parseExclude, pathComponents, type CompiledPattern, type ExcludeSyntax } from './patterns.js';
+import {
+  ExcludeError,
+  compileMatcher,
+  exactPath,
+  parseExclude,
+  pathComponents,
+  type CompiledPattern,
+  type ExcludeSyntax,
+} from './patterns.js';
 import { scrubList } from './scrub.js';
 
 export interface PolicyInput extends DefaultExtras {
@@ -30,7 +38,11 @@ export interface PolicyInput extends DefaultExtras {
 }
 
 /** One of the user's entries (-e, -ef, config), to tell after the walk whether it matched anything. */
-export type UserExclude = { text: string; origin: string } & ({ kind: 'path'; path: string } | { kind: 'pattern'; index: number } | { kind: 'outside' });
+export type UserExclude = { text: string; origin: string } & (
+  | { kind: 'path'; path: string }
+  | { kind: 'pattern'; index: number }
+  | { kind: 'outside' }
+);
 
 export interface ExclusionPolicy {
   mode: CaptureMode;
@@ -91,7 +103,9 @@ export function buildExclusionPolicy(input: PolicyInput): ExclusionPolicy {
   // list scans: an -ef file of 60,000 entries costs what 60,000 hash look-ups cost.
   const rules: (PolicyRule | null)[] = [...defaults.rules];
   const exactAt = new Map<string, number>();
-  rules.forEach((r, i) => r && !r.pattern && exactAt.set(r.path, i));
+  rules.forEach((r, i) => {
+    if (r && !r.pattern) exactAt.set(r.path, i);
+  });
   const patterns: CompiledPattern[] = [];
   const truncate: string[] = [];
   const userExcludes: UserExclude[] = [];
@@ -113,7 +127,14 @@ export function buildExclusionPolicy(input: PolicyInput): ExclusionPolicy {
       const parsed = parseExclude(s.path, 'wildcards', 'scrub');
       if (s.filesBelow) {
         const anchored = pathComponents(exactPath(s.path, 'scrub'));
-        patterns.push({ syntax: 'glob', anchored, floating: ['@(.*|*)'], nonDirOnly: true, source: `${s.path}/**`, origin: 'scrub' });
+        patterns.push({
+          syntax: 'glob',
+          anchored,
+          floating: ['@(.*|*)'],
+          nonDirOnly: true,
+          source: `${s.path}/**`,
+          origin: 'scrub',
+        });
         rules.push({ path: `${s.path}/** (files)`, action: 'exclude', origin: 'scrub', why: s.why, pattern: true });
       } else if (parsed.kind === 'path') addPath(parsed.path, 'scrub', s.why);
       else {
@@ -164,7 +185,12 @@ export function buildExclusionPolicy(input: PolicyInput): ExclusionPolicy {
   };
 }
 
-function describePolicy(mode: CaptureMode, rules: readonly PolicyRule[], exclude: string[], emptyDirs: string[]): string {
+function describePolicy(
+  mode: CaptureMode,
+  rules: readonly PolicyRule[],
+  exclude: string[],
+  emptyDirs: string[],
+): string {
   const word: Record<PolicyRule['action'], string> = { exclude: 'exclude', 'empty-dir': 'empty', truncate: 'truncate' };
   const exact = rules.filter((r) => !r.pattern);
   const count = (a: PolicyRule['action']) => exact.filter((r) => r.action === a).length;

@@ -22,7 +22,12 @@ export interface BaseMedium {
   bytes: number;
 }
 
-const SECTIONS = ['@@casper-snapshot:plain', '@@casper-snapshot:cmd', '@@casper-snapshot:files', '@@casper-snapshot:toc'];
+const SECTIONS = [
+  '@@casper-snapshot:plain',
+  '@@casper-snapshot:cmd',
+  '@@casper-snapshot:files',
+  '@@casper-snapshot:toc',
+];
 
 /** Undoes xorriso's shell-safe quoting: 'text' pieces, with a quote inside written '"'"'. */
 function unquote(s: string): string {
@@ -51,10 +56,36 @@ function section(stdout: string, name: string): string {
 /** Reads the base's tree and boot records with one xorriso run. */
 export async function readBaseMedium(xorriso: string, iso: string, signal?: AbortSignal): Promise<BaseMedium> {
   const volume = readIsoVolume(iso);
-  if (!volume) throw new CasperError(`'${iso}' holds no ISO 9660 image (no volume descriptor at byte 32768)`, 'ENOTISO', { path: iso });
+  if (!volume)
+    throw new CasperError(`'${iso}' holds no ISO 9660 image (no volume descriptor at byte 32768)`, 'ENOTISO', {
+      path: iso,
+    });
   const r = await runXorriso(
     xorriso,
-    ['-indev', indev(iso), '-print', SECTIONS[0], '-report_el_torito', 'plain', '-print', SECTIONS[1], '-report_el_torito', 'cmd', '-print', SECTIONS[2], '-find', '/', '-type', 'f', '-exec', 'lsdl', '--', '-print', SECTIONS[3], '-toc'],
+    [
+      '-indev',
+      indev(iso),
+      '-print',
+      SECTIONS[0],
+      '-report_el_torito',
+      'plain',
+      '-print',
+      SECTIONS[1],
+      '-report_el_torito',
+      'cmd',
+      '-print',
+      SECTIONS[2],
+      '-find',
+      '/',
+      '-type',
+      'f',
+      '-exec',
+      'lsdl',
+      '--',
+      '-print',
+      SECTIONS[3],
+      '-toc',
+    ],
     { signal, what: `reading the base medium '${iso}'` },
   );
   const lines = (t: string) => t.split('\n').filter((l) => l.trim() !== '');
@@ -81,7 +112,12 @@ export function bootEntrySignature(entries: string[]): string[] {
 }
 
 /** Copies small files out of the base into a new directory under `tmp`: ISO path to the file's path on disk. */
-export async function extractFiles(base: BaseMedium, paths: string[], tmp: string, signal?: AbortSignal): Promise<Map<string, string>> {
+export async function extractFiles(
+  base: BaseMedium,
+  paths: string[],
+  tmp: string,
+  signal?: AbortSignal,
+): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (paths.length === 0) return out;
   const dir = mkdtempSync(join(tmp, 'base-'));
@@ -96,14 +132,24 @@ export async function extractFiles(base: BaseMedium, paths: string[], tmp: strin
 }
 
 /** The first `bytes` of a file of the base (a kernel's header, an image's superblock). */
-export async function readHead(base: BaseMedium, path: string, bytes: number, tmp: string, signal?: AbortSignal): Promise<Buffer> {
+export async function readHead(
+  base: BaseMedium,
+  path: string,
+  bytes: number,
+  tmp: string,
+  signal?: AbortSignal,
+): Promise<Buffer> {
   const dir = mkdtempSync(join(tmp, 'head-'));
   const disk = join(dir, 'head');
   const size = Math.min(bytes, base.files.get(path) ?? bytes);
-  await runXorriso(base.xorriso, ['-osirrox', 'on', '-indev', indev(base.iso), '-extract_cut', path, '0', String(size), disk], {
-    signal,
-    what: `reading the start of ${path} in '${base.iso}'`,
-  });
+  await runXorriso(
+    base.xorriso,
+    ['-osirrox', 'on', '-indev', indev(base.iso), '-extract_cut', path, '0', String(size), disk],
+    {
+      signal,
+      what: `reading the start of ${path} in '${base.iso}'`,
+    },
+  );
   return readFileSync(disk);
 }
 
@@ -113,7 +159,9 @@ export function describeBootEntries(entries: string[]): string[] {
   for (const l of entries) {
     const m = /^El Torito boot img\s*:\s*(\d+)\s+(\S+)/.exec(l);
     if (!m) continue;
-    const path = entries.map((e) => new RegExp(`^El Torito img path\\s*:\\s*${m[1]}\\s+(.*)$`).exec(e)).find(Boolean)?.[1];
+    const path = entries
+      .map((e) => new RegExp(`^El Torito img path\\s*:\\s*${m[1]}\\s+(.*)$`).exec(e))
+      .find(Boolean)?.[1];
     out.push(`${m[2]} ${path ?? '(an image outside the ISO tree, e.g. an appended EFI partition)'}`);
   }
   return out;

@@ -39,9 +39,11 @@ export function bootFiles(configs: Map<string, string>): BootFiles {
       const words = line.split(/\s+/);
       const cmd = words[0]?.toLowerCase() ?? '';
       if (!syslinux && /^linux(16|efi)?$/.test(cmd)) add(kernels, clean(words[1] ?? '', cfg, false), cfg);
-      else if (!syslinux && /^initrd(16|efi)?$/.test(cmd)) for (const w of words.slice(1)) add(initrds, clean(w, cfg, false), cfg);
+      else if (!syslinux && /^initrd(16|efi)?$/.test(cmd))
+        for (const w of words.slice(1)) add(initrds, clean(w, cfg, false), cfg);
       else if (syslinux && (cmd === 'kernel' || cmd === 'linux')) add(kernels, clean(words[1] ?? '', cfg, true), cfg);
-      else if (syslinux && cmd === 'initrd') for (const w of (words[1] ?? '').split(',')) add(initrds, clean(w, cfg, true), cfg);
+      else if (syslinux && cmd === 'initrd')
+        for (const w of (words[1] ?? '').split(',')) add(initrds, clean(w, cfg, true), cfg);
       if (syslinux && cmd === 'append')
         for (const w of words) {
           const m = /^initrd=(.+)$/.exec(w);

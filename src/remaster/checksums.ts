@@ -9,7 +9,11 @@ import type { ChecksumFile } from './layout.js';
 export type Algorithm = ChecksumFile['algorithm'];
 
 /** Hashes of one file with several algorithms, in one read. */
-export async function hashFile(path: string, algorithms: Algorithm[], signal?: AbortSignal): Promise<Record<Algorithm, string>> {
+export async function hashFile(
+  path: string,
+  algorithms: Algorithm[],
+  signal?: AbortSignal,
+): Promise<Record<Algorithm, string>> {
   const hashes = algorithms.map((a) => [a, createHash(a)] as const);
   const stream = createReadStream(path, { highWaterMark: 1 << 20, signal });
   for await (const chunk of stream) for (const [, h] of hashes) h.update(chunk as Buffer);

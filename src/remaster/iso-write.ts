@@ -40,7 +40,19 @@ export function isoWriteArgs(w: Omit<IsoWrite, 'signal' | 'onProgress'>): string
   if (mapped.length) {
     // As the base's files are (mkisofs -r): owned by root, readable by all, writable by none.
     args.push('-chown', '0', ...mapped, '--', '-chgrp', '0', ...mapped, '--', '-chmod', '0444', ...mapped, '--');
-    if (w.fileTime !== null) args.push('-alter_date', 'b', `=${w.fileTime}`, ...mapped, '--', '-alter_date', 'c', `=${w.fileTime}`, ...mapped, '--');
+    if (w.fileTime !== null)
+      args.push(
+        '-alter_date',
+        'b',
+        `=${w.fileTime}`,
+        ...mapped,
+        '--',
+        '-alter_date',
+        'c',
+        `=${w.fileTime}`,
+        ...mapped,
+        '--',
+      );
   }
   args.push('-commit');
   return args;
@@ -68,5 +80,8 @@ export async function writeIso(w: IsoWrite): Promise<void> {
  * HFS+ tree, such an ISO boots PCs as before (the El Torito entries, MBR and GPT EFI partition stay).
  */
 export function hfsPlusOverlap(base: BaseMedium, err: unknown): boolean {
-  return base.bootCommands.includes('-hfsplus on') && /GPT partitions \d+ and \d+ overlap/.test((err as Error)?.message ?? '');
+  return (
+    base.bootCommands.includes('-hfsplus on') &&
+    /GPT partitions \d+ and \d+ overlap/.test((err as Error)?.message ?? '')
+  );
 }

@@ -108,14 +108,29 @@ export interface KernelCheck {
 export function checkKernel(medium: MediumKernel[], initrds: string[], root: RootKernel[]): KernelCheck {
   const newest = root[0] ?? null;
   const base = { medium, root: newest, copies: [] as { from: string; to: string }[] };
-  if (medium.length === 0) return { ...base, verdict: 'unknown', note: 'the boot configuration names no kernel this tool can follow: the medium\'s kernel was not compared' };
-  if (!newest) return { ...base, verdict: 'unknown', note: 'the new root has no kernel in /boot (vmlinuz-RELEASE): the medium\'s kernel was kept' };
+  if (medium.length === 0)
+    return {
+      ...base,
+      verdict: 'unknown',
+      note: "the boot configuration names no kernel this tool can follow: the medium's kernel was not compared",
+    };
+  if (!newest)
+    return {
+      ...base,
+      verdict: 'unknown',
+      note: "the new root has no kernel in /boot (vmlinuz-RELEASE): the medium's kernel was kept",
+    };
   const releases = medium.map((k) => (k.full ? releaseOf(k.full) : null));
   const shown = medium.map((k, i) => `${k.path} (${releases[i] ?? 'version unreadable'})`).join(', ');
   if (medium.every((k) => k.full !== null && k.full === newest.full))
-    return { ...base, verdict: 'same', note: `the medium boots the new root's kernel ${newest.release} (${medium.map((k) => k.path).join(', ')})` };
+    return {
+      ...base,
+      verdict: 'same',
+      note: `the medium boots the new root's kernel ${newest.release} (${medium.map((k) => k.path).join(', ')})`,
+    };
   const known = releases.filter((r): r is string => r !== null);
-  const newer = known.length === releases.length && new Set(known).size === 1 && compareVersions(newest.release, known[0]) > 0;
+  const newer =
+    known.length === releases.length && new Set(known).size === 1 && compareVersions(newest.release, known[0]) > 0;
   if (!newer) {
     const why =
       known.length !== releases.length
@@ -125,7 +140,11 @@ export function checkKernel(medium: MediumKernel[], initrds: string[], root: Roo
           : compareVersions(newest.release, known[0]) === 0
             ? `the same release built differently (medium: ${medium[0].full}; root: ${newest.full ?? 'unreadable'})`
             : `the root's newest kernel ${newest.release} is older than the medium's`;
-    return { ...base, verdict: 'kept', note: `the medium boots ${shown} and the new root has ${newest.release}: kept as it is (${why})` };
+    return {
+      ...base,
+      verdict: 'kept',
+      note: `the medium boots ${shown} and the new root has ${newest.release}: kept as it is (${why})`,
+    };
   }
   if (!newest.initrd)
     return {
@@ -134,7 +153,19 @@ export function checkKernel(medium: MediumKernel[], initrds: string[], root: Roo
       note: `the new root has the newer kernel ${newest.release} but no /boot/initrd.img-${newest.release}: the medium's ${shown} kept (make the initrd in the root, e.g. update-initramfs -c -k ${newest.release}, and remaster again)`,
     };
   if (initrds.length === 0)
-    return { ...base, verdict: 'kept', note: `the new root has the newer kernel ${newest.release} but the boot configuration names no initrd to replace: the medium's ${shown} kept` };
-  const copies = [...medium.map((k) => ({ from: newest.vmlinuz, to: k.path })), ...initrds.map((p) => ({ from: newest.initrd!, to: p }))];
-  return { ...base, copies, verdict: 'updated', note: `the new root's kernel ${newest.release} replaces the medium's ${known[0]}: ${copies.map((c) => c.to).join(', ')}` };
+    return {
+      ...base,
+      verdict: 'kept',
+      note: `the new root has the newer kernel ${newest.release} but the boot configuration names no initrd to replace: the medium's ${shown} kept`,
+    };
+  const copies = [
+    ...medium.map((k) => ({ from: newest.vmlinuz, to: k.path })),
+    ...initrds.map((p) => ({ from: newest.initrd!, to: p })),
+  ];
+  return {
+    ...base,
+    copies,
+    verdict: 'updated',
+    note: `the new root's kernel ${newest.release} replaces the medium's ${known[0]}: ${copies.map((c) => c.to).join(', ')}`,
+  };
 }

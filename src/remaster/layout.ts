@@ -48,16 +48,25 @@ const CHECKSUM_FILES: ChecksumFile[] = [
   { path: '/sha256sum.txt', algorithm: 'sha256' },
 ];
 
-const inDir = (files: Map<string, number>, dir: string) => [...files.keys()].filter((p) => posix.dirname(p) === dir).map((p) => posix.basename(p));
+const inDir = (files: Map<string, number>, dir: string) =>
+  [...files.keys()].filter((p) => posix.dirname(p) === dir).map((p) => posix.basename(p));
 
 function layerLeftOut(family: MediumFamily, dir: string, names: string[]): { path: string; why: string }[] {
   const out: { path: string; why: string }[] = [];
   for (const n of names.sort()) {
     if (n === 'filesystem.squashfs') continue;
-    if (KEPT_LINKED.test(n)) out.push({ path: `${dir}/${n}`, why: 'an earlier persistence image casper-snapshot kept linked while it was in use' });
+    if (KEPT_LINKED.test(n))
+      out.push({
+        path: `${dir}/${n}`,
+        why: 'an earlier persistence image casper-snapshot kept linked while it was in use',
+      });
     else if (family === 'casper' ? n.endsWith('.squashfs') : LIVE_BOOT_LAYER.test(n))
-      out.push({ path: `${dir}/${n}`, why: `a layer the initramfs would stack over the new root (a persistence image): the new root holds what the session saw` });
-    else if (n === 'filesystem.squashfs.gpg') out.push({ path: `${dir}/${n}`, why: 'the signature of the replaced image' });
+      out.push({
+        path: `${dir}/${n}`,
+        why: `a layer the initramfs would stack over the new root (a persistence image): the new root holds what the session saw`,
+      });
+    else if (n === 'filesystem.squashfs.gpg')
+      out.push({ path: `${dir}/${n}`, why: 'the signature of the replaced image' });
   }
   return out;
 }
@@ -65,7 +74,12 @@ function layerLeftOut(family: MediumFamily, dir: string, names: string[]): { pat
 export function recogniseLayout(files: Map<string, number>, where: string): MediumLayout {
   const casper = files.has('/casper/filesystem.squashfs');
   const live = files.has('/live/filesystem.squashfs');
-  if (casper && live) throw new CasperError(`${where} holds both casper/filesystem.squashfs and live/filesystem.squashfs: which one boots is not clear; remaster one layout at a time`, 'ELAYOUT', { path: where });
+  if (casper && live)
+    throw new CasperError(
+      `${where} holds both casper/filesystem.squashfs and live/filesystem.squashfs: which one boots is not clear; remaster one layout at a time`,
+      'ELAYOUT',
+      { path: where },
+    );
   if (!casper && !live) {
     const layered = inDir(files, '/casper').filter((n) => n.endsWith('.squashfs'));
     if (layered.length)
@@ -74,7 +88,11 @@ export function recogniseLayout(files: Map<string, number>, where: string): Medi
         'ELAYOUT',
         { path: where },
       );
-    throw new CasperError(`${where} is not a casper or live-boot medium: neither casper/filesystem.squashfs nor live/filesystem.squashfs is on it`, 'ELAYOUT', { path: where });
+    throw new CasperError(
+      `${where} is not a casper or live-boot medium: neither casper/filesystem.squashfs nor live/filesystem.squashfs is on it`,
+      'ELAYOUT',
+      { path: where },
+    );
   }
   const family: MediumFamily = casper ? 'casper' : 'live-boot';
   const dir = casper ? '/casper' : '/live';
@@ -87,7 +105,11 @@ export function recogniseLayout(files: Map<string, number>, where: string): Medi
     squashfs: `${dir}/filesystem.squashfs`,
     size: has(`${dir}/filesystem.size`) || casper ? `${dir}/filesystem.size` : null,
     manifest: present([casper ? '/casper/filesystem.manifest' : '/live/filesystem.packages'])[0] ?? null,
-    removeLists: present(casper ? ['/casper/filesystem.manifest-remove', '/casper/filesystem.manifest-minimal-remove'] : ['/live/filesystem.packages-remove']),
+    removeLists: present(
+      casper
+        ? ['/casper/filesystem.manifest-remove', '/casper/filesystem.manifest-minimal-remove']
+        : ['/live/filesystem.packages-remove'],
+    ),
     checksums: CHECKSUM_FILES.filter((c) => has(c.path)),
     leftOut: layerLeftOut(family, dir, names),
     moduleFiles: casper ? [] : names.filter((n) => n.endsWith('.module')).map((n) => `${dir}/${n}`),

@@ -81,11 +81,19 @@ export function readManifest(root: string): { text: string; packages: number; na
   try {
     text = readFileSync(status, 'utf8');
   } catch (err) {
-    throw new CasperError(`cannot read the new root's package database '${status}': ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO', { path: status });
+    throw new CasperError(
+      `cannot read the new root's package database '${status}': ${(err as Error).message}`,
+      (err as NodeJS.ErrnoException).code ?? 'EIO',
+      { path: status },
+    );
   }
   const pkgs = parseDpkgStatus(text);
   const lines = manifestLines(pkgs);
-  return { text: lines.map((l) => l + '\n').join(''), packages: lines.length, names: new Set(pkgs.filter(listed).map((p) => p.name)) };
+  return {
+    text: lines.map((l) => l + '\n').join(''),
+    packages: lines.length,
+    names: new Set(pkgs.filter(listed).map((p) => p.name)),
+  };
 }
 
 /**

@@ -3,7 +3,7 @@
 // that mount (xorriso reads the ISO's boot records there, which a mounted directory does not show). A hybrid
 // ISO written to a USB stick may be mounted from its first partition: the boot records are on the whole
 // disk, which is read instead when it holds the same image. A remaster never writes to the live medium.
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { type Stats, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { findMount, parseMountinfo, type MountInfo } from '../mount/index.js';
 import { MEDIUM } from '../mount/families.js';
@@ -50,26 +50,33 @@ function parentDisk(dev: string): string | null {
 
 /** The base given as --from-iso: a readable ISO 9660 image (a file or a device). */
 export function isoFileSource(path: string): MediumSource {
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch (err) {
     throw new UsageError(`base ISO '${path}' cannot be read: ${(err as Error).message}`);
   }
   if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`base ISO '${path}' is not a file or a block device`);
-  if (!isIso9660(path)) throw new UsageError(`base ISO '${path}' holds no ISO 9660 image (no volume descriptor at byte 32768)`);
+  if (!isIso9660(path))
+    throw new UsageError(`base ISO '${path}' holds no ISO 9660 image (no volume descriptor at byte 32768)`);
   return { iso: resolve(path), from: 'iso file', mountPoint: null };
 }
 
 /** The running live system's medium, or why it cannot be the base. */
 export function liveMediumSource(readers: SourceReaders = {}): MediumSource {
   const mounts = parseMountinfo(readers.mountinfo ?? readFileSync('/proc/self/mountinfo', 'utf8'));
-  const medium = MEDIUM_MOUNTS.map((p) => mounts.find((m) => m.mountPoint === p)).find((m): m is MountInfo => m !== undefined);
+  const medium = MEDIUM_MOUNTS.map((p) => mounts.find((m) => m.mountPoint === p)).find(
+    (m): m is MountInfo => m !== undefined,
+  );
   if (!medium)
-    throw new UsageError(`no live medium is mounted here (${MEDIUM_MOUNTS.join(', ')}): name the medium to remaster with --from-iso BASE.iso`);
+    throw new UsageError(
+      `no live medium is mounted here (${MEDIUM_MOUNTS.join(', ')}): name the medium to remaster with --from-iso BASE.iso`,
+    );
   const where = `the live medium at ${medium.mountPoint} (${medium.fsType} on ${medium.source})`;
   if (medium.fsType !== 'iso9660')
-    throw new UsageError(`${where} is not an ISO 9660 image, so it has no boot records to replay: name an ISO of it with --from-iso BASE.iso`);
+    throw new UsageError(
+      `${where} is not an ISO 9660 image, so it has no boot records to replay: name an ISO of it with --from-iso BASE.iso`,
+    );
   const isIso = readers.isIso ?? isIso9660;
   let dev = medium.source;
   const backing = (readers.loopBacking ?? loopBacking)(dev);
@@ -78,7 +85,12 @@ export function liveMediumSource(readers: SourceReaders = {}): MediumSource {
     const disk = (readers.parentDisk ?? parentDisk)(dev);
     if (disk && isIso(disk)) dev = disk; // a hybrid ISO on a stick, mounted from its partition
   }
-  if (!isIso(dev)) throw new CasperError(`${where}: '${dev}' cannot be read as an ISO 9660 image; name the medium with --from-iso BASE.iso`, 'ENOTISO', { path: dev });
+  if (!isIso(dev))
+    throw new CasperError(
+      `${where}: '${dev}' cannot be read as an ISO 9660 image; name the medium with --from-iso BASE.iso`,
+      'ENOTISO',
+      { path: dev },
+    );
   return { iso: dev, from: 'live medium', mountPoint: medium.mountPoint };
 }
 
@@ -90,11 +102,14 @@ export function checkNotOnMedium(output: string, base: MediumSource, mountinfo?:
   const mounts = parseMountinfo(mountinfo ?? readFileSync('/proc/self/mountinfo', 'utf8'));
   const at = findMount(mounts, dirname(resolve(output)));
   if (at && MEDIUM_MOUNTS.includes(at.mountPoint))
-    throw new UsageError(`output '${output}' is on the live medium (${at.mountPoint}): a remaster never writes there; write the ISO elsewhere (a disk, a USB stick)`);
+    throw new UsageError(
+      `output '${output}' is on the live medium (${at.mountPoint}): a remaster never writes there; write the ISO elsewhere (a disk, a USB stick)`,
+    );
   try {
     const o = statSync(output);
     const b = statSync(base.iso);
-    if (o.dev === b.dev && o.ino === b.ino) throw new UsageError(`output '${output}' is the base medium itself: write the new ISO under another name`);
+    if (o.dev === b.dev && o.ino === b.ino)
+      throw new UsageError(`output '${output}' is the base medium itself: write the new ISO under another name`);
   } catch (err) {
     if (err instanceof UsageError) throw err;
     /* no output yet */

@@ -13,5 +13,7 @@ export function checkIsoTarget(target: string, force: boolean): ExistingIso {
   if (st.size === 0) return 'empty file';
   if (isIso9660(target)) return 'ISO 9660 image';
   if (force) return 'file (--force)';
-  throw new UsageError(`output '${target}' exists and is not an ISO 9660 image: not replaced (use --force to replace it)`);
+  throw new UsageError(
+    `output '${target}' exists and is not an ISO 9660 image: not replaced (use --force to replace it)`,
+  );
 }

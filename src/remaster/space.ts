@@ -30,5 +30,9 @@ export function checkSpaceForIso(dir: string, output: string, isoBytes: number):
   const need = isoBytes + 16 * MiB;
   const have = free(dir);
   if (have < need)
-    throw new CasperError(`not enough free space for '${output}': the ISO needs about ${mib(need)}, ${mib(have)} free (use --no-space-check to try anyway)`, 'ENOSPC', { path: output });
+    throw new CasperError(
+      `not enough free space for '${output}': the ISO needs about ${mib(need)}, ${mib(have)} free (use --no-space-check to try anyway)`,
+      'ENOSPC',
+      { path: output },
+    );
 }

@@ -12,7 +12,8 @@ export interface SquashfsCodec {
 
 /** The codec of a SquashFS 4.0 superblock, or null when the bytes are not one. */
 export function squashfsCodec(head: Buffer): SquashfsCodec | null {
-  if (head.length < SUPERBLOCK_BYTES || head.toString('latin1', 0, 4) !== 'hsqs' || head.readUInt16LE(28) !== 4) return null;
+  if (head.length < SUPERBLOCK_BYTES || head.toString('latin1', 0, 4) !== 'hsqs' || head.readUInt16LE(28) !== 4)
+    return null;
   const compressor = NAMES[head.readUInt16LE(20)];
   return compressor ? { compressor, blockSize: head.readUInt32LE(12) } : null;
 }

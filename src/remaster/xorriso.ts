@@ -72,7 +72,10 @@ export function runXorriso(bin: string, args: string[], call: XorrisoCall): Prom
   if (call.signal?.aborted) return Promise.reject(new AbortError('remaster aborted'));
   return new Promise((resolve, reject) => {
     // C locale: messages and progress lines in the words this module parses.
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...call.env, LC_ALL: 'C' } });
+    const child = spawn(bin, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...call.env, LC_ALL: 'C' },
+    });
     running.add(child);
     const out: Buffer[] = [];
     let err = '';
@@ -92,7 +95,12 @@ export function runXorriso(bin: string, args: string[], call: XorrisoCall): Prom
     child.on('error', (e) => {
       running.delete(child);
       call.signal?.removeEventListener('abort', onAbort);
-      reject(new CasperError(`cannot run xorriso (${bin}) for ${call.what}: ${e.message}`, 'ENOXORRISO', { path: bin, cause: e }));
+      reject(
+        new CasperError(`cannot run xorriso (${bin}) for ${call.what}: ${e.message}`, 'ENOXORRISO', {
+          path: bin,
+          cause: e,
+        }),
+      );
     });
     child.on('close', (code, sig) => {
       running.delete(child);

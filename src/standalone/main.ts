@@ -15,7 +15,6 @@ import { runtime, type Addon } from '../native/addon.js';
 import { main } from '../cli/main.js';
 
 declare const __CASPER_VERSION__: string;
-declare const globalThis: { __casperAssetDir?: string };
 
 const PREFIX = 'casper-snapshot-';
 const ADDON = 'casper_snapshot.node';
@@ -72,7 +71,8 @@ function unpackIn(parent: string): { dir: string; addon: Addon } {
   const dir = mkdtempSync(join(parent, PREFIX));
   try {
     writeFileSync(join(dir, 'pid'), String(process.pid));
-    for (const name of [ADDON, 'worker.cjs', 'worker.js']) writeFileSync(join(dir, name), new Uint8Array(getAsset(name)), { mode: 0o700 });
+    for (const name of [ADDON, 'worker.cjs', 'worker.js'])
+      writeFileSync(join(dir, name), new Uint8Array(getAsset(name)), { mode: 0o700 });
     const m = { exports: {} as Addon };
     process.dlopen(m, join(dir, ADDON));
     return { dir, addon: m.exports };
@@ -110,7 +110,7 @@ runtime.version = __CASPER_VERSION__;
 const unpacked = unpack();
 if ('dir' in unpacked) {
   // piscina finds its own worker shell as worker.js beside its code: the bundle's __dirname points here.
-  globalThis.__casperAssetDir = unpacked.dir;
+  (globalThis as { __casperAssetDir?: string }).__casperAssetDir = unpacked.dir;
   runtime.addon = unpacked.addon;
   runtime.addonPath = join(unpacked.dir, ADDON);
   runtime.workerFilename = join(unpacked.dir, 'worker.cjs');
@@ -122,7 +122,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(`casper-snapshot: ${err && err.message ? err.message : err}\n`);
+    process.stderr.write(`casper-snapshot: ${err?.message ? err.message : err}\n`);
     process.exitCode = 2;
   },
 );

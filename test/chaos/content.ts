@@ -39,7 +39,10 @@ export function content(id: number, version: number, length: number): Buffer {
   return Buffer.concat([header(id, version, length), body(id, version, HEADER, length)]);
 }
 
-export type Verdict = { kind: 'consistent'; id: number; version: number } | { kind: 'in-progress' } | { kind: 'torn'; why: string };
+export type Verdict =
+  | { kind: 'consistent'; id: number; version: number }
+  | { kind: 'in-progress' }
+  | { kind: 'torn'; why: string };
 
 /** Whether bytes are one whole version of a chaos file. */
 export function verify(b: Buffer): Verdict {
@@ -51,6 +54,7 @@ export function verify(b: Buffer): Verdict {
   if (version & DIRTY) return { kind: 'in-progress' };
   const length = Number(b.readBigUInt64LE(16));
   if (length !== b.length) return { kind: 'torn', why: `header says ${length} bytes, ${b.length} stored` };
-  if (!body(id, version, HEADER, length).equals(b.subarray(HEADER))) return { kind: 'torn', why: `body is not version ${version}` };
+  if (!body(id, version, HEADER, length).equals(b.subarray(HEADER)))
+    return { kind: 'torn', why: `body is not version ${version}` };
   return { kind: 'consistent', id, version };
 }

@@ -19,7 +19,10 @@ export const DEEP_LEVELS = 20;
 export const deepName = (k: number) => `${String(k).padStart(3, '0')}${'d'.repeat(247)}`;
 
 /** A path as the kernel and the addon take it: a directory fd's magic link and one name. */
-export const at = (dirFd: number, name: string | Buffer) => (typeof name === 'string' ? `/proc/self/fd/${dirFd}/${name}` : Buffer.concat([Buffer.from(`/proc/self/fd/${dirFd}/`), name]));
+export const at = (dirFd: number, name: string | Buffer) =>
+  typeof name === 'string'
+    ? `/proc/self/fd/${dirFd}/${name}`
+    : Buffer.concat([Buffer.from(`/proc/self/fd/${dirFd}/`), name]);
 
 /** Opens directories one level at a time from `root` through `names` (held fds, closed by the caller); null when one is gone. */
 export function openChain(root: string, names: string[]): number[] | null {

@@ -10,7 +10,19 @@
 // works in the output's directory (test/chaos/planter.ts): nothing may be created where its links point, and
 // every line the run prints must be one of its own, escaped.
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,9 +50,16 @@ export interface IterationResult {
   /** Failures found; empty when the iteration passed. */
   problems: string[];
   counts: {
-    escapes: number; tornUnreported: number; refused: number; falseClean: number; errors: number; tornReported: number; warnings: number;
+    escapes: number;
+    tornUnreported: number;
+    refused: number;
+    falseClean: number;
+    errors: number;
+    tornReported: number;
+    warnings: number;
     /** A planted lock or temporary link followed (its target created), and lines that were not the tool's own or not escaped. */
-    followed: number; unclean: number;
+    followed: number;
+    unclean: number;
   };
   /** The actors beyond the mutator: deep chain, FUSE mount, lock planter. */
   actors: string[];
@@ -49,27 +68,42 @@ export interface IterationResult {
 
 function makeSource(rng: Rng, src: string, decoy: string, deep: boolean, nextId: () => number): void {
   mkdirSync(decoy, { recursive: true });
-  for (let i = 0; i < 4; i++) writeFileSync(join(decoy, `decoy-canary-${i}`), Buffer.concat(Array(i === 0 ? 20000 : 40).fill(CANARY)));
+  for (let i = 0; i < 4; i++)
+    writeFileSync(join(decoy, `decoy-canary-${i}`), Buffer.concat(Array(i === 0 ? 20000 : 40).fill(CANARY)));
   const dirs = [src];
   for (let i = 0; i < 12; i++) {
     const d = join(rng.pick(dirs), `d${i}`);
     mkdirSync(d, { recursive: true });
     dirs.push(d);
   }
-  for (let i = 0; i < 90; i++) writeFileSync(join(rng.pick(dirs), `f${i}`), content(nextId(), 1, rng.int(HEADER, rng.next() < 0.8 ? 16_000 : 200_000)));
+  for (let i = 0; i < 90; i++)
+    writeFileSync(
+      join(rng.pick(dirs), `f${i}`),
+      content(nextId(), 1, rng.int(HEADER, rng.next() < 0.8 ? 16_000 : 200_000)),
+    );
   // Files of more than one read task (2 MiB), so one file's blocks come back from several workers.
-  for (let i = 0; i < 2; i++) writeFileSync(join(rng.pick(dirs), `big${i}`), content(nextId(), 1, rng.int(2_200_000, 2_700_000)));
-  for (const name of HOSTILE_NAMES) writeFileSync(Buffer.concat([Buffer.from(rng.pick(dirs) + '/'), name]), content(nextId(), 1, rng.int(HEADER, 20_000)));
-  if (deep) makeDeepChain(src, (fd) => {
-    for (let i = 0; i < 3; i++) writeAt(fd, `deep-${i}`, content(nextId(), 1, rng.int(HEADER, 60_000)));
-  });
+  for (let i = 0; i < 2; i++)
+    writeFileSync(join(rng.pick(dirs), `big${i}`), content(nextId(), 1, rng.int(2_200_000, 2_700_000)));
+  for (const name of HOSTILE_NAMES)
+    writeFileSync(
+      Buffer.concat([Buffer.from(rng.pick(dirs) + '/'), name]),
+      content(nextId(), 1, rng.int(HEADER, 20_000)),
+    );
+  if (deep)
+    makeDeepChain(src, (fd) => {
+      for (let i = 0; i < 3; i++) writeAt(fd, `deep-${i}`, content(nextId(), 1, rng.int(HEADER, 60_000)));
+    });
 }
 
 /**
  * Every entry of a mounted image, depth first, reached through held directories (any depth, any name bytes):
  * visit(fd of its directory, its name, its path below the root as bytes, is it a regular file).
  */
-function walkImage(dirFd: number, visit: (dirFd: number, name: Buffer, rel: Buffer, isFile: boolean) => void, rel: Buffer = Buffer.alloc(0)): void {
+function walkImage(
+  dirFd: number,
+  visit: (dirFd: number, name: Buffer, rel: Buffer, isFile: boolean) => void,
+  rel: Buffer = Buffer.alloc(0),
+): void {
   for (const name of readdirSync(at(dirFd, '.') as string, { encoding: 'buffer' })) {
     const r = Buffer.concat([rel, Buffer.from('/'), name]);
     const st = lstatSync(at(dirFd, name));
@@ -85,12 +119,15 @@ function walkImage(dirFd: number, visit: (dirFd: number, name: Buffer, rel: Buff
   }
 }
 
-export async function chaosIteration(seed: number, opts: { deadlineMs?: number; keep?: boolean } = {}): Promise<IterationResult> {
+export async function chaosIteration(
+  seed: number,
+  opts: { deadlineMs?: number; keep?: boolean } = {},
+): Promise<IterationResult> {
   const t0 = Date.now();
   const rng = new Rng(seed);
   const compressor = COMPRESSORS[seed % COMPRESSORS.length];
   const jobs = 1 + (Math.floor(seed / COMPRESSORS.length) % 2);
-  const fallback = seed % 4 === 3;  // the component-by-component path that kernels before 5.6 take
+  const fallback = seed % 4 === 3; // the component-by-component path that kernels before 5.6 take
   const control = seed % 10 === 0;
   const attacker = attackerMissing() === false;
   const t = mkdtempSync(join(tmpdir(), 'cs-chaos-'));
@@ -101,8 +138,26 @@ export async function chaosIteration(seed: number, opts: { deadlineMs?: number; 
   const out = join(outDir, 'out.sqfs');
   const victim = join(t, 'victim-nologin'); // root must never create it: the planter's links point here
   const res: IterationResult = {
-    seed, compressor, jobs, fallback, control, exitCode: null, hang: false, ops: 0, problems: [],
-    counts: { escapes: 0, tornUnreported: 0, refused: 0, falseClean: 0, errors: 0, tornReported: 0, warnings: 0, followed: 0, unclean: 0 },
+    seed,
+    compressor,
+    jobs,
+    fallback,
+    control,
+    exitCode: null,
+    hang: false,
+    ops: 0,
+    problems: [],
+    counts: {
+      escapes: 0,
+      tornUnreported: 0,
+      refused: 0,
+      falseClean: 0,
+      errors: 0,
+      tornReported: 0,
+      warnings: 0,
+      followed: 0,
+      unclean: 0,
+    },
     actors: [],
     ms: 0,
   };
@@ -126,20 +181,60 @@ export async function chaosIteration(seed: number, opts: { deadlineMs?: number; 
     }
     if (attacker) {
       chownSync(outDir, ATTACKER.uid, ATTACKER.gid);
-      const srcFile = readdirSync(src).filter((n) => /^f\d+$/.test(n)).map((n) => join(src, n))[0] ?? join(src, 'f0');
-      planter = spawn('setpriv', ['--reuid', String(ATTACKER.uid), '--regid', String(ATTACKER.gid), '--clear-groups', '--', process.execPath, planterPath, String(seed), outDir, 'out.sqfs', victim, srcFile], {
-        stdio: ['ignore', 'ignore', 'ignore'],
-        env: attackerEnv(),
-      });
+      const srcFile =
+        readdirSync(src)
+          .filter((n) => /^f\d+$/.test(n))
+          .map((n) => join(src, n))[0] ?? join(src, 'f0');
+      planter = spawn(
+        'setpriv',
+        [
+          '--reuid',
+          String(ATTACKER.uid),
+          '--regid',
+          String(ATTACKER.gid),
+          '--clear-groups',
+          '--',
+          process.execPath,
+          planterPath,
+          String(seed),
+          outDir,
+          'out.sqfs',
+          victim,
+          srcFile,
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'ignore'],
+          env: attackerEnv(),
+        },
+      );
       res.actors.push('planter');
     }
     const before = control ? describeTree(src, { contents: true }) : undefined;
-    const mutator = control ? undefined : spawn(process.execPath, [mutatorPath, String(seed), src, decoy, ...fuseArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const mutator = control
+      ? undefined
+      : spawn(process.execPath, [mutatorPath, String(seed), src, decoy, ...fuseArgs], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
     let mutatorOut = '';
-    mutator?.stdout!.on('data', (d) => (mutatorOut += d));
+    mutator?.stdout?.on('data', (d) => (mutatorOut += d));
     const mutatorDone = mutator && new Promise<void>((r) => mutator.on('exit', () => r()));
     const env = { ...process.env, ...(fallback ? { CASPER_SNAPSHOT_NO_OPENAT2: '1' } : {}) };
-    const child = spawn(process.execPath, [process.env.CASPER_TEST_CLI ?? cliPath, '--source', src, out, '-q', '--no-space-check', '--jobs', String(jobs), '-comp', compressor], { env });
+    const child = spawn(
+      process.execPath,
+      [
+        process.env.CASPER_TEST_CLI ?? cliPath,
+        '--source',
+        src,
+        out,
+        '-q',
+        '--no-space-check',
+        '--jobs',
+        String(jobs),
+        '-comp',
+        compressor,
+      ],
+      { env },
+    );
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const deadline = setTimeout(() => {
@@ -156,7 +251,12 @@ export async function chaosIteration(seed: number, opts: { deadlineMs?: number; 
       res.problems.push('a planted lock or temporary link was followed: its target was created');
     }
     for (const line of stderr.split('\n').filter((l) => l !== '')) {
-      if (/^casper-snapshot: /.test(line) && !/^casper-snapshot: (warning: )?FORGED/.test(line) && !/[\x00-\x1f\x7f-\x9f\ufffd]/.test(line)) continue;
+      if (
+        /^casper-snapshot: /.test(line) &&
+        !/^casper-snapshot: (warning: )?FORGED/.test(line) &&
+        !/[\x00-\x1f\x7f-\x9f\ufffd]/.test(line)
+      )
+        continue;
       res.counts.unclean++;
       res.problems.push(`a line that is not the tool's own, or not escaped: ${JSON.stringify(line.slice(0, 200))}`);
     }
@@ -219,7 +319,8 @@ export async function chaosIteration(seed: number, opts: { deadlineMs?: number; 
       res.problems.push(`exit 0 with warnings: ${warnings.slice(0, 3).join(' | ')}`);
     }
     if (control) {
-      if (res.exitCode !== 0) res.problems.push(`control run (nothing changed) exited ${res.exitCode}: ${warnings.slice(0, 3).join(' | ')}`);
+      if (res.exitCode !== 0)
+        res.problems.push(`control run (nothing changed) exited ${res.exitCode}: ${warnings.slice(0, 3).join(' | ')}`);
       const diff = diffTrees(before!, after!);
       if (diff.length) res.problems.push(`control run: image differs from its source: ${diff.slice(0, 5).join('; ')}`);
     }

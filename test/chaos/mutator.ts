@@ -5,7 +5,20 @@
 // and swapped for a symlink; and, with a FUSE image, another user's FUSE mount (root cannot even stat it)
 // appearing and vanishing. Usage: node mutator.js SEED SRC DECOY [FUSE_IMAGE FUSE_MOUNT_POINT]. Stops on
 // SIGTERM and prints {"ops": N, "byKind": {...}} on stdout.
-import { closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  ftruncateSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -137,11 +150,20 @@ const ops: Record<string, (t: { files: string[]; dirs: string[] }) => boolean> =
     const f = rng.pick(t.files);
     const name = rng.pick(HOSTILE_NAMES);
     const suffix = Buffer.from(`-${rng.int(0, 1e6)}`);
-    renameSync(f, Buffer.concat([Buffer.from(join(f, '..') + '/'), name.length + suffix.length <= 255 ? Buffer.concat([name, suffix]) : name]));
+    renameSync(
+      f,
+      Buffer.concat([
+        Buffer.from(join(f, '..') + '/'),
+        name.length + suffix.length <= 255 ? Buffer.concat([name, suffix]) : name,
+      ]),
+    );
     return true;
   },
   'deep-rewrite': () => {
-    const fds = openChain(join(src, 'deep'), Array.from({ length: DEEP_LEVELS }, (_, k) => deepName(k)));
+    const fds = openChain(
+      join(src, 'deep'),
+      Array.from({ length: DEEP_LEVELS }, (_, k) => deepName(k)),
+    );
     if (!fds) return false;
     try {
       const bottom = fds[fds.length - 1];
@@ -156,7 +178,10 @@ const ops: Record<string, (t: { files: string[]; dirs: string[] }) => boolean> =
   },
   'deep-swap': () => {
     const k = rng.int(0, DEEP_LEVELS - 1);
-    const fds = openChain(join(src, 'deep'), Array.from({ length: k }, (_, i) => deepName(i)));
+    const fds = openChain(
+      join(src, 'deep'),
+      Array.from({ length: k }, (_, i) => deepName(i)),
+    );
     if (!fds) return false;
     try {
       const parent = fds[fds.length - 1];
@@ -186,14 +211,22 @@ const ops: Record<string, (t: { files: string[]; dirs: string[] }) => boolean> =
   'new-file': (t) => {
     const d = rng.pick([src, ...t.dirs]);
     mkdirSync(d, { recursive: true });
-    writeFileSync(join(d, `new-${rng.int(0, 1e9)}`), content(nextId++, rng.int(1, 0x7fffffff), rng.int(HEADER, 300_000)));
+    writeFileSync(
+      join(d, `new-${rng.int(0, 1e9)}`),
+      content(nextId++, rng.int(1, 0x7fffffff), rng.int(HEADER, 300_000)),
+    );
     return true;
   },
 };
 const kinds = Object.keys(ops);
 
 async function main(): Promise<void> {
-  const stop = new Promise<void>((resolve) => process.on('SIGTERM', () => ((stopped = true), resolve())));
+  const stop = new Promise<void>((resolve) =>
+    process.on('SIGTERM', () => {
+      stopped = true;
+      resolve();
+    }),
+  );
   let n = 0;
   while (!stopped) {
     const t = { files: [] as string[], dirs: [] as string[] };

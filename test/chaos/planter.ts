@@ -28,7 +28,10 @@ const actions: (() => void)[] = [
     spawn('flock', ['-x', '-n', lock, 'sleep', '0.3'], { stdio: 'ignore' }).on('error', () => {});
   },
   () => {
-    const tmp = join(outDir, `.${outName}.tmp-${rng.int(1, 99999)}-${rng.int(0, 0xffffff).toString(16).padStart(8, '0')}`);
+    const tmp = join(
+      outDir,
+      `.${outName}.tmp-${rng.int(1, 99999)}-${rng.int(0, 0xffffff).toString(16).padStart(8, '0')}`,
+    );
     replace(tmp, () => symlinkSync(victim, tmp));
   },
   () => rmSync(lock, { force: true }),

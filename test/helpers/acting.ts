@@ -25,7 +25,12 @@ export function runActingDuringData(
   return new Promise((resolve) => {
     const c = spawn(process.execPath, [process.env.CASPER_TEST_CLI ?? cliPath, ...args, '--progress']);
     let hung = false;
-    const timer = opts.deadlineMs ? setTimeout(() => ((hung = true), c.kill('SIGKILL')), opts.deadlineMs) : undefined;
+    const timer = opts.deadlineMs
+      ? setTimeout(() => {
+          hung = true;
+          c.kill('SIGKILL');
+        }, opts.deadlineMs)
+      : undefined;
     let stderr = '';
     let acted = false;
     c.stderr.on('data', (d) => {
@@ -50,7 +55,12 @@ export function runActingDuringData(
  * opened(pid): resolves when process pid (its threads included) is held in open(); other processes' opens
  * are let through. stop() lets everything through.
  */
-export function holdFirstOpen(path: string): { ready: Promise<void>; opened: (pid: number) => Promise<void>; release: () => void; stop: () => void } {
+export function holdFirstOpen(path: string): {
+  ready: Promise<void>;
+  opened: (pid: number) => Promise<void>;
+  release: () => void;
+  stop: () => void;
+} {
   const script = `
 import ctypes, os, struct, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -79,10 +89,21 @@ while True:
   let err = '';
   const waiters: { re: RegExp; resolve: () => void; reject: (e: Error) => void }[] = [];
   const check = () => {
-    for (const w of [...waiters]) if (w.re.test(out)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
+    for (const w of [...waiters]) {
+      if (!w.re.test(out)) continue;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
   };
-  const wait = (re: RegExp) => new Promise<void>((resolve, reject) => (waiters.push({ re, resolve, reject }), check()));
-  c.stdout.on('data', (d) => ((out += d), check()));
+  const wait = (re: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      waiters.push({ re, resolve, reject });
+      check();
+    });
+  c.stdout.on('data', (d) => {
+    out += d;
+    check();
+  });
   c.stderr.on('data', (d) => (err += d));
   c.stdin.on('error', () => {}); // the helper may be gone (stopped, or fanotify missing): its exit says why
   c.on('exit', (code) => {
@@ -91,7 +112,10 @@ while True:
   });
   return {
     ready: wait(/^ready$/m),
-    opened: (pid) => (c.stdin.write(`${pid}\n`), wait(/^opened$/m)),
+    opened: (pid) => {
+      c.stdin.write(`${pid}\n`);
+      return wait(/^opened$/m);
+    },
     release: () => c.stdin.write('\n'),
     stop: () => c.kill('SIGKILL'),
   };

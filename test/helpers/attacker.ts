@@ -16,9 +16,22 @@ export function attackerMissing(): string | false {
 }
 
 /** The attacker's environment: root's PATH may name directories nobody can enter (~root/.pyenv). */
-export const attackerEnv = (): NodeJS.ProcessEnv => ({ ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: '/' });
+export const attackerEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
+  HOME: '/',
+});
 
-const asAttacker = (cmd: string, args: string[]) => ['--reuid', String(ATTACKER.uid), '--regid', String(ATTACKER.gid), '--clear-groups', '--', cmd, ...args];
+const asAttacker = (cmd: string, args: string[]) => [
+  '--reuid',
+  String(ATTACKER.uid),
+  '--regid',
+  String(ATTACKER.gid),
+  '--clear-groups',
+  '--',
+  cmd,
+  ...args,
+];
 
 /** Runs a command as the attacker and waits for it. */
 export function attacker(cmd: string, args: string[]): Run {
@@ -56,7 +69,11 @@ export async function attackerFuseMount(at: string, content: string, scratch: st
   const img = fuseImage(content, scratch);
   if (!img.startsWith('/')) return img;
   const unmount = await attackerFuseMountImage(at, img);
-  return typeof unmount === 'string' ? unmount : () => (unmount(), rmSync(img, { force: true }));
+  if (typeof unmount === 'string') return unmount;
+  return () => {
+    unmount();
+    rmSync(img, { force: true });
+  };
 }
 
 /** The image a FUSE mount serves (made once, mounted many times); or why it cannot be made. */
@@ -76,7 +93,10 @@ export async function attackerFuseMountImage(at: string, img: string): Promise<(
   const daemon = spawn('bash', ['-c', script], { stdio: ['ignore', 'ignore', 'pipe'], env: attackerEnv() });
   let err = '';
   daemon.stderr!.on('data', (d) => (err += d));
-  const mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === at && / - fuse\.squashfuse /.test(l));
+  const mounted = () =>
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[4] === at && / - fuse\.squashfuse /.test(l));
   for (let i = 0; i < 100 && !mounted() && daemon.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
   if (!mounted()) {
     daemon.kill('SIGKILL');

@@ -12,9 +12,20 @@ export const SHARED = '/casper-test';
 
 /** The paths whose presence every later boot records (record_seen in SESSION_SCRIPT). */
 export const SEEN_PATHS = [
-  '/home/alice/Documents/notes/todo.txt', '/srv/data/new.txt', '/etc/motd', '/etc/debian_version', '/etc/host.conf', '/etc/host.conf.renamed',
-  '/usr/share/doc/dbus', '/usr/share/doc/attr-renamed/copyright', '/usr/share/doc/hostname/only-this', '/usr/share/doc/hostname/copyright',
-  '/opt/casper-demo/bin/casper-demo', '/srv/data/b.txt', '/var/lib/b-state/state', '/etc/shells',
+  '/home/alice/Documents/notes/todo.txt',
+  '/srv/data/new.txt',
+  '/etc/motd',
+  '/etc/debian_version',
+  '/etc/host.conf',
+  '/etc/host.conf.renamed',
+  '/usr/share/doc/dbus',
+  '/usr/share/doc/attr-renamed/copyright',
+  '/usr/share/doc/hostname/only-this',
+  '/usr/share/doc/hostname/copyright',
+  '/opt/casper-demo/bin/casper-demo',
+  '/srv/data/b.txt',
+  '/var/lib/b-state/state',
+  '/etc/shells',
 ];
 
 export const SESSION_SCRIPT = `#!/bin/sh
@@ -124,7 +135,10 @@ export function writeMediumExtra(extra: string, cfg: MediumConfig): string[] {
   mkdirSync(join(sys, 'multi-user.target.wants'), { recursive: true });
   // The product's unit, as installed by the README's instructions, plus a drop-in (systemctl edit).
   copyFileSync(join(repoRoot, 'systemd/casper-snapshot.service'), join(sys, 'casper-snapshot.service'));
-  symlinkSync('/etc/systemd/system/casper-snapshot.service', join(sys, 'multi-user.target.wants/casper-snapshot.service'));
+  symlinkSync(
+    '/etc/systemd/system/casper-snapshot.service',
+    join(sys, 'multi-user.target.wants/casper-snapshot.service'),
+  );
   put(join(sys, 'casper-snapshot.service.d/test.conf'), cfg.dropIn);
   put(join(extra, 'etc/casper.conf'), cfg.casperConf);
   put(join(extra, 'usr/local/sbin/casper-test'), SESSION_SCRIPT, 0o755);
@@ -135,12 +149,18 @@ export function writeMediumExtra(extra: string, cfg: MediumConfig): string[] {
   );
   symlinkSync('/etc/systemd/system/casper-test.service', join(sys, 'multi-user.target.wants/casper-test.service'));
   // The journal on the console (the test reads it from systemd-nspawn's output), as with a serial console.
-  put(join(extra, 'etc/systemd/journald.conf.d/console.conf'), '[Journal]\nForwardToConsole=yes\nMaxLevelConsole=info\n');
+  put(
+    join(extra, 'etc/systemd/journald.conf.d/console.conf'),
+    '[Journal]\nForwardToConsole=yes\nMaxLevelConsole=info\n',
+  );
   // Mount points of the binds, on the medium so that the session's upper layer does not get them.
   for (const d of [SHARED.slice(1), 'rofs', 'cdrom', 'persist']) mkdirSync(join(extra, d), { recursive: true });
   // Loop devices, as a real machine has them: casper-snapshot loop-mounts the layer images that casper leaves
   // out of reach after switch_root (every layer but the bottom one, which is /rofs). systemd-nspawn's /dev has
   // none: the host's loop-control is bound in, and the nodes it hands out are made at boot.
-  put(join(extra, 'etc/tmpfiles.d/casper-test-loop.conf'), Array.from({ length: 256 }, (_, i) => `b /dev/loop${i} 0660 root disk - 7:${i}\n`).join(''));
+  put(
+    join(extra, 'etc/tmpfiles.d/casper-test-loop.conf'),
+    Array.from({ length: 256 }, (_, i) => `b /dev/loop${i} 0660 root disk - 7:${i}\n`).join(''),
+  );
   return [...binds, '--bind=/dev/loop-control'];
 }

@@ -7,7 +7,16 @@
 // session can reach (casper: /rofs and /cdrom; live-boot: /run/live/{medium,rootfs,overlay}) are bound
 // into the container at the same places.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { must, repoRoot, run, has, withoutSanitizer } from './tools.js';
 import { waitForFile } from './events.js';
@@ -16,7 +25,10 @@ export const WORK = process.env.CASPER_BOOT_WORK ?? '/var/tmp/casper-snapshot-wo
 
 /** The cached bookworm root (built on first use), or the reason it cannot be had here. */
 export function bookwormRoot(): { root: string } | { skip: string } {
-  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'boot-root.sh')], { encoding: 'utf8', env: { ...withoutSanitizer(), CASPER_BOOT_WORK: WORK } });
+  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'boot-root.sh')], {
+    encoding: 'utf8',
+    env: { ...withoutSanitizer(), CASPER_BOOT_WORK: WORK },
+  });
   if (r.status === 0) return { root: r.stdout.trim().split('\n').pop()! };
   if (r.status === 3) return { skip: `no bookworm root for the boot test: ${r.stderr.trim().split('\n').pop()}` };
   throw new Error(`scripts/boot-root.sh failed (${r.status}):\n${r.stderr}`);
@@ -27,7 +39,8 @@ export function bootCapability(): string | false {
   if (process.getuid?.() !== 0) return 'needs root (mounts and systemd-nspawn)';
   for (const t of ['systemd-nspawn', 'unshare', 'mksquashfs', 'mount', 'chroot'])
     if (!has(t)) return `${t} is not installed (scripts/install-system-deps.sh installs systemd-container)`;
-  if (run('sh', ['-c', 'grep -qw overlay /proc/filesystems || modprobe overlay']).status !== 0) return 'the kernel has no overlayfs';
+  if (run('sh', ['-c', 'grep -qw overlay /proc/filesystems || modprobe overlay']).status !== 0)
+    return 'the kernel has no overlayfs';
   return false;
 }
 
@@ -35,7 +48,9 @@ export function bootCapability(): string | false {
 export function nspawnProbe(root: string): string | false {
   const script = `mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn -q --register=no --keep-unit --read-only -D '${root}' /bin/true`;
   const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { env: withoutSanitizer() });
-  return r.status === 0 ? false : `systemd-nspawn cannot start a container here: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`;
+  return r.status === 0
+    ? false
+    : `systemd-nspawn cannot start a container here: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`;
 }
 
 /** Writes a file (parents made), optionally executable. */
@@ -105,11 +120,28 @@ export function assemble(kind: LayoutKind, dir: string, medium: string, layers: 
     mkdirSync(join(dir, cow, 'work'));
     const lower = names.map((n) => (kind === 'casper' ? `/${n}` : `${layerDir}/${n}/`)).join(':');
     // The source and option strings are what mountinfo shows inside the container.
-    must('chroot', [dir, 'mount', '-t', 'overlay', kind === 'casper' ? '/cow' : 'overlay', '-o', `lowerdir=${lower},upperdir=${cow}/${upperName},workdir=${cow}/work`, '/root'], { env: withoutSanitizer() });
+    must(
+      'chroot',
+      [
+        dir,
+        'mount',
+        '-t',
+        'overlay',
+        kind === 'casper' ? '/cow' : 'overlay',
+        '-o',
+        `lowerdir=${lower},upperdir=${cow}/${upperName},workdir=${cow}/work`,
+        '/root',
+      ],
+      { env: withoutSanitizer() },
+    );
     if (kind === 'casper') {
       binds.push(`--bind-ro=${join(dir, names[names.length - 1])}:/rofs`, `--bind=${medium}:/cdrom`);
     } else {
-      binds.push(`--bind=${medium}:/run/live/medium`, `--bind-ro=${join(dir, layerDir)}:/run/live/rootfs`, `--bind=${join(dir, cow)}:/run/live/overlay`);
+      binds.push(
+        `--bind=${medium}:/run/live/medium`,
+        `--bind-ro=${join(dir, layerDir)}:/run/live/rootfs`,
+        `--bind=${join(dir, cow)}:/run/live/overlay`,
+      );
     }
   } catch (err) {
     run('umount', ['-R', dir]);
@@ -164,7 +196,11 @@ function layersIn(dir: string): string[] {
 
 /** Files every boot needs on top of the bookworm root: the tool's wrapper and the mount points it is bound to. */
 export function toolFiles(extra: string): string[] {
-  put(join(extra, 'usr/bin/casper-snapshot'), '#!/bin/sh\n# casper-snapshot from the project tree bound in by the test (until the .deb exists)\nexec /opt/node/node /opt/casper-snapshot/bin/casper-snapshot.js "$@"\n', 0o755);
+  put(
+    join(extra, 'usr/bin/casper-snapshot'),
+    '#!/bin/sh\n# casper-snapshot from the project tree bound in by the test (until the .deb exists)\nexec /opt/node/node /opt/casper-snapshot/bin/casper-snapshot.js "$@"\n',
+    0o755,
+  );
   put(join(extra, 'opt/node/node'), '', 0o755);
   mkdirSync(join(extra, 'opt/casper-snapshot'), { recursive: true });
   return [`--bind-ro=${realpathSync(process.execPath)}:/opt/node/node`, `--bind-ro=${repoRoot}:/opt/casper-snapshot`];
@@ -184,18 +220,38 @@ export interface BootResult {
  * systemd-nspawn (an orderly halt: every unit's ExecStop= runs) and waits for it to exit, each step within
  * `deadlineMs`. `init` are arguments for systemd (kernel command-line style, e.g. systemd.mask=…).
  */
-export async function bootAndHalt(stage: Stage, opts: { binds: string[]; readyFile: string; init?: string[]; deadlineMs?: number }): Promise<BootResult> {
+export async function bootAndHalt(
+  stage: Stage,
+  opts: { binds: string[]; readyFile: string; init?: string[]; deadlineMs?: number },
+): Promise<BootResult> {
   const deadline = opts.deadlineMs ?? 120_000;
-  const args = ['-q', '--register=no', '--keep-unit', '-D', stage.merged, '--boot', '--console=read-only', ...stage.binds, ...opts.binds, '--', ...(opts.init ?? [])];
+  const args = [
+    '-q',
+    '--register=no',
+    '--keep-unit',
+    '-D',
+    stage.merged,
+    '--boot',
+    '--console=read-only',
+    ...stage.binds,
+    ...opts.binds,
+    '--',
+    ...(opts.init ?? []),
+  ];
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   // nspawn wants a tmpfs on /run/systemd/nspawn; a private mount namespace keeps it off the host.
   const script = `mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn ${args.map(q).join(' ')}`;
   const t0 = Date.now();
-  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'], env: withoutSanitizer() });
+  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: withoutSanitizer(),
+  });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null))));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null))),
+  );
   const ready = await waitForFile(opts.readyFile, { deadlineMs: deadline, until: exited });
   if (ready === 'ended') throw new Error(`the container exited before it was ready:\n${out.slice(-6000)}`);
   if (ready === 'timeout') {
@@ -212,4 +268,3 @@ export async function bootAndHalt(stage: Stage, opts: { binds: string[]; readyFi
   if (haltMs >= deadline) throw new Error(`the container did not halt within ${deadline} ms:\n${out.slice(-6000)}`);
   return { console: out.replace(/\x1b\[[0-9;]*m/g, ''), exitCode: code, bootMs, haltMs };
 }
-

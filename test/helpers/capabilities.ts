@@ -40,7 +40,15 @@ export function kernelMounts(compressor: string): string | true {
   try {
     mkdirSync(join(dir, 'src'));
     writeFileSync(join(dir, 'src', 'f'), 'casper '.repeat(1000));
-    const mk = run('mksquashfs', [join(dir, 'src'), join(dir, 'img'), '-noappend', '-quiet', '-no-progress', '-comp', compressor]);
+    const mk = run('mksquashfs', [
+      join(dir, 'src'),
+      join(dir, 'img'),
+      '-noappend',
+      '-quiet',
+      '-no-progress',
+      '-comp',
+      compressor,
+    ]);
     if (mk.status !== 0) {
       result = `mksquashfs cannot make a ${compressor} image to probe the kernel: ${mk.stderr.trim()}`;
     } else {
@@ -72,8 +80,10 @@ export function needs(...what: ('root' | 'loop' | 'squashfs-tools' | 'squashfs-t
       const r = canLoopMount();
       if (r !== true) return r;
     }
-    if (w === 'squashfs-tools' && !(has('mksquashfs') && has('unsquashfs'))) return 'squashfs-tools (mksquashfs, unsquashfs) not installed';
-    if (w === 'squashfs-tools-ng' && !(has('sqfsdiff') && has('rdsquashfs'))) return 'squashfs-tools-ng (sqfsdiff, rdsquashfs) not installed';
+    if (w === 'squashfs-tools' && !(has('mksquashfs') && has('unsquashfs')))
+      return 'squashfs-tools (mksquashfs, unsquashfs) not installed';
+    if (w === 'squashfs-tools-ng' && !(has('sqfsdiff') && has('rdsquashfs')))
+      return 'squashfs-tools-ng (sqfsdiff, rdsquashfs) not installed';
   }
   return false;
 }

@@ -60,7 +60,13 @@ function listing(entries: DirEntry[]): Buffer {
   for (let i = 0; i < entries.length; ) {
     const first = entries[i];
     let n = 0;
-    while (i + n < entries.length && n < 256 && entries[i + n].ref.block === first.ref.block && Math.abs(entries[i + n].number - first.number) < 32767) n++;
+    while (
+      i + n < entries.length &&
+      n < 256 &&
+      entries[i + n].ref.block === first.ref.block &&
+      Math.abs(entries[i + n].number - first.number) < 32767
+    )
+      n++;
     const h = Buffer.alloc(12);
     h.writeUInt32LE(n - 1, 0);
     h.writeUInt32LE(first.ref.block, 4);
@@ -92,7 +98,13 @@ function inodeHeader(type: number, mode: number, number: number): Buffer {
   return h;
 }
 
-function basicDir(number: number, listingAt: { block: number; offset: number }, listingBytes: number, nlink: number, parent: number): Buffer {
+function basicDir(
+  number: number,
+  listingAt: { block: number; offset: number },
+  listingBytes: number,
+  nlink: number,
+  parent: number,
+): Buffer {
   const b = Buffer.alloc(16);
   b.writeUInt32LE(listingAt.block, 0);
   b.writeUInt32LE(nlink, 4);
@@ -103,7 +115,13 @@ function basicDir(number: number, listingAt: { block: number; offset: number }, 
 }
 
 /** Superblock, inode table, directory table, id table (one id: 0). */
-function assemble(o: { inodes: MetaStream; dirs: MetaStream; root: { block: number; offset: number }; inodeCount: number; blockLog: number }): Buffer {
+function assemble(o: {
+  inodes: MetaStream;
+  dirs: MetaStream;
+  root: { block: number; offset: number };
+  inodeCount: number;
+  blockLog: number;
+}): Buffer {
   const inodeTable = o.inodes.finish();
   const dirTable = o.dirs.finish();
   const ids = new MetaStream();
@@ -198,7 +216,8 @@ export function sparseFileImage(size: bigint): Buffer {
   inodes.append(Buffer.concat([inodeHeader(9, 0o644, 1), x]));
   const blocks = Number((size + (1n << BigInt(blockLog)) - 1n) >> BigInt(blockLog));
   const zeros = Buffer.alloc(1 << 20);
-  for (let left = blocks * 4; left > 0; left -= zeros.length) inodes.append(zeros.subarray(0, Math.min(zeros.length, left)));
+  for (let left = blocks * 4; left > 0; left -= zeros.length)
+    inodes.append(zeros.subarray(0, Math.min(zeros.length, left)));
   const at = dirsT.pos();
   const l = listing([{ name: 'sparse', ref, number: 1, type: 2 }]);
   dirsT.append(l);
@@ -213,7 +232,8 @@ export function sparseFileImage(size: bigint): Buffer {
  * dirs × files / 2 names in all from one listing's bytes.
  */
 export function overlappingListingsImage(dirs: number, files: number): Buffer {
-  if (files > 2400) throw new Error('a basic directory inode holds a listing of at most 64 KiB: 2,400 one-entry headers');
+  if (files > 2400)
+    throw new Error('a basic directory inode holds a listing of at most 64 KiB: 2,400 one-entry headers');
   const inodes = new MetaStream();
   const dirsT = new MetaStream();
   const entries: DirEntry[] = [];
@@ -254,15 +274,20 @@ export function overlappingListingsImage(dirs: number, files: number): Buffer {
 
 /** One of the hostile shapes, its size drawn from next() (0..1): what it is, and the image (always under 1 MiB). */
 export function craftedHostileImage(next: () => number): { what: string; data: Buffer } {
-  const pick = (lo: number, hi: number) => Math.floor(lo * Math.pow(hi / lo, next())); // log-uniform
+  const pick = (lo: number, hi: number) => Math.floor(lo * (hi / lo) ** next()); // log-uniform
   switch (Math.floor(next() * 3)) {
     case 0: {
-      const dirs = pick(2, 4000), files = pick(1, 4000);
+      const dirs = pick(2, 4000),
+        files = pick(1, 4000);
       return { what: `${dirs} directories sharing a listing of ${files} names`, data: sharedListingImage(dirs, files) };
     }
     case 1: {
-      const dirs = pick(2, 3000), files = pick(2, 2400);
-      return { what: `${dirs} directories in overlapping listings of ${files} names`, data: overlappingListingsImage(dirs, files) };
+      const dirs = pick(2, 3000),
+        files = pick(2, 2400);
+      return {
+        what: `${dirs} directories in overlapping listings of ${files} names`,
+        data: overlappingListingsImage(dirs, files),
+      };
     }
     default: {
       const size = BigInt(pick(1, 16 * 1024 * 1024)) * 1048576n - BigInt(Math.floor(next() * 1048576));

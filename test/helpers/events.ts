@@ -8,7 +8,10 @@ import { basename, dirname } from 'node:path';
  * between is not missed; a file made through a bind mount of the directory is seen too (inotify watches the
  * inode, whatever the path).
  */
-export function waitForFile(path: string, o: { deadlineMs: number; until?: Promise<unknown> }): Promise<'exists' | 'ended' | 'timeout'> {
+export function waitForFile(
+  path: string,
+  o: { deadlineMs: number; until?: Promise<unknown> },
+): Promise<'exists' | 'ended' | 'timeout'> {
   return new Promise((resolve) => {
     const name = basename(path);
     let timer: NodeJS.Timeout | undefined;

@@ -14,7 +14,37 @@ export function rng(seed: number): () => number {
 }
 
 // Characters that matter to the parsers under test, plus a few odd ones.
-const ALPHABET = [' ', ' - ', '-', '\\', '\\0', '\\134', '\\040', '0', '7', '9', ':', '\\:', ',', '=', '/', '\n', '\r', '\t', '"', "'", '#', '$', '`', '(', 'export ', 'é', '\u0000', '::', '//'];
+const ALPHABET = [
+  ' ',
+  ' - ',
+  '-',
+  '\\',
+  '\\0',
+  '\\134',
+  '\\040',
+  '0',
+  '7',
+  '9',
+  ':',
+  '\\:',
+  ',',
+  '=',
+  '/',
+  '\n',
+  '\r',
+  '\t',
+  '"',
+  "'",
+  '#',
+  '$',
+  '`',
+  '(',
+  'export ',
+  'é',
+  '\u0000',
+  '::',
+  '//',
+];
 
 export function mutate(text: string, next: () => number): string {
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)];
@@ -24,18 +54,28 @@ export function mutate(text: string, next: () => number): string {
     const at = Math.floor(next() * (s.length + 1));
     const len = Math.floor(next() * 12);
     switch (Math.floor(next() * 6)) {
-      case 0: s = s.slice(0, at) + s.slice(at + len); break;
-      case 1: s = s.slice(0, at) + pick(ALPHABET) + s.slice(at); break;
-      case 2: s = s.slice(0, at) + s.slice(at, at + len).repeat(2) + s.slice(at + len); break;
-      case 3: s = s.slice(0, at); break;
+      case 0:
+        s = s.slice(0, at) + s.slice(at + len);
+        break;
+      case 1:
+        s = s.slice(0, at) + pick(ALPHABET) + s.slice(at);
+        break;
+      case 2:
+        s = s.slice(0, at) + s.slice(at, at + len).repeat(2) + s.slice(at + len);
+        break;
+      case 3:
+        s = s.slice(0, at);
+        break;
       case 4: {
         const lines = s.split('\n');
-        const a = Math.floor(next() * lines.length), b = Math.floor(next() * lines.length);
+        const a = Math.floor(next() * lines.length),
+          b = Math.floor(next() * lines.length);
         [lines[a], lines[b]] = [lines[b], lines[a]];
         s = lines.join('\n');
         break;
       }
-      default: s = s.slice(0, at) + String.fromCharCode(Math.floor(next() * 0x250)) + s.slice(at + 1);
+      default:
+        s = s.slice(0, at) + String.fromCharCode(Math.floor(next() * 0x250)) + s.slice(at + 1);
     }
   }
   return s;
@@ -50,7 +90,9 @@ export function fuzzCases(what: string, seeds: readonly string[], count: number,
     try {
       check(input);
     } catch (err) {
-      assert.fail(`${what} fuzz failed (FUZZ_SEED=${seed}, case ${i}): ${(err as Error)?.stack ?? err}\ninput: ${JSON.stringify(input)}`);
+      assert.fail(
+        `${what} fuzz failed (FUZZ_SEED=${seed}, case ${i}): ${(err as Error)?.stack ?? err}\ninput: ${JSON.stringify(input)}`,
+      );
     }
   }
 }

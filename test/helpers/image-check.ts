@@ -107,9 +107,13 @@ export function checkImage(img: string, source: string, o: CheckOptions = {}): v
       must('mksquashfs', [source, ref, '-noappend', '-quiet', '-no-progress', ...(o.mksquashfsArgs ?? [])]);
       const r = spawnSync('sqfsdiff', ['-a', ref, '-b', img], { maxBuffer: 1 << 28 });
       if (r.error) throw r.error;
-      const report = r.status === 1 && o.anyFileInodeForm ? sqfsdiffResidue(r.stdout, source) : r.stdout.toString('latin1');
+      const report =
+        r.status === 1 && o.anyFileInodeForm ? sqfsdiffResidue(r.stdout, source) : r.stdout.toString('latin1');
       const ok = r.status === 0 || (r.status === 1 && report === '');
-      assert.ok(ok, `sqfsdiff reports differences from mksquashfs (exit ${r.status}):\n${report.slice(0, 3000)}${r.stderr.toString().slice(0, 1000)}`);
+      assert.ok(
+        ok,
+        `sqfsdiff reports differences from mksquashfs (exit ${r.status}):\n${report.slice(0, 3000)}${r.stderr.toString().slice(0, 1000)}`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

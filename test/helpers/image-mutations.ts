@@ -6,7 +6,8 @@ const TABLE_FIELDS = [48, 56, 64, 72, 80, 88];
 export function mutateImage(base: Buffer, next: () => number): { data: Buffer; what: string } {
   const b = Buffer.from(base);
   const int = (n: number) => Math.floor(next() * n);
-  const at = () => (next() < 0.3 ? int(96) : next() < 0.6 ? b.length - 1 - int(Math.min(b.length, 4096)) : int(b.length));
+  const at = () =>
+    next() < 0.3 ? int(96) : next() < 0.6 ? b.length - 1 - int(Math.min(b.length, 4096)) : int(b.length);
   switch (int(6)) {
     case 0: {
       const n = 1 + int(8);
@@ -21,7 +22,8 @@ export function mutateImage(base: Buffer, next: () => number): { data: Buffer; w
       return { data: b.subarray(0, len), what: `truncated to ${len}` };
     }
     case 2: {
-      const x = TABLE_FIELDS[int(6)], y = TABLE_FIELDS[int(6)];
+      const x = TABLE_FIELDS[int(6)],
+        y = TABLE_FIELDS[int(6)];
       const vx = b.readBigUInt64LE(x);
       b.writeBigUInt64LE(b.readBigUInt64LE(y), x);
       b.writeBigUInt64LE(vx, y);

@@ -12,7 +12,7 @@ const P5 = 0x27d4eb2f165667c5n;
 
 const rotl = (x: bigint, r: number) => ((x << BigInt(r)) | (x >> BigInt(64 - r))) & M;
 const round = (acc: bigint, lane: bigint) => (rotl((acc + lane * P2) & M, 31) * P1) & M;
-const merge = (acc: bigint, v: bigint) => (((acc ^ round(0n, v)) * P1) & M) + P4 & M;
+const merge = (acc: bigint, v: bigint) => ((((acc ^ round(0n, v)) * P1) & M) + P4) & M;
 
 export function xxh64(b: Buffer, seed = 0n): bigint {
   const len = b.length;
@@ -98,10 +98,18 @@ export function readRecord(img: Buffer): Record | null {
   for (let i = 0; i < nb; i++, q += 16) {
     const word = img.readUInt32LE(q);
     const blockSize = word & 0xffffff;
-    r.blocks.push({ pos, word, raw: (word & (1 << 24)) !== 0, size: blockSize, term: img.readUInt32LE(q + 4), digest: img.readBigUInt64LE(q + 8) });
+    r.blocks.push({
+      pos,
+      word,
+      raw: (word & (1 << 24)) !== 0,
+      size: blockSize,
+      term: img.readUInt32LE(q + 4),
+      digest: img.readBigUInt64LE(q + 8),
+    });
     pos += blockSize;
   }
-  for (let i = 0; i < nf; i++, q += 8) r.fragments.push({ rawLen: img.readUInt32LE(q), piecesTag: img.readUInt32LE(q + 4) });
+  for (let i = 0; i < nf; i++, q += 8)
+    r.fragments.push({ rawLen: img.readUInt32LE(q), piecesTag: img.readUInt32LE(q + 4) });
   for (let i = 0; i < nfile; i++, q += 4) r.fileTags.push(img.readUInt32LE(q));
   return r;
 }
@@ -124,7 +132,8 @@ export function resealRecord(img: Buffer): void {
   const dataEnd = Number(img.readBigUInt64LE(64));
   img.writeBigUInt64LE(BigInt(bytesUsed), at + 24);
   let d = xxh64(img.subarray(0, dataStart(img)), 0n);
-  for (let off = dataEnd; off < bytesUsed; off += 1 << 20) d = xxh64(img.subarray(off, Math.min(bytesUsed, off + (1 << 20))), d);
+  for (let off = dataEnd; off < bytesUsed; off += 1 << 20)
+    d = xxh64(img.subarray(off, Math.min(bytesUsed, off + (1 << 20))), d);
   img.writeBigUInt64LE(d, at + 48);
   img.writeBigUInt64LE(xxh64(img.subarray(at, at + size - 8)), at + size - 8);
 }

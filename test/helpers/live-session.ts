@@ -43,7 +43,14 @@ export function liveSessionOf(t: string, trees: string[]): LiveSession {
     mounts.push(cow);
     mkdirSync(join(cow, 'upper'));
     mkdirSync(join(cow, 'work'));
-    must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${layers.join(':')},upperdir=${cow}/upper,workdir=${cow}/work`, merged]);
+    must('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${layers.join(':')},upperdir=${cow}/upper,workdir=${cow}/work`,
+      merged,
+    ]);
     mounts.push(merged);
     return { t, layers, merged, upper: join(cow, 'upper'), mounts, cleanup };
   } catch (err) {
@@ -64,7 +71,21 @@ export interface Session {
 export function liveSession(): Session {
   const t = tempDir('cs-live-');
   const lower = join(t, 'medium-tree');
-  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'var/tmp', 'var/cache/apt', 'mnt', 'media', 'etc', 'usr/bin', 'usr/share/doc']) dir(join(lower, d));
+  for (const d of [
+    'proc',
+    'sys',
+    'dev',
+    'run',
+    'tmp',
+    'var/tmp',
+    'var/cache/apt',
+    'mnt',
+    'media',
+    'etc',
+    'usr/bin',
+    'usr/share/doc',
+  ])
+    dir(join(lower, d));
   file(join(lower, 'etc/hostname'), 'ubuntu\n');
   file(join(lower, 'etc/to-modify.conf'), 'original = 1\n');
   file(join(lower, 'etc/to-chmod'), 'mode changes only\n', 0o644);
@@ -85,7 +106,14 @@ export function liveSession(): Session {
   must('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'tmpfs', cow]);
   mkdirSync(join(cow, 'upper'));
   mkdirSync(join(cow, 'work'));
-  must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${rofs},upperdir=${cow}/upper,workdir=${cow}/work,redirect_dir=on`, merged]);
+  must('mount', [
+    '-t',
+    'overlay',
+    'overlay',
+    '-o',
+    `lowerdir=${rofs},upperdir=${cow}/upper,workdir=${cow}/work,redirect_dir=on`,
+    merged,
+  ]);
   const cleanup = () => {
     for (const m of [merged, cow, rofs]) run('umount', ['-l', m]);
     rmSync(t, { recursive: true, force: true });

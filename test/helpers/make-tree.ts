@@ -1,6 +1,16 @@
 // Building source trees for tests: files, special files, owners, times, xattrs.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lutimesSync, mkdirSync, rmSync, symlinkSync, writeFileSync, linkSync, utimesSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  lutimesSync,
+  mkdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  linkSync,
+  utimesSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { must } from './tools.js';
 
@@ -62,7 +72,8 @@ export function bytes(n: number, seed: number, alphabet = 256): Buffer {
 /** getfattr/setfattr's quoting of a file name: bytes outside printable ASCII, and the backslash, as \ooo. */
 function quoteName(p: Buffer): string {
   let out = '';
-  for (const c of p) out += c > 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : '\\' + c.toString(8).padStart(3, '0');
+  for (const c of p)
+    out += c > 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : '\\' + c.toString(8).padStart(3, '0');
   return out;
 }
 
@@ -78,7 +89,11 @@ export function setXattrs(list: XattrSpec[], scratchDir: string): void {
   const lines: string[] = [];
   for (const x of list) {
     const v = Buffer.from(x.value);
-    lines.push(`# file: ${quoteName(Buffer.from(x.path))}`, `${x.key}=${v.length ? '0x' + v.toString('hex') : '""'}`, '');
+    lines.push(
+      `# file: ${quoteName(Buffer.from(x.path))}`,
+      `${x.key}=${v.length ? '0x' + v.toString('hex') : '""'}`,
+      '',
+    );
   }
   const dump = join(scratchDir, `.xattrs-${process.pid}-${Date.now()}`);
   writeFileSync(dump, lines.join('\n') + '\n');

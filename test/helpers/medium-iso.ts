@@ -25,17 +25,32 @@ function put(path: string, data: string | Buffer): void {
 /** dpkg status paragraphs for (name, version, arch[, multi-arch same]). */
 export function dpkgStatus(pkgs: [string, string, string, boolean?][]): string {
   return pkgs
-    .map(([n, v, a, same]) => `Package: ${n}\nStatus: install ok installed\nPriority: optional\nArchitecture: ${a}\n${same ? 'Multi-Arch: same\n' : ''}Version: ${v}\nDescription: test package ${n}\n a second line\n`)
+    .map(
+      ([n, v, a, same]) =>
+        `Package: ${n}\nStatus: install ok installed\nPriority: optional\nArchitecture: ${a}\n${same ? 'Multi-Arch: same\n' : ''}Version: ${v}\nDescription: test package ${n}\n a second line\n`,
+    )
     .join('\n');
 }
 
 /** A root with a dpkg database, a kernel and its initrd in /boot, and a marker. */
-export function makeRoot(dir: string, opts: { kernel?: string | null; initrd?: boolean; marker?: string; packages?: [string, string, string, boolean?][] }): void {
+export function makeRoot(
+  dir: string,
+  opts: { kernel?: string | null; initrd?: boolean; marker?: string; packages?: [string, string, string, boolean?][] },
+): void {
   put(join(dir, 'etc/hostname'), 'remaster-test\n');
   put(join(dir, 'etc/marker'), (opts.marker ?? 'new root') + '\n');
   put(join(dir, 'usr/share/doc/readme.txt'), 'a file of the root\n'.repeat(200));
   put(join(dir, 'var/log/old.log'), 'a log line the scrub leaves out\n');
-  put(join(dir, 'var/lib/dpkg/status'), dpkgStatus(opts.packages ?? [['dpkg', '1.21.22', 'amd64'], ['casper', '1.470', 'amd64'], ['libc6', '2.36-9', 'amd64', true]]));
+  put(
+    join(dir, 'var/lib/dpkg/status'),
+    dpkgStatus(
+      opts.packages ?? [
+        ['dpkg', '1.21.22', 'amd64'],
+        ['casper', '1.470', 'amd64'],
+        ['libc6', '2.36-9', 'amd64', true],
+      ],
+    ),
+  );
   if (opts.kernel) {
     put(join(dir, `boot/vmlinuz-${opts.kernel}`), fakeKernel(`${opts.kernel} (tests@casper-snapshot) #1 SMP`));
     if (opts.initrd !== false) put(join(dir, `boot/initrd.img-${opts.kernel}`), `initrd of ${opts.kernel}\n`);
@@ -74,7 +89,17 @@ export function makeMediumIso(spec: MediumSpec, work: string, iso: string): void
   const m = join(work, 'medium');
   const dir = spec.family === 'casper' ? 'casper' : 'live';
   mkdirSync(join(m, dir), { recursive: true });
-  must('mksquashfs', [spec.oldRoot, join(m, dir, 'filesystem.squashfs'), '-noappend', '-quiet', '-no-progress', '-comp', 'gzip', '-b', '65536']);
+  must('mksquashfs', [
+    spec.oldRoot,
+    join(m, dir, 'filesystem.squashfs'),
+    '-noappend',
+    '-quiet',
+    '-no-progress',
+    '-comp',
+    'gzip',
+    '-b',
+    '65536',
+  ]);
   put(join(m, dir, 'zz-session.squashfs'), 'a persistence image of an earlier session\n');
   put(join(m, dir, '.zz-session.squashfs.prev-1234'), 'a replaced persistence image kept linked\n');
   put(join(m, dir, 'vmlinuz'), fakeKernel(`${spec.kernel} (tests@casper-snapshot) #1 SMP`));
@@ -91,8 +116,14 @@ export function makeMediumIso(spec: MediumSpec, work: string, iso: string): void
     put(join(m, 'live/filesystem.module'), 'filesystem.squashfs\nzz-session.squashfs\n');
   }
   put(join(m, '.disk/info'), 'remaster test medium\n');
-  put(join(m, 'boot/grub/grub.cfg'), `set timeout=1\n${spec.grubExtra ?? ''}\nmenuentry "live" {\n  linux ($root)/${dir}/vmlinuz boot=${spec.family === 'casper' ? 'casper' : 'live'} quiet\n  initrd /${dir}/${initrd}\n}\n`);
-  put(join(m, 'isolinux/txt.cfg'), `label live\n  kernel /${dir}/vmlinuz\n  append initrd=/${dir}/${initrd} boot=casper\n`);
+  put(
+    join(m, 'boot/grub/grub.cfg'),
+    `set timeout=1\n${spec.grubExtra ?? ''}\nmenuentry "live" {\n  linux ($root)/${dir}/vmlinuz boot=${spec.family === 'casper' ? 'casper' : 'live'} quiet\n  initrd /${dir}/${initrd}\n}\n`,
+  );
+  put(
+    join(m, 'isolinux/txt.cfg'),
+    `label live\n  kernel /${dir}/vmlinuz\n  append initrd=/${dir}/${initrd} boot=casper\n`,
+  );
   put(join(m, 'boot/bios.img'), Buffer.alloc(2048, 0xb1));
   put(join(m, 'boot/efi.img'), Buffer.alloc(64 * 1024, 0xef));
   const skip = ['md5sum.txt', 'sha256sum.txt', 'boot/bios.img'];
@@ -102,10 +133,26 @@ export function makeMediumIso(spec: MediumSpec, work: string, iso: string): void
     put(join(m, 'md5sum.txt'), sums(m, 'md5', skip));
   }
   must('xorriso', [
-    '-as', 'mkisofs', '-r', '-J', '-V', spec.label,
-    '-c', 'boot/boot.cat', '-b', 'boot/bios.img', '-no-emul-boot', '-boot-load-size', '4',
-    '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot',
-    '-o', iso, m,
+    '-as',
+    'mkisofs',
+    '-r',
+    '-J',
+    '-V',
+    spec.label,
+    '-c',
+    'boot/boot.cat',
+    '-b',
+    'boot/bios.img',
+    '-no-emul-boot',
+    '-boot-load-size',
+    '4',
+    '-eltorito-alt-boot',
+    '-e',
+    'boot/efi.img',
+    '-no-emul-boot',
+    '-o',
+    iso,
+    m,
   ]);
 }
 
@@ -116,5 +163,7 @@ export function extractIso(iso: string, dir: string): void {
 
 /** The El Torito report lines of an ISO. */
 export function elTorito(iso: string): string[] {
-  return must('xorriso', ['-indev', iso, '-report_el_torito', 'plain']).split('\n').filter((l) => l.startsWith('El Torito'));
+  return must('xorriso', ['-indev', iso, '-report_el_torito', 'plain'])
+    .split('\n')
+    .filter((l) => l.startsWith('El Torito'));
 }

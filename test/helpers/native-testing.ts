@@ -64,7 +64,15 @@ export interface DataSection {
   bytes: Buffer;
   words: number[];
   fragments: { start: number; word: number }[];
-  files: { blocksStart: number; firstWord: number; nblocks: number; fragment: number; fragmentOffset: number; sparse: number; skipped: boolean }[];
+  files: {
+    blocksStart: number;
+    firstWord: number;
+    nblocks: number;
+    fragment: number;
+    fragmentOffset: number;
+    sparse: number;
+    skipped: boolean;
+  }[];
   skipped: string[];
 }
 

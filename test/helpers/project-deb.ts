@@ -7,7 +7,21 @@ import { join } from 'node:path';
 import { repoRoot, run } from './tools.js';
 
 /** What the package is built from (package.sh rebuilds the addon, the bundles and the executable). */
-const INPUTS = ['native', 'src', 'bin', 'systemd', 'man', 'packaging', 'scripts/package.sh', 'scripts/build-prebuilt.sh', 'scripts/build-bundles.mjs', 'scripts/debian-root.sh', 'build-config.json', 'package.json', 'package-lock.json'];
+const INPUTS = [
+  'native',
+  'src',
+  'bin',
+  'systemd',
+  'man',
+  'packaging',
+  'scripts/package.sh',
+  'scripts/build-prebuilt.sh',
+  'scripts/build-bundles.mjs',
+  'scripts/debian-root.sh',
+  'build-config.json',
+  'package.json',
+  'package-lock.json',
+];
 /**
  * Written beside the .deb once it is built; package.sh removes it when it puts another .deb there (a failed run
  * changes nothing), so it always names the inputs of the .deb beside it.
@@ -23,7 +37,9 @@ function inputsKey(): string {
       for (const n of readdirSync(abs).sort()) add(join(rel, n));
       return;
     }
-    h.update(rel + '\0').update(readFileSync(abs)).update('\0');
+    h.update(rel + '\0')
+      .update(readFileSync(abs))
+      .update('\0');
   };
   for (const i of INPUTS) add(i);
   h.update(process.version);
@@ -47,7 +63,8 @@ export function projectDeb(): { deb: string } | { skip: string } {
   const have = findDeb();
   if (have && existsSync(STAMP) && readFileSync(STAMP, 'utf8').trim() === key) return { deb: have };
   const pkg = run('bash', [join(repoRoot, 'scripts', 'package.sh')]);
-  if (pkg.status === 3 || /debian-root\.sh: .*(cannot be reached|not installed)/.test(pkg.stderr)) return { skip: pkg.stderr.trim().split('\n').pop() ?? 'npm run package cannot run here' };
+  if (pkg.status === 3 || /debian-root\.sh: .*(cannot be reached|not installed)/.test(pkg.stderr))
+    return { skip: pkg.stderr.trim().split('\n').pop() ?? 'npm run package cannot run here' };
   if (pkg.status !== 0) throw new Error(`npm run package failed (${pkg.status}):\n${pkg.stderr.slice(-3000)}`);
   // No flood of tool warnings (strip's, postject's): a warning here is something to look at.
   if (/warning/i.test(pkg.stderr)) throw new Error(`npm run package printed warnings:\n${pkg.stderr.slice(-3000)}`);

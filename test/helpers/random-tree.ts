@@ -46,7 +46,9 @@ export class Rng {
 
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.';
 // Bytes that trip up quoting, sorting (signed vs unsigned chars) and UTF-8 decoding.
-const ODD = [0x01, 0x09, 0x0a, 0x0d, 0x1b, 0x20, 0x22, 0x27, 0x2a, 0x3f, 0x5c, 0x7f, 0x80, 0xa0, 0xc0, 0xc3, 0xfe, 0xff];
+const ODD = [
+  0x01, 0x09, 0x0a, 0x0d, 0x1b, 0x20, 0x22, 0x27, 0x2a, 0x3f, 0x5c, 0x7f, 0x80, 0xa0, 0xc0, 0xc3, 0xfe, 0xff,
+];
 const UTF8 = ['é', 'ß', '日本', '🙂', 'Ω'];
 
 function randomName(rng: Rng): Buffer {
@@ -59,13 +61,20 @@ function randomName(rng: Rng): Buffer {
     const n = rng.int(1, 16);
     for (let i = 0; i < n; i++) {
       const k = rng.next();
-      parts.push(k < 0.4 ? Buffer.from(rng.pick([...ALNUM])) : k < 0.8 ? Buffer.from([rng.pick(ODD)]) : Buffer.from(rng.pick(UTF8)));
+      parts.push(
+        k < 0.4
+          ? Buffer.from(rng.pick([...ALNUM]))
+          : k < 0.8
+            ? Buffer.from([rng.pick(ODD)])
+            : Buffer.from(rng.pick(UTF8)),
+      );
     }
   } else {
     // Long names, up to the 255-byte limit, sometimes with odd bytes inside.
     const n = rng.chance(0.5) ? 255 : rng.int(200, 255);
     const b = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) b[i] = rng.chance(0.05) ? rng.pick(ODD) : ALNUM.charCodeAt(rng.int(0, ALNUM.length - 1));
+    for (let i = 0; i < n; i++)
+      b[i] = rng.chance(0.05) ? rng.pick(ODD) : ALNUM.charCodeAt(rng.int(0, ALNUM.length - 1));
     parts = [b];
   }
   const name = Buffer.concat(parts).subarray(0, 255);
@@ -119,7 +128,8 @@ export function makeRandomTree(root: string, seed: number, scratch: string): Ran
     ])();
     const kind = rng.int(0, 9);
     let b: Buffer;
-    if (kind === 0) b = Buffer.alloc(size); // all zeros: sparse blocks
+    if (kind === 0)
+      b = Buffer.alloc(size); // all zeros: sparse blocks
     else b = bytes(size, rng.int(1, 0x7fffffff), rng.pick([2, 16, 64, 256]));
     if (kind === 1 && size > 0) {
       // Some whole blocks and sometimes a zero tail: sparse blocks inside a file.
@@ -182,7 +192,12 @@ export function makeRandomTree(root: string, seed: number, scratch: string): Ran
         else makeFile(p);
       } else {
         const kind = rng.pick(['p', 'p', 'c', 'b', 's'] as const);
-        specials.push({ path: p, kind, major: rng.int(0, 4095), minor: rng.pick([0, 1, 255, 256, rng.int(0, 0xfffff)]) });
+        specials.push({
+          path: p,
+          kind,
+          major: rng.int(0, 4095),
+          minor: rng.pick([0, 1, 255, 256, rng.int(0, 0xfffff)]),
+        });
         if (rng.chance(0.15)) {
           let ln = Buffer.concat([name.subarray(0, 240), Buffer.from('.hl')]);
           while (names.has(ln.toString('latin1'))) ln = Buffer.concat([ln, Buffer.from('_')]);
@@ -202,7 +217,14 @@ export function makeRandomTree(root: string, seed: number, scratch: string): Ran
   // Owners, modes and xattrs on every entry (the root too); hard-linked names update the same inode.
   const uids = [0, 1, 7, 100, 1000, 1001, 65534, 65535, 65536, 2 ** 31, 4294967294];
   const xattrs: XattrSpec[] = [];
-  const values = [Buffer.from('v'), Buffer.from('12345678'), Buffer.from('123456789'), Buffer.alloc(0), bytes(300, seed, 256), Buffer.alloc(2000, 'L')];
+  const values = [
+    Buffer.from('v'),
+    Buffer.from('12345678'),
+    Buffer.from('123456789'),
+    Buffer.alloc(0),
+    bytes(300, seed, 256),
+    Buffer.alloc(2000, 'L'),
+  ];
   const all: { p: Buffer; dir: boolean }[] = [];
   const withXattrs = new Set<string>();
   const visit = (p: Buffer) => {
@@ -211,7 +233,8 @@ export function makeRandomTree(root: string, seed: number, scratch: string): Ran
     if (isDir) for (const n of readdirSync(p, { encoding: 'buffer' })) visit(join(p, n));
     all.push({ p, dir: isDir }); // post-order: children before their directory
     lchownSync(p, rng.pick(uids), rng.pick(uids));
-    if (!st.isSymbolicLink()) chmodSync(p, isDir ? rng.pick([0o755, 0o700, 0o1777, 0o2755, 0o555, 0o000]) : rng.int(0, 0o7777));
+    if (!st.isSymbolicLink())
+      chmodSync(p, isDir ? rng.pick([0o755, 0o700, 0o1777, 0o2755, 0o555, 0o000]) : rng.int(0, 0o7777));
     const inode = `${st.dev}:${st.ino}`;
     if (rng.chance(0.3) && !withXattrs.has(inode)) {
       withXattrs.add(inode); // once per inode: hard-linked names share one (and ext4 keeps it in 4 KiB)

@@ -29,28 +29,66 @@ export function ovmf(): string | null {
 export function remasterBootCapability(): string | false {
   if (process.getuid?.() !== 0) return 'needs root (debootstrap, chroot, overlay mounts)';
   if (process.arch !== 'x64') return 'the live ISO is amd64';
-  for (const t of ['qemu-system-x86_64', 'timeout', 'debootstrap', 'mksquashfs', 'xorriso', 'grub-mkimage', 'mformat', 'mcopy', 'chroot'])
+  for (const t of [
+    'qemu-system-x86_64',
+    'timeout',
+    'debootstrap',
+    'mksquashfs',
+    'xorriso',
+    'grub-mkimage',
+    'mformat',
+    'mcopy',
+    'chroot',
+  ])
     if (!has(t)) return `${t} is not installed (scripts/install-system-deps.sh)`;
-  if (!ovmf()) return `no OVMF firmware (${OVMF_CANDIDATES.join(', ')}): install the ovmf package (scripts/install-system-deps.sh)`;
-  if (run('sh', ['-c', 'grep -qw overlay /proc/filesystems || modprobe overlay']).status !== 0) return 'the kernel has no overlayfs';
+  if (!ovmf())
+    return `no OVMF firmware (${OVMF_CANDIDATES.join(', ')}): install the ovmf package (scripts/install-system-deps.sh)`;
+  if (run('sh', ['-c', 'grep -qw overlay /proc/filesystems || modprobe overlay']).status !== 0)
+    return 'the kernel has no overlayfs';
   return false;
 }
 
 /** The cached live ISO (built on first use: the root ~2 min if missing, then ~40 s), or why it cannot be had. */
 export function liveIso(): LiveIso | { skip: string } {
   const t0 = Date.now();
-  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'live-iso.sh')], { encoding: 'utf8', env: { ...withoutSanitizer(), CASPER_VM_WORK: VM_WORK } });
+  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'live-iso.sh')], {
+    encoding: 'utf8',
+    env: { ...withoutSanitizer(), CASPER_VM_WORK: VM_WORK },
+  });
   if (r.status === 3) return { skip: `no live ISO for the remaster test: ${r.stderr.trim().split('\n').pop()}` };
   if (r.status !== 0) throw new Error(`scripts/live-iso.sh failed (${r.status}):\n${r.stderr.slice(-4000)}`);
-  if (r.stderr.trim()) console.log(r.stderr.trim().replace(/^/gm, '# ') + `\n# live ISO ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  if (r.stderr.trim())
+    console.log(
+      r.stderr.trim().replace(/^/gm, '# ') + `\n# live ISO ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    );
   const dir = r.stdout.trim().split('\n').pop()!;
   const kernelVersion = spawnSync('cat', [join(dir, 'kernel-version')], { encoding: 'utf8' }).stdout.trim();
-  return { iso: join(dir, 'base.iso'), rootExtra: join(dir, 'root-extra'), vmRoot: join(dir, 'vm-root'), kernelVersion };
+  return {
+    iso: join(dir, 'base.iso'),
+    rootExtra: join(dir, 'root-extra'),
+    vmRoot: join(dir, 'vm-root'),
+    kernelVersion,
+  };
 }
 
 /** Boots `iso` from QEMU's IDE CD-ROM (i440fx), SeaBIOS or OVMF, serial console to `log`. */
 export function bootIso(iso: string, firmware: 'bios' | 'uefi', log: string, limitS: number): Promise<BootOutcome> {
-  const args = ['-m', '2048', '-smp', '2', '-cpu', 'Nehalem', '-accel', 'tcg,thread=multi', '-nic', 'none', '-cdrom', iso, '-boot', 'd'];
+  const args = [
+    '-m',
+    '2048',
+    '-smp',
+    '2',
+    '-cpu',
+    'Nehalem',
+    '-accel',
+    'tcg,thread=multi',
+    '-nic',
+    'none',
+    '-cdrom',
+    iso,
+    '-boot',
+    'd',
+  ];
   if (firmware === 'uefi') args.push('-bios', ovmf()!);
   return runQemu(args, log, limitS);
 }
@@ -66,7 +104,10 @@ export interface MarkerLine {
 
 /** The unit's line on the console (printed on ttyS0 directly and through the journal: the first one). */
 export function markerLine(consoleText: string): MarkerLine | null {
-  const m = new RegExp(`(?:^|: )${MARKER_PREFIX} marker=(\\S*) firmware=(\\S*) medium=\\[([^\\]]*)\\] kernel=(\\S*) sums=(.*) manifest=(\\S*)$`, 'm').exec(consoleText);
+  const m = new RegExp(
+    `(?:^|: )${MARKER_PREFIX} marker=(\\S*) firmware=(\\S*) medium=\\[([^\\]]*)\\] kernel=(\\S*) sums=(.*) manifest=(\\S*)$`,
+    'm',
+  ).exec(consoleText);
   return m ? { marker: m[1], firmware: m[2], medium: m[3], kernel: m[4], sums: m[5], manifest: m[6] } : null;
 }
 
@@ -113,14 +154,33 @@ WantedBy=multi-user.target
 export function carrierRoot(live: LiveIso, deb: string, work: string): string {
   const root = join(work, 'carrier-root');
   for (const d of ['carrier-upper', 'carrier-work', 'carrier-root']) mkdirSync(join(work, d), { recursive: true });
-  must('mount', ['-t', 'overlay', 'remaster-carrier', '-o', `lowerdir=${live.rootExtra}:${live.vmRoot},upperdir=${join(work, 'carrier-upper')},workdir=${join(work, 'carrier-work')}`, root]);
+  must('mount', [
+    '-t',
+    'overlay',
+    'remaster-carrier',
+    '-o',
+    `lowerdir=${live.rootExtra}:${live.vmRoot},upperdir=${join(work, 'carrier-upper')},workdir=${join(work, 'carrier-work')}`,
+    root,
+  ]);
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', DEBIAN_FRONTEND: 'noninteractive' };
   copyFileSync('/etc/resolv.conf', join(root, 'etc/resolv.conf'));
   copyFileSync(deb, join(root, 'tmp/casper-snapshot.deb'));
   must('mount', ['-t', 'proc', 'proc', join(root, 'proc')]);
   try {
-    const apt = run('chroot', [root, 'sh', '-c', 'apt-get update -qq && apt-get install -y -qq --no-install-recommends xorriso && dpkg -i /tmp/casper-snapshot.deb'], { env });
-    if (apt.status !== 0) throw new Error(`installing xorriso and the .deb in the carrier root failed (${apt.status}):\n${apt.stderr.slice(-3000)}${apt.stdout.slice(-2000)}`);
+    const apt = run(
+      'chroot',
+      [
+        root,
+        'sh',
+        '-c',
+        'apt-get update -qq && apt-get install -y -qq --no-install-recommends xorriso && dpkg -i /tmp/casper-snapshot.deb',
+      ],
+      { env },
+    );
+    if (apt.status !== 0)
+      throw new Error(
+        `installing xorriso and the .deb in the carrier root failed (${apt.status}):\n${apt.stderr.slice(-3000)}${apt.stdout.slice(-2000)}`,
+      );
   } finally {
     must('umount', [join(root, 'proc')]);
   }
@@ -128,7 +188,10 @@ export function carrierRoot(live: LiveIso, deb: string, work: string): string {
   must('sh', ['-c', `rm -rf '${root}'/var/lib/apt/lists/* '${root}'/var/cache/apt/archives/*.deb`]);
   writeFileSync(join(root, 'usr/local/sbin/remaster-live'), LIVE_SCRIPT, { mode: 0o755 });
   writeFileSync(join(root, 'etc/systemd/system/remaster-live.service'), LIVE_UNIT);
-  symlinkSync('../remaster-live.service', join(root, 'etc/systemd/system/multi-user.target.wants/remaster-live.service'));
+  symlinkSync(
+    '../remaster-live.service',
+    join(root, 'etc/systemd/system/multi-user.target.wants/remaster-live.service'),
+  );
   return root;
 }
 
@@ -136,9 +199,35 @@ export function carrierRoot(live: LiveIso, deb: string, work: string): string {
  * Boots the live ISO by direct kernel boot (its own live/vmlinuz and live/initrd.img, so the kernel command line
  * can carry LIVE_PARAM) with the ISO as the CD-ROM live-boot finds its medium on, and `disk` as /dev/vda.
  */
-export function bootLiveSession(iso: string, kernel: string, initrd: string, disk: string, log: string, limitS: number): Promise<BootOutcome> {
-  const args = ['-m', '2048', '-smp', '2', '-cpu', 'Nehalem', '-accel', 'tcg,thread=multi', '-nic', 'none', '-cdrom', iso,
-    '-kernel', kernel, '-initrd', initrd, '-append', `boot=live components console=ttyS0,115200 panic=10 ${LIVE_PARAM}=1`,
-    '-drive', `file=${disk},if=virtio,format=raw`];
+export function bootLiveSession(
+  iso: string,
+  kernel: string,
+  initrd: string,
+  disk: string,
+  log: string,
+  limitS: number,
+): Promise<BootOutcome> {
+  const args = [
+    '-m',
+    '2048',
+    '-smp',
+    '2',
+    '-cpu',
+    'Nehalem',
+    '-accel',
+    'tcg,thread=multi',
+    '-nic',
+    'none',
+    '-cdrom',
+    iso,
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    `boot=live components console=ttyS0,115200 panic=10 ${LIVE_PARAM}=1`,
+    '-drive',
+    `file=${disk},if=virtio,format=raw`,
+  ];
   return runQemu(args, log, limitS);
 }

@@ -18,7 +18,16 @@ export interface Sb {
   exportTable: bigint;
 }
 
-export const SB_FIELD = { rootInode: 32, bytesUsed: 40, idTable: 48, xattrIdTable: 56, inodeTable: 64, directoryTable: 72, fragmentTable: 80, exportTable: 88 } as const;
+export const SB_FIELD = {
+  rootInode: 32,
+  bytesUsed: 40,
+  idTable: 48,
+  xattrIdTable: 56,
+  inodeTable: 64,
+  directoryTable: 72,
+  fragmentTable: 80,
+  exportTable: 88,
+} as const;
 
 export function superblock(b: Buffer): Sb {
   return {
@@ -101,7 +110,8 @@ export function rewriteInodeTable(b: Buffer, patch: (raw: Buffer) => void): Buff
   const out = Buffer.concat([b.subarray(0, it), block, b.subarray(dt)]);
   const shift = (at: number) => out.writeBigUInt64LE(out.readBigUInt64LE(at) + delta, at);
   for (const f of [SB_FIELD.directoryTable, SB_FIELD.idTable, SB_FIELD.bytesUsed]) shift(f);
-  for (const f of [SB_FIELD.fragmentTable, SB_FIELD.exportTable, SB_FIELD.xattrIdTable]) if (out.readBigUInt64LE(f) !== NO_TABLE) shift(f);
+  for (const f of [SB_FIELD.fragmentTable, SB_FIELD.exportTable, SB_FIELD.xattrIdTable])
+    if (out.readBigUInt64LE(f) !== NO_TABLE) shift(f);
   const nsb = superblock(out);
   const indexes = (at: number, entries: number, size: number) => {
     for (let i = 0; i < Math.ceil((entries * size) / 8192); i++) shift(at + 8 * i);
@@ -120,7 +130,8 @@ export function rewriteInodeTable(b: Buffer, patch: (raw: Buffer) => void): Buff
 /** Offsets of the basic regular-file inodes of this size in an uncompressed inode table. */
 export function fileInodesBySize(raw: Buffer, size: number): number[] {
   const out: number[] = [];
-  for (let h = 0; h + 32 <= raw.length; h++) if (raw.readUInt16LE(h) === 2 && raw.readUInt32LE(h + 28) === size) out.push(h);
+  for (let h = 0; h + 32 <= raw.length; h++)
+    if (raw.readUInt16LE(h) === 2 && raw.readUInt32LE(h + 28) === size) out.push(h);
   return out;
 }
 

@@ -22,16 +22,19 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
   if (r.error) throw r.error;
   // Under scripts/sanitize.sh, UBSan reports only go to the child's stderr (gcc's libubsan ignores log_path
   // when libasan is preloaded): fail on them here, even where a test expects the child to fail.
-  if (SANITIZER_REPORT.test(r.stderr)) throw new Error(`${cmd} ${args.join(' ')} printed a sanitizer report:\n${r.stderr.slice(0, 20000)}`);
+  if (SANITIZER_REPORT.test(r.stderr))
+    throw new Error(`${cmd} ${args.join(' ')} printed a sanitizer report:\n${r.stderr.slice(0, 20000)}`);
   return { status: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr };
 }
 
-const SANITIZER_REPORT = /: runtime error: |ERROR: AddressSanitizer|ERROR: UndefinedBehaviorSanitizer|ERROR: LeakSanitizer/;
+const SANITIZER_REPORT =
+  /: runtime error: |ERROR: AddressSanitizer|ERROR: UndefinedBehaviorSanitizer|ERROR: LeakSanitizer/;
 
 /** Runs a program and throws with its output when it fails. */
 export function must(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): string {
   const r = run(cmd, args, opts);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stderr}\n${r.stdout}`.slice(0, 4000));
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stderr}\n${r.stdout}`.slice(0, 4000));
   return r.stdout;
 }
 

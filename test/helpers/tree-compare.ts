@@ -51,7 +51,8 @@ export function showBytes(b: Buffer): string {
     return out;
   }
   for (const c of b) {
-    out += c === 0x5c ? '\\\\' : c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+    out +=
+      c === 0x5c ? '\\\\' : c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
   }
   return out;
 }
@@ -105,7 +106,9 @@ function fileHash(path: Buffer): string {
 /** Xattrs of every entry under root (one getfattr run), keyed by path relative to root. ACLs are left out. */
 function readXattrs(root: string): Map<string, Record<string, string>> {
   const out = new Map<string, Record<string, string>>();
-  const r = spawnSync('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root], { maxBuffer: 1 << 30 });
+  const r = spawnSync('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root], {
+    maxBuffer: 1 << 30,
+  });
   if (r.error) throw r.error;
   const rootBytes = Buffer.from(root);
   let current = '';
@@ -126,14 +129,24 @@ function readXattrs(root: string): Map<string, Record<string, string>> {
   return out;
 }
 
-export function describeTree(root: string, opts: { contents?: boolean; skip?: (rel: string) => boolean } = {}): TreeDescription {
+export function describeTree(
+  root: string,
+  opts: { contents?: boolean; skip?: (rel: string) => boolean } = {},
+): TreeDescription {
   const nodes = new Map<string, NodeInfo>();
   const inodes = new Map<string, string[]>();
   const xattrs = readXattrs(root);
   const walk = (abs: Buffer, rel: string) => {
     const st = lstatSync(abs);
     const type = typeOf(st);
-    const info: NodeInfo = { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), xattrs: xattrs.get(rel === '' ? '/' : rel) ?? {} };
+    const info: NodeInfo = {
+      type,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: Math.floor(st.mtimeMs / 1000),
+      xattrs: xattrs.get(rel === '' ? '/' : rel) ?? {},
+    };
     if (type === 'file') {
       info.size = st.size;
       info.nlink = st.nlink;
@@ -155,7 +168,10 @@ export function describeTree(root: string, opts: { contents?: boolean; skip?: (r
     }
   };
   walk(Buffer.from(root), '');
-  const linkGroups = [...inodes.values()].filter((g) => g.length > 1).map((g) => g.sort()).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const linkGroups = [...inodes.values()]
+    .filter((g) => g.length > 1)
+    .map((g) => g.sort())
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1));
   return { nodes, linkGroups };
 }
 
@@ -164,11 +180,17 @@ export function describeTree(root: string, opts: { contents?: boolean; skip?: (r
  * whiteout left in a directory that no lower layer has: overlayfs passes such a directory's listing through
  * unfiltered). Those names are left out of the description and returned as `ghosts`.
  */
-export function describeView(root: string, opts: { skip?: (rel: string) => boolean } = {}): { tree: TreeDescription; ghosts: string[] } {
+export function describeView(
+  root: string,
+  opts: { skip?: (rel: string) => boolean } = {},
+): { tree: TreeDescription; ghosts: string[] } {
   const ghosts: string[] = [];
   for (;;) {
     try {
-      return { tree: describeTree(root, { skip: (rel) => (opts.skip?.(rel) ?? false) || ghosts.includes(rel) }), ghosts };
+      return {
+        tree: describeTree(root, { skip: (rel) => (opts.skip?.(rel) ?? false) || ghosts.includes(rel) }),
+        ghosts,
+      };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const rel = typeof e.path === 'string' && e.path.startsWith(root + '/') ? e.path.slice(root.length) : null;
@@ -179,10 +201,15 @@ export function describeView(root: string, opts: { skip?: (rel: string) => boole
 }
 
 /** The lines diffTrees adds for a view's ghosts (names listed that cannot be looked up). */
-export const ghostLines = (ghosts: string[]) => ghosts.map((g) => `listed but cannot be looked up (a whiteout with nothing beneath): ${g}`);
+export const ghostLines = (ghosts: string[]) =>
+  ghosts.map((g) => `listed but cannot be looked up (a whiteout with nothing beneath): ${g}`);
 
 /** Differences between two descriptions, as readable lines (empty when equal). */
-export function diffTrees(a: TreeDescription, b: TreeDescription, opts: { ignore?: (keyof NodeInfo)[] } = {}): string[] {
+export function diffTrees(
+  a: TreeDescription,
+  b: TreeDescription,
+  opts: { ignore?: (keyof NodeInfo)[] } = {},
+): string[] {
   const out: string[] = [];
   const ignore = new Set(opts.ignore ?? []);
   for (const [p, x] of a.nodes) {
@@ -200,6 +227,8 @@ export function diffTrees(a: TreeDescription, b: TreeDescription, opts: { ignore
   }
   for (const p of b.nodes.keys()) if (!a.nodes.has(p)) out.push(`only in second: ${p}`);
   if (!ignore.has('nlink') && JSON.stringify(a.linkGroups) !== JSON.stringify(b.linkGroups))
-    out.push(`hard-link groups differ: ${JSON.stringify(a.linkGroups).slice(0, 500)} != ${JSON.stringify(b.linkGroups).slice(0, 500)}`);
+    out.push(
+      `hard-link groups differ: ${JSON.stringify(a.linkGroups).slice(0, 500)} != ${JSON.stringify(b.linkGroups).slice(0, 500)}`,
+    );
   return out;
 }

@@ -34,7 +34,11 @@ export interface LiveBootConfig {
 export function readmeLiveBootConfig(debName: string): LiveBootConfig {
   return {
     output: '/run/live/medium/live/zz-session.squashfs',
-    commands: [`apt install ./${debName}`, 'echo CASPER_SNAPSHOT_PERSISTENCE_NAME=session | tee -a /etc/casper.conf', 'systemctl enable --now casper-snapshot.service'],
+    commands: [
+      `apt install ./${debName}`,
+      'echo CASPER_SNAPSHOT_PERSISTENCE_NAME=session | tee -a /etc/casper.conf',
+      'systemctl enable --now casper-snapshot.service',
+    ],
   };
 }
 
@@ -48,7 +52,7 @@ const LOWER = '/run/live/rootfs/filesystem.squashfs';
 
 const FRESH: Check[] = [
   ['fresh medium: casper-snapshot not installed', 'absent', 'exists /usr/bin/casper-snapshot'],
-  ['fresh medium: /etc/motd is the medium\'s', `$(cat ${LOWER}/etc/motd)`, 'cat /etc/motd'],
+  ["fresh medium: /etc/motd is the medium's", `$(cat ${LOWER}/etc/motd)`, 'cat /etc/motd'],
   ['fresh medium: no user alice', '', 'getent passwd alice'],
   ['fresh medium: /etc/issue.net present', 'present', 'exists /etc/issue.net'],
 ];
@@ -57,24 +61,45 @@ const A: Step[] = [
   ['edit /etc/motd', "printf 'motd of boot 1\\n' > /etc/motd"],
   ['install a package with dpkg -i', `dpkg -i ${HELLO_DEB}`],
   ['delete /etc/issue.net', 'rm /etc/issue.net'],
-  ['add user alice with a file in her home', "useradd -m -s /bin/sh alice && printf 'buy milk\\n' > /home/alice/todo.txt && chown alice:alice /home/alice/todo.txt"],
+  [
+    'add user alice with a file in her home',
+    "useradd -m -s /bin/sh alice && printf 'buy milk\\n' > /home/alice/todo.txt && chown alice:alice /home/alice/todo.txt",
+  ],
   ['chmod a medium file (/etc/issue 600)', 'chmod 600 /etc/issue'],
-  ['a file in /root with a trusted.* xattr', "printf 'notes of boot 1\\n' > /root/notes.txt && setfattr -n trusted.casper.vmtest -v A /root/notes.txt"],
+  [
+    'a file in /root with a trusted.* xattr',
+    "printf 'notes of boot 1\\n' > /root/notes.txt && setfattr -n trusted.casper.vmtest -v A /root/notes.txt",
+  ],
   ['a trusted.* xattr on a medium file', 'setfattr -n trusted.casper.vmtest -v on-a-medium-file /etc/debian_version'],
   // (a file boot 2 leaves alone: overlayfs without index=on copies up one name of a hard-linked lower file alone)
-  ['a hard link to a new file', "printf 'one file, two names\\n' > /root/shared.txt && ln /root/shared.txt /root/shared-link"],
+  [
+    'a hard link to a new file',
+    "printf 'one file, two names\\n' > /root/shared.txt && ln /root/shared.txt /root/shared-link",
+  ],
   ['a hard link to a medium file', 'ln /etc/host.conf /root/host.conf-link'],
   ['a symlink', 'ln -s /etc/motd /root/motd-link'],
   ['rename a medium directory', 'mv /usr/share/doc/attr /usr/share/doc/attr-renamed'],
   ['delete a medium directory', 'rm -rf /usr/share/doc/dbus'],
-  ['delete a medium directory and make it again (opaque)', "rm -rf /usr/share/doc/procps && mkdir /usr/share/doc/procps && printf 'made again in boot 1\\n' > /usr/share/doc/procps/only-this"],
+  [
+    'delete a medium directory and make it again (opaque)',
+    "rm -rf /usr/share/doc/procps && mkdir /usr/share/doc/procps && printf 'made again in boot 1\\n' > /usr/share/doc/procps/only-this",
+  ],
   ['a file to delete in boot 2', "printf 'deleted in boot 2\\n' > /root/delete-me.txt"],
-  ['a new executable', "printf '#!/bin/sh\\necho boot-1-tool\\n' > /usr/local/bin/boot1-tool && chmod 755 /usr/local/bin/boot1-tool"],
+  [
+    'a new executable',
+    "printf '#!/bin/sh\\necho boot-1-tool\\n' > /usr/local/bin/boot1-tool && chmod 755 /usr/local/bin/boot1-tool",
+  ],
   ['a file under /var/tmp (never captured)', "printf 'scratch\\n' > /var/tmp/scratch-boot1"],
 ];
 
 /** A's checks that boot 2 undoes (replaced at boot 3 by AFTER_2). */
-const A_UNDONE_IN_2 = new Set(['/etc/motd edited', 'package installed', 'package runs', '/root/delete-me.txt', 'trusted.* xattr on /root/notes.txt']);
+const A_UNDONE_IN_2 = new Set([
+  '/etc/motd edited',
+  'package installed',
+  'package runs',
+  '/root/delete-me.txt',
+  'trusted.* xattr on /root/notes.txt',
+]);
 
 const A_CHECKS: Check[] = [
   ['/etc/motd edited', 'motd of boot 1', 'cat /etc/motd'],
@@ -84,11 +109,19 @@ const A_CHECKS: Check[] = [
   ['user alice', 'alice:/home/alice:/bin/sh', 'getent passwd alice | cut -d: -f1,6,7'],
   ['user alice in /etc/shadow', 'alice', 'getent shadow alice | cut -d: -f1'],
   ['group alice', 'alice', 'id -gn alice'],
-  ['alice\'s file: owner and mode', 'alice:alice 644', "stat -c '%U:%G %a' /home/alice/todo.txt"],
-  ['alice\'s file: contents', 'buy milk', 'cat /home/alice/todo.txt'],
+  ["alice's file: owner and mode", 'alice:alice 644', "stat -c '%U:%G %a' /home/alice/todo.txt"],
+  ["alice's file: contents", 'buy milk', 'cat /home/alice/todo.txt'],
   ['/etc/issue mode', '600', 'stat -c %a /etc/issue'],
-  ['trusted.* xattr on /root/notes.txt', 'A', 'getfattr --absolute-names --only-values -n trusted.casper.vmtest /root/notes.txt'],
-  ['trusted.* xattr on a medium file', 'on-a-medium-file', 'getfattr --absolute-names --only-values -n trusted.casper.vmtest /etc/debian_version'],
+  [
+    'trusted.* xattr on /root/notes.txt',
+    'A',
+    'getfattr --absolute-names --only-values -n trusted.casper.vmtest /root/notes.txt',
+  ],
+  [
+    'trusted.* xattr on a medium file',
+    'on-a-medium-file',
+    'getfattr --absolute-names --only-values -n trusted.casper.vmtest /etc/debian_version',
+  ],
   ['/root/notes.txt contents', 'notes of boot 1', 'cat /root/notes.txt'],
   ['hard link to a new file: one inode', 'same 2', 'same_inode /root/shared.txt /root/shared-link'],
   ['hard link to a new file: contents', 'one file, two names', 'cat /root/shared-link'],
@@ -108,7 +141,7 @@ const A_CHECKS: Check[] = [
 
 const B: Step[] = [
   ['delete a file made in boot 1', 'rm /root/delete-me.txt'],
-  ['undo boot 1\'s edit of /etc/motd', `cp ${LOWER}/etc/motd /etc/motd`],
+  ["undo boot 1's edit of /etc/motd", `cp ${LOWER}/etc/motd /etc/motd`],
   ['purge the package boot 1 installed', 'dpkg --purge vmtest-hello'],
   ['change the trusted.* xattr on /root/notes.txt', 'setfattr -n trusted.casper.vmtest -v B /root/notes.txt'],
   ['a new file in /root', "printf 'notes of boot 2\\n' > /root/notes-b.txt"],
@@ -119,11 +152,19 @@ const B: Step[] = [
 ];
 
 const AFTER_2: Check[] = [
-  ['/etc/motd back to the medium\'s', `$(cat ${LOWER}/etc/motd)`, 'cat /etc/motd'],
-  ['package purged: not installed', '0', "dpkg-query -W -f='${Status}' vmtest-hello 2>/dev/null | grep -c ' installed$'"],
+  ["/etc/motd back to the medium's", `$(cat ${LOWER}/etc/motd)`, 'cat /etc/motd'],
+  [
+    'package purged: not installed',
+    '0',
+    "dpkg-query -W -f='${Status}' vmtest-hello 2>/dev/null | grep -c ' installed$'",
+  ],
   ['package purged: program gone', 'absent', 'exists /usr/bin/vmtest-hello'],
   ['/root/delete-me.txt deleted', 'absent', 'exists /root/delete-me.txt'],
-  ['trusted.* xattr on /root/notes.txt changed', 'B', 'getfattr --absolute-names --only-values -n trusted.casper.vmtest /root/notes.txt'],
+  [
+    'trusted.* xattr on /root/notes.txt changed',
+    'B',
+    'getfattr --absolute-names --only-values -n trusted.casper.vmtest /root/notes.txt',
+  ],
 ];
 
 const B_CHECKS: Check[] = [
@@ -135,7 +176,9 @@ const B_CHECKS: Check[] = [
 ];
 
 /** The shutdown unit is enabled and started (at boot 1 by the README's commands, later from the saved image). */
-const UNIT_ACTIVE: Check[] = [['casper-snapshot.service active', 'active', 'systemctl is-active casper-snapshot.service']];
+const UNIT_ACTIVE: Check[] = [
+  ['casper-snapshot.service active', 'active', 'systemctl is-active casper-snapshot.service'],
+];
 
 interface BootPlan {
   checks: Check[];
@@ -150,7 +193,11 @@ function plans(config: LiveBootConfig): Record<number, BootPlan> {
   return {
     1: { checks: FRESH, steps: [...readme, ...A], after: UNIT_ACTIVE },
     2: { checks: [...UNIT_ACTIVE, ...A_CHECKS], steps: B, after: [] },
-    3: { checks: [...UNIT_ACTIVE, ...A_CHECKS.filter(([n]) => !A_UNDONE_IN_2.has(n)), ...AFTER_2, ...B_CHECKS], steps: [], after: [] },
+    3: {
+      checks: [...UNIT_ACTIVE, ...A_CHECKS.filter(([n]) => !A_UNDONE_IN_2.has(n)), ...AFTER_2, ...B_CHECKS],
+      steps: [],
+      after: [],
+    },
   };
 }
 
@@ -193,10 +240,10 @@ say "INFO layers $(ls /run/live/medium/live | tr '\\n' ' ')"
   for (const [n, plan] of Object.entries(plans(config))) {
     out.push(`boot_${n}() {`);
     for (const [name, want, got] of plan.checks) out.push(`  check ${sq(name)} "${want}" "$(${got} 2>&1)"`);
-    plan.steps.forEach(([name], i) => out.push(`  step ${sq(name)} step_${n}_${i}`));
+    plan.steps.forEach(([name], i) => void out.push(`  step ${sq(name)} step_${n}_${i}`));
     for (const [name, want, got] of plan.after) out.push(`  check ${sq(name)} "${want}" "$(${got} 2>&1)"`);
     out.push('  :', '}');
-    plan.steps.forEach(([, body], i) => out.push(`step_${n}_${i}() {\n  ${body}\n}`));
+    plan.steps.forEach(([, body], i) => void out.push(`step_${n}_${i}() {\n  ${body}\n}`));
   }
   out.push(`case "$boot" in
 ${BOOTS.map((n) => `${n}) boot_${n} ;;`).join('\n')}
@@ -230,7 +277,8 @@ export const JOURNAL_ON_CONSOLE = '[Journal]\nForwardToConsole=yes\nMaxLevelCons
 
 /** The control file and script of the tiny package boot 1 installs. */
 export const HELLO_PACKAGE = {
-  control: 'Package: vmtest-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: casper-snapshot tests <tests@casper-snapshot.invalid>\nDescription: a package the VM test installs in a live session\n',
+  control:
+    'Package: vmtest-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: casper-snapshot tests <tests@casper-snapshot.invalid>\nDescription: a package the VM test installs in a live session\n',
   files: {
     'usr/bin/vmtest-hello': { text: '#!/bin/sh\necho hello from the vmtest package\n', mode: 0o755 },
     'usr/share/doc/vmtest-hello/README': { text: 'installed by dpkg -i in boot 1, purged in boot 2\n', mode: 0o644 },

@@ -8,7 +8,16 @@ import { chmodSync, copyFileSync, createWriteStream, mkdirSync, readFileSync, st
 import { basename, dirname, join } from 'node:path';
 import { has, must, repoRoot, run, withoutSanitizer } from './tools.js';
 import { mountsUnder, removeTree } from './boot.js';
-import { BOOT_PARAM, DEB_DIR, DRIVER_UNIT, HELLO_DEB, HELLO_PACKAGE, JOURNAL_ON_CONSOLE, driverScript, type LiveBootConfig } from './vm-guest.js';
+import {
+  BOOT_PARAM,
+  DEB_DIR,
+  DRIVER_UNIT,
+  HELLO_DEB,
+  HELLO_PACKAGE,
+  JOURNAL_ON_CONSOLE,
+  driverScript,
+  type LiveBootConfig,
+} from './vm-guest.js';
 
 export const VM_WORK = process.env.CASPER_VM_WORK ?? '/var/tmp/casper-vm';
 
@@ -16,9 +25,19 @@ export const VM_WORK = process.env.CASPER_VM_WORK ?? '/var/tmp/casper-vm';
 export function vmCapability(): string | false {
   if (process.getuid?.() !== 0) return 'needs root (debootstrap, chroot, loop and overlay mounts)';
   if (process.arch !== 'x64') return 'the VM test boots an amd64 system (the .deb is built for amd64 only)';
-  for (const t of ['qemu-system-x86_64', 'timeout', 'debootstrap', 'mksquashfs', 'sfdisk', 'mke2fs', 'dpkg-deb', 'chroot'])
+  for (const t of [
+    'qemu-system-x86_64',
+    'timeout',
+    'debootstrap',
+    'mksquashfs',
+    'sfdisk',
+    'mke2fs',
+    'dpkg-deb',
+    'chroot',
+  ])
     if (!has(t)) return `${t} is not installed (scripts/install-system-deps.sh)`;
-  if (run('sh', ['-c', 'grep -qw overlay /proc/filesystems || modprobe overlay']).status !== 0) return 'the kernel has no overlayfs';
+  if (run('sh', ['-c', 'grep -qw overlay /proc/filesystems || modprobe overlay']).status !== 0)
+    return 'the kernel has no overlayfs';
   return false;
 }
 
@@ -32,10 +51,16 @@ export interface LiveSystem {
 /** The cached live system (built on first use, ~2 min on an idle 2-core machine), or why it cannot be had. */
 export function liveSystem(): LiveSystem | { skip: string } {
   const t0 = Date.now();
-  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'vm-root.sh')], { encoding: 'utf8', env: { ...withoutSanitizer(), CASPER_VM_WORK: VM_WORK } });
+  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'vm-root.sh')], {
+    encoding: 'utf8',
+    env: { ...withoutSanitizer(), CASPER_VM_WORK: VM_WORK },
+  });
   if (r.status === 3) return { skip: `no live system for the VM test: ${r.stderr.trim().split('\n').pop()}` };
   if (r.status !== 0) throw new Error(`scripts/vm-root.sh failed (${r.status}):\n${r.stderr.slice(-4000)}`);
-  if (r.stderr.trim()) console.log(r.stderr.trim().replace(/^/gm, '# ') + `\n# live system ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  if (r.stderr.trim())
+    console.log(
+      r.stderr.trim().replace(/^/gm, '# ') + `\n# live system ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    );
   const dir = r.stdout.trim().split('\n').pop()!;
   return { root: join(dir, 'root'), vmlinuz: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img') };
 }
@@ -64,9 +89,17 @@ export function buildMediumTree(sys: LiveSystem, deb: string, config: LiveBootCo
   const ovWork = join(work, 'root-work');
   const root = join(work, 'root');
   for (const d of [upper, ovWork, root]) mkdirSync(d, { recursive: true });
-  must('mount', ['-t', 'overlay', 'casper-vm-root', '-o', `lowerdir=${sys.root},upperdir=${upper},workdir=${ovWork}`, root]);
+  must('mount', [
+    '-t',
+    'overlay',
+    'casper-vm-root',
+    '-o',
+    `lowerdir=${sys.root},upperdir=${upper},workdir=${ovWork}`,
+    root,
+  ]);
   try {
-    const inRoot = (args: string[]) => must('chroot', [root, ...args], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' } });
+    const inRoot = (args: string[]) =>
+      must('chroot', [root, ...args], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' } });
     // The project's package where a user would have it; the session installs it (the README's route).
     mkdirSync(join(root, DEB_DIR), { recursive: true });
     copyFileSync(deb, join(root, DEB_DIR, basename(deb)));
@@ -79,7 +112,15 @@ export function buildMediumTree(sys: LiveSystem, deb: string, config: LiveBootCo
     const medium = join(work, 'medium');
     mkdirSync(join(medium, 'live'), { recursive: true });
     // lz4: a fraction of gzip's time here, and cheap to read under TCG; the kernel (6.1) mounts it.
-    must('mksquashfs', [root, join(medium, 'live/filesystem.squashfs'), '-noappend', '-quiet', '-no-progress', '-comp', 'lz4']);
+    must('mksquashfs', [
+      root,
+      join(medium, 'live/filesystem.squashfs'),
+      '-noappend',
+      '-quiet',
+      '-no-progress',
+      '-comp',
+      'lz4',
+    ]);
     copyFileSync(sys.vmlinuz, join(medium, 'live/vmlinuz'));
     copyFileSync(sys.initrd, join(medium, 'live/initrd.img'));
     return medium;
@@ -96,9 +137,25 @@ export function makeDisk(tree: string, disk: string, spareMiB: number): void {
   const used = Number(must('du', ['-s', '--block-size=1M', tree]).split(/\s/)[0]);
   const fsMiB = Math.ceil(used * 1.1) + spareMiB;
   must('truncate', ['-s', `${fsMiB + 1}M`, disk]);
-  const sf = spawnSync('sfdisk', ['--quiet', disk], { input: `label: dos\nstart=${PART_OFFSET / 512}, type=83\n`, encoding: 'utf8' });
+  const sf = spawnSync('sfdisk', ['--quiet', disk], {
+    input: `label: dos\nstart=${PART_OFFSET / 512}, type=83\n`,
+    encoding: 'utf8',
+  });
   if (sf.status !== 0) throw new Error(`sfdisk ${disk} failed: ${sf.stderr}`);
-  must('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'CASPERVM', '-d', tree, '-E', `offset=${PART_OFFSET}`, disk, `${fsMiB}M`]);
+  must('mke2fs', [
+    '-q',
+    '-F',
+    '-t',
+    'ext4',
+    '-L',
+    'CASPERVM',
+    '-d',
+    tree,
+    '-E',
+    `offset=${PART_OFFSET}`,
+    disk,
+    `${fsMiB}M`,
+  ]);
 }
 
 /** Runs fn with the disk's partition mounted (read-only for fn; the kernel may replay the journal). */
@@ -127,22 +184,58 @@ export interface BootOutcome {
  * Boots the medium once: direct kernel boot of live/vmlinuz and live/initrd.img with `boot=live` and
  * `BOOT_PARAM=n`, the serial console to `log`, within `limitS` seconds (`timeout` kills QEMU after that).
  */
-export async function bootVm(opts: { vmlinuz: string; initrd: string; disk: string; n: number; log: string; limitS: number }): Promise<BootOutcome> {
+export async function bootVm(opts: {
+  vmlinuz: string;
+  initrd: string;
+  disk: string;
+  n: number;
+  log: string;
+  limitS: number;
+}): Promise<BootOutcome> {
   const append = `boot=live components console=ttyS0,115200 panic=10 ${BOOT_PARAM}=${opts.n}`;
   const args = [
-    '-k', '15', String(opts.limitS),
-    'qemu-system-x86_64', '-m', '2048', '-smp', '2', '-cpu', 'Nehalem', '-accel', 'tcg,thread=multi',
-    '-display', 'none', '-monitor', 'none', '-serial', `file:${opts.log}`, '-no-reboot',
-    '-kernel', opts.vmlinuz, '-initrd', opts.initrd, '-append', append,
-    '-drive', `file=${opts.disk},if=virtio,format=raw`, '-nic', 'none',
+    '-k',
+    '15',
+    String(opts.limitS),
+    'qemu-system-x86_64',
+    '-m',
+    '2048',
+    '-smp',
+    '2',
+    '-cpu',
+    'Nehalem',
+    '-accel',
+    'tcg,thread=multi',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${opts.log}`,
+    '-no-reboot',
+    '-kernel',
+    opts.vmlinuz,
+    '-initrd',
+    opts.initrd,
+    '-append',
+    append,
+    '-drive',
+    `file=${opts.disk},if=virtio,format=raw`,
+    '-nic',
+    'none',
   ];
   const t0 = Date.now();
   const child = spawn('timeout', args, { stdio: ['ignore', 'pipe', 'pipe'], env: withoutSanitizer() });
   let stderr = '';
   const errLog = createWriteStream(`${opts.log}.qemu`);
   child.stdout.on('data', (d) => errLog.write(d));
-  child.stderr.on('data', (d) => ((stderr += d), errLog.write(d)));
-  const status = await new Promise<number | null>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null))));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    errLog.write(d);
+  });
+  const status = await new Promise<number | null>((resolve) =>
+    child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null))),
+  );
   errLog.end();
   const seconds = (Date.now() - t0) / 1000;
   let text = '';
@@ -152,7 +245,12 @@ export async function bootVm(opts: { vmlinuz: string; initrd: string; disk: stri
     /* QEMU never started */
   }
   // Without the terminal's colours and cursor moves (systemd's status lines redraw themselves).
-  return { console: text.replace(/\r/g, '').replace(/\x1b(?:\[[0-9;?]*)?[A-Za-z]/g, ''), status, seconds, qemuStderr: stderr };
+  return {
+    console: text.replace(/\r/g, '').replace(/\x1b(?:\[[0-9;?]*)?[A-Za-z]/g, ''),
+    status,
+    seconds,
+    qemuStderr: stderr,
+  };
 }
 
 /** Size of a file in MiB, for the test's log. */
@@ -164,14 +262,32 @@ export const mib = (p: string) => (statSync(p).size / (1 << 20)).toFixed(1);
  * direct kernel boots (test/remaster.test.ts boots an ISO from the CD-ROM).
  */
 export async function runQemu(qemuArgs: string[], log: string, limitS: number): Promise<BootOutcome> {
-  const args = ['-k', '15', String(limitS), 'qemu-system-x86_64', '-display', 'none', '-monitor', 'none', '-serial', `file:${log}`, '-no-reboot', ...qemuArgs];
+  const args = [
+    '-k',
+    '15',
+    String(limitS),
+    'qemu-system-x86_64',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${log}`,
+    '-no-reboot',
+    ...qemuArgs,
+  ];
   const t0 = Date.now();
   const child = spawn('timeout', args, { stdio: ['ignore', 'pipe', 'pipe'], env: withoutSanitizer() });
   let stderr = '';
   const errLog = createWriteStream(`${log}.qemu`);
   child.stdout.on('data', (d) => errLog.write(d));
-  child.stderr.on('data', (d) => ((stderr += d), errLog.write(d)));
-  const status = await new Promise<number | null>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null))));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    errLog.write(d);
+  });
+  const status = await new Promise<number | null>((resolve) =>
+    child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null))),
+  );
   errLog.end();
   const seconds = (Date.now() - t0) / 1000;
   let text = '';
@@ -180,5 +296,10 @@ export async function runQemu(qemuArgs: string[], log: string, limitS: number): 
   } catch {
     /* QEMU never started */
   }
-  return { console: text.replace(/\r/g, '').replace(/\x1b(?:\[[0-9;?=]*)?[A-Za-z]/g, ''), status, seconds, qemuStderr: stderr };
+  return {
+    console: text.replace(/\r/g, '').replace(/\x1b(?:\[[0-9;?=]*)?[A-Za-z]/g, ''),
+    status,
+    seconds,
+    qemuStderr: stderr,
+  };
 }
