@@ -21,6 +21,7 @@ import { file } from './helpers/make-tree.js';
 import { cliPath, must, repoRoot } from './helpers/tools.js';
 import { overlappingListingsImage, sharedListingImage, sparseFileImage } from './helpers/craft-image.js';
 import { needs } from './helpers/capabilities.js';
+import { holdFirstOpen } from './helpers/acting.js';
 
 /** Peak RSS figures mean nothing under ASan (shadow memory, quarantine). */
 const measured = process.env.CASPER_SANITIZE !== '1';
@@ -133,48 +134,55 @@ test(
 test(
   'point 7: verify IMAGE DIR never blocks on a FIFO nor follows a symlink swapped into DIR',
   { skip: needs('squashfs-tools') },
-  async () => {
+  async (tc) => {
     const t = tempDir('cs-hostile-img-');
+    let held: ReturnType<typeof holdFirstOpen> | undefined;
     try {
       const src = join(t, 'src');
-      // Many small files first (the data phase reads them one by one), the two targets last.
-      for (let i = 0; i < 30000; i++)
-        file(join(src, 'bulk', `f${String(i).padStart(5, '0')}`), `bulk file ${i}\n`.repeat(8));
+      // Small files first (the data phase reads them in name order on one job), the two targets last.
+      for (let i = 0; i < 200; i++) file(join(src, 'bulk', `f${String(i).padStart(5, '0')}`), `bulk file ${i}\n`);
       file(join(src, 'zz-fifo'), 'a regular file, soon a FIFO\n');
       file(join(src, 'zz-dir/inner'), 'the real inner file\n');
       const decoy = join(t, 'decoy');
       file(join(decoy, 'inner'), 'the real inner file\n'); // same bytes: following the link would hide the swap
       const img = join(t, 'img.sqfs');
       must(process.execPath, [cliPath, '-q', '--source', src, img]);
-      // The swap happens once verify is past the tree comparison (phase "data"), before it reads the two files.
+      // The tree comparison opens no regular file: verify's first open of the last bulk file is in its data
+      // phase, after the comparison and before the two targets are read. It is held there (fanotify) while the
+      // targets are swapped, so no timing decides what verify sees.
+      held = holdFirstOpen(join(src, 'bulk', 'f00199'));
+      try {
+        await held.ready;
+      } catch (err) {
+        return tc.skip(`fanotify permission events are not available: ${(err as Error).message}`);
+      }
       const script = `import(${JSON.stringify(join(repoRoot, 'dist/src/api/index.js'))}).then(async (m) => {
-      let told = false;
-      const r = await m.verify(${JSON.stringify(img)}, { dir: ${JSON.stringify(src)}, jobs: 1, onProgress: (p) => { if (p.phase === 'data' && !told) { told = true; process.stdout.write('DATA\\n'); } } });
+      const r = await m.verify(${JSON.stringify(img)}, { dir: ${JSON.stringify(src)}, jobs: 1 });
       process.stdout.write('REPORT ' + JSON.stringify(r.differences) + '\\n');
     });`;
       const c = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let hung = false;
-      let swapped = false;
-      c.stdout.on('data', (d) => {
-        out += d;
-        if (!swapped && out.includes('DATA\n')) {
-          swapped = true;
-          unlinkSync(join(src, 'zz-fifo'));
-          must('mkfifo', [join(src, 'zz-fifo')]);
-          renameSync(join(src, 'zz-dir'), join(src, 'zz-dir.real'));
-          symlinkSync(decoy, join(src, 'zz-dir'));
-        }
-      });
+      c.stdout.on('data', (d) => (out += d));
       let stderr = '';
       c.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((r) => c.on('exit', (k) => r(k)));
       const timer = setTimeout(() => {
         hung = true;
         c.kill('SIGKILL');
       }, 60_000);
-      const code = await new Promise<number | null>((r) => c.on('exit', (k) => r(k)));
+      await Promise.race([held.opened(c.pid!), exited]);
+      const swapped = c.exitCode === null && c.signalCode === null;
+      if (swapped) {
+        unlinkSync(join(src, 'zz-fifo'));
+        must('mkfifo', [join(src, 'zz-fifo')]);
+        renameSync(join(src, 'zz-dir'), join(src, 'zz-dir.real'));
+        symlinkSync(decoy, join(src, 'zz-dir'));
+        held.release();
+      }
+      const code = await exited;
       clearTimeout(timer);
-      assert.ok(swapped, 'verify never reached its data phase');
+      assert.ok(swapped, `verify ended before it opened the last bulk file: ${stderr}`);
       assert.equal(hung, false, 'verify hung on the FIFO swapped into the directory');
       assert.equal(code, 0, stderr);
       const diffs = JSON.parse(/REPORT (.*)/.exec(out)![1]) as { path: string; kind: string }[];
@@ -188,6 +196,7 @@ test(
         `the file read through the swapped-in symlink is not reported: ${paths.join(', ')}`,
       );
     } finally {
+      held?.stop();
       rmSync(t, { recursive: true, force: true });
     }
   },
