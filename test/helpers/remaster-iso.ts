@@ -4,8 +4,8 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { has, must, repoRoot, run, withoutSanitizer } from './tools.js';
-import { runQemu, VM_WORK, type BootOutcome } from './vm.js';
+import { has, must, run } from './tools.js';
+import { cachedVmFolder, runQemu, type BootOutcome } from './vm.js';
 
 /** The unit's line: CASPER-REMASTER marker=M firmware=bios|uefi medium=[DEV TYPE] kernel=K sums=… manifest=same|differs */
 export const MARKER_PREFIX = 'CASPER-REMASTER';
@@ -50,18 +50,8 @@ export function remasterBootCapability(): string | false {
 
 /** The cached live ISO (built on first use: the root ~2 min if missing, then ~40 s), or why it cannot be had. */
 export function liveIso(): LiveIso | { skip: string } {
-  const t0 = Date.now();
-  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'live-iso.sh')], {
-    encoding: 'utf8',
-    env: { ...withoutSanitizer(), CASPER_VM_WORK: VM_WORK },
-  });
-  if (r.status === 3) return { skip: `no live ISO for the remaster test: ${r.stderr.trim().split('\n').pop()}` };
-  if (r.status !== 0) throw new Error(`scripts/live-iso.sh failed (${r.status}):\n${r.stderr.slice(-4000)}`);
-  if (r.stderr.trim())
-    console.log(
-      r.stderr.trim().replace(/^/gm, '# ') + `\n# live ISO ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
-    );
-  const dir = r.stdout.trim().split('\n').pop()!;
+  const dir = cachedVmFolder('live-iso.sh', 'live ISO', 'the remaster test');
+  if (typeof dir !== 'string') return dir;
   const kernelVersion = spawnSync('cat', [join(dir, 'kernel-version')], { encoding: 'utf8' }).stdout.trim();
   return {
     iso: join(dir, 'base.iso'),

@@ -48,20 +48,29 @@ export interface LiveSystem {
   initrd: string;
 }
 
-/** The cached live system (built on first use, ~2 min on an idle 2-core machine), or why it cannot be had. */
-export function liveSystem(): LiveSystem | { skip: string } {
+/**
+ * Runs one of the scripts that make a cached VM folder under VM_WORK (exit 3: it cannot be made here, the
+ * reason last on stderr) and returns the folder it printed last, or why the test using it (`forTest`) skips.
+ */
+export function cachedVmFolder(script: string, what: string, forTest: string): string | { skip: string } {
   const t0 = Date.now();
-  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'vm-root.sh')], {
+  const r = spawnSync('bash', [join(repoRoot, 'scripts', script)], {
     encoding: 'utf8',
     env: { ...withoutSanitizer(), CASPER_VM_WORK: VM_WORK },
   });
-  if (r.status === 3) return { skip: `no live system for the VM test: ${r.stderr.trim().split('\n').pop()}` };
-  if (r.status !== 0) throw new Error(`scripts/vm-root.sh failed (${r.status}):\n${r.stderr.slice(-4000)}`);
+  if (r.status === 3) return { skip: `no ${what} for ${forTest}: ${r.stderr.trim().split('\n').pop()}` };
+  if (r.status !== 0) throw new Error(`scripts/${script} failed (${r.status}):\n${r.stderr.slice(-4000)}`);
   if (r.stderr.trim())
     console.log(
-      r.stderr.trim().replace(/^/gm, '# ') + `\n# live system ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      r.stderr.trim().replace(/^/gm, '# ') + `\n# ${what} ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
     );
-  const dir = r.stdout.trim().split('\n').pop()!;
+  return r.stdout.trim().split('\n').pop()!;
+}
+
+/** The cached live system (built on first use, ~2 min on an idle 2-core machine), or why it cannot be had. */
+export function liveSystem(): LiveSystem | { skip: string } {
+  const dir = cachedVmFolder('vm-root.sh', 'live system', 'the VM test');
+  if (typeof dir !== 'string') return dir;
   return { root: join(dir, 'root'), vmlinuz: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img') };
 }
 
