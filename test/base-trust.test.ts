@@ -42,7 +42,10 @@ import { fileBlocks, fileInodesBySize, rewriteInodeTable, superblock } from './h
 const BS = 131072;
 const DAY = 86400;
 const NOBODY = 65534;
-const daysAgo = (n: number) => Math.floor(Date.now() / 1000) - n * DAY;
+// One clock reading for the whole file: two setOld calls that straddle a second would give two mtimes, and a test
+// that puts a file's old mtime back (to pass the quick check) would then see it changed.
+const NOW = Math.floor(Date.now() / 1000);
+const daysAgo = (n: number) => NOW - n * DAY;
 const setOld = (path: string, n = 2) => utimesSync(path, daysAgo(n), daysAgo(n));
 /** unsquashfs -cat, as bytes. */
 function catBytes(img: string, path: string): Buffer {
