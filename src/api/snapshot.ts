@@ -36,13 +36,18 @@ export interface Progress {
    * Then entriesTotal.
    */
   entriesDone: number;
-  /** Entries to capture, from the walk (0 until the walk is done). */
+  /**
+   * Entries to capture, from the walk (0 until the walk is done). When the walk runs beside the data phase
+   * (walking: true), the entries found so far: it grows until the walk is done.
+   */
   entriesTotal: number;
   /**
-   * File bytes to read, from the walk: bytesIn reaches it at the end of the data phase. During the walk, the
-   * file bytes found so far.
+   * File bytes to read, from the walk: bytesIn reaches it at the end of the data phase. During the walk (and
+   * during the data phase while walking is true), the file bytes found so far.
    */
   bytesTotal: number;
+  /** Phase 'data': the walk still goes on beside it (the totals are not final yet). */
+  walking?: boolean;
   bytesIn: number;
   /** Bytes of the image written so far: the data section during the data phase (a fragment tail counted once, in its block), the whole image at 'done'. */
   bytesOut: number;
@@ -763,7 +768,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     };
     let dataBytes = 0;
     let totals = { entriesTotal: 0, bytesTotal: 0 };
-    const runData = (shares: DataShares, totalsNow: () => typeof totals) =>
+    const runData = (shares: DataShares, totalsNow: () => typeof totals & { walking?: boolean }) =>
       runDataPipeline({
         builder,
         ...shares,
@@ -806,7 +811,11 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
           chooseShares: (ended) =>
             shares(ended ? Number(found[1]) : Number.POSITIVE_INFINITY, UV_POOL_THREADS - (ended ? 0 : 1)),
           runData: (sh) =>
-            runData(sh, () => (walked ? totals : { entriesTotal: Number(found[0]), bytesTotal: Number(found[1]) })),
+            runData(sh, () =>
+              walked
+                ? { ...totals, walking: false }
+                : { entriesTotal: Number(found[0]), bytesTotal: Number(found[1]), walking: true },
+            ),
           afterWalk: async () => {
             const a = await afterWalk(plan.policy.patterns.map(() => 0));
             totals = { entriesTotal: a.info.entries, bytesTotal: a.info.bytes };
