@@ -370,6 +370,9 @@ function throughputLine(set: TargetSet, j: Judge, corpus: Corpus, s: Settings, p
   );
 }
 
+/** The 16-thread efficiency the issue asks of each codec: lz4's serial start-up and exit weigh most against its speed. */
+const projectionGoal = (comp: string) => (comp === 'lz4' ? 0.6 : 0.85);
+
 /** The serial share at --jobs 1 and what it allows at 16 threads (projectedEfficiency). */
 function projectionLine(
   set: TargetSet,
@@ -378,21 +381,21 @@ function projectionLine(
   r1: RunRecord | undefined,
   sh: Shares | null,
 ): TargetLine {
-  const beside =
-    sh && sh.walkBesideS > 0
-      ? `; the walk beside the data phase ${f2(sh.walkBesideS)} s CPU, a floor at any thread count`
-      : '';
+  const goal = projectionGoal(comp);
+  // Efficiency e at 16 threads allows a serial share f = (1/e - 1) / 15.
+  const fMax = (1 / goal - 1) / 15;
+  const beside = sh && sh.walkBesideS > 0;
   return lineOf(
     set,
     `${comp} on ${short(corpus)}: serial share at --jobs 1 → Amdahl efficiency at 16 threads`,
-    '≥ 85 %',
+    `≥ ${(goal * 100).toFixed(0)} %`,
     sh ? projectedEfficiency(sh, 16) : null,
-    (v) => v >= 0.85,
+    (v) => v >= goal,
     (v) =>
-      `${pct(v)} (of ${f2(sh?.cpuS ?? NaN)} s CPU: main thread ${pct((sh?.mainS ?? NaN) / (sh?.cpuS ?? NaN))}, writer ${pct((sh?.writerS ?? NaN) / (sh?.cpuS ?? NaN))}, outside the data phase ${pct((sh?.outsideS ?? NaN) / (sh?.cpuS ?? NaN))} (less ${f2(sh?.tablesParallelS ?? NaN)} s of table compression on the pool); f = ${pct(sh?.f ?? NaN)}${beside})`,
+      `${pct(v)} (of ${f2(sh?.cpuS ?? NaN)} s CPU: main thread ${pct((sh?.mainS ?? NaN) / (sh?.cpuS ?? NaN))}, writer ${pct((sh?.writerS ?? NaN) / (sh?.cpuS ?? NaN))}, outside the data phase ${pct((sh?.outsideS ?? NaN) / (sh?.cpuS ?? NaN))} (less ${f2(sh?.tablesParallelS ?? NaN)} s of table compression on the pool); f = ${pct(sh?.f ?? NaN)}${beside ? `; the walk beside the data phase ${f2(sh.walkBesideS)} s CPU, a floor at any thread count` : ''})`,
     () => ({
       profile: profileText(r1, 1),
-      close: `85 % at 16 threads needs f ≤ ${pct(0.15 / (0.85 * 15))}, i.e. ≤ ${f2((sh?.cpuS ?? NaN) * (0.15 / (0.85 * 15)))} s of serial CPU (now ${f2((sh?.f ?? NaN) * (sh?.cpuS ?? NaN))} s: outside the data phase ${f2(sh?.outsideS ?? NaN)} s — start-up, tables, commit${sh && sh.walkBesideS > 0 ? '' : ', walk'} —, main thread ${f2(sh?.mainS ?? NaN)} s, writer ${f2(sh?.writerS ?? NaN)} s)${sh && sh.walkBesideS > 0 ? `, and a walk no longer than the rest spread over 16 threads, ${f2((sh.cpuS * (1 - sh.f)) / 16)} s (now ${f2(sh.walkBesideS)} s; longer: a parallel walk)` : ''}: overlap the walk and the tables with the data phase, and split the writer's locked work (duplicate checks, fragment packing, writes)`,
+      close: `${(goal * 100).toFixed(0)} % at 16 threads needs f ≤ ${pct(fMax)}, i.e. ≤ ${f2((sh?.cpuS ?? NaN) * fMax)} s of serial CPU (now ${f2((sh?.f ?? NaN) * (sh?.cpuS ?? NaN))} s: outside the data phase ${f2(sh?.outsideS ?? NaN)} s — start-up, ${beside ? '' : 'walk, '}tables, commit —, main thread ${f2(sh?.mainS ?? NaN)} s, writer ${f2(sh?.writerS ?? NaN)} s)${beside ? `, and a walk no longer than the rest spread over 16 threads, ${f2((sh.cpuS * (1 - sh.f)) / 16)} s (now ${f2(sh.walkBesideS)} s; longer: a parallel walk)` : ''}: ${beside ? '' : 'overlap the walk with the data phase, '}write the tables while the last data is in flight, cut start-up and exit, and split the writer's locked work (duplicate checks, fragment packing, writes)`,
     }),
   );
 }

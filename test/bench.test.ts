@@ -149,7 +149,11 @@ test('bench --targets all prints every target line with its goal and a verdict',
       );
     for (const comp of ['gzip', 'xz', 'zstd', 'lz4', 'lzo']) {
       row('serial', new RegExp(`${comp} on .*: --jobs 2 vs --jobs 1 throughput`), '≥ 1.80×');
-      row('serial', new RegExp(`${comp} on .*: serial share at --jobs 1 → Amdahl efficiency at 16 threads`), '≥ 85 %');
+      row(
+        'serial',
+        new RegExp(`${comp} on .*: serial share at --jobs 1 → Amdahl efficiency at 16 threads`),
+        comp === 'lz4' ? '≥ 60 %' : '≥ 85 %',
+      );
       row('serial', new RegExp(`${comp} on .*: image identical at --jobs 1 and --jobs 2`), 'same bytes');
     }
     for (const comp of ['gzip', 'zstd', 'xz', 'lz4'])
@@ -158,7 +162,7 @@ test('bench --targets all prints every target line with its goal and a verdict',
         new RegExp(
           `${comp} on many \\(generated, \\d+ entries\\): serial share at --jobs 1 → Amdahl efficiency at 16 threads`,
         ),
-        '≥ 85 %',
+        comp === 'lz4' ? '≥ 60 %' : '≥ 85 %',
       );
     for (const comp of ['zstd', 'xz']) {
       row('codecs', new RegExp(`${comp} on .*: throughput vs mksquashfs`), '≥ 1.25×');

@@ -255,10 +255,10 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value Begin(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "begin");
+      if (feed_ && base_) throw call_order_fault("begin(): a base cannot be used with an overlapped walk");
       fd_ = info[0].ToNumber().Int32Value();
       data_ = std::make_unique<DataWriter>(opts_, *tree_, fd_, data_section_start(opts_), base_.get(), cancel_);
       ordered_ = std::make_unique<OrderedWriter>(*data_);
-      if (feed_ && base_) throw call_order_fault("begin(): a base cannot be used with an overlapped walk");
       planner_ = feed_ ? std::make_unique<TaskPlanner>(opts_, *feed_) : std::make_unique<TaskPlanner>(opts_, *tree_);
       stage_ = Stage::kData;
       return info.Env().Undefined();
