@@ -768,6 +768,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
     };
     let dataBytes = 0;
     let totals = { entriesTotal: 0, bytesTotal: 0 };
+    let lastData: Parameters<Emit>[0] | undefined;
     const runData = (shares: DataShares, totalsNow: () => typeof totals & { walking?: boolean }) =>
       runDataPipeline({
         builder,
@@ -780,7 +781,13 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
         threadCpuMs: () => addon.threadCpuMs(),
         onProgress: (p) => {
           dataBytes = p.bytesOut;
-          emit({ phase: 'data', ...totalsNow(), ...p, rate: p.bytesIn / Math.max(clock.sinceLast() / 1000, 1e-3) });
+          lastData = {
+            phase: 'data',
+            ...totalsNow(),
+            ...p,
+            rate: p.bytesIn / Math.max(clock.sinceLast() / 1000, 1e-3),
+          };
+          emit(lastData);
         },
       });
     // Starting worker threads (tens of ms each, see runsInline) can cost more than the work itself.
@@ -827,6 +834,8 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
         after = r.afterWalk;
         pipeline = r.pipeline;
         walkStats = { besideData: true, ...r.walk };
+        // The data phase may end before the walk's own end is seen here: its last line then gets the final totals.
+        if (lastData?.walking) emit({ ...lastData, ...totals, walking: false });
       }
     } else {
       const t0 = performance.now();
