@@ -37,11 +37,13 @@ function profileOf(stdout: string): OurProfile | undefined {
       pipeline: OurProfile['pipeline'];
       counts: { entries: number };
       tables?: OurProfile['tables'];
+      walk?: OurProfile['walk'];
     };
     return {
       times: r.times,
       pipeline: r.pipeline,
       entries: r.counts.entries,
+      ...(r.walk ? { walk: r.walk } : {}),
       ...(r.tables ? { tables: r.tables } : {}),
     };
   } catch {

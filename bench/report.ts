@@ -32,6 +32,8 @@ export interface OurProfile {
     writerHeldMs?: number;
   };
   entries: number;
+  /** The walk's own time (absent from older builds); besideData: it ran beside the data phase (overlapped). */
+  walk?: { besideData: boolean; wallMs: number; cpuMs: number };
   /** The table phase's metadata compression (absent from older builds): CPU ms more threads share. */
   tables?: {
     metadataBlocks: number;

@@ -239,7 +239,13 @@ async function main(argv: string[]): Promise<number> {
     if (needBig && reals.length === 0)
       return usage('--targets needs a large real tree: --corpus DIR (default /usr/share)');
     reals.splice(0, reals.length, ...(needBig ? [reals[0]] : []), ...(needLocale ? [resolve(o.locale)] : []));
-    gens.splice(0, gens.length, ...(sets.includes('rss') ? ['small', 'many'] : []));
+    // rss: the small and the many tree; serial: the many tree's projection at 16 threads.
+    gens.splice(
+      0,
+      gens.length,
+      ...(sets.includes('rss') ? ['small'] : []),
+      ...(sets.includes('rss') || sets.includes('serial') ? ['many'] : []),
+    );
   }
   if (o.eventLoop) {
     if (reals.length === 0) return usage('--event-loop needs a real tree: --corpus DIR (default /usr/share)');

@@ -196,8 +196,15 @@ test(
       assert.equal(quiet.stderr, '');
       const piped = cli(['--source', src, join(t, 'b.sqfs'), '--progress']);
       assert.equal(piped.status, 0, piped.stderr);
-      // The walk says what it found (the line for the walk's end is kept, however short the walk).
-      assert.match(piped.stderr, /^walk +12 entries, 0\.0 MiB found$/m);
+      // The walk runs beside the data phase: the data lines give what it has found so far ("+" while it goes
+      // on), then the totals, whatever the timing.
+      assert.match(piped.stderr, /^walk +\d+ entries, 0\.0 MiB found$/m);
+      assert.match(piped.stderr, /^data +\[.*\] .* 12\/12 entries, .*ETA/m);
+      assert.doesNotMatch(piped.stderr, /^data .*\+ entries.*ETA \d/m, 'no ETA while the totals grow');
+      // Walking first (a base, a pattern, diff mode, or CASPER_SNAPSHOT_WALK_FIRST=1), the walk's end has its line.
+      const first = cli(['--source', src, join(t, 'b2.sqfs'), '--progress'], { CASPER_SNAPSHOT_WALK_FIRST: '1' });
+      assert.equal(first.status, 0, first.stderr);
+      assert.match(first.stderr, /^walk +12 entries, 0\.0 MiB found$/m);
       assert.match(piped.stderr, /^done +\[#+\] .* MiB in/m);
       if (has('script')) {
         // A real terminal (script allocates a pty): the bar redraws in place and is green unless NO_COLOR.

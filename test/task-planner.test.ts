@@ -132,6 +132,17 @@ test('planner: the plan rules hold on random trees, block sizes, task sizes and 
     const plan = planTasks(o, files, taskBytes);
     checkPlan(what, o, files, taskBytes, plan);
     assert.deepEqual(planTasks(o, files, taskBytes), plan, `${what}: the same walk gives the same plan`);
+    // The walk overlapped with the data phase: the same files published a directory at a time, the planner
+    // drawing all it can before each next one, give the same plan (it waits rather than cut a task short).
+    for (let k = 0; k < 3; k++) {
+      const chunks: number[] = [];
+      for (let n = files.length; n > 0; ) {
+        const c = rng.pick([0, 1, 1, 2, 5, 17]);
+        chunks.push(c);
+        n -= c;
+      }
+      assert.deepEqual(planTasks(o, files, taskBytes, chunks), plan, `${what}: published in chunks ${chunks}`);
+    }
   }
 });
 
@@ -164,6 +175,7 @@ test('planner: at most 4096 segments per task, whatever the task size', () => {
 
 test('planner: nothing to read is an empty plan', () => {
   assert.deepEqual(planTasks({ blockSize: 4096 }, [], 2 * MiB), []);
+  assert.deepEqual(planTasks({ blockSize: 4096 }, [], 2 * MiB, [0, 0]), [], 'through a feed that gives nothing');
   assert.deepEqual(
     planTasks({ blockSize: 4096 }, [{ size: 0 }, { dir: true }, { size: 9, fromBase: true }], 2 * MiB),
     [],

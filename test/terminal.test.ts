@@ -61,6 +61,10 @@ test('progressLine fits 60, 80 and 120 columns in every phase, dropping fields b
   assert.match(progressLine(sample({})), /MiB out.*ETA/);
   // The walk shows a sign of life: the entries found.
   assert.match(progressLine(phases[0], 80), /^walk +123456 entries, 9419.0 MiB found$/);
+  // The walk beside the data phase: totals so far marked "+", no ETA until they are final.
+  const walking = progressLine(sample({ walking: true }));
+  assert.match(walking, /953\.7\/1907\.3\+ MiB in, .* 1234\/98765\+ entries, .*ETA --:--$/);
+  assert.match(progressLine(sample({ walking: false })), /1234\/98765 entries, .*ETA 0:20$/);
 });
 
 test('the bar is full only when the work is: 98 % shows 29 of 30 cells', () => {
@@ -177,10 +181,13 @@ test(
       jobs: 2,
       onProgress: (p) => events.push({ ...p }),
     });
-    const walk = events.filter((e) => e.phase === 'walk');
+    // What the walk found is shown: by its own last line, or, the walk beside the data phase (as here), by the
+    // data lines once it is done (walking: false).
+    const found = (e: Progress) =>
+      e.phase === 'walk' ? e.entriesDone : e.phase === 'data' && e.walking === false ? e.entriesTotal : -1;
     assert.ok(
-      walk.some((e) => e.entriesDone === r.sourceEntries && e.bytesTotal === r.sourceBytes),
-      `the walk never showed what it found: ${JSON.stringify(walk.at(-1))}`,
+      events.some((e) => found(e) === r.sourceEntries && e.bytesTotal === r.sourceBytes),
+      `the walk's totals were never shown: ${JSON.stringify(events.filter((e) => e.phase === 'data').at(-1))}`,
     );
     const data = events.filter((e) => e.phase === 'data');
     const maxOut = Math.max(...data.map((e) => e.bytesOut));

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 
 #include "bindings/async_job.h"
@@ -45,7 +46,9 @@
 #include "image/task_planner.h"
 #include "verify/verifier.h"
 #include "traverse/pattern_match.h"
+#include "traverse/plan_feed.h"
 #include "traverse/walker.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 namespace casper {
@@ -91,7 +94,9 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     if (stage_ != s) throw call_order_fault(std::string(method) + "() called out of order");
   }
 
-  // walk(sourceDir, walkOptions, progress?: BigUint64Array(2)) -> Promise<void>
+  // walk(sourceDir, walkOptions, progress?: BigUint64Array(2), overlap?) -> Promise<{ cpuMs }>. overlap: the data
+  // phase may begin (begin(), startData()) while the walk goes on, its files coming through a feed
+  // (traverse/plan_feed.h); nothing else may read the tree until the promise settles. cpuMs: the walk's thread CPU.
   Napi::Value Walk(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kNew, "walk");
@@ -99,15 +104,54 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       WalkOptions wo = walk_options(info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env()));
       wo.cancel = cancel_;
       wo.progress = static_cast<uint64_t*>(typed_array_arg(info, 2, napi_biguint64_array, 2, "progress"));
-      stage_ = Stage::kWalking;
+      const bool overlap = info.Length() > 3 && info[3].ToBoolean().Value();
+      if (overlap && !wo.lower_root.empty())
+        throw call_order_fault("walk(): a diff-mode walk cannot overlap the data phase");
+      auto cpu_ms = std::make_shared<double>(0);
+      if (overlap) {
+        tree_ = std::make_unique<Tree>();
+        feed_ = std::make_unique<PlanFeed>();
+        wo.feed = feed_.get();
+        stage_ = Stage::kWalked;  // begin() and startData() may follow at once
+      } else {
+        stage_ = Stage::kWalking;
+      }
+      walking_ = true;
       return AsyncJob::start(
-          info.Env(), [this, root, wo]() { tree_ = std::make_unique<Tree>(walk_tree(root, wo)); },
-          [this](Napi::Env env) -> Napi::Value {
-            stage_ = Stage::kWalked;
-            return env.Undefined();
+          info.Env(),
+          [this, root, wo, overlap, cpu_ms]() {
+            struct Done {
+              std::atomic<bool>& flag;
+              ~Done() { flag = false; }
+            } done{walking_};
+            const uint64_t cpu0 = thread_cpu_ns();
+            if (overlap) {
+              try {
+                walk_tree_into(*tree_, root, wo);
+                walk_summary_ = std::make_unique<WalkSummary>(summarize(*tree_));
+              } catch (...) {
+                feed_->fail();
+                throw;
+              }
+              feed_->close();
+            } else {
+              tree_ = std::make_unique<Tree>(walk_tree(root, wo));
+            }
+            *cpu_ms = double(thread_cpu_ns() - cpu0) / 1e6;
+          },
+          [this, overlap, cpu_ms](Napi::Env env) -> Napi::Value {
+            if (!overlap) stage_ = Stage::kWalked;
+            Napi::Object o = Napi::Object::New(env);
+            o.Set("cpuMs", *cpu_ms);
+            return o;
           },
           {info[2]});
     });
+  }
+
+  // The tree is read only once the walk is over (an overlapped walk still adds to it meanwhile).
+  void walk_over(const char* method) const {
+    if (walking_) throw call_order_fault(std::string(method) + "() called while the walk goes on");
   }
 
   // openBase(path) -> { refused, contentOnly }: opens the base image once, with the trust checks; refused
@@ -135,6 +179,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value UseBase(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "useBase");
+      walk_over("useBase");
       if (base_ || base_tried_ || !base_open_ || !base_open_->refused.empty())
         throw call_order_fault("useBase() called twice or without an open base");
       base_tried_ = true;
@@ -210,10 +255,11 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value Begin(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "begin");
+      if (feed_ && base_) throw call_order_fault("begin(): a base cannot be used with an overlapped walk");
       fd_ = info[0].ToNumber().Int32Value();
       data_ = std::make_unique<DataWriter>(opts_, *tree_, fd_, data_section_start(opts_), base_.get(), cancel_);
       ordered_ = std::make_unique<OrderedWriter>(*data_);
-      planner_ = std::make_unique<TaskPlanner>(opts_, *tree_);
+      planner_ = feed_ ? std::make_unique<TaskPlanner>(opts_, *feed_) : std::make_unique<TaskPlanner>(opts_, *tree_);
       stage_ = Stage::kData;
       return info.Env().Undefined();
     });
@@ -232,6 +278,10 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
                      : 0;
       engine_ = std::make_shared<DataEngine>(*planner_, *ordered_, task_bytes, window, cancel_, nice);
       engine_id_ = register_engine(engine_);
+      if (feed_)
+        feed_->listen([e = std::weak_ptr<DataEngine>(engine_)]() {
+          if (auto engine = e.lock()) engine->wake();  // files published: a thread waiting for a task may go on
+        });
       return Napi::Number::New(info.Env(), engine_id_);
     });
   }
@@ -268,6 +318,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       expect(Stage::kData, "endData");
       if (!engine_) throw call_order_fault("endData() before startData()");
       unregister_engine(engine_id_);
+      if (feed_) feed_->listen(nullptr);
       data_->stop_write_behind();
       stage_ = Stage::kDataEnded;
       return info.Env().Undefined();
@@ -278,6 +329,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value Finish(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kDataEnded, "finish");
+      walk_over("finish");
       if (!ordered_->state().done) throw call_order_fault("finish() before every task and fragment was written");
       int64_t jobs = info.Length() > 0 && info[0].IsNumber() ? info[0].ToNumber().Int64Value() : 1;
       unsigned threads = unsigned(std::max<int64_t>(1, std::min<int64_t>(jobs, 256)));
@@ -303,6 +355,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value VerifyWritten(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kFinished, "verifyWritten");
+      walk_over("verifyWritten");
       auto expected = std::make_shared<std::unordered_map<uint32_t, ExpectedFile>>();
       const std::vector<uint64_t>& digests = data_->digests();
       for (uint32_t i = 0; i < tree_->entries.size(); i++) {
@@ -332,36 +385,58 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
     });
   }
 
-  // treeInfo() -> { entries, files, bytes, warnings[], skippedSystemXattrs, expectedSystemXattrs, systemXattrPaths[] }
+  // treeInfo() -> { entries, files, bytes, allocatedBytes, warnings[], skippedSystemXattrs, expectedSystemXattrs,
+  // systemXattrPaths[], excluded[] }
   Napi::Value TreeInfo(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       if (!tree_ || stage_ == Stage::kWalking) throw call_order_fault("treeInfo() called out of order");
-      Napi::Env env = info.Env();
-      uint64_t files = 0, bytes = 0, stored = 0;
-      for (auto& e : tree_->entries)
-        if (S_ISREG(e.mode) && e.link_primary == kNone && !e.skipped) {
-          files++;
-          if (!e.from_base) bytes += e.size;         // what the data phase reads
-          stored += std::min(e.size, e.disk_bytes);  // holes of sparse files are not stored
-        }
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("entries", double(tree_->entries.size()));
-      o.Set("files", double(files));
-      o.Set("bytes", double(bytes));
-      o.Set("allocatedBytes", double(stored));
-      o.Set("skippedSystemXattrs", double(tree_->skipped_system_xattrs));
-      o.Set("expectedSystemXattrs", double(tree_->expected_system_xattrs));
-      Napi::Array xp = Napi::Array::New(env, tree_->system_xattr_paths.size());
-      for (size_t i = 0; i < tree_->system_xattr_paths.size(); i++) xp.Set(uint32_t(i), tree_->system_xattr_paths[i]);
-      o.Set("systemXattrPaths", xp);
-      Napi::Array w = Napi::Array::New(env, tree_->warnings.size());
-      for (size_t i = 0; i < tree_->warnings.size(); i++) w.Set(uint32_t(i), tree_->warnings[i]);
-      o.Set("warnings", w);
-      Napi::Array ex = Napi::Array::New(env, tree_->excluded.size());
-      for (size_t i = 0; i < tree_->excluded.size(); i++) ex.Set(uint32_t(i), tree_->excluded[i]);
-      o.Set("excluded", ex);
-      return o;
+      walk_over("treeInfo");
+      if (walk_summary_) return summary_value(info.Env(), *walk_summary_);
+      return summary_value(info.Env(), summarize(*tree_));
     });
+  }
+
+  // What treeInfo() tells, taken on the walk's thread for an overlapped walk (before its feed closes: once the
+  // data phase may end, its writer marks dropped files in the tree).
+  struct WalkSummary {
+    uint64_t entries = 0, files = 0, bytes = 0, stored = 0, skipped_system_xattrs = 0, expected_system_xattrs = 0;
+    std::vector<std::string> system_xattr_paths, warnings, excluded;
+  };
+
+  static WalkSummary summarize(const Tree& t) {
+    WalkSummary s;
+    for (auto& e : t.entries)
+      if (S_ISREG(e.mode) && e.link_primary == kNone && !e.skipped) {
+        s.files++;
+        if (!e.from_base) s.bytes += e.size;         // what the data phase reads
+        s.stored += std::min(e.size, e.disk_bytes);  // holes of sparse files are not stored
+      }
+    s.entries = t.entries.size();
+    s.skipped_system_xattrs = t.skipped_system_xattrs;
+    s.expected_system_xattrs = t.expected_system_xattrs;
+    s.system_xattr_paths = t.system_xattr_paths;
+    s.warnings = t.warnings;
+    s.excluded = t.excluded;
+    return s;
+  }
+
+  static Napi::Value summary_value(Napi::Env env, const WalkSummary& s) {
+    auto strings = [&](const std::vector<std::string>& v) {
+      Napi::Array a = Napi::Array::New(env, v.size());
+      for (size_t i = 0; i < v.size(); i++) a.Set(uint32_t(i), v[i]);
+      return a;
+    };
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("entries", double(s.entries));
+    o.Set("files", double(s.files));
+    o.Set("bytes", double(s.bytes));
+    o.Set("allocatedBytes", double(s.stored));
+    o.Set("skippedSystemXattrs", double(s.skipped_system_xattrs));
+    o.Set("expectedSystemXattrs", double(s.expected_system_xattrs));
+    o.Set("systemXattrPaths", strings(s.system_xattr_paths));
+    o.Set("warnings", strings(s.warnings));
+    o.Set("excluded", strings(s.excluded));
+    return o;
   }
 
   // imagePaths() -> { paths[], dirs, fromBase }: for exclusion patterns matched in JS (only called when there are
@@ -369,6 +444,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value ImagePaths(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       if (!tree_ || stage_ == Stage::kWalking) throw call_order_fault("imagePaths() called out of order");
+      walk_over("imagePaths");
       Napi::Env env = info.Env();
       Napi::Array paths = Napi::Array::New(env, tree_->entries.size());
       Napi::Uint8Array dirs = Napi::Uint8Array::New(env, tree_->entries.size());
@@ -392,6 +468,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value MatchRegex(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "matchRegex");
+      walk_over("matchRegex");
       std::vector<RegexPattern> patterns;
       Napi::Array a = info[0].As<Napi::Array>();
       auto strings = [](const Napi::Value& v) {
@@ -437,6 +514,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   Napi::Value LeaveOut(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       expect(Stage::kWalked, "leaveOut");
+      walk_over("leaveOut");
       size_t n = 0;
       const uint32_t* idx = static_cast<const uint32_t*>(typed_array_arg(info, 0, napi_uint32_array, 0, "indices", &n));
       for (size_t k = 0; k < n; k++) {
@@ -504,7 +582,10 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
   CancelFlag cancel_;
   Napi::ObjectReference cancel_ref_;
   std::unique_ptr<Tree> tree_;
-  std::unique_ptr<BaseOpen> base_open_;  // openBase(): the descriptor useBase() reads
+  std::unique_ptr<PlanFeed> feed_;  // an overlapped walk's files, for the planner
+  std::atomic<bool> walking_{false};
+  std::unique_ptr<WalkSummary> walk_summary_;  // an overlapped walk's treeInfo()
+  std::unique_ptr<BaseOpen> base_open_;        // openBase(): the descriptor useBase() reads
   std::string base_path_;
   std::unique_ptr<BaseImage> base_;  // --base, when used
   bool base_tried_ = false;

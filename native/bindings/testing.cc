@@ -28,6 +28,7 @@
 #include "format/integrity_record.h"
 #include "image/data_writer.h"
 #include "image/ordered_writer.h"
+#include "traverse/plan_feed.h"
 #include "image/task_planner.h"
 #include "traverse/tree.h"
 #include "util/error.h"
@@ -129,19 +130,59 @@ Napi::Object task_value(Napi::Env env, const TaskSpec& task, uint64_t bytes) {
   return o;
 }
 
-// planTasks(options, files, taskBytes) -> [{ seq, startsFile, bytes, segments: [{ file, offset, length, last,
-// tailFragment, maybeSparse, rel }] }]: the whole plan, as the data engine draws it task by task.
+// planTasks(options, files, taskBytes, feedChunks?) -> [{ seq, startsFile, bytes, segments: [{ file, offset, length,
+// last, tailFragment, maybeSparse, rel }] }]: the whole plan, as the data engine draws it task by task. With
+// feedChunks (numbers of entries), the files come through a PlanFeed as a walk would publish them, chunk after
+// chunk, the planner drawing until it must wait before each next chunk: the plan must be the same.
 Napi::Value PlanTasks(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     ImageOptions opts = test_options(info[0].As<Napi::Object>());
     Tree tree = test_tree(info[1].As<Napi::Array>());
     uint64_t task_bytes = uint64_t(info[2].As<Napi::Number>().Int64Value());
-    TaskPlanner planner(opts, tree);
     Napi::Array out = Napi::Array::New(env);
     TaskSpec task;
     uint64_t bytes = 0;
-    while (planner.next(task_bytes, task, &bytes)) out.Set(out.Length(), task_value(env, task, bytes));
+    if (!info[3].IsArray()) {
+      TaskPlanner planner(opts, tree);
+      for (;;) {
+        TaskPlanner::Next n = planner.next(task_bytes, task, &bytes);
+        if (n == TaskPlanner::Next::kDone) break;
+        if (n != TaskPlanner::Next::kTask) throw NativeError("EINTERNAL", "a planner over a whole tree waited");
+        out.Set(out.Length(), task_value(env, task, bytes));
+      }
+      if (planner.planned() != out.Length()) throw NativeError("EINTERNAL", "planned() disagrees with the tasks drawn");
+      return out;
+    }
+    Napi::Array chunks = info[3].As<Napi::Array>();
+    PlanFeed feed;
+    feed.set_root_fd(tree.data_fd.get());
+    TaskPlanner planner(opts, feed);
+    uint32_t entry = 0;
+    for (uint32_t c = 0; c <= chunks.Length(); c++) {
+      uint32_t upto = c < chunks.Length() ? std::min<uint32_t>(uint32_t(tree.entries.size()),
+                                                               entry + chunks.Get(c).As<Napi::Number>().Uint32Value())
+                                          : uint32_t(tree.entries.size());
+      std::vector<FeedFile> files;
+      for (; entry < upto; entry++) {
+        const Entry& e = tree.entries[entry];
+        if (!has_data(e) || e.from_base) continue;
+        files.push_back(FeedFile{entry, e.size, e.disk_bytes, tree.stamps[e.stamp], tree.data_rel(entry)});
+      }
+      feed.publish(std::move(files));
+      if (c == chunks.Length()) feed.close();
+      for (;;) {
+        TaskPlanner::Next n = planner.next(task_bytes, task, &bytes);
+        if (n == TaskPlanner::Next::kTask) {
+          out.Set(out.Length(), task_value(env, task, bytes));
+          continue;
+        }
+        if (n == TaskPlanner::Next::kFailed) throw NativeError("EINTERNAL", "the feed failed");
+        if (n == TaskPlanner::Next::kDone && c != chunks.Length())
+          throw NativeError("EINTERNAL", "the planner ended before the feed was closed");
+        break;
+      }
+    }
     if (planner.planned() != out.Length()) throw NativeError("EINTERNAL", "planned() disagrees with the tasks drawn");
     return out;
   });
@@ -165,12 +206,14 @@ TaskResult make_result(const ImageOptions& opts, const Tree& tree, const Napi::O
       throw NativeError("EINVAL", "test result names file " + std::to_string(s.file - 1) + ", not in the tree");
     s.offset = u64_of(so, "offset", 0);
     s.length = u64_of(so, "length", 0);
+    s.file_size = tree.entries[s.file].size;
     s.last = bool_of(so, "last");
     s.changed = bool_of(so, "changed");
     std::string status = so.Get("status").IsString() ? so.Get("status").ToString().Utf8Value() : "read";
     if (status != "read") {
       s.status = status == "replaced" ? SegmentStatus::kReplaced : SegmentStatus::kFailed;
       s.error = int32_t(u32_of(so, "error", ENOENT));
+      s.rel = tree.data_rel(s.file);
       continue;
     }
     auto [p, n] = bytes_of(so.Get("data"));

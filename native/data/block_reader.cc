@@ -140,8 +140,12 @@ TaskResult read_and_compress(const TaskSpec& task, Compressor& comp, const Cance
     r.offset = s.offset;
     r.length = s.length;
     r.last = s.last;
+    r.file_size = s.file_size;
     Fd fd = open_walked(task, s, r);
-    if (!fd.valid()) continue;
+    if (!fd.valid()) {
+      r.rel = s.rel;
+      continue;
+    }
     const std::string path = s.rel;  // for read errors; the writer names the full path
     FileStamp before, after;
     bool whole_file = s.offset == 0 && s.last;
@@ -155,6 +159,7 @@ TaskResult read_and_compress(const TaskSpec& task, Compressor& comp, const Cance
       if (!whole_file || attempt == 1 || after == before) break;
     }
     r.changed = !whole || after != s.stamp;
+    if (r.status != SegmentStatus::kRead) r.rel = s.rel;
   }
   return out;
 }

@@ -14,6 +14,7 @@ struct SegmentSpec {
   uint32_t file = 0;           // entry index of the inode's primary name
   uint64_t offset = 0;         // first byte of the file to read (a multiple of the block size)
   uint64_t length = 0;         // bytes to read
+  uint64_t file_size = 0;      // the whole file's size, as walked
   bool last = false;           // this segment ends the file
   bool tail_fragment = false;  // the final partial block goes to a fragment (returned raw)
   bool maybe_sparse = false;   // fewer disk blocks than size: look for holes with SEEK_DATA
@@ -43,6 +44,8 @@ struct SegmentResult {
   uint32_t file = 0;
   uint64_t offset = 0;
   uint64_t length = 0;
+  uint64_t file_size = 0;
+  std::string rel;  // as in SegmentSpec, on a result that did not read (for the writer's message)
   bool last = false;
   // The file's size, mtime or ctime after the segment was read differ from the walk's: written or
   // truncated meanwhile (data read at the walked size; a shrunk file's missing bytes read as zeros).

@@ -65,13 +65,20 @@ DataEngine::Job DataEngine::take() {
     }
     if (!planner_done_ && planned_ - written_ < window_) {
       uint64_t bytes = 0;
-      if (planner_.next(task_bytes_, job.task, &bytes)) {
-        planned_++;
-        task_bytes_of_.push_back(bytes);
-        job.kind = Job::Kind::kRead;
-        return job;
+      switch (planner_.next(task_bytes_, job.task, &bytes)) {
+        case TaskPlanner::Next::kTask:
+          planned_++;
+          task_bytes_of_.push_back(bytes);
+          job.kind = Job::Kind::kRead;
+          return job;
+        case TaskPlanner::Next::kDone: planner_done_ = true; break;
+        case TaskPlanner::Next::kWait: break;  // the walk publishes more (its feed wakes us)
+        case TaskPlanner::Next::kFailed:
+          // The walk failed: its own error is what the caller reports.
+          failure_ = std::make_unique<NativeError>("ECANCELED", "the walk failed: the data phase stops");
+          cv_.notify_all();
+          return job;
       }
-      planner_done_ = true;
     }
     if (planner_done_ && !end_taken_) {
       end_taken_ = true;

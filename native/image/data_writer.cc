@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/hash.h"
+#include "util/paths.h"
 #include "util/same_bytes.h"
 #include "util/xxhash64.h"
 
@@ -33,13 +34,20 @@ DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_
       comp_(make_compressor(opts.compressor)),
       cancel_(cancel),
       base_(base) {
-  files_.resize(tree.entries.size());
-  digests_.resize(tree.entries.size());
-  tags_.resize(tree.entries.size());
+  // The per-entry vectors grow with the entries met (the walk may still be adding entries meanwhile) and
+  // are sized to the whole tree at the end.
   open_frag_.reserve(opts.block_size);
 }
 
 DataWriter::~DataWriter() = default;
+
+void DataWriter::ensure_entry(uint32_t entry) {
+  if (entry < files_.size()) return;
+  size_t n = std::max<size_t>(size_t(entry) + 1, files_.size() * 2);
+  files_.resize(n);
+  digests_.resize(n);
+  tags_.resize(n);
+}
 
 // A write made at once, under the lock (copies from the base, from a reused buffer). Safe beside the writes
 // in flight: they all lie before pos_, and a rewind waits for them first.
@@ -224,6 +232,7 @@ void DataWriter::add_from_base(const ReusedFile& r) {
     read_again(r.entry);
     return;
   }
+  ensure_entry(r.entry);
   files_[r.entry] = fdata;
   tags_[r.entry] = r.tag;
   stats_.files++;
@@ -250,6 +259,7 @@ void DataWriter::read_again(uint32_t entry) {
   s.file = entry;
   s.offset = 0;
   s.length = e.size;
+  s.file_size = e.size;
   s.last = true;
   s.tail_fragment = tail_in_fragment(opts_, e.size);
   s.maybe_sparse = e.disk_bytes < e.size;
@@ -270,6 +280,7 @@ void DataWriter::add_result(TaskResult& result) {
 
 void DataWriter::add_segment(SegmentResult& s) {
   if (s.file == last_dropped_) return;  // later parts of a dropped file
+  ensure_entry(s.file);
   if (s.status != SegmentStatus::kRead) {
     drop_file(s.file, s);
     return;
@@ -282,6 +293,7 @@ void DataWriter::add_segment(SegmentResult& s) {
     cur_hash_ = 0;
     cur_digest_ = 0;
     cur_changed_ = false;
+    cur_size_ = s.file_size;
     fdata = FileData();
     fdata.blocks_start = pos_;
     fdata.first_word = uint32_t(words_.size());
@@ -318,7 +330,8 @@ void DataWriter::add_segment(SegmentResult& s) {
 }
 
 void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
-  std::string path = tree_.data_path(file);
+  // The path from the result (the tree may still be growing on the walk's thread).
+  std::string path = path_prefix(tree_.data_root.empty() ? tree_.root_path : tree_.data_root) + "/" + s.rel;
   // As root, EACCES means even root may not read it (another user's FUSE mount, without allow_other, appeared over a
   // parent after the walk; NFS with root squashed): left out with a warning, as the walk leaves such entries out.
   bool root_refused = (s.error == EACCES || s.error == EPERM) && ::geteuid() == 0;
@@ -344,7 +357,7 @@ void DataWriter::drop_file(uint32_t file, const SegmentResult& s) {
   dropped_.push_back(file);
   // vanished (always tolerated, like tar), replaced (never read: another inode), or unreadable with ignore_errors
   const char* code = s.status == SegmentStatus::kReplaced ? "EREPLACED" : errno_name(s.error);
-  tree_.skipped.push_back({path, code});
+  skipped_.push_back({path, code});
 }
 
 void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len, uint32_t tail_term) {
@@ -357,7 +370,7 @@ void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_l
   FileData& cur = files_[file];
   if (cur.nblocks == 0) cur.blocks_start = 0;
   if (opts_.dedup) {
-    Key key{tree_.entries[file].size, cur_hash_};
+    Key key{cur_size_, cur_hash_};
     auto it = seen_.find(key);
     if (it != seen_.end() && same_content(it->second, cur, tail, tail_len)) {
       uint64_t stored = 0;
@@ -371,7 +384,7 @@ void DataWriter::finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_l
       words_.resize(cur.first_word);
       cur = files_[it->second];
       stats_.duplicates++;
-      stats_.duplicate_bytes += tree_.entries[file].size;
+      stats_.duplicate_bytes += cur_size_;
       return;
     }
     if (it == seen_.end()) seen_.emplace(key, file);
@@ -433,9 +446,15 @@ void DataWriter::place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_le
 
 void DataWriter::close_open_fragment() {
   start();
+  // The walk is over (the plan's end waits for it): the tree may be read and changed again.
   copy_from_base_until(uint32_t(tree_.entries.size()));
+  files_.resize(tree_.entries.size());
+  digests_.resize(tree_.entries.size());
+  tags_.resize(tree_.entries.size());
   for (uint32_t f : dropped_) tree_.entries[f].skipped = true;
   dropped_.clear();
+  for (auto& sp : skipped_) tree_.skipped.push_back(std::move(sp));
+  skipped_.clear();
   seal_fragment();
 }
 

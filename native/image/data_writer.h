@@ -123,6 +123,7 @@ class DataWriter {
   void finish_file(uint32_t file, const uint8_t* tail, uint32_t tail_len, uint32_t tail_term);
   bool same_content(uint32_t cand, const FileData& cur, const uint8_t* tail, uint32_t tail_len);
   void drop_file(uint32_t file, const SegmentResult& s);
+  void ensure_entry(uint32_t entry);
   const uint8_t* fragment_raw(uint32_t index);
   void seal_fragment();
   void place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len, uint32_t tail_term);
@@ -158,6 +159,8 @@ class DataWriter {
   std::vector<uint64_t> digests_;
   std::vector<uint32_t> tags_;
   bool cur_changed_ = false;
+  uint64_t cur_size_ = 0;             // the walked size of the file in progress
+  std::vector<SkippedPath> skipped_;  // files dropped, for Tree::skipped once the walk is over
   CancelFlag cancel_;
   // the integrity record
   std::vector<PlacedBlock> blocks_;

@@ -4,6 +4,8 @@
 // the captured root; what changed under it is reported ("replaced", "vanished"), never followed.
 #include "traverse/walker.h"
 
+#include "traverse/plan_feed.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -78,6 +80,7 @@ class Walker {
     tree_.data_fd =
         opts_.data_root.empty() ? Fd(::fcntl(root_fd.get(), F_DUPFD_CLOEXEC, 0)) : open_dir(opts_.data_root);
     if (!tree_.data_fd.valid()) throw sys_error(errno, "open", opts_.data_root.empty() ? root : opts_.data_root);
+    if (opts_.feed) opts_.feed->set_root_fd(tree_.data_fd.get());
     if (!opts_.merged_root.empty()) merged_fd_ = open_dir(opts_.merged_root);
     Fd lower_fd;
     if (!opts_.lower_root.empty()) lower_fd = open_dir(opts_.lower_root);
@@ -273,6 +276,18 @@ class Walker {
       }
       if (++seen_ % 4096 == 0) check_cancel();
     }
+    if (opts_.feed) publish(f.first, count);
+  }
+
+  // The files among entries [first, first + count), final now, to the data phase (traverse/plan_feed.h).
+  void publish(uint32_t first, uint32_t count) {
+    std::vector<FeedFile> files;
+    for (uint32_t idx = first; idx < first + count; idx++) {
+      const Entry& e = tree_.entries[idx];
+      if (!has_data(e) || e.from_base) continue;
+      files.push_back(FeedFile{idx, e.size, e.disk_bytes, tree_.stamps[e.stamp], tree_.data_rel(idx)});
+    }
+    opts_.feed->publish(std::move(files));
   }
 
   // First pass for one name: appends its entry and its Child to f, or leaves it out (excluded, unchanged
@@ -685,6 +700,16 @@ class Walker {
 };
 
 }  // namespace
+
+void walk_tree_into(Tree& tree, const std::string& root, const WalkOptions& opts) {
+  if (!opts.feed) {
+    tree = walk_tree(root, opts);
+    return;
+  }
+  if (!opts.lower_root.empty()) throw NativeError("EINTERNAL", "internal: a diff-mode walk cannot feed the data phase");
+  Walker w(opts, tree);
+  w.run(root);
+}
 
 Tree walk_tree(const std::string& root, const WalkOptions& opts) {
   Tree t;

@@ -8,6 +8,8 @@
 
 namespace casper {
 
+class PlanFeed;
+
 struct WalkOptions {
   bool xattrs = true;
   bool one_file_system = false;
@@ -56,9 +58,16 @@ struct WalkOptions {
   // Optional progress for a caller on another thread: [0] entries found, [1] regular file bytes found
   // (relaxed atomic stores; a diff-mode walk that must be taken again starts over).
   uint64_t* progress = nullptr;
+  // The walk overlapped with the data phase (traverse/plan_feed.h): each directory's files are published here
+  // once their entries are final, and the feed is closed at the end (failed on an error). Not with
+  // lower_root (diff mode may walk again).
+  PlanFeed* feed = nullptr;
 };
 
 // Throws NativeError naming the path on any failure.
 Tree walk_tree(const std::string& root, const WalkOptions& opts);
+// The same, into a tree the caller owns. With opts.feed the tree is read beside the walk only through the feed,
+// which the caller closes (or fails) once it has read what it needs of the finished tree.
+void walk_tree_into(Tree& tree, const std::string& root, const WalkOptions& opts);
 
 }  // namespace casper

@@ -17,6 +17,7 @@ import {
 import { resolveOptions, type ResolvedOptions, type SnapshotOptions } from './options.js';
 import { createPool } from '../pipeline/pool.js';
 import { inlineRunner, poolRunner, runDataPipeline, type PipelineStats } from '../pipeline/data-pipeline.js';
+import { walkBesideData, type DataShares } from '../pipeline/walk-beside-data.js';
 import { OutputFile, checkOutputTarget, checkOutputWritable, type ExistingOutput } from '../pipeline/output-file.js';
 import { trackCancel } from '../pipeline/stop.js';
 import { CasperError, UsageError, toCasperError } from '../errors.js';
@@ -35,13 +36,18 @@ export interface Progress {
    * Then entriesTotal.
    */
   entriesDone: number;
-  /** Entries to capture, from the walk (0 until the walk is done). */
+  /**
+   * Entries to capture, from the walk (0 until the walk is done). When the walk runs beside the data phase
+   * (walking: true), the entries found so far: it grows until the walk is done.
+   */
   entriesTotal: number;
   /**
-   * File bytes to read, from the walk: bytesIn reaches it at the end of the data phase. During the walk, the
-   * file bytes found so far.
+   * File bytes to read, from the walk: bytesIn reaches it at the end of the data phase. During the walk (and
+   * during the data phase while walking is true), the file bytes found so far.
    */
   bytesTotal: number;
+  /** Phase 'data': the walk still goes on beside it (the totals are not final yet). */
+  walking?: boolean;
   bytesIn: number;
   /** Bytes of the image written so far: the data section during the data phase (a fragment tail counted once, in its block), the whole image at 'done'. */
   bytesOut: number;
@@ -117,8 +123,11 @@ export interface SnapshotReport {
   warnings: string[];
   /** What was at the output path before: nothing, or what this image replaced. */
   replaced: ExistingOutput;
+  /** Milliseconds per phase; with walk.besideData, times.walk is what came before the data phase, the walk itself is in walk. */
   times: { walk: number; data: number; tables: number; verify: number; commit: number; total: number };
   pipeline: PipelineStats;
+  /** The walk's own time, and whether it ran beside the data phase (overlapped with compression). */
+  walk: WalkStats;
   /**
    * verify: true: the regular files whose data, read back from the new image, gave the digest of the bytes read
    * from the source (all of them, or the snapshot fails), their bytes, and the milliseconds the check took. null
@@ -173,8 +182,32 @@ const UV_POOL_THREADS = Number(process.env.UV_THREADPOOL_SIZE) || 4;
  * machine (28-147 ms each on a loaded 2-core one), and ~60 MiB; each share of the data phase builds its compressor once, so zstd's and xz's contexts cost nothing
  * per task there either.
  */
-function runsInline(bytes: number, jobs: number): boolean {
-  return bytes <= SMALL_JOB || jobs < UV_POOL_THREADS;
+function runsInline(bytes: number, jobs: number, uvThreads: number): boolean {
+  return bytes <= SMALL_JOB || jobs < uvThreads;
+}
+
+/**
+ * Whether the walk runs beside the data phase (src/pipeline/walk-beside-data.ts): when nothing needs the whole
+ * tree before the plan — no base to match, no wildcard or regex exclude to apply, no diff-mode walk (it may be
+ * taken again) — and CASPER_SNAPSHOT_WALK_FIRST is not 1 (for measuring the difference).
+ */
+function walksBesideData(plan: CapturePlan, base: OpenedBase | null, internals: Internals): boolean {
+  return (
+    process.env.CASPER_SNAPSHOT_WALK_FIRST !== '1' &&
+    !internals.walkFirst &&
+    (!base || base.refused !== '') &&
+    plan.policy.patterns.length === 0 &&
+    !internals.dropAfterWalk?.length &&
+    !plan.walk.lowerRoot
+  );
+}
+
+/** The walk's own time: beside the data phase (overlapped) or before it. */
+export interface WalkStats {
+  besideData: boolean;
+  wallMs: number;
+  /** CPU time of the walking thread. */
+  cpuMs: number;
 }
 
 type Emit = (p: Omit<Progress, 'rate' | 'bytesTotal'> & { rate?: number; bytesTotal?: number }) => void;
@@ -208,6 +241,8 @@ export interface Internals {
   afterTables?: (tempPath: string) => void;
   /** Image paths dropped after the walk, as if it had missed them: a valid image lacking entries (tests of the restore proof). */
   dropAfterWalk?: string[];
+  /** The whole walk before the data phase, never beside it (tests compare the two). */
+  walkFirst?: boolean;
 }
 
 /** How often the verify phase reports progress. */
@@ -373,11 +408,12 @@ async function walk(
   output: OutputFile,
   drop: string[],
   onFound?: (entries: number, bytes: number) => void,
-): Promise<{ matched: string[]; hits: number[] }> {
+): Promise<{ matched: string[]; hits: number[]; cpuMs: number }> {
   const found = new BigUint64Array(2);
   const timer = onFound ? setInterval(() => onFound(Number(found[0]), Number(found[1])), WALK_PROGRESS_MS) : undefined;
+  let cpuMs = 0;
   try {
-    await builder.walk(plan.walkRoot, { ...plan.walk, excludeInodes: output.inodes() }, found);
+    cpuMs = (await builder.walk(plan.walkRoot, { ...plan.walk, excludeInodes: output.inodes() }, found)).cpuMs;
   } finally {
     clearInterval(timer);
   }
@@ -425,7 +461,7 @@ async function walk(
     }
   }
   if (leftOut.length) builder.leaveOut(Uint32Array.from(leftOut));
-  return { matched, hits };
+  return { matched, hits, cpuMs };
 }
 
 /** Unmatched excludes named one by one; the rest are counted. */
@@ -644,6 +680,7 @@ function reportOf(
     existing: ExistingOutput;
     clock: PhaseClock;
     pipeline: PipelineStats;
+    walkStats: WalkStats;
   } & Verification,
 ): SnapshotReport {
   const { opts, plan, medium, info, image, base, restoreCheck } = r;
@@ -671,6 +708,7 @@ function reportOf(
     replaced: r.existing,
     times: r.clock.times,
     pipeline: r.pipeline,
+    walk: r.walkStats,
     verified: r.verified,
     base: base && {
       ...base,
@@ -719,34 +757,98 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
       options.onProgress &&
       ((entries: number, bytes: number) =>
         emit({ phase: 'walk', entriesDone: entries, entriesTotal: 0, bytesTotal: bytes, bytesIn: 0, bytesOut: 0 }));
-    const { matched, hits } = await walk(builder, plan, output, internals.dropAfterWalk ?? [], onFound);
     const spaceWarnings: string[] = [];
-    const base = await useBase(builder, openedBase, opts, spaceWarnings);
-    const info = builder.treeInfo();
-    spaceWarnings.push(...unmatchedExcludes(plan.policy, info.excluded, hits));
-    if (!options.noSpaceCheck) checkSpace(opts.output, info.allocatedBytes, spaceWarnings);
-    clock.end('walk');
-    builder.begin(output.fd);
-    const totals = { entriesTotal: info.entries, bytesTotal: info.bytes };
+    /** After the walk: the tree's figures, the base, the excludes that met nothing, the space check. */
+    const afterWalk = async (hits: number[]) => {
+      const base = await useBase(builder, openedBase, opts, spaceWarnings);
+      const info = builder.treeInfo();
+      spaceWarnings.push(...unmatchedExcludes(plan.policy, info.excluded, hits));
+      if (!options.noSpaceCheck) checkSpace(opts.output, info.allocatedBytes, spaceWarnings);
+      return { base, info };
+    };
     let dataBytes = 0;
+    let totals = { entriesTotal: 0, bytesTotal: 0 };
+    let lastData: Parameters<Emit>[0] | undefined;
+    const runData = (shares: DataShares, totalsNow: () => typeof totals & { walking?: boolean }) =>
+      runDataPipeline({
+        builder,
+        ...shares,
+        spec: opts.image,
+        mem: opts.mem,
+        nice,
+        cancel,
+        signal: options.signal,
+        threadCpuMs: () => addon.threadCpuMs(),
+        onProgress: (p) => {
+          dataBytes = p.bytesOut;
+          lastData = {
+            phase: 'data',
+            ...totalsNow(),
+            ...p,
+            rate: p.bytesIn / Math.max(clock.sinceLast() / 1000, 1e-3),
+          };
+          emit(lastData);
+        },
+      });
     // Starting worker threads (tens of ms each, see runsInline) can cost more than the work itself.
-    const inline = !options.pool && runsInline(info.bytes, opts.jobs);
-    const pipeline = await runDataPipeline({
-      builder,
-      runner: inline ? inlineRunner(addon) : poolRunner(await pool()),
-      spec: opts.image,
-      // On libuv's pool, one of its threads stays free for the rest of the process.
-      jobs: inline ? Math.max(1, Math.min(opts.jobs, UV_POOL_THREADS - 1)) : opts.jobs,
-      mem: opts.mem,
-      nice,
-      cancel,
-      signal: options.signal,
-      threadCpuMs: () => addon.threadCpuMs(),
-      onProgress: (p) => {
-        dataBytes = p.bytesOut;
-        emit({ phase: 'data', ...totals, ...p, rate: p.bytesIn / Math.max(clock.sinceLast() / 1000, 1e-3) });
-      },
-    });
+    const shares = async (bytes: number, uvThreads: number): Promise<DataShares> =>
+      !options.pool && runsInline(bytes, opts.jobs, uvThreads)
+        ? // On libuv's pool, one of its threads stays free for the rest of the process.
+          { runner: inlineRunner(addon), jobs: Math.max(1, Math.min(opts.jobs, uvThreads - 1)) }
+        : { runner: poolRunner(await pool()), jobs: opts.jobs };
+    let matched: string[] = [];
+    let after: Awaited<ReturnType<typeof afterWalk>>;
+    let pipeline: PipelineStats;
+    let walkStats: WalkStats;
+    if (walksBesideData(plan, openedBase, internals)) {
+      // Progress is the data phase's from the start, its totals what the walk has found so far.
+      const found = new BigUint64Array(2);
+      const walking = builder.walk(plan.walkRoot, { ...plan.walk, excludeInodes: output.inodes() }, found, true);
+      let walked = false;
+      clock.end('walk'); // what comes before the data phase; the walk itself goes on beside it
+      {
+        const r = await walkBesideData({
+          builder,
+          walking,
+          bytesFound: () => Number(found[1]),
+          outputFd: output.fd,
+          // The walk holds one of libuv's threads while it lasts.
+          sharesKnown: options.pool !== undefined || opts.jobs < UV_POOL_THREADS - 1,
+          smallJob: SMALL_JOB,
+          chooseShares: (ended) =>
+            shares(ended ? Number(found[1]) : Number.POSITIVE_INFINITY, UV_POOL_THREADS - (ended ? 0 : 1)),
+          runData: (sh) =>
+            runData(sh, () =>
+              walked
+                ? { ...totals, walking: false }
+                : { entriesTotal: Number(found[0]), bytesTotal: Number(found[1]), walking: true },
+            ),
+          afterWalk: async () => {
+            const a = await afterWalk(plan.policy.patterns.map(() => 0));
+            totals = { entriesTotal: a.info.entries, bytesTotal: a.info.bytes };
+            walked = true;
+            return a;
+          },
+          cancel,
+        });
+        after = r.afterWalk;
+        pipeline = r.pipeline;
+        walkStats = { besideData: true, ...r.walk };
+        // The data phase may end before the walk's own end is seen here: its last line then gets the final totals.
+        if (lastData?.walking) emit({ ...lastData, ...totals, walking: false });
+      }
+    } else {
+      const t0 = performance.now();
+      const w = await walk(builder, plan, output, internals.dropAfterWalk ?? [], onFound);
+      walkStats = { besideData: false, wallMs: performance.now() - t0, cpuMs: w.cpuMs };
+      matched = w.matched;
+      after = await afterWalk(w.hits);
+      clock.end('walk');
+      builder.begin(output.fd);
+      totals = { entriesTotal: after.info.entries, bytesTotal: after.info.bytes };
+      pipeline = await runData(await shares(after.info.bytes, UV_POOL_THREADS), () => totals);
+    }
+    const { base, info } = after;
     clock.end('data');
     emit({ phase: 'tables', ...totals, entriesDone: info.entries, bytesIn: info.bytes, bytesOut: dataBytes });
     const image = await builder.finish(opts.jobs);
@@ -796,6 +898,7 @@ export async function snapshotWith(options: RunOptions, internals: Internals): P
       existing,
       clock,
       pipeline,
+      walkStats,
       verified,
       restoreCheck,
     });

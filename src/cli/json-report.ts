@@ -39,6 +39,7 @@ export function jsonReport(r: SnapshotReport, configFile: string | null): unknow
     },
     times: r.times,
     pipeline: r.pipeline,
+    walk: r.walk,
     // The table phase's metadata blocks (inode, directory, lookup tables) and the waves compressing them took.
     tables: {
       metadataBlocks: r.image.metadataBlocks,

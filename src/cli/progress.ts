@@ -16,8 +16,9 @@ function mib(n: number): string {
 }
 
 /** Time left in the data phase at the current rate, as m:ss ("--:--" before there is a rate). */
-export function eta(p: Pick<Progress, 'bytesIn' | 'bytesTotal' | 'rate'>): string {
-  if (p.rate <= 0 || p.bytesTotal <= 0) return '--:--';
+export function eta(p: Pick<Progress, 'bytesIn' | 'bytesTotal' | 'rate' | 'walking'>): string {
+  // While the walk goes on beside the data phase the total still grows: no estimate yet.
+  if (p.rate <= 0 || p.bytesTotal <= 0 || p.walking) return '--:--';
   const s = Math.max(0, Math.ceil((p.bytesTotal - p.bytesIn) / p.rate));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
@@ -45,14 +46,17 @@ function fieldsOf(p: Progress): Field[] {
       { text: `${p.entriesDone} entries`, rank: 0 },
       { text: `${mib(p.bytesTotal)} MiB found`, rank: 1 },
     ];
-  if (p.phase === 'data')
+  if (p.phase === 'data') {
+    // "+": the walk still goes on beside the data phase, the totals are what it has found so far.
+    const more = p.walking ? '+' : '';
     return [
-      { text: `${mib(p.bytesIn)}/${mib(p.bytesTotal)} MiB in`, rank: 1 },
+      { text: `${mib(p.bytesIn)}/${mib(p.bytesTotal)}${more} MiB in`, rank: 1 },
       { text: `${mib(p.bytesOut)} MiB out`, rank: 4 },
-      { text: `${p.entriesDone}/${p.entriesTotal} entries`, rank: 2 },
+      { text: `${p.entriesDone}/${p.entriesTotal}${more} entries`, rank: 2 },
       { text: `${mib(p.rate)} MiB/s`, rank: 3 },
       { text: `ETA ${eta(p)}`, rank: 0 },
     ];
+  }
   if (p.phase === 'verify') {
     const f = [{ text: `${mib(p.verifyBytes ?? 0)}/${mib(p.verifyBytesTotal ?? 0)} MiB read back`, rank: 0 }];
     if (p.restoreEntries !== undefined) f.push({ text: `${p.restoreEntries} entries compared`, rank: 1 });
@@ -213,7 +217,11 @@ export function plymouthReporter(): ProgressReporter & { failed(message: string)
       last = now;
       if (p.phase === 'walk') say('Saving the live session: scanning files…');
       else if (p.phase === 'data')
-        say(`Saving the live session: ${mib(p.bytesIn)} of ${mib(p.bytesTotal)} MiB, ${eta(p)} left…`);
+        say(
+          p.walking
+            ? `Saving the live session: ${mib(p.bytesIn)} MiB of the files found so far…`
+            : `Saving the live session: ${mib(p.bytesIn)} of ${mib(p.bytesTotal)} MiB, ${eta(p)} left…`,
+        );
       else if (p.phase === 'tables') say('Saving the live session: finishing…');
       else if (p.phase === 'verify') say('Saving the live session: checking the new image…');
       else if (p.phase === 'done') say(`Live session saved (${mib(total)} MiB of files).`);

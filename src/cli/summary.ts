@@ -26,7 +26,7 @@ export function formatSummary(r: SnapshotReport): string {
     `  data           ${img.dataBlocks} blocks (${img.sparseBlocks} sparse), ${img.fragments} fragment blocks, ` +
       `${img.duplicates} duplicate files (${size(img.duplicateBytes)})`,
     `  ids            ${img.ids}; xattr sets ${img.xattrIds}`,
-    `  time           ${secs.toFixed(2)} s (walk ${(r.times.walk / 1000).toFixed(2)}, data ${(r.times.data / 1000).toFixed(2)}, ` +
+    `  time           ${secs.toFixed(2)} s (walk ${r.walk.besideData ? `${(r.walk.wallMs / 1000).toFixed(2)} beside the data` : (r.times.walk / 1000).toFixed(2)}, data ${(r.times.data / 1000).toFixed(2)}, ` +
       `tables ${(r.times.tables / 1000).toFixed(2)}${r.verified ? `, verify ${(r.times.verify / 1000).toFixed(2)}` : ''}), ${(r.sourceBytes / 1048576 / Math.max(secs, 1e-3)).toFixed(1)} MiB/s, ${r.options.jobs} jobs`,
   ];
   if (r.base?.used)

@@ -170,8 +170,17 @@ export interface DataProgress {
 }
 
 export interface ImageBuilder {
-  /** progress: BigUint64Array(2), entries and regular file bytes found so far (written by the walking thread). */
-  walk(source: string, options: NativeWalkOptions, progress?: BigUint64Array): Promise<void>;
+  /**
+   * progress: BigUint64Array(2), entries and regular file bytes found so far (written by the walking thread).
+   * besideData: begin() and startData() may follow at once, the data phase planning the files the walk has
+   * finished with (nothing else may read the tree until the promise settles). cpuMs: the walking thread's CPU.
+   */
+  walk(
+    source: string,
+    options: NativeWalkOptions,
+    progress?: BigUint64Array,
+    besideData?: boolean,
+  ): Promise<{ cpuMs: number }>;
   treeInfo(): TreeInfo;
   /** --base: reads the image at `path` and marks the files whose stored data it gives (before begin). */
   /**

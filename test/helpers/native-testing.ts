@@ -86,7 +86,8 @@ export interface OrderedWriterHarness {
 }
 
 export interface NativeTesting {
-  planTasks(options: TestImageOptions, files: TestFile[], taskBytes: number): PlannedTask[];
+  /** feedChunks: the files through a feed, so many entries at a time, as an overlapped walk publishes them. */
+  planTasks(options: TestImageOptions, files: TestFile[], taskBytes: number, feedChunks?: number[]): PlannedTask[];
   kFragmentLag: number;
   OrderedWriterHarness: new (options: TestImageOptions, files: TestFile[]) => OrderedWriterHarness;
 }
