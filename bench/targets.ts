@@ -280,8 +280,13 @@ export function profileText(r: RunRecord | undefined, jobs: number): string {
   const parts: string[] = [];
   if (t) {
     const startup = r.wallS - t.total / 1000;
+    const w = r.profile?.walk;
+    // Beside the data phase the walk is inside its time: times.walk is only what came before the data phase.
+    const walk = w?.besideData
+      ? `before the data ${f2(t.walk / 1000)} + data (the walk beside it: ${f2(w.wallMs / 1000)} s wall, ${f2(w.cpuMs / 1000)} s CPU)`
+      : `walk ${f2(t.walk / 1000)} + data`;
     parts.push(
-      `wall ${f2(r.wallS)} s = start-up and exit ${f2(startup)} + walk ${f2(t.walk / 1000)} + data ${f2(t.data / 1000)} + tables ${f2(t.tables / 1000)} + commit ${f2(t.commit / 1000)} s`,
+      `wall ${f2(r.wallS)} s = start-up and exit ${f2(startup)} + ${walk} ${f2(t.data / 1000)} + tables ${f2(t.tables / 1000)} + commit ${f2(t.commit / 1000)} s`,
     );
   } else parts.push(`wall ${f2(r.wallS)} s (no phase times: the run printed no report)`);
   if (p && t && p.cpuMs !== undefined) {
