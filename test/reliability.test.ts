@@ -133,7 +133,8 @@ test(
         output: join(t, 'out.sqfs'),
         jobs: 1,
         onProgress: (p) => {
-          if (p.phase === 'data' && !removed) {
+          // Once the data phase has begun and the walk is done (it may run beside the data phase: walking).
+          if (p.phase === 'data' && !p.walking && !removed) {
             removed = true;
             unlinkSync(join(src, 'zz-vanishes'));
             unlinkSync(join(src, 'zz-vanishes-link'));

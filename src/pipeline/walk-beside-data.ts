@@ -101,9 +101,9 @@ export async function walkBesideData<W>(o: WalkBesideDataOptions<W>): Promise<Wa
     dataErr = err;
   }
   // The cause, not the cancellation it led to: a read error stops the walk (ECANCELED there), a walk error or a
-  // failed space check stops the data phase.
-  if (walkErr !== undefined && !(cancelled(walkErr) && dataErr !== undefined && !cancelled(dataErr)))
-    throw toCasperError(walkErr);
+  // failed space check stops the data phase. An abort stops both: the data phase's AbortError is reported, as
+  // when the walk comes first.
+  if (walkErr !== undefined && !(cancelled(walkErr) && dataErr !== undefined)) throw toCasperError(walkErr);
   if (dataErr !== undefined) throw toCasperError(dataErr);
   return { afterWalk: afterWalk as W, pipeline: pipeline as PipelineStats, walk: { wallMs: walkMs, cpuMs } };
 }

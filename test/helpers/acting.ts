@@ -13,9 +13,10 @@ export function slowSource(root: string): void {
 }
 
 /**
- * Runs the CLI with --progress and calls act(child) once, when the data phase has begun (the walk is done):
- * the first 'data' progress line on stderr. With deadlineMs, a run still going then is killed and reported as
- * hung (code null).
+ * Runs the CLI with --progress and calls act(child) once, when the data phase has begun and the walk is done:
+ * the first 'data' progress line on stderr whose totals are final (no "+": the walk may run beside the data
+ * phase, and what it has not seen yet it sees as it is then). With deadlineMs, a run still going then is killed
+ * and reported as hung (code null).
  */
 export function runActingDuringData(
   args: string[],
@@ -35,7 +36,7 @@ export function runActingDuringData(
     let acted = false;
     c.stderr.on('data', (d) => {
       stderr += d;
-      if (!acted && /^data /m.test(stderr)) {
+      if (!acted && /^data .* \d+\/\d+ entries/m.test(stderr)) {
         acted = true;
         act(c);
       }
