@@ -258,6 +258,7 @@ class ImageBuilder : public Napi::ObjectWrap<ImageBuilder> {
       if (feed_ && base_) throw call_order_fault("begin(): a base cannot be used with an overlapped walk");
       fd_ = info[0].ToNumber().Int32Value();
       data_ = std::make_unique<DataWriter>(opts_, *tree_, fd_, data_section_start(opts_), base_.get(), cancel_);
+      if (!feed_) data_->size_for_tree();  // the walk is over: no tree is growing beside the data phase
       ordered_ = std::make_unique<OrderedWriter>(*data_);
       planner_ = feed_ ? std::make_unique<TaskPlanner>(opts_, *feed_) : std::make_unique<TaskPlanner>(opts_, *tree_);
       stage_ = Stage::kData;

@@ -34,8 +34,8 @@ DataWriter::DataWriter(const ImageOptions& opts, Tree& tree, int out_fd, uint64_
       comp_(make_compressor(opts.compressor)),
       cancel_(cancel),
       base_(base) {
-  // The per-entry vectors grow with the entries met (the walk may still be adding entries meanwhile) and
-  // are sized to the whole tree at the end.
+  // The per-entry vectors grow with the entries met (the walk may still be adding entries meanwhile; see
+  // size_for_tree()) and are sized to the whole tree at the end.
   open_frag_.reserve(opts.block_size);
 }
 
@@ -43,7 +43,11 @@ DataWriter::~DataWriter() = default;
 
 void DataWriter::ensure_entry(uint32_t entry) {
   if (entry < files_.size()) return;
-  size_t n = std::max<size_t>(size_t(entry) + 1, files_.size() * 2);
+  ensure_entry_count(std::max<size_t>(size_t(entry) + 1, files_.size() * 2));
+}
+
+void DataWriter::ensure_entry_count(size_t n) {
+  if (n <= files_.size()) return;
   files_.resize(n);
   digests_.resize(n);
   tags_.resize(n);

@@ -73,6 +73,9 @@ class DataWriter {
   // Without the lock: makes the writes in order; each is counted done even when one fails (the first failure
   // is thrown after the rest are given up).
   void issue(std::vector<Write>& writes);
+  // The walk is over before the data phase: the per-entry vectors are sized once for the whole tree, not
+  // grown as entries are met (which can leave up to twice the room on a tree of millions of entries).
+  void size_for_tree() { ensure_entry_count(tree_.entries.size()); }
   // The data phase is over (whatever its outcome): no more write-behind, the descriptor may be closed.
   void stop_write_behind();
   // The base is closed: nothing more may be copied from it.
@@ -124,6 +127,7 @@ class DataWriter {
   bool same_content(uint32_t cand, const FileData& cur, const uint8_t* tail, uint32_t tail_len);
   void drop_file(uint32_t file, const SegmentResult& s);
   void ensure_entry(uint32_t entry);
+  void ensure_entry_count(size_t n);
   const uint8_t* fragment_raw(uint32_t index);
   void seal_fragment();
   void place_tail(uint32_t file, const uint8_t* tail, uint32_t tail_len, uint32_t tail_term);

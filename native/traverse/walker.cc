@@ -702,10 +702,6 @@ class Walker {
 }  // namespace
 
 void walk_tree_into(Tree& tree, const std::string& root, const WalkOptions& opts) {
-  if (!opts.feed) {
-    tree = walk_tree(root, opts);
-    return;
-  }
   if (!opts.lower_root.empty()) throw NativeError("EINTERNAL", "internal: a diff-mode walk cannot feed the data phase");
   Walker w(opts, tree);
   w.run(root);

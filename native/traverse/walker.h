@@ -66,8 +66,9 @@ struct WalkOptions {
 
 // Throws NativeError naming the path on any failure.
 Tree walk_tree(const std::string& root, const WalkOptions& opts);
-// The same, into a tree the caller owns. With opts.feed the tree is read beside the walk only through the feed,
-// which the caller closes (or fails) once it has read what it needs of the finished tree.
+// One walk (never diff mode, which may walk twice) into a tree the caller owns. With opts.feed the tree is read
+// beside the walk only through the feed, which the caller closes (or fails) once it has read what it needs of
+// the finished tree.
 void walk_tree_into(Tree& tree, const std::string& root, const WalkOptions& opts);
 
 }  // namespace casper
